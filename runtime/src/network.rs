@@ -1,0 +1,256 @@
+//! The [`Network`] trait that every `network!` declaration implements, and
+//! the facts about a network that are known at compile time.
+
+use core::fmt;
+
+use crate::tensor::Tensor;
+
+/// The learnable tensors of one layer, in PyTorch's layout: `weight` is
+/// `[out, in/groups, kh, kw]` for a convolution and `[out, in]` for a linear
+/// layer; `bias` is `[out]`, or `()` for a layer declared with `bias = false`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Weights<W, B> {
+    /// The layer's `weight` tensor.
+    pub weight: W,
+    /// The layer's `bias` tensor, or `()` when the layer has none.
+    pub bias: B,
+}
+
+// SAFETY: a `Weights` is two fields, each `Zeroable`; all-zero bytes are a
+// valid value of each, hence of the struct.
+unsafe impl<W: bytemuck::Zeroable, B: bytemuck::Zeroable> bytemuck::Zeroable for Weights<W, B> {}
+
+/// One layer of a declared network, as the macro computed it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LayerInfo {
+    /// The layer's name: the declared name (`conv1`), or for an unnamed layer
+    /// its index in the equivalent `nn.Sequential` (`"3"`).
+    pub name: &'static str,
+    /// The layer as declared, with every argument resolved, e.g.
+    /// `Conv2d(1, 6, 5)` or `MaxPool2d(2)`.
+    pub kind: &'static str,
+    /// The shape of the layer's input, batch dimension dropped.
+    pub input_shape: &'static [usize],
+    /// The shape of the layer's output, batch dimension dropped.
+    pub output_shape: &'static [usize],
+    /// Learnable parameters (weights and biases).
+    pub params: usize,
+    /// Multiply-accumulates of one forward pass of one sample.
+    pub macs: usize,
+}
+
+/// One learnable tensor: its PyTorch `state_dict` key and its shape.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ParamInfo {
+    /// The `state_dict` key, e.g. `conv1.weight` or `0.bias`.
+    pub name: &'static str,
+    /// The tensor's shape in PyTorch's layout.
+    pub shape: &'static [usize],
+}
+
+impl ParamInfo {
+    /// The number of elements, the product of the shape.
+    #[must_use]
+    pub const fn len(&self) -> usize {
+        let mut n = 1;
+        let mut i = 0;
+        while i < self.shape.len() {
+            n *= self.shape[i];
+            i += 1;
+        }
+        n
+    }
+
+    /// Whether the tensor has no elements (never, for a checked network).
+    #[must_use]
+    pub const fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A network declared with `constnet::network!`.
+///
+/// Everything but the weights is known at compile time: the input and output
+/// types are fixed-size arrays, and the layer table, parameter list and cost
+/// are constants. Generic code can run any network through this trait.
+pub trait Network: Sized + bytemuck::Zeroable + 'static {
+    /// The input of one sample, e.g. `[[[f32; 32]; 32]; 1]`.
+    type Input: Tensor;
+    /// The output of one sample, e.g. `[f32; 10]`.
+    type Output: Tensor;
+    /// Scratch memory for one forward pass: every intermediate activation.
+    /// `forward` keeps it on the stack; `forward_with` borrows the caller's.
+    type Workspace: bytemuck::Zeroable;
+
+    /// The layers, in order, with their shapes and costs.
+    const LAYERS: &'static [LayerInfo];
+    /// Every learnable tensor, in declaration order, with its PyTorch key.
+    const PARAMS: &'static [ParamInfo];
+    /// The total number of learnable parameters.
+    const PARAMETERS: usize;
+    /// Multiply-accumulates of one forward pass of one sample.
+    const MACS: usize;
+
+    /// The shape of [`Network::Input`], batch dimension dropped.
+    const INPUT_SHAPE: &'static [usize] = <Self::Input as Tensor>::SHAPE;
+    /// The shape of [`Network::Output`], batch dimension dropped.
+    const OUTPUT_SHAPE: &'static [usize] = <Self::Output as Tensor>::SHAPE;
+
+    /// Runs one sample. Performs no heap allocation; the workspace lives on
+    /// the stack (see [`Network::forward_with`] for large networks).
+    fn forward(&self, input: &Self::Input) -> Self::Output;
+
+    /// Runs one sample using caller-owned scratch memory, so that neither the
+    /// heap nor a large stack frame is needed.
+    fn forward_with(&self, input: &Self::Input, workspace: &mut Self::Workspace) -> Self::Output;
+
+    /// A workspace of zeros, on the heap, built in place.
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    fn new_workspace() -> alloc::boxed::Box<Self::Workspace> {
+        bytemuck::zeroed_box()
+    }
+
+    /// Calls `f` with every learnable tensor, in the order of
+    /// [`Network::PARAMS`], as a flat row-major slice.
+    fn visit_params(&self, f: &mut dyn FnMut(&'static ParamInfo, &[f32]));
+
+    /// Calls `f` with every learnable tensor, in the order of
+    /// [`Network::PARAMS`], as a flat mutable row-major slice.
+    fn visit_params_mut(&mut self, f: &mut dyn FnMut(&'static ParamInfo, &mut [f32]));
+
+    /// A network with every weight zero, on the heap, built in place (no
+    /// large array ever crosses the stack).
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    fn new_zeroed() -> alloc::boxed::Box<Self> {
+        bytemuck::zeroed_box()
+    }
+
+    /// The layer table, for printing.
+    #[must_use]
+    fn summary() -> Summary {
+        Summary {
+            input_shape: Self::INPUT_SHAPE,
+            layers: Self::LAYERS,
+            parameters: Self::PARAMETERS,
+            macs: Self::MACS,
+        }
+    }
+}
+
+/// A network's layer table; its `Display` prints one row per layer with the
+/// output shape, parameter count and multiply-accumulates.
+#[derive(Clone, Copy, Debug)]
+pub struct Summary {
+    /// The network's input shape.
+    pub input_shape: &'static [usize],
+    /// The layers in order.
+    pub layers: &'static [LayerInfo],
+    /// Total parameters.
+    pub parameters: usize,
+    /// Total multiply-accumulates per sample.
+    pub macs: usize,
+}
+
+/// Formats a shape as `[6, 28, 28]` into a fixed buffer (no allocation).
+struct ShapeText<'a>(&'a [usize]);
+
+impl fmt::Display for ShapeText<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Render into a small stack buffer first so that width and alignment
+        // flags apply to the whole shape.
+        let mut buf = TextBuf::new();
+        {
+            use fmt::Write;
+            let _ = buf.write_char('[');
+            for (i, d) in self.0.iter().enumerate() {
+                if i > 0 {
+                    let _ = buf.write_str(", ");
+                }
+                let _ = write!(buf, "{d}");
+            }
+            let _ = buf.write_char(']');
+        }
+        f.pad(buf.as_str())
+    }
+}
+
+/// A 64-byte text buffer that truncates silently.
+struct TextBuf {
+    bytes: [u8; 64],
+    len: usize,
+}
+
+impl TextBuf {
+    fn new() -> Self {
+        TextBuf {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
+    fn as_str(&self) -> &str {
+        core::str::from_utf8(&self.bytes[..self.len]).unwrap_or("")
+    }
+}
+
+impl fmt::Write for TextBuf {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let room = self.bytes.len() - self.len;
+        if s.len() > room {
+            return Err(fmt::Error);
+        }
+        self.bytes[self.len..self.len + s.len()].copy_from_slice(s.as_bytes());
+        self.len += s.len();
+        Ok(())
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name_w = self
+            .layers
+            .iter()
+            .map(|l| l.name.len())
+            .chain([5])
+            .max()
+            .unwrap_or(5);
+        let kind_w = self
+            .layers
+            .iter()
+            .map(|l| l.kind.len())
+            .chain([5])
+            .max()
+            .unwrap_or(5);
+        writeln!(
+            f,
+            "{:<name_w$}  {:<kind_w$}  {:<16}  {:>10}  {:>12}",
+            "layer", "kind", "output", "params", "MACs"
+        )?;
+        writeln!(
+            f,
+            "{:<name_w$}  {:<kind_w$}  {:<16}  {:>10}  {:>12}",
+            "input",
+            "",
+            ShapeText(self.input_shape),
+            "",
+            ""
+        )?;
+        for l in self.layers {
+            writeln!(
+                f,
+                "{:<name_w$}  {:<kind_w$}  {:<16}  {:>10}  {:>12}",
+                l.name,
+                l.kind,
+                ShapeText(l.output_shape),
+                l.params,
+                l.macs
+            )?;
+        }
+        write!(
+            f,
+            "{:<name_w$}  {:<kind_w$}  {:<16}  {:>10}  {:>12}",
+            "total", "", "", self.parameters, self.macs
+        )
+    }
+}
