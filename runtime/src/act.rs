@@ -1,0 +1,426 @@
+//! Activations and (log-)softmax.
+//!
+//! The elementwise activations work in place on a flat `&mut [f32]` (any
+//! [`Tensor`] gives one through [`Tensor::as_flat_mut`]). Each evaluates
+//! exactly the formula of PyTorch's CPU kernel, in `f32`, in the same
+//! operation order, with the transcendental functions from `libm` (so the
+//! crate stays `no_std`). PyTorch's vectorised kernels use their own
+//! `exp`/`erf`/`tanh` approximations, so transcendental activations agree
+//! with PyTorch to an ulp or so, not bit for bit; the piecewise-linear ones
+//! (`relu`, `relu6`, `leaky_relu`, `hardswish`, `hardsigmoid`) agree
+//! exactly.
+//!
+//! NaN propagates through every activation, as in PyTorch
+//! (`torch.relu(nan)` is NaN): the clamps are written as comparisons that
+//! are false for NaN rather than with `f32::max`, which would drop it.
+//!
+//! The piecewise-linear activations compile to branch-free selects that LLVM
+//! vectorises; the transcendental ones are a `libm` call per element.
+
+#![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
+use crate::Tensor;
+
+/// `min(max(v, 0), 6)` with NaN kept, as PyTorch's `std::min(std::max(v, 0), 6)`
+/// and `clamp` do.
+#[inline]
+fn clamp_0_6(v: f32) -> f32 {
+    // `f32::clamp` returns NaN for NaN.
+    v.clamp(0.0, 6.0)
+}
+
+/// Applies `f` to every element.
+#[inline]
+fn map(x: &mut [f32], f: impl Fn(f32) -> f32) {
+    for v in x {
+        *v = f(*v);
+    }
+}
+
+/// `nn.ReLU`: `max(x, 0)`; NaN stays NaN.
+#[inline]
+pub fn relu(x: &mut [f32]) {
+    map(x, |v| if v < 0.0 { 0.0 } else { v });
+}
+
+/// `nn.ReLU6`: `min(max(x, 0), 6)` (PyTorch's `hardtanh(x, 0, 6)`); NaN
+/// stays NaN.
+#[inline]
+pub fn relu6(x: &mut [f32]) {
+    map(x, clamp_0_6);
+}
+
+/// `nn.LeakyReLU(negative_slope)`: `x` if `x > 0`, else
+/// `x · negative_slope`.
+#[inline]
+pub fn leaky_relu(x: &mut [f32], negative_slope: f32) {
+    map(x, |v| if v > 0.0 { v } else { v * negative_slope });
+}
+
+/// `nn.ELU(alpha)`: `x` if `x > 0`, else `expm1(x) · alpha`.
+///
+/// `expm1` rather than `exp(x) − 1` keeps full relative precision for `x`
+/// near zero, as PyTorch's vectorised kernel does.
+#[inline]
+pub fn elu(x: &mut [f32], alpha: f32) {
+    map(x, |v| if v > 0.0 { v } else { libm::expm1f(v) * alpha });
+}
+
+/// `nn.SELU`: `scale · x` if `x > 0`, else `expm1(x) · (alpha · scale)`,
+/// with PyTorch's `alpha = 1.6732632423543772848170429916717` and
+/// `scale = 1.0507009873554804934193349852946`.
+///
+/// PyTorch evaluates SELU as ELU with these coefficients and forms
+/// `alpha · scale` in `f32`; so does this.
+#[inline]
+pub fn selu(x: &mut [f32]) {
+    // PyTorch keeps both as `double` and rounds each to `float` once.
+    #[allow(clippy::cast_possible_truncation)] // Intended rounding of a constant.
+    const ALPHA: f32 = 1.673_263_242_354_377_3_f64 as f32;
+    #[allow(clippy::cast_possible_truncation)] // Intended rounding of a constant.
+    const SCALE: f32 = 1.050_700_987_355_480_5_f64 as f32;
+    const NEG: f32 = ALPHA * SCALE;
+    map(x, |v| {
+        if v > 0.0 {
+            v * SCALE
+        } else {
+            libm::expm1f(v) * NEG
+        }
+    });
+}
+
+/// `nn.GELU()` (`approximate="none"`): `x · 0.5 · (1 + erf(x / √2))`.
+#[inline]
+pub fn gelu(x: &mut [f32]) {
+    map(x, |v| {
+        v * 0.5 * (1.0 + libm::erff(v * core::f32::consts::FRAC_1_SQRT_2))
+    });
+}
+
+/// `nn.GELU(approximate="tanh")`:
+/// `0.5 · x · (1 + tanh(√(2/π) · (x + 0.044715 · x³)))`.
+#[inline]
+pub fn gelu_tanh(x: &mut [f32]) {
+    // PyTorch: kBeta = M_SQRT2 * M_2_SQRTPI * 0.5, rounded to f32 once.
+    #[allow(clippy::cast_possible_truncation)] // Intended rounding of a constant.
+    const BETA: f32 = (core::f64::consts::SQRT_2 * core::f64::consts::FRAC_2_SQRT_PI * 0.5) as f32;
+    const KAPPA: f32 = 0.044_715;
+    map(x, |v| {
+        let cube = v * v * v;
+        let inner = BETA * (v + KAPPA * cube);
+        0.5 * v * (1.0 + libm::tanhf(inner))
+    });
+}
+
+/// `nn.SiLU` (swish): `x / (1 + e⁻ˣ)`.
+///
+/// For very negative `x`, `e⁻ˣ` overflows to infinity and the result is
+/// `-0.0`, the correctly rounded limit; no NaN arises.
+#[inline]
+pub fn silu(x: &mut [f32]) {
+    map(x, |v| v / (1.0 + libm::expf(-v)));
+}
+
+/// `nn.Hardswish`: `x · relu6(x + 3) / 6`.
+#[inline]
+pub fn hardswish(x: &mut [f32]) {
+    map(x, |v| v * clamp_0_6(v + 3.0) / 6.0);
+}
+
+/// `nn.Hardsigmoid`: `relu6(x + 3) / 6`.
+#[inline]
+pub fn hardsigmoid(x: &mut [f32]) {
+    map(x, |v| clamp_0_6(v + 3.0) / 6.0);
+}
+
+/// `nn.Sigmoid`: `1 / (1 + e⁻ˣ)`, PyTorch's formula.
+///
+/// It is numerically safe for any `x` in `f32`: for large negative `x`,
+/// `e⁻ˣ` overflows to infinity and the result is `0`; for large positive `x`
+/// it underflows to `0` and the result is `1`. No `inf/inf` or `0/0` can
+/// occur.
+#[inline]
+pub fn sigmoid(x: &mut [f32]) {
+    map(x, |v| 1.0 / (1.0 + libm::expf(-v)));
+}
+
+/// `nn.Tanh`.
+#[inline]
+pub fn tanh(x: &mut [f32]) {
+    map(x, libm::tanhf);
+}
+
+/// Which normalisation [`normalize`] applies.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Normalize {
+    Softmax,
+    LogSoftmax,
+}
+
+/// Normalises every lane of `x` viewed as `[_, D, INNER]`: lane `(o, i)` is
+/// the `D` elements `x[o][..][i]`, `INNER` apart.
+#[inline]
+fn normalize<const D: usize, const INNER: usize>(x: &mut [f32], kind: Normalize) {
+    if D == 0 || INNER == 0 {
+        return;
+    }
+    for block in x.chunks_exact_mut(D * INNER) {
+        for i in 0..INNER {
+            let lane = block.get_mut(i..).unwrap_or_default();
+            // NaN-propagating maximum, like PyTorch's `vec::maximum`.
+            let max = lane.iter().step_by(INNER).fold(f32::NEG_INFINITY, |m, &v| {
+                if v > m || v.is_nan() {
+                    v
+                } else {
+                    m
+                }
+            });
+            match kind {
+                Normalize::Softmax => {
+                    let mut sum = 0.0f32;
+                    for v in lane.iter_mut().step_by(INNER) {
+                        *v = libm::expf(*v - max);
+                        sum += *v;
+                    }
+                    let scale = 1.0 / sum;
+                    for v in lane.iter_mut().step_by(INNER) {
+                        *v *= scale;
+                    }
+                }
+                Normalize::LogSoftmax => {
+                    let sum: f32 = lane
+                        .iter()
+                        .step_by(INNER)
+                        .map(|&v| libm::expf(v - max))
+                        .sum();
+                    let log_sum = libm::logf(sum);
+                    for v in lane.iter_mut().step_by(INNER) {
+                        *v = *v - max - log_sum;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// `torch.softmax(x, dim)` with `x` viewed, row-major, as `[OUTER, D, INNER]`
+/// and `dim` the middle axis: `OUTER` is the product of the dimensions
+/// before `dim`, `D` the size of `dim`, `INNER` the product of those after
+/// it. For a vector, `softmax::<1, N, 1, _>`.
+///
+/// Computed as PyTorch does, stable for any input: `m = max(x)`,
+/// `e = exp(x − m)`, `y = e · (1 / Σ e)`. A lane containing NaN gives NaN.
+///
+/// Checked at compile time: `OUTER · D · INNER == T::LEN`.
+///
+/// ```
+/// use constnet_runtime::act::softmax;
+/// let mut x = [1.0f32, 2.0, 3.0];
+/// softmax::<1, 3, 1, _>(&mut x);
+/// assert!((x[2] - 0.665_240_9).abs() < 1e-6);
+/// ```
+#[inline]
+pub fn softmax<const OUTER: usize, const D: usize, const INNER: usize, T: Tensor>(x: &mut T) {
+    const {
+        assert!(
+            OUTER * D * INNER == T::LEN,
+            "softmax: OUTER * D * INNER must equal the tensor's length"
+        );
+    };
+    normalize::<D, INNER>(x.as_flat_mut(), Normalize::Softmax);
+}
+
+/// `torch.log_softmax(x, dim)` over the middle axis of `x` viewed as
+/// `[OUTER, D, INNER]` (see [`softmax`]): `y = x − m − ln Σ exp(x − m)` with
+/// `m = max(x)`, which never takes the log of an underflowed softmax.
+///
+/// Checked at compile time: `OUTER · D · INNER == T::LEN`.
+#[inline]
+pub fn log_softmax<const OUTER: usize, const D: usize, const INNER: usize, T: Tensor>(x: &mut T) {
+    const {
+        assert!(
+            OUTER * D * INNER == T::LEN,
+            "log_softmax: OUTER * D * INNER must equal the tensor's length"
+        );
+    };
+    normalize::<D, INNER>(x.as_flat_mut(), Normalize::LogSoftmax);
+}
+
+#[cfg(test)]
+// Hand-worked values are exact, so exact comparisons are intended; test
+// tensors of a few tens of KiB on the stack are fine.
+#[allow(
+    clippy::float_cmp,
+    clippy::large_stack_arrays,
+    clippy::cast_precision_loss
+)]
+mod tests {
+    use super::*;
+    use crate::reference::test_util::{assert_close, Rng};
+    use crate::reference::{self, act as r};
+    use std::vec::Vec;
+
+    /// Inputs covering zero, both signs, small and large magnitudes and the
+    /// kinks of the piecewise activations.
+    fn probe() -> Vec<f32> {
+        let mut xs = std::vec![
+            0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 3.0, -3.0, 6.0, -6.0, 2.9, 3.1, 5.9, 6.1, 1e-3, -1e-3,
+            1e-7, -1e-7, 10.0, -10.0, 20.0, -20.0, 50.0, -50.0, 88.0, -88.0, 100.0, -100.0, 1e30,
+            -1e30,
+        ];
+        let mut rng = Rng::new(7);
+        xs.extend((0..500).map(|_| rng.next_f32() * 8.0));
+        xs
+    }
+
+    fn check(kernel: fn(&mut [f32]), reference: fn(f32) -> f32, what: &str) {
+        let xs = probe();
+        let mut ys = xs.clone();
+        kernel(&mut ys);
+        let expected: Vec<f32> = xs.iter().map(|&x| reference(x)).collect();
+        assert_close(&ys, &expected, what);
+        let mut nan = [f32::NAN];
+        kernel(&mut nan);
+        assert!(nan[0].is_nan(), "{what}(NaN) must be NaN");
+    }
+
+    #[test]
+    fn activations_match_reference() {
+        check(relu, r::relu, "relu");
+        check(relu6, r::relu6, "relu6");
+        check(
+            |x| leaky_relu(x, 0.01),
+            |x| r::leaky_relu(x, 0.01),
+            "leaky_relu",
+        );
+        check(
+            |x| leaky_relu(x, 0.2),
+            |x| r::leaky_relu(x, 0.2),
+            "leaky_relu 0.2",
+        );
+        check(|x| elu(x, 1.0), |x| r::elu(x, 1.0), "elu");
+        check(|x| elu(x, 0.5), |x| r::elu(x, 0.5), "elu 0.5");
+        check(selu, r::selu, "selu");
+        check(gelu, r::gelu, "gelu");
+        check(gelu_tanh, r::gelu_tanh, "gelu_tanh");
+        check(silu, r::silu, "silu");
+        check(hardswish, r::hardswish, "hardswish");
+        check(hardsigmoid, r::hardsigmoid, "hardsigmoid");
+        check(sigmoid, r::sigmoid, "sigmoid");
+        check(tanh, r::tanh, "tanh");
+    }
+
+    /// Applies a slice activation to one value.
+    fn at(f: impl Fn(&mut [f32]), x: f32) -> f32 {
+        let mut v = [x];
+        f(&mut v);
+        v[0]
+    }
+
+    #[test]
+    fn pytorch_known_values() {
+        // Values printed by PyTorch (float32).
+        let close = |a: f32, e: f32| (a - e).abs() <= 2e-7 * e.abs().max(1.0);
+        let cases: [(f32, f32, &str); 12] = [
+            (at(gelu, 1.0), 0.841_344_7, "gelu(1)"),
+            (at(gelu, -1.0), -0.158_655_26, "gelu(-1)"),
+            (at(gelu_tanh, 1.0), 0.841_192, "gelu_tanh(1)"),
+            (at(selu, -1.0), -1.111_330_7, "selu(-1)"),
+            (at(selu, 1.0), 1.050_701, "selu(1)"),
+            (at(|x| elu(x, 1.0), -1.0), -0.632_120_56, "elu(-1)"),
+            (at(silu, 1.0), 0.731_058_6, "silu(1)"),
+            (at(sigmoid, 1.0), 0.731_058_6, "sigmoid(1)"),
+            (at(sigmoid, -100.0), 0.0, "sigmoid(-100)"),
+            (at(sigmoid, 100.0), 1.0, "sigmoid(100)"),
+            (at(tanh, 0.5), 0.462_117_16, "tanh(0.5)"),
+            (at(|x| leaky_relu(x, 0.01), -2.0), -0.02, "leaky_relu(-2)"),
+        ];
+        for (got, want, what) in cases {
+            assert!(close(got, want), "{what}: got {got}, want {want}");
+        }
+    }
+
+    #[test]
+    fn piecewise_known_values() {
+        let mut x = [-1.0f32, 0.0, 3.0, 6.0, 7.5, f32::NAN];
+        relu6(&mut x);
+        assert_eq!(&x[..5], &[0.0, 0.0, 3.0, 6.0, 6.0]);
+        assert!(x[5].is_nan());
+        let mut x = [-2.0f32, 0.0, 2.0, f32::NAN];
+        relu(&mut x);
+        assert_eq!(&x[..3], &[0.0, 0.0, 2.0]);
+        assert!(x[3].is_nan());
+        // hardswish: -4 → 0, -3 → 0, -1 → -1·2/6, 0 → 0, 1 → 1·4/6, 3 → 3, 4 → 4.
+        let mut x = [-4.0f32, -3.0, -1.0, 0.0, 1.0, 3.0, 4.0];
+        hardswish(&mut x);
+        assert_eq!(x, [0.0, 0.0, -2.0 / 6.0, 0.0, 4.0 / 6.0, 3.0, 4.0]);
+        let mut x = [-4.0f32, -3.0, 0.0, 1.5, 3.0, 4.0];
+        hardsigmoid(&mut x);
+        assert_eq!(x, [0.0, 0.0, 0.5, 0.75, 1.0, 1.0]);
+        // silu of a huge negative value is -0, not NaN.
+        assert_eq!(at(silu, -1e30), 0.0);
+        assert!(!at(silu, -1e30).is_nan());
+    }
+
+    #[test]
+    fn softmax_known_values() {
+        let mut x = [1.0f32, 2.0, 3.0];
+        softmax::<1, 3, 1, _>(&mut x);
+        let want = [0.090_030_57, 0.244_728_48, 0.665_240_94];
+        for (a, e) in x.iter().zip(want) {
+            assert!((a - e).abs() < 1e-7, "{a} vs {e}");
+        }
+        let mut x = [1.0f32, 2.0, 3.0];
+        log_softmax::<1, 3, 1, _>(&mut x);
+        let want = [-2.407_606, -1.407_606, -0.407_606];
+        for (a, e) in x.iter().zip(want) {
+            assert!((a - e).abs() < 1e-6, "{a} vs {e}");
+        }
+        // Stable for large inputs.
+        let mut x = [1000.0f32, 1001.0, 1002.0];
+        softmax::<1, 3, 1, _>(&mut x);
+        assert!((x[2] - 0.665_240_94).abs() < 1e-6);
+        let mut x = [-1000.0f32, 0.0];
+        log_softmax::<1, 2, 1, _>(&mut x);
+        assert_eq!(x, [-1000.0, 0.0]);
+        // NaN poisons its lane only.
+        let mut x = [[1.0f32, f32::NAN], [1.0, 2.0]];
+        softmax::<2, 2, 1, _>(&mut x);
+        assert!(x[0].iter().all(|v| v.is_nan()));
+        assert!((x[1][0] + x[1][1] - 1.0).abs() < 1e-6);
+    }
+
+    macro_rules! softmax_case {
+        ($seed:expr, $t:ty, $outer:literal, $d:literal, $inner:literal) => {{
+            let mut rng = Rng::new($seed);
+            let mut x = <$t as Tensor>::zeroed();
+            rng.fill(Tensor::as_flat_mut(&mut x));
+            for v in Tensor::as_flat_mut(&mut x) {
+                *v *= 10.0;
+            }
+            let mut y = x;
+            softmax::<$outer, $d, $inner, $t>(&mut y);
+            let mut expected = Tensor::as_flat(&x).to_vec();
+            reference::softmax(&mut expected, $outer, $d, $inner);
+            assert_close(Tensor::as_flat(&y), &expected, stringify!(softmax $t $outer $d $inner));
+            let mut y = x;
+            log_softmax::<$outer, $d, $inner, $t>(&mut y);
+            let mut expected = Tensor::as_flat(&x).to_vec();
+            reference::log_softmax(&mut expected, $outer, $d, $inner);
+            assert_close(Tensor::as_flat(&y), &expected, stringify!(log_softmax $t $outer $d $inner));
+        }};
+    }
+
+    #[test]
+    fn softmax_matches_reference() {
+        softmax_case!(1, [f32; 10], 1, 10, 1);
+        softmax_case!(2, [f32; 1], 1, 1, 1);
+        softmax_case!(3, [f32; 1000], 1, 1000, 1);
+        // [3, 4]: dim 1 and dim 0.
+        softmax_case!(4, [[f32; 4]; 3], 3, 4, 1);
+        softmax_case!(5, [[f32; 4]; 3], 1, 3, 4);
+        // [2, 3, 5]: each of the three dims.
+        softmax_case!(6, [[[f32; 5]; 3]; 2], 1, 2, 15);
+        softmax_case!(7, [[[f32; 5]; 3]; 2], 2, 3, 5);
+        softmax_case!(8, [[[f32; 5]; 3]; 2], 6, 5, 1);
+    }
+}

@@ -1,0 +1,682 @@
+//! 2-D convolution, `torch.nn.Conv2d` on one sample.
+//!
+//! Four entry points share one implementation and differ only in how the
+//! border is filled: [`conv2d`] (`padding_mode="zeros"`, the default),
+//! [`conv2d_reflect`], [`conv2d_replicate`] and [`conv2d_circular`].
+//!
+//! # Algorithm
+//!
+//! Direct convolution, organised around *taps*. For every output channel the
+//! output plane is first filled with the bias; then every weight tap
+//! `(input channel, kh, kw)` is added, scaled by its weight, to every output
+//! pixel it touches. For a tap the output pixels whose source lies inside the
+//! real (unpadded) input form one contiguous rectangle, which is computed once
+//! per tap (`tap_range`). Inside that rectangle the inner loop over output
+//! columns has no padding test at all: with stride 1 it is a plain
+//! `out[i] += w * in[i + offset]` over two contiguous slices, which LLVM
+//! vectorises; with a larger stride it reads the input with a constant step.
+//! Zero padding contributes nothing, so only the rectangle is visited; the
+//! other padding modes visit the few border pixels outside it separately,
+//! through an index map.
+//!
+//! The loops are ordered input channel → kernel row → output row → kernel
+//! column, so one input row and one output row stay in L1 while all `KW`
+//! taps of a kernel row are applied to them.
+//!
+//! # Summation order
+//!
+//! Each output is `bias + Σ_c Σ_kh Σ_kw w·x`, accumulated in `f32` in exactly
+//! that order. PyTorch reaches the same sum through im2col + GEMM or oneDNN
+//! with a different association, so results agree to rounding (a few ULP
+//! per accumulated term), not bit for bit.
+//!
+//! # Compile-time checks
+//!
+//! Every geometry rule that PyTorch checks at run time is a `const` assertion
+//! here, evaluated when the kernel is instantiated: a call whose sizes do not
+//! fit fails to build with a message naming the rule.
+
+#![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
+/// How the positions outside the input are filled, `padding_mode` in PyTorch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum PadKind {
+    /// Zeros: padded positions contribute nothing.
+    Zeros,
+    /// Mirror without repeating the edge: `[a b c]` pads to `c b [a b c] b a`.
+    Reflect,
+    /// Repeat the edge: `[a b c]` pads to `a a [a b c] c c`.
+    Replicate,
+    /// Wrap around: `[a b c]` pads to `b c [a b c] a b`.
+    Circular,
+}
+
+/// A padding mode, as a type so that the kernel is monomorphised per mode and
+/// the mode tests fold away.
+trait Padding {
+    const KIND: PadKind;
+}
+
+/// `padding_mode="zeros"`.
+struct Zeros;
+/// `padding_mode="reflect"`.
+struct Reflect;
+/// `padding_mode="replicate"`.
+struct Replicate;
+/// `padding_mode="circular"`.
+struct Circular;
+
+impl Padding for Zeros {
+    const KIND: PadKind = PadKind::Zeros;
+}
+impl Padding for Reflect {
+    const KIND: PadKind = PadKind::Reflect;
+}
+impl Padding for Replicate {
+    const KIND: PadKind = PadKind::Replicate;
+}
+impl Padding for Circular {
+    const KIND: PadKind = PadKind::Circular;
+}
+
+/// Maps a position of the padded axis (`0..len + 2 * pad`) to the input
+/// position it reads, or `None` for a zero.
+///
+/// Reflect assumes `pad < len` and circular `pad <= len`, which the kernels
+/// assert at compile time, so one reflection or wrap is enough.
+#[inline]
+fn source_index(kind: PadKind, padded: usize, pad: usize, len: usize) -> Option<usize> {
+    if let Some(i) = padded.checked_sub(pad) {
+        if i < len {
+            return Some(i);
+        }
+        // Right border: `i - len + 1` positions past the last element.
+        let past = i - len + 1;
+        return match kind {
+            PadKind::Zeros => None,
+            PadKind::Reflect => (len - 1).checked_sub(past),
+            PadKind::Replicate => len.checked_sub(1),
+            PadKind::Circular => Some(i - len).filter(|&j| j < len),
+        };
+    }
+    // Left border: `before` positions before the first element.
+    let before = pad - padded;
+    match kind {
+        PadKind::Zeros => None,
+        PadKind::Reflect => Some(before).filter(|&j| j < len),
+        PadKind::Replicate => (len > 0).then_some(0),
+        PadKind::Circular => len.checked_sub(before),
+    }
+}
+
+/// The outputs `lo..hi` of one axis whose source position
+/// `i * stride + offset - pad` lies inside the input `0..len`, clamped to
+/// `0..out`; `lo <= hi` always (an empty range has `lo == hi`).
+///
+/// `offset` is the tap's position within the dilated window (`k * dilation`).
+/// Outputs before `lo` and from `hi` on read padding. Used by the pooling
+/// kernels too.
+#[inline]
+#[must_use]
+pub(crate) const fn tap_range(
+    offset: usize,
+    pad: usize,
+    len: usize,
+    stride: usize,
+    out: usize,
+) -> (usize, usize) {
+    // First output whose source is at or past the left edge.
+    let lo = if offset >= pad {
+        0
+    } else {
+        (pad - offset).div_ceil(stride)
+    };
+    // One past the last output whose source is before the right edge.
+    let end = len + pad;
+    let hi = if offset >= end {
+        0
+    } else {
+        (end - offset - 1) / stride + 1
+    };
+    let lo = if lo < out { lo } else { out };
+    let hi = if hi < out { hi } else { out };
+    let hi = if hi < lo { lo } else { hi };
+    (lo, hi)
+}
+
+/// The output length of a convolution along one axis, PyTorch's
+/// `(len + 2·padding − dilation·(kernel − 1) − 1) / stride + 1`, or `None`
+/// if a parameter is zero or the dilated kernel does not fit in the padded
+/// input.
+///
+/// ```
+/// use constnet_runtime::conv::output_len;
+/// assert_eq!(output_len(32, 5, 1, 0, 1), Some(28));
+/// assert_eq!(output_len(7, 3, 2, 1, 1), Some(4));
+/// assert_eq!(output_len(2, 5, 1, 0, 1), None);
+/// ```
+#[must_use]
+pub const fn output_len(
+    len: usize,
+    kernel: usize,
+    stride: usize,
+    padding: usize,
+    dilation: usize,
+) -> Option<usize> {
+    if kernel == 0 || stride == 0 || dilation == 0 {
+        return None;
+    }
+    let span = dilation * (kernel - 1) + 1;
+    let padded = len + 2 * padding;
+    if padded < span {
+        return None;
+    }
+    Some((padded - span) / stride + 1)
+}
+
+/// Adds `w · input[i·SW + offset − PW]` to `out[i]` for every output column,
+/// the interior `lo..hi` with a branch-free (for `SW == 1`, contiguous) loop
+/// and, for the non-zero padding modes, the border columns through
+/// [`source_index`].
+#[inline]
+fn accumulate_row<P: Padding, const SW: usize, const PW: usize, const W: usize, const OW: usize>(
+    out: &mut [f32; OW],
+    input: &[f32; W],
+    w: f32,
+    offset: usize,
+    (lo, hi): (usize, usize),
+) {
+    if lo < hi {
+        // `lo < hi` means output `lo` reads inside the input, so the
+        // subtraction cannot wrap and `start < W`.
+        let start = lo * SW + offset - PW;
+        if let (Some(dst), Some(src)) = (out.get_mut(lo..hi), input.get(start..)) {
+            if SW == 1 {
+                for (o, &x) in dst.iter_mut().zip(src) {
+                    *o += w * x;
+                }
+            } else {
+                for (o, &x) in dst.iter_mut().zip(src.iter().step_by(SW)) {
+                    *o += w * x;
+                }
+            }
+        }
+    }
+    if P::KIND != PadKind::Zeros {
+        let (left, rest) = out.split_at_mut(lo);
+        let right = rest.get_mut(hi - lo..).unwrap_or_default();
+        let border = left
+            .iter_mut()
+            .enumerate()
+            .chain(right.iter_mut().enumerate().map(|(i, o)| (i + hi, o)));
+        for (ow, o) in border {
+            if let Some(&x) =
+                source_index(P::KIND, ow * SW + offset, PW, W).and_then(|i| input.get(i))
+            {
+                *o += w * x;
+            }
+        }
+    }
+}
+
+/// The shared kernel; see the module documentation.
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+fn conv2d_impl<
+    P: Padding,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const DH: usize,
+    const DW: usize,
+    const G: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[f32; W]; H]; C],
+    weight: &[[[[f32; KW]; KH]; CG]; O],
+    bias: Option<&[f32; O]>,
+    output: &mut [[[f32; OW]; OH]; O],
+) {
+    const {
+        assert!(SH > 0 && SW > 0, "conv2d: stride must be positive");
+        assert!(DH > 0 && DW > 0, "conv2d: dilation must be positive");
+        assert!(KH > 0 && KW > 0, "conv2d: kernel size must be positive");
+        assert!(G > 0, "conv2d: groups must be positive");
+        assert!(
+            CG > 0 && C == CG * G,
+            "conv2d: in_channels must equal groups * (weight in_channels per group), C == CG * G"
+        );
+        assert!(
+            O > 0 && O.is_multiple_of(G),
+            "conv2d: out_channels must be a positive multiple of groups"
+        );
+        assert!(
+            H > 0 && W > 0,
+            "conv2d: input height and width must be positive"
+        );
+        assert!(
+            H + 2 * PH > DH * (KH - 1),
+            "conv2d: the dilated kernel is taller than the padded input"
+        );
+        assert!(
+            W + 2 * PW > DW * (KW - 1),
+            "conv2d: the dilated kernel is wider than the padded input"
+        );
+        assert!(
+            OH == (H + 2 * PH - DH * (KH - 1) - 1) / SH + 1,
+            "conv2d: OH must equal (H + 2*PH - DH*(KH-1) - 1) / SH + 1"
+        );
+        assert!(
+            OW == (W + 2 * PW - DW * (KW - 1) - 1) / SW + 1,
+            "conv2d: OW must equal (W + 2*PW - DW*(KW-1) - 1) / SW + 1"
+        );
+        assert!(
+            !matches!(P::KIND, PadKind::Reflect) || (PH < H && PW < W),
+            "conv2d_reflect: padding must be smaller than the input size (PH < H, PW < W)"
+        );
+        assert!(
+            !matches!(P::KIND, PadKind::Circular) || (PH <= H && PW <= W),
+            "conv2d_circular: padding must not exceed the input size (PH <= H, PW <= W)"
+        );
+    };
+
+    let rows: [(usize, usize); KH] = core::array::from_fn(|kh| tap_range(kh * DH, PH, H, SH, OH));
+    let cols: [(usize, usize); KW] = core::array::from_fn(|kw| tap_range(kw * DW, PW, W, SW, OW));
+    let per_group = O / G;
+    let mut biases = bias.into_iter().flatten();
+
+    let groups = input
+        .chunks_exact(CG)
+        .zip(weight.chunks_exact(per_group))
+        .zip(output.chunks_exact_mut(per_group));
+    for ((in_group, w_group), out_group) in groups {
+        for (w_o, out_plane) in w_group.iter().zip(out_group) {
+            let b = biases.next().copied().unwrap_or(0.0);
+            for row in out_plane.iter_mut() {
+                row.fill(b);
+            }
+            for (w_c, in_plane) in w_o.iter().zip(in_group) {
+                for ((kh, w_row), &(r_lo, r_hi)) in w_c.iter().enumerate().zip(&rows) {
+                    // Zero padding only needs the rows that read the input.
+                    let (first, last) = if P::KIND == PadKind::Zeros {
+                        (r_lo, r_hi)
+                    } else {
+                        (0, OH)
+                    };
+                    let out_rows = out_plane.get_mut(first..last).unwrap_or_default();
+                    for (oh, out_row) in (first..).zip(out_rows) {
+                        let Some(in_row) = source_index(P::KIND, oh * SH + kh * DH, PH, H)
+                            .and_then(|ih| in_plane.get(ih))
+                        else {
+                            continue;
+                        };
+                        for ((kw, &w), &range) in w_row.iter().enumerate().zip(&cols) {
+                            accumulate_row::<P, SW, PW, W, OW>(out_row, in_row, w, kw * DW, range);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// Declares one public convolution entry point over [`conv2d_impl`].
+macro_rules! conv2d_entry {
+    ($(#[$doc:meta])* $name:ident, $mode:ty) => {
+        $(#[$doc])*
+        #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+        #[inline]
+        pub fn $name<
+            const SH: usize,
+            const SW: usize,
+            const PH: usize,
+            const PW: usize,
+            const DH: usize,
+            const DW: usize,
+            const G: usize,
+            const C: usize,
+            const H: usize,
+            const W: usize,
+            const O: usize,
+            const CG: usize,
+            const KH: usize,
+            const KW: usize,
+            const OH: usize,
+            const OW: usize,
+        >(
+            input: &[[[f32; W]; H]; C],
+            weight: &[[[[f32; KW]; KH]; CG]; O],
+            bias: Option<&[f32; O]>,
+            output: &mut [[[f32; OW]; OH]; O],
+        ) {
+            conv2d_impl::<$mode, SH, SW, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+                input, weight, bias, output,
+            );
+        }
+    };
+}
+
+conv2d_entry! {
+    /// `torch.nn.Conv2d(C, O, (KH, KW), stride=(SH, SW), padding=(PH, PW),
+    /// dilation=(DH, DW), groups=G, bias=bias.is_some())` with the default
+    /// `padding_mode="zeros"`, on one `[C, H, W]` sample.
+    ///
+    /// `weight` has PyTorch's layout `[O, C/G, KH, KW]` (`CG = C / G`);
+    /// output channel `o` belongs to group `g = o / (O/G)` and reads input
+    /// channels `g·CG .. (g+1)·CG`. `output` is fully overwritten.
+    ///
+    /// The sizes must satisfy PyTorch's rules, checked at compile time:
+    /// every stride, dilation, kernel size and `G` positive, `C == CG·G`,
+    /// `O % G == 0`, the dilated kernel no larger than the padded input, and
+    /// `OH == (H + 2·PH − DH·(KH−1) − 1) / SH + 1` (likewise `OW`).
+    ///
+    /// Direct convolution with the padding resolved once per weight tap, so
+    /// the inner loop is branch-free; see the [module docs](self).
+    ///
+    /// ```
+    /// use constnet_runtime::conv::conv2d;
+    /// // A 3x3 input, a 2x2 kernel summing its window, bias 0.5.
+    /// let x = [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]];
+    /// let w = [[[[1.0, 1.0], [1.0, 1.0]]]];
+    /// let mut y = [[[0.0f32; 2]; 2]; 1];
+    /// conv2d::<1, 1, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 2, 2, 2, 2>(&x, &w, Some(&[0.5]), &mut y);
+    /// assert_eq!(y, [[[12.5, 16.5], [24.5, 28.5]]]);
+    /// ```
+    conv2d, Zeros
+}
+
+conv2d_entry! {
+    /// [`conv2d`] with `padding_mode="reflect"`: the input is mirrored at its
+    /// border without repeating the edge (`[a b c]` → `c b [a b c] b a`), as
+    /// `F.pad(x, mode="reflect")` followed by an unpadded convolution.
+    ///
+    /// Besides [`conv2d`]'s rules, PyTorch requires `PH < H` and `PW < W`;
+    /// checked at compile time.
+    conv2d_reflect, Reflect
+}
+
+conv2d_entry! {
+    /// [`conv2d`] with `padding_mode="replicate"`: the padding repeats the
+    /// edge value (`[a b c]` → `a a [a b c] c c`).
+    conv2d_replicate, Replicate
+}
+
+conv2d_entry! {
+    /// [`conv2d`] with `padding_mode="circular"`: the input wraps around
+    /// (`[a b c]` → `b c [a b c] a b`).
+    ///
+    /// Besides [`conv2d`]'s rules, PyTorch requires `PH <= H` and `PW <= W`;
+    /// checked at compile time.
+    conv2d_circular, Circular
+}
+
+#[cfg(test)]
+// Hand-worked values are exact, so exact comparisons are intended; test
+// tensors of a few tens of KiB on the stack are fine.
+#[allow(
+    clippy::float_cmp,
+    clippy::large_stack_arrays,
+    clippy::cast_precision_loss
+)]
+mod tests {
+    use super::*;
+    use crate::reference::test_util::{assert_close, Rng};
+    use crate::reference::{self, Conv2dParams, PaddingMode};
+    use crate::Tensor;
+    use std::vec::Vec;
+
+    #[test]
+    fn source_index_modes() {
+        // len 3, pad 2: padded positions 0..7.
+        let map =
+            |kind| -> Vec<Option<usize>> { (0..7).map(|p| source_index(kind, p, 2, 3)).collect() };
+        let (n, s) = (None, Some);
+        assert_eq!(map(PadKind::Zeros), [n, n, s(0), s(1), s(2), n, n]);
+        assert_eq!(
+            map(PadKind::Reflect),
+            [s(2), s(1), s(0), s(1), s(2), s(1), s(0)]
+        );
+        assert_eq!(
+            map(PadKind::Replicate),
+            [s(0), s(0), s(0), s(1), s(2), s(2), s(2)]
+        );
+        assert_eq!(
+            map(PadKind::Circular),
+            [s(1), s(2), s(0), s(1), s(2), s(0), s(1)]
+        );
+    }
+
+    #[test]
+    fn tap_range_matches_brute_force() {
+        for len in 1..6 {
+            for pad in 0..4 {
+                for stride in 1..4 {
+                    for offset in 0..8 {
+                        for out in 0..6 {
+                            let (lo, hi) = tap_range(offset, pad, len, stride, out);
+                            assert!(lo <= hi && hi <= out);
+                            for i in 0..out {
+                                let p = i * stride + offset;
+                                let inside = p >= pad && p - pad < len;
+                                assert_eq!(
+                                    inside,
+                                    (lo..hi).contains(&i),
+                                    "{offset} {pad} {len} {stride} {out} {i}"
+                                );
+                            }
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn hand_worked_3x3_by_2x2() {
+        // x = 1..9 row-major, w = [[1, 2], [3, 4]], no bias:
+        // y00 = 1 + 2*2 + 3*4 + 4*5 = 37, y01 = 2 + 6 + 15 + 24 = 47,
+        // y10 = 4 + 10 + 21 + 32 = 67, y11 = 5 + 12 + 24 + 36 = 77.
+        let x = [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]];
+        let w = [[[[1.0, 2.0], [3.0, 4.0]]]];
+        let mut y = [[[f32::NAN; 2]; 2]; 1];
+        conv2d::<1, 1, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 2, 2, 2, 2>(&x, &w, None, &mut y);
+        assert_eq!(y, [[[37.0, 47.0], [67.0, 77.0]]]);
+
+        // Padding 1, stride 2, bias 1: the windows start at (0, 0), (0, 2),
+        // (2, 0), (2, 2) of the zero-padded 5x5 grid.
+        // y00 = 4*1 = 4, y01 = 3*2 + 4*3 = 18, y10 = 2*4 + 4*7 = 36,
+        // y11 = 1*5 + 2*6 + 3*8 + 4*9 = 77; plus the bias.
+        let mut y = [[[f32::NAN; 2]; 2]; 1];
+        conv2d::<2, 2, 1, 1, 1, 1, 1, 1, 3, 3, 1, 1, 2, 2, 2, 2>(&x, &w, Some(&[1.0]), &mut y);
+        assert_eq!(y, [[[5.0, 19.0], [37.0, 78.0]]]);
+    }
+
+    #[test]
+    fn hand_worked_padding_modes() {
+        // 1x3 input [1 2 3], 1x3 kernel [1 10 100], padding (0, 2).
+        let x = [[[1.0, 2.0, 3.0]]];
+        let w = [[[[1.0, 10.0, 100.0]]]];
+        let mut y = [[[0.0f32; 5]; 1]; 1];
+        // reflect: padded 3 2 [1 2 3] 2 1.
+        conv2d_reflect::<1, 1, 0, 2, 1, 1, 1, 1, 1, 3, 1, 1, 1, 3, 1, 5>(&x, &w, None, &mut y);
+        assert_eq!(
+            y,
+            [[[
+                3.0 + 20.0 + 100.0,
+                2.0 + 10.0 + 200.0,
+                1.0 + 20.0 + 300.0,
+                2.0 + 30.0 + 200.0,
+                3.0 + 20.0 + 100.0
+            ]]]
+        );
+        // replicate: 1 1 [1 2 3] 3 3.
+        conv2d_replicate::<1, 1, 0, 2, 1, 1, 1, 1, 1, 3, 1, 1, 1, 3, 1, 5>(&x, &w, None, &mut y);
+        assert_eq!(
+            y,
+            [[[
+                1.0 + 10.0 + 100.0,
+                1.0 + 10.0 + 200.0,
+                1.0 + 20.0 + 300.0,
+                2.0 + 30.0 + 300.0,
+                3.0 + 30.0 + 300.0
+            ]]]
+        );
+        // circular: 2 3 [1 2 3] 1 2.
+        conv2d_circular::<1, 1, 0, 2, 1, 1, 1, 1, 1, 3, 1, 1, 1, 3, 1, 5>(&x, &w, None, &mut y);
+        assert_eq!(
+            y,
+            [[[
+                2.0 + 30.0 + 100.0,
+                3.0 + 10.0 + 200.0,
+                1.0 + 20.0 + 300.0,
+                2.0 + 30.0 + 100.0,
+                3.0 + 10.0 + 200.0
+            ]]]
+        );
+        // zeros: 0 0 [1 2 3] 0 0.
+        conv2d::<1, 1, 0, 2, 1, 1, 1, 1, 1, 3, 1, 1, 1, 3, 1, 5>(&x, &w, None, &mut y);
+        assert_eq!(
+            y,
+            [[[100.0, 10.0 + 200.0, 1.0 + 20.0 + 300.0, 2.0 + 30.0, 3.0]]]
+        );
+    }
+
+    #[test]
+    fn output_is_overwritten() {
+        let x = [[[1.0f32; 4]; 4]; 2];
+        let w = [[[[1.0f32; 3]; 3]; 2]; 3];
+        let mut y = [[[f32::NAN; 2]; 2]; 3];
+        conv2d::<1, 1, 0, 0, 1, 1, 1, 2, 4, 4, 3, 2, 3, 3, 2, 2>(&x, &w, None, &mut y);
+        assert!(Tensor::as_flat(&y).iter().all(|&v| v == 18.0));
+    }
+
+    /// Runs one padding mode of the kernel and the reference on the same
+    /// pseudo-random data and compares them.
+    macro_rules! conv_case {
+        ($kernel:ident, $mode:expr, $seed:expr, bias = $bias:expr;
+         C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
+         K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
+         P=($ph:literal, $pw:literal) D=($dh:literal, $dw:literal)) => {{
+            const C: usize = $c;
+            const G: usize = $g;
+            const CG: usize = C / G;
+            const O: usize = $o;
+            const H: usize = $h;
+            const W: usize = $w;
+            const OH: usize = match output_len(H, $kh, $sh, $ph, $dh) { Some(n) => n, None => 0 };
+            const OW: usize = match output_len(W, $kw, $sw, $pw, $dw) { Some(n) => n, None => 0 };
+            let mut rng = Rng::new($seed);
+            let mut x = [[[0.0f32; W]; H]; C];
+            rng.fill(Tensor::as_flat_mut(&mut x));
+            let mut w = [[[[0.0f32; $kw]; $kh]; CG]; O];
+            rng.fill(w.as_flattened_mut().as_flattened_mut().as_flattened_mut());
+            let mut b = [0.0f32; O];
+            rng.fill(&mut b);
+            let bias: Option<&[f32; O]> = if $bias { Some(&b) } else { None };
+            let mut y = [[[f32::NAN; OW]; OH]; O];
+            $kernel::<$sh, $sw, $ph, $pw, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(&x, &w, bias, &mut y);
+
+            let p = Conv2dParams {
+                in_channels: C,
+                out_channels: O,
+                kernel: ($kh, $kw),
+                stride: ($sh, $sw),
+                padding: ($ph, $pw),
+                dilation: ($dh, $dw),
+                groups: G,
+                padding_mode: $mode,
+            };
+            assert_eq!(p.output_hw((H, W)), Some((OH, OW)));
+            let mut expected = std::vec![0.0f32; O * OH * OW];
+            reference::conv2d(
+                &p,
+                (H, W),
+                Tensor::as_flat(&x),
+                w.as_flattened().as_flattened().as_flattened(),
+                bias.map(|b| b.as_slice()),
+                &mut expected,
+            );
+            assert_close(Tensor::as_flat(&y), &expected, stringify!($kernel C=$c H=$h W=$w O=$o G=$g));
+        }};
+    }
+
+    /// Every geometry case, run for one kernel/mode pair. Cases that need
+    /// `PH < H` are fine for all modes.
+    macro_rules! conv_cases {
+        ($kernel:ident, $mode:expr) => {{
+            // 1x1 kernels.
+            conv_case!($kernel, $mode, 1, bias = true; C=3 H=5 W=5 O=4 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+            conv_case!($kernel, $mode, 2, bias = false; C=8 H=4 W=6 O=2 G=1 K=(1, 1) S=(2, 2) P=(0, 0) D=(1, 1));
+            conv_case!($kernel, $mode, 3, bias = true; C=2 H=3 W=3 O=3 G=1 K=(1, 1) S=(1, 1) P=(1, 1) D=(1, 1));
+            // Kernel == input size.
+            conv_case!($kernel, $mode, 4, bias = true; C=2 H=5 W=5 O=3 G=1 K=(5, 5) S=(1, 1) P=(0, 0) D=(1, 1));
+            conv_case!($kernel, $mode, 5, bias = true; C=1 H=3 W=4 O=2 G=1 K=(3, 4) S=(2, 3) P=(0, 0) D=(1, 1));
+            // LeNet-like.
+            conv_case!($kernel, $mode, 6, bias = true; C=1 H=32 W=32 O=6 G=1 K=(5, 5) S=(1, 1) P=(0, 0) D=(1, 1));
+            conv_case!($kernel, $mode, 7, bias = true; C=6 H=14 W=14 O=16 G=1 K=(5, 5) S=(1, 1) P=(0, 0) D=(1, 1));
+            // Same padding.
+            conv_case!($kernel, $mode, 8, bias = true; C=3 H=8 W=8 O=4 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, $mode, 9, bias = false; C=4 H=7 W=9 O=5 G=1 K=(5, 5) S=(1, 1) P=(2, 2) D=(1, 1));
+            // Stride > kernel.
+            conv_case!($kernel, $mode, 10, bias = true; C=2 H=11 W=11 O=3 G=1 K=(2, 2) S=(3, 3) P=(0, 0) D=(1, 1));
+            conv_case!($kernel, $mode, 11, bias = true; C=2 H=10 W=13 O=2 G=1 K=(2, 1) S=(4, 5) P=(1, 0) D=(1, 1));
+            // Stride with padding.
+            conv_case!($kernel, $mode, 12, bias = true; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, $mode, 13, bias = true; C=3 H=8 W=8 O=2 G=1 K=(7, 7) S=(2, 2) P=(3, 3) D=(1, 1));
+            // Dilation, with and without padding.
+            conv_case!($kernel, $mode, 14, bias = true; C=2 H=9 W=9 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 0) D=(2, 2));
+            conv_case!($kernel, $mode, 15, bias = true; C=2 H=8 W=10 O=3 G=1 K=(3, 3) S=(1, 1) P=(2, 2) D=(2, 2));
+            conv_case!($kernel, $mode, 16, bias = false; C=2 H=10 W=7 O=2 G=1 K=(3, 2) S=(2, 1) P=(3, 1) D=(3, 2));
+            // Groups.
+            conv_case!($kernel, $mode, 17, bias = true; C=4 H=6 W=6 O=6 G=2 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, $mode, 18, bias = true; C=6 H=5 W=7 O=9 G=3 K=(2, 3) S=(1, 2) P=(0, 1) D=(1, 1));
+            // Depthwise, and depthwise with channel multiplier 2 and 3.
+            conv_case!($kernel, $mode, 19, bias = true; C=4 H=8 W=8 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, $mode, 20, bias = true; C=3 H=9 W=9 O=6 G=3 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, $mode, 21, bias = false; C=2 H=7 W=6 O=6 G=2 K=(5, 3) S=(1, 1) P=(2, 1) D=(1, 1));
+            // Rectangular kernels and strides, non-square inputs.
+            conv_case!($kernel, $mode, 22, bias = true; C=2 H=6 W=11 O=3 G=1 K=(1, 5) S=(1, 2) P=(0, 2) D=(1, 1));
+            conv_case!($kernel, $mode, 23, bias = true; C=2 H=12 W=5 O=2 G=1 K=(4, 2) S=(3, 1) P=(2, 0) D=(1, 1));
+            conv_case!($kernel, $mode, 24, bias = true; C=1 H=1 W=16 O=2 G=1 K=(1, 3) S=(1, 1) P=(0, 0) D=(1, 1));
+            conv_case!($kernel, $mode, 25, bias = true; C=3 H=13 W=2 O=2 G=1 K=(3, 2) S=(2, 1) P=(1, 1) D=(1, 1));
+            // Wide enough to exercise vectorised inner loops.
+            conv_case!($kernel, $mode, 26, bias = true; C=3 H=20 W=37 O=4 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            // Padding as large as allowed for reflect (H - 1).
+            conv_case!($kernel, $mode, 27, bias = true; C=1 H=3 W=4 O=2 G=1 K=(3, 3) S=(1, 1) P=(2, 3) D=(1, 1));
+        }};
+    }
+
+    #[test]
+    fn zeros_matches_reference() {
+        conv_cases!(conv2d, PaddingMode::Zeros);
+        // Padding larger than the input, only valid for zeros: whole taps
+        // and whole output rows read nothing but padding.
+        conv_case!(conv2d, PaddingMode::Zeros, 40, bias = true; C=2 H=2 W=3 O=2 G=1 K=(3, 3) S=(1, 1) P=(4, 5) D=(1, 1));
+        conv_case!(conv2d, PaddingMode::Zeros, 41, bias = true; C=1 H=2 W=2 O=1 G=1 K=(3, 3) S=(3, 3) P=(3, 3) D=(2, 2));
+    }
+
+    #[test]
+    fn reflect_matches_reference() {
+        conv_cases!(conv2d_reflect, PaddingMode::Reflect);
+    }
+
+    #[test]
+    fn replicate_matches_reference() {
+        conv_cases!(conv2d_replicate, PaddingMode::Replicate);
+        conv_case!(conv2d_replicate, PaddingMode::Replicate, 42, bias = true; C=2 H=2 W=3 O=2 G=1 K=(3, 3) S=(1, 1) P=(4, 5) D=(1, 1));
+    }
+
+    #[test]
+    fn circular_matches_reference() {
+        conv_cases!(conv2d_circular, PaddingMode::Circular);
+        // Padding equal to the input size.
+        conv_case!(conv2d_circular, PaddingMode::Circular, 43, bias = true; C=2 H=2 W=3 O=2 G=1 K=(3, 3) S=(1, 2) P=(2, 3) D=(1, 2));
+    }
+}

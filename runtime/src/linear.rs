@@ -1,0 +1,154 @@
+//! Fully connected layer, `torch.nn.Linear` on one sample.
+//!
+//! # Summation order
+//!
+//! Each output is one dot product of a weight row with the input. A single
+//! running sum would force LLVM to keep the additions in order (it may not
+//! reassociate floating point), which serialises the loop on the latency of
+//! one add. Instead the dot product keeps [`LANES`] independent partial sums:
+//! element `i` goes to partial sum `i % LANES`, the partial sums are combined
+//! pairwise, and the `I % LANES` leftover products are added last. That
+//! order is fixed and written out, so LLVM turns the loop into plain SIMD
+//! multiplies and adds (two 4-wide or one 8-wide accumulator) without any
+//! fast-math licence, and the result is the same on every target.
+//!
+//! PyTorch computes the same sums through a BLAS `gemm`/`gemv` with its own
+//! blocking, so results agree to rounding, not bit for bit.
+
+#![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
+/// The number of independent partial sums in a dot product: one AVX
+/// register, or two SSE/NEON registers.
+pub const LANES: usize = 8;
+
+/// `Σ a[i]·b[i]` with [`LANES`] partial sums; see the module docs for the
+/// exact order.
+#[inline]
+fn dot<const N: usize>(a: &[f32; N], b: &[f32; N]) -> f32 {
+    let (a_chunks, a_rest) = a.as_chunks::<LANES>();
+    let (b_chunks, b_rest) = b.as_chunks::<LANES>();
+    let mut acc = [0.0f32; LANES];
+    for (xs, ys) in a_chunks.iter().zip(b_chunks) {
+        for ((s, &x), &y) in acc.iter_mut().zip(xs).zip(ys) {
+            *s += x * y;
+        }
+    }
+    let mut tail = 0.0f32;
+    for (&x, &y) in a_rest.iter().zip(b_rest) {
+        tail += x * y;
+    }
+    let [s0, s1, s2, s3, s4, s5, s6, s7] = acc;
+    (((s0 + s4) + (s2 + s6)) + ((s1 + s5) + (s3 + s7))) + tail
+}
+
+/// `torch.nn.Linear(I, O, bias=bias.is_some())` on one sample:
+/// `output[o] = Σ_i weight[o][i] · input[i] + bias[o]`.
+///
+/// `weight` has PyTorch's layout `[out_features, in_features]`, so each
+/// output reads one contiguous weight row: the whole layer is one pass over
+/// the weights, and the input (`I` floats) stays in L1. `output` is fully
+/// overwritten.
+///
+/// Checked at compile time: `I > 0` and `O > 0` (the array types already
+/// tie the other sizes together).
+///
+/// ```
+/// use constnet_runtime::linear::linear;
+/// let x = [1.0, 2.0, 3.0];
+/// let w = [[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]];
+/// let mut y = [0.0f32; 2];
+/// linear(&x, &w, Some(&[10.0, 0.0]), &mut y);
+/// assert_eq!(y, [8.0, 3.0]);
+/// ```
+#[inline]
+pub fn linear<const I: usize, const O: usize>(
+    input: &[f32; I],
+    weight: &[[f32; I]; O],
+    bias: Option<&[f32; O]>,
+    output: &mut [f32; O],
+) {
+    const {
+        assert!(
+            I > 0 && O > 0,
+            "linear: in_features and out_features must be positive"
+        );
+    };
+    let mut biases = bias.into_iter().flatten();
+    for (y, row) in output.iter_mut().zip(weight) {
+        let b = biases.next().copied().unwrap_or(0.0);
+        *y = dot(row, input) + b;
+    }
+}
+
+#[cfg(test)]
+// Hand-worked values are exact, so exact comparisons are intended; test
+// tensors of a few tens of KiB on the stack are fine.
+#[allow(
+    clippy::float_cmp,
+    clippy::large_stack_arrays,
+    clippy::cast_precision_loss
+)]
+mod tests {
+    use super::*;
+    use crate::reference;
+    use crate::reference::test_util::{assert_close, Rng};
+
+    #[test]
+    fn hand_worked() {
+        let x = [1.0, 2.0, 3.0];
+        let w = [[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]];
+        let mut y = [f32::NAN; 2];
+        linear(&x, &w, None, &mut y);
+        assert_eq!(y, [-2.0, 3.0]);
+        linear(&x, &w, Some(&[10.0, -3.0]), &mut y);
+        assert_eq!(y, [8.0, 0.0]);
+        // 1 → 1.
+        let mut y = [0.0f32];
+        linear(&[3.0], &[[-2.0]], Some(&[0.5]), &mut y);
+        assert_eq!(y, [-5.5]);
+    }
+
+    #[test]
+    fn dot_order_is_exact_for_integers() {
+        // Values whose sums are exact in f32: any order gives the same.
+        let a: [f32; 19] = core::array::from_fn(|i| i as f32);
+        let b = [2.0f32; 19];
+        assert_eq!(dot(&a, &b), 2.0 * f32::from((0..19).sum::<u16>()));
+    }
+
+    macro_rules! linear_case {
+        ($seed:expr; I=$i:literal O=$o:literal bias=$bias:literal) => {{
+            const I: usize = $i;
+            const O: usize = $o;
+            let mut rng = Rng::new($seed);
+            let mut x = [0.0f32; I];
+            rng.fill(&mut x);
+            let mut w = [[0.0f32; I]; O];
+            rng.fill(w.as_flattened_mut());
+            let mut b = [0.0f32; O];
+            rng.fill(&mut b);
+            let bias: Option<&[f32; O]> = if $bias { Some(&b) } else { None };
+            let mut y = [f32::NAN; O];
+            linear(&x, &w, bias, &mut y);
+            let mut expected = std::vec![0.0f32; O];
+            reference::linear(&x, w.as_flattened(), bias.map(|b| b.as_slice()), &mut expected);
+            assert_close(&y, &expected, stringify!(linear I=$i O=$o));
+        }};
+    }
+
+    #[test]
+    fn matches_reference() {
+        linear_case!(1; I=1 O=1 bias=true);
+        linear_case!(2; I=1 O=5 bias=false);
+        linear_case!(3; I=7 O=3 bias=true);
+        linear_case!(4; I=8 O=8 bias=true);
+        linear_case!(5; I=9 O=2 bias=false);
+        linear_case!(6; I=16 O=1 bias=true);
+        linear_case!(7; I=17 O=7 bias=true);
+        linear_case!(8; I=400 O=120 bias=true);
+        linear_case!(9; I=120 O=84 bias=true);
+        linear_case!(10; I=84 O=10 bias=true);
+        linear_case!(11; I=1023 O=5 bias=true);
+        linear_case!(12; I=1024 O=3 bias=false);
+        linear_case!(13; I=3 O=1023 bias=true);
+    }
+}

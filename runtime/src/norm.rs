@@ -1,0 +1,104 @@
+//! Normalisation layers: `torch.nn.BatchNorm2d` in evaluation mode.
+
+#![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
+/// `torch.nn.BatchNorm2d(C, eps)` in evaluation mode (`model.eval()`), in
+/// place on one `[C, H, W]` sample:
+/// `y = (x − running_mean) / sqrt(running_var + eps) · weight + bias`,
+/// with `weight` 1 and `bias` 0 when `None` (`affine=False`).
+///
+/// Evaluated the way PyTorch's CPU kernel does, in `f32`: per channel
+/// `alpha = weight · (1 / sqrt(var + eps))` and
+/// `beta = bias − mean · alpha`, then `y = x · alpha + beta` — one multiply
+/// and one add per element, a loop LLVM vectorises. The result therefore
+/// matches PyTorch's to rounding of the same operations (not the textbook
+/// formula's rounding).
+///
+/// Checked at compile time: `C > 0`.
+///
+/// ```
+/// use constnet_runtime::norm::batch_norm2d;
+/// let mut x = [[[1.0f32, 3.0]], [[0.0, 4.0]]];
+/// batch_norm2d(&mut x, Some(&[1.0, 2.0]), Some(&[0.0, 1.0]), &[2.0, 2.0], &[1.0, 4.0], 0.0);
+/// assert_eq!(x, [[[-1.0, 1.0]], [[-1.0, 3.0]]]);
+/// ```
+#[inline]
+pub fn batch_norm2d<const C: usize, const H: usize, const W: usize>(
+    x: &mut [[[f32; W]; H]; C],
+    weight: Option<&[f32; C]>,
+    bias: Option<&[f32; C]>,
+    running_mean: &[f32; C],
+    running_var: &[f32; C],
+    eps: f32,
+) {
+    const { assert!(C > 0, "batch_norm2d: num_features must be positive") };
+    let mut weights = weight.into_iter().flatten();
+    let mut biases = bias.into_iter().flatten();
+    for ((plane, &mean), &var) in x.iter_mut().zip(running_mean).zip(running_var) {
+        let w = weights.next().copied().unwrap_or(1.0);
+        let b = biases.next().copied().unwrap_or(0.0);
+        let invstd = 1.0 / libm::sqrtf(var + eps);
+        let alpha = invstd * w;
+        let beta = b - mean * alpha;
+        for v in plane.as_flattened_mut() {
+            *v = *v * alpha + beta;
+        }
+    }
+}
+
+#[cfg(test)]
+// Hand-worked values are exact, so exact comparisons are intended; test
+// tensors of a few tens of KiB on the stack are fine.
+#[allow(
+    clippy::float_cmp,
+    clippy::large_stack_arrays,
+    clippy::cast_precision_loss
+)]
+mod tests {
+    use super::*;
+    use crate::reference;
+    use crate::reference::test_util::{assert_close, Rng};
+    use crate::Tensor;
+
+    #[test]
+    fn hand_worked() {
+        // mean 1, var 3, eps 1: std 2. weight 4, bias -1: y = (x-1)/2*4 - 1.
+        let mut x = [[[1.0f32, 3.0, -1.0]]];
+        batch_norm2d(&mut x, Some(&[4.0]), Some(&[-1.0]), &[1.0], &[3.0], 1.0);
+        assert_eq!(x, [[[-1.0, 3.0, -5.0]]]);
+        // affine=False.
+        let mut x = [[[1.0f32, 3.0, -1.0]]];
+        batch_norm2d(&mut x, None, None, &[1.0], &[3.0], 1.0);
+        assert_eq!(x, [[[0.0, 1.0, -1.0]]]);
+    }
+
+    macro_rules! bn_case {
+        ($seed:expr; C=$c:literal H=$h:literal W=$w:literal affine=$affine:literal) => {{
+            const C: usize = $c;
+            let mut rng = Rng::new($seed);
+            let mut x = [[[0.0f32; $w]; $h]; C];
+            rng.fill(Tensor::as_flat_mut(&mut x));
+            let (mut weight, mut bias, mut mean, mut var) = ([0.0f32; C], [0.0f32; C], [0.0f32; C], [0.0f32; C]);
+            rng.fill(&mut weight);
+            rng.fill(&mut bias);
+            rng.fill(&mut mean);
+            rng.fill(&mut var);
+            for v in &mut var {
+                *v = v.abs() * 2.0;
+            }
+            let (w, b) = if $affine { (Some(&weight), Some(&bias)) } else { (None, None) };
+            let mut expected = Tensor::as_flat(&x).to_vec();
+            reference::batch_norm2d(&mut expected, C, w.map(|w| w.as_slice()), b.map(|b| b.as_slice()), &mean, &var, 1e-5);
+            batch_norm2d(&mut x, w, b, &mean, &var, 1e-5);
+            assert_close(Tensor::as_flat(&x), &expected, stringify!(batch_norm2d $seed));
+        }};
+    }
+
+    #[test]
+    fn matches_reference() {
+        bn_case!(1; C=1 H=1 W=1 affine=true);
+        bn_case!(2; C=3 H=4 W=5 affine=true);
+        bn_case!(3; C=16 H=7 W=7 affine=true);
+        bn_case!(4; C=8 H=9 W=3 affine=false);
+        bn_case!(5; C=2 H=1 W=33 affine=true);
+    }
+}
