@@ -1,0 +1,257 @@
+//! The parsed declaration: plain data, spans kept, nothing checked yet.
+//!
+//! ```text
+//! #[attrs] vis struct Name {
+//!     input: [C, H, W],                  // or [N]
+//!     name: Kind(arg, key = value) -> [shape],
+//!     Kind,
+//!     …
+//! }
+//! ```
+//! Parsing accepts anything of this form; whether a kind exists, whether its
+//! arguments fit and whether the shapes agree is `check`'s business, so that
+//! all such errors can be reported together.
+
+use proc_macro2::{Span, TokenStream};
+use syn::parse::{Parse, ParseStream};
+use syn::punctuated::Punctuated;
+use syn::{bracketed, parenthesized, token, Attribute, Expr, Ident, Token, Visibility};
+
+/// The whole `network!` invocation.
+pub struct Network {
+    /// Path to the facade crate (`$crate` of the `network!` wrapper), so
+    /// that generated code still resolves when the user renames `constnet`.
+    pub krate: TokenStream,
+    /// Attributes and doc comments of the struct, passed through.
+    pub attrs: Vec<Attribute>,
+    pub vis: Visibility,
+    pub ident: Ident,
+    /// The `input: [...]` lines (normally exactly one; `check` complains
+    /// about none or several).
+    pub inputs: Vec<InputDecl>,
+    pub layers: Vec<Layer>,
+}
+
+/// `input: [1, 32, 32]`.
+pub struct InputDecl {
+    pub keyword: Ident,
+    pub dims: Dims,
+}
+
+/// A bracketed list of dimensions, `[16, 5, 5]`.
+pub struct Dims {
+    pub bracket_span: Span,
+    pub dims: Vec<Expr>,
+}
+
+/// One layer: `conv1: Conv2d(1, 6, 5) -> [6, 28, 28]`.
+pub struct Layer {
+    /// The position among the layers (the index of the same layer in an
+    /// `nn.Sequential`).
+    pub index: usize,
+    pub name: Option<Ident>,
+    pub kind: Ident,
+    /// `None` when written without parentheses (`ReLU`).
+    pub args: Option<Args>,
+    pub assert: Option<Dims>,
+}
+
+/// The parenthesised argument list.
+pub struct Args {
+    pub paren_span: Span,
+    pub items: Vec<Arg>,
+}
+
+/// One argument: positional (`5`) or keyword (`stride = 2`).
+pub enum Arg {
+    Positional(Expr),
+    Keyword { name: Ident, value: Expr },
+}
+
+impl Arg {
+    pub fn value(&self) -> &Expr {
+        match self {
+            Arg::Positional(e) | Arg::Keyword { value: e, .. } => e,
+        }
+    }
+}
+
+/// One comma-separated entry of the body, before input lines and layers are
+/// told apart.
+enum Entry {
+    Input(InputDecl),
+    Layer(Layer),
+}
+
+impl Parse for Network {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let krate_group;
+        bracketed!(krate_group in input);
+        let krate: TokenStream = krate_group.parse()?;
+
+        let attrs = input.call(Attribute::parse_outer)?;
+        let vis: Visibility = input.parse()?;
+        input.parse::<Token![struct]>()?;
+        let ident: Ident = input.parse()?;
+        let body;
+        syn::braced!(body in input);
+        let entries = Punctuated::<Entry, Token![,]>::parse_terminated(&body)?;
+        if !input.is_empty() {
+            return Err(input.error("unexpected tokens after the network body"));
+        }
+
+        let mut inputs = Vec::new();
+        let mut layers = Vec::new();
+        for entry in entries {
+            match entry {
+                Entry::Input(decl) => inputs.push(decl),
+                Entry::Layer(mut layer) => {
+                    layer.index = layers.len();
+                    layers.push(layer);
+                }
+            }
+        }
+        Ok(Network {
+            krate,
+            attrs,
+            vis,
+            ident,
+            inputs,
+            layers,
+        })
+    }
+}
+
+impl Parse for Entry {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let mut name = None;
+        if input.peek(Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
+            let ident: Ident = input.parse()?;
+            input.parse::<Token![:]>()?;
+            if ident == "input" && input.peek(token::Bracket) {
+                let dims = input.parse()?;
+                return Ok(Entry::Input(InputDecl {
+                    keyword: ident,
+                    dims,
+                }));
+            }
+            name = Some(ident);
+        }
+        let kind: Ident = input.parse().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected a layer such as `Conv2d(1, 6, 5)` or `ReLU`",
+            )
+        })?;
+        let args = if input.peek(token::Paren) {
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        let assert = if input.peek(Token![->]) {
+            input.parse::<Token![->]>()?;
+            Some(input.parse()?)
+        } else {
+            None
+        };
+        if !input.is_empty() && !input.peek(Token![,]) {
+            return Err(input.error("expected `,` after the layer"));
+        }
+        Ok(Entry::Layer(Layer {
+            index: 0,
+            name,
+            kind,
+            args,
+            assert,
+        }))
+    }
+}
+
+impl Parse for Dims {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let content;
+        let bracket = bracketed!(content in input);
+        let dims = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+        Ok(Dims {
+            bracket_span: bracket.span.join(),
+            dims: dims.into_iter().collect(),
+        })
+    }
+}
+
+impl Parse for Args {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let content;
+        let paren = parenthesized!(content in input);
+        let items = Punctuated::<Arg, Token![,]>::parse_terminated(&content)?;
+        Ok(Args {
+            paren_span: paren.span.join(),
+            items: items.into_iter().collect(),
+        })
+    }
+}
+
+impl Parse for Arg {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
+            let name: Ident = input.parse()?;
+            input.parse::<Token![=]>()?;
+            let value: Expr = input.parse()?;
+            return Ok(Arg::Keyword { name, value });
+        }
+        Ok(Arg::Positional(input.parse()?))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use quote::quote;
+
+    fn parse(tokens: TokenStream) -> syn::Result<Network> {
+        syn::parse2(tokens)
+    }
+
+    #[test]
+    fn parses_lenet_entries() {
+        let net = parse(quote! {
+            [::constnet]
+            /// Docs.
+            pub struct LeNet5 {
+                input: [1, 32, 32],
+                conv1: Conv2d(1, 6, 5),
+                ReLU,
+                MaxPool2d(2) -> [6, 14, 14],
+                fc: Linear(16 * 5 * 5, 120, bias = false),
+            }
+        })
+        .unwrap();
+        assert_eq!(net.ident, "LeNet5");
+        assert_eq!(net.attrs.len(), 1);
+        assert_eq!(net.inputs.len(), 1);
+        assert_eq!(net.inputs[0].dims.dims.len(), 3);
+        assert_eq!(net.layers.len(), 4);
+        assert_eq!(net.layers[0].name.as_ref().unwrap(), "conv1");
+        assert!(net.layers[1].args.is_none());
+        assert_eq!(net.layers[2].index, 2);
+        assert!(net.layers[2].assert.is_some());
+        let args = &net.layers[3].args.as_ref().unwrap().items;
+        assert!(matches!(&args[2], Arg::Keyword { name, .. } if name == "bias"));
+    }
+
+    #[test]
+    fn a_missing_comma_is_a_parse_error() {
+        let err = parse(quote! { [c] struct N { input: [3], ReLU Tanh } })
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("expected `,`"), "{err}");
+    }
+
+    #[test]
+    fn a_literal_where_a_layer_belongs_is_a_parse_error() {
+        let err = parse(quote! { [c] struct N { input: [3], 42 } })
+            .err()
+            .unwrap();
+        assert!(err.to_string().contains("expected a layer"), "{err}");
+    }
+}

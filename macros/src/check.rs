@@ -1,0 +1,1012 @@
+//! Walks the declared layers in order, binds each layer's arguments, computes
+//! every shape with PyTorch's formulas and reports *every* inconsistency, each
+//! spanned on the offending token, with what was expected, what the previous
+//! layer produces and how that was computed.
+//!
+//! After an error the walk goes on: a layer whose output can still be known
+//! (say, a `Linear` whose `in_features` is wrong still outputs
+//! `out_features`) passes it on; otherwise the shape becomes unknown and later
+//! layers are checked only for what does not depend on it, so one mistake
+//! does not cascade into a dozen messages.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::Span;
+use quote::{format_ident, ToTokens};
+use syn::Ident;
+
+use crate::ast::{self, Dims, Layer};
+use crate::eval::{eval_int, Value};
+use crate::shape::{self, Computed, Shape, Window, WindowError};
+use crate::spec::{self, Bindings, Bound};
+
+/// The checked network: every layer resolved to concrete sizes.
+pub struct Plan {
+    pub input: Shape,
+    pub layers: Vec<Checked>,
+}
+
+impl Plan {
+    /// The shape `forward` returns.
+    pub fn output(&self) -> Shape {
+        self.layers.last().map_or(self.input, |l| l.output)
+    }
+
+    pub fn params(&self) -> usize {
+        self.layers.iter().map(|l| l.params).sum()
+    }
+
+    pub fn macs(&self) -> usize {
+        self.layers.iter().map(|l| l.macs).sum()
+    }
+}
+
+/// One layer with everything resolved.
+pub struct Checked {
+    pub index: usize,
+    /// The struct field holding the layer's weights and naming its buffer:
+    /// the declared name, or `layer{index}`.
+    pub field: Ident,
+    /// The `state_dict` prefix: the declared name, or the index as
+    /// `nn.Sequential` numbers it.
+    pub key: String,
+    /// The layer with its arguments resolved, e.g. `Conv2d(1, 6, 5)`.
+    pub display: String,
+    pub op: Op,
+    pub input: Shape,
+    pub output: Shape,
+    pub params: usize,
+    pub macs: usize,
+}
+
+/// What a layer computes, with concrete sizes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Conv2d {
+        in_channels: usize,
+        out_channels: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+        groups: usize,
+        bias: bool,
+    },
+    MaxPool2d {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    },
+    AvgPool2d {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+    },
+    Linear {
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+    },
+    Flatten,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    /// Softmax along the middle axis of the input viewed as
+    /// `[outer, dim, inner]`.
+    Softmax {
+        outer: usize,
+        dim: usize,
+        inner: usize,
+    },
+}
+
+impl Op {
+    /// The tensors this layer loads, with their shapes in PyTorch's layout.
+    pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
+        match *self {
+            Op::Conv2d {
+                in_channels,
+                out_channels,
+                kernel,
+                groups,
+                bias,
+                ..
+            } => {
+                let mut v = vec![(
+                    "weight",
+                    vec![out_channels, in_channels / groups, kernel.0, kernel.1],
+                )];
+                if bias {
+                    v.push(("bias", vec![out_channels]));
+                }
+                v
+            }
+            Op::Linear {
+                in_features,
+                out_features,
+                bias,
+            } => {
+                let mut v = vec![("weight", vec![out_features, in_features])];
+                if bias {
+                    v.push(("bias", vec![out_features]));
+                }
+                v
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// The shape flowing between layers, with where it came from.
+#[derive(Clone)]
+struct Flow {
+    shape: Shape,
+    /// The layer that produced it, e.g. ``the output of `MaxPool2d(2)` (layer 2)``.
+    by: String,
+    /// How its size was computed, e.g. `H = W = (28 + …) / 2 + 1 = 14`.
+    formula: String,
+    /// For a map: the layer that set its channel count.
+    channels_by: String,
+    /// For a flattened vector: the map it came from, and how.
+    map: Option<(Shape, String, String)>,
+}
+
+impl Flow {
+    /// ``the input of this layer is [6, 14, 14], the output of `…` (layer 2): H = …``
+    fn explain(&self) -> String {
+        let mut s = format!("the input of this layer is {}, {}", self.shape, self.by);
+        if !self.formula.is_empty() {
+            s.push_str(": ");
+            s.push_str(&self.formula);
+        }
+        s
+    }
+}
+
+/// Checks the declaration. All errors are combined into one `syn::Error`.
+pub fn check(net: &ast::Network) -> syn::Result<Plan> {
+    let mut errors = Vec::new();
+    let input = check_input(net, &mut errors);
+    let mut flow = input.map(|shape| Flow {
+        shape,
+        by: "given by the `input:` line".into(),
+        formula: String::new(),
+        channels_by: "the `input:` line".into(),
+        map: None,
+    });
+
+    let mut layers = Vec::new();
+    let mut names: BTreeMap<String, usize> = BTreeMap::new();
+    for layer in &net.layers {
+        if let Some(name) = &layer.name {
+            let key = name.to_string();
+            if let Some(first) = names.get(&key) {
+                errors.push(syn::Error::new_spanned(
+                    name,
+                    format!("two layers are named `{key}`: layer {first} and layer {}; layer names must be unique (they name the weights, `{key}.weight`)", layer.index),
+                ));
+            } else {
+                names.insert(key, layer.index);
+            }
+        }
+        let before = errors.len();
+        let (checked, next) = check_layer(layer, flow.as_ref(), &mut errors);
+        if let (Some(dims), Some(next)) = (&layer.assert, &next) {
+            check_assert(
+                dims,
+                &describe(layer, &checked_display(&checked, layer)),
+                next,
+                &mut errors,
+            );
+        }
+        flow = next;
+        if let (Some(c), true) = (checked, errors.len() == before) {
+            layers.push(c);
+        }
+    }
+
+    if let Some(first) = errors.into_iter().reduce(|mut a, b| {
+        a.combine(b);
+        a
+    }) {
+        return Err(first);
+    }
+    let Some(input) = input else {
+        unreachable_error()?
+    };
+    Ok(Plan { input, layers })
+}
+
+/// Only reached if a missing input produced no error, which `check_input`
+/// rules out; kept as an error rather than a panic.
+fn unreachable_error<T>() -> syn::Result<T> {
+    Err(syn::Error::new(
+        Span::call_site(),
+        "internal error in constnet: no input shape and no error",
+    ))
+}
+
+fn checked_display(checked: &Option<Checked>, layer: &Layer) -> String {
+    checked
+        .as_ref()
+        .map_or_else(|| layer.kind.to_string(), |c| c.display.clone())
+}
+
+/// `` `conv1: Conv2d(1, 6, 5)` (layer 0) ``
+fn describe(layer: &Layer, display: &str) -> String {
+    match &layer.name {
+        Some(n) => format!("`{n}: {display}` (layer {})", layer.index),
+        None => format!("`{display}` (layer {})", layer.index),
+    }
+}
+
+fn check_input(net: &ast::Network, errors: &mut Vec<syn::Error>) -> Option<Shape> {
+    let Some(decl) = net.inputs.first() else {
+        errors.push(syn::Error::new_spanned(
+            &net.ident,
+            format!(
+                "network `{}` has no `input:` line\nhelp: start the body with the shape of one sample, e.g. `input: [1, 28, 28],` for an image or `input: [784],` for a vector",
+                net.ident
+            ),
+        ));
+        return None;
+    };
+    for extra in &net.inputs[1..] {
+        errors.push(syn::Error::new_spanned(
+            &extra.keyword,
+            "a network has exactly one `input:` line",
+        ));
+    }
+    let dims = eval_dims(&decl.dims, "input", errors)?;
+    match *dims.as_slice() {
+        [n] => Some(Shape::Flat(n)),
+        [c, h, w] => Some(Shape::Map { c, h, w }),
+        _ => {
+            errors.push(syn::Error::new(
+                decl.dims.bracket_span,
+                format!(
+                    "`input:` takes `[C, H, W]` (an image) or `[N]` (a vector), found {} dimensions",
+                    dims.len()
+                ),
+            ));
+            None
+        }
+    }
+}
+
+/// Evaluates a bracketed shape; every dimension must be a positive integer.
+fn eval_dims(dims: &Dims, what: &str, errors: &mut Vec<syn::Error>) -> Option<Vec<usize>> {
+    let mut out = Vec::new();
+    let mut ok = true;
+    for d in &dims.dims {
+        match eval_int(d) {
+            Ok(v) if v > 0 && usize::try_from(v).is_ok() => out.push(v as usize),
+            Ok(v) => {
+                ok = false;
+                errors.push(syn::Error::new_spanned(
+                    d,
+                    format!("{what} sizes must be positive, found {v}"),
+                ));
+            }
+            Err(e) => {
+                ok = false;
+                errors.push(e);
+            }
+        }
+    }
+    ok.then_some(out)
+}
+
+fn check_assert(dims: &Dims, layer: &str, flow: &Flow, errors: &mut Vec<syn::Error>) {
+    let Some(expected) = eval_dims(dims, "shape assertion", errors) else {
+        return;
+    };
+    if expected != flow.shape.dims() {
+        let expected: Vec<String> = expected.iter().map(ToString::to_string).collect();
+        let mut msg = format!(
+            "shape assertion failed: {layer} produces {}, not [{}]",
+            flow.shape,
+            expected.join(", ")
+        );
+        if !flow.formula.is_empty() {
+            msg.push('\n');
+            msg.push_str(&flow.formula);
+        }
+        errors.push(syn::Error::new(dims.bracket_span, msg));
+    }
+}
+
+/// Checks one layer given the shape flowing in (`None` if unknown after an
+/// earlier error). Returns the resolved layer if it checked cleanly, and the
+/// shape flowing out if it can be known.
+fn check_layer(
+    layer: &Layer,
+    flow: Option<&Flow>,
+    errors: &mut Vec<syn::Error>,
+) -> (Option<Checked>, Option<Flow>) {
+    let kind = layer.kind.to_string();
+    let Some(spec) = spec::find(&kind) else {
+        let names = spec::LAYERS.iter().map(|s| s.name);
+        let suggestion = spec::suggest(&kind, names);
+        let hint = match suggestion {
+            Some(s) => format!("; did you mean `{s}`?"),
+            None => String::new(),
+        };
+        let known: Vec<&str> = spec::LAYERS.iter().map(|s| s.name).collect();
+        errors.push(syn::Error::new_spanned(
+            &layer.kind,
+            format!(
+                "unknown layer `{kind}`{hint}\nknown layers: {}",
+                known.join(", ")
+            ),
+        ));
+        // A misspelt activation still keeps the shape: go on checking.
+        let next = flow
+            .filter(|_| suggestion.is_some_and(keeps_shape))
+            .cloned();
+        return (None, next);
+    };
+    let Some(b) = spec::bind(spec, layer, errors) else {
+        // The arguments are wrong; shape-preserving layers still pass the
+        // shape on.
+        return (None, flow.filter(|_| keeps_shape(&kind)).cloned());
+    };
+    let mut cx = Cx {
+        layer,
+        flow,
+        errors,
+        failed: false,
+    };
+    let result = match kind.as_str() {
+        "Conv2d" => cx.conv2d(&b),
+        "MaxPool2d" | "AvgPool2d" => cx.pool2d(&b, kind == "MaxPool2d"),
+        "Linear" => cx.linear(&b),
+        "Flatten" => cx.flatten(&b),
+        "ReLU" => cx.elementwise(Op::ReLU, "ReLU".into()),
+        "Sigmoid" => cx.elementwise(Op::Sigmoid, "Sigmoid".into()),
+        "Tanh" => cx.elementwise(Op::Tanh, "Tanh".into()),
+        "Softmax" => cx.softmax(&b),
+        _ => None,
+    };
+    let Some(out) = result else {
+        return (None, None);
+    };
+    let failed = cx.failed;
+    let next = out.flow.map(|mut f| {
+        if f.by.is_empty() {
+            f.by = format!("the output of {}", describe(layer, &out.display));
+        }
+        f
+    });
+    let checked = match (flow, &next) {
+        (Some(inf), Some(outf)) if !failed => {
+            let field = match &layer.name {
+                Some(n) => n.clone(),
+                None => format_ident!("layer{}", layer.index),
+            };
+            let key = layer
+                .name
+                .as_ref()
+                .map_or_else(|| layer.index.to_string(), ToString::to_string);
+            Some(Checked {
+                index: layer.index,
+                field,
+                key,
+                display: out.display,
+                op: out.op,
+                input: inf.shape,
+                output: outf.shape,
+                params: out.params,
+                macs: out.macs,
+            })
+        }
+        _ => None,
+    };
+    (checked, next)
+}
+
+/// What a layer check produces: the resolved op, its text, its cost, and
+/// the flow out (`None` if unknown).
+struct Out {
+    op: Op,
+    display: String,
+    params: usize,
+    macs: usize,
+    flow: Option<Flow>,
+}
+
+/// The context of one layer's check.
+struct Cx<'a> {
+    layer: &'a Layer,
+    flow: Option<&'a Flow>,
+    errors: &'a mut Vec<syn::Error>,
+    /// Set when an error was reported that does not stop the shape from
+    /// flowing on.
+    failed: bool,
+}
+
+impl Cx<'_> {
+    fn error(&mut self, span: Span, msg: impl Into<String>) {
+        self.failed = true;
+        self.errors.push(syn::Error::new(span, msg.into()));
+    }
+
+    fn kind_span(&self) -> Span {
+        self.layer.kind.span()
+    }
+
+    /// A strictly positive integer (a size).
+    fn positive(&mut self, b: &Bound, what: &str) -> Option<usize> {
+        match b.value {
+            Value::Int(v) => self.positive_int(v, b, what),
+            _ => None,
+        }
+    }
+
+    fn positive_int(&mut self, v: i128, b: &Bound, what: &str) -> Option<usize> {
+        let span = b.span_or(self.kind_span());
+        match usize::try_from(v) {
+            Ok(u) if u > 0 => Some(u),
+            Ok(_) | Err(_) if v <= 0 => {
+                self.error(span, format!("{what} must be positive, found {v}"));
+                None
+            }
+            _ => {
+                self.error(span, format!("{what} = {v} is too large"));
+                None
+            }
+        }
+    }
+
+    /// An integer or pair, each part at least `min` (0 or 1).
+    fn pair(&mut self, b: &Bound, what: &str, min: i128) -> Option<(usize, usize)> {
+        let (h, w, same) = match b.value {
+            Value::Int(v) => (v, v, true),
+            Value::Pair(h, w) => (h, w, false),
+            _ => return None,
+        };
+        let span = b.span_or(self.kind_span());
+        let one = |v: i128, this: &mut Self| -> Option<usize> {
+            if v < min {
+                let need = if min == 0 { "non-negative" } else { "positive" };
+                this.error(span, format!("{what} must be {need}, found {v}"));
+                return None;
+            }
+            match usize::try_from(v) {
+                Ok(u) => Some(u),
+                Err(_) => {
+                    this.error(span, format!("{what} = {v} is too large"));
+                    None
+                }
+            }
+        };
+        let h = one(h, self);
+        let w = if same { h } else { one(w, self) };
+        Some((h?, w?))
+    }
+
+    fn bool(b: &Bound) -> bool {
+        matches!(b.value, Value::Bool(true))
+    }
+
+    /// The input as a `[C, H, W]` map, or an error on the layer name.
+    fn need_map(&mut self, what: &str) -> Option<(usize, usize, usize)> {
+        let flow = self.flow?;
+        match flow.shape {
+            Shape::Map { c, h, w } => Some((c, h, w)),
+            Shape::Flat(n) => {
+                let msg = format!(
+                    "`{what}` needs a [C, H, W] feature map, but its input is the vector [{n}], {}",
+                    flow.by
+                );
+                self.error(self.kind_span(), msg);
+                None
+            }
+        }
+    }
+
+    /// Overflow-checked product for parameter and MAC counts.
+    fn product(&mut self, factors: &[usize], what: &str) -> Option<usize> {
+        let v = factors.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+        let v = v.filter(|&v| {
+            v.checked_mul(4)
+                .is_some_and(|bytes| isize::try_from(bytes).is_ok())
+        });
+        if v.is_none() {
+            self.error(
+                self.kind_span(),
+                format!("arithmetic overflow: the {what} of this layer does not fit in memory"),
+            );
+        }
+        v
+    }
+
+    /// The output size of a sliding window along one axis, or an error
+    /// spanned on the kernel argument.
+    fn window(&mut self, axis: &str, win: Window, ceil: bool, kernel: &Bound) -> Option<Computed> {
+        match win.output(ceil) {
+            Ok(c) => Some(c),
+            Err(WindowError::TooLarge { padded, span }) => {
+                let flow = self.flow.map(Flow::explain).unwrap_or_default();
+                let msg = format!(
+                    "kernel_size {} does not fit the padded input: the {axis} is {padded}, but the window spans {span}, so the output would be empty\n{flow}",
+                    kernel.value.describe()
+                );
+                self.error(kernel.span_or(self.kind_span()), msg);
+                None
+            }
+            Err(WindowError::Overflow) => {
+                self.error(
+                    kernel.span_or(self.kind_span()),
+                    "arithmetic overflow computing the output size",
+                );
+                None
+            }
+        }
+    }
+
+    /// Output height and width; one computation (and at most one error)
+    /// when both axes have the same geometry.
+    fn spatial(
+        &mut self,
+        hwin: Window,
+        wwin: Window,
+        ceil: bool,
+        kernel: &Bound,
+    ) -> Option<(Computed, Computed)> {
+        if hwin == wwin {
+            let c = self.window("height and width", hwin, ceil, kernel)?;
+            return Some((c.clone(), c));
+        }
+        let hc = self.window("height", hwin, ceil, kernel);
+        let wc = self.window("width", wwin, ceil, kernel);
+        Some((hc?, wc?))
+    }
+
+    fn spatial_formula(hc: &Computed, wc: &Computed) -> String {
+        if hc.formula == wc.formula {
+            format!("H = W = {}", hc.formula)
+        } else {
+            format!("H = {}; W = {}", hc.formula, wc.formula)
+        }
+    }
+
+    fn conv2d(&mut self, b: &Bindings) -> Option<Out> {
+        let in_b = b.get("in_channels");
+        let out_c = self.positive(b.get("out_channels"), "out_channels");
+        let kernel = self.pair(b.get("kernel_size"), "kernel_size", 1);
+        let stride = self.pair(b.get("stride"), "stride", 1);
+        let padding = self.pair(b.get("padding"), "padding", 0);
+        let dilation = self.pair(b.get("dilation"), "dilation", 1);
+        let groups = self.positive(b.get("groups"), "groups");
+        let bias = Self::bool(b.get("bias"));
+        let declared_in = match in_b.value {
+            Value::Infer => None,
+            _ => self.positive(in_b, "in_channels"),
+        };
+        let map = self.need_map("Conv2d");
+
+        let in_c = match (map, declared_in) {
+            (Some((c, ..)), Some(d)) if d != c => {
+                let flow = self.flow?;
+                let channels = if c == 1 {
+                    "its 1 channel comes".to_string()
+                } else {
+                    format!("its {c} channels come")
+                };
+                let msg = format!(
+                    "expected in_channels = {c}, found {d}{}\n{}\n{channels} from {}\nhelp: write `{c}`, or `_` to infer it",
+                    written(in_b),
+                    flow.explain(),
+                    flow.channels_by
+                );
+                self.error(in_b.span_or(self.kind_span()), msg);
+                Some(d)
+            }
+            (Some((c, ..)), _) => Some(c),
+            (None, d) => d,
+        };
+        if let (Some(in_c), Some(g)) = (in_c, groups) {
+            if in_c % g != 0 {
+                let span = b.get("groups").span_or(self.kind_span());
+                self.error(
+                    span,
+                    format!(
+                        "groups = {g} must divide in_channels = {in_c} ({in_c} % {g} = {})",
+                        in_c % g
+                    ),
+                );
+            }
+            if let Some(o) = out_c {
+                if o % g != 0 {
+                    let span = b.get("groups").span_or(self.kind_span());
+                    self.error(
+                        span,
+                        format!(
+                            "groups = {g} must divide out_channels = {o} ({o} % {g} = {})",
+                            o % g
+                        ),
+                    );
+                }
+            }
+        }
+        let (in_c, out_c, kernel, stride, padding, dilation, groups) = (
+            in_c?, out_c?, kernel?, stride?, padding?, dilation?, groups?,
+        );
+
+        let mut display = format!("Conv2d({in_c}, {out_c}, {}", pair_text(kernel));
+        for (name, v, default) in [
+            ("stride", stride, (1, 1)),
+            ("padding", padding, (0, 0)),
+            ("dilation", dilation, (1, 1)),
+        ] {
+            if v != default {
+                display.push_str(&format!(", {name} = {}", pair_text(v)));
+            }
+        }
+        if groups != 1 {
+            display.push_str(&format!(", groups = {groups}"));
+        }
+        if !bias {
+            display.push_str(", bias = false");
+        }
+        display.push(')');
+
+        let op = Op::Conv2d {
+            in_channels: in_c,
+            out_channels: out_c,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+        };
+        let cg = in_c / groups;
+        let weights = self.product(&[out_c, cg, kernel.0, kernel.1], "weight")?;
+        let params = weights.checked_add(if bias { out_c } else { 0 })?;
+
+        let (_, h, w) = map?;
+        let kb = b.get("kernel_size");
+        let (hc, wc) = self.spatial(
+            Window {
+                input: h,
+                kernel: kernel.0,
+                stride: stride.0,
+                padding: padding.0,
+                dilation: dilation.0,
+            },
+            Window {
+                input: w,
+                kernel: kernel.1,
+                stride: stride.1,
+                padding: padding.1,
+                dilation: dilation.1,
+            },
+            false,
+            kb,
+        )?;
+        let shape = Shape::Map {
+            c: out_c,
+            h: hc.value,
+            w: wc.value,
+        };
+        let macs = self.product(
+            &[out_c, hc.value, wc.value, cg, kernel.0, kernel.1],
+            "MAC count",
+        )?;
+        self.product(&shape.dims(), "output")?;
+        let formula = format!(
+            "out_channels = {out_c}; {}",
+            Self::spatial_formula(&hc, &wc)
+        );
+        let channels_by = match &self.layer.name {
+            Some(n) => format!(
+                "`{n}: {display}` (layer {}, out_channels = {out_c})",
+                self.layer.index
+            ),
+            None => format!(
+                "`{display}` (layer {}, out_channels = {out_c})",
+                self.layer.index
+            ),
+        };
+        Some(Out {
+            op,
+            display,
+            params,
+            macs,
+            flow: Some(Flow {
+                shape,
+                by: String::new(),
+                formula,
+                channels_by,
+                map: None,
+            }),
+        })
+    }
+
+    fn pool2d(&mut self, b: &Bindings, max: bool) -> Option<Out> {
+        let name = if max { "MaxPool2d" } else { "AvgPool2d" };
+        let kernel = self.pair(b.get("kernel_size"), "kernel_size", 1);
+        let stride = self.pair(b.get("stride"), "stride", 1);
+        let padding = self.pair(b.get("padding"), "padding", 0);
+        let (kernel, stride, padding) = (kernel?, stride?, padding?);
+        if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
+            let span = b.get("padding").span_or(self.kind_span());
+            self.error(
+                span,
+                format!(
+                    "padding {} is more than half of kernel_size {}; PyTorch rejects this too (pad should be at most half of effective kernel size)",
+                    pair_text(padding),
+                    pair_text(kernel)
+                ),
+            );
+        }
+        let mut display = format!("{name}({}", pair_text(kernel));
+        if stride != kernel {
+            display.push_str(&format!(", stride = {}", pair_text(stride)));
+        }
+        if padding != (0, 0) {
+            display.push_str(&format!(", padding = {}", pair_text(padding)));
+        }
+        display.push(')');
+        let op = if max {
+            Op::MaxPool2d {
+                kernel,
+                stride,
+                padding,
+            }
+        } else {
+            Op::AvgPool2d {
+                kernel,
+                stride,
+                padding,
+            }
+        };
+        let (c, h, w) = self.need_map(name)?;
+        let kb = b.get("kernel_size");
+        let (hc, wc) = self.spatial(
+            Window {
+                input: h,
+                kernel: kernel.0,
+                stride: stride.0,
+                padding: padding.0,
+                dilation: 1,
+            },
+            Window {
+                input: w,
+                kernel: kernel.1,
+                stride: stride.1,
+                padding: padding.1,
+                dilation: 1,
+            },
+            false,
+            kb,
+        )?;
+        let flow = self.flow?;
+        Some(Out {
+            op,
+            display,
+            params: 0,
+            macs: 0,
+            flow: Some(Flow {
+                shape: Shape::Map {
+                    c,
+                    h: hc.value,
+                    w: wc.value,
+                },
+                by: String::new(),
+                formula: Self::spatial_formula(&hc, &wc),
+                channels_by: flow.channels_by.clone(),
+                map: None,
+            }),
+        })
+    }
+
+    fn linear(&mut self, b: &Bindings) -> Option<Out> {
+        let in_b = b.get("in_features");
+        let out_f = self.positive(b.get("out_features"), "out_features");
+        let bias = Self::bool(b.get("bias"));
+        let declared_in = match in_b.value {
+            Value::Infer => None,
+            _ => self.positive(in_b, "in_features"),
+        };
+        let actual = match self.flow.map(|f| f.shape) {
+            Some(Shape::Flat(n)) => Some(n),
+            Some(Shape::Map { c, h, w }) => {
+                let flow = self.flow?;
+                let hint = shape::flatten(c, h, w)
+                    .map(|f| format!("; in_features would then be {}", f.formula))
+                    .unwrap_or_default();
+                let msg = format!(
+                    "`Linear` needs a flat input, but its input is the map {}, {}\nhelp: insert `Flatten,` before this layer{hint}",
+                    flow.shape, flow.by
+                );
+                self.error(self.kind_span(), msg);
+                None
+            }
+            None => None,
+        };
+        let in_f = match (actual, declared_in) {
+            (Some(n), Some(d)) if d != n => {
+                let flow = self.flow?;
+                let mut msg = format!(
+                    "expected in_features = {n}, found {d}{}\n{}",
+                    written(in_b),
+                    flow.explain()
+                );
+                if let Some((map, by, formula)) = &flow.map {
+                    msg.push_str(&format!("\nthe {map} map is {by}: {formula}"));
+                }
+                msg.push_str(&format!("\nhelp: write `{n}`, or `_` to infer it"));
+                self.error(in_b.span_or(self.kind_span()), msg);
+                Some(d)
+            }
+            (Some(n), _) => Some(n),
+            (None, d) => d,
+        };
+        let (in_f, out_f) = (in_f, out_f?);
+        let flow_out = Some(Flow {
+            shape: Shape::Flat(out_f),
+            by: String::new(),
+            formula: format!("out_features = {out_f}"),
+            channels_by: String::new(),
+            map: None,
+        });
+        let Some(in_f) = in_f else {
+            // Unknown input size: the output is still `out_features`.
+            self.failed = true;
+            return Some(Out {
+                op: Op::Flatten,
+                display: String::new(),
+                params: 0,
+                macs: 0,
+                flow: flow_out,
+            });
+        };
+        let mut display = format!("Linear({in_f}, {out_f}");
+        if !bias {
+            display.push_str(", bias = false");
+        }
+        display.push(')');
+        let macs = self.product(&[in_f, out_f], "weight")?;
+        let params = macs.checked_add(if bias { out_f } else { 0 })?;
+        Some(Out {
+            op: Op::Linear {
+                in_features: in_f,
+                out_features: out_f,
+                bias,
+            },
+            display,
+            params,
+            macs,
+            flow: flow_out,
+        })
+    }
+
+    fn flatten(&mut self, b: &Bindings) -> Option<Out> {
+        for (name, default) in [("start_dim", 1), ("end_dim", -1)] {
+            let bound = b.get(name);
+            if bound.value != Value::Int(default) {
+                let span = bound.span_or(self.kind_span());
+                self.error(
+                    span,
+                    format!("only `Flatten(start_dim = 1, end_dim = -1)` (flatten one whole sample) is supported, found {name} = {}", bound.value.describe()),
+                );
+                return None;
+            }
+        }
+        let flow = self.flow?;
+        let (shape, formula, map) = match flow.shape {
+            Shape::Flat(n) => (Shape::Flat(n), format!("already flat: {n}"), None),
+            Shape::Map { c, h, w } => {
+                let Some(f) = shape::flatten(c, h, w) else {
+                    self.error(
+                        self.kind_span(),
+                        "arithmetic overflow: the flattened size does not fit in usize",
+                    );
+                    return None;
+                };
+                (
+                    Shape::Flat(f.value),
+                    f.formula,
+                    Some((flow.shape, flow.by.clone(), flow.formula.clone())),
+                )
+            }
+        };
+        Some(Out {
+            op: Op::Flatten,
+            display: "Flatten".into(),
+            params: 0,
+            macs: 0,
+            flow: Some(Flow {
+                shape,
+                by: String::new(),
+                formula,
+                channels_by: String::new(),
+                map,
+            }),
+        })
+    }
+
+    fn elementwise(&mut self, op: Op, display: String) -> Option<Out> {
+        // Shape-preserving: the flow (and its provenance) passes through.
+        Some(Out {
+            op,
+            display,
+            params: 0,
+            macs: 0,
+            flow: Some(self.flow?.clone()),
+        })
+    }
+
+    fn softmax(&mut self, b: &Bindings) -> Option<Out> {
+        let flow = self.flow?;
+        let dims = flow.shape.dims();
+        // PyTorch counts the batch dimension: a sample of rank r is a tensor
+        // of rank r + 1, and `dim = None` means dimension 1 for rank 2 and 4.
+        let rank = dims.len() as i128 + 1;
+        let bound = b.get("dim");
+        let dim = match bound.value {
+            Value::None => 1,
+            Value::Int(d) => d,
+            _ => return None,
+        };
+        let normalised = if dim < 0 { dim + rank } else { dim };
+        if normalised <= 0 || normalised >= rank {
+            let why = if normalised == 0 {
+                "dimension 0 is the batch dimension; a network sees one sample".to_string()
+            } else {
+                format!(
+                    "the input {} is a batch of rank {rank}, so dim must be in -{rank}..={} (1..={} per sample)",
+                    flow.shape,
+                    rank - 1,
+                    rank - 1
+                )
+            };
+            let span = bound.span_or(self.kind_span());
+            self.error(span, format!("Softmax dim = {dim} is out of range: {why}"));
+            return None;
+        }
+        let axis = (normalised - 1) as usize;
+        let outer: usize = dims[..axis].iter().product();
+        let inner: usize = dims[axis + 1..].iter().product();
+        let display = match bound.value {
+            Value::None => "Softmax".to_string(),
+            _ => format!("Softmax(dim = {dim})"),
+        };
+        Some(Out {
+            op: Op::Softmax {
+                outer,
+                dim: dims[axis],
+                inner,
+            },
+            display,
+            params: 0,
+            macs: 0,
+            flow: Some(flow.clone()),
+        })
+    }
+}
+
+/// Whether a layer kind passes its input shape through unchanged.
+fn keeps_shape(kind: &str) -> bool {
+    matches!(kind, "ReLU" | "Sigmoid" | "Tanh" | "Softmax")
+}
+
+/// ` (`16 * 4 * 4`)` when the argument was written as an expression rather
+/// than a plain literal.
+fn written(b: &Bound) -> String {
+    match &b.expr {
+        Some(syn::Expr::Lit(_)) | None => String::new(),
+        Some(e) => format!(" (`{}`)", e.to_token_stream()),
+    }
+}
+
+fn pair_text((h, w): (usize, usize)) -> String {
+    if h == w {
+        h.to_string()
+    } else {
+        format!("({h}, {w})")
+    }
+}

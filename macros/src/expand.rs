@@ -1,0 +1,491 @@
+//! Code generation from a checked [`Plan`]: the weights struct, the
+//! workspace struct, `forward`, and the `Network` impl with the layer table.
+//!
+//! The generated code names the runtime only through `krate` (the facade's
+//! `$crate`), so it keeps working when the user renames the dependency, and
+//! it is meant to read well under `cargo expand`: one kernel call
+//! per layer.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+use syn::Ident;
+
+use crate::ast::Network;
+use crate::check::{Checked, Op, Plan};
+use crate::shape::Shape;
+
+/// Where the current activation lives while `forward` runs.
+#[derive(Clone)]
+enum Cur {
+    /// The caller's input (read-only).
+    Input,
+    /// A workspace field.
+    Buf(Ident),
+    /// A `[C, H, W]` value viewed flat by `Flatten` (no copy).
+    Flat(Box<Cur>, Shape),
+}
+
+fn lit(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+/// `[f32; n]` or `[[[f32; w]; h]; c]`.
+fn tensor_type(shape: Shape) -> TokenStream {
+    match shape {
+        Shape::Flat(n) => {
+            let n = lit(n);
+            quote!([f32; #n])
+        }
+        Shape::Map { c, h, w } => {
+            let (c, h, w) = (lit(c), lit(h), lit(w));
+            quote!([[[f32; #w]; #h]; #c])
+        }
+    }
+}
+
+/// The type of a parameter tensor with PyTorch's shape.
+fn param_type(dims: &[usize]) -> TokenStream {
+    dims.iter().rev().fold(quote!(f32), |inner, &d| {
+        let d = lit(d);
+        quote!([#inner; #d])
+    })
+}
+
+/// A zero value of a parameter tensor, usable in `const` context.
+fn param_zero(dims: &[usize]) -> TokenStream {
+    dims.iter().rev().fold(quote!(0.0), |inner, &d| {
+        let d = lit(d);
+        quote!([#inner; #d])
+    })
+}
+
+fn zero(shape: Shape) -> TokenStream {
+    param_zero(&shape.dims())
+}
+
+fn dims_tokens(dims: &[usize]) -> TokenStream {
+    let dims = dims.iter().map(|&d| lit(d));
+    quote!(&[#(#dims),*])
+}
+
+struct Gen<'a> {
+    krate: &'a TokenStream,
+}
+
+impl Gen<'_> {
+    /// An expression of type `&T` for the current activation.
+    fn read(&self, cur: &Cur) -> TokenStream {
+        let krate = self.krate;
+        match cur {
+            Cur::Input => quote!(input),
+            Cur::Buf(f) => quote!(&workspace.#f),
+            Cur::Flat(inner, from) => {
+                let inner = self.read(inner);
+                let [c, h, w] = map_dims(*from);
+                let n = lit(c * h * w);
+                let (c, h, w) = (lit(c), lit(h), lit(w));
+                quote!(#krate::tensor::flatten::<#c, #h, #w, #n>(#inner))
+            }
+        }
+    }
+
+    /// An expression of type `&mut T` for the current activation, which must
+    /// already live in the workspace.
+    fn write(&self, cur: &Cur) -> TokenStream {
+        let krate = self.krate;
+        match cur {
+            Cur::Input => quote!(compile_error!("constnet: internal error")),
+            Cur::Buf(f) => quote!(&mut workspace.#f),
+            Cur::Flat(inner, from) => {
+                let inner = self.write(inner);
+                let [c, h, w] = map_dims(*from);
+                let n = lit(c * h * w);
+                let (c, h, w) = (lit(c), lit(h), lit(w));
+                quote!(#krate::tensor::flatten_mut::<#c, #h, #w, #n>(#inner))
+            }
+        }
+    }
+}
+
+fn map_dims(shape: Shape) -> [usize; 3] {
+    match shape {
+        Shape::Map { c, h, w } => [c, h, w],
+        Shape::Flat(n) => [n, 1, 1],
+    }
+}
+
+fn reads_input(cur: &Cur) -> bool {
+    match cur {
+        Cur::Input => true,
+        Cur::Buf(_) => false,
+        Cur::Flat(inner, _) => reads_input(inner),
+    }
+}
+
+/// Generates everything for one declaration.
+pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
+    let krate = &net.krate;
+    let gen = Gen { krate };
+    let name = &net.ident;
+    let vis = &net.vis;
+    let attrs = &net.attrs;
+    let ws_name = format_ident!("{}Workspace", name);
+    let input_ty = tensor_type(plan.input);
+    let output_ty = tensor_type(plan.output());
+
+    // Weights: one field per layer with parameters.
+    let mut fields = Vec::new();
+    let mut zero_fields = Vec::new();
+    let mut params_info = Vec::new();
+    let mut visit = Vec::new();
+    let mut visit_mut = Vec::new();
+    for layer in &plan.layers {
+        let shapes = layer.op.param_shapes();
+        if shapes.is_empty() {
+            continue;
+        }
+        let field = &layer.field;
+        let weight_dims = &shapes[0].1;
+        let wty = param_type(weight_dims);
+        let wzero = param_zero(weight_dims);
+        let (bty, bzero) = match shapes.get(1) {
+            Some((_, d)) => (param_type(d), param_zero(d)),
+            None => (quote!(()), quote!(())),
+        };
+        let shape_doc: Vec<String> = shapes
+            .iter()
+            .map(|(n, d)| format!("`{n}` {}", Shape::dims_text(d)))
+            .collect();
+        let doc = format!(
+            "`{}`: `{}`; {}.",
+            layer.key,
+            layer.display,
+            shape_doc.join(", ")
+        );
+        fields.push(quote! {
+            #[doc = #doc]
+            #vis #field: #krate::Weights<#wty, #bty>
+        });
+        zero_fields.push(quote! {
+            #field: #krate::Weights { weight: #wzero, bias: #bzero }
+        });
+        for (tensor, dims) in &shapes {
+            let key = format!("{}.{tensor}", layer.key);
+            let dims_t = dims_tokens(dims);
+            let i = lit(params_info.len());
+            let t = format_ident!("{}", tensor);
+            params_info.push(quote!(#krate::ParamInfo { name: #key, shape: #dims_t }));
+            visit.push(quote!(f(&Self::PARAMS[#i], #krate::Tensor::as_flat(&self.#field.#t));));
+            visit_mut.push(
+                quote!(f(&Self::PARAMS[#i], #krate::Tensor::as_flat_mut(&mut self.#field.#t));),
+            );
+        }
+    }
+
+    // Forward: one kernel call per layer, activations in workspace buffers.
+    let mut buffers: Vec<(Ident, Shape)> = Vec::new();
+    let mut steps = Vec::new();
+    let mut cur = Cur::Input;
+    for layer in &plan.layers {
+        let field = &layer.field;
+        let step = match &layer.op {
+            Op::Flatten => {
+                if let Shape::Map { .. } = layer.input {
+                    cur = Cur::Flat(Box::new(cur), layer.input);
+                }
+                quote!()
+            }
+            op @ (Op::ReLU | Op::Sigmoid | Op::Tanh | Op::Softmax { .. }) => {
+                let mut pre = quote!();
+                if reads_input(&cur) {
+                    // In-place ops need their own copy of the caller's input.
+                    let src = gen.read(&cur);
+                    buffers.push((field.clone(), layer.input));
+                    pre = quote!(workspace.#field = *#src;);
+                    cur = Cur::Buf(field.clone());
+                }
+                let target = gen.write(&cur);
+                let call = elementwise(krate, op, &target);
+                quote! { #pre #call }
+            }
+            op => {
+                let src = gen.read(&cur);
+                buffers.push((field.clone(), layer.output));
+                let call = producing(krate, op, layer, &src);
+                cur = Cur::Buf(field.clone());
+                call
+            }
+        };
+        steps.push(step);
+    }
+    let result = gen.read(&cur);
+
+    let ws_fields = buffers.iter().map(|(f, s)| {
+        let ty = tensor_type(*s);
+        quote!(#f: #ty)
+    });
+    let ws_zero = buffers.iter().map(|(f, s)| {
+        let z = zero(*s);
+        quote!(#f: #z)
+    });
+    let ws_bytes: usize = buffers.iter().map(|(_, s)| s.len().unwrap_or(0) * 4).sum();
+
+    let layers_info = plan.layers.iter().map(|l| layer_info(krate, l));
+    let parameters = lit(plan.params());
+    let macs = lit(plan.macs());
+    let table = doc_table(plan, &input_ty, &output_ty);
+    let ws_doc = format!(
+        "Scratch memory for one forward pass of [`{name}`]: every intermediate activation ({ws_bytes} bytes). Reuse one across calls with [`{name}::forward_with`]."
+    );
+    let name_str = name.to_string();
+
+    quote! {
+        #(#attrs)*
+        #[doc = ""]
+        #(#[doc = #table])*
+        #[derive(Clone, PartialEq)]
+        #vis struct #name {
+            #(#fields,)*
+        }
+
+        #[doc = #ws_doc]
+        #[derive(Clone)]
+        #vis struct #ws_name {
+            #(#ws_fields,)*
+        }
+
+        impl #ws_name {
+            /// A workspace of zeros.
+            #[must_use]
+            #[allow(clippy::large_stack_arrays)] // `const`: evaluated at compile time in a `static`
+            pub const fn new() -> Self {
+                Self { #(#ws_zero,)* }
+            }
+        }
+
+        impl ::core::default::Default for #ws_name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        // SAFETY: every field is an `f32` array, for which all-zero bytes
+        // are a valid value (0.0).
+        #[allow(unsafe_code)]
+        unsafe impl #krate::__private::bytemuck::Zeroable for #ws_name {}
+
+        // SAFETY: every field is a `Weights` of `f32` arrays (or `()`), for
+        // which all-zero bytes are a valid value.
+        #[allow(unsafe_code)]
+        unsafe impl #krate::__private::bytemuck::Zeroable for #name {}
+
+        impl ::core::fmt::Debug for #name {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(#name_str)
+                    .field("parameters", &<Self as #krate::Network>::PARAMETERS)
+                    .finish_non_exhaustive()
+            }
+        }
+
+        impl #name {
+            /// A network with every weight zero, built at compile time when
+            /// used in a `const` or `static`. At run time prefer
+            /// `Network::new_zeroed`, which builds it on the heap in place.
+            #[must_use]
+            #[allow(clippy::large_stack_arrays)] // `const`: evaluated at compile time in a `static`
+            pub const fn zeroed() -> Self {
+                Self { #(#zero_fields,)* }
+            }
+
+            /// Runs one sample. No heap allocation; the intermediate
+            /// activations live on the stack (see `forward_with` to supply
+            /// them instead).
+            #[must_use]
+            pub fn forward(&self, input: &#input_ty) -> #output_ty {
+                let mut workspace = #ws_name::new();
+                self.forward_with(input, &mut workspace)
+            }
+
+            /// Runs one sample with caller-owned scratch memory: no heap
+            /// allocation and a small stack frame.
+            #[must_use]
+            pub fn forward_with(&self, input: &#input_ty, workspace: &mut #ws_name) -> #output_ty {
+                #(#steps)*
+                *#result
+            }
+        }
+
+        impl #krate::Network for #name {
+            type Input = #input_ty;
+            type Output = #output_ty;
+            type Workspace = #ws_name;
+
+            const LAYERS: &'static [#krate::LayerInfo] = &[#(#layers_info),*];
+            const PARAMS: &'static [#krate::ParamInfo] = &[#(#params_info),*];
+            const PARAMETERS: usize = #parameters;
+            const MACS: usize = #macs;
+
+            fn forward(&self, input: &Self::Input) -> Self::Output {
+                #name::forward(self, input)
+            }
+
+            fn forward_with(&self, input: &Self::Input, workspace: &mut Self::Workspace) -> Self::Output {
+                #name::forward_with(self, input, workspace)
+            }
+
+            fn visit_params(&self, f: &mut dyn FnMut(&'static #krate::ParamInfo, &[f32])) {
+                #(#visit)*
+            }
+
+            fn visit_params_mut(&mut self, f: &mut dyn FnMut(&'static #krate::ParamInfo, &mut [f32])) {
+                #(#visit_mut)*
+            }
+        }
+    }
+}
+
+/// The in-place call for an activation.
+fn elementwise(krate: &TokenStream, op: &Op, target: &TokenStream) -> TokenStream {
+    let slice = quote!(#krate::Tensor::as_flat_mut(#target));
+    match *op {
+        Op::ReLU => quote!(#krate::act::relu(#slice);),
+        Op::Sigmoid => quote!(#krate::act::sigmoid(#slice);),
+        Op::Tanh => quote!(#krate::act::tanh(#slice);),
+        Op::Softmax { outer, dim, inner } => {
+            let (o, d, i) = (lit(outer), lit(dim), lit(inner));
+            quote!(#krate::act::softmax::<#o, #d, #i, _>(#target);)
+        }
+        _ => quote!(),
+    }
+}
+
+/// The call for a layer that writes a new buffer (`workspace.<field>`).
+fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -> TokenStream {
+    let field = &layer.field;
+    let [c, h, w] = map_dims(layer.input);
+    let [oc, oh, ow] = map_dims(layer.output);
+    let (c, h, w, oc, oh, ow) = (lit(c), lit(h), lit(w), lit(oc), lit(oh), lit(ow));
+    match *op {
+        Op::Conv2d {
+            in_channels,
+            kernel,
+            stride,
+            padding,
+            dilation,
+            groups,
+            bias,
+            ..
+        } => {
+            let (sh, sw, ph, pw) = (lit(stride.0), lit(stride.1), lit(padding.0), lit(padding.1));
+            let (dh, dw, g) = (lit(dilation.0), lit(dilation.1), lit(groups));
+            let cg = lit(in_channels / groups);
+            let (kh, kw) = (lit(kernel.0), lit(kernel.1));
+            let bias = if bias {
+                quote!(Some(&self.#field.bias))
+            } else {
+                quote!(None)
+            };
+            quote! {
+                #krate::conv::conv2d::<#sh, #sw, #ph, #pw, #dh, #dw, #g, #c, #h, #w, #oc, #cg, #kh, #kw, #oh, #ow>(
+                    #src, &self.#field.weight, #bias, &mut workspace.#field,
+                );
+            }
+        }
+        Op::MaxPool2d {
+            kernel,
+            stride,
+            padding,
+        } => {
+            let (kh, kw, sh, sw) = (lit(kernel.0), lit(kernel.1), lit(stride.0), lit(stride.1));
+            let (ph, pw) = (lit(padding.0), lit(padding.1));
+            quote! {
+                #krate::pool::max_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, 1, 1, false, #c, #h, #w, #oh, #ow>(
+                    #src, &mut workspace.#field,
+                );
+            }
+        }
+        Op::AvgPool2d {
+            kernel,
+            stride,
+            padding,
+        } => {
+            let (kh, kw, sh, sw) = (lit(kernel.0), lit(kernel.1), lit(stride.0), lit(stride.1));
+            let (ph, pw) = (lit(padding.0), lit(padding.1));
+            quote! {
+                #krate::pool::avg_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, false, true, 0, #c, #h, #w, #oh, #ow>(
+                    #src, &mut workspace.#field,
+                );
+            }
+        }
+        Op::Linear {
+            in_features,
+            out_features,
+            bias,
+        } => {
+            let (i, o) = (lit(in_features), lit(out_features));
+            let bias = if bias {
+                quote!(Some(&self.#field.bias))
+            } else {
+                quote!(None)
+            };
+            quote! {
+                #krate::linear::linear::<#i, #o>(#src, &self.#field.weight, #bias, &mut workspace.#field);
+            }
+        }
+        _ => quote!(),
+    }
+}
+
+fn layer_info(krate: &TokenStream, l: &Checked) -> TokenStream {
+    let name = &l.key;
+    let kind = &l.display;
+    let input = dims_tokens(&l.input.dims());
+    let output = dims_tokens(&l.output.dims());
+    let (params, macs) = (lit(l.params), lit(l.macs));
+    quote! {
+        #krate::LayerInfo {
+            name: #name,
+            kind: #kind,
+            input_shape: #input,
+            output_shape: #output,
+            params: #params,
+            macs: #macs,
+        }
+    }
+}
+
+/// The layer table as rustdoc lines (Markdown).
+fn doc_table(plan: &Plan, input_ty: &TokenStream, output_ty: &TokenStream) -> Vec<String> {
+    let mut lines = vec![
+        "# Layers".to_string(),
+        String::new(),
+        "Generated by `constnet::network!`, checked at compile time.".to_string(),
+        String::new(),
+        "| # | name | layer | output | params | MACs |".to_string(),
+        "|---|---|---|---|---:|---:|".to_string(),
+        format!("| | input | | `{}` | | |", plan.input),
+    ];
+    for l in &plan.layers {
+        lines.push(format!(
+            "| {} | `{}` | `{}` | `{}` | {} | {} |",
+            l.index, l.key, l.display, l.output, l.params, l.macs
+        ));
+    }
+    lines.push(String::new());
+    lines.push(format!(
+        "Input `{}`, output `{}`; {} parameters, {} multiply-accumulates per sample.",
+        compact(input_ty),
+        compact(output_ty),
+        plan.params(),
+        plan.macs()
+    ));
+    lines
+}
+
+/// `[[[f32 ; 32] ; 32] ; 1]` → `[[[f32; 32]; 32]; 1]`.
+fn compact(ty: &TokenStream) -> String {
+    ty.to_string()
+        .replace(" ;", ";")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+}

@@ -1,0 +1,231 @@
+//! PyTorch's shape arithmetic, pure: no syn, no spans. Each function returns
+//! the number together with the formula that produced it, written out with
+//! the numbers filled in, so that error messages (and the layer table) can
+//! show *how* a size was computed.
+
+use std::fmt;
+
+/// The shape of one sample (batch dimension dropped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `[N]`: a vector of features.
+    Flat(usize),
+    /// `[C, H, W]`: a feature map.
+    Map { c: usize, h: usize, w: usize },
+}
+
+impl Shape {
+    pub fn dims(&self) -> Vec<usize> {
+        match *self {
+            Shape::Flat(n) => vec![n],
+            Shape::Map { c, h, w } => vec![c, h, w],
+        }
+    }
+
+    /// `[a, b, c]` for any list of dimensions.
+    pub fn dims_text(dims: &[usize]) -> String {
+        let dims: Vec<String> = dims.iter().map(ToString::to_string).collect();
+        format!("[{}]", dims.join(", "))
+    }
+
+    /// The number of elements, `None` on overflow.
+    pub fn len(&self) -> Option<usize> {
+        self.dims()
+            .iter()
+            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&Shape::dims_text(&self.dims()))
+    }
+}
+
+/// A size and how it was computed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Computed {
+    pub value: usize,
+    /// E.g. `(32 + 2·0 − 1·(5 − 1) − 1) / 1 + 1 = 28`.
+    pub formula: String,
+}
+
+/// Why a sliding window does not fit its input.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WindowError {
+    /// The (dilated) window spans more than the padded input.
+    TooLarge {
+        /// `in + 2·padding`, written out.
+        padded: String,
+        /// `dilation·(kernel − 1) + 1`, written out.
+        span: String,
+    },
+    /// A number too large for `usize`.
+    Overflow,
+}
+
+/// One spatial axis of a sliding window.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Window {
+    pub input: usize,
+    pub kernel: usize,
+    pub stride: usize,
+    pub padding: usize,
+    pub dilation: usize,
+}
+
+impl Window {
+    fn padded(&self) -> Option<usize> {
+        self.padding.checked_mul(2)?.checked_add(self.input)
+    }
+
+    fn span(&self) -> Option<usize> {
+        self.dilation
+            .checked_mul(self.kernel.checked_sub(1)?)?
+            .checked_add(1)
+    }
+
+    fn too_large(&self) -> WindowError {
+        WindowError::TooLarge {
+            padded: format!(
+                "{} + 2·{} = {}",
+                self.input,
+                self.padding,
+                self.input + 2 * self.padding
+            ),
+            span: format!(
+                "{}·({} − 1) + 1 = {}",
+                self.dilation,
+                self.kernel,
+                self.dilation * (self.kernel - 1) + 1
+            ),
+        }
+    }
+
+    /// The body of the formula: `(in + 2·p − d·(k − 1) − 1) / s`.
+    fn body(&self) -> String {
+        format!(
+            "({} + 2·{} − {}·({} − 1) − 1) / {}",
+            self.input, self.padding, self.dilation, self.kernel, self.stride
+        )
+    }
+
+    /// The output size along this axis: `⌊(in + 2p − d(k − 1) − 1) / s⌋ + 1`
+    /// as in `Conv2d` and pooling. With `ceil_mode` (pooling only) the
+    /// division rounds up, and a last window that would start in the right
+    /// padding is dropped, as in PyTorch. The caller guarantees kernel,
+    /// stride and dilation are at least 1.
+    pub fn output(&self, ceil_mode: bool) -> Result<Computed, WindowError> {
+        let padded = self.padded().ok_or(WindowError::Overflow)?;
+        let span = self.span().ok_or(WindowError::Overflow)?;
+        if padded < span {
+            return Err(self.too_large());
+        }
+        let numerator = padded - span;
+        let floor = numerator / self.stride;
+        if !ceil_mode {
+            let value = floor + 1;
+            return Ok(Computed {
+                value,
+                formula: format!("{} + 1 = {value}", self.body()),
+            });
+        }
+        let mut value = numerator.div_ceil(self.stride) + 1;
+        let mut formula = format!("⌈{}⌉ + 1 = {value}", self.body());
+        if (value - 1) * self.stride >= self.input + self.padding {
+            value -= 1;
+            formula.push_str(&format!(
+                ", minus the last window, which would start in the padding: {value}"
+            ));
+        }
+        Ok(Computed { value, formula })
+    }
+}
+
+/// `nn.Flatten()` on `[C, H, W]`: `C × H × W`, `None` on overflow.
+pub fn flatten(c: usize, h: usize, w: usize) -> Option<Computed> {
+    let value = c.checked_mul(h)?.checked_mul(w)?;
+    Some(Computed {
+        value,
+        formula: format!("{c} × {h} × {w} = {value}"),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn w(input: usize, kernel: usize, stride: usize, padding: usize, dilation: usize) -> Window {
+        Window {
+            input,
+            kernel,
+            stride,
+            padding,
+            dilation,
+        }
+    }
+
+    #[test]
+    fn lenet_sizes() {
+        assert_eq!(w(32, 5, 1, 0, 1).output(false).unwrap().value, 28);
+        assert_eq!(w(28, 2, 2, 0, 1).output(false).unwrap().value, 14);
+        assert_eq!(w(14, 5, 1, 0, 1).output(false).unwrap().value, 10);
+        assert_eq!(w(10, 2, 2, 0, 1).output(false).unwrap().value, 5);
+        assert_eq!(
+            w(14, 5, 1, 0, 1).output(false).unwrap().formula,
+            "(14 + 2·0 − 1·(5 − 1) − 1) / 1 + 1 = 10"
+        );
+    }
+
+    #[test]
+    fn padding_dilation_stride() {
+        // torch.nn.Conv2d(…, 3, stride=2, padding=1, dilation=2) on 8: (8+2-4-1)/2+1 = 3
+        assert_eq!(w(8, 3, 2, 1, 2).output(false).unwrap().value, 3);
+        // kernel == input
+        assert_eq!(w(5, 5, 1, 0, 1).output(false).unwrap().value, 1);
+        // stride > kernel: (7 - 1 - 1) / 3 + 1 = 2
+        assert_eq!(w(7, 2, 3, 0, 1).output(false).unwrap().value, 2);
+        // 1x1
+        assert_eq!(w(9, 1, 1, 0, 1).output(false).unwrap().value, 9);
+    }
+
+    #[test]
+    fn ceil_mode_matches_pytorch() {
+        // MaxPool2d(3, 2, ceil_mode=True) on 4: ceil((4-3)/2)+1 = 2
+        assert_eq!(w(4, 3, 2, 0, 1).output(true).unwrap().value, 2);
+        // kernel 1, stride 2 on 2 (ONNX maxpool_2d_ceil_output_size_reduce_by_one): 1
+        assert_eq!(w(2, 1, 2, 0, 1).output(true).unwrap().value, 1);
+        // AvgPool2d(3, 3, padding 1, ceil) on 2: ceil((2+2-3)/3)+1 = 2, last starts
+        // at 3 >= 2 + 1, dropped: 1
+        let c = w(2, 3, 3, 1, 1).output(true).unwrap();
+        assert_eq!(c.value, 1);
+        assert!(c.formula.contains("padding"), "{}", c.formula);
+    }
+
+    #[test]
+    fn too_large_windows_are_errors() {
+        match w(3, 5, 1, 0, 1).output(false) {
+            Err(WindowError::TooLarge { padded, span }) => {
+                assert_eq!(padded, "3 + 2·0 = 3");
+                assert_eq!(span, "1·(5 − 1) + 1 = 5");
+            }
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(
+            w(usize::MAX, 1, 1, 1, 1).output(false),
+            Err(WindowError::Overflow)
+        );
+        assert_eq!(
+            w(4, usize::MAX, 1, 0, 2).output(false),
+            Err(WindowError::Overflow)
+        );
+    }
+
+    #[test]
+    fn flatten_and_shapes() {
+        assert_eq!(flatten(16, 5, 5).unwrap().formula, "16 × 5 × 5 = 400");
+        assert!(flatten(usize::MAX, 2, 1).is_none());
+        assert_eq!(Shape::Map { c: 6, h: 28, w: 28 }.to_string(), "[6, 28, 28]");
+        assert_eq!(Shape::Flat(10).len(), Some(10));
+    }
+}

@@ -1,0 +1,419 @@
+//! The layer vocabulary: each layer's PyTorch name, its arguments in
+//! PyTorch's positional order, their types and defaults.
+//!
+//! Binding the written arguments to this table (positional, then keyword,
+//! then defaults) is generic; what a layer *means* is in `check`.
+
+use std::collections::BTreeMap;
+
+use proc_macro2::Span;
+use syn::spanned::Spanned;
+use syn::{Expr, Ident};
+
+use crate::ast::{Arg, Layer};
+use crate::eval::{eval, Value};
+
+/// The type an argument accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ty {
+    /// An integer (possibly `_` where the spec allows inference).
+    Int,
+    /// An integer or an `(h, w)` pair.
+    IntOrPair,
+    Bool,
+    /// An integer that may be negative (a dimension index) or `None`.
+    OptDim,
+}
+
+/// An argument's default.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Default {
+    /// The argument must be given.
+    Required,
+    Int(i128),
+    Bool(bool),
+    /// PyTorch's `None`.
+    None,
+    /// The value of another argument (`stride` defaults to `kernel_size`).
+    SameAs(&'static str),
+}
+
+/// One argument of a layer.
+#[derive(Clone, Copy, Debug)]
+pub struct Param {
+    pub name: &'static str,
+    pub ty: Ty,
+    pub default: Default,
+    /// Whether `_` may be written (inferred from the previous layer).
+    pub inferable: bool,
+}
+
+/// One layer kind.
+#[derive(Debug)]
+pub struct Spec {
+    pub name: &'static str,
+    pub params: &'static [Param],
+}
+
+const fn req(name: &'static str, ty: Ty) -> Param {
+    Param {
+        name,
+        ty,
+        default: Default::Required,
+        inferable: false,
+    }
+}
+
+const fn inferable(name: &'static str) -> Param {
+    Param {
+        name,
+        ty: Ty::Int,
+        default: Default::Required,
+        inferable: true,
+    }
+}
+
+const fn opt(name: &'static str, ty: Ty, default: Default) -> Param {
+    Param {
+        name,
+        ty,
+        default,
+        inferable: false,
+    }
+}
+
+/// Every layer `network!` understands.
+pub static LAYERS: &[Spec] = &[
+    Spec {
+        name: "Conv2d",
+        params: &[
+            inferable("in_channels"),
+            req("out_channels", Ty::Int),
+            req("kernel_size", Ty::IntOrPair),
+            opt("stride", Ty::IntOrPair, Default::Int(1)),
+            opt("padding", Ty::IntOrPair, Default::Int(0)),
+            opt("dilation", Ty::IntOrPair, Default::Int(1)),
+            opt("groups", Ty::Int, Default::Int(1)),
+            opt("bias", Ty::Bool, Default::Bool(true)),
+        ],
+    },
+    Spec {
+        name: "MaxPool2d",
+        params: &[
+            req("kernel_size", Ty::IntOrPair),
+            opt("stride", Ty::IntOrPair, Default::SameAs("kernel_size")),
+            opt("padding", Ty::IntOrPair, Default::Int(0)),
+        ],
+    },
+    Spec {
+        name: "AvgPool2d",
+        params: &[
+            req("kernel_size", Ty::IntOrPair),
+            opt("stride", Ty::IntOrPair, Default::SameAs("kernel_size")),
+            opt("padding", Ty::IntOrPair, Default::Int(0)),
+        ],
+    },
+    Spec {
+        name: "Linear",
+        params: &[
+            inferable("in_features"),
+            req("out_features", Ty::Int),
+            opt("bias", Ty::Bool, Default::Bool(true)),
+        ],
+    },
+    Spec {
+        name: "Flatten",
+        params: &[
+            opt("start_dim", Ty::Int, Default::Int(1)),
+            opt("end_dim", Ty::Int, Default::Int(-1)),
+        ],
+    },
+    Spec {
+        name: "ReLU",
+        params: &[opt("inplace", Ty::Bool, Default::Bool(false))],
+    },
+    Spec {
+        name: "Sigmoid",
+        params: &[],
+    },
+    Spec {
+        name: "Tanh",
+        params: &[],
+    },
+    Spec {
+        name: "Softmax",
+        params: &[opt("dim", Ty::OptDim, Default::None)],
+    },
+];
+
+/// Looks a layer kind up by its exact name.
+pub fn find(name: &str) -> Option<&'static Spec> {
+    LAYERS.iter().find(|s| s.name == name)
+}
+
+/// The closest known name to a misspelt one, if any is close: same letters
+/// in another case (`Relu`, `Conv2D`), or at most two edits away.
+pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    let lower = name.to_ascii_lowercase();
+    let mut best: Option<(usize, &str)> = None;
+    for cand in candidates {
+        let d = if cand.to_ascii_lowercase() == lower {
+            0
+        } else {
+            edit_distance(&lower, &cand.to_ascii_lowercase())
+        };
+        let limit = if name.len() <= 3 { 1 } else { 2 };
+        if d <= limit && best.is_none_or(|(bd, _)| d < bd) {
+            best = Some((d, cand));
+        }
+    }
+    best.map(|(_, c)| c)
+}
+
+/// Levenshtein distance (small strings only).
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+/// One bound argument: its value and where it was written (`None` for a
+/// default).
+#[derive(Clone)]
+pub struct Bound {
+    pub value: Value,
+    pub expr: Option<Expr>,
+}
+
+impl Bound {
+    /// The span to point at: the argument if written, else `fallback`.
+    pub fn span_or(&self, fallback: Span) -> Span {
+        self.expr.as_ref().map_or(fallback, Spanned::span)
+    }
+}
+
+/// The arguments of one layer, bound to the spec's parameter names.
+pub struct Bindings {
+    pub values: BTreeMap<&'static str, Bound>,
+}
+
+impl Bindings {
+    pub fn get(&self, name: &str) -> &Bound {
+        // Every spec parameter is bound (to a default at least) whenever
+        // `bind` succeeds; `check` asks only for the spec's names.
+        &self.values[name]
+    }
+}
+
+/// The signature of a layer, for "missing argument" messages:
+/// `Conv2d(in_channels, out_channels, kernel_size, stride = 1, …)`.
+pub fn signature(spec: &Spec) -> String {
+    let args: Vec<String> = spec
+        .params
+        .iter()
+        .map(|p| match p.default {
+            Default::Required => p.name.to_string(),
+            Default::Int(v) => format!("{} = {v}", p.name),
+            Default::Bool(v) => format!("{} = {v}", p.name),
+            Default::None => format!("{} = None", p.name),
+            Default::SameAs(other) => format!("{} = {other}", p.name),
+        })
+        .collect();
+    format!("{}({})", spec.name, args.join(", "))
+}
+
+/// Binds the written arguments of `layer` to `spec`: positional arguments in
+/// order, then keywords, then defaults. Reports every problem, not just the
+/// first.
+pub fn bind(spec: &'static Spec, layer: &Layer, errors: &mut Vec<syn::Error>) -> Option<Bindings> {
+    let start = errors.len();
+    let mut values: BTreeMap<&'static str, Bound> = BTreeMap::new();
+    let items: &[Arg] = layer.args.as_ref().map_or(&[], |a| &a.items);
+    let mut positional = 0;
+    let mut seen_keyword = false;
+    for arg in items {
+        let param = match arg {
+            Arg::Positional(expr) => {
+                if seen_keyword {
+                    errors.push(syn::Error::new_spanned(
+                        expr,
+                        "positional argument after a keyword argument",
+                    ));
+                    continue;
+                }
+                let Some(param) = spec.params.get(positional) else {
+                    errors.push(syn::Error::new_spanned(
+                        expr,
+                        format!(
+                            "`{}` takes at most {} positional argument{}: {}",
+                            spec.name,
+                            spec.params.len(),
+                            if spec.params.len() == 1 { "" } else { "s" },
+                            signature(spec)
+                        ),
+                    ));
+                    continue;
+                };
+                positional += 1;
+                param
+            }
+            Arg::Keyword { name, .. } => {
+                seen_keyword = true;
+                let Some(param) = spec.params.iter().find(|p| name == p.name) else {
+                    errors.push(unknown_keyword(spec, name));
+                    continue;
+                };
+                if values.contains_key(param.name) {
+                    let how = if spec.params[..positional]
+                        .iter()
+                        .any(|p| p.name == param.name)
+                    {
+                        "already given by position"
+                    } else {
+                        "given twice"
+                    };
+                    errors.push(syn::Error::new_spanned(
+                        name,
+                        format!("argument `{}` is {how}", param.name),
+                    ));
+                    continue;
+                }
+                param
+            }
+        };
+        match eval(arg.value()).and_then(|v| type_check(spec, param, v, arg.value())) {
+            Ok(value) => {
+                values.insert(
+                    param.name,
+                    Bound {
+                        value,
+                        expr: Some(arg.value().clone()),
+                    },
+                );
+            }
+            Err(e) => errors.push(e),
+        }
+    }
+    for param in spec.params {
+        if values.contains_key(param.name) {
+            continue;
+        }
+        let value = match param.default {
+            Default::Required => {
+                // An argument that failed to evaluate was reported already.
+                let failed = items.iter().enumerate().any(|(i, a)| match a {
+                    Arg::Positional(_) => spec.params.get(i).is_some_and(|p| p.name == param.name),
+                    Arg::Keyword { name, .. } => name == param.name,
+                });
+                if !failed {
+                    errors.push(syn::Error::new(
+                        layer
+                            .args
+                            .as_ref()
+                            .map_or(layer.kind.span(), |a| a.paren_span),
+                        format!(
+                            "`{}` is missing its argument `{}`\nsignature: {}",
+                            spec.name,
+                            param.name,
+                            signature(spec)
+                        ),
+                    ));
+                }
+                continue;
+            }
+            Default::Int(v) => Value::Int(v),
+            Default::Bool(v) => Value::Bool(v),
+            Default::None => Value::None,
+            Default::SameAs(other) => match values.get(other) {
+                Some(b) => b.value.clone(),
+                None => continue,
+            },
+        };
+        values.insert(param.name, Bound { value, expr: None });
+    }
+    (errors.len() == start).then_some(Bindings { values })
+}
+
+fn unknown_keyword(spec: &Spec, name: &Ident) -> syn::Error {
+    let names = spec.params.iter().map(|p| p.name);
+    let hint = match suggest(&name.to_string(), names) {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => String::new(),
+    };
+    let list: Vec<&str> = spec.params.iter().map(|p| p.name).collect();
+    let list = if list.is_empty() {
+        "it takes no arguments".to_string()
+    } else {
+        format!("its arguments are: {}", list.join(", "))
+    };
+    syn::Error::new_spanned(
+        name,
+        format!("`{}` has no argument `{name}`{hint}\n{list}", spec.name),
+    )
+}
+
+fn type_check(spec: &Spec, param: &Param, value: Value, expr: &Expr) -> syn::Result<Value> {
+    let ok = match (&value, param.ty) {
+        (Value::Infer, _) => param.inferable,
+        (Value::Int(_), Ty::Int | Ty::IntOrPair | Ty::OptDim)
+        | (Value::Pair(..), Ty::IntOrPair)
+        | (Value::Bool(_), Ty::Bool)
+        | (Value::None, Ty::OptDim) => true,
+        _ => false,
+    };
+    if ok {
+        return Ok(value);
+    }
+    let expected = match (&value, param.ty) {
+        (Value::Infer, _) => "a value (`_` is only allowed for `in_channels` and `in_features`)",
+        (_, Ty::Int) => "an integer",
+        (_, Ty::IntOrPair) => "an integer or an `(h, w)` pair",
+        (_, Ty::Bool) => "`true` or `false`",
+        (_, Ty::OptDim) => "a dimension index or `None`",
+    };
+    Err(syn::Error::new_spanned(
+        expr,
+        format!(
+            "`{}` argument `{}` expects {expected}, found `{}`",
+            spec.name,
+            param.name,
+            value.describe()
+        ),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn suggestions() {
+        let names = || LAYERS.iter().map(|s| s.name);
+        assert_eq!(suggest("Relu", names()), Some("ReLU"));
+        assert_eq!(suggest("Conv2D", names()), Some("Conv2d"));
+        assert_eq!(suggest("Lineer", names()), Some("Linear"));
+        assert_eq!(suggest("MaxPool", names()), Some("MaxPool2d"));
+        assert_eq!(suggest("Transformer", names()), None);
+    }
+
+    #[test]
+    fn signature_text() {
+        assert_eq!(
+            signature(find("Linear").unwrap()),
+            "Linear(in_features, out_features, bias = true)"
+        );
+        assert_eq!(
+            signature(find("MaxPool2d").unwrap()),
+            "MaxPool2d(kernel_size, stride = kernel_size, padding = 0)"
+        );
+    }
+}

@@ -1,0 +1,337 @@
+//! Unit tests of the whole pipeline (parse → check → expand) through
+//! `proc-macro2`, without a compiler in the loop. The compile-fail tests in
+//! `tests/ui/` check the same errors as rustc prints them.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use crate::{ast, check, expand};
+
+/// Runs parse and check; returns every error message, or the expansion.
+fn run(body: TokenStream) -> Result<TokenStream, Vec<String>> {
+    let tokens = quote!([::constnet] #body);
+    let net: ast::Network = syn::parse2(tokens).map_err(|e| vec![e.to_string()])?;
+    match check::check(&net) {
+        Ok(plan) => Ok(expand::expand(&net, &plan)),
+        Err(e) => Err(e.into_iter().map(|e| e.to_string()).collect()),
+    }
+}
+
+fn errors(body: TokenStream) -> Vec<String> {
+    match run(body) {
+        Ok(_) => panic!("expected errors"),
+        Err(e) => e,
+    }
+}
+
+fn one_error(body: TokenStream) -> String {
+    let e = errors(body);
+    assert_eq!(e.len(), 1, "{e:#?}");
+    e.into_iter().next().unwrap_or_default()
+}
+
+fn lenet() -> TokenStream {
+    quote! {
+        /// LeNet-5.
+        pub struct LeNet5 {
+            input: [1, 32, 32],
+            conv1: Conv2d(1, 6, 5),
+            ReLU,
+            MaxPool2d(2),
+            conv2: Conv2d(6, 16, 5) -> [16, 10, 10],
+            ReLU,
+            MaxPool2d(2),
+            Flatten,
+            fc1: Linear(16 * 5 * 5, 120),
+            ReLU,
+            fc2: Linear(120, 84),
+            ReLU,
+            fc3: Linear(84, 10),
+        }
+    }
+}
+
+#[test]
+fn lenet_plan() {
+    let body = lenet();
+    let net: ast::Network = syn::parse2(quote!([c] #body)).unwrap();
+    let plan = check::check(&net).unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(plan.layers.len(), 12);
+    assert_eq!(plan.params(), 61_706);
+    assert_eq!(plan.macs(), 416_520);
+    let shapes: Vec<String> = plan.layers.iter().map(|l| l.output.to_string()).collect();
+    assert_eq!(
+        shapes,
+        [
+            "[6, 28, 28]",
+            "[6, 28, 28]",
+            "[6, 14, 14]",
+            "[16, 10, 10]",
+            "[16, 10, 10]",
+            "[16, 5, 5]",
+            "[400]",
+            "[120]",
+            "[120]",
+            "[84]",
+            "[84]",
+            "[10]"
+        ]
+    );
+    let keys: Vec<&str> = plan.layers.iter().map(|l| l.key.as_str()).collect();
+    assert_eq!(keys[..4], ["conv1", "1", "2", "conv2"]);
+    assert_eq!(plan.layers[0].display, "Conv2d(1, 6, 5)");
+    assert_eq!(plan.layers[2].display, "MaxPool2d(2)");
+    assert_eq!(plan.layers[7].display, "Linear(400, 120)");
+}
+
+#[test]
+fn lenet_expansion_is_valid_rust() {
+    let out = run(lenet()).unwrap();
+    let file: syn::File = syn::parse2(out.clone()).unwrap();
+    let text = out.to_string();
+    assert!(text.contains("pub struct LeNet5"));
+    assert!(text.contains("pub struct LeNet5Workspace"));
+    assert!(text.contains("const PARAMETERS : usize = 61706"), "{text}");
+    assert!(text.contains("\"conv1.weight\""));
+    assert!(text.contains("\"fc3.bias\""));
+    // Every runtime path goes through the facade path given by the wrapper.
+    assert!(!text.contains(" constnet_runtime"));
+    assert!(text.contains(":: constnet :: conv :: conv2d"));
+    assert!(file.items.len() >= 5);
+}
+
+#[test]
+fn sequential_names_and_inference() {
+    let out = run(quote! {
+        struct Mlp {
+            input: [784],
+            Linear(_, 64),
+            ReLU,
+            Linear(_, 10, bias = false),
+            Softmax(dim = 1),
+        }
+    })
+    .unwrap()
+    .to_string();
+    assert!(out.contains("\"0.weight\""));
+    assert!(out.contains("\"0.bias\""));
+    assert!(out.contains("\"2.weight\""));
+    assert!(!out.contains("\"2.bias\""));
+    assert!(out.contains("[[f32 ; 784] ; 64]"), "{out}");
+}
+
+#[test]
+fn in_channels_mismatch_explains_where_channels_come_from() {
+    let e = one_error(quote! {
+        struct N { input: [1, 32, 32], conv1: Conv2d(1, 6, 5), MaxPool2d(2), conv2: Conv2d(3, 16, 5) }
+    });
+    assert!(e.starts_with("expected in_channels = 6, found 3"), "{e}");
+    assert!(e.contains("[6, 14, 14]"), "{e}");
+    assert!(e.contains("`MaxPool2d(2)` (layer 1)"), "{e}");
+    assert!(e.contains("(28 + 2·0 − 1·(2 − 1) − 1) / 2 + 1 = 14"), "{e}");
+    assert!(
+        e.contains("`conv1: Conv2d(1, 6, 5)` (layer 0, out_channels = 6)"),
+        "{e}"
+    );
+}
+
+#[test]
+fn in_features_mismatch_shows_the_product() {
+    let e = one_error(quote! {
+        struct N { input: [16, 10, 10], MaxPool2d(2), Flatten, fc1: Linear(16 * 4 * 4, 120) }
+    });
+    assert!(
+        e.starts_with("expected in_features = 400, found 256 (`16 * 4 * 4`)"),
+        "{e}"
+    );
+    assert!(e.contains("16 × 5 × 5 = 400"), "{e}");
+    assert!(e.contains("(10 + 2·0 − 1·(2 − 1) − 1) / 2 + 1 = 5"), "{e}");
+}
+
+#[test]
+fn window_larger_than_input() {
+    let e = one_error(quote! { struct N { input: [1, 4, 4], Conv2d(1, 2, 5) } });
+    assert!(e.contains("kernel_size 5 does not fit"), "{e}");
+    assert!(e.contains("4 + 2·0 = 4"), "{e}");
+    let e = one_error(quote! { struct N { input: [1, 4, 4], MaxPool2d((2, 5)) } });
+    assert!(e.contains("width"), "{e}");
+    // Padding makes it fit.
+    assert!(run(quote! { struct N { input: [1, 4, 4], Conv2d(1, 2, 5, padding = 1) } }).is_ok());
+}
+
+#[test]
+fn rank_errors() {
+    let e = one_error(quote! { struct N { input: [16, 5, 5], Linear(400, 10) } });
+    assert!(e.contains("`Linear` needs a flat input"), "{e}");
+    assert!(e.contains("insert `Flatten,`"), "{e}");
+    assert!(e.contains("16 × 5 × 5 = 400"), "{e}");
+    let e = one_error(quote! { struct N { input: [120], Conv2d(1, 6, 5) } });
+    assert!(e.contains("`Conv2d` needs a [C, H, W] feature map"), "{e}");
+}
+
+#[test]
+fn shape_assertion() {
+    let e =
+        one_error(quote! { struct N { input: [6, 14, 14], c: Conv2d(6, 16, 5) -> [16, 9, 9] } });
+    assert!(e.contains("shape assertion failed"), "{e}");
+    assert!(e.contains("produces [16, 10, 10], not [16, 9, 9]"), "{e}");
+}
+
+#[test]
+fn vocabulary_errors() {
+    let e = one_error(quote! { struct N { input: [3], Relu } });
+    assert!(
+        e.contains("unknown layer `Relu`; did you mean `ReLU`?"),
+        "{e}"
+    );
+    let e = one_error(quote! { struct N { input: [1, 8, 8], Conv2D(1, 2, 3) } });
+    assert!(e.contains("did you mean `Conv2d`?"), "{e}");
+    let e = one_error(quote! { struct N { input: [1, 8, 8], Conv2d(1, 2, 3, strides = 2) } });
+    assert!(
+        e.contains("no argument `strides`; did you mean `stride`?"),
+        "{e}"
+    );
+    let e = one_error(
+        quote! { struct N { input: [1, 8, 8], Conv2d(1, 2, 3, stride = 2, stride = 1) } },
+    );
+    assert!(e.contains("`stride` is given twice"), "{e}");
+    let e = one_error(quote! { struct N { input: [1, 8, 8], Conv2d(1, 2, 3, in_channels = 1) } });
+    assert!(e.contains("already given by position"), "{e}");
+    let e = one_error(quote! { struct N { input: [1, 8, 8], Conv2d(1, 2) } });
+    assert!(e.contains("missing its argument `kernel_size`"), "{e}");
+    let e = one_error(quote! { struct N { input: [1, 8, 8], Conv2d(1, 0, 3) } });
+    assert!(e.contains("out_channels must be positive, found 0"), "{e}");
+    let e = one_error(quote! { struct N { input: [1, 8, 8], Conv2d(1, 2, 3, stride = -1) } });
+    assert!(e.contains("stride must be positive, found -1"), "{e}");
+    let e = one_error(quote! { struct N { input: [6, 8, 8], Conv2d(6, 8, 3, groups = 4) } });
+    assert!(e.contains("groups = 4 must divide in_channels = 6"), "{e}");
+    let e = one_error(quote! { struct N { input: [4, 8, 8], Conv2d(4, 6, 3, groups = 4) } });
+    assert!(e.contains("groups = 4 must divide out_channels = 6"), "{e}");
+    let e = one_error(quote! { struct N { input: [3], Linear(3, 4, true, 5) } });
+    assert!(e.contains("at most 3 positional arguments"), "{e}");
+}
+
+#[test]
+fn overflow_is_an_error() {
+    let e = one_error(
+        quote! { struct N { input: [3], Linear(3, 1000000000 * 1000000000 * 1000000000 * 1000000000 * 1000000000) } },
+    );
+    assert!(e.contains("overflow"), "{e}");
+    let e = one_error(quote! { struct N { input: [3], Linear(3, 1000000000000000000) } });
+    assert!(e.contains("does not fit in memory"), "{e}");
+}
+
+#[test]
+fn names_and_input_line() {
+    let e = one_error(quote! { struct N { input: [3], a: ReLU, a: Tanh } });
+    assert!(e.contains("two layers are named `a`"), "{e}");
+    let e = one_error(quote! { struct N { ReLU } });
+    assert!(e.contains("has no `input:` line"), "{e}");
+    let e = one_error(quote! { struct N { input: [3, 4], ReLU } });
+    assert!(e.contains("found 2 dimensions"), "{e}");
+    let e = one_error(quote! { struct N { input: [3], Softmax(dim = 0) } });
+    assert!(e.contains("batch dimension"), "{e}");
+    let e = one_error(quote! { struct N { input: [3], Softmax(dim = 2) } });
+    assert!(e.contains("out of range"), "{e}");
+}
+
+#[test]
+fn independent_errors_are_all_reported() {
+    let e = errors(quote! {
+        struct N {
+            input: [1, 32, 32],
+            conv1: Conv2d(3, 6, 5),
+            Relu,
+            MaxPool2d(2),
+            Flatten,
+            fc1: Linear(6 * 5 * 5, 10),
+            fc1: Linear(10, 10, bias = 3),
+        }
+    });
+    assert_eq!(e.len(), 5, "{e:#?}");
+    assert!(e[0].contains("in_channels"));
+    assert!(e.iter().any(|m| m.contains("unknown layer `Relu`")));
+    assert!(e.iter().any(|m| m.contains("expected in_features = 1176")));
+    assert!(e.iter().any(|m| m.contains("two layers are named `fc1`")));
+    assert!(e.iter().any(|m| m.contains("expects `true` or `false`")));
+}
+
+/// The macro must never panic, whatever it is given: feed it many random
+/// token sequences built from the DSL's own vocabulary.
+#[test]
+fn random_tokens_never_panic() {
+    let pieces = [
+        "input",
+        ":",
+        "[",
+        "]",
+        "(",
+        ")",
+        ",",
+        ",",
+        ",",
+        "1",
+        "[1, 2]",
+        "Conv2d(1, 2, 3)",
+        "Linear(_, 4)",
+        "(stride = 2)",
+        "(0, 0)",
+        "MaxPool2d(2, padding = 1)",
+        "0",
+        "-3",
+        "32",
+        "5",
+        "2",
+        "_",
+        "Conv2d",
+        "Linear",
+        "MaxPool2d",
+        "AvgPool2d",
+        "Flatten",
+        "ReLU",
+        "Softmax",
+        "Tanh",
+        "=",
+        "->",
+        "stride",
+        "padding",
+        "groups",
+        "bias",
+        "true",
+        "dim",
+        "*",
+        "/",
+        "%",
+        "+",
+        "99999999999999999999",
+        "(2, 3)",
+        "\"same\"",
+        "0.5",
+        "conv1",
+        "Relu",
+        "#[doc = \"x\"]",
+    ];
+    let mut state = 0x9e37_79b9_7f4a_7c15_u64;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    let mut parsed = 0;
+    for _ in 0..6000 {
+        let len = (next() % 40) as usize;
+        let mut body = String::from("input: [1, 8, 8],");
+        for _ in 0..len {
+            body.push(' ');
+            body.push_str(pieces[(next() % pieces.len() as u64) as usize]);
+        }
+        let src = format!("[c] pub struct N {{ {body} }}");
+        let Ok(tokens) = src.parse::<TokenStream>() else {
+            continue; // unbalanced delimiters never reach a macro
+        };
+        parsed += 1;
+        let _ = crate::run(tokens);
+    }
+    assert!(parsed > 1000, "only {parsed} inputs were valid token trees");
+}
