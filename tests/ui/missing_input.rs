@@ -1,0 +1,8 @@
+constnet::network! {
+    struct Net {
+        fc1: Linear(100, 50),
+        ReLU,
+    }
+}
+
+fn main() {}

@@ -1,0 +1,8 @@
+constnet::network! {
+    struct Net {
+        input: [3, 32, 32],
+        Conv2d(3, 8, 3, strides = 2),
+    }
+}
+
+fn main() {}
