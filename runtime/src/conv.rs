@@ -389,6 +389,19 @@ conv2d_entry! {
     /// conv2d::<1, 1, 0, 0, 1, 1, 1, 1, 3, 3, 1, 1, 2, 2, 2, 2>(&x, &w, Some(&[0.5]), &mut y);
     /// assert_eq!(y, [[[12.5, 16.5], [24.5, 28.5]]]);
     /// ```
+    ///
+    /// Sizes that do not follow from each other fail to build (at `cargo
+    /// build`, after monomorphisation; `network!` reports such mistakes
+    /// earlier and with better messages): a 5x5 kernel over 32x32 gives
+    /// 28x28, not 30x30.
+    ///
+    /// ```compile_fail
+    /// use constnet_runtime::conv::conv2d;
+    /// let x = [[[0.0f32; 32]; 32]; 1];
+    /// let w = [[[[0.0f32; 5]; 5]; 1]; 6];
+    /// let mut y = [[[0.0f32; 30]; 30]; 6];
+    /// conv2d::<1, 1, 0, 0, 1, 1, 1, 1, 32, 32, 6, 1, 5, 5, 30, 30>(&x, &w, None, &mut y);
+    /// ```
     conv2d, Zeros
 }
 
