@@ -12,10 +12,48 @@
 //! arguments fit and whether the shapes agree is `check`'s business, so that
 //! all such errors can be reported together.
 
-use proc_macro2::{Span, TokenStream};
+use proc_macro2::{Punct, Spacing, Span, TokenStream, TokenTree};
+use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
 use syn::{bracketed, parenthesized, token, Attribute, Expr, Ident, Token, Visibility};
+
+/// A stretch of source, by its first and last token. On stable Rust two
+/// spans cannot be joined into one, so errors keep both ends (through
+/// `syn::Error::new_spanned`) and rustc underlines everything between.
+#[derive(Clone, Copy)]
+pub struct Range {
+    pub start: Span,
+    pub end: Span,
+}
+
+impl Range {
+    /// The whole of `tokens`.
+    pub fn of(tokens: &impl ToTokens) -> Range {
+        let mut iter = tokens.to_token_stream().into_iter();
+        let start = iter.next().map_or_else(Span::call_site, |t| t.span());
+        let end = iter.last().map_or(start, |t| t.span());
+        Range { start, end }
+    }
+
+    /// One token (or one delimited group).
+    pub fn single(span: Span) -> Range {
+        Range {
+            start: span,
+            end: span,
+        }
+    }
+}
+
+impl ToTokens for Range {
+    fn to_tokens(&self, out: &mut TokenStream) {
+        for span in [self.start, self.end] {
+            let mut p = Punct::new('.', Spacing::Alone);
+            p.set_span(span);
+            out.extend([TokenTree::Punct(p)]);
+        }
+    }
+}
 
 /// The whole `network!` invocation.
 pub struct Network {

@@ -15,7 +15,7 @@ use proc_macro2::Span;
 use quote::{format_ident, ToTokens};
 use syn::Ident;
 
-use crate::ast::{self, Dims, Layer};
+use crate::ast::{self, Dims, Layer, Range};
 use crate::eval::{eval_int, Value};
 use crate::shape::{self, Computed, Shape, Window, WindowError};
 use crate::spec::{self, Bindings, Bound};
@@ -426,13 +426,13 @@ struct Cx<'a> {
 }
 
 impl Cx<'_> {
-    fn error(&mut self, span: Span, msg: impl Into<String>) {
+    fn error(&mut self, at: Range, msg: impl Into<String>) {
         self.failed = true;
-        self.errors.push(syn::Error::new(span, msg.into()));
+        self.errors.push(syn::Error::new_spanned(at, msg.into()));
     }
 
-    fn kind_span(&self) -> Span {
-        self.layer.kind.span()
+    fn kind_span(&self) -> Range {
+        Range::single(self.layer.kind.span())
     }
 
     /// A strictly positive integer (a size).
@@ -444,7 +444,7 @@ impl Cx<'_> {
     }
 
     fn positive_int(&mut self, v: i128, b: &Bound, what: &str) -> Option<usize> {
-        let span = b.span_or(self.kind_span());
+        let span = b.range_or(self.kind_span());
         match usize::try_from(v) {
             Ok(u) if u > 0 => Some(u),
             Ok(_) | Err(_) if v <= 0 => {
@@ -452,7 +452,10 @@ impl Cx<'_> {
                 None
             }
             _ => {
-                self.error(span, format!("{what} = {v} is too large"));
+                self.error(
+                    span,
+                    format!("arithmetic overflow: {what} = {v} does not fit in a usize"),
+                );
                 None
             }
         }
@@ -465,7 +468,7 @@ impl Cx<'_> {
             Value::Pair(h, w) => (h, w, false),
             _ => return None,
         };
-        let span = b.span_or(self.kind_span());
+        let span = b.range_or(self.kind_span());
         let one = |v: i128, this: &mut Self| -> Option<usize> {
             if v < min {
                 let need = if min == 0 { "non-negative" } else { "positive" };
@@ -475,7 +478,10 @@ impl Cx<'_> {
             match usize::try_from(v) {
                 Ok(u) => Some(u),
                 Err(_) => {
-                    this.error(span, format!("{what} = {v} is too large"));
+                    this.error(
+                        span,
+                        format!("arithmetic overflow: {what} = {v} does not fit in a usize"),
+                    );
                     None
                 }
             }
@@ -528,16 +534,21 @@ impl Cx<'_> {
             Ok(c) => Some(c),
             Err(WindowError::TooLarge { padded, span }) => {
                 let flow = self.flow.map(Flow::explain).unwrap_or_default();
+                let is = if axis.contains(" and ") {
+                    "are each"
+                } else {
+                    "is"
+                };
                 let msg = format!(
-                    "kernel_size {} does not fit the padded input: the {axis} is {padded}, but the window spans {span}, so the output would be empty\n{flow}",
+                    "kernel_size {} does not fit the padded input: the {axis} {is} {padded}, but the window spans {span}, so the output would be empty\n{flow}",
                     kernel.value.describe()
                 );
-                self.error(kernel.span_or(self.kind_span()), msg);
+                self.error(kernel.range_or(self.kind_span()), msg);
                 None
             }
             Err(WindowError::Overflow) => {
                 self.error(
-                    kernel.span_or(self.kind_span()),
+                    kernel.range_or(self.kind_span()),
                     "arithmetic overflow computing the output size",
                 );
                 None
@@ -600,7 +611,7 @@ impl Cx<'_> {
                     flow.explain(),
                     flow.channels_by
                 );
-                self.error(in_b.span_or(self.kind_span()), msg);
+                self.error(in_b.range_or(self.kind_span()), msg);
                 Some(d)
             }
             (Some((c, ..)), _) => Some(c),
@@ -608,7 +619,7 @@ impl Cx<'_> {
         };
         if let (Some(in_c), Some(g)) = (in_c, groups) {
             if in_c % g != 0 {
-                let span = b.get("groups").span_or(self.kind_span());
+                let span = b.get("groups").range_or(self.kind_span());
                 self.error(
                     span,
                     format!(
@@ -619,7 +630,7 @@ impl Cx<'_> {
             }
             if let Some(o) = out_c {
                 if o % g != 0 {
-                    let span = b.get("groups").span_or(self.kind_span());
+                    let span = b.get("groups").range_or(self.kind_span());
                     self.error(
                         span,
                         format!(
@@ -732,7 +743,7 @@ impl Cx<'_> {
         let padding = self.pair(b.get("padding"), "padding", 0);
         let (kernel, stride, padding) = (kernel?, stride?, padding?);
         if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
-            let span = b.get("padding").span_or(self.kind_span());
+            let span = b.get("padding").range_or(self.kind_span());
             self.error(
                 span,
                 format!(
@@ -839,7 +850,7 @@ impl Cx<'_> {
                     msg.push_str(&format!("\nthe {map} map is {by}: {formula}"));
                 }
                 msg.push_str(&format!("\nhelp: write `{n}`, or `_` to infer it"));
-                self.error(in_b.span_or(self.kind_span()), msg);
+                self.error(in_b.range_or(self.kind_span()), msg);
                 Some(d)
             }
             (Some(n), _) => Some(n),
@@ -888,7 +899,7 @@ impl Cx<'_> {
         for (name, default) in [("start_dim", 1), ("end_dim", -1)] {
             let bound = b.get(name);
             if bound.value != Value::Int(default) {
-                let span = bound.span_or(self.kind_span());
+                let span = bound.range_or(self.kind_span());
                 self.error(
                     span,
                     format!("only `Flatten(start_dim = 1, end_dim = -1)` (flatten one whole sample) is supported, found {name} = {}", bound.value.describe()),
@@ -964,7 +975,7 @@ impl Cx<'_> {
                     rank - 1
                 )
             };
-            let span = bound.span_or(self.kind_span());
+            let span = bound.range_or(self.kind_span());
             self.error(span, format!("Softmax dim = {dim} is out of range: {why}"));
             return None;
         }

@@ -6,11 +6,9 @@
 
 use std::collections::BTreeMap;
 
-use proc_macro2::Span;
-use syn::spanned::Spanned;
 use syn::{Expr, Ident};
 
-use crate::ast::{Arg, Layer};
+use crate::ast::{Arg, Layer, Range};
 use crate::eval::{eval, Value};
 
 /// The type an argument accepts.
@@ -195,9 +193,9 @@ pub struct Bound {
 }
 
 impl Bound {
-    /// The span to point at: the argument if written, else `fallback`.
-    pub fn span_or(&self, fallback: Span) -> Span {
-        self.expr.as_ref().map_or(fallback, Spanned::span)
+    /// What to point at: the argument if written, else `fallback`.
+    pub fn range_or(&self, fallback: Range) -> Range {
+        self.expr.as_ref().map_or(fallback, Range::of)
     }
 }
 
