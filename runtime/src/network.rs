@@ -127,6 +127,55 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
         bytemuck::zeroed_box()
     }
 
+    /// Builds the network on the heap from a PyTorch `state_dict` saved as
+    /// safetensors (`safetensors.torch.save_file(model.state_dict(), …)`),
+    /// checking every tensor's name, dtype and shape. See [`crate::load`].
+    ///
+    /// # Errors
+    ///
+    /// A [`LoadError`](crate::load::LoadError) naming the tensor at fault:
+    /// missing, unexpected, wrong dtype or shape, or a malformed file.
+    #[cfg(feature = "alloc")]
+    fn from_safetensors(bytes: &[u8]) -> Result<alloc::boxed::Box<Self>, crate::load::LoadError> {
+        crate::load::from_safetensors(bytes)
+    }
+
+    /// [`Network::from_safetensors`] on the contents of a file.
+    ///
+    /// # Errors
+    ///
+    /// As [`Network::from_safetensors`], plus
+    /// [`LoadError::Io`](crate::load::LoadError::Io) naming the path.
+    #[cfg(feature = "std")]
+    fn from_file(
+        path: impl AsRef<std::path::Path>,
+    ) -> Result<alloc::boxed::Box<Self>, crate::load::LoadError> {
+        crate::load::from_file(path)
+    }
+
+    /// Replaces this network's weights with those of a safetensors file;
+    /// all or nothing (on error the weights are unchanged).
+    ///
+    /// # Errors
+    ///
+    /// As [`Network::from_safetensors`].
+    #[cfg(feature = "alloc")]
+    fn load_safetensors(&mut self, bytes: &[u8]) -> Result<(), crate::load::LoadError> {
+        crate::load::load_into(self, bytes)
+    }
+
+    /// The weights as a safetensors file with PyTorch's keys (F32), which
+    /// `safetensors.torch.load_file` and [`Network::from_safetensors`] read
+    /// back exactly.
+    ///
+    /// # Errors
+    ///
+    /// Only if the serializer fails, which a checked network cannot cause.
+    #[cfg(feature = "alloc")]
+    fn to_safetensors(&self) -> Result<alloc::vec::Vec<u8>, crate::load::LoadError> {
+        crate::load::to_safetensors(self)
+    }
+
     /// The layer table, for printing.
     #[must_use]
     fn summary() -> Summary {
