@@ -1,9 +1,23 @@
-//! LeNet-5 declared with `constnet::network!`: prints the layer table the
-//! macro computed, then runs `forward` on a test pattern.
+//! The flagship example: LeNet-5 declared with `constnet::network!`, loaded
+//! from the PyTorch weights in `data/lenet5.safetensors` (trained by
+//! `tools/train_lenet.py`), classifying the 2,000 held-out MNIST test digits
+//! shipped in `data/mnist/`.
+//!
+//! Prints the layer table, the accuracy, the median latency of one
+//! `forward` (single thread), and a few digits drawn in the terminal with
+//! the predicted class and its probability.
 //!
 //! Run with `cargo run --release --example lenet`.
 
+mod mnist;
+
+use std::error::Error;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
 use constnet::Network;
+use mnist::{argmax, draw, lenet_input, probabilities, Mnist};
 
 constnet::network! {
     /// LeNet-5, ReLU + max-pool variant.
@@ -24,33 +38,82 @@ constnet::network! {
     }
 }
 
-fn main() {
+fn main() -> ExitCode {
+    match run() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result<(), Box<dyn Error>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let net = LeNet5::from_file(root.join("data/lenet5.safetensors"))?;
+    let test = Mnist::load(&root.join("data/mnist"), "t10k")?;
+
     println!("{}\n", LeNet5::summary());
 
-    // Deterministic weights: a fixed pseudo-random pattern, scaled like
-    // PyTorch's default initialisation (uniform in ±1/sqrt(fan_in)).
-    let mut net = LeNet5::new_zeroed();
-    let mut state = 0x2545_f491_u32;
-    net.visit_params_mut(&mut |info, values| {
-        let fan_in: usize = info.shape[1..].iter().product::<usize>().max(1);
-        let bound = 1.0 / (fan_in as f32).sqrt();
-        for v in values {
-            state ^= state << 13;
-            state ^= state >> 17;
-            state ^= state << 5;
-            *v = (state as f32 / u32::MAX as f32 * 2.0 - 1.0) * bound;
-        }
-    });
+    let inputs: Vec<_> = test.images.iter().map(lenet_input).collect();
+    let mut workspace = LeNet5::new_workspace();
+    let mut predictions = Vec::with_capacity(inputs.len());
+    let mut times = Vec::with_capacity(inputs.len());
+    for input in &inputs {
+        let start = Instant::now();
+        let logits = net.forward_with(std::hint::black_box(input), &mut workspace);
+        times.push(start.elapsed());
+        predictions.push(logits);
+    }
+    times.sort();
+    let median = times[times.len() / 2];
 
-    // Test pattern: a bright diagonal cross on a dark background.
-    let mut input = [[[0.0f32; 32]; 32]; 1];
-    for i in 2..30 {
-        input[0][i][i] = 1.0;
-        input[0][i][31 - i] = 1.0;
+    let correct = predictions
+        .iter()
+        .zip(&test.labels)
+        .filter(|(logits, &label)| argmax(&logits[..]) == usize::from(label))
+        .count();
+    println!(
+        "accuracy: {correct}/{} = {:.2}% on the held-out MNIST test digits",
+        test.labels.len(),
+        100.0 * correct as f64 / test.labels.len() as f64
+    );
+    println!(
+        "latency:  {} per image (median of {} single-threaded forward calls)",
+        micros(median),
+        times.len()
+    );
+
+    // The first four test digits, and the first mistake if there is one.
+    let mut shown: Vec<usize> = (0..4).collect();
+    if let Some(miss) =
+        (0..predictions.len()).find(|&i| argmax(&predictions[i][..]) != usize::from(test.labels[i]))
+    {
+        shown.push(miss);
     }
-    let logits = net.forward(&input);
-    println!("forward(test pattern) =");
-    for (class, value) in logits.iter().enumerate() {
-        println!("  {class}: {value:+.6}");
+    println!();
+    let pictures: Vec<Vec<String>> = shown.iter().map(|&i| draw(&test.images[i])).collect();
+    for line in 0..14 {
+        let row: Vec<&str> = pictures.iter().map(|p| p[line].as_str()).collect();
+        println!("  {}", row.join(" │ "));
     }
+    let captions: Vec<String> = shown
+        .iter()
+        .map(|&i| {
+            let p = probabilities(&predictions[i]);
+            let class = argmax(&predictions[i][..]);
+            let text = format!(
+                "#{i} label {} → {class} {:.1}%",
+                test.labels[i],
+                100.0 * p[class]
+            );
+            format!("{text:<28}")
+        })
+        .collect();
+    println!("  {}", captions.join(" │ "));
+    Ok(())
+}
+
+fn micros(d: Duration) -> String {
+    format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
