@@ -15,8 +15,15 @@ use proc_macro2::Span;
 use quote::{format_ident, ToTokens};
 use syn::Ident;
 
+mod conv;
+mod dense;
+mod elementwise;
+mod norm;
+mod pool;
+
 use crate::ast::{self, Dims, Layer, Range};
 use crate::eval::{eval_int, Value};
+pub use crate::op::Op;
 use crate::shape::{self, Computed, Shape, Window, WindowError};
 use crate::spec::{self, Bindings, Bound};
 
@@ -57,84 +64,6 @@ pub struct Checked {
     pub output: Shape,
     pub params: usize,
     pub macs: usize,
-}
-
-/// What a layer computes, with concrete sizes.
-#[derive(Clone, Debug, PartialEq)]
-pub enum Op {
-    Conv2d {
-        in_channels: usize,
-        out_channels: usize,
-        kernel: (usize, usize),
-        stride: (usize, usize),
-        padding: (usize, usize),
-        dilation: (usize, usize),
-        groups: usize,
-        bias: bool,
-    },
-    MaxPool2d {
-        kernel: (usize, usize),
-        stride: (usize, usize),
-        padding: (usize, usize),
-    },
-    AvgPool2d {
-        kernel: (usize, usize),
-        stride: (usize, usize),
-        padding: (usize, usize),
-    },
-    Linear {
-        in_features: usize,
-        out_features: usize,
-        bias: bool,
-    },
-    Flatten,
-    ReLU,
-    Sigmoid,
-    Tanh,
-    /// Softmax along the middle axis of the input viewed as
-    /// `[outer, dim, inner]`.
-    Softmax {
-        outer: usize,
-        dim: usize,
-        inner: usize,
-    },
-}
-
-impl Op {
-    /// The tensors this layer loads, with their shapes in PyTorch's layout.
-    pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
-        match *self {
-            Op::Conv2d {
-                in_channels,
-                out_channels,
-                kernel,
-                groups,
-                bias,
-                ..
-            } => {
-                let mut v = vec![(
-                    "weight",
-                    vec![out_channels, in_channels / groups, kernel.0, kernel.1],
-                )];
-                if bias {
-                    v.push(("bias", vec![out_channels]));
-                }
-                v
-            }
-            Op::Linear {
-                in_features,
-                out_features,
-                bias,
-            } => {
-                let mut v = vec![("weight", vec![out_features, in_features])];
-                if bias {
-                    v.push(("bias", vec![out_features]));
-                }
-                v
-            }
-            _ => Vec::new(),
-        }
-    }
 }
 
 /// The shape flowing between layers, with where it came from.
@@ -359,14 +288,16 @@ fn check_layer(
     };
     let result = match kind.as_str() {
         "Conv2d" => cx.conv2d(&b),
-        "MaxPool2d" | "AvgPool2d" => cx.pool2d(&b, kind == "MaxPool2d"),
+        "MaxPool2d" => cx.max_pool2d(&b),
+        "AvgPool2d" => cx.avg_pool2d(&b),
+        "AdaptiveAvgPool2d" | "AdaptiveMaxPool2d" => cx.adaptive_pool2d(&b, &kind),
+        "BatchNorm2d" => cx.batch_norm2d(&b),
         "Linear" => cx.linear(&b),
         "Flatten" => cx.flatten(&b),
-        "ReLU" => cx.elementwise(Op::ReLU, "ReLU".into()),
-        "Sigmoid" => cx.elementwise(Op::Sigmoid, "Sigmoid".into()),
-        "Tanh" => cx.elementwise(Op::Tanh, "Tanh".into()),
-        "Softmax" => cx.softmax(&b),
-        _ => None,
+        "Dropout" | "Dropout2d" => cx.dropout(&b, &kind),
+        "Identity" => cx.pass_through(Op::Identity, "Identity".into()),
+        "Softmax" | "LogSoftmax" => cx.softmax(&b, kind == "LogSoftmax"),
+        _ => cx.activation(&b, &kind),
     };
     let Some(out) = result else {
         return (None, None);
@@ -491,6 +422,82 @@ impl Cx<'_> {
         Some((h?, w?))
     }
 
+    /// `in_channels` / `num_features`: the declared value (or `_`) against
+    /// the channels of the input map, with an explained error on mismatch.
+    /// Returns the value to go on with.
+    fn channels(
+        &mut self,
+        b: &Bound,
+        what: &str,
+        map: Option<(usize, usize, usize)>,
+    ) -> Option<usize> {
+        let declared = match b.value {
+            Value::Infer => None,
+            _ => self.positive(b, what),
+        };
+        match (map, declared) {
+            (Some((c, ..)), Some(d)) if d != c => {
+                let flow = self.flow?;
+                let channels = if c == 1 {
+                    "its 1 channel comes".to_string()
+                } else {
+                    format!("its {c} channels come")
+                };
+                let msg = format!(
+                    "expected {what} = {c}, found {d}{}\n{}\n{channels} from {}\nhelp: write `{c}`, or `_` to infer it",
+                    written(b),
+                    flow.explain(),
+                    flow.channels_by
+                );
+                self.error(b.range_or(self.kind_span()), msg);
+                Some(d)
+            }
+            (Some((c, ..)), _) => Some(c),
+            (None, d) => d,
+        }
+    }
+
+    /// A number argument (`eps`, `negative_slope`, …).
+    fn float(b: &Bound) -> f64 {
+        match b.value {
+            Value::Float(v) => v,
+            #[allow(clippy::cast_precision_loss)] // Small integers written in source.
+            Value::Int(v) => v as f64,
+            _ => 0.0,
+        }
+    }
+
+    /// A string argument (`padding_mode`, `approximate`), already checked
+    /// against its allowed values.
+    fn string(b: &Bound) -> &str {
+        match &b.value {
+            Value::Str(s) => s,
+            _ => "",
+        }
+    }
+
+    /// The output flow of a layer that keeps the channels of its input map.
+    fn same_channels(&self, shape: Shape, formula: String) -> Option<Flow> {
+        Some(Flow {
+            shape,
+            by: String::new(),
+            formula,
+            channels_by: self.flow?.channels_by.clone(),
+            map: None,
+        })
+    }
+
+    /// `` `conv1: Conv2d(1, 6, 5)` (layer 0, out_channels = 6) ``
+    fn sets_channels(&self, display: &str, what: &str, c: usize) -> String {
+        match &self.layer.name {
+            Some(n) => format!(
+                "`{n}: {display}` (layer {}, {what} = {c})",
+                self.layer.index
+            ),
+            None => format!("`{display}` (layer {}, {what} = {c})", self.layer.index),
+        }
+    }
+
     fn bool(b: &Bound) -> bool {
         matches!(b.value, Value::Bool(true))
     }
@@ -581,428 +588,30 @@ impl Cx<'_> {
             format!("H = {}; W = {}", hc.formula, wc.formula)
         }
     }
-
-    fn conv2d(&mut self, b: &Bindings) -> Option<Out> {
-        let in_b = b.get("in_channels");
-        let out_c = self.positive(b.get("out_channels"), "out_channels");
-        let kernel = self.pair(b.get("kernel_size"), "kernel_size", 1);
-        let stride = self.pair(b.get("stride"), "stride", 1);
-        let padding = self.pair(b.get("padding"), "padding", 0);
-        let dilation = self.pair(b.get("dilation"), "dilation", 1);
-        let groups = self.positive(b.get("groups"), "groups");
-        let bias = Self::bool(b.get("bias"));
-        let declared_in = match in_b.value {
-            Value::Infer => None,
-            _ => self.positive(in_b, "in_channels"),
-        };
-        let map = self.need_map("Conv2d");
-
-        let in_c = match (map, declared_in) {
-            (Some((c, ..)), Some(d)) if d != c => {
-                let flow = self.flow?;
-                let channels = if c == 1 {
-                    "its 1 channel comes".to_string()
-                } else {
-                    format!("its {c} channels come")
-                };
-                let msg = format!(
-                    "expected in_channels = {c}, found {d}{}\n{}\n{channels} from {}\nhelp: write `{c}`, or `_` to infer it",
-                    written(in_b),
-                    flow.explain(),
-                    flow.channels_by
-                );
-                self.error(in_b.range_or(self.kind_span()), msg);
-                Some(d)
-            }
-            (Some((c, ..)), _) => Some(c),
-            (None, d) => d,
-        };
-        if let (Some(in_c), Some(g)) = (in_c, groups) {
-            if in_c % g != 0 {
-                let span = b.get("groups").range_or(self.kind_span());
-                self.error(
-                    span,
-                    format!(
-                        "groups = {g} must divide in_channels = {in_c} ({in_c} % {g} = {})",
-                        in_c % g
-                    ),
-                );
-            }
-            if let Some(o) = out_c {
-                if o % g != 0 {
-                    let span = b.get("groups").range_or(self.kind_span());
-                    self.error(
-                        span,
-                        format!(
-                            "groups = {g} must divide out_channels = {o} ({o} % {g} = {})",
-                            o % g
-                        ),
-                    );
-                }
-            }
-        }
-        let (in_c, out_c, kernel, stride, padding, dilation, groups) = (
-            in_c?, out_c?, kernel?, stride?, padding?, dilation?, groups?,
-        );
-
-        let mut display = format!("Conv2d({in_c}, {out_c}, {}", pair_text(kernel));
-        for (name, v, default) in [
-            ("stride", stride, (1, 1)),
-            ("padding", padding, (0, 0)),
-            ("dilation", dilation, (1, 1)),
-        ] {
-            if v != default {
-                display.push_str(&format!(", {name} = {}", pair_text(v)));
-            }
-        }
-        if groups != 1 {
-            display.push_str(&format!(", groups = {groups}"));
-        }
-        if !bias {
-            display.push_str(", bias = false");
-        }
-        display.push(')');
-
-        let op = Op::Conv2d {
-            in_channels: in_c,
-            out_channels: out_c,
-            kernel,
-            stride,
-            padding,
-            dilation,
-            groups,
-            bias,
-        };
-        let cg = in_c / groups;
-        let weights = self.product(&[out_c, cg, kernel.0, kernel.1], "weight")?;
-        let params = weights.checked_add(if bias { out_c } else { 0 })?;
-
-        let (_, h, w) = map?;
-        let kb = b.get("kernel_size");
-        let (hc, wc) = self.spatial(
-            Window {
-                input: h,
-                kernel: kernel.0,
-                stride: stride.0,
-                padding: padding.0,
-                dilation: dilation.0,
-            },
-            Window {
-                input: w,
-                kernel: kernel.1,
-                stride: stride.1,
-                padding: padding.1,
-                dilation: dilation.1,
-            },
-            false,
-            kb,
-        )?;
-        let shape = Shape::Map {
-            c: out_c,
-            h: hc.value,
-            w: wc.value,
-        };
-        let macs = self.product(
-            &[out_c, hc.value, wc.value, cg, kernel.0, kernel.1],
-            "MAC count",
-        )?;
-        self.product(&shape.dims(), "output")?;
-        let formula = format!(
-            "out_channels = {out_c}; {}",
-            Self::spatial_formula(&hc, &wc)
-        );
-        let channels_by = match &self.layer.name {
-            Some(n) => format!(
-                "`{n}: {display}` (layer {}, out_channels = {out_c})",
-                self.layer.index
-            ),
-            None => format!(
-                "`{display}` (layer {}, out_channels = {out_c})",
-                self.layer.index
-            ),
-        };
-        Some(Out {
-            op,
-            display,
-            params,
-            macs,
-            flow: Some(Flow {
-                shape,
-                by: String::new(),
-                formula,
-                channels_by,
-                map: None,
-            }),
-        })
-    }
-
-    fn pool2d(&mut self, b: &Bindings, max: bool) -> Option<Out> {
-        let name = if max { "MaxPool2d" } else { "AvgPool2d" };
-        let kernel = self.pair(b.get("kernel_size"), "kernel_size", 1);
-        let stride = self.pair(b.get("stride"), "stride", 1);
-        let padding = self.pair(b.get("padding"), "padding", 0);
-        let (kernel, stride, padding) = (kernel?, stride?, padding?);
-        if padding.0 > kernel.0 / 2 || padding.1 > kernel.1 / 2 {
-            let span = b.get("padding").range_or(self.kind_span());
-            self.error(
-                span,
-                format!(
-                    "padding {} is more than half of kernel_size {}; PyTorch rejects this too (pad should be at most half of effective kernel size)",
-                    pair_text(padding),
-                    pair_text(kernel)
-                ),
-            );
-        }
-        let mut display = format!("{name}({}", pair_text(kernel));
-        if stride != kernel {
-            display.push_str(&format!(", stride = {}", pair_text(stride)));
-        }
-        if padding != (0, 0) {
-            display.push_str(&format!(", padding = {}", pair_text(padding)));
-        }
-        display.push(')');
-        let op = if max {
-            Op::MaxPool2d {
-                kernel,
-                stride,
-                padding,
-            }
-        } else {
-            Op::AvgPool2d {
-                kernel,
-                stride,
-                padding,
-            }
-        };
-        let (c, h, w) = self.need_map(name)?;
-        let kb = b.get("kernel_size");
-        let (hc, wc) = self.spatial(
-            Window {
-                input: h,
-                kernel: kernel.0,
-                stride: stride.0,
-                padding: padding.0,
-                dilation: 1,
-            },
-            Window {
-                input: w,
-                kernel: kernel.1,
-                stride: stride.1,
-                padding: padding.1,
-                dilation: 1,
-            },
-            false,
-            kb,
-        )?;
-        let flow = self.flow?;
-        Some(Out {
-            op,
-            display,
-            params: 0,
-            macs: 0,
-            flow: Some(Flow {
-                shape: Shape::Map {
-                    c,
-                    h: hc.value,
-                    w: wc.value,
-                },
-                by: String::new(),
-                formula: Self::spatial_formula(&hc, &wc),
-                channels_by: flow.channels_by.clone(),
-                map: None,
-            }),
-        })
-    }
-
-    fn linear(&mut self, b: &Bindings) -> Option<Out> {
-        let in_b = b.get("in_features");
-        let out_f = self.positive(b.get("out_features"), "out_features");
-        let bias = Self::bool(b.get("bias"));
-        let declared_in = match in_b.value {
-            Value::Infer => None,
-            _ => self.positive(in_b, "in_features"),
-        };
-        let actual = match self.flow.map(|f| f.shape) {
-            Some(Shape::Flat(n)) => Some(n),
-            Some(Shape::Map { c, h, w }) => {
-                let flow = self.flow?;
-                let hint = shape::flatten(c, h, w)
-                    .map(|f| format!("; in_features would then be {}", f.formula))
-                    .unwrap_or_default();
-                let msg = format!(
-                    "`Linear` needs a flat input, but its input is the map {}, {}\nhelp: insert `Flatten,` before this layer{hint}",
-                    flow.shape, flow.by
-                );
-                self.error(self.kind_span(), msg);
-                None
-            }
-            None => None,
-        };
-        let in_f = match (actual, declared_in) {
-            (Some(n), Some(d)) if d != n => {
-                let flow = self.flow?;
-                let mut msg = format!(
-                    "expected in_features = {n}, found {d}{}\n{}",
-                    written(in_b),
-                    flow.explain()
-                );
-                if let Some((map, by, formula)) = &flow.map {
-                    msg.push_str(&format!("\nthe {map} map is {by}: {formula}"));
-                }
-                msg.push_str(&format!("\nhelp: write `{n}`, or `_` to infer it"));
-                self.error(in_b.range_or(self.kind_span()), msg);
-                Some(d)
-            }
-            (Some(n), _) => Some(n),
-            (None, d) => d,
-        };
-        let (in_f, out_f) = (in_f, out_f?);
-        let flow_out = Some(Flow {
-            shape: Shape::Flat(out_f),
-            by: String::new(),
-            formula: format!("out_features = {out_f}"),
-            channels_by: String::new(),
-            map: None,
-        });
-        let Some(in_f) = in_f else {
-            // Unknown input size: the output is still `out_features`.
-            self.failed = true;
-            return Some(Out {
-                op: Op::Flatten,
-                display: String::new(),
-                params: 0,
-                macs: 0,
-                flow: flow_out,
-            });
-        };
-        let mut display = format!("Linear({in_f}, {out_f}");
-        if !bias {
-            display.push_str(", bias = false");
-        }
-        display.push(')');
-        let macs = self.product(&[in_f, out_f], "weight")?;
-        let params = macs.checked_add(if bias { out_f } else { 0 })?;
-        Some(Out {
-            op: Op::Linear {
-                in_features: in_f,
-                out_features: out_f,
-                bias,
-            },
-            display,
-            params,
-            macs,
-            flow: flow_out,
-        })
-    }
-
-    fn flatten(&mut self, b: &Bindings) -> Option<Out> {
-        for (name, default) in [("start_dim", 1), ("end_dim", -1)] {
-            let bound = b.get(name);
-            if bound.value != Value::Int(default) {
-                let span = bound.range_or(self.kind_span());
-                self.error(
-                    span,
-                    format!("only `Flatten(start_dim = 1, end_dim = -1)` (flatten one whole sample) is supported, found {name} = {}", bound.value.describe()),
-                );
-                return None;
-            }
-        }
-        let flow = self.flow?;
-        let (shape, formula, map) = match flow.shape {
-            Shape::Flat(n) => (Shape::Flat(n), format!("already flat: {n}"), None),
-            Shape::Map { c, h, w } => {
-                let Some(f) = shape::flatten(c, h, w) else {
-                    self.error(
-                        self.kind_span(),
-                        "arithmetic overflow: the flattened size does not fit in usize",
-                    );
-                    return None;
-                };
-                (
-                    Shape::Flat(f.value),
-                    f.formula,
-                    Some((flow.shape, flow.by.clone(), flow.formula.clone())),
-                )
-            }
-        };
-        Some(Out {
-            op: Op::Flatten,
-            display: "Flatten".into(),
-            params: 0,
-            macs: 0,
-            flow: Some(Flow {
-                shape,
-                by: String::new(),
-                formula,
-                channels_by: String::new(),
-                map,
-            }),
-        })
-    }
-
-    fn elementwise(&mut self, op: Op, display: String) -> Option<Out> {
-        // Shape-preserving: the flow (and its provenance) passes through.
-        Some(Out {
-            op,
-            display,
-            params: 0,
-            macs: 0,
-            flow: Some(self.flow?.clone()),
-        })
-    }
-
-    fn softmax(&mut self, b: &Bindings) -> Option<Out> {
-        let flow = self.flow?;
-        let dims = flow.shape.dims();
-        // PyTorch counts the batch dimension: a sample of rank r is a tensor
-        // of rank r + 1, and `dim = None` means dimension 1 for rank 2 and 4.
-        let rank = dims.len() as i128 + 1;
-        let bound = b.get("dim");
-        let dim = match bound.value {
-            Value::None => 1,
-            Value::Int(d) => d,
-            _ => return None,
-        };
-        let normalised = if dim < 0 { dim + rank } else { dim };
-        if normalised <= 0 || normalised >= rank {
-            let why = if normalised == 0 {
-                "dimension 0 is the batch dimension; a network sees one sample".to_string()
-            } else {
-                format!(
-                    "the input {} is a batch of rank {rank}, so dim must be in -{rank}..={} (1..={} per sample)",
-                    flow.shape,
-                    rank - 1,
-                    rank - 1
-                )
-            };
-            let span = bound.range_or(self.kind_span());
-            self.error(span, format!("Softmax dim = {dim} is out of range: {why}"));
-            return None;
-        }
-        let axis = (normalised - 1) as usize;
-        let outer: usize = dims[..axis].iter().product();
-        let inner: usize = dims[axis + 1..].iter().product();
-        let display = match bound.value {
-            Value::None => "Softmax".to_string(),
-            _ => format!("Softmax(dim = {dim})"),
-        };
-        Some(Out {
-            op: Op::Softmax {
-                outer,
-                dim: dims[axis],
-                inner,
-            },
-            display,
-            params: 0,
-            macs: 0,
-            flow: Some(flow.clone()),
-        })
-    }
 }
 
 /// Whether a layer kind passes its input shape through unchanged.
 fn keeps_shape(kind: &str) -> bool {
-    matches!(kind, "ReLU" | "Sigmoid" | "Tanh" | "Softmax")
+    matches!(
+        kind,
+        "ReLU"
+            | "ReLU6"
+            | "LeakyReLU"
+            | "ELU"
+            | "SELU"
+            | "GELU"
+            | "SiLU"
+            | "Hardswish"
+            | "Hardsigmoid"
+            | "Sigmoid"
+            | "Tanh"
+            | "Softmax"
+            | "LogSoftmax"
+            | "Dropout"
+            | "Dropout2d"
+            | "Identity"
+            | "BatchNorm2d"
+    )
 }
 
 /// ` (`16 * 4 * 4`)` when the argument was written as an expression rather

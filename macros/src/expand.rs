@@ -11,7 +11,8 @@ use quote::{format_ident, quote};
 use syn::Ident;
 
 use crate::ast::Network;
-use crate::check::{Checked, Op, Plan};
+use crate::check::{Checked, Plan};
+use crate::op::{Activation, Op, PadMode};
 use crate::shape::Shape;
 
 /// Where the current activation lives while `forward` runs.
@@ -145,13 +146,7 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
             continue;
         }
         let field = &layer.field;
-        let weight_dims = &shapes[0].1;
-        let wty = param_type(weight_dims);
-        let wzero = param_zero(weight_dims);
-        let (bty, bzero) = match shapes.get(1) {
-            Some((_, d)) => (param_type(d), param_zero(d)),
-            None => (quote!(()), quote!(())),
-        };
+        let (ty, zero_value) = weights_type(krate, &layer.op, &shapes);
         let shape_doc: Vec<String> = shapes
             .iter()
             .map(|(n, d)| format!("`{n}` {}", Shape::dims_text(d)))
@@ -164,10 +159,10 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
         );
         fields.push(quote! {
             #[doc = #doc]
-            #vis #field: #krate::Weights<#wty, #bty>
+            #vis #field: #ty
         });
         zero_fields.push(quote! {
-            #field: #krate::Weights { weight: #wzero, bias: #bzero }
+            #field: #zero_value
         });
         for (tensor, dims) in &shapes {
             let key = format!("{}.{tensor}", layer.key);
@@ -190,12 +185,11 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
         let field = &layer.field;
         let step = match &layer.op {
             Op::Flatten => {
-                if let Shape::Map { .. } = layer.input {
-                    cur = Cur::Flat(Box::new(cur), layer.input);
-                }
+                cur = Cur::Flat(Box::new(cur), layer.input);
                 quote!()
             }
-            op @ (Op::ReLU | Op::Sigmoid | Op::Tanh | Op::Softmax { .. }) => {
+            Op::Identity => quote!(),
+            op if op.in_place() => {
                 let mut pre = quote!();
                 if reads_input(&cur) {
                     // In-place ops need their own copy of the caller's input.
@@ -205,7 +199,7 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
                     cur = Cur::Buf(field.clone());
                 }
                 let target = gen.write(&cur);
-                let call = elementwise(krate, op, &target);
+                let call = in_place(krate, op, layer, &target);
                 quote! { #pre #call }
             }
             op => {
@@ -344,16 +338,95 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
     }
 }
 
-/// The in-place call for an activation.
-fn elementwise(krate: &TokenStream, op: &Op, target: &TokenStream) -> TokenStream {
+/// The weights type of a layer and its zero value (for `const fn zeroed`):
+/// `Weights<W, B>` for convolutions and linear layers, `BatchNormWeights<A,
+/// S>` for batch norm; a missing bias (or `affine = false`) is `()`.
+fn weights_type(
+    krate: &TokenStream,
+    op: &Op,
+    shapes: &[(&'static str, Vec<usize>)],
+) -> (TokenStream, TokenStream) {
+    let find = |name: &str| shapes.iter().find(|(n, _)| *n == name).map(|(_, d)| d);
+    let ty_zero = |name: &str| match find(name) {
+        Some(d) => (param_type(d), param_zero(d)),
+        None => (quote!(()), quote!(())),
+    };
+    if let Op::BatchNorm2d { .. } = op {
+        let (aty, azero) = ty_zero("weight");
+        let (sty, szero) = ty_zero("running_mean");
+        return (
+            quote!(#krate::BatchNormWeights<#aty, #sty>),
+            quote!(#krate::BatchNormWeights { weight: #azero, bias: #azero, running_mean: #szero, running_var: #szero }),
+        );
+    }
+    let (wty, wzero) = ty_zero("weight");
+    let (bty, bzero) = ty_zero("bias");
+    (
+        quote!(#krate::Weights<#wty, #bty>),
+        quote!(#krate::Weights { weight: #wzero, bias: #bzero }),
+    )
+}
+
+/// The call for a layer that works in place on the current activation.
+fn in_place(krate: &TokenStream, op: &Op, layer: &Checked, target: &TokenStream) -> TokenStream {
     let slice = quote!(#krate::Tensor::as_flat_mut(#target));
+    let field = &layer.field;
     match *op {
-        Op::ReLU => quote!(#krate::act::relu(#slice);),
-        Op::Sigmoid => quote!(#krate::act::sigmoid(#slice);),
-        Op::Tanh => quote!(#krate::act::tanh(#slice);),
-        Op::Softmax { outer, dim, inner } => {
+        Op::Activation(act) => {
+            let (name, arg) = match act {
+                Activation::Relu => ("relu", None),
+                Activation::Relu6 => ("relu6", None),
+                Activation::LeakyRelu { negative_slope } => ("leaky_relu", Some(negative_slope)),
+                Activation::Elu { alpha } => ("elu", Some(alpha)),
+                Activation::Selu => ("selu", None),
+                Activation::Gelu => ("gelu", None),
+                Activation::GeluTanh => ("gelu_tanh", None),
+                Activation::Silu => ("silu", None),
+                Activation::Hardswish => ("hardswish", None),
+                Activation::Hardsigmoid => ("hardsigmoid", None),
+                Activation::Sigmoid => ("sigmoid", None),
+                Activation::Tanh => ("tanh", None),
+            };
+            let f = format_ident!("{}", name);
+            match arg {
+                Some(v) => {
+                    let v = Literal::f32_suffixed(v);
+                    quote!(#krate::act::#f(#slice, #v);)
+                }
+                None => quote!(#krate::act::#f(#slice);),
+            }
+        }
+        Op::Softmax {
+            outer,
+            dim,
+            inner,
+            log,
+        } => {
             let (o, d, i) = (lit(outer), lit(dim), lit(inner));
-            quote!(#krate::act::softmax::<#o, #d, #i, _>(#target);)
+            let f = if log {
+                quote!(log_softmax)
+            } else {
+                quote!(softmax)
+            };
+            quote!(#krate::act::#f::<#o, #d, #i, _>(#target);)
+        }
+        Op::BatchNorm2d { eps, affine, .. } => {
+            let [c, h, w] = map_dims(layer.input);
+            let (c, h, w) = (lit(c), lit(h), lit(w));
+            let eps = Literal::f32_suffixed(eps);
+            let (weight, bias) = if affine {
+                (
+                    quote!(Some(&self.#field.weight)),
+                    quote!(Some(&self.#field.bias)),
+                )
+            } else {
+                (quote!(None), quote!(None))
+            };
+            quote! {
+                #krate::norm::batch_norm2d::<#c, #h, #w>(
+                    #target, #weight, #bias, &self.#field.running_mean, &self.#field.running_var, #eps,
+                );
+            }
         }
         _ => quote!(),
     }
@@ -374,8 +447,15 @@ fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -
             dilation,
             groups,
             bias,
+            padding_mode,
             ..
         } => {
+            let f = match padding_mode {
+                PadMode::Zeros => quote!(conv2d),
+                PadMode::Reflect => quote!(conv2d_reflect),
+                PadMode::Replicate => quote!(conv2d_replicate),
+                PadMode::Circular => quote!(conv2d_circular),
+            };
             let (sh, sw, ph, pw) = (lit(stride.0), lit(stride.1), lit(padding.0), lit(padding.1));
             let (dh, dw, g) = (lit(dilation.0), lit(dilation.1), lit(groups));
             let cg = lit(in_channels / groups);
@@ -386,7 +466,7 @@ fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -
                 quote!(None)
             };
             quote! {
-                #krate::conv::conv2d::<#sh, #sw, #ph, #pw, #dh, #dw, #g, #c, #h, #w, #oc, #cg, #kh, #kw, #oh, #ow>(
+                #krate::conv::#f::<#sh, #sw, #ph, #pw, #dh, #dw, #g, #c, #h, #w, #oc, #cg, #kh, #kw, #oh, #ow>(
                     #src, &self.#field.weight, #bias, &mut workspace.#field,
                 );
             }
@@ -395,11 +475,18 @@ fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -
             kernel,
             stride,
             padding,
+            dilation,
+            ceil_mode,
         } => {
             let (kh, kw, sh, sw) = (lit(kernel.0), lit(kernel.1), lit(stride.0), lit(stride.1));
-            let (ph, pw) = (lit(padding.0), lit(padding.1));
+            let (ph, pw, dh, dw) = (
+                lit(padding.0),
+                lit(padding.1),
+                lit(dilation.0),
+                lit(dilation.1),
+            );
             quote! {
-                #krate::pool::max_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, 1, 1, false, #c, #h, #w, #oh, #ow>(
+                #krate::pool::max_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, #dh, #dw, #ceil_mode, #c, #h, #w, #oh, #ow>(
                     #src, &mut workspace.#field,
                 );
             }
@@ -408,15 +495,24 @@ fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -
             kernel,
             stride,
             padding,
+            ceil_mode,
+            count_include_pad,
+            divisor,
         } => {
             let (kh, kw, sh, sw) = (lit(kernel.0), lit(kernel.1), lit(stride.0), lit(stride.1));
-            let (ph, pw) = (lit(padding.0), lit(padding.1));
+            let (ph, pw, div) = (lit(padding.0), lit(padding.1), lit(divisor));
             quote! {
-                #krate::pool::avg_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, false, true, 0, #c, #h, #w, #oh, #ow>(
+                #krate::pool::avg_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, #ceil_mode, #count_include_pad, #div, #c, #h, #w, #oh, #ow>(
                     #src, &mut workspace.#field,
                 );
             }
         }
+        Op::AdaptiveAvgPool2d => quote! {
+            #krate::pool::adaptive_avg_pool2d::<#c, #h, #w, #oh, #ow>(#src, &mut workspace.#field);
+        },
+        Op::AdaptiveMaxPool2d => quote! {
+            #krate::pool::adaptive_max_pool2d::<#c, #h, #w, #oh, #ow>(#src, &mut workspace.#field);
+        },
         Op::Linear {
             in_features,
             out_features,

@@ -18,7 +18,17 @@ pub enum Ty {
     Int,
     /// An integer or an `(h, w)` pair.
     IntOrPair,
+    /// An integer, an `(h, w)` pair or `None` (a pooling stride).
+    OptIntOrPair,
+    /// An integer, an `(h, w)` pair, or one of the strings (a padding).
+    IntOrPairOrStr(&'static [&'static str]),
+    /// An integer or `None`.
+    OptInt,
     Bool,
+    /// A number (integers are accepted too).
+    Float,
+    /// One of the strings.
+    Str(&'static [&'static str]),
     /// An integer that may be negative (a dimension index) or `None`.
     OptDim,
 }
@@ -30,6 +40,8 @@ pub enum Default {
     Required,
     Int(i128),
     Bool(bool),
+    Float(f64),
+    Str(&'static str),
     /// PyTorch's `None`.
     None,
     /// The value of another argument (`stride` defaults to `kernel_size`).
@@ -80,7 +92,18 @@ const fn opt(name: &'static str, ty: Ty, default: Default) -> Param {
     }
 }
 
-/// Every layer `network!` understands.
+/// `inplace = false`: accepted wherever PyTorch has it, and ignored
+/// (constnet always works in place).
+const INPLACE: Param = opt("inplace", Ty::Bool, Default::Bool(false));
+
+/// Strings accepted by `Conv2d(padding = …)`.
+pub const CONV_PADDING: &[&str] = &["same", "valid"];
+/// Strings accepted by `Conv2d(padding_mode = …)`.
+pub const PADDING_MODES: &[&str] = &["zeros", "reflect", "replicate", "circular"];
+/// Strings accepted by `GELU(approximate = …)`.
+pub const GELU_APPROXIMATIONS: &[&str] = &["none", "tanh"];
+
+/// Every layer `network!` understands, with PyTorch's argument order.
 pub static LAYERS: &[Spec] = &[
     Spec {
         name: "Conv2d",
@@ -89,26 +112,58 @@ pub static LAYERS: &[Spec] = &[
             req("out_channels", Ty::Int),
             req("kernel_size", Ty::IntOrPair),
             opt("stride", Ty::IntOrPair, Default::Int(1)),
-            opt("padding", Ty::IntOrPair, Default::Int(0)),
+            opt("padding", Ty::IntOrPairOrStr(CONV_PADDING), Default::Int(0)),
             opt("dilation", Ty::IntOrPair, Default::Int(1)),
             opt("groups", Ty::Int, Default::Int(1)),
             opt("bias", Ty::Bool, Default::Bool(true)),
+            opt(
+                "padding_mode",
+                Ty::Str(PADDING_MODES),
+                Default::Str("zeros"),
+            ),
         ],
     },
     Spec {
         name: "MaxPool2d",
         params: &[
             req("kernel_size", Ty::IntOrPair),
-            opt("stride", Ty::IntOrPair, Default::SameAs("kernel_size")),
+            opt("stride", Ty::OptIntOrPair, Default::SameAs("kernel_size")),
             opt("padding", Ty::IntOrPair, Default::Int(0)),
+            opt("dilation", Ty::IntOrPair, Default::Int(1)),
+            opt("return_indices", Ty::Bool, Default::Bool(false)),
+            opt("ceil_mode", Ty::Bool, Default::Bool(false)),
         ],
     },
     Spec {
         name: "AvgPool2d",
         params: &[
             req("kernel_size", Ty::IntOrPair),
-            opt("stride", Ty::IntOrPair, Default::SameAs("kernel_size")),
+            opt("stride", Ty::OptIntOrPair, Default::SameAs("kernel_size")),
             opt("padding", Ty::IntOrPair, Default::Int(0)),
+            opt("ceil_mode", Ty::Bool, Default::Bool(false)),
+            opt("count_include_pad", Ty::Bool, Default::Bool(true)),
+            opt("divisor_override", Ty::OptInt, Default::None),
+        ],
+    },
+    Spec {
+        name: "AdaptiveAvgPool2d",
+        params: &[req("output_size", Ty::IntOrPair)],
+    },
+    Spec {
+        name: "AdaptiveMaxPool2d",
+        params: &[
+            req("output_size", Ty::IntOrPair),
+            opt("return_indices", Ty::Bool, Default::Bool(false)),
+        ],
+    },
+    Spec {
+        name: "BatchNorm2d",
+        params: &[
+            inferable("num_features"),
+            opt("eps", Ty::Float, Default::Float(1e-5)),
+            opt("momentum", Ty::Float, Default::Float(0.1)),
+            opt("affine", Ty::Bool, Default::Bool(true)),
+            opt("track_running_stats", Ty::Bool, Default::Bool(true)),
         ],
     },
     Spec {
@@ -127,8 +182,59 @@ pub static LAYERS: &[Spec] = &[
         ],
     },
     Spec {
+        name: "Dropout",
+        params: &[opt("p", Ty::Float, Default::Float(0.5)), INPLACE],
+    },
+    Spec {
+        name: "Dropout2d",
+        params: &[opt("p", Ty::Float, Default::Float(0.5)), INPLACE],
+    },
+    Spec {
+        name: "Identity",
+        params: &[],
+    },
+    Spec {
         name: "ReLU",
-        params: &[opt("inplace", Ty::Bool, Default::Bool(false))],
+        params: &[INPLACE],
+    },
+    Spec {
+        name: "ReLU6",
+        params: &[INPLACE],
+    },
+    Spec {
+        name: "LeakyReLU",
+        params: &[
+            opt("negative_slope", Ty::Float, Default::Float(0.01)),
+            INPLACE,
+        ],
+    },
+    Spec {
+        name: "ELU",
+        params: &[opt("alpha", Ty::Float, Default::Float(1.0)), INPLACE],
+    },
+    Spec {
+        name: "SELU",
+        params: &[INPLACE],
+    },
+    Spec {
+        name: "GELU",
+        params: &[opt(
+            "approximate",
+            Ty::Str(GELU_APPROXIMATIONS),
+            Default::Str("none"),
+        )],
+    },
+    Spec {
+        name: "SiLU",
+        params: &[INPLACE],
+    },
+    Spec {
+        name: "Hardswish",
+        params: &[INPLACE],
+    },
+    Spec {
+        name: "Hardsigmoid",
+        params: &[INPLACE],
     },
     Spec {
         name: "Sigmoid",
@@ -140,6 +246,10 @@ pub static LAYERS: &[Spec] = &[
     },
     Spec {
         name: "Softmax",
+        params: &[opt("dim", Ty::OptDim, Default::None)],
+    },
+    Spec {
+        name: "LogSoftmax",
         params: &[opt("dim", Ty::OptDim, Default::None)],
     },
 ];
@@ -222,6 +332,8 @@ pub fn signature(spec: &Spec) -> String {
             Default::Required => p.name.to_string(),
             Default::Int(v) => format!("{} = {v}", p.name),
             Default::Bool(v) => format!("{} = {v}", p.name),
+            Default::Float(v) => format!("{} = {v:?}", p.name),
+            Default::Str(v) => format!("{} = {v:?}", p.name),
             Default::None => format!("{} = None", p.name),
             Default::SameAs(other) => format!("{} = {other}", p.name),
         })
@@ -330,6 +442,8 @@ pub fn bind(spec: &'static Spec, layer: &Layer, errors: &mut Vec<syn::Error>) ->
             }
             Default::Int(v) => Value::Int(v),
             Default::Bool(v) => Value::Bool(v),
+            Default::Float(v) => Value::Float(v),
+            Default::Str(v) => Value::Str(v.to_string()),
             Default::None => Value::None,
             Default::SameAs(other) => match values.get(other) {
                 Some(b) => b.value.clone(),
@@ -362,21 +476,55 @@ fn unknown_keyword(spec: &Spec, name: &Ident) -> syn::Error {
 fn type_check(spec: &Spec, param: &Param, value: Value, expr: &Expr) -> syn::Result<Value> {
     let ok = match (&value, param.ty) {
         (Value::Infer, _) => param.inferable,
-        (Value::Int(_), Ty::Int | Ty::IntOrPair | Ty::OptDim)
-        | (Value::Pair(..), Ty::IntOrPair)
+        (
+            Value::Int(_),
+            Ty::Int
+            | Ty::IntOrPair
+            | Ty::OptIntOrPair
+            | Ty::IntOrPairOrStr(_)
+            | Ty::OptInt
+            | Ty::OptDim,
+        )
+        | (Value::Pair(..), Ty::IntOrPair | Ty::OptIntOrPair | Ty::IntOrPairOrStr(_))
+        | (Value::None, Ty::OptIntOrPair | Ty::OptInt | Ty::OptDim)
         | (Value::Bool(_), Ty::Bool)
-        | (Value::None, Ty::OptDim) => true,
+        | (Value::Float(_), Ty::Float) => true,
+        (Value::Str(s), Ty::Str(allowed) | Ty::IntOrPairOrStr(allowed)) => {
+            allowed.contains(&s.as_str())
+        }
         _ => false,
     };
     if ok {
         return Ok(value);
     }
+    // A number where a float is expected: `alpha = 1` means 1.0.
+    if let (Value::Int(v), Ty::Float) = (&value, param.ty) {
+        #[allow(clippy::cast_precision_loss)] // Small integers written in source.
+        return Ok(Value::Float(*v as f64));
+    }
+    let quoted = |allowed: &[&str]| {
+        allowed
+            .iter()
+            .map(|s| format!("\"{s}\""))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     let expected = match (&value, param.ty) {
-        (Value::Infer, _) => "a value (`_` is only allowed for `in_channels` and `in_features`)",
-        (_, Ty::Int) => "an integer",
-        (_, Ty::IntOrPair) => "an integer or an `(h, w)` pair",
-        (_, Ty::Bool) => "`true` or `false`",
-        (_, Ty::OptDim) => "a dimension index or `None`",
+        (Value::Infer, _) => {
+            "a value (`_` is only allowed for `in_channels`, `in_features` and `num_features`)"
+                .to_string()
+        }
+        (_, Ty::Int) => "an integer".into(),
+        (_, Ty::IntOrPair) => "an integer or an `(h, w)` pair".into(),
+        (_, Ty::OptIntOrPair) => "an integer, an `(h, w)` pair or `None`".into(),
+        (_, Ty::IntOrPairOrStr(allowed)) => {
+            format!("an integer, an `(h, w)` pair or one of {}", quoted(allowed))
+        }
+        (_, Ty::OptInt) => "an integer or `None`".into(),
+        (_, Ty::Bool) => "`true` or `false`".into(),
+        (_, Ty::Float) => "a number".into(),
+        (_, Ty::Str(allowed)) => format!("one of {}", quoted(allowed)),
+        (_, Ty::OptDim) => "a dimension index or `None`".into(),
     };
     Err(syn::Error::new_spanned(
         expr,
@@ -410,8 +558,12 @@ mod tests {
             "Linear(in_features, out_features, bias = true)"
         );
         assert_eq!(
-            signature(find("MaxPool2d").unwrap()),
-            "MaxPool2d(kernel_size, stride = kernel_size, padding = 0)"
+            signature(find("AvgPool2d").unwrap()),
+            "AvgPool2d(kernel_size, stride = kernel_size, padding = 0, ceil_mode = false, count_include_pad = true, divisor_override = None)"
+        );
+        assert_eq!(
+            signature(find("LeakyReLU").unwrap()),
+            "LeakyReLU(negative_slope = 0.01, inplace = false)"
         );
     }
 }

@@ -335,3 +335,118 @@ fn random_tokens_never_panic() {
     }
     assert!(parsed > 1000, "only {parsed} inputs were valid token trees");
 }
+
+#[test]
+fn full_vocabulary_expands() {
+    let out = run(quote! {
+        pub struct Everything {
+            input: [5, 13, 9],
+            conv1: Conv2d(5, 8, (3, 2), padding = "same", padding_mode = "reflect"),
+            bn1: BatchNorm2d(_, eps = 0.001),
+            ReLU6,
+            MaxPool2d(3, stride = 2, padding = 1, dilation = 1, ceil_mode = true),
+            dw: Conv2d(8, 16, 3, padding = 1, groups = 8, bias = false, padding_mode = "circular"),
+            BatchNorm2d(16, affine = false),
+            LeakyReLU(0.2),
+            AvgPool2d(2, ceil_mode = true, count_include_pad = false, divisor_override = 3),
+            AdaptiveAvgPool2d((3, 2)),
+            AdaptiveMaxPool2d(1),
+            Dropout2d(0.1),
+            Flatten,
+            Identity,
+            Linear(_, 12),
+            ELU(alpha = 2),
+            SELU, GELU, GELU(approximate = "tanh"), SiLU, Hardswish, Hardsigmoid, Dropout,
+            LogSoftmax(dim = -1),
+        }
+    });
+    // "same" with a (3, 2) kernel needs an uneven split: an error.
+    let e = match out {
+        Ok(_) => panic!("expected an error"),
+        Err(e) => e,
+    };
+    assert_eq!(e.len(), 1, "{e:#?}");
+    assert!(e[0].contains("splits unevenly"), "{}", e[0]);
+
+    let out = run(quote! {
+        pub struct Everything {
+            input: [5, 13, 9],
+            conv1: Conv2d(5, 8, 3, padding = "same", padding_mode = "reflect"),
+            bn1: BatchNorm2d(_, eps = 0.001),
+            ReLU6,
+            MaxPool2d(3, stride = 2, padding = 1, ceil_mode = true),
+            dw: Conv2d(8, 16, 3, padding = 1, groups = 8, bias = false, padding_mode = "circular"),
+            BatchNorm2d(16, affine = false),
+            LeakyReLU(0.2),
+            AvgPool2d(2, ceil_mode = true, count_include_pad = false, divisor_override = 3),
+            AdaptiveAvgPool2d((3, 2)),
+            AdaptiveMaxPool2d(1),
+            Dropout2d(0.1),
+            Flatten,
+            Identity,
+            Linear(_, 12),
+            ELU(alpha = 2),
+            SELU, GELU, GELU(approximate = "tanh"), SiLU, Hardswish, Hardsigmoid, Dropout,
+            LogSoftmax(dim = -1),
+        }
+    })
+    .unwrap_or_else(|e| panic!("{e:#?}"));
+    syn::parse2::<syn::File>(out.clone()).unwrap();
+    let text = out.to_string();
+    for key in [
+        "\"bn1.weight\"",
+        "\"bn1.running_var\"",
+        "\"5.running_mean\"",
+        "\"13.weight\"",
+    ] {
+        assert!(text.contains(key), "{key} missing");
+    }
+    assert!(
+        !text.contains("\"5.weight\""),
+        "affine = false has no weight"
+    );
+    assert!(text.contains("conv2d_reflect"));
+    assert!(text.contains("conv2d_circular"));
+    assert!(text.contains("log_softmax"));
+    assert!(
+        text.contains("elu (:: constnet :: Tensor :: as_flat_mut"),
+        "{text}"
+    );
+}
+
+#[test]
+fn new_vocabulary_errors() {
+    let e = one_error(
+        quote! { struct N { input: [3, 8, 8], Conv2d(3, 4, 3, stride = 2, padding = "same") } },
+    );
+    assert!(e.contains("needs stride = 1"), "{e}");
+    let e = one_error(quote! { struct N { input: [3, 8, 8], AdaptiveMaxPool2d(9) } });
+    assert!(e.contains("larger than the input 8 × 8"), "{e}");
+    let e = one_error(quote! { struct N { input: [3, 8, 8], BatchNorm2d(4) } });
+    assert!(e.contains("expected num_features = 3, found 4"), "{e}");
+    let e = one_error(quote! { struct N { input: [3, 8, 8], MaxPool2d(2, padding = 2) } });
+    assert!(e.contains("more than half"), "{e}");
+    // Dilation widens the window, and PyTorch's limit with it.
+    assert!(
+        run(quote! { struct N { input: [3, 8, 8], MaxPool2d(2, padding = 1, dilation = 2) } })
+            .is_ok()
+    );
+    let e = one_error(quote! { struct N { input: [3, 8, 8], LogSoftmax(dim = 4) } });
+    assert!(e.contains("LogSoftmax dim = 4 is out of range"), "{e}");
+    let e = one_error(
+        quote! { struct N { input: [3, 8, 8], Conv2d(3, 4, 3, padding_mode = "mirror") } },
+    );
+    assert!(
+        e.contains("\"zeros\", \"reflect\", \"replicate\", \"circular\""),
+        "{e}"
+    );
+    let e =
+        one_error(quote! { struct N { input: [3, 8, 8], MaxPool2d(2, return_indices = true) } });
+    assert!(e.contains("return_indices"), "{e}");
+    let e = one_error(quote! { struct N { input: [16], Dropout2d(0.5) } });
+    assert!(e.contains("needs a [C, H, W] feature map"), "{e}");
+    let e = one_error(quote! { struct N { input: [3, 4, 4], Flatten(0) } });
+    assert!(e.contains("batch dimension"), "{e}");
+    assert!(run(quote! { struct N { input: [3, 4, 4], Flatten(1, 3) } }).is_ok());
+    assert!(run(quote! { struct N { input: [3, 4, 4], Flatten(-3, -1) } }).is_ok());
+}

@@ -39,7 +39,7 @@ pub mod pool;
 pub mod reference;
 pub mod tensor;
 
-pub use network::{LayerInfo, Network, ParamInfo, Summary, Weights};
+pub use network::{BatchNormWeights, LayerInfo, Network, ParamInfo, Summary, Weights};
 pub use tensor::Tensor;
 
 #[doc(hidden)]

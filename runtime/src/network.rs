@@ -20,6 +20,28 @@ pub struct Weights<W, B> {
 // valid value of each, hence of the struct.
 unsafe impl<W: bytemuck::Zeroable, B: bytemuck::Zeroable> bytemuck::Zeroable for Weights<W, B> {}
 
+/// The tensors of a `BatchNorm2d` layer, in PyTorch's names: `weight` and
+/// `bias` are `[C]`, or `()` for `affine = false`; the running statistics
+/// are `[C]`. (`num_batches_tracked` plays no part in inference.)
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BatchNormWeights<A, S> {
+    /// The scale `γ`, or `()` without `affine`.
+    pub weight: A,
+    /// The shift `β`, or `()` without `affine`.
+    pub bias: A,
+    /// The running mean.
+    pub running_mean: S,
+    /// The running variance.
+    pub running_var: S,
+}
+
+// SAFETY: four fields, each `Zeroable`; all-zero bytes are a valid value of
+// each, hence of the struct.
+unsafe impl<A: bytemuck::Zeroable, S: bytemuck::Zeroable> bytemuck::Zeroable
+    for BatchNormWeights<A, S>
+{
+}
+
 /// One layer of a declared network, as the macro computed it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LayerInfo {

@@ -1,0 +1,165 @@
+//! What each checked layer computes, with every size resolved: the
+//! interface between `check` (which builds these) and `expand` (which turns
+//! them into kernel calls).
+
+/// How a convolution fills positions outside its input (`padding_mode`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PadMode {
+    Zeros,
+    Reflect,
+    Replicate,
+    Circular,
+}
+
+impl PadMode {
+    pub fn parse(s: &str) -> Option<PadMode> {
+        Some(match s {
+            "zeros" => PadMode::Zeros,
+            "reflect" => PadMode::Reflect,
+            "replicate" => PadMode::Replicate,
+            "circular" => PadMode::Circular,
+            _ => return None,
+        })
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PadMode::Zeros => "zeros",
+            PadMode::Reflect => "reflect",
+            PadMode::Replicate => "replicate",
+            PadMode::Circular => "circular",
+        }
+    }
+}
+
+/// An elementwise activation, applied in place.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Activation {
+    Relu,
+    Relu6,
+    LeakyRelu { negative_slope: f32 },
+    Elu { alpha: f32 },
+    Selu,
+    Gelu,
+    GeluTanh,
+    Silu,
+    Hardswish,
+    Hardsigmoid,
+    Sigmoid,
+    Tanh,
+}
+
+/// What a layer computes, with concrete sizes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Op {
+    Conv2d {
+        in_channels: usize,
+        out_channels: usize,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+        groups: usize,
+        bias: bool,
+        padding_mode: PadMode,
+    },
+    MaxPool2d {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        dilation: (usize, usize),
+        ceil_mode: bool,
+    },
+    AvgPool2d {
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padding: (usize, usize),
+        ceil_mode: bool,
+        count_include_pad: bool,
+        /// `divisor_override`, 0 for `None`.
+        divisor: usize,
+    },
+    AdaptiveAvgPool2d,
+    AdaptiveMaxPool2d,
+    BatchNorm2d {
+        features: usize,
+        eps: f32,
+        affine: bool,
+    },
+    Linear {
+        in_features: usize,
+        out_features: usize,
+        bias: bool,
+    },
+    /// `Flatten` on a map: a view, no computation.
+    Flatten,
+    /// `Identity`, `Dropout`, `Dropout2d` at inference, and `Flatten` of a
+    /// vector: nothing to compute.
+    Identity,
+    Activation(Activation),
+    /// (Log-)softmax along the middle axis of the input viewed as
+    /// `[outer, dim, inner]`.
+    Softmax {
+        outer: usize,
+        dim: usize,
+        inner: usize,
+        log: bool,
+    },
+}
+
+impl Op {
+    /// The tensors this layer loads, with their `state_dict` suffixes and
+    /// shapes in PyTorch's layout, in PyTorch's order. The suffixes are also
+    /// the field names of the runtime's weight structs.
+    pub fn param_shapes(&self) -> Vec<(&'static str, Vec<usize>)> {
+        let mut v = Vec::new();
+        match *self {
+            Op::Conv2d {
+                in_channels,
+                out_channels,
+                kernel,
+                groups,
+                bias,
+                ..
+            } => {
+                v.push((
+                    "weight",
+                    vec![out_channels, in_channels / groups, kernel.0, kernel.1],
+                ));
+                if bias {
+                    v.push(("bias", vec![out_channels]));
+                }
+            }
+            Op::Linear {
+                in_features,
+                out_features,
+                bias,
+            } => {
+                v.push(("weight", vec![out_features, in_features]));
+                if bias {
+                    v.push(("bias", vec![out_features]));
+                }
+            }
+            Op::BatchNorm2d {
+                features, affine, ..
+            } => {
+                if affine {
+                    v.push(("weight", vec![features]));
+                    v.push(("bias", vec![features]));
+                }
+                v.push(("running_mean", vec![features]));
+                v.push(("running_var", vec![features]));
+            }
+            _ => {}
+        }
+        v
+    }
+
+    /// Whether the layer works in place on its input (same shape out).
+    pub fn in_place(&self) -> bool {
+        matches!(
+            self,
+            Op::Activation(_) | Op::Softmax { .. } | Op::BatchNorm2d { .. }
+        )
+    }
+}
