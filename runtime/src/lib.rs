@@ -27,6 +27,7 @@ extern crate alloc;
 extern crate std;
 
 pub mod act;
+pub mod batch;
 pub mod conv;
 pub mod linear;
 #[cfg(feature = "alloc")]
