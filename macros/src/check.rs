@@ -64,6 +64,9 @@ pub struct Checked {
     pub output: Shape,
     pub params: usize,
     pub macs: usize,
+    /// How the output shape was computed, with the numbers filled in
+    /// (empty for layers that keep their input shape).
+    pub formula: String,
 }
 
 /// The shape flowing between layers, with where it came from.
@@ -319,6 +322,15 @@ fn check_layer(
                 .name
                 .as_ref()
                 .map_or_else(|| layer.index.to_string(), ToString::to_string);
+            // The spatial part only: the channel count is in the layer text.
+            let formula = if inf.shape == outf.shape && out.op != Op::Flatten {
+                String::new()
+            } else {
+                match outf.formula.split_once("; ") {
+                    Some((first, rest)) if first.starts_with("out_channels") => rest.to_string(),
+                    _ => outf.formula.clone(),
+                }
+            };
             Some(Checked {
                 index: layer.index,
                 field,
@@ -329,6 +341,7 @@ fn check_layer(
                 output: outf.shape,
                 params: out.params,
                 macs: out.macs,
+                formula,
             })
         }
         _ => None,

@@ -13,7 +13,7 @@ use syn::Ident;
 use crate::ast::Network;
 use crate::check::{Checked, Plan};
 use crate::op::{Activation, Op, PadMode};
-use crate::shape::Shape;
+use crate::shape::{Receptive, Shape};
 
 /// Where the current activation lives while `forward` runs.
 #[derive(Clone)]
@@ -180,6 +180,7 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
     // Forward: one kernel call per layer, activations in workspace buffers.
     let mut buffers: Vec<(Ident, Shape)> = Vec::new();
     let mut steps = Vec::new();
+    let mut traced_steps = Vec::new();
     let mut cur = Cur::Input;
     for layer in &plan.layers {
         let field = &layer.field;
@@ -210,9 +211,31 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
                 call
             }
         };
+        let now = gen.read(&cur);
+        traced_steps.push(quote! {
+            #step
+            trace.#field = *#now;
+        });
         steps.push(step);
     }
     let result = gen.read(&cur);
+
+    // The trace: one field per layer holding that layer's output.
+    let trace_fields = plan.layers.iter().map(|l| {
+        let (f, ty) = (&l.field, tensor_type(l.output));
+        let doc = format!(
+            "The output of `{}`: `{}`, shape {}.",
+            l.key, l.display, l.output
+        );
+        quote! {
+            #[doc = #doc]
+            pub #f: #ty
+        }
+    });
+    let trace_zero = plan.layers.iter().map(|l| {
+        let (f, z) = (&l.field, zero(l.output));
+        quote!(#f: #z)
+    });
 
     let ws_fields = buffers.iter().map(|(f, s)| {
         let ty = tensor_type(*s);
@@ -224,10 +247,19 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
     });
     let ws_bytes: usize = buffers.iter().map(|(_, s)| s.len().unwrap_or(0) * 4).sum();
 
-    let layers_info = plan.layers.iter().map(|l| layer_info(krate, l));
+    let fields_seen = receptive_fields(plan);
+    let layers_info = plan
+        .layers
+        .iter()
+        .zip(&fields_seen)
+        .map(|(l, &rf)| layer_info(krate, l, rf));
     let parameters = lit(plan.params());
     let macs = lit(plan.macs());
     let table = doc_table(plan, &input_ty, &output_ty);
+    let trace_name = format_ident!("{}Trace", name);
+    let trace_doc = format!(
+        "Every layer's output during one forward pass of [`{name}`], captured by [`{name}::forward_traced`]: one fixed-size array per layer, no heap."
+    );
     let ws_doc = format!(
         "Scratch memory for one forward pass of [`{name}`]: every intermediate activation ({ws_bytes} bytes). Reuse one across calls with [`{name}::forward_with`]."
     );
@@ -247,6 +279,32 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
         #vis struct #ws_name {
             #(#ws_fields,)*
         }
+
+        #[doc = #trace_doc]
+        #[derive(Clone, PartialEq)]
+        #vis struct #trace_name {
+            #(#trace_fields,)*
+        }
+
+        impl #trace_name {
+            /// A trace of zeros.
+            #[must_use]
+            #[allow(clippy::large_stack_arrays)] // `const`: evaluated at compile time in a `static`
+            pub const fn new() -> Self {
+                Self { #(#trace_zero,)* }
+            }
+        }
+
+        impl ::core::default::Default for #trace_name {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        // SAFETY: every field is an `f32` array, for which all-zero bytes
+        // are a valid value (0.0).
+        #[allow(unsafe_code)]
+        unsafe impl #krate::__private::bytemuck::Zeroable for #trace_name {}
 
         impl #ws_name {
             /// A workspace of zeros.
@@ -305,6 +363,21 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
             #[must_use]
             pub fn forward_with(&self, input: &#input_ty, workspace: &mut #ws_name) -> #output_ty {
                 #(#steps)*
+                *#result
+            }
+        }
+
+        impl #name {
+            /// Runs one sample like `forward_with`, and also copies every
+            /// layer's output into `trace` (caller-owned: no heap).
+            #[must_use]
+            pub fn forward_traced(
+                &self,
+                input: &#input_ty,
+                workspace: &mut #ws_name,
+                trace: &mut #trace_name,
+            ) -> #output_ty {
+                #(#traced_steps)*
                 *#result
             }
         }
@@ -532,12 +605,35 @@ fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -
     }
 }
 
-fn layer_info(krate: &TokenStream, l: &Checked) -> TokenStream {
+/// The receptive field of one output value of each layer, in input pixels,
+/// clipped to the input.
+fn receptive_fields(plan: &Plan) -> Vec<(usize, usize)> {
+    let input_hw = match plan.input {
+        Shape::Map { h, w, .. } => (h, w),
+        Shape::Flat(n) => (n, 1),
+    };
+    let hw = |s: Shape| match s {
+        Shape::Map { h, w, .. } => (h, w),
+        Shape::Flat(_) => (1, 1),
+    };
+    let mut field = Receptive::PIXEL;
+    plan.layers
+        .iter()
+        .map(|l| {
+            field = l.op.receptive(field, hw(l.input), hw(l.output));
+            field.clip(input_hw)
+        })
+        .collect()
+}
+
+fn layer_info(krate: &TokenStream, l: &Checked, (rh, rw): (usize, usize)) -> TokenStream {
     let name = &l.key;
     let kind = &l.display;
     let input = dims_tokens(&l.input.dims());
     let output = dims_tokens(&l.output.dims());
     let (params, macs) = (lit(l.params), lit(l.macs));
+    let formula = &l.formula;
+    let (rh, rw) = (lit(rh), lit(rw));
     quote! {
         #krate::LayerInfo {
             name: #name,
@@ -546,6 +642,8 @@ fn layer_info(krate: &TokenStream, l: &Checked) -> TokenStream {
             output_shape: #output,
             params: #params,
             macs: #macs,
+            formula: #formula,
+            receptive_field: [#rh, #rw],
         }
     }
 }
@@ -557,14 +655,19 @@ fn doc_table(plan: &Plan, input_ty: &TokenStream, output_ty: &TokenStream) -> Ve
         String::new(),
         "Generated by `constnet::network!`, checked at compile time.".to_string(),
         String::new(),
-        "| # | name | layer | output | params | MACs |".to_string(),
-        "|---|---|---|---|---:|---:|".to_string(),
-        format!("| | input | | `{}` | | |", plan.input),
+        "| # | name | layer | input → output | params | MACs | how |".to_string(),
+        "|---|---|---|---|---:|---:|---|".to_string(),
+        format!("| | input | | `{}` | | | |", plan.input),
     ];
     for l in &plan.layers {
+        let how = if l.formula.is_empty() {
+            String::new()
+        } else {
+            format!("`{}`", l.formula)
+        };
         lines.push(format!(
-            "| {} | `{}` | `{}` | `{}` | {} | {} |",
-            l.index, l.key, l.display, l.output, l.params, l.macs
+            "| {} | `{}` | `{}` | `{}` → `{}` | {} | {} | {how} |",
+            l.index, l.key, l.display, l.input, l.output, l.params, l.macs
         ));
     }
     lines.push(String::new());

@@ -155,6 +155,46 @@ impl Op {
         v
     }
 
+    /// How the layer changes the receptive field of one output pixel.
+    pub fn receptive(
+        &self,
+        before: crate::shape::Receptive,
+        input_hw: (usize, usize),
+        output_hw: (usize, usize),
+    ) -> crate::shape::Receptive {
+        let everything = crate::shape::Receptive {
+            size: (usize::MAX, usize::MAX),
+            jump: before.jump,
+        };
+        match *self {
+            Op::Conv2d {
+                kernel,
+                stride,
+                dilation,
+                ..
+            }
+            | Op::MaxPool2d {
+                kernel,
+                stride,
+                dilation,
+                ..
+            } => before.window(kernel, stride, dilation),
+            Op::AvgPool2d { kernel, stride, .. } => before.window(kernel, stride, (1, 1)),
+            // Adaptive bins (PyTorch's ⌊i·in/out⌋ .. ⌈(i+1)·in/out⌉) are at
+            // most `⌈in/out⌉ + 1` wide when `out` does not divide `in`.
+            Op::AdaptiveAvgPool2d | Op::AdaptiveMaxPool2d => {
+                let (h, w) = input_hw;
+                let (oh, ow) = output_hw;
+                let bin = |i: usize, o: usize| i.div_ceil(o) + usize::from(!i.is_multiple_of(o));
+                let step = |i: usize, o: usize| (i / o).max(1);
+                before.window((bin(h, oh), bin(w, ow)), (step(h, oh), step(w, ow)), (1, 1))
+            }
+            // A flat layer mixes everything.
+            Op::Linear { .. } => everything,
+            _ => before,
+        }
+    }
+
     /// Whether the layer works in place on its input (same shape out).
     pub fn in_place(&self) -> bool {
         matches!(

@@ -142,6 +142,52 @@ impl Window {
     }
 }
 
+/// The receptive field of one output pixel: how many input pixels (per
+/// axis) can influence it, and the distance in input pixels between
+/// neighbouring output pixels. Flat layers see the whole input.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Receptive {
+    pub size: (usize, usize),
+    pub jump: (usize, usize),
+}
+
+impl Receptive {
+    /// One input pixel.
+    pub const PIXEL: Receptive = Receptive {
+        size: (1, 1),
+        jump: (1, 1),
+    };
+
+    /// After a sliding window of `kernel`, `stride`, `dilation`:
+    /// `size + (kernel − 1)·dilation·jump`, `jump·stride` (saturating).
+    #[must_use]
+    pub fn window(
+        self,
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        dilation: (usize, usize),
+    ) -> Receptive {
+        let axis = |size: usize, jump: usize, k: usize, s: usize, d: usize| {
+            (
+                size.saturating_add((k - 1).saturating_mul(d).saturating_mul(jump)),
+                jump.saturating_mul(s),
+            )
+        };
+        let (sh, jh) = axis(self.size.0, self.jump.0, kernel.0, stride.0, dilation.0);
+        let (sw, jw) = axis(self.size.1, self.jump.1, kernel.1, stride.1, dilation.1);
+        Receptive {
+            size: (sh, sw),
+            jump: (jh, jw),
+        }
+    }
+
+    /// Clipped to an input of `(h, w)`: a field cannot exceed the image.
+    #[must_use]
+    pub fn clip(self, (h, w): (usize, usize)) -> (usize, usize) {
+        (self.size.0.min(h), self.size.1.min(w))
+    }
+}
+
 /// `nn.Flatten()` on `[C, H, W]`: `C × H × W`, `None` on overflow.
 pub fn flatten(c: usize, h: usize, w: usize) -> Option<Computed> {
     let value = c.checked_mul(h)?.checked_mul(w)?;
@@ -219,6 +265,21 @@ mod tests {
             w(4, usize::MAX, 1, 0, 2).output(false),
             Err(WindowError::Overflow)
         );
+    }
+
+    #[test]
+    fn lenet_receptive_fields() {
+        let r = Receptive::PIXEL.window((5, 5), (1, 1), (1, 1));
+        assert_eq!(r.size, (5, 5));
+        let r = r.window((2, 2), (2, 2), (1, 1));
+        assert_eq!((r.size, r.jump), ((6, 6), (2, 2)));
+        let r = r.window((5, 5), (1, 1), (1, 1));
+        assert_eq!(r.size, (14, 14));
+        let r = r.window((2, 2), (2, 2), (1, 1));
+        assert_eq!((r.size, r.jump), ((16, 16), (4, 4)));
+        assert_eq!(r.clip((32, 32)), (16, 16));
+        let dilated = Receptive::PIXEL.window((3, 3), (1, 1), (2, 2));
+        assert_eq!(dilated.size, (5, 5));
     }
 
     #[test]

@@ -59,6 +59,27 @@ pub struct LayerInfo {
     pub params: usize,
     /// Multiply-accumulates of one forward pass of one sample.
     pub macs: usize,
+    /// How the output shape was computed, with the numbers filled in, e.g.
+    /// `H = W = (14 + 2·0 − 1·(5 − 1) − 1) / 1 + 1 = 10` (empty for a layer
+    /// that keeps its input shape).
+    pub formula: &'static str,
+    /// The receptive field of one output value, `[height, width]` in input
+    /// pixels (the whole input, for flat layers).
+    pub receptive_field: [usize; 2],
+}
+
+impl LayerInfo {
+    /// The bytes of the layer's output activation (`f32`).
+    #[must_use]
+    pub const fn activation_bytes(&self) -> usize {
+        let mut n = 4;
+        let mut i = 0;
+        while i < self.output_shape.len() {
+            n *= self.output_shape[i];
+            i += 1;
+        }
+        n
+    }
 }
 
 /// One learnable tensor: its PyTorch `state_dict` key and its shape.
@@ -224,39 +245,37 @@ pub struct Summary {
     pub macs: usize,
 }
 
-/// Formats a shape as `[6, 28, 28]` into a fixed buffer (no allocation).
-struct ShapeText<'a>(&'a [usize]);
-
-impl fmt::Display for ShapeText<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Render into a small stack buffer first so that width and alignment
-        // flags apply to the whole shape.
-        let mut buf = TextBuf::new();
-        {
-            use fmt::Write;
-            let _ = buf.write_char('[');
-            for (i, d) in self.0.iter().enumerate() {
-                if i > 0 {
-                    let _ = buf.write_str(", ");
-                }
-                let _ = write!(buf, "{d}");
-            }
-            let _ = buf.write_char(']');
+/// Writes a shape as `[6, 28, 28]`.
+fn write_shape(out: &mut impl fmt::Write, shape: &[usize]) -> fmt::Result {
+    out.write_char('[')?;
+    for (i, d) in shape.iter().enumerate() {
+        if i > 0 {
+            out.write_str(", ")?;
         }
-        f.pad(buf.as_str())
+        write!(out, "{d}")?;
     }
+    out.write_char(']')
 }
 
-/// A 64-byte text buffer that truncates silently.
+/// A layer's `[in] → [out]` column, rendered without allocation.
+fn transition(l: &LayerInfo) -> TextBuf {
+    let mut buf = TextBuf::new();
+    let _ = write_shape(&mut buf, l.input_shape);
+    let _ = fmt::Write::write_str(&mut buf, " → ");
+    let _ = write_shape(&mut buf, l.output_shape);
+    buf
+}
+
+/// A small text buffer for table cells; text that does not fit is cut.
 struct TextBuf {
-    bytes: [u8; 64],
+    bytes: [u8; 96],
     len: usize,
 }
 
 impl TextBuf {
     fn new() -> Self {
         TextBuf {
-            bytes: [0; 64],
+            bytes: [0; 96],
             len: 0,
         }
     }
@@ -278,50 +297,58 @@ impl fmt::Write for TextBuf {
 }
 
 impl fmt::Display for Summary {
+    /// One row per layer: name, layer, input → output shape, receptive
+    /// field, parameters, multiply-accumulates, activation bytes, and how
+    /// the output size was computed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let name_w = self
-            .layers
-            .iter()
-            .map(|l| l.name.len())
-            .chain([5])
-            .max()
-            .unwrap_or(5);
-        let kind_w = self
-            .layers
-            .iter()
-            .map(|l| l.kind.len())
-            .chain([5])
-            .max()
-            .unwrap_or(5);
+        let width =
+            |it: &mut dyn Iterator<Item = usize>, min: usize| it.max().unwrap_or(min).max(min);
+        let name_w = width(&mut self.layers.iter().map(|l| l.name.len()), 5);
+        let kind_w = width(&mut self.layers.iter().map(|l| l.kind.chars().count()), 4);
+        let shape_w = width(
+            &mut self
+                .layers
+                .iter()
+                .map(|l| transition(l).as_str().chars().count()),
+            14,
+        );
         writeln!(
             f,
-            "{:<name_w$}  {:<kind_w$}  {:<16}  {:>10}  {:>12}",
-            "layer", "kind", "output", "params", "MACs"
+            "{:<name_w$}  {:<kind_w$}  {:<shape_w$}  {:>9}  {:>9}  {:>10}  {:>9}  how",
+            "layer", "kind", "input → output", "receptive", "params", "MACs", "act bytes"
         )?;
+        let mut input = TextBuf::new();
+        write_shape(&mut input, self.input_shape)?;
         writeln!(
             f,
-            "{:<name_w$}  {:<kind_w$}  {:<16}  {:>10}  {:>12}",
+            "{:<name_w$}  {:<kind_w$}  {:<shape_w$}",
             "input",
             "",
-            ShapeText(self.input_shape),
-            "",
-            ""
+            input.as_str()
         )?;
         for l in self.layers {
+            let mut field = TextBuf::new();
+            fmt::Write::write_fmt(
+                &mut field,
+                format_args!("{}×{}", l.receptive_field[0], l.receptive_field[1]),
+            )?;
             writeln!(
                 f,
-                "{:<name_w$}  {:<kind_w$}  {:<16}  {:>10}  {:>12}",
+                "{:<name_w$}  {:<kind_w$}  {:<shape_w$}  {:>9}  {:>9}  {:>10}  {:>9}  {}",
                 l.name,
                 l.kind,
-                ShapeText(l.output_shape),
+                transition(l).as_str(),
+                field.as_str(),
                 l.params,
-                l.macs
+                l.macs,
+                l.activation_bytes(),
+                l.formula
             )?;
         }
         write!(
             f,
-            "{:<name_w$}  {:<kind_w$}  {:<16}  {:>10}  {:>12}",
-            "total", "", "", self.parameters, self.macs
+            "{:<name_w$}  {:<kind_w$}  {:<shape_w$}  {:>9}  {:>9}  {:>10}",
+            "total", "", "", "", self.parameters, self.macs
         )
     }
 }

@@ -1,0 +1,113 @@
+//! `forward_traced` captures every layer's output: it equals `forward`'s
+//! result, and each layer equals PyTorch's intermediate for a shipped digit
+//! (`trace.*` in data/lenet5_golden.safetensors, from tools/train_lenet.py).
+//! The layer table's formulas agree with the shapes.
+
+#[path = "../examples/mnist/mod.rs"]
+mod mnist;
+
+use std::path::Path;
+
+use constnet::{Network, Tensor};
+use safetensors::SafeTensors;
+
+constnet::network! {
+    pub struct LeNet5 {
+        input: [1, 32, 32],
+        conv1: Conv2d(1, 6, 5),
+        ReLU,
+        MaxPool2d(2),
+        conv2: Conv2d(6, 16, 5),
+        ReLU,
+        MaxPool2d(2),
+        Flatten,
+        fc1: Linear(16 * 5 * 5, 120),
+        ReLU,
+        fc2: Linear(120, 84),
+        ReLU,
+        fc3: Linear(84, 10),
+    }
+}
+
+fn golden(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
+    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+fn max_diff(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len());
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
+}
+
+#[test]
+fn every_layer_matches_pytorch() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let net = LeNet5::from_file(root.join("data/lenet5.safetensors")).unwrap();
+    let test = mnist::Mnist::load(&root.join("data/mnist"), "t10k").unwrap();
+    let bytes = std::fs::read(root.join("data/lenet5_golden.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+
+    let input = mnist::lenet_input(&test.images[0]);
+    let mut workspace = LeNet5::new_workspace();
+    let mut trace = Box::new(LeNet5Trace::new());
+    let out = net.forward_traced(&input, &mut workspace, &mut trace);
+    assert_eq!(out, net.forward(&input));
+    assert_eq!(out, trace.fc3);
+
+    let pairs: [(&str, &[f32]); 12] = [
+        ("trace.conv1", trace.conv1.as_flat()),
+        ("trace.relu1", trace.layer1.as_flat()),
+        ("trace.pool1", trace.layer2.as_flat()),
+        ("trace.conv2", trace.conv2.as_flat()),
+        ("trace.relu2", trace.layer4.as_flat()),
+        ("trace.pool2", trace.layer5.as_flat()),
+        ("trace.flatten", trace.layer6.as_flat()),
+        ("trace.fc1", trace.fc1.as_flat()),
+        ("trace.relu3", trace.layer8.as_flat()),
+        ("trace.fc2", trace.fc2.as_flat()),
+        ("trace.relu4", trace.layer10.as_flat()),
+        ("trace.fc3", trace.fc3.as_flat()),
+    ];
+    for (name, ours) in pairs {
+        let d = max_diff(ours, &golden(&file, name));
+        assert!(d <= 1e-4, "{name}: max |diff| = {d}");
+    }
+}
+
+#[test]
+fn table_formulas_agree_with_shapes() {
+    for layer in LeNet5::LAYERS {
+        if layer.formula.is_empty() {
+            assert_eq!(layer.input_shape, layer.output_shape, "{}", layer.name);
+            continue;
+        }
+        // The last number of each formula is the size it computes.
+        let result: usize = layer
+            .formula
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap_or_else(|_| panic!("{}: {}", layer.name, layer.formula));
+        let expected = if layer.output_shape.len() == 3 {
+            layer.output_shape[1]
+        } else {
+            layer.output_shape[0]
+        };
+        assert_eq!(result, expected, "{}: {}", layer.name, layer.formula);
+    }
+    let conv2 = &LeNet5::LAYERS[3];
+    assert_eq!(
+        conv2.formula,
+        "H = W = (14 + 2·0 − 1·(5 − 1) − 1) / 1 + 1 = 10"
+    );
+    assert_eq!(conv2.receptive_field, [14, 14]);
+    assert_eq!(LeNet5::LAYERS[5].receptive_field, [16, 16]);
+    assert_eq!(conv2.activation_bytes(), 16 * 10 * 10 * 4);
+}
