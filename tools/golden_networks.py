@@ -36,7 +36,7 @@ How to run
     From the repository root, with any Python that has torch + safetensors:
         python3 -m venv venv && venv/bin/pip install torch safetensors numpy
         venv/bin/python tools/golden_networks.py
-    (on the development machine: /work/torchenv/bin/python tools/golden_networks.py)
+    (any Python with torch, safetensors and numpy)
 
 What it writes (tests/golden/)
     <name>.safetensors      the model's state_dict under its PyTorch keys
