@@ -8,23 +8,12 @@
 
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
-use syn::Ident;
 
 use crate::ast::Network;
 use crate::check::{Checked, Plan};
+use crate::memory::{self, Loc, Region, Side, Step};
 use crate::op::{Activation, Op, PadMode};
 use crate::shape::{Receptive, Shape};
-
-/// Where the current activation lives while `forward` runs.
-#[derive(Clone)]
-enum Cur {
-    /// The caller's input (read-only).
-    Input,
-    /// A workspace field.
-    Buf(Ident),
-    /// A `[C, H, W]` value viewed flat by `Flatten` (no copy).
-    Flat(Box<Cur>, Shape),
-}
 
 fn lit(n: usize) -> Literal {
     Literal::usize_unsuffixed(n)
@@ -69,40 +58,102 @@ fn dims_tokens(dims: &[usize]) -> TokenStream {
     quote!(&[#(#dims),*])
 }
 
+/// Renders the memory plan's locations as expressions.
 struct Gen<'a> {
     krate: &'a TokenStream,
+    /// The network's input shape.
+    input: Shape,
+    /// The workspace length in floats.
+    len: usize,
 }
 
 impl Gen<'_> {
-    /// An expression of type `&T` for the current activation.
-    fn read(&self, cur: &Cur) -> TokenStream {
-        let krate = self.krate;
-        match cur {
-            Cur::Input => quote!(input),
-            Cur::Buf(f) => quote!(&workspace.#f),
-            Cur::Flat(inner, from) => {
-                let inner = self.read(inner);
-                let [c, h, w] = map_dims(*from);
-                let n = lit(c * h * w);
-                let (c, h, w) = (lit(c), lit(h), lit(w));
-                quote!(#krate::tensor::flatten::<#c, #h, #w, #n>(#inner))
+    /// The index range of a region in `workspace.buf`.
+    fn range(&self, r: Region) -> TokenStream {
+        match r.side {
+            Side::Bottom => {
+                let n = lit(r.len);
+                quote!(..#n)
+            }
+            Side::Top => {
+                let start = lit(self.len - r.len);
+                quote!(#start..)
             }
         }
     }
 
-    /// An expression of type `&mut T` for the current activation, which must
-    /// already live in the workspace.
-    fn write(&self, cur: &Cur) -> TokenStream {
+    /// An expression of type `&T` for an activation.
+    fn read(&self, loc: Loc) -> TokenStream {
         let krate = self.krate;
-        match cur {
-            Cur::Input => quote!(compile_error!("constnet: internal error")),
-            Cur::Buf(f) => quote!(&mut workspace.#f),
-            Cur::Flat(inner, from) => {
-                let inner = self.write(inner);
-                let [c, h, w] = map_dims(*from);
-                let n = lit(c * h * w);
+        match loc {
+            Loc::Input { shape } if shape == self.input => quote!(input),
+            Loc::Input { shape } => {
+                let [c, h, w] = map_dims(self.input);
+                let n = lit(shape.len().unwrap_or(0));
                 let (c, h, w) = (lit(c), lit(h), lit(w));
-                quote!(#krate::tensor::flatten_mut::<#c, #h, #w, #n>(#inner))
+                quote!(#krate::tensor::flatten::<#c, #h, #w, #n>(input))
+            }
+            Loc::Buf { region, shape } => {
+                let (ty, range) = (tensor_type(shape), self.range(region));
+                quote!(#krate::tensor::view::<#ty>(&workspace.buf[#range]))
+            }
+        }
+    }
+
+    /// An expression of type `&mut T` for a workspace region.
+    fn write(&self, region: Region, shape: Shape) -> TokenStream {
+        let krate = self.krate;
+        let (ty, range) = (tensor_type(shape), self.range(region));
+        quote!(#krate::tensor::view_mut::<#ty>(&mut workspace.buf[#range]))
+    }
+
+    /// One layer's code.
+    fn step(&self, step: Step, layer: &Checked) -> TokenStream {
+        let krate = self.krate;
+        match step {
+            Step::Nothing => quote!(),
+            Step::InPlace { at, copy_input } => {
+                let target = self.write(at, layer.input);
+                let copy = if copy_input {
+                    let src = self.read(Loc::Input { shape: layer.input });
+                    quote!(*#target = *#src;)
+                } else {
+                    quote!()
+                };
+                let call = in_place(krate, &layer.op, layer, &target);
+                quote! { #copy #call }
+            }
+            Step::Produce {
+                from: from @ Loc::Input { .. },
+                to,
+            } => {
+                let (src, dst) = (self.read(from), self.write(to, layer.output));
+                producing(krate, &layer.op, layer, &src, &dst)
+            }
+            Step::Produce {
+                from: Loc::Buf { region, shape },
+                to,
+            } => {
+                // The input and the output are on opposite sides: split the
+                // workspace between them to borrow both.
+                let (in_ty, out_ty) = (tensor_type(shape), tensor_type(layer.output));
+                let (mid, src, dst) = match to.side {
+                    Side::Top => {
+                        let n = lit(region.len);
+                        (lit(self.len - to.len), quote!(&bottom[..#n]), quote!(top))
+                    }
+                    Side::Bottom => {
+                        let start = lit(self.len - region.len - to.len);
+                        (lit(to.len), quote!(&top[#start..]), quote!(bottom))
+                    }
+                };
+                let src = quote!(#krate::tensor::view::<#in_ty>(#src));
+                let dst = quote!(#krate::tensor::view_mut::<#out_ty>(#dst));
+                let call = producing(krate, &layer.op, layer, &src, &dst);
+                quote! {
+                    let (bottom, top) = workspace.buf.split_at_mut(#mid);
+                    #call
+                }
             }
         }
     }
@@ -115,18 +166,15 @@ fn map_dims(shape: Shape) -> [usize; 3] {
     }
 }
 
-fn reads_input(cur: &Cur) -> bool {
-    match cur {
-        Cur::Input => true,
-        Cur::Buf(_) => false,
-        Cur::Flat(inner, _) => reads_input(inner),
-    }
-}
-
 /// Generates everything for one declaration.
 pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
     let krate = &net.krate;
-    let gen = Gen { krate };
+    let memory = memory::plan(plan);
+    let gen = Gen {
+        krate,
+        input: plan.input,
+        len: memory.len,
+    };
     let name = &net.ident;
     let vis = &net.vis;
     let attrs = &net.attrs;
@@ -177,48 +225,22 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
         }
     }
 
-    // Forward: one kernel call per layer, activations in workspace buffers.
-    let mut buffers: Vec<(Ident, Shape)> = Vec::new();
+    // Forward: one kernel call per layer, activations in the workspace as
+    // the memory plan places them.
     let mut steps = Vec::new();
     let mut traced_steps = Vec::new();
-    let mut cur = Cur::Input;
-    for layer in &plan.layers {
+    for (layer, &(step, after)) in plan.layers.iter().zip(&memory.steps) {
+        let code = gen.step(step, layer);
         let field = &layer.field;
-        let step = match &layer.op {
-            Op::Flatten => {
-                cur = Cur::Flat(Box::new(cur), layer.input);
-                quote!()
-            }
-            Op::Identity => quote!(),
-            op if op.in_place() => {
-                let mut pre = quote!();
-                if reads_input(&cur) {
-                    // In-place ops need their own copy of the caller's input.
-                    let src = gen.read(&cur);
-                    buffers.push((field.clone(), layer.input));
-                    pre = quote!(workspace.#field = *#src;);
-                    cur = Cur::Buf(field.clone());
-                }
-                let target = gen.write(&cur);
-                let call = in_place(krate, op, layer, &target);
-                quote! { #pre #call }
-            }
-            op => {
-                let src = gen.read(&cur);
-                buffers.push((field.clone(), layer.output));
-                let call = producing(krate, op, layer, &src);
-                cur = Cur::Buf(field.clone());
-                call
-            }
-        };
-        let now = gen.read(&cur);
+        let now = gen.read(after);
+        // Each step is a block, so its borrows of the workspace end there.
         traced_steps.push(quote! {
-            #step
+            { #code }
             trace.#field = *#now;
         });
-        steps.push(step);
+        steps.push(quote!({ #code }));
     }
-    let result = gen.read(&cur);
+    let result = gen.read(memory.output);
 
     // The trace: one field per layer holding that layer's output.
     let trace_fields = plan.layers.iter().map(|l| {
@@ -237,15 +259,16 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
         quote!(#f: #z)
     });
 
-    let ws_fields = buffers.iter().map(|(f, s)| {
-        let ty = tensor_type(*s);
-        quote!(#f: #ty)
-    });
-    let ws_zero = buffers.iter().map(|(f, s)| {
-        let z = zero(*s);
-        quote!(#f: #z)
-    });
-    let ws_bytes: usize = buffers.iter().map(|(_, s)| s.len().unwrap_or(0) * 4).sum();
+    let ws_len = lit(memory.len);
+    let ws_bytes = memory.len * 4;
+    let ws_bytes_lit = lit(ws_bytes);
+    let weight_bytes: usize = plan
+        .layers
+        .iter()
+        .flat_map(|l| l.op.param_shapes())
+        .map(|(_, d)| d.iter().product::<usize>() * 4)
+        .sum();
+    let weight_bytes = lit(weight_bytes);
 
     let fields_seen = receptive_fields(plan);
     let layers_info = plan
@@ -261,7 +284,7 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
         "Every layer's output during one forward pass of [`{name}`], captured by [`{name}::forward_traced`]: one fixed-size array per layer, no heap."
     );
     let ws_doc = format!(
-        "Scratch memory for one forward pass of [`{name}`]: every intermediate activation ({ws_bytes} bytes). Reuse one across calls with [`{name}::forward_with`]."
+        "Scratch memory for one forward pass of [`{name}`]: {ws_bytes} bytes, in which the intermediate activations are placed alternately at the bottom and the top, so that a buffer is reused as soon as its activation is dead. Reuse one across calls with [`{name}::forward_with`]."
     );
     let name_str = name.to_string();
 
@@ -277,7 +300,7 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
         #[doc = #ws_doc]
         #[derive(Clone)]
         #vis struct #ws_name {
-            #(#ws_fields,)*
+            buf: [f32; #ws_len],
         }
 
         #[doc = #trace_doc]
@@ -311,7 +334,19 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
             #[must_use]
             #[allow(clippy::large_stack_arrays)] // `const`: evaluated at compile time in a `static`
             pub const fn new() -> Self {
-                Self { #(#ws_zero,)* }
+                Self { buf: [0.0; #ws_len] }
+            }
+
+            /// The workspace as raw floats, for inspection (every float of
+            /// it is used by some forward pass step).
+            #[must_use]
+            pub fn floats(&self) -> &[f32; #ws_len] {
+                &self.buf
+            }
+
+            /// The workspace as raw floats, mutably.
+            pub fn floats_mut(&mut self) -> &mut [f32; #ws_len] {
+                &mut self.buf
             }
         }
 
@@ -340,6 +375,21 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
         }
 
         impl #name {
+            /// Learnable parameters (PyTorch's `sum(p.numel() for p in model.parameters())`).
+            pub const PARAMETERS: usize = #parameters;
+            /// Bytes of every tensor loaded from the `state_dict` (`f32`),
+            /// batch-norm running statistics included.
+            pub const WEIGHT_BYTES: usize = #weight_bytes;
+            /// Multiply-accumulates of one forward pass of one sample.
+            pub const MACS: usize = #macs;
+            /// Bytes of scratch memory one forward pass needs: the size of
+            /// the workspace, which holds every intermediate activation
+            /// with buffers reused as soon as an activation is dead.
+            /// `forward` puts it on the stack; `forward_with` takes it from
+            /// the caller. Assert a memory budget at compile time with
+            /// `const _: () = assert!(Net::WORKSPACE_BYTES <= 16 * 1024);`.
+            pub const WORKSPACE_BYTES: usize = #ws_bytes_lit;
+
             /// A network with every weight zero, built at compile time when
             /// used in a `const` or `static`. At run time prefer
             /// `Network::new_zeroed`, which builds it on the heap in place.
@@ -389,8 +439,9 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
 
             const LAYERS: &'static [#krate::LayerInfo] = &[#(#layers_info),*];
             const PARAMS: &'static [#krate::ParamInfo] = &[#(#params_info),*];
-            const PARAMETERS: usize = #parameters;
-            const MACS: usize = #macs;
+            const PARAMETERS: usize = #name::PARAMETERS;
+            const MACS: usize = #name::MACS;
+
 
             fn forward(&self, input: &Self::Input) -> Self::Output {
                 #name::forward(self, input)
@@ -506,7 +557,13 @@ fn in_place(krate: &TokenStream, op: &Op, layer: &Checked, target: &TokenStream)
 }
 
 /// The call for a layer that writes a new buffer (`workspace.<field>`).
-fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -> TokenStream {
+fn producing(
+    krate: &TokenStream,
+    op: &Op,
+    layer: &Checked,
+    src: &TokenStream,
+    dst: &TokenStream,
+) -> TokenStream {
     let field = &layer.field;
     let [c, h, w] = map_dims(layer.input);
     let [oc, oh, ow] = map_dims(layer.output);
@@ -540,7 +597,7 @@ fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -
             };
             quote! {
                 #krate::conv::#f::<#sh, #sw, #ph, #pw, #dh, #dw, #g, #c, #h, #w, #oc, #cg, #kh, #kw, #oh, #ow>(
-                    #src, &self.#field.weight, #bias, &mut workspace.#field,
+                    #src, &self.#field.weight, #bias, #dst,
                 );
             }
         }
@@ -560,7 +617,7 @@ fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -
             );
             quote! {
                 #krate::pool::max_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, #dh, #dw, #ceil_mode, #c, #h, #w, #oh, #ow>(
-                    #src, &mut workspace.#field,
+                    #src, #dst,
                 );
             }
         }
@@ -576,15 +633,15 @@ fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -
             let (ph, pw, div) = (lit(padding.0), lit(padding.1), lit(divisor));
             quote! {
                 #krate::pool::avg_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, #ceil_mode, #count_include_pad, #div, #c, #h, #w, #oh, #ow>(
-                    #src, &mut workspace.#field,
+                    #src, #dst,
                 );
             }
         }
         Op::AdaptiveAvgPool2d => quote! {
-            #krate::pool::adaptive_avg_pool2d::<#c, #h, #w, #oh, #ow>(#src, &mut workspace.#field);
+            #krate::pool::adaptive_avg_pool2d::<#c, #h, #w, #oh, #ow>(#src, #dst);
         },
         Op::AdaptiveMaxPool2d => quote! {
-            #krate::pool::adaptive_max_pool2d::<#c, #h, #w, #oh, #ow>(#src, &mut workspace.#field);
+            #krate::pool::adaptive_max_pool2d::<#c, #h, #w, #oh, #ow>(#src, #dst);
         },
         Op::Linear {
             in_features,
@@ -598,7 +655,7 @@ fn producing(krate: &TokenStream, op: &Op, layer: &Checked, src: &TokenStream) -
                 quote!(None)
             };
             quote! {
-                #krate::linear::linear::<#i, #o>(#src, &self.#field.weight, #bias, &mut workspace.#field);
+                #krate::linear::linear::<#i, #o>(#src, &self.#field.weight, #bias, #dst);
             }
         }
         _ => quote!(),

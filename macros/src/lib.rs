@@ -11,6 +11,7 @@ mod ast;
 mod check;
 mod eval;
 mod expand;
+mod memory;
 mod op;
 mod shape;
 mod spec;

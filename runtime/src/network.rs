@@ -111,6 +111,17 @@ impl ParamInfo {
     }
 }
 
+/// The bytes of a list of `f32` tensors.
+const fn param_bytes(params: &[ParamInfo]) -> usize {
+    let mut n = 0;
+    let mut i = 0;
+    while i < params.len() {
+        n += params[i].len() * 4;
+        i += 1;
+    }
+    n
+}
+
 /// A network declared with `constnet::network!`.
 ///
 /// Everything but the weights is known at compile time: the input and output
@@ -133,6 +144,11 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
     const PARAMETERS: usize;
     /// Multiply-accumulates of one forward pass of one sample.
     const MACS: usize;
+    /// Bytes of every loaded tensor (`f32`), batch-norm statistics included.
+    const WEIGHT_BYTES: usize = param_bytes(Self::PARAMS);
+    /// Bytes of scratch memory of one forward pass: the size of
+    /// [`Network::Workspace`].
+    const WORKSPACE_BYTES: usize = core::mem::size_of::<Self::Workspace>();
 
     /// The shape of [`Network::Input`], batch dimension dropped.
     const INPUT_SHAPE: &'static [usize] = <Self::Input as Tensor>::SHAPE;

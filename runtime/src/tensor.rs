@@ -214,6 +214,37 @@ pub fn flatten_mut<const C: usize, const H: usize, const W: usize, const N: usiz
     }
 }
 
+/// Views a slice of exactly `T::LEN` floats as the tensor `T`.
+///
+/// Generated code views regions of a network's workspace with this; their
+/// bounds are constants, so the check folds away in optimised builds.
+///
+/// # Panics
+///
+/// If the length is not `T::LEN` (a bug in the caller).
+#[inline(always)]
+#[must_use]
+pub fn view<T: Tensor>(flat: &[f32]) -> &T {
+    match T::from_flat(flat) {
+        Some(t) => t,
+        None => panic!("constnet: a workspace region does not match its tensor"),
+    }
+}
+
+/// [`view`], mutably.
+///
+/// # Panics
+///
+/// If the length is not `T::LEN` (a bug in the caller).
+#[inline(always)]
+#[must_use]
+pub fn view_mut<T: Tensor>(flat: &mut [f32]) -> &mut T {
+    match T::from_flat_mut(flat) {
+        Some(t) => t,
+        None => panic!("constnet: a workspace region does not match its tensor"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -245,6 +276,23 @@ mod tests {
         let w = <[[[[f32; 2]; 3]; 2]; 2]>::from_flat(&flat).unwrap();
         assert_eq!(w[1][1][2][1], 23.0);
         assert_eq!(Tensor::as_flat(w), &flat[..]);
+    }
+
+    #[test]
+    fn views_of_a_flat_buffer() {
+        let mut buf = [0.0f32; 10];
+        let t: &mut [[[f32; 2]; 2]; 2] = view_mut(&mut buf[2..]);
+        t[1][1][1] = 7.0;
+        assert_eq!(buf[9], 7.0);
+        let v: &[f32; 4] = view(&buf[6..]);
+        assert_eq!(v[3], 7.0);
+    }
+
+    #[test]
+    #[should_panic(expected = "does not match")]
+    fn a_view_of_the_wrong_length_panics() {
+        let buf = [0.0f32; 10];
+        let _: &[f32; 4] = view(&buf[..5]);
     }
 
     #[test]

@@ -1,0 +1,115 @@
+//! The workspace is exactly as large as a forward pass needs: its size is
+//! `WORKSPACE_BYTES`, and a forward pass writes every float of it.
+
+use constnet::Network;
+
+constnet::network! {
+    pub struct LeNet5 {
+        input: [1, 32, 32],
+        conv1: Conv2d(1, 6, 5),
+        ReLU,
+        MaxPool2d(2),
+        conv2: Conv2d(6, 16, 5),
+        ReLU,
+        MaxPool2d(2),
+        Flatten,
+        fc1: Linear(16 * 5 * 5, 120),
+        ReLU,
+        fc2: Linear(120, 84),
+        ReLU,
+        fc3: Linear(84, 10),
+    }
+}
+
+constnet::network! {
+    /// Starts in place on the input (a copy), ends on a view.
+    pub struct Mixed {
+        input: [3, 9, 7],
+        BatchNorm2d(3),
+        Conv2d(3, 8, 3, padding = 1),
+        Tanh,
+        AvgPool2d(2, ceil_mode = true),
+        Conv2d(8, 2, 1),
+        AdaptiveMaxPool2d(2),
+        Flatten,
+    }
+}
+
+/// A NaN with a payload no computation produces.
+const SENTINEL: u32 = 0x7fc0_5a5a;
+
+fn touched<N: Network>(
+    net: &N,
+    input: &N::Input,
+    workspace: &mut N::Workspace,
+    floats: fn(&mut N::Workspace) -> &mut [f32],
+) -> usize {
+    for v in floats(workspace).iter_mut() {
+        *v = f32::from_bits(SENTINEL);
+    }
+    let _ = net.forward_with(input, workspace);
+    floats(workspace)
+        .iter()
+        .filter(|v| v.to_bits() != SENTINEL)
+        .count()
+}
+
+fn ones<N: Network>() -> Box<N> {
+    let mut net = N::new_zeroed();
+    net.visit_params_mut(&mut |info, w| {
+        let v = if info.name.ends_with("running_var") {
+            1.0
+        } else {
+            0.01
+        };
+        w.fill(v);
+    });
+    net
+}
+
+#[test]
+fn lenet_workspace_is_exactly_what_forward_touches() {
+    assert_eq!(LeNet5::WORKSPACE_BYTES, (6 * 28 * 28 + 6 * 14 * 14) * 4);
+    assert_eq!(
+        std::mem::size_of::<LeNet5Workspace>(),
+        LeNet5::WORKSPACE_BYTES
+    );
+    let net = ones::<LeNet5>();
+    let mut ws = LeNet5::new_workspace();
+    let n = touched(&*net, &[[[0.5; 32]; 32]; 1], &mut ws, |w| w.floats_mut());
+    assert_eq!(n * 4, LeNet5::WORKSPACE_BYTES);
+    // A budget is a compile-time assertion.
+    const _: () = assert!(LeNet5::WORKSPACE_BYTES <= 24 * 1024);
+}
+
+#[test]
+fn mixed_workspace_is_exactly_what_forward_touches() {
+    assert_eq!(
+        std::mem::size_of::<MixedWorkspace>(),
+        Mixed::WORKSPACE_BYTES
+    );
+    let net = ones::<Mixed>();
+    let mut ws = Mixed::new_workspace();
+    let n = touched(&*net, &[[[0.25; 7]; 9]; 3], &mut ws, |w| w.floats_mut());
+    assert_eq!(n * 4, Mixed::WORKSPACE_BYTES);
+    // The results do not depend on what was in the workspace before.
+    let x = [[[0.25; 7]; 9]; 3];
+    assert_eq!(net.forward(&x), net.forward_with(&x, &mut ws));
+}
+
+#[test]
+fn weight_bytes_count_every_loaded_tensor() {
+    assert_eq!(LeNet5::WEIGHT_BYTES, LeNet5::PARAMETERS * 4);
+    // Batch norm's running statistics are loaded but are not parameters.
+    assert_eq!(Mixed::WEIGHT_BYTES, (Mixed::PARAMETERS + 2 * 3) * 4);
+}
+
+#[test]
+fn trait_constants_agree_with_inherent_ones() {
+    assert_eq!(
+        <LeNet5 as Network>::WORKSPACE_BYTES,
+        LeNet5::WORKSPACE_BYTES
+    );
+    assert_eq!(<LeNet5 as Network>::WEIGHT_BYTES, LeNet5::WEIGHT_BYTES);
+    assert_eq!(<Mixed as Network>::WEIGHT_BYTES, Mixed::WEIGHT_BYTES);
+}
