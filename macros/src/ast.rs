@@ -62,6 +62,8 @@ pub struct Network {
     pub krate: TokenStream,
     /// Attributes and doc comments of the struct, passed through.
     pub attrs: Vec<Attribute>,
+    /// `#[weights("file.safetensors")]`: weights to bake in at compile time.
+    pub weights: Option<syn::LitStr>,
     pub vis: Visibility,
     pub ident: Ident,
     /// The `input: [...]` lines (normally exactly one; `check` complains
@@ -127,7 +129,24 @@ impl Parse for Network {
         bracketed!(krate_group in input);
         let krate: TokenStream = krate_group.parse()?;
 
-        let attrs = input.call(Attribute::parse_outer)?;
+        let mut attrs = input.call(Attribute::parse_outer)?;
+        let mut weights = None;
+        if let Some(i) = attrs.iter().position(|a| a.path().is_ident("weights")) {
+            let attr = attrs.remove(i);
+            let path: syn::LitStr = attr.parse_args().map_err(|e| {
+                syn::Error::new(
+                    e.span(),
+                    "expected `#[weights(\"path/to/file.safetensors\")]`, the path relative to the crate's Cargo.toml",
+                )
+            })?;
+            weights = Some(path);
+            if let Some(again) = attrs.iter().find(|a| a.path().is_ident("weights")) {
+                return Err(syn::Error::new_spanned(
+                    again,
+                    "only one `#[weights(…)]` attribute is allowed",
+                ));
+            }
+        }
         let vis: Visibility = input.parse()?;
         input.parse::<Token![struct]>()?;
         let ident: Ident = input.parse()?;
@@ -152,6 +171,7 @@ impl Parse for Network {
         Ok(Network {
             krate,
             attrs,
+            weights,
             vis,
             ident,
             inputs,

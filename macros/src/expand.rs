@@ -10,6 +10,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
 use crate::ast::Network;
+use crate::bake::Baked;
 use crate::check::{Checked, Plan};
 use crate::memory::{self, Loc, Region, Side, Step};
 use crate::op::{Activation, Op, PadMode};
@@ -167,7 +168,7 @@ fn map_dims(shape: Shape) -> [usize; 3] {
 }
 
 /// Generates everything for one declaration.
-pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
+pub fn expand(net: &Network, plan: &Plan, baked: Option<&Baked>) -> TokenStream {
     let krate = &net.krate;
     let memory = memory::plan(plan);
     let gen = Gen {
@@ -287,8 +288,30 @@ pub fn expand(net: &Network, plan: &Plan) -> TokenStream {
         "Scratch memory for one forward pass of [`{name}`]: {ws_bytes} bytes, in which the intermediate activations are placed alternately at the bottom and the top, so that a buffer is reused as soon as its activation is dead. Reuse one across calls with [`{name}::forward_with`]."
     );
     let name_str = name.to_string();
+    let baked = baked.map(|b| {
+        let (value, track) = (&b.value, &b.track);
+        let doc = format!(
+            "The weights of `{}`, read, checked and baked in at compile time: a `static`, in flash on a microcontroller; no parsing, allocation or copy at run time.",
+            net.weights.as_ref().map(syn::LitStr::value).unwrap_or_default()
+        );
+        quote! {
+            // Rebuild when the weights file changes.
+            #track
+
+            impl #name {
+                #[doc = #doc]
+                #[must_use]
+                pub fn baked() -> &'static Self {
+                    static BAKED: #name = #value;
+                    &BAKED
+                }
+            }
+        }
+    });
 
     quote! {
+        #baked
+
         #(#attrs)*
         #[doc = ""]
         #(#[doc = #table])*

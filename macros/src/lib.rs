@@ -4,10 +4,12 @@
 //! own `$crate` path first so that generated code survives a renamed
 //! dependency. The work happens in plain modules that the unit tests drive
 //! through `proc-macro2`: `ast` parses, `check` computes shapes (with
-//! `shape`, `spec` and `eval`) and collects every error, `expand`
-//! generates code.
+//! `shape`, `spec` and `eval`) and collects every error, `memory` places
+//! the activations in the workspace, `bake` reads `#[weights]` files, and
+//! `expand` generates code.
 
 mod ast;
+mod bake;
 mod check;
 mod eval;
 mod expand;
@@ -34,8 +36,16 @@ fn run(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
         Ok(net) => net,
         Err(e) => return e.to_compile_error(),
     };
-    match check::check(&net) {
-        Ok(plan) => expand::expand(&net, &plan),
-        Err(e) => e.to_compile_error(),
-    }
+    let plan = match check::check(&net) {
+        Ok(plan) => plan,
+        Err(e) => return e.to_compile_error(),
+    };
+    let baked = match &net.weights {
+        Some(path) => match bake::bake(path, &plan, &net.krate, &net.ident) {
+            Ok(baked) => Some(baked),
+            Err(e) => return e.to_compile_error(),
+        },
+        None => None,
+    };
+    expand::expand(&net, &plan, baked.as_ref())
 }

@@ -12,7 +12,7 @@ fn run(body: TokenStream) -> Result<TokenStream, Vec<String>> {
     let tokens = quote!([::constnet] #body);
     let net: ast::Network = syn::parse2(tokens).map_err(|e| vec![e.to_string()])?;
     match check::check(&net) {
-        Ok(plan) => Ok(expand::expand(&net, &plan)),
+        Ok(plan) => Ok(expand::expand(&net, &plan, None)),
         Err(e) => Err(e.into_iter().map(|e| e.to_string()).collect()),
     }
 }
