@@ -64,8 +64,6 @@ pub fn mlp_probabilities(net: &Mlp, x: &[f32; 16]) -> [f32; 4] {
 
 #[cfg(test)]
 mod tests {
-    use nn::Network;
-
     #[test]
     fn zero_model_in_a_static() {
         let mut ws = super::LeNet5Workspace::new();
