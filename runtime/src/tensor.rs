@@ -42,9 +42,11 @@ impl<const N: usize> Tensor for [f32; N] {
     fn as_flat_mut(&mut self) -> &mut [f32] {
         self
     }
+    #[inline(always)]
     fn from_flat(slice: &[f32]) -> Option<&Self> {
         slice.try_into().ok()
     }
+    #[inline(always)]
     fn from_flat_mut(slice: &mut [f32]) -> Option<&mut Self> {
         slice.try_into().ok()
     }
@@ -63,6 +65,7 @@ impl<const H: usize, const W: usize> Tensor for [[f32; W]; H] {
     fn as_flat_mut(&mut self) -> &mut [f32] {
         self.as_flattened_mut()
     }
+    #[inline(always)]
     fn from_flat(slice: &[f32]) -> Option<&Self> {
         if W == 0 {
             return None;
@@ -73,6 +76,7 @@ impl<const H: usize, const W: usize> Tensor for [[f32; W]; H] {
         }
         rows.try_into().ok()
     }
+    #[inline(always)]
     fn from_flat_mut(slice: &mut [f32]) -> Option<&mut Self> {
         if W == 0 {
             return None;
@@ -98,6 +102,7 @@ impl<const C: usize, const H: usize, const W: usize> Tensor for [[[f32; W]; H]; 
     fn as_flat_mut(&mut self) -> &mut [f32] {
         self.as_flattened_mut().as_flattened_mut()
     }
+    #[inline(always)]
     fn from_flat(slice: &[f32]) -> Option<&Self> {
         if W == 0 || H == 0 {
             return None;
@@ -112,6 +117,7 @@ impl<const C: usize, const H: usize, const W: usize> Tensor for [[[f32; W]; H]; 
         }
         planes.try_into().ok()
     }
+    #[inline(always)]
     fn from_flat_mut(slice: &mut [f32]) -> Option<&mut Self> {
         if W == 0 || H == 0 {
             return None;
@@ -145,6 +151,7 @@ impl<const O: usize, const C: usize, const H: usize, const W: usize> Tensor
             .as_flattened_mut()
             .as_flattened_mut()
     }
+    #[inline(always)]
     fn from_flat(slice: &[f32]) -> Option<&Self> {
         if W == 0 || H == 0 || C == 0 {
             return None;
@@ -163,6 +170,7 @@ impl<const O: usize, const C: usize, const H: usize, const W: usize> Tensor
         }
         cubes.try_into().ok()
     }
+    #[inline(always)]
     fn from_flat_mut(slice: &mut [f32]) -> Option<&mut Self> {
         if W == 0 || H == 0 || C == 0 {
             return None;

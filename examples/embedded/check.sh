@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# Builds the Cortex-M4F firmware, prints its size table, fails if the ELF
+# contains any panic code, and, when qemu-system-arm is installed, runs it
+# on QEMU's mps2-an386 board and fails unless every digit was classified as
+# on the host.
+#
+# Needs the thumbv7em-none-eabihf target (`rustup target add
+# thumbv7em-none-eabihf`) and llvm-size/llvm-nm (`rustup component add
+# llvm-tools`, tried here) or Debian's binutils-arm-none-eabi.
+# Honours CARGO_TARGET_DIR. Usage: examples/embedded/check.sh
+set -euo pipefail
+cd "$(dirname "$0")"
+
+TARGET=thumbv7em-none-eabihf
+step() { printf '\n== %s\n' "$*"; }
+
+step "build: cargo build --release --target $TARGET"
+cargo build --release --target "$TARGET"
+target_dir=${CARGO_TARGET_DIR:-target}
+elf="$target_dir/$TARGET/release/constnet-embedded"
+test -f "$elf" || { echo "error: no firmware at $elf" >&2; exit 1; }
+
+# llvm-size/llvm-nm from the Rust toolchain's llvm-tools, else arm-none-eabi-*.
+tools="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')/bin"
+if [ ! -x "$tools/llvm-nm" ]; then
+    rustup component add llvm-tools >/dev/null 2>&1 || true
+fi
+if [ -x "$tools/llvm-nm" ] && [ -x "$tools/llvm-size" ]; then
+    size=("$tools/llvm-size" -A)
+    nm=("$tools/llvm-nm" -C)
+elif command -v arm-none-eabi-nm >/dev/null && command -v arm-none-eabi-size >/dev/null; then
+    size=(arm-none-eabi-size -A)
+    nm=(arm-none-eabi-nm -C)
+else
+    echo "error: need llvm-tools (rustup component add llvm-tools) or binutils-arm-none-eabi" >&2
+    exit 1
+fi
+
+step "sizes: ${size[*]} (flash = .vector_table + .text + .rodata, RAM = .data + .bss + stack)"
+"${size[@]}" "$elf" | grep -v -E '^\.debug|^\.comment|^\.ARM'
+sections=$("${size[@]}" "$elf")
+sec() { awk -v s="$1" '$1 == s { print $2 }' <<<"$sections"; }
+echo "flash: .text + .rodata = $(($(sec .text) + $(sec .rodata))) bytes (+ .vector_table $(sec .vector_table))"
+echo "RAM:   .data + .bss    = $(($(sec .data) + $(sec .bss))) bytes (+ the stack, measured at run time)"
+
+step "panic check: ${nm[*]} | grep -Ei 'panic|_fail'"
+if "${nm[@]}" "$elf" | grep -Ei 'panic|_fail'; then
+    echo "error: the firmware contains panic code (symbols above); find the caller with llvm-objdump -d -C -l" >&2
+    exit 1
+fi
+echo "ok: no panic symbols (no core::panicking::*, panic_bounds_check, slice_*_fail, unwrap_failed, panic handler)"
+
+if ! command -v qemu-system-arm >/dev/null; then
+    step "qemu-system-arm is not installed: not run (apt-get install qemu-system-arm)"
+    exit 0
+fi
+step "run: qemu-system-arm -machine mps2-an386 -cpu cortex-m4 (semihosting)"
+status=0
+output=$(timeout 120 qemu-system-arm -machine mps2-an386 -cpu cortex-m4 -nographic \
+    -semihosting-config enable=on,target=native -kernel "$elf") || status=$?
+printf '%s\n' "$output"
+if [ "$status" -ne 0 ]; then
+    echo "error: the firmware exited with status $status (124 is a time-out)" >&2
+    exit 1
+fi
+# "host agreement: N/N digits classified as on the host": every digit.
+if ! grep -Eq '^host agreement: ([0-9]+)/\1 digits classified as on the host' <<<"$output"; then
+    echo "error: not every digit was classified as on the host" >&2
+    exit 1
+fi
+echo "ok: every digit classified as on the host"
