@@ -6,7 +6,17 @@
 //!
 //! # Algorithm
 //!
-//! Direct convolution, organised around *taps*. For every output channel the
+//! On x86-64 CPUs with AVX-512F or AVX2 + FMA (detected at run time with the
+//! `std` feature, chosen at compile time without it), [`conv2d`] with a
+//! horizontal stride of 1 — by far the common case — runs an explicit-SIMD
+//! direct convolution: the output plane is cut into vectors of consecutive
+//! pixels, several output channels are register-blocked, every weight is
+//! broadcast and every input vector is a masked load straight from the input
+//! (no im2col buffer, no allocation). See `simd/conv.rs` in the sources.
+//!
+//! Everything else (other targets, older CPUs, `SW > 1`, and the reflect,
+//! replicate and circular padding modes) runs the portable direct
+//! convolution, organised around *taps*. For every output channel the
 //! output plane is first filled with the bias; then every weight tap
 //! `(input channel, kh, kw)` is added, scaled by its weight, to every output
 //! pixel it touches. For a tap the output pixels whose source lies inside the
@@ -25,10 +35,13 @@
 //!
 //! # Summation order
 //!
-//! Each output is `bias + Σ_c Σ_kh Σ_kw w·x`, accumulated in `f32` in exactly
-//! that order. PyTorch reaches the same sum through im2col + GEMM or oneDNN
-//! with a different association, so results agree to rounding (a few ULP
-//! per accumulated term), not bit for bit.
+//! Each output is `bias + Σ_c Σ_kh Σ_kw w·x`, accumulated in `f32`: in
+//! exactly that order, one multiply and one add per term, on the portable
+//! path; in the order `Σ_kh Σ_c Σ_kw` with one fused multiply-add per term on
+//! the SIMD paths. So the SIMD and the portable results differ in the last
+//! bits. PyTorch reaches the same sum through im2col + GEMM or oneDNN with a
+//! different association, so results agree to rounding (a few ULP per
+//! accumulated term), not bit for bit.
 //!
 //! # Compile-time checks
 //!
@@ -37,6 +50,9 @@
 //! fit fails to build with a message naming the rule.
 
 #![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
+#![deny(clippy::undocumented_unsafe_blocks)]
+use crate::simd::{self, Isa};
+
 /// How the positions outside the input are filled, `padding_mode` in PyTorch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum PadKind {
@@ -218,9 +234,13 @@ fn accumulate_row<P: Padding, const SW: usize, const PW: usize, const W: usize, 
     }
 }
 
-/// The shared kernel; see the module documentation.
+/// The shared entry: checks the geometry at compile time, then runs the
+/// SIMD body of `isa` where it applies (zero padding, `SW == 1`, the CPU has
+/// the feature, and — unless `always_simd`, which the tests set — it is
+/// faster: `simd::conv::profitable`) and [`conv2d_portable`] otherwise.
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
-fn conv2d_impl<
+#[inline]
+fn conv2d_with<
     P: Padding,
     const SH: usize,
     const SW: usize,
@@ -239,6 +259,8 @@ fn conv2d_impl<
     const OH: usize,
     const OW: usize,
 >(
+    isa: Isa,
+    always_simd: bool,
     input: &[[[f32; W]; H]; C],
     weight: &[[[[f32; KW]; KH]; CG]; O],
     bias: Option<&[f32; O]>,
@@ -287,6 +309,83 @@ fn conv2d_impl<
         );
     };
 
+    #[cfg(target_arch = "x86_64")]
+    if P::KIND == PadKind::Zeros
+        && simd::conv::supported(SW)
+        && (always_simd || simd::conv::profitable(O / G, CG, PW))
+    {
+        match isa {
+            Isa::Avx512 if simd::has_avx512() => {
+                // SAFETY: the guard just checked that the CPU has AVX-512F,
+                // the one feature this body is compiled with.
+                unsafe {
+                    simd::conv::avx512::conv2d::<
+                        SH,
+                        PH,
+                        PW,
+                        DH,
+                        DW,
+                        G,
+                        C,
+                        H,
+                        W,
+                        O,
+                        CG,
+                        KH,
+                        KW,
+                        OH,
+                        OW,
+                    >(input, weight, bias, output);
+                }
+                return;
+            }
+            Isa::Avx2 if simd::has_avx2_fma() => {
+                // SAFETY: the guard just checked that the CPU has AVX2 and
+                // FMA, the features this body is compiled with.
+                unsafe {
+                    simd::conv::avx2::conv2d::<SH, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+                        input, weight, bias, output,
+                    );
+                }
+                return;
+            }
+            _ => {}
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
+    conv2d_portable::<P, SH, SW, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+        input, weight, bias, output,
+    );
+}
+
+/// The portable kernel, every padding mode and geometry; see the module
+/// documentation.
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+fn conv2d_portable<
+    P: Padding,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const DH: usize,
+    const DW: usize,
+    const G: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[f32; W]; H]; C],
+    weight: &[[[[f32; KW]; KH]; CG]; O],
+    bias: Option<&[f32; O]>,
+    output: &mut [[[f32; OW]; OH]; O],
+) {
     let rows: [(usize, usize); KH] = core::array::from_fn(|kh| tap_range(kh * DH, PH, H, SH, OH));
     let cols: [(usize, usize); KW] = core::array::from_fn(|kw| tap_range(kw * DW, PW, W, SW, OW));
     let per_group = O / G;
@@ -327,7 +426,7 @@ fn conv2d_impl<
     }
 }
 
-/// Declares one public convolution entry point over [`conv2d_impl`].
+/// Declares one public convolution entry point over [`conv2d_with`].
 macro_rules! conv2d_entry {
     ($(#[$doc:meta])* $name:ident, $mode:ty) => {
         $(#[$doc])*
@@ -356,8 +455,13 @@ macro_rules! conv2d_entry {
             bias: Option<&[f32; O]>,
             output: &mut [[[f32; OW]; OH]; O],
         ) {
-            conv2d_impl::<$mode, SH, SW, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
-                input, weight, bias, output,
+            conv2d_with::<$mode, SH, SW, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+                simd::best(),
+                false,
+                input,
+                weight,
+                bias,
+                output,
             );
         }
     };
@@ -664,6 +768,142 @@ mod tests {
             // Padding as large as allowed for reflect (H - 1).
             conv_case!($kernel, $mode, 27, bias = true; C=1 H=3 W=4 O=2 G=1 K=(3, 3) S=(1, 1) P=(2, 3) D=(1, 1));
         }};
+    }
+
+    /// `conv2d` (zero padding) forced onto one instruction set, for the
+    /// tests of each body; geometries the SIMD bodies do not handle (a
+    /// horizontal stride > 1) and CPUs without the feature run the portable
+    /// body.
+    macro_rules! conv2d_on {
+        ($name:ident, $isa:expr) => {
+            #[allow(clippy::too_many_arguments)]
+            fn $name<
+                const SH: usize,
+                const SW: usize,
+                const PH: usize,
+                const PW: usize,
+                const DH: usize,
+                const DW: usize,
+                const G: usize,
+                const C: usize,
+                const H: usize,
+                const W: usize,
+                const O: usize,
+                const CG: usize,
+                const KH: usize,
+                const KW: usize,
+                const OH: usize,
+                const OW: usize,
+            >(
+                input: &[[[f32; W]; H]; C],
+                weight: &[[[[f32; KW]; KH]; CG]; O],
+                bias: Option<&[f32; O]>,
+                output: &mut [[[f32; OW]; OH]; O],
+            ) {
+                conv2d_with::<Zeros, SH, SW, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+                    $isa, true, input, weight, bias, output,
+                );
+            }
+        };
+    }
+    conv2d_on!(conv2d_portable_zeros, Isa::Portable);
+    #[cfg(target_arch = "x86_64")]
+    conv2d_on!(conv2d_avx2, Isa::Avx2);
+    #[cfg(target_arch = "x86_64")]
+    conv2d_on!(conv2d_avx512, Isa::Avx512);
+
+    /// Stride-1 geometries for the SIMD bodies: row widths on both sides of
+    /// every vector and chunk boundary (8, 16, 32, 48, 64 columns), every
+    /// output-channel block size and remainder (1..=20 channels per group),
+    /// padding (including wider than the input), dilation, a vertical
+    /// stride, groups, and kernels wider than the input.
+    macro_rules! stride1_cases {
+        ($kernel:ident) => {{
+            let z = PaddingMode::Zeros;
+            conv_case!($kernel, z, 101, bias = true; C=1 H=3 W=1 O=1 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+            conv_case!($kernel, z, 102, bias = true; C=2 H=4 W=2 O=2 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 103, bias = false; C=1 H=5 W=7 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 104, bias = true; C=2 H=4 W=8 O=4 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 105, bias = true; C=1 H=6 W=9 O=5 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 106, bias = true; C=2 H=3 W=15 O=6 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 107, bias = true; C=1 H=4 W=16 O=7 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 108, bias = true; C=3 H=3 W=17 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 109, bias = false; C=1 H=5 W=23 O=9 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 110, bias = true; C=2 H=3 W=24 O=10 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 111, bias = true; C=1 H=4 W=25 O=11 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 112, bias = true; C=2 H=3 W=31 O=12 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 113, bias = true; C=1 H=3 W=32 O=13 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 114, bias = true; C=2 H=3 W=33 O=14 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 115, bias = true; C=1 H=3 W=40 O=15 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 116, bias = true; C=1 H=2 W=47 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 117, bias = true; C=2 H=3 W=48 O=17 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 118, bias = false; C=1 H=2 W=49 O=18 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 119, bias = true; C=1 H=3 W=64 O=19 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 120, bias = true; C=2 H=3 W=65 O=20 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            // Unpadded, the output narrower than the input: 32 → 28, 14 → 10.
+            conv_case!($kernel, z, 121, bias = true; C=3 H=12 W=36 O=6 G=1 K=(5, 5) S=(1, 1) P=(0, 0) D=(1, 1));
+            conv_case!($kernel, z, 122, bias = true; C=4 H=9 W=21 O=9 G=1 K=(5, 5) S=(1, 1) P=(0, 0) D=(1, 1));
+            // Wide kernels, asymmetric padding, a kernel wider than the input.
+            conv_case!($kernel, z, 123, bias = true; C=2 H=3 W=9 O=3 G=1 K=(1, 7) S=(1, 1) P=(0, 3) D=(1, 1));
+            conv_case!($kernel, z, 124, bias = true; C=1 H=4 W=2 O=2 G=1 K=(3, 5) S=(1, 1) P=(1, 2) D=(1, 1));
+            conv_case!($kernel, z, 125, bias = true; C=2 H=5 W=20 O=4 G=1 K=(5, 1) S=(1, 1) P=(2, 0) D=(1, 1));
+            // Padding wider than the input: whole taps read only zeros.
+            conv_case!($kernel, z, 126, bias = true; C=2 H=2 W=3 O=2 G=1 K=(3, 3) S=(1, 1) P=(4, 5) D=(1, 1));
+            conv_case!($kernel, z, 127, bias = true; C=1 H=3 W=18 O=3 G=1 K=(3, 3) S=(1, 1) P=(3, 9) D=(1, 1));
+            // Dilation, with padding; a vertical stride.
+            conv_case!($kernel, z, 128, bias = true; C=2 H=9 W=33 O=5 G=1 K=(3, 3) S=(1, 1) P=(2, 3) D=(2, 3));
+            conv_case!($kernel, z, 129, bias = false; C=2 H=11 W=19 O=4 G=1 K=(3, 3) S=(2, 1) P=(1, 1) D=(1, 2));
+            conv_case!($kernel, z, 130, bias = true; C=1 H=12 W=17 O=3 G=1 K=(2, 4) S=(3, 1) P=(0, 2) D=(2, 1));
+            // Groups: depthwise, multiplier 3, and 5 channels per group.
+            conv_case!($kernel, z, 131, bias = true; C=4 H=6 W=18 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 132, bias = true; C=2 H=5 W=20 O=6 G=2 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 133, bias = false; C=6 H=4 W=33 O=10 G=2 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+            conv_case!($kernel, z, 134, bias = true; C=6 H=7 W=9 O=18 G=3 K=(3, 2) S=(1, 1) P=(1, 0) D=(1, 1));
+            // Many input channels.
+            conv_case!($kernel, z, 135, bias = true; C=20 H=5 W=11 O=12 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+        }};
+    }
+
+    #[test]
+    fn zeros_portable_matches_reference() {
+        conv_cases!(conv2d_portable_zeros, PaddingMode::Zeros);
+        stride1_cases!(conv2d_portable_zeros);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn zeros_avx2_matches_reference() {
+        if !simd::has_avx2_fma() {
+            std::eprintln!("skipped: this CPU has no AVX2+FMA");
+            return;
+        }
+        conv_cases!(conv2d_avx2, PaddingMode::Zeros);
+        stride1_cases!(conv2d_avx2);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn zeros_avx512_matches_reference() {
+        if !simd::has_avx512() {
+            std::eprintln!("skipped: this CPU has no AVX-512F");
+            return;
+        }
+        conv_cases!(conv2d_avx512, PaddingMode::Zeros);
+        stride1_cases!(conv2d_avx512);
+    }
+
+    /// The SIMD bodies handle the layers that matter: LeNet's convolutions
+    /// (and every zero-padded stride-1 one) do not fall back.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn simd_covers_stride_1() {
+        assert!(simd::conv::supported(1));
+        assert!(!simd::conv::supported(2));
+        // LeNet's convolutions: 6 and 16 output channels, no padding.
+        assert!(simd::conv::profitable(6, 1, 0) && simd::conv::profitable(16, 6, 0));
+        // A padded depthwise convolution is as fast on the portable path.
+        assert!(!simd::conv::profitable(1, 1, 1));
+        assert!(simd::conv::profitable(2, 1, 1) && simd::conv::profitable(1, 2, 1));
     }
 
     #[test]

@@ -38,6 +38,7 @@ pub mod network;
 pub mod norm;
 pub mod pool;
 pub mod reference;
+mod simd;
 pub mod tensor;
 
 pub use network::{BatchNormWeights, LayerInfo, Network, ParamInfo, Summary, Weights};

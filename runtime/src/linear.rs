@@ -1,21 +1,38 @@
 //! Fully connected layer, `torch.nn.Linear` on one sample.
 //!
+//! # Algorithm
+//!
+//! A matrix-vector product over the weight rows, which are contiguous
+//! (`[out_features, in_features]`). On x86-64 CPUs with AVX-512F or
+//! AVX2 + FMA (detected at run time with the `std` feature, chosen at
+//! compile time without it) eight rows are processed at once with explicit
+//! SIMD: each input vector is loaded once for eight rows' fused
+//! multiply-adds, and the eight sums are reduced together at the end (see
+//! `simd/linear.rs` in the sources). Elsewhere the portable `dot` below
+//! runs once per row.
+//!
 //! # Summation order
 //!
 //! Each output is one dot product of a weight row with the input. A single
 //! running sum would force LLVM to keep the additions in order (it may not
 //! reassociate floating point), which serialises the loop on the latency of
-//! one add. Instead the dot product keeps [`LANES`] independent partial sums:
-//! element `i` goes to partial sum `i % LANES`, the partial sums are combined
-//! pairwise, and the `I % LANES` leftover products are added last. That
-//! order is fixed and written out, so LLVM turns the loop into plain SIMD
-//! multiplies and adds (two 4-wide or one 8-wide accumulator) without any
-//! fast-math licence, and the result is the same on every target.
+//! one add. Instead the portable dot product keeps [`LANES`] independent
+//! partial sums: element `i` goes to partial sum `i % LANES`, the partial
+//! sums are combined pairwise, and the `I % LANES` leftover products are
+//! added last. That order is fixed and written out, so LLVM turns the loop
+//! into plain SIMD multiplies and adds (two 4-wide or one 8-wide
+//! accumulator) without any fast-math licence, and the result is the same on
+//! every target that runs it. The explicit-SIMD paths keep 16 (AVX-512) or
+//! 8 (AVX2) partial sums with fused multiply-adds, so their results differ
+//! from the portable ones in the last bits.
 //!
 //! PyTorch computes the same sums through a BLAS `gemm`/`gemv` with its own
 //! blocking, so results agree to rounding, not bit for bit.
 
 #![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
+#![deny(clippy::undocumented_unsafe_blocks)]
+use crate::simd::{self, Isa};
+
 /// The number of independent partial sums in a dot product: one AVX
 /// register, or two SSE/NEON registers.
 pub const LANES: usize = 8;
@@ -72,6 +89,44 @@ pub fn linear<const I: usize, const O: usize>(
             "linear: in_features and out_features must be positive"
         );
     };
+    linear_with(simd::best(), input, weight, bias, output);
+}
+
+/// [`linear`] on the SIMD body of `isa` if the CPU has it, else
+/// [`linear_portable`].
+#[inline]
+fn linear_with<const I: usize, const O: usize>(
+    isa: Isa,
+    input: &[f32; I],
+    weight: &[[f32; I]; O],
+    bias: Option<&[f32; O]>,
+    output: &mut [f32; O],
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if simd::has_avx512() => {
+            // SAFETY: the guard just checked that the CPU has AVX-512F, the
+            // one feature this body is compiled with.
+            unsafe { simd::linear::avx512::linear(input, weight, bias, output) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if simd::has_avx2_fma() => {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with.
+            unsafe { simd::linear::avx2::linear(input, weight, bias, output) };
+        }
+        _ => linear_portable(input, weight, bias, output),
+    }
+}
+
+/// The portable body of [`linear`]: one [`dot`] per output.
+#[inline]
+fn linear_portable<const I: usize, const O: usize>(
+    input: &[f32; I],
+    weight: &[[f32; I]; O],
+    bias: Option<&[f32; O]>,
+    output: &mut [f32; O],
+) {
     let mut biases = bias.into_iter().flatten();
     for (y, row) in output.iter_mut().zip(weight) {
         let b = biases.next().copied().unwrap_or(0.0);
@@ -116,7 +171,7 @@ mod tests {
     }
 
     macro_rules! linear_case {
-        ($seed:expr; I=$i:literal O=$o:literal bias=$bias:literal) => {{
+        ($f:expr, $seed:expr; I=$i:literal O=$o:literal bias=$bias:literal) => {{
             const I: usize = $i;
             const O: usize = $o;
             let mut rng = Rng::new($seed);
@@ -128,27 +183,67 @@ mod tests {
             rng.fill(&mut b);
             let bias: Option<&[f32; O]> = if $bias { Some(&b) } else { None };
             let mut y = [f32::NAN; O];
-            linear(&x, &w, bias, &mut y);
+            $f(&x, &w, bias, &mut y);
             let mut expected = std::vec![0.0f32; O];
             reference::linear(&x, w.as_flattened(), bias.map(|b| b.as_slice()), &mut expected);
-            assert_close(&y, &expected, stringify!(linear I=$i O=$o));
+            assert_close(&y, &expected, stringify!(linear $f I=$i O=$o));
+        }};
+    }
+
+    /// Every shape, through `$f`: sizes around the vector widths (8, 16)
+    /// and the row blocks (8, 4, 2, 1 rows), and LeNet's layers.
+    macro_rules! linear_cases {
+        ($f:expr) => {{
+            linear_case!($f, 1; I=1 O=1 bias=true);
+            linear_case!($f, 2; I=1 O=5 bias=false);
+            linear_case!($f, 3; I=7 O=3 bias=true);
+            linear_case!($f, 4; I=8 O=8 bias=true);
+            linear_case!($f, 5; I=9 O=2 bias=false);
+            linear_case!($f, 6; I=16 O=1 bias=true);
+            linear_case!($f, 7; I=17 O=7 bias=true);
+            linear_case!($f, 8; I=400 O=120 bias=true);
+            linear_case!($f, 9; I=120 O=84 bias=true);
+            linear_case!($f, 10; I=84 O=10 bias=true);
+            linear_case!($f, 11; I=1023 O=5 bias=true);
+            linear_case!($f, 12; I=1024 O=3 bias=false);
+            linear_case!($f, 13; I=3 O=1023 bias=true);
+            linear_case!($f, 14; I=15 O=15 bias=true);
+            linear_case!($f, 15; I=31 O=9 bias=false);
+            linear_case!($f, 16; I=32 O=16 bias=true);
+            linear_case!($f, 17; I=33 O=17 bias=true);
+            linear_case!($f, 18; I=47 O=14 bias=true);
+            linear_case!($f, 19; I=2 O=13 bias=false);
+            linear_case!($f, 20; I=100 O=11 bias=true);
         }};
     }
 
     #[test]
     fn matches_reference() {
-        linear_case!(1; I=1 O=1 bias=true);
-        linear_case!(2; I=1 O=5 bias=false);
-        linear_case!(3; I=7 O=3 bias=true);
-        linear_case!(4; I=8 O=8 bias=true);
-        linear_case!(5; I=9 O=2 bias=false);
-        linear_case!(6; I=16 O=1 bias=true);
-        linear_case!(7; I=17 O=7 bias=true);
-        linear_case!(8; I=400 O=120 bias=true);
-        linear_case!(9; I=120 O=84 bias=true);
-        linear_case!(10; I=84 O=10 bias=true);
-        linear_case!(11; I=1023 O=5 bias=true);
-        linear_case!(12; I=1024 O=3 bias=false);
-        linear_case!(13; I=3 O=1023 bias=true);
+        linear_cases!(linear);
+    }
+
+    #[test]
+    fn portable_matches_reference() {
+        linear_cases!(|x, w, b, y| linear_with(Isa::Portable, x, w, b, y));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx2_matches_reference() {
+        if !simd::has_avx2_fma() {
+            std::eprintln!("skipped: this CPU has no AVX2+FMA");
+            return;
+        }
+        linear_cases!(|x, w, b, y| linear_with(Isa::Avx2, x, w, b, y));
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn avx512_matches_reference() {
+        if !simd::has_avx512() {
+            std::eprintln!("skipped: this CPU has no AVX-512F");
+            return;
+        }
+        linear_cases!(|x, w, b, y| linear_with(Isa::Avx512, x, w, b, y));
     }
 }

@@ -11,6 +11,12 @@
 //! order, the order PyTorch's CPU kernels visit the window, so max pooling
 //! and the average-pool sums are bit-identical to PyTorch's.
 //!
+//! [`max_pool2d`] with the common 2×2 window and stride 2 (no padding, every
+//! window inside the input) has explicit AVX-512 and AVX2 bodies on x86-64
+//! (chosen as for the convolution): they split even and odd columns with a
+//! permute and fold the four taps in the same order with the same NaN rule,
+//! so they give the portable result bit for bit.
+//!
 //! The adaptive pools visit each bin directly: bins overlap and vary in size,
 //! and these layers usually run once, on a small map, at the end of a
 //! network.
@@ -22,7 +28,9 @@
 //! are `const` assertions here, evaluated when the kernel is instantiated.
 
 #![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
+#![deny(clippy::undocumented_unsafe_blocks)]
 use crate::conv::tap_range;
+use crate::simd::{self, Isa};
 
 /// The output length of a pooling layer along one axis, exactly PyTorch's
 /// `pooling_output_shape`: `(len + 2·padding − dilation·(kernel−1) − 1) /
@@ -218,6 +226,79 @@ pub fn max_pool2d<
             "max_pool2d: OW must equal PyTorch's pooling output size for W"
         );
     };
+    max_pool2d_with::<KH, KW, SH, SW, PH, PW, DH, DW, C, H, W, OH, OW>(simd::best(), input, output);
+}
+
+/// [`max_pool2d`] on the SIMD body of `isa` where it applies (the 2×2
+/// window with stride 2, every window inside the input, and the CPU has the
+/// feature), else [`max_pool2d_portable`]. Every body gives the same bits.
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+#[inline]
+fn max_pool2d_with<
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const DH: usize,
+    const DW: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    isa: Isa,
+    input: &[[[f32; W]; H]; C],
+    output: &mut [[[f32; OW]; OH]; C],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if simd::pool::supported(KH, KW, SH, SW, PH, PW, DH, DW, H, W, OH, OW) {
+        match isa {
+            Isa::Avx512 if simd::has_avx512() => {
+                // SAFETY: the guard just checked that the CPU has AVX-512F,
+                // the one feature this body is compiled with; `supported`
+                // holds, as the body requires.
+                unsafe { simd::pool::max_pool_2x2_avx512(input, output) };
+                return;
+            }
+            Isa::Avx2 if simd::has_avx2_fma() => {
+                // SAFETY: the guard just checked that the CPU has AVX2 and
+                // FMA, the features this body is compiled with; `supported`
+                // holds, as the body requires.
+                unsafe { simd::pool::max_pool_2x2_avx2(input, output) };
+                return;
+            }
+            _ => {}
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
+    max_pool2d_portable::<KH, KW, SH, SW, PH, PW, DH, DW, C, H, W, OH, OW>(input, output);
+}
+
+/// The portable body of [`max_pool2d`]: every window tap folded in with
+/// [`max_nan`] through [`fold_taps`].
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+fn max_pool2d_portable<
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const DH: usize,
+    const DW: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[f32; W]; H]; C],
+    output: &mut [[[f32; OW]; OH]; C],
+) {
     for (in_plane, out_plane) in input.iter().zip(output.iter_mut()) {
         for row in out_plane.iter_mut() {
             row.fill(f32::NEG_INFINITY);
@@ -462,6 +543,7 @@ mod tests {
     use crate::reference::test_util::{assert_close, Rng};
     use crate::reference::{self, AvgPool2dParams, MaxPool2dParams};
     use crate::Tensor;
+    use std::vec::Vec;
 
     /// The 4x4 grid 1..16, row-major.
     const GRID: [[[f32; 4]; 4]; 1] = [[
@@ -631,6 +713,80 @@ mod tests {
             reference::avg_pool2d(&p, C, (H, W), Tensor::as_flat(&x), &mut expected);
             assert_close(Tensor::as_flat(&y), &expected, stringify!(avg_pool2d $seed));
         }};
+    }
+
+    /// The 2×2 / stride 2 max pool on every instruction set: the portable
+    /// bits exactly (NaN, ±0 ties and infinities included) and the
+    /// reference's values, for widths around the vector sizes.
+    macro_rules! max2_case {
+        ($isas:expr, $seed:expr; C=$c:literal H=$h:literal W=$w:literal ceil=$ceil:literal) => {{
+            const C: usize = $c;
+            const H: usize = $h;
+            const W: usize = $w;
+            const OH: usize = match output_len(H, 2, 2, 0, 1, $ceil) { Some(n) => n, None => 0 };
+            const OW: usize = match output_len(W, 2, 2, 0, 1, $ceil) { Some(n) => n, None => 0 };
+            let mut rng = Rng::new($seed);
+            let mut x = [[[0.0f32; W]; H]; C];
+            rng.fill(Tensor::as_flat_mut(&mut x));
+            // Sprinkle specials: NaN, signed zeros (ties whose winner shows
+            // in the bits), infinities.
+            let specials = [f32::NAN, 0.0, -0.0, f32::NEG_INFINITY, f32::INFINITY, -0.0, 0.0];
+            for (v, s) in Tensor::as_flat_mut(&mut x).iter_mut().step_by(5).zip(specials.iter().cycle()) {
+                *v = *s;
+            }
+            let mut want = [[[f32::NAN; OW]; OH]; C];
+            max_pool2d_portable::<2, 2, 2, 2, 0, 0, 1, 1, C, H, W, OH, OW>(&x, &mut want);
+            let p = MaxPool2dParams { kernel: (2, 2), stride: (2, 2), padding: (0, 0), dilation: (1, 1), ceil_mode: $ceil };
+            let mut expected = std::vec![0.0f32; C * OH * OW];
+            reference::max_pool2d(&p, C, (H, W), Tensor::as_flat(&x), &mut expected);
+            assert_close(Tensor::as_flat(&want), &expected, stringify!(max_pool2d 2x2 $seed));
+            for &isa in $isas {
+                let mut y = [[[f32::NAN; OW]; OH]; C];
+                max_pool2d_with::<2, 2, 2, 2, 0, 0, 1, 1, C, H, W, OH, OW>(isa, &x, &mut y);
+                let bits = |t: &[[[f32; OW]; OH]; C]| -> Vec<u32> {
+                    Tensor::as_flat(t).iter().map(|v| v.to_bits()).collect()
+                };
+                assert_eq!(bits(&y), bits(&want), "max_pool2d 2x2 on {isa:?}, seed {}", $seed);
+            }
+        }};
+    }
+
+    #[test]
+    fn max_pool_2x2_every_isa_is_exact() {
+        let mut isas = std::vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd::has_avx2_fma() {
+                isas.push(Isa::Avx2);
+            } else {
+                std::eprintln!("skipped: this CPU has no AVX2+FMA");
+            }
+            if simd::has_avx512() {
+                isas.push(Isa::Avx512);
+            } else {
+                std::eprintln!("skipped: this CPU has no AVX-512F");
+            }
+        }
+        let isas = &isas;
+        max2_case!(isas, 1; C=1 H=2 W=2 ceil=false);
+        max2_case!(isas, 2; C=2 H=3 W=3 ceil=false);
+        max2_case!(isas, 3; C=6 H=28 W=28 ceil=false);
+        max2_case!(isas, 4; C=16 H=10 W=10 ceil=false);
+        max2_case!(isas, 5; C=2 H=4 W=14 ceil=false);
+        max2_case!(isas, 6; C=2 H=4 W=15 ceil=false);
+        max2_case!(isas, 7; C=2 H=4 W=16 ceil=false);
+        max2_case!(isas, 8; C=2 H=5 W=17 ceil=false);
+        max2_case!(isas, 9; C=1 H=4 W=31 ceil=false);
+        max2_case!(isas, 10; C=1 H=4 W=32 ceil=false);
+        max2_case!(isas, 11; C=1 H=4 W=33 ceil=false);
+        max2_case!(isas, 12; C=1 H=6 W=63 ceil=false);
+        max2_case!(isas, 13; C=1 H=2 W=64 ceil=false);
+        max2_case!(isas, 14; C=1 H=2 W=66 ceil=false);
+        max2_case!(isas, 15; C=3 H=7 W=100 ceil=false);
+        // Ceil mode with an even size is the same pool; with an odd size
+        // the last window is partial and goes to the portable body.
+        max2_case!(isas, 16; C=2 H=8 W=18 ceil=true);
+        max2_case!(isas, 17; C=2 H=7 W=19 ceil=true);
     }
 
     #[test]

@@ -1,0 +1,379 @@
+//! The kernels one LeNet-5 layer at a time, through the public kernel API,
+//! next to the naive reference kernels (`constnet_runtime::reference`).
+//!
+//! ```sh
+//! taskset -c 0 cargo bench -p constnet-runtime --bench kernels
+//! taskset -c 0 cargo bench -p constnet-runtime --bench kernels -- conv2   # one layer
+//! ```
+//!
+//! Criterion reports each layer's time and its throughput in
+//! multiply-accumulates (elements for `relu` and the pools) per second. After
+//! the criterion runs a summary table gives, per layer, the median time of
+//! a quick second measurement, GFLOP/s (2 FLOP per MAC) and the percentage
+//! of one core's nominal peak, [`PEAK_GFLOPS`]: 32 f32 FLOP/cycle (one
+//! 16-wide FMA per cycle, Zen 4's two 256-bit pipes) × 2.6 GHz on the AMD
+//! EPYC Zen 4 this was tuned on. That core boosts to about 3.55 GHz when one
+//! core is busy (113 GFLOP/s), so a kernel can show more than 100%.
+#![allow(clippy::cast_precision_loss)] // Counts far below 2^52, printed as f64.
+#![allow(clippy::large_stack_arrays)] // A few KiB of LeNet activations.
+
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+
+use constnet_runtime::reference::{self, Conv2dParams, MaxPool2dParams, PaddingMode};
+use constnet_runtime::{act, conv, linear, pool, Tensor};
+use criterion::{Criterion, Throughput};
+
+/// One core's f32 peak in GFLOP/s: 32 FLOP/cycle × 2.6 GHz.
+const PEAK_GFLOPS: f64 = 83.2;
+
+/// Deterministic data in `[-1, 1)` (xorshift32), no dependency needed.
+fn fill(xs: &mut [f32], seed: u32) {
+    let mut s = seed.wrapping_mul(0x9E37_79B9) | 1;
+    for x in xs {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        *x = (s >> 8) as f32 / (1u32 << 23) as f32 - 1.0;
+    }
+}
+
+/// LeNet-5's parameters and activations, in the kernels' array types.
+struct LeNet {
+    x: [[[f32; 32]; 32]; 1],
+    w1: [[[[f32; 5]; 5]; 1]; 6],
+    b1: [f32; 6],
+    a1: [[[f32; 28]; 28]; 6],
+    p1: [[[f32; 14]; 14]; 6],
+    w2: [[[[f32; 5]; 5]; 6]; 16],
+    b2: [f32; 16],
+    a2: [[[f32; 10]; 10]; 16],
+    p2: [[[f32; 5]; 5]; 16],
+    w3: [[f32; 400]; 120],
+    b3: [f32; 120],
+    a3: [f32; 120],
+    w4: [[f32; 120]; 84],
+    b4: [f32; 84],
+    a4: [f32; 84],
+    w5: [[f32; 84]; 10],
+    b5: [f32; 10],
+    a5: [f32; 10],
+}
+
+impl LeNet {
+    fn new() -> Box<Self> {
+        let mut n = Box::new(LeNet {
+            x: Tensor::zeroed(),
+            w1: [[[[0.0; 5]; 5]; 1]; 6],
+            b1: [0.0; 6],
+            a1: Tensor::zeroed(),
+            p1: Tensor::zeroed(),
+            w2: [[[[0.0; 5]; 5]; 6]; 16],
+            b2: [0.0; 16],
+            a2: Tensor::zeroed(),
+            p2: Tensor::zeroed(),
+            w3: Tensor::zeroed(),
+            b3: [0.0; 120],
+            a3: [0.0; 120],
+            w4: Tensor::zeroed(),
+            b4: [0.0; 84],
+            a4: [0.0; 84],
+            w5: Tensor::zeroed(),
+            b5: [0.0; 10],
+            a5: [0.0; 10],
+        });
+        fill(n.x.as_flat_mut(), 1);
+        fill(
+            n.w1.as_flattened_mut()
+                .as_flattened_mut()
+                .as_flattened_mut(),
+            2,
+        );
+        fill(&mut n.b1, 3);
+        fill(
+            n.w2.as_flattened_mut()
+                .as_flattened_mut()
+                .as_flattened_mut(),
+            4,
+        );
+        fill(&mut n.b2, 5);
+        fill(n.w3.as_flat_mut(), 6);
+        fill(&mut n.b3, 7);
+        fill(n.w4.as_flat_mut(), 8);
+        fill(&mut n.b4, 9);
+        fill(n.w5.as_flat_mut(), 10);
+        fill(&mut n.b5, 11);
+        // Realistic activations for the layers benchmarked alone.
+        n.forward();
+        n
+    }
+
+    fn conv1(&mut self) {
+        conv::conv2d::<1, 1, 0, 0, 1, 1, 1, 1, 32, 32, 6, 1, 5, 5, 28, 28>(
+            &self.x,
+            &self.w1,
+            Some(&self.b1),
+            &mut self.a1,
+        );
+    }
+    fn relu1(&mut self) {
+        act::relu(self.a1.as_flat_mut());
+    }
+    fn pool1(&mut self) {
+        pool::max_pool2d::<2, 2, 2, 2, 0, 0, 1, 1, false, 6, 28, 28, 14, 14>(
+            &self.a1,
+            &mut self.p1,
+        );
+    }
+    fn conv2(&mut self) {
+        conv::conv2d::<1, 1, 0, 0, 1, 1, 1, 6, 14, 14, 16, 6, 5, 5, 10, 10>(
+            &self.p1,
+            &self.w2,
+            Some(&self.b2),
+            &mut self.a2,
+        );
+    }
+    fn relu2(&mut self) {
+        act::relu(self.a2.as_flat_mut());
+    }
+    fn pool2(&mut self) {
+        pool::max_pool2d::<2, 2, 2, 2, 0, 0, 1, 1, false, 16, 10, 10, 5, 5>(&self.a2, &mut self.p2);
+    }
+    fn fc1(&mut self) {
+        let flat: &[f32; 400] = self.p2.as_flattened().as_flattened().try_into().unwrap();
+        linear::linear(flat, &self.w3, Some(&self.b3), &mut self.a3);
+    }
+    fn relu3(&mut self) {
+        act::relu(&mut self.a3);
+    }
+    fn fc2(&mut self) {
+        linear::linear(&self.a3, &self.w4, Some(&self.b4), &mut self.a4);
+    }
+    fn relu4(&mut self) {
+        act::relu(&mut self.a4);
+    }
+    fn fc3(&mut self) {
+        linear::linear(&self.a4, &self.w5, Some(&self.b5), &mut self.a5);
+    }
+    /// The whole network, layer after layer, as `network!` generates it.
+    fn forward(&mut self) {
+        self.conv1();
+        self.relu1();
+        self.pool1();
+        self.conv2();
+        self.relu2();
+        self.pool2();
+        self.fc1();
+        self.relu3();
+        self.fc2();
+        self.relu4();
+        self.fc3();
+    }
+}
+
+/// The naive reference kernels on the same data.
+mod naive {
+    use super::{reference, Conv2dParams, LeNet, MaxPool2dParams, PaddingMode, Tensor};
+
+    fn conv_params(c: usize, o: usize) -> Conv2dParams {
+        Conv2dParams {
+            in_channels: c,
+            out_channels: o,
+            kernel: (5, 5),
+            stride: (1, 1),
+            padding: (0, 0),
+            dilation: (1, 1),
+            groups: 1,
+            padding_mode: PaddingMode::Zeros,
+        }
+    }
+    const POOL: MaxPool2dParams = MaxPool2dParams {
+        kernel: (2, 2),
+        stride: (2, 2),
+        padding: (0, 0),
+        dilation: (1, 1),
+        ceil_mode: false,
+    };
+
+    pub fn conv1(n: &mut LeNet) {
+        reference::conv2d(
+            &conv_params(1, 6),
+            (32, 32),
+            n.x.as_flat(),
+            n.w1.as_flattened().as_flattened().as_flattened(),
+            Some(&n.b1),
+            n.a1.as_flat_mut(),
+        );
+    }
+    pub fn conv2(n: &mut LeNet) {
+        reference::conv2d(
+            &conv_params(6, 16),
+            (14, 14),
+            n.p1.as_flat(),
+            n.w2.as_flattened().as_flattened().as_flattened(),
+            Some(&n.b2),
+            n.a2.as_flat_mut(),
+        );
+    }
+    pub fn relu1(n: &mut LeNet) {
+        for v in n.a1.as_flat_mut() {
+            *v = reference::act::relu(*v);
+        }
+    }
+    pub fn pool1(n: &mut LeNet) {
+        reference::max_pool2d(&POOL, 6, (28, 28), n.a1.as_flat(), n.p1.as_flat_mut());
+    }
+    pub fn pool2(n: &mut LeNet) {
+        reference::max_pool2d(&POOL, 16, (10, 10), n.a2.as_flat(), n.p2.as_flat_mut());
+    }
+    pub fn fc1(n: &mut LeNet) {
+        reference::linear(n.p2.as_flat(), n.w3.as_flat(), Some(&n.b3), &mut n.a3);
+    }
+    pub fn fc2_fc3(n: &mut LeNet) {
+        reference::linear(&n.a3, n.w4.as_flat(), Some(&n.b4), &mut n.a4);
+        reference::linear(&n.a4, n.w5.as_flat(), Some(&n.b5), &mut n.a5);
+    }
+}
+
+/// How much work a benchmark does: multiply-accumulates, or elements for
+/// the layers that do no arithmetic to speak of.
+#[derive(Clone, Copy)]
+enum Work {
+    Macs(u64),
+    Elements(u64),
+}
+
+const CONV1_MACS: u64 = 6 * 28 * 28 * 25;
+const CONV2_MACS: u64 = 16 * 10 * 10 * 6 * 25;
+const FC1_MACS: u64 = 400 * 120;
+const FC23_MACS: u64 = 120 * 84 + 84 * 10;
+const TOTAL_MACS: u64 = CONV1_MACS + CONV2_MACS + FC1_MACS + FC23_MACS;
+
+type Case = (&'static str, Work, fn(&mut LeNet));
+
+/// Every benchmark: name, work, body.
+fn cases() -> Vec<Case> {
+    vec![
+        ("conv1", Work::Macs(CONV1_MACS), LeNet::conv1),
+        ("relu1", Work::Elements(6 * 28 * 28), LeNet::relu1),
+        ("pool1", Work::Elements(6 * 28 * 28), LeNet::pool1),
+        ("conv2", Work::Macs(CONV2_MACS), LeNet::conv2),
+        ("relu2", Work::Elements(16 * 10 * 10), LeNet::relu2),
+        ("pool2", Work::Elements(16 * 10 * 10), LeNet::pool2),
+        ("fc1", Work::Macs(FC1_MACS), LeNet::fc1),
+        ("fc2+fc3", Work::Macs(FC23_MACS), |n| {
+            n.fc2();
+            n.relu4();
+            n.fc3();
+        }),
+        ("forward", Work::Macs(TOTAL_MACS), LeNet::forward),
+        ("naive/conv1", Work::Macs(CONV1_MACS), naive::conv1),
+        ("naive/relu1", Work::Elements(6 * 28 * 28), naive::relu1),
+        ("naive/pool1", Work::Elements(6 * 28 * 28), naive::pool1),
+        ("naive/conv2", Work::Macs(CONV2_MACS), naive::conv2),
+        ("naive/pool2", Work::Elements(16 * 10 * 10), naive::pool2),
+        ("naive/fc1", Work::Macs(FC1_MACS), naive::fc1),
+        ("naive/fc2+fc3", Work::Macs(FC23_MACS), naive::fc2_fc3),
+    ]
+}
+
+/// The median and the minimum time of one call of `f`, over batches of
+/// calls (on a shared machine the minimum is the steadier figure).
+fn time(net: &mut LeNet, f: fn(&mut LeNet)) -> (Duration, Duration) {
+    // Calibrate a batch to about 200 µs.
+    let mut reps = 1u32;
+    loop {
+        let start = Instant::now();
+        for _ in 0..reps {
+            f(black_box(&mut *net));
+        }
+        if start.elapsed() > Duration::from_micros(200) || reps >= 1 << 20 {
+            break;
+        }
+        reps *= 2;
+    }
+    let mut samples: Vec<Duration> = (0..101)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..reps {
+                f(black_box(&mut *net));
+            }
+            start.elapsed() / reps
+        })
+        .collect();
+    samples.sort();
+    (samples[samples.len() / 2], samples[0])
+}
+
+fn main() {
+    let mut net = LeNet::new();
+    let mut criterion = Criterion::default()
+        .warm_up_time(Duration::from_millis(300))
+        .measurement_time(Duration::from_secs(1))
+        .configure_from_args();
+    let mut group = criterion.benchmark_group("lenet");
+    let mut selected = Vec::new();
+    // Criterion's filter is a regex; the table understands its simplest
+    // form, alternatives of plain names: `'conv1|fc1'`, `'lenet/(conv|fc)'`.
+    let filter: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .flat_map(|a| {
+            a.split(|c| "|()^$".contains(c))
+                .filter(|t| !t.is_empty())
+                .map(|t| t.trim_start_matches("lenet/").to_owned())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    for (name, work, f) in cases() {
+        group.throughput(match work {
+            Work::Macs(n) | Work::Elements(n) => Throughput::Elements(n),
+        });
+        group.bench_function(name, |b| b.iter(|| f(black_box(&mut net))));
+        if filter.is_empty() || filter.iter().any(|s| name.contains(s.as_str())) {
+            selected.push((name, work, f));
+        }
+    }
+    group.finish();
+    criterion.final_summary();
+
+    // `cargo test --benches` runs this binary with `--bench` absent: skip
+    // the timing table there.
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    println!();
+    println!(
+        "{:<14} {:>11} {:>11} {:>10} {:>10}",
+        "layer", "median", "min", "GFLOP/s", "% of peak"
+    );
+    for (name, work, f) in selected {
+        let (median, min) = time(&mut net, f);
+        let secs = median.as_secs_f64();
+        let times = format!(
+            "{name:<14} {:>8.2} µs {:>8.2} µs",
+            secs * 1e6,
+            min.as_secs_f64() * 1e6
+        );
+        match work {
+            Work::Macs(macs) => {
+                let gflops = 2.0 * macs as f64 / secs / 1e9;
+                println!(
+                    "{times} {gflops:>10.2} {:>9.1}%",
+                    100.0 * gflops / PEAK_GFLOPS
+                );
+            }
+            Work::Elements(n) => println!(
+                "{times} {:>10} {:>10}  ({:.2} Gelem/s)",
+                "-",
+                "-",
+                n as f64 / secs / 1e9
+            ),
+        }
+    }
+    println!("(GFLOP/s and % of peak from the median)");
+    println!(
+        "(peak: {PEAK_GFLOPS} GFLOP/s = 32 FLOP/cycle × 2.6 GHz nominal, one core; \
+         boost clocks can exceed it)"
+    );
+}
