@@ -72,13 +72,7 @@ impl LayerInfo {
     /// The bytes of the layer's output activation (`f32`).
     #[must_use]
     pub const fn activation_bytes(&self) -> usize {
-        let mut n = 4;
-        let mut i = 0;
-        while i < self.output_shape.len() {
-            n *= self.output_shape[i];
-            i += 1;
-        }
-        n
+        4 * product(self.output_shape)
     }
 }
 
@@ -95,13 +89,7 @@ impl ParamInfo {
     /// The number of elements, the product of the shape.
     #[must_use]
     pub const fn len(&self) -> usize {
-        let mut n = 1;
-        let mut i = 0;
-        while i < self.shape.len() {
-            n *= self.shape[i];
-            i += 1;
-        }
-        n
+        product(self.shape)
     }
 
     /// Whether the tensor has no elements (never, for a checked network).
@@ -109,6 +97,17 @@ impl ParamInfo {
     pub const fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
+
+/// The product of a shape's dimensions (`const`, hence the loop).
+const fn product(dims: &[usize]) -> usize {
+    let mut n = 1;
+    let mut i = 0;
+    while i < dims.len() {
+        n *= dims[i];
+        i += 1;
+    }
+    n
 }
 
 /// The bytes of a list of `f32` tensors.
