@@ -1,11 +1,10 @@
 //! Weights baked in at compile time (`#[weights("…")]`) equal the same file
 //! loaded at run time, bit for bit, on every shipped test digit.
 
-#[path = "../examples/mnist/mod.rs"]
-mod mnist;
+mod common;
 
-use std::path::Path;
-
+use common::mnist::{argmax, lenet_input};
+use common::{data, test_digits};
 use constnet::Network;
 
 constnet::network! {
@@ -30,20 +29,19 @@ constnet::network! {
 
 #[test]
 fn baked_equals_loaded_bit_for_bit() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let loaded = BakedLeNet5::from_file(root.join("data/lenet5.safetensors")).unwrap();
+    let loaded = BakedLeNet5::from_file(data("lenet5.safetensors")).unwrap();
     let baked = BakedLeNet5::baked();
     assert!(*baked == *loaded, "the weights differ");
 
-    let test = mnist::Mnist::load(&root.join("data/mnist"), "t10k").unwrap();
+    let test = test_digits();
     let mut ws = BakedLeNet5::new_workspace();
     let mut correct = 0;
     for (digit, &label) in test.images.iter().zip(&test.labels) {
-        let x = mnist::lenet_input(digit);
+        let x = lenet_input(digit);
         let a = baked.forward_with(&x, &mut ws);
         let b = loaded.forward_with(&x, &mut ws);
         assert!(a.iter().zip(&b).all(|(p, q)| p.to_bits() == q.to_bits()));
-        correct += usize::from(mnist::argmax(&a) == usize::from(label));
+        correct += usize::from(argmax(&a) == usize::from(label));
     }
     assert_eq!(correct, 1980);
 }

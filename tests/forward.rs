@@ -2,27 +2,11 @@
 //! kernels, on LeNet-5 and on a network using the rest of the foundation
 //! vocabulary, with pseudo-random weights and inputs.
 
+mod common;
+
+use common::LeNet5;
 use constnet::reference::{self, Conv2dParams, MaxPool2dParams, PaddingMode};
 use constnet::{Network, Tensor};
-
-constnet::network! {
-    /// LeNet-5, ReLU + max-pool variant.
-    pub struct LeNet5 {
-        input: [1, 32, 32],
-        conv1: Conv2d(1, 6, 5),              // -> [6, 28, 28]
-        ReLU,
-        MaxPool2d(2),                        // -> [6, 14, 14]
-        conv2: Conv2d(6, 16, 5) -> [16, 10, 10],
-        ReLU,
-        MaxPool2d(2),
-        Flatten,
-        fc1: Linear(16 * 5 * 5, 120),
-        ReLU,
-        fc2: Linear(120, 84),
-        ReLU,
-        fc3: Linear(84, 10),
-    }
-}
 
 constnet::network! {
     /// Strides, padding, dilation, groups, rectangular kernels, average

@@ -4,57 +4,20 @@
 //! within 1e-4, the predicted classes are identical, and the accuracy is at
 //! least 98%. No Python needed: the golden outputs are committed.
 
-#[path = "../examples/mnist/mod.rs"]
-mod mnist;
+mod common;
 
-use std::path::Path;
-
+use common::mnist::{argmax, lenet_input, Mnist};
+use common::{data, tensor_f32, LeNet5};
 use constnet::Network;
-use mnist::{argmax, lenet_input, Mnist};
 use safetensors::SafeTensors;
-
-constnet::network! {
-    /// LeNet-5, as in examples/lenet.rs.
-    pub struct LeNet5 {
-        input: [1, 32, 32],
-        conv1: Conv2d(1, 6, 5),
-        ReLU,
-        MaxPool2d(2),
-        conv2: Conv2d(6, 16, 5),
-        ReLU,
-        MaxPool2d(2),
-        Flatten,
-        fc1: Linear(16 * 5 * 5, 120),
-        ReLU,
-        fc2: Linear(120, 84),
-        ReLU,
-        fc3: Linear(84, 10),
-    }
-}
-
-fn data() -> &'static Path {
-    Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/data"))
-}
-
-/// A float32 tensor of the golden file, as a flat vector.
-fn golden_f32(file: &SafeTensors<'_>, name: &str) -> (Vec<usize>, Vec<f32>) {
-    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
-    let values = t
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect();
-    (t.shape().to_vec(), values)
-}
 
 #[test]
 fn logits_match_pytorch_on_all_test_digits() {
-    let net = LeNet5::from_file(data().join("lenet5.safetensors")).unwrap();
-    let test = Mnist::load(&data().join("mnist"), "t10k").unwrap();
-    let bytes = std::fs::read(data().join("lenet5_golden.safetensors")).unwrap();
+    let net = LeNet5::from_file(data("lenet5.safetensors")).unwrap();
+    let test = Mnist::load(&data("mnist"), "t10k").unwrap();
+    let bytes = std::fs::read(data("lenet5_golden.safetensors")).unwrap();
     let golden = SafeTensors::deserialize(&bytes).unwrap();
-    let (shape, logits) = golden_f32(&golden, "logits");
+    let (shape, logits) = tensor_f32(&golden, "logits");
     assert_eq!(shape, [2000, 10]);
     assert_eq!(test.images.len(), 2000);
 
@@ -94,10 +57,10 @@ fn logits_match_pytorch_on_all_test_digits() {
 
 #[test]
 fn preprocessing_matches_pytorch_bit_for_bit() {
-    let test = Mnist::load(&data().join("mnist"), "t10k").unwrap();
-    let bytes = std::fs::read(data().join("lenet5_golden.safetensors")).unwrap();
+    let test = Mnist::load(&data("mnist"), "t10k").unwrap();
+    let bytes = std::fs::read(data("lenet5_golden.safetensors")).unwrap();
     let golden = SafeTensors::deserialize(&bytes).unwrap();
-    let (shape, expected) = golden_f32(&golden, "trace.input");
+    let (shape, expected) = tensor_f32(&golden, "trace.input");
     assert_eq!(shape, [1, 32, 32]);
     let ours = lenet_input(&test.images[0]);
     let ours: Vec<f32> = ours.iter().flatten().flatten().copied().collect();
@@ -109,9 +72,9 @@ fn preprocessing_matches_pytorch_bit_for_bit() {
 
 #[test]
 fn missing_files_are_clear_errors() {
-    let err = LeNet5::from_file(data().join("no-such-weights.safetensors")).unwrap_err();
+    let err = LeNet5::from_file(data("no-such-weights.safetensors")).unwrap_err();
     let msg = err.to_string();
     assert!(msg.contains("no-such-weights.safetensors"), "{msg}");
-    let err = Mnist::load(&data().join("nowhere"), "t10k").err().unwrap();
+    let err = Mnist::load(&data("nowhere"), "t10k").err().unwrap();
     assert!(err.to_string().contains("data/mnist/"), "{err}");
 }

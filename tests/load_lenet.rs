@@ -2,32 +2,15 @@
 //! `nn.Sequential`-named models, half precision, round trips, errors that
 //! name the tensor, and a multi-megabyte network on a small stack.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+mod common;
 
+use std::collections::BTreeMap;
+
+use common::{data, LeNet5};
 use constnet::load::LoadError;
 use constnet::{Network, Tensor};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-
-constnet::network! {
-    /// LeNet-5 as an `nn.Module` with named attributes.
-    pub struct LeNet5 {
-        input: [1, 32, 32],
-        conv1: Conv2d(1, 6, 5),
-        ReLU,
-        MaxPool2d(2),
-        conv2: Conv2d(6, 16, 5),
-        ReLU,
-        MaxPool2d(2),
-        Flatten,
-        fc1: Linear(16 * 5 * 5, 120),
-        ReLU,
-        fc2: Linear(120, 84),
-        ReLU,
-        fc3: Linear(84, 10),
-    }
-}
 
 constnet::network! {
     /// The same layers as an `nn.Sequential`: keys `0.weight`, `3.weight`, …
@@ -68,8 +51,7 @@ constnet::network! {
 }
 
 fn weights() -> Vec<u8> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("data/lenet5.safetensors");
-    std::fs::read(path).unwrap()
+    std::fs::read(data("lenet5.safetensors")).unwrap()
 }
 
 /// Every tensor of a safetensors file as (dtype, shape, bytes), by name.

@@ -2,41 +2,15 @@
 //! an `ArrayView3`, a batch as an `ArrayView4`, shapes checked at run time.
 #![cfg(feature = "ndarray")]
 
-#[path = "../examples/mnist/mod.rs"]
-mod mnist;
+mod common;
 
-use std::path::Path;
-
+use common::{first_inputs, lenet, Input, LeNet5};
 use constnet::ndarray::{forward_batch, forward_view};
-use constnet::{Network, Tensor};
+use constnet::Tensor;
 use ndarray::{s, Array3, Array4, ArrayView3};
 
-constnet::network! {
-    pub struct LeNet5 {
-        input: [1, 32, 32],
-        conv1: Conv2d(1, 6, 5),
-        ReLU,
-        MaxPool2d(2),
-        conv2: Conv2d(6, 16, 5),
-        ReLU,
-        MaxPool2d(2),
-        Flatten,
-        fc1: Linear(16 * 5 * 5, 120),
-        ReLU,
-        fc2: Linear(120, 84),
-        ReLU,
-        fc3: Linear(84, 10),
-    }
-}
-
-type Input = <LeNet5 as Network>::Input;
-
 fn setup() -> (Box<LeNet5>, Vec<Input>) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let net = LeNet5::from_file(root.join("data/lenet5.safetensors")).unwrap();
-    let test = mnist::Mnist::load(&root.join("data/mnist"), "t10k").unwrap();
-    let inputs = test.images[..16].iter().map(mnist::lenet_input).collect();
-    (net, inputs)
+    (lenet(), first_inputs(16))
 }
 
 #[test]

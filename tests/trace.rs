@@ -3,38 +3,15 @@
 //! (`trace.*` in data/lenet5_golden.safetensors, from tools/train_lenet.py).
 //! The layer table's formulas agree with the shapes.
 
-#[path = "../examples/mnist/mod.rs"]
-mod mnist;
+mod common;
 
-use std::path::Path;
-
+use common::mnist::lenet_input;
+use common::{data, lenet, tensor_f32, test_digits, LeNet5, LeNet5Trace};
 use constnet::{Network, Tensor};
 use safetensors::SafeTensors;
 
-constnet::network! {
-    pub struct LeNet5 {
-        input: [1, 32, 32],
-        conv1: Conv2d(1, 6, 5),
-        ReLU,
-        MaxPool2d(2),
-        conv2: Conv2d(6, 16, 5),
-        ReLU,
-        MaxPool2d(2),
-        Flatten,
-        fc1: Linear(16 * 5 * 5, 120),
-        ReLU,
-        fc2: Linear(120, 84),
-        ReLU,
-        fc3: Linear(84, 10),
-    }
-}
-
 fn golden(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
-    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
+    tensor_f32(file, name).1
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
@@ -47,13 +24,12 @@ fn max_diff(a: &[f32], b: &[f32]) -> f32 {
 
 #[test]
 fn every_layer_matches_pytorch() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let net = LeNet5::from_file(root.join("data/lenet5.safetensors")).unwrap();
-    let test = mnist::Mnist::load(&root.join("data/mnist"), "t10k").unwrap();
-    let bytes = std::fs::read(root.join("data/lenet5_golden.safetensors")).unwrap();
+    let net = lenet();
+    let test = test_digits();
+    let bytes = std::fs::read(data("lenet5_golden.safetensors")).unwrap();
     let file = SafeTensors::deserialize(&bytes).unwrap();
 
-    let input = mnist::lenet_input(&test.images[0]);
+    let input = lenet_input(&test.images[0]);
     let mut workspace = LeNet5::new_workspace();
     let mut trace = Box::new(LeNet5Trace::new());
     let out = net.forward_traced(&input, &mut workspace, &mut trace);

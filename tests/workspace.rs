@@ -1,25 +1,10 @@
 //! The workspace is exactly as large as a forward pass needs: its size is
 //! `WORKSPACE_BYTES`, and a forward pass writes every float of it.
 
-use constnet::Network;
+mod common;
 
-constnet::network! {
-    pub struct LeNet5 {
-        input: [1, 32, 32],
-        conv1: Conv2d(1, 6, 5),
-        ReLU,
-        MaxPool2d(2),
-        conv2: Conv2d(6, 16, 5),
-        ReLU,
-        MaxPool2d(2),
-        Flatten,
-        fc1: Linear(16 * 5 * 5, 120),
-        ReLU,
-        fc2: Linear(120, 84),
-        ReLU,
-        fc3: Linear(84, 10),
-    }
-}
+use common::{LeNet5, LeNet5Workspace};
+use constnet::Network;
 
 constnet::network! {
     /// Starts in place on the input (a copy), ends on a view.
