@@ -1,0 +1,8 @@
+constnet::network! {
+    struct Net {
+        input: [28, 28],
+        Flatten,
+    }
+}
+
+fn main() {}
