@@ -8,45 +8,24 @@
 //! cargo bench --bench lenet --features rayon          # all cores too
 //! ```
 
-#[path = "../examples/mnist/mod.rs"]
-mod mnist;
+#[path = "../tests/common/mod.rs"]
+mod common;
 
 use std::hint::black_box;
-use std::path::Path;
 use std::time::Duration;
 
+use common::{first_inputs, lenet, LeNet5};
 use constnet::batch::forward_batch;
 use constnet::Network;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-
-constnet::network! {
-    /// LeNet-5, ReLU + max-pool variant.
-    pub struct LeNet5 {
-        input: [1, 32, 32],
-        conv1: Conv2d(1, 6, 5),
-        ReLU,
-        MaxPool2d(2),
-        conv2: Conv2d(6, 16, 5),
-        ReLU,
-        MaxPool2d(2),
-        Flatten,
-        fc1: Linear(16 * 5 * 5, 120),
-        ReLU,
-        fc2: Linear(120, 84),
-        ReLU,
-        fc3: Linear(84, 10),
-    }
-}
 
 /// One core's peak: 32 single-precision FLOP per cycle (two 256-bit FMA
 /// pipes, or one 512-bit) at 2.6 GHz.
 const PEAK_GFLOPS: f64 = 32.0 * 2.6;
 
 fn bench(c: &mut Criterion) {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let net = LeNet5::from_file(root.join("data/lenet5.safetensors")).expect("weights");
-    let test = mnist::Mnist::load(&root.join("data/mnist"), "t10k").expect("digits");
-    let inputs: Vec<_> = test.images[..64].iter().map(mnist::lenet_input).collect();
+    let net = lenet();
+    let inputs = first_inputs(64);
     let flops = 2 * LeNet5::MACS as u64;
 
     let mut group = c.benchmark_group("lenet5");
