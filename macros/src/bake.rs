@@ -157,6 +157,7 @@ fn decode(dtype: Dtype, data: &[u8]) -> Vec<f32> {
 }
 
 /// A nested array literal of `dims` over row-major `values`.
+#[allow(clippy::arithmetic_side_effects)] // offsets within `values`, whose length the loader checked
 fn nested(dims: &[usize], values: &[f32]) -> TokenStream {
     match dims.split_first() {
         None => values.first().map_or_else(|| quote!(0.0), |&v| float(v)),

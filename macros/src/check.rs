@@ -27,10 +27,12 @@ pub use crate::op::Op;
 use crate::shape::{self, Computed, Shape, Window, WindowError};
 use crate::spec::{self, Bindings, Bound};
 
-/// The checked network: every layer resolved to concrete sizes.
+/// The checked network: every layer resolved to concrete sizes, and the
+/// totals, each checked not to overflow.
 pub struct Plan {
     pub input: Shape,
     pub layers: Vec<Checked>,
+    pub totals: Totals,
 }
 
 impl Plan {
@@ -38,13 +40,62 @@ impl Plan {
     pub fn output(&self) -> Shape {
         self.layers.last().map_or(self.input, |l| l.output)
     }
+}
 
-    pub fn params(&self) -> usize {
-        self.layers.iter().map(|l| l.params).sum()
-    }
+/// Whole-network counts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Totals {
+    /// Learnable parameters.
+    pub params: usize,
+    /// Multiply-accumulates per sample.
+    pub macs: usize,
+    /// Bytes of every tensor loaded from the `state_dict` (`f32`).
+    pub weight_bytes: usize,
+}
 
-    pub fn macs(&self) -> usize {
-        self.layers.iter().map(|l| l.macs).sum()
+impl Totals {
+    /// Sums the layers' counts, in `u128` where a sum of `usize`s cannot
+    /// overflow; the error says which total does not fit, and by how much.
+    #[allow(clippy::arithmetic_side_effects)] // u128 sums of usizes
+    fn of(layers: &[Checked]) -> Result<Totals, String> {
+        let sum = |f: &dyn Fn(&Checked) -> u128| layers.iter().map(f).sum::<u128>();
+        let params = sum(&|l| l.params as u128);
+        let macs = sum(&|l| l.macs as u128);
+        let weight_bytes = sum(&|l| {
+            l.op.param_shapes()
+                .iter()
+                .map(|(_, dims)| 4 * dims.iter().map(|&d| d as u128).product::<u128>())
+                .sum()
+        });
+        let fits = |n: u128, what: &str, limit: &str, max: u128, unit: &str| {
+            usize::try_from(n)
+                .ok()
+                .filter(|&n| n as u128 <= max)
+                .ok_or_else(|| format!("{what} {n}{unit}, more than `{limit}` = {max}{unit}"))
+        };
+        Ok(Totals {
+            params: fits(
+                params,
+                "parameter count would be",
+                "usize::MAX",
+                usize::MAX as u128,
+                "",
+            )?,
+            macs: fits(
+                macs,
+                "multiply-accumulate count would be",
+                "usize::MAX",
+                usize::MAX as u128,
+                "",
+            )?,
+            weight_bytes: fits(
+                weight_bytes,
+                "weights would take",
+                "isize::MAX",
+                isize::MAX.unsigned_abs() as u128,
+                " bytes",
+            )?,
+        })
     }
 }
 
@@ -146,7 +197,17 @@ pub fn check(net: &ast::Network) -> syn::Result<Plan> {
     let Some(input) = input else {
         unreachable_error()?
     };
-    Ok(Plan { input, layers })
+    let totals = Totals::of(&layers).map_err(|what| {
+        syn::Error::new_spanned(
+            &net.ident,
+            format!("arithmetic overflow: network `{}`'s {what}", net.ident),
+        )
+    })?;
+    Ok(Plan {
+        input,
+        layers,
+        totals,
+    })
 }
 
 /// Only reached if a missing input produced no error, which `check_input`
@@ -190,9 +251,9 @@ fn check_input(net: &ast::Network, errors: &mut Vec<syn::Error>) -> Option<Shape
         ));
     }
     let dims = eval_dims(&decl.dims, "input", errors)?;
-    match *dims.as_slice() {
-        [n] => Some(Shape::Flat(n)),
-        [c, h, w] => Some(Shape::Map { c, h, w }),
+    let shape = match *dims.as_slice() {
+        [n] => Shape::Flat(n),
+        [c, h, w] => Shape::Map { c, h, w },
         _ => {
             errors.push(syn::Error::new(
                 decl.dims.bracket_span,
@@ -201,9 +262,28 @@ fn check_input(net: &ast::Network, errors: &mut Vec<syn::Error>) -> Option<Shape
                     dims.len()
                 ),
             ));
-            None
+            return None;
         }
+    };
+    if shape.bytes().is_none() {
+        let at = Range::single(decl.dims.bracket_span);
+        errors.push(too_large(at, &format!("the input {shape}"), &shape));
+        return None;
     }
+    Some(shape)
+}
+
+/// ``{what} would be N bytes, more than `isize::MAX` …``
+fn too_large(at: Range, what: &str, shape: &Shape) -> syn::Error {
+    syn::Error::new_spanned(
+        at,
+        format!(
+            "{what} would be {} bytes ({} f32 values), more than `isize::MAX` = {} bytes, the largest object Rust allows",
+            shape.bytes_text(),
+            shape.dims().iter().map(ToString::to_string).collect::<Vec<_>>().join(" × "),
+            isize::MAX
+        ),
+    )
 }
 
 /// Evaluates a bracketed shape; every dimension must be a positive integer.
@@ -305,13 +385,22 @@ fn check_layer(
     let Some(out) = result else {
         return (None, None);
     };
-    let failed = cx.failed;
-    let next = out.flow.map(|mut f| {
+    let mut failed = cx.failed;
+    let mut next = out.flow.map(|mut f| {
         if f.by.is_empty() {
             f.by = format!("the output of {}", describe(layer, &out.display));
         }
         f
     });
+    if let Some(f) = next.as_ref().filter(|f| f.shape.bytes().is_none()) {
+        errors.push(too_large(
+            Range::single(layer.kind.span()),
+            &format!("the output of this layer, {},", f.shape),
+            &f.shape,
+        ));
+        failed = true;
+        next = None;
+    }
     let checked = match (flow, &next) {
         (Some(inf), Some(outf)) if !failed => {
             let field = match &layer.name {
@@ -531,17 +620,30 @@ impl Cx<'_> {
         }
     }
 
-    /// Overflow-checked product for parameter and MAC counts.
-    fn product(&mut self, factors: &[usize], what: &str) -> Option<usize> {
-        let v = factors.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
-        let v = v.filter(|&v| {
-            v.checked_mul(4)
-                .is_some_and(|bytes| isize::try_from(bytes).is_ok())
-        });
+    /// The number of elements of a weight tensor of these dimensions,
+    /// checked to fit in memory as `f32`s.
+    fn weight_len(&mut self, dims: &[usize]) -> Option<usize> {
+        let len = Shape::bytes_of(dims).and_then(|_| product(dims));
+        if len.is_none() {
+            let dims = dims.iter().map(ToString::to_string).collect::<Vec<_>>();
+            self.error(
+                self.kind_span(),
+                format!(
+                    "arithmetic overflow: this layer's weight [{}] would be more than `isize::MAX` bytes, the largest object Rust allows",
+                    dims.join(", ")
+                ),
+            );
+        }
+        len
+    }
+
+    /// A count (multiply-accumulates), checked not to overflow `usize`.
+    fn count(&mut self, factors: &[usize], what: &str) -> Option<usize> {
+        let v = product(factors);
         if v.is_none() {
             self.error(
                 self.kind_span(),
-                format!("arithmetic overflow: the {what} of this layer does not fit in memory"),
+                format!("arithmetic overflow: the {what} of this layer does not fit in usize"),
             );
         }
         v
@@ -603,6 +705,11 @@ impl Cx<'_> {
     }
 }
 
+/// The product of `factors`, `None` on overflow.
+fn product(factors: &[usize]) -> Option<usize> {
+    factors.iter().try_fold(1usize, |a, &b| a.checked_mul(b))
+}
+
 /// Whether a layer kind passes its input shape through unchanged.
 fn keeps_shape(kind: &str) -> bool {
     matches!(
@@ -636,7 +743,7 @@ fn written(b: &Bound) -> String {
     }
 }
 
-fn pair_text((h, w): (usize, usize)) -> String {
+fn pair_text<T: PartialEq + std::fmt::Display>((h, w): (T, T)) -> String {
     if h == w {
         h.to_string()
     } else {

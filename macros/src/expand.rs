@@ -12,7 +12,7 @@ use quote::{format_ident, quote};
 use crate::ast::Network;
 use crate::bake::Baked;
 use crate::check::{Checked, Plan};
-use crate::memory::{self, Loc, Region, Side, Step};
+use crate::memory::{Loc, MemoryPlan, Region, Step};
 use crate::op::{Activation, Op, PadMode};
 use crate::shape::{Receptive, Shape};
 
@@ -64,25 +64,33 @@ struct Gen<'a> {
     krate: &'a TokenStream,
     /// The network's input shape.
     input: Shape,
-    /// The workspace length in floats.
-    len: usize,
+}
+
+/// `a..b` over constants, or `..b` from the start.
+fn range(start: usize, end: usize) -> TokenStream {
+    let end = lit(end);
+    if start == 0 {
+        quote!(..#end)
+    } else {
+        let start = lit(start);
+        quote!(#start..#end)
+    }
+}
+
+/// How to borrow a region that is only read while `write` is written:
+/// the half of the workspace split at `write` that holds it, and its range
+/// in that half. `None` if the two overlap (the planner never does that).
+fn beside(read: Region, write: Region) -> Option<(TokenStream, TokenStream)> {
+    if read.end() <= write.offset {
+        Some((quote!(below), range(read.offset, read.end())))
+    } else {
+        let start = read.offset.checked_sub(write.end())?;
+        let end = read.end().checked_sub(write.end())?;
+        Some((quote!(above), range(start, end)))
+    }
 }
 
 impl Gen<'_> {
-    /// The index range of a region in `workspace.buf`.
-    fn range(&self, r: Region) -> TokenStream {
-        match r.side {
-            Side::Bottom => {
-                let n = lit(r.len);
-                quote!(..#n)
-            }
-            Side::Top => {
-                let start = lit(self.len - r.len);
-                quote!(#start..)
-            }
-        }
-    }
-
     /// An expression of type `&T` for an activation.
     fn read(&self, loc: Loc) -> TokenStream {
         let krate = self.krate;
@@ -95,7 +103,7 @@ impl Gen<'_> {
                 quote!(#krate::tensor::flatten::<#c, #h, #w, #n>(input))
             }
             Loc::Buf { region, shape } => {
-                let (ty, range) = (tensor_type(shape), self.range(region));
+                let (ty, range) = (tensor_type(shape), range(region.offset, region.end()));
                 quote!(#krate::tensor::view::<#ty>(&workspace.buf[#range]))
             }
         }
@@ -104,7 +112,7 @@ impl Gen<'_> {
     /// An expression of type `&mut T` for a workspace region.
     fn write(&self, region: Region, shape: Shape) -> TokenStream {
         let krate = self.krate;
-        let (ty, range) = (tensor_type(shape), self.range(region));
+        let (ty, range) = (tensor_type(shape), range(region.offset, region.end()));
         quote!(#krate::tensor::view_mut::<#ty>(&mut workspace.buf[#range]))
     }
 
@@ -135,24 +143,19 @@ impl Gen<'_> {
                 from: Loc::Buf { region, shape },
                 to,
             } => {
-                // The input and the output are on opposite sides: split the
-                // workspace between them to borrow both.
-                let (in_ty, out_ty) = (tensor_type(shape), tensor_type(layer.output));
-                let (mid, src, dst) = match to.side {
-                    Side::Top => {
-                        let n = lit(region.len);
-                        (lit(self.len - to.len), quote!(&bottom[..#n]), quote!(top))
-                    }
-                    Side::Bottom => {
-                        let start = lit(self.len - region.len - to.len);
-                        (lit(to.len), quote!(&top[#start..]), quote!(bottom))
-                    }
+                // Split the workspace around the output to borrow it mutably
+                // next to the input.
+                let Some((half, src_range)) = beside(region, to) else {
+                    return quote!(compile_error!("constnet internal error: a layer's input and output overlap in the workspace"););
                 };
-                let src = quote!(#krate::tensor::view::<#in_ty>(#src));
-                let dst = quote!(#krate::tensor::view_mut::<#out_ty>(#dst));
+                let (in_ty, out_ty) = (tensor_type(shape), tensor_type(layer.output));
+                let (at, len) = (lit(to.offset), lit(to.len));
+                let src = quote!(#krate::tensor::view::<#in_ty>(&#half[#src_range]));
+                let dst = quote!(#krate::tensor::view_mut::<#out_ty>(out));
                 let call = producing(krate, &layer.op, layer, &src, &dst);
                 quote! {
-                    let (bottom, top) = workspace.buf.split_at_mut(#mid);
+                    let (below, rest) = workspace.buf.split_at_mut(#at);
+                    let (out, above) = rest.split_at_mut(#len);
                     #call
                 }
             }
@@ -168,13 +171,16 @@ fn map_dims(shape: Shape) -> [usize; 3] {
 }
 
 /// Generates everything for one declaration.
-pub fn expand(net: &Network, plan: &Plan, baked: Option<&Baked>) -> TokenStream {
+pub fn expand(
+    net: &Network,
+    plan: &Plan,
+    memory: &MemoryPlan,
+    baked: Option<&Baked>,
+) -> TokenStream {
     let krate = &net.krate;
-    let memory = memory::plan(plan);
     let gen = Gen {
         krate,
         input: plan.input,
-        len: memory.len,
     };
     let name = &net.ident;
     let vis = &net.vis;
@@ -261,15 +267,9 @@ pub fn expand(net: &Network, plan: &Plan, baked: Option<&Baked>) -> TokenStream 
     });
 
     let ws_len = lit(memory.len);
-    let ws_bytes = memory.len * 4;
+    let ws_bytes = memory.bytes;
     let ws_bytes_lit = lit(ws_bytes);
-    let weight_bytes: usize = plan
-        .layers
-        .iter()
-        .flat_map(|l| l.op.param_shapes())
-        .map(|(_, d)| d.iter().product::<usize>() * 4)
-        .sum();
-    let weight_bytes = lit(weight_bytes);
+    let weight_bytes = lit(plan.totals.weight_bytes);
 
     let fields_seen = receptive_fields(plan);
     let layers_info = plan
@@ -277,9 +277,9 @@ pub fn expand(net: &Network, plan: &Plan, baked: Option<&Baked>) -> TokenStream 
         .iter()
         .zip(&fields_seen)
         .map(|(l, &rf)| layer_info(krate, l, rf));
-    let parameters = lit(plan.params());
-    let macs = lit(plan.macs());
-    let table = doc_table(plan, &input_ty, &output_ty);
+    let parameters = lit(plan.totals.params);
+    let macs = lit(plan.totals.macs);
+    let table = doc_table(plan, memory, &input_ty, &output_ty);
     let trace_name = format_ident!("{}Trace", name);
     let trace_doc = format!(
         "Every layer's output during one forward pass of [`{name}`], captured by [`{name}::forward_traced`]: one fixed-size array per layer, no heap."
@@ -611,7 +611,7 @@ fn producing(
             };
             let (sh, sw, ph, pw) = (lit(stride.0), lit(stride.1), lit(padding.0), lit(padding.1));
             let (dh, dw, g) = (lit(dilation.0), lit(dilation.1), lit(groups));
-            let cg = lit(in_channels / groups);
+            let cg = lit(in_channels.checked_div(groups).unwrap_or(0));
             let (kh, kw) = (lit(kernel.0), lit(kernel.1));
             let bias = if bias {
                 quote!(Some(&self.#field.bias))
@@ -729,7 +729,12 @@ fn layer_info(krate: &TokenStream, l: &Checked, (rh, rw): (usize, usize)) -> Tok
 }
 
 /// The layer table as rustdoc lines (Markdown).
-fn doc_table(plan: &Plan, input_ty: &TokenStream, output_ty: &TokenStream) -> Vec<String> {
+fn doc_table(
+    plan: &Plan,
+    memory: &MemoryPlan,
+    input_ty: &TokenStream,
+    output_ty: &TokenStream,
+) -> Vec<String> {
     let mut lines = vec![
         "# Layers".to_string(),
         String::new(),
@@ -745,7 +750,7 @@ fn doc_table(plan: &Plan, input_ty: &TokenStream, output_ty: &TokenStream) -> Ve
         } else {
             format!("`{}`", l.formula)
         };
-        let bytes = l.output.len().unwrap_or(0) * 4;
+        let bytes = l.output.bytes().unwrap_or(0);
         lines.push(format!(
             "| {} | `{}` | `{}` | `{}` → `{}` | {rh}×{rw} | {} | {} | {bytes} | {how} |",
             l.index, l.key, l.display, l.input, l.output, l.params, l.macs
@@ -756,9 +761,9 @@ fn doc_table(plan: &Plan, input_ty: &TokenStream, output_ty: &TokenStream) -> Ve
         "Input `{}`, output `{}`; {} parameters, {} multiply-accumulates per sample; a forward pass needs {} bytes of workspace.",
         compact(input_ty),
         compact(output_ty),
-        plan.params(),
-        plan.macs(),
-        memory::plan(plan).len * 4
+        plan.totals.params,
+        plan.totals.macs,
+        memory.bytes
     ));
     lines
 }

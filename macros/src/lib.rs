@@ -8,6 +8,11 @@
 //! the activations in the workspace, `bake` reads `#[weights]` files, and
 //! `expand` generates code.
 
+// Every size, product and byte count is checked arithmetic that becomes a
+// compile error, never a wrap or a panic; where an operation provably
+// cannot overflow, a local `allow` says why.
+#![cfg_attr(not(test), deny(clippy::arithmetic_side_effects))]
+
 mod ast;
 mod bake;
 mod check;
@@ -32,20 +37,17 @@ pub fn network_impl(input: TokenStream) -> TokenStream {
 
 /// Parse, check, expand; any error becomes `compile_error!` invocations.
 fn run(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
-    let net = match syn::parse2::<ast::Network>(input) {
-        Ok(net) => net,
-        Err(e) => return e.to_compile_error(),
-    };
-    let plan = match check::check(&net) {
-        Ok(plan) => plan,
-        Err(e) => return e.to_compile_error(),
-    };
+    network(input).unwrap_or_else(syn::Error::into_compile_error)
+}
+
+/// The whole pipeline; the error holds every problem found.
+fn network(input: proc_macro2::TokenStream) -> syn::Result<proc_macro2::TokenStream> {
+    let net = syn::parse2::<ast::Network>(input)?;
+    let plan = check::check(&net)?;
+    let memory = memory::plan(&plan).map_err(|e| e.error(&net.ident))?;
     let baked = match &net.weights {
-        Some(path) => match bake::bake(path, &plan, &net.krate, &net.ident) {
-            Ok(baked) => Some(baked),
-            Err(e) => return e.to_compile_error(),
-        },
+        Some(path) => Some(bake::bake(path, &plan, &net.krate, &net.ident)?),
         None => None,
     };
-    expand::expand(&net, &plan, baked.as_ref())
+    Ok(expand::expand(&net, &plan, &memory, baked.as_ref()))
 }

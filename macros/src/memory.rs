@@ -32,11 +32,41 @@ impl Side {
     }
 }
 
-/// A buffer in the workspace.
+/// A buffer in the workspace: `workspace[offset..offset + len]`, placed
+/// against one end of it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Region {
     pub side: Side,
+    pub offset: usize,
     pub len: usize,
+}
+
+impl Region {
+    /// A region against `side`; its offset is set once the workspace length
+    /// is known (`place`).
+    fn at(side: Side, len: usize) -> Region {
+        Region {
+            side,
+            offset: 0,
+            len,
+        }
+    }
+
+    /// One past the last float, `offset + len` (at most the workspace
+    /// length, which the planner checked fits in memory).
+    #[allow(clippy::arithmetic_side_effects)] // offset + len <= workspace length
+    pub fn end(self) -> usize {
+        self.offset + self.len
+    }
+
+    /// The offset of a `Top` region in a workspace of `total` floats.
+    #[allow(clippy::arithmetic_side_effects)] // len <= total, checked by the planner
+    fn place(mut self, total: usize) -> Region {
+        if self.side == Side::Top {
+            self.offset = total - self.len;
+        }
+        self
+    }
 }
 
 /// Where the current activation is, and its logical shape.
@@ -74,29 +104,51 @@ pub enum Step {
 pub struct MemoryPlan {
     /// Workspace length in floats.
     pub len: usize,
+    /// Workspace size in bytes (`4 · len`, checked to fit in `isize`).
+    pub bytes: usize,
     /// One step per layer, with where the layer's output is afterwards.
     pub steps: Vec<(Step, Loc)>,
     /// Where the network's output is at the end.
     pub output: Loc,
 }
 
-/// Places every activation of `plan`.
-pub fn plan(plan: &Plan) -> MemoryPlan {
+/// The workspace would not fit in memory: its size in bytes, computed
+/// without overflow (`u128`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TooLarge {
+    pub bytes: u128,
+}
+
+impl TooLarge {
+    /// The compile error, on the network's name.
+    pub fn error(self, name: &syn::Ident) -> syn::Error {
+        syn::Error::new_spanned(
+            name,
+            format!(
+                "network `{name}` would need a workspace of {} bytes, more than `isize::MAX` = {} bytes, the largest object Rust allows",
+                self.bytes,
+                isize::MAX
+            ),
+        )
+    }
+}
+
+/// Places every activation of `plan`. Every size is checked: a workspace
+/// of more than `isize::MAX` bytes (the largest object Rust allows) is an
+/// error, never a wrapped number.
+#[allow(clippy::arithmetic_side_effects)] // `u128` sums and products of `usize`s cannot overflow
+pub fn plan(plan: &Plan) -> Result<MemoryPlan, TooLarge> {
     let mut cur = Loc::Input { shape: plan.input };
-    let mut len = 0usize;
+    // The largest number of floats live at once, in `u128` so that a sum
+    // of two activations cannot overflow.
+    let mut peak: u128 = 0;
     let mut steps = Vec::new();
+    // `check` verified that every activation fits in memory on its own.
+    let len_of = |shape: Shape| shape.len().unwrap_or(usize::MAX);
     for layer in &plan.layers {
         let step = match layer.op {
             Op::Flatten | Op::Identity => {
-                cur = match cur {
-                    Loc::Input { .. } => Loc::Input {
-                        shape: layer.output,
-                    },
-                    Loc::Buf { region, .. } => Loc::Buf {
-                        region,
-                        shape: layer.output,
-                    },
-                };
+                cur = cur.viewed_as(layer.output);
                 Step::Nothing
             }
             ref op if op.in_place() => match cur {
@@ -105,11 +157,8 @@ pub fn plan(plan: &Plan) -> MemoryPlan {
                     copy_input: false,
                 },
                 Loc::Input { shape } => {
-                    let region = Region {
-                        side: Side::Bottom,
-                        len: shape.len().unwrap_or(0),
-                    };
-                    len = len.max(region.len);
+                    let region = Region::at(Side::Bottom, len_of(shape));
+                    peak = peak.max(region.len as u128);
                     cur = Loc::Buf { region, shape };
                     Step::InPlace {
                         at: region,
@@ -118,17 +167,14 @@ pub fn plan(plan: &Plan) -> MemoryPlan {
                 }
             },
             _ => {
-                let out_len = layer.output.len().unwrap_or(0);
-                let side = match cur {
-                    Loc::Input { .. } => Side::Bottom,
-                    Loc::Buf { region, .. } => region.side.other(),
+                let out_len = len_of(layer.output);
+                let (side, live) = match cur {
+                    Loc::Input { .. } => (Side::Bottom, 0),
+                    Loc::Buf { region, .. } => (region.side.other(), region.len),
                 };
-                let need = match cur {
-                    Loc::Input { .. } => out_len,
-                    Loc::Buf { region, .. } => region.len + out_len,
-                };
-                len = len.max(need);
-                let to = Region { side, len: out_len };
+                // The input and the output coexist.
+                peak = peak.max(live as u128 + out_len as u128);
+                let to = Region::at(side, out_len);
                 let from = cur;
                 cur = Loc::Buf {
                     region: to,
@@ -139,10 +185,55 @@ pub fn plan(plan: &Plan) -> MemoryPlan {
         };
         steps.push((step, cur));
     }
-    MemoryPlan {
+    let bytes = peak * 4;
+    let (Ok(len), Ok(bytes)) = (usize::try_from(peak), isize::try_from(bytes)) else {
+        return Err(TooLarge { bytes });
+    };
+    let steps = steps
+        .into_iter()
+        .map(|(step, loc)| (step.place(len), loc.place(len)))
+        .collect();
+    Ok(MemoryPlan {
         len,
+        bytes: bytes.unsigned_abs(),
         steps,
-        output: cur,
+        output: cur.place(len),
+    })
+}
+
+impl Loc {
+    /// The same memory viewed with another shape (`Flatten`, `Identity`).
+    fn viewed_as(self, shape: Shape) -> Loc {
+        match self {
+            Loc::Input { .. } => Loc::Input { shape },
+            Loc::Buf { region, .. } => Loc::Buf { region, shape },
+        }
+    }
+
+    fn place(self, total: usize) -> Loc {
+        match self {
+            Loc::Input { .. } => self,
+            Loc::Buf { region, shape } => Loc::Buf {
+                region: region.place(total),
+                shape,
+            },
+        }
+    }
+}
+
+impl Step {
+    fn place(self, total: usize) -> Step {
+        match self {
+            Step::Produce { from, to } => Step::Produce {
+                from: from.place(total),
+                to: to.place(total),
+            },
+            Step::InPlace { at, copy_input } => Step::InPlace {
+                at: at.place(total),
+                copy_input,
+            },
+            Step::Nothing => Step::Nothing,
+        }
     }
 }
 
@@ -161,7 +252,7 @@ mod tests {
             }
         })
         .unwrap();
-        plan(&crate::check::check(&net).unwrap_or_else(|e| panic!("{e}")))
+        plan(&crate::check::check(&net).unwrap_or_else(|e| panic!("{e}"))).unwrap()
     }
 
     #[test]

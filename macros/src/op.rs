@@ -124,7 +124,12 @@ impl Op {
             } => {
                 v.push((
                     "weight",
-                    vec![out_channels, in_channels / groups, kernel.0, kernel.1],
+                    vec![
+                        out_channels,
+                        in_channels.checked_div(groups).unwrap_or(0),
+                        kernel.0,
+                        kernel.1,
+                    ],
                 ));
                 if bias {
                     v.push(("bias", vec![out_channels]));
@@ -185,8 +190,14 @@ impl Op {
             Op::AdaptiveAvgPool2d | Op::AdaptiveMaxPool2d => {
                 let (h, w) = input_hw;
                 let (oh, ow) = output_hw;
-                let bin = |i: usize, o: usize| i.div_ceil(o) + usize::from(!i.is_multiple_of(o));
-                let step = |i: usize, o: usize| (i / o).max(1);
+                // `o >= 1` (checked); `⌈i/o⌉ + 1 <= i + 1`, saturating.
+                let bin = |i: usize, o: usize| {
+                    i.checked_div(o).map_or(i, |q| {
+                        q.saturating_add(usize::from(!i.is_multiple_of(o)))
+                            .saturating_add(usize::from(!i.is_multiple_of(o)))
+                    })
+                };
+                let step = |i: usize, o: usize| i.checked_div(o).unwrap_or(1).max(1);
                 before.window((bin(h, oh), bin(w, ow)), (step(h, oh), step(w, ow)), (1, 1))
             }
             // A flat layer mixes everything.

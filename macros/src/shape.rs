@@ -15,6 +15,14 @@ pub enum Shape {
 }
 
 impl Shape {
+    /// The rank PyTorch sees, batch dimension included: 2 or 4.
+    pub fn batched_rank(&self) -> i128 {
+        match self {
+            Shape::Flat(_) => 2,
+            Shape::Map { .. } => 4,
+        }
+    }
+
     pub fn dims(&self) -> Vec<usize> {
         match *self {
             Shape::Flat(n) => vec![n],
@@ -33,6 +41,28 @@ impl Shape {
         self.dims()
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+    }
+
+    /// The size in bytes of an `f32` tensor of this shape, `None` if it is
+    /// larger than `isize::MAX`, the largest object Rust allows.
+    pub fn bytes(&self) -> Option<usize> {
+        Shape::bytes_of(&self.dims())
+    }
+
+    /// [`Shape::bytes`] of any list of dimensions.
+    pub fn bytes_of(dims: &[usize]) -> Option<usize> {
+        dims.iter()
+            .try_fold(4usize, |acc, &d| acc.checked_mul(d))
+            .filter(|&b| isize::try_from(b).is_ok())
+    }
+
+    /// The byte count of a shape too large for [`Shape::bytes`], for error
+    /// messages: exact if it fits in `u128`.
+    pub fn bytes_text(&self) -> String {
+        self.dims()
+            .iter()
+            .try_fold(4u128, |acc, &d| acc.checked_mul(d as u128))
+            .map_or_else(|| "more than 2^128".to_string(), |b| b.to_string())
     }
 }
 
@@ -85,20 +115,10 @@ impl Window {
             .checked_add(1)
     }
 
-    fn too_large(&self) -> WindowError {
+    fn too_large(&self, padded: usize, span: usize) -> WindowError {
         WindowError::TooLarge {
-            padded: format!(
-                "{} + 2·{} = {}",
-                self.input,
-                self.padding,
-                self.input + 2 * self.padding
-            ),
-            span: format!(
-                "{}·({} − 1) + 1 = {}",
-                self.dilation,
-                self.kernel,
-                self.dilation * (self.kernel - 1) + 1
-            ),
+            padded: format!("{} + 2·{} = {padded}", self.input, self.padding),
+            span: format!("{}·({} − 1) + 1 = {span}", self.dilation, self.kernel),
         }
     }
 
@@ -114,26 +134,38 @@ impl Window {
     /// as in `Conv2d` and pooling. With `ceil_mode` (pooling only) the
     /// division rounds up, and a last window that would start in the right
     /// padding is dropped, as in PyTorch. The caller guarantees kernel,
-    /// stride and dilation are at least 1.
+    /// stride and dilation are at least 1 (a zero is reported as an
+    /// overflow rather than a division by zero).
+    #[allow(clippy::arithmetic_side_effects)] // stride > 0 checked; u128 sums and products of usizes
     pub fn output(&self, ceil_mode: bool) -> Result<Computed, WindowError> {
         let padded = self.padded().ok_or(WindowError::Overflow)?;
         let span = self.span().ok_or(WindowError::Overflow)?;
-        if padded < span {
-            return Err(self.too_large());
+        let Some(numerator) = padded.checked_sub(span) else {
+            return Err(self.too_large(padded, span));
+        };
+        if self.stride == 0 {
+            return Err(WindowError::Overflow);
         }
-        let numerator = padded - span;
-        let floor = numerator / self.stride;
+        let quotient = if ceil_mode {
+            numerator.div_ceil(self.stride)
+        } else {
+            numerator / self.stride
+        };
+        let value = quotient.checked_add(1).ok_or(WindowError::Overflow)?;
         if !ceil_mode {
-            let value = floor + 1;
             return Ok(Computed {
                 value,
                 formula: format!("{} + 1 = {value}", self.body()),
             });
         }
-        let mut value = numerator.div_ceil(self.stride) + 1;
         let mut formula = format!("⌈{}⌉ + 1 = {value}", self.body());
-        if (value - 1) * self.stride >= self.input + self.padding {
-            value -= 1;
+        // The last window starts at `quotient·stride` in the padded input;
+        // PyTorch drops it if that is in the right padding. In `u128`,
+        // where these products and sums of `usize`s cannot overflow.
+        let last_start = quotient as u128 * self.stride as u128;
+        let mut value = value;
+        if last_start >= self.input as u128 + self.padding as u128 {
+            value = quotient;
             formula.push_str(&format!(
                 ", minus the last window, which would start in the padding: {value}"
             ));
@@ -169,7 +201,7 @@ impl Receptive {
     ) -> Receptive {
         let axis = |size: usize, jump: usize, k: usize, s: usize, d: usize| {
             (
-                size.saturating_add((k - 1).saturating_mul(d).saturating_mul(jump)),
+                size.saturating_add(k.saturating_sub(1).saturating_mul(d).saturating_mul(jump)),
                 jump.saturating_mul(s),
             )
         };

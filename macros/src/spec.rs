@@ -279,6 +279,7 @@ pub fn suggest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// Levenshtein distance (small strings only).
+#[allow(clippy::arithmetic_side_effects)] // indices and distances at most the string lengths
 fn edit_distance(a: &str, b: &str) -> usize {
     let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
@@ -373,7 +374,7 @@ pub fn bind(spec: &'static Spec, layer: &Layer, errors: &mut Vec<syn::Error>) ->
                     ));
                     continue;
                 };
-                positional += 1;
+                positional = positional.saturating_add(1);
                 param
             }
             Arg::Keyword { name, .. } => {

@@ -5,16 +5,12 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use crate::{ast, check, expand};
+use crate::{ast, check};
 
-/// Runs parse and check; returns every error message, or the expansion.
+/// Runs the whole pipeline; returns every error message, or the expansion.
 fn run(body: TokenStream) -> Result<TokenStream, Vec<String>> {
-    let tokens = quote!([::constnet] #body);
-    let net: ast::Network = syn::parse2(tokens).map_err(|e| vec![e.to_string()])?;
-    match check::check(&net) {
-        Ok(plan) => Ok(expand::expand(&net, &plan, None)),
-        Err(e) => Err(e.into_iter().map(|e| e.to_string()).collect()),
-    }
+    crate::network(quote!([::constnet] #body))
+        .map_err(|e| e.into_iter().map(|e| e.to_string()).collect())
 }
 
 fn errors(body: TokenStream) -> Vec<String> {
@@ -57,8 +53,8 @@ fn lenet_plan() {
     let net: ast::Network = syn::parse2(quote!([c] #body)).unwrap();
     let plan = check::check(&net).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!(plan.layers.len(), 12);
-    assert_eq!(plan.params(), 61_706);
-    assert_eq!(plan.macs(), 416_520);
+    assert_eq!(plan.totals.params, 61_706);
+    assert_eq!(plan.totals.macs, 416_520);
     let shapes: Vec<String> = plan.layers.iter().map(|l| l.output.to_string()).collect();
     assert_eq!(
         shapes,
@@ -218,7 +214,12 @@ fn overflow_is_an_error() {
     );
     assert!(e.contains("overflow"), "{e}");
     let e = one_error(quote! { struct N { input: [3], Linear(3, 1000000000000000000) } });
-    assert!(e.contains("does not fit in memory"), "{e}");
+    assert!(
+        e.contains(
+            "this layer's weight [1000000000000000000, 3] would be more than `isize::MAX` bytes"
+        ),
+        "{e}"
+    );
 }
 
 #[test]
@@ -449,4 +450,98 @@ fn new_vocabulary_errors() {
     assert!(e.contains("batch dimension"), "{e}");
     assert!(run(quote! { struct N { input: [3, 4, 4], Flatten(1, 3) } }).is_ok());
     assert!(run(quote! { struct N { input: [3, 4, 4], Flatten(-3, -1) } }).is_ok());
+}
+
+/// Sizes up to `u64::MAX` are compile errors with a span, never a panic or
+/// a wrapped number (issue 10: each of these panicked, or in a release
+/// build of the macro silently gave `WORKSPACE_BYTES == 0`).
+#[test]
+fn huge_sizes_are_errors_not_panics() {
+    let e = one_error(quote! { pub struct Big { input: [4611686018427387904], ReLU } });
+    assert!(
+        e.starts_with("the input [4611686018427387904] would be 18446744073709551616 bytes"),
+        "{e}"
+    );
+    assert!(e.contains("more than `isize::MAX`"), "{e}");
+    let e = one_error(quote! {
+        struct N { input: [4294967296, 4294967296, 1], LogSoftmax(dim = -1) }
+    });
+    assert!(e.contains("more than `isize::MAX`"), "{e}");
+    let e = one_error(quote! {
+        struct N {
+            input: [1, 1, 18446744073709551615],
+            MaxPool2d((1, 2), stride = (1, 9223372036854775808), ceil_mode = true),
+        }
+    });
+    assert!(e.contains("the input [1, 1, 18446744073709551615]"), "{e}");
+    // The pooling arithmetic itself, on an input that would fit a 128-bit
+    // machine: no overflow in the ceil-mode rule.
+    let win = crate::shape::Window {
+        input: usize::MAX,
+        kernel: 2,
+        stride: 1 << 63,
+        padding: 0,
+        dilation: 1,
+    };
+    assert_eq!(win.output(true).map(|c| c.value), Ok(2));
+}
+
+#[test]
+fn a_layer_output_too_large_is_an_error() {
+    // 2^32 channels of 2^30 × 1 floats: 2^64 bytes.
+    let e = one_error(quote! {
+        struct N { input: [1, 1073741824, 1], Conv2d(1, 4294967296, 1) }
+    });
+    assert!(
+        e.starts_with("the output of this layer, [4294967296, 1073741824, 1], would be 18446744073709551616 bytes"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_workspace_too_large_is_an_error() {
+    // Each activation is 2^62 bytes and fits; two of them live at once
+    // would be 2^63 bytes, one more than `isize::MAX`.
+    let e = one_error(quote! {
+        struct N { input: [1, 1073741824, 1073741824], Conv2d(1, 1, 1), Conv2d(1, 1, 1) }
+    });
+    assert!(
+        e.contains("would need a workspace of 9223372036854775808 bytes"),
+        "{e}"
+    );
+}
+
+#[test]
+fn totals_that_overflow_are_errors() {
+    // Each weight is 2^62 bytes; three of them overflow `isize`.
+    let e = one_error(quote! {
+        struct N {
+            input: [536870912],
+            Linear(536870912, 2147483648, bias = false),
+            Linear(2147483648, 536870912, bias = false),
+            Linear(536870912, 2147483648, bias = false),
+        }
+    });
+    assert!(
+        e.contains(
+            "network `N`'s weights would take 13835058055282163712 bytes, more than `isize::MAX`"
+        ),
+        "{e}"
+    );
+}
+
+#[test]
+fn extreme_dimension_indices_are_errors() {
+    let e = one_error(quote! {
+        struct N { input: [3], Flatten(start_dim = -170141183460469231731687303715884105727 - 1) }
+    });
+    assert!(e.contains("start_dim"), "{e}");
+    let e = one_error(quote! {
+        struct N { input: [3], Softmax(dim = -170141183460469231731687303715884105727 - 1) }
+    });
+    assert!(e.contains("out of range"), "{e}");
+    let e = errors(quote! {
+        struct N { input: [1, 9, 9], MaxPool2d(3, padding = 18446744073709551615, dilation = 9223372036854775807) }
+    });
+    assert!(e.iter().any(|e| e.contains("more than half")), "{e:#?}");
 }

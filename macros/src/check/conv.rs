@@ -19,23 +19,17 @@ impl Cx<'_> {
 
         if let (Some(in_c), Some(g)) = (in_c, groups) {
             let at = b.get("groups").range_or(self.kind_span());
-            if in_c % g != 0 {
+            if let Some(rem) = in_c.checked_rem(g).filter(|&r| r != 0) {
                 self.error(
                     at,
-                    format!(
-                        "groups = {g} must divide in_channels = {in_c} ({in_c} % {g} = {})",
-                        in_c % g
-                    ),
+                    format!("groups = {g} must divide in_channels = {in_c} ({in_c} % {g} = {rem})"),
                 );
             }
             if let Some(o) = out_c {
-                if o % g != 0 {
+                if let Some(rem) = o.checked_rem(g).filter(|&r| r != 0) {
                     self.error(
                         at,
-                        format!(
-                            "groups = {g} must divide out_channels = {o} ({o} % {g} = {})",
-                            o % g
-                        ),
+                        format!("groups = {g} must divide out_channels = {o} ({o} % {g} = {rem})"),
                     );
                 }
             }
@@ -71,8 +65,8 @@ impl Cx<'_> {
         }
         display.push(')');
 
-        let cg = in_c / groups;
-        let weights = self.product(&[out_c, cg, kernel.0, kernel.1], "weight")?;
+        let cg = in_c.checked_div(groups)?;
+        let weights = self.weight_len(&[out_c, cg, kernel.0, kernel.1])?;
         let params = weights.checked_add(if bias { out_c } else { 0 })?;
 
         let (_, h, w) = map?;
@@ -102,11 +96,10 @@ impl Cx<'_> {
             h: hc.value,
             w: wc.value,
         };
-        let macs = self.product(
+        let macs = self.count(
             &[out_c, hc.value, wc.value, cg, kernel.0, kernel.1],
             "MAC count",
         )?;
-        self.product(&shape.dims(), "output")?;
         let formula = format!(
             "out_channels = {out_c}; {}",
             Self::spatial_formula(&hc, &wc)
@@ -167,9 +160,9 @@ impl Cx<'_> {
             return None;
         }
         let (kernel, dilation) = (kernel?, dilation?);
-        let total = |k: usize, d: usize| d.checked_mul(k - 1);
+        let total = |k: usize, d: usize| d.checked_mul(k.checked_sub(1)?);
         let (th, tw) = (total(kernel.0, dilation.0)?, total(kernel.1, dilation.1)?);
-        if th % 2 == 1 || tw % 2 == 1 {
+        if !th.is_multiple_of(2) || !tw.is_multiple_of(2) {
             self.error(
                 at,
                 format!(

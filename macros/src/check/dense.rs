@@ -71,7 +71,7 @@ impl Cx<'_> {
             display.push_str(", bias = false");
         }
         display.push(')');
-        let macs = self.product(&[in_f, out_f], "weight")?;
+        let macs = self.weight_len(&[out_f, in_f])?;
         let params = macs.checked_add(if bias { out_f } else { 0 })?;
         Some(Out {
             op: Op::Linear {
@@ -92,14 +92,15 @@ impl Cx<'_> {
     /// sample of another rank is refused.
     pub(super) fn flatten(&mut self, b: &Bindings) -> Option<Out> {
         let flow = self.flow?;
-        let rank = flow.shape.dims().len() as i128 + 1;
+        let rank = flow.shape.batched_rank();
         let dim = |bound: &Bound| match bound.value {
-            Value::Int(d) if d < 0 => d + rank,
+            // Saturating: a dimension beyond ±i128::MAX is out of range anyway.
+            Value::Int(d) if d < 0 => d.saturating_add(rank),
             Value::Int(d) => d,
             _ => -1,
         };
         let (start, end) = (dim(b.get("start_dim")), dim(b.get("end_dim")));
-        if start != 1 || end != rank - 1 {
+        if start != 1 || end != rank.saturating_sub(1) {
             let which = if start == 1 { "end_dim" } else { "start_dim" };
             let bound = b.get(which);
             let at = bound.range_or(self.kind_span());

@@ -83,14 +83,18 @@ impl Cx<'_> {
         let dims = flow.shape.dims();
         // A sample of rank r is a tensor of rank r + 1 to PyTorch, and
         // `dim = None` means dimension 1 for ranks 2 and 4.
-        let rank = dims.len() as i128 + 1;
+        let rank = flow.shape.batched_rank();
         let bound = b.get("dim");
         let dim = match bound.value {
             Value::None => 1,
             Value::Int(d) => d,
             _ => return None,
         };
-        let normalised = if dim < 0 { dim + rank } else { dim };
+        let normalised = if dim < 0 {
+            dim.saturating_add(rank)
+        } else {
+            dim
+        };
         if normalised <= 0 || normalised >= rank {
             let why = if normalised == 0 {
                 "dimension 0 is the batch dimension; a network sees one sample".to_string()
@@ -98,17 +102,20 @@ impl Cx<'_> {
                 format!(
                     "the input {} is a batch of rank {rank}, so dim must be in -{rank}..={} (1..={} per sample)",
                     flow.shape,
-                    rank - 1,
-                    rank - 1
+                    rank.saturating_sub(1),
+                    rank.saturating_sub(1)
                 )
             };
             let at = bound.range_or(self.kind_span());
             self.error(at, format!("{name} dim = {dim} is out of range: {why}"));
             return None;
         }
-        let axis = usize::try_from(normalised - 1).ok()?;
-        let outer: usize = dims[..axis].iter().product();
-        let inner: usize = dims[axis + 1..].iter().product();
+        let axis = usize::try_from(normalised.saturating_sub(1)).ok()?;
+        // The input fits in memory, so no product of its dimensions overflows.
+        let (before, rest) = dims.split_at_checked(axis)?;
+        let (&along, after) = rest.split_first()?;
+        let product = |d: &[usize]| d.iter().try_fold(1usize, |a, &b| a.checked_mul(b));
+        let (outer, inner) = (product(before)?, product(after)?);
         let display = match bound.value {
             Value::None => name.to_string(),
             _ => format!("{name}(dim = {dim})"),
@@ -116,7 +123,7 @@ impl Cx<'_> {
         self.pass_through(
             Op::Softmax {
                 outer,
-                dim: dims[axis],
+                dim: along,
                 inner,
                 log,
             },

@@ -29,7 +29,7 @@ impl Cx<'_> {
             display.push_str(", affine = false");
         }
         display.push(')');
-        let macs = self.product(&[c, h, w], "output")?;
+        let macs = self.count(&[c, h, w], "MAC count")?;
         Some(Out {
             op: Op::BatchNorm2d {
                 features,
@@ -38,7 +38,7 @@ impl Cx<'_> {
                 affine,
             },
             display,
-            params: if affine { 2 * features } else { 0 },
+            params: if affine { features.checked_mul(2)? } else { 0 },
             macs,
             flow: self.flow.cloned(),
         })

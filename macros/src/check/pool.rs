@@ -21,18 +21,21 @@ impl Cx<'_> {
         kernel: (usize, usize),
         dilation: (usize, usize),
     ) {
-        let limit = |k: usize, d: usize| (d * (k - 1)).div_ceil(2);
+        // In `u128`, where these products of `usize`s cannot overflow.
+        #[allow(clippy::arithmetic_side_effects)]
+        let span = |k: usize, d: usize| d as u128 * (k as u128).saturating_sub(1);
+        let limit = |k: usize, d: usize| span(k, d).div_ceil(2);
         let (lh, lw) = (limit(kernel.0, dilation.0), limit(kernel.1, dilation.1));
-        if padding.0 > lh || padding.1 > lw {
+        if padding.0 as u128 > lh || padding.1 as u128 > lw {
             let effective = if dilation == (1, 1) {
                 format!("kernel_size {}", pair_text(kernel))
             } else {
+                // At most usize::MAX² + 1: no overflow in `u128`.
+                #[allow(clippy::arithmetic_side_effects)]
+                let window = |k: usize, d: usize| span(k, d) + 1;
                 format!(
                     "the dilated window {}",
-                    pair_text((
-                        dilation.0 * (kernel.0 - 1) + 1,
-                        dilation.1 * (kernel.1 - 1) + 1
-                    ))
+                    pair_text((window(kernel.0, dilation.0), window(kernel.1, dilation.1)))
                 )
             };
             self.error(
