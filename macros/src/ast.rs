@@ -229,10 +229,10 @@ impl Parse for Dims {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let content;
         let bracket = bracketed!(content in input);
-        let dims = Punctuated::<Expr, Token![,]>::parse_terminated(&content)?;
+        let dims = Punctuated::<ConstExpr, Token![,]>::parse_terminated(&content)?;
         Ok(Dims {
             bracket_span: bracket.span.join(),
-            dims: dims.into_iter().collect(),
+            dims: dims.into_iter().map(|e| e.0).collect(),
         })
     }
 }
@@ -254,11 +254,102 @@ impl Parse for Arg {
         if input.peek(Ident) && input.peek2(Token![=]) && !input.peek2(Token![==]) {
             let name: Ident = input.parse()?;
             input.parse::<Token![=]>()?;
-            let value: Expr = input.parse()?;
+            let ConstExpr(value) = input.parse()?;
             return Ok(Arg::Keyword { name, value });
         }
-        Ok(Arg::Positional(input.parse()?))
+        let ConstExpr(value) = input.parse()?;
+        Ok(Arg::Positional(value))
     }
+}
+
+/// The most delimiters a constant expression may nest (`((1))` is 2).
+pub const MAX_DEPTH: usize = 32;
+/// The most tokens a constant expression may have.
+pub const MAX_TOKENS: usize = 256;
+
+/// One constant expression (an argument or a dimension), up to the next
+/// top-level comma. Its tokens are counted and its nesting measured before
+/// `syn` parses them: the expression parser and the evaluator recurse once
+/// per level of nesting or unary operator, and without these limits an
+/// argument of a few thousand nested parentheses overflows the compiler's
+/// stack. Real arguments (`16 * 5 * 5`) are far below both limits.
+struct ConstExpr(Expr);
+
+impl Parse for ConstExpr {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let start = input.span();
+        let tokens = input.step(|cursor| {
+            let mut rest = *cursor;
+            let mut tokens = TokenStream::new();
+            while let Some((tt, next)) = rest.token_tree() {
+                if matches!(&tt, TokenTree::Punct(p) if p.as_char() == ',') {
+                    break;
+                }
+                tokens.extend([tt]);
+                rest = next;
+            }
+            Ok((tokens, rest))
+        })?;
+        if tokens.is_empty() {
+            return Err(syn::Error::new(start, "expected a value"));
+        }
+        check_limits(&tokens)?;
+        syn::parse2(tokens).map(ConstExpr)
+    }
+}
+
+/// Errors if any group in the whole invocation nests deeper than a
+/// declaration can (the body, a layer's arguments, and [`MAX_DEPTH`] levels
+/// in a value). Run before `syn` sees the tokens: `syn` flattens every group
+/// recursively, so a few thousand nested delimiters anywhere would
+/// overflow the stack. Iterative, so it cannot overflow itself.
+pub fn check_nesting(tokens: TokenStream) -> syn::Result<()> {
+    const LIMIT: usize = MAX_DEPTH + 8;
+    let mut stack = vec![tokens.into_iter()];
+    while let Some(top) = stack.last_mut() {
+        match top.next() {
+            Some(TokenTree::Group(g)) if stack.len() > LIMIT => {
+                return Err(syn::Error::new(
+                    g.span_open(),
+                    format!("parentheses or brackets nested more than {MAX_DEPTH} levels deep in a value; no declaration needs that many"),
+                ));
+            }
+            Some(TokenTree::Group(g)) => stack.push(g.stream().into_iter()),
+            Some(_) => {}
+            None => {
+                stack.pop();
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Errors if `tokens` nest deeper than [`MAX_DEPTH`] or number more than
+/// [`MAX_TOKENS`] (delimited groups count as one token each, plus their
+/// contents). Stops looking at the first excess, so it is itself bounded.
+fn check_limits(tokens: &TokenStream) -> syn::Result<()> {
+    fn walk(tokens: &TokenStream, depth: usize, count: &mut usize) -> syn::Result<()> {
+        for tt in tokens.clone() {
+            *count = count.saturating_add(1);
+            if *count > MAX_TOKENS {
+                return Err(syn::Error::new(
+                    tt.span(),
+                    format!("this value has more than {MAX_TOKENS} tokens; a constant argument is a literal or a short arithmetic expression"),
+                ));
+            }
+            if let TokenTree::Group(g) = &tt {
+                if depth >= MAX_DEPTH {
+                    return Err(syn::Error::new(
+                        g.span_open(),
+                        format!("this value nests parentheses or brackets more than {MAX_DEPTH} levels deep"),
+                    ));
+                }
+                walk(&g.stream(), depth.saturating_add(1), count)?;
+            }
+        }
+        Ok(())
+    }
+    walk(tokens, 0, &mut 0)
 }
 
 #[cfg(test)]

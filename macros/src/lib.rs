@@ -42,6 +42,7 @@ fn run(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
 
 /// The whole pipeline; the error holds every problem found.
 fn network(input: proc_macro2::TokenStream) -> syn::Result<proc_macro2::TokenStream> {
+    ast::check_nesting(input.clone())?;
     let net = syn::parse2::<ast::Network>(input)?;
     let plan = check::check(&net)?;
     let memory = memory::plan(&plan).map_err(|e| e.error(&net.ident))?;

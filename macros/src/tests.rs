@@ -545,3 +545,37 @@ fn extreme_dimension_indices_are_errors() {
     });
     assert!(e.iter().any(|e| e.contains("more than half")), "{e:#?}");
 }
+
+/// Deeply nested or very long constant expressions are errors before they
+/// reach `syn`'s recursive expression parser (800 nested parentheses used to
+/// overflow rustc's stack).
+#[test]
+fn nesting_and_length_are_limited() {
+    let nested = |n: usize, inner: &str| format!("{}{inner}{}", "(".repeat(n), ")".repeat(n));
+    let body = |arg: &str| -> TokenStream {
+        format!("struct N {{ input: [3], Linear(3, {arg}) }}")
+            .parse()
+            .unwrap()
+    };
+    for n in [33, 800, 100_000] {
+        let e = one_error(body(&nested(n, "4")));
+        assert!(e.contains("more than 32 levels deep"), "{n}: {e}");
+    }
+    let e = one_error(body(&format!("{}4", "- ".repeat(100_000))));
+    assert!(e.contains("more than 256 tokens"), "{e}");
+    // At the limits: accepted and evaluated.
+    assert!(run(body(&nested(31, "4"))).is_ok());
+    assert!(run(body(&format!("{}4", "- - ".repeat(127)))).is_ok());
+    let chain = format!("1{}", " + 1".repeat(127));
+    let out = run(body(&chain)).unwrap().to_string();
+    assert!(out.contains("[[f32 ; 3] ; 128]"), "{out}");
+    // The same limits hold in shapes.
+    let e = one_error(
+        format!("struct N {{ input: [{}], ReLU }}", nested(40, "3"))
+            .parse()
+            .unwrap(),
+    );
+    assert!(e.contains("levels deep"), "{e}");
+    let e = one_error(quote! { struct N { input: [3], Linear(3, , 4) } });
+    assert!(e.contains("expected a value"), "{e}");
+}
