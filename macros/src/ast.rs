@@ -62,6 +62,9 @@ pub struct Network {
     pub krate: TokenStream,
     /// Attributes and doc comments of the struct, passed through.
     pub attrs: Vec<Attribute>,
+    /// `#[cfg(…)]` attributes: applied to every generated item, so that a
+    /// network compiled out leaves nothing behind.
+    pub cfg: Vec<Attribute>,
     /// `#[weights("file.safetensors")]`: weights to bake in at compile time.
     pub weights: Option<syn::LitStr>,
     pub vis: Visibility,
@@ -147,6 +150,7 @@ impl Parse for Network {
                 ));
             }
         }
+        let (cfg, attrs) = split_cfg(attrs)?;
         let vis: Visibility = input.parse()?;
         input.parse::<Token![struct]>()?;
         let ident: Ident = input.parse()?;
@@ -171,6 +175,7 @@ impl Parse for Network {
         Ok(Network {
             krate,
             attrs,
+            cfg,
             weights,
             vis,
             ident,
@@ -178,6 +183,33 @@ impl Parse for Network {
             layers,
         })
     }
+}
+
+/// Separates `#[cfg(…)]` from the other attributes. A `cfg_attr` that would
+/// expand to `cfg`, `cfg_attr` or `weights` is refused: it would apply to the
+/// struct alone (the compiler expands it after this macro has run), leaving
+/// the generated items behind or the weights unread.
+fn split_cfg(attrs: Vec<Attribute>) -> syn::Result<(Vec<Attribute>, Vec<Attribute>)> {
+    let (cfg, attrs): (Vec<_>, Vec<_>) = attrs.into_iter().partition(|a| a.path().is_ident("cfg"));
+    for attr in attrs.iter().filter(|a| a.path().is_ident("cfg_attr")) {
+        let metas = attr.parse_args_with(Punctuated::<syn::Meta, Token![,]>::parse_terminated)?;
+        for meta in metas.iter().skip(1) {
+            let path = meta.path();
+            if ["cfg", "cfg_attr", "weights"]
+                .iter()
+                .any(|n| path.is_ident(n))
+            {
+                return Err(syn::Error::new_spanned(
+                    path,
+                    format!(
+                        "`#[cfg_attr(…, {})]` on a network would apply to the struct alone, not to the items generated for it; write `#[cfg(…)]` on the whole declaration, or declare the network twice under opposite `#[cfg(…)]`s",
+                        path.to_token_stream()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok((cfg, attrs))
 }
 
 impl Parse for Entry {

@@ -178,6 +178,8 @@ pub fn expand(
     baked: Option<&Baked>,
 ) -> TokenStream {
     let krate = &net.krate;
+    // `#[cfg(…)]` on the declaration applies to every item it generates.
+    let cfg = &net.cfg;
     let gen = Gen {
         krate,
         input: plan.input,
@@ -296,8 +298,10 @@ pub fn expand(
         );
         quote! {
             // Rebuild when the weights file changes.
+            #(#cfg)*
             #track
 
+            #(#cfg)*
             impl #name {
                 #[doc = #doc]
                 #[must_use]
@@ -316,22 +320,26 @@ pub fn expand(
         #[doc = ""]
         #(#[doc = #table])*
         #[derive(Clone, PartialEq)]
+        #(#cfg)*
         #vis struct #name {
             #(#fields,)*
         }
 
         #[doc = #ws_doc]
         #[derive(Clone)]
+        #(#cfg)*
         #vis struct #ws_name {
             buf: [f32; #ws_len],
         }
 
         #[doc = #trace_doc]
         #[derive(Clone, PartialEq)]
+        #(#cfg)*
         #vis struct #trace_name {
             #(#trace_fields,)*
         }
 
+        #(#cfg)*
         impl #trace_name {
             /// A trace of zeros.
             #[must_use]
@@ -341,6 +349,7 @@ pub fn expand(
             }
         }
 
+        #(#cfg)*
         impl ::core::default::Default for #trace_name {
             fn default() -> Self {
                 Self::new()
@@ -350,8 +359,10 @@ pub fn expand(
         // SAFETY: every field is an `f32` array, for which all-zero bytes
         // are a valid value (0.0).
         #[allow(unsafe_code)]
+        #(#cfg)*
         unsafe impl #krate::__private::bytemuck::Zeroable for #trace_name {}
 
+        #(#cfg)*
         impl #ws_name {
             /// A workspace of zeros.
             #[must_use]
@@ -373,6 +384,7 @@ pub fn expand(
             }
         }
 
+        #(#cfg)*
         impl ::core::default::Default for #ws_name {
             fn default() -> Self {
                 Self::new()
@@ -382,13 +394,16 @@ pub fn expand(
         // SAFETY: every field is an `f32` array, for which all-zero bytes
         // are a valid value (0.0).
         #[allow(unsafe_code)]
+        #(#cfg)*
         unsafe impl #krate::__private::bytemuck::Zeroable for #ws_name {}
 
         // SAFETY: every field is a `Weights` of `f32` arrays (or `()`), for
         // which all-zero bytes are a valid value.
         #[allow(unsafe_code)]
+        #(#cfg)*
         unsafe impl #krate::__private::bytemuck::Zeroable for #name {}
 
+        #(#cfg)*
         impl ::core::fmt::Debug for #name {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.debug_struct(#name_str)
@@ -397,6 +412,7 @@ pub fn expand(
             }
         }
 
+        #(#cfg)*
         impl #name {
             /// Learnable parameters (PyTorch's `sum(p.numel() for p in model.parameters())`).
             pub const PARAMETERS: usize = #parameters;
@@ -440,6 +456,7 @@ pub fn expand(
             }
         }
 
+        #(#cfg)*
         impl #name {
             /// Runs one sample like `forward_with`, and also copies every
             /// layer's output into `trace` (caller-owned: no heap).
@@ -455,6 +472,7 @@ pub fn expand(
             }
         }
 
+        #(#cfg)*
         impl #krate::Network for #name {
             type Input = #input_ty;
             type Output = #output_ty;
