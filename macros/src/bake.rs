@@ -35,6 +35,26 @@ fn shape_text(dims: &[usize]) -> String {
     format!("[{}]", d.join(", "))
 }
 
+/// Where `#[weights("…")]` points: relative to the crate's directory (its
+/// `CARGO_MANIFEST_DIR`), as documented, or else relative to the directory
+/// of the source file holding the declaration, as `include_bytes!` resolves
+/// paths (known to the compiler since Rust 1.88). The second rule also
+/// makes a declaration compiled from elsewhere find its file — trybuild
+/// compiles the compile-fail tests from a crate inside the target directory.
+fn locate(path: &LitStr) -> Option<PathBuf> {
+    let relative = path.value();
+    let by_manifest =
+        std::env::var_os("CARGO_MANIFEST_DIR").map(|d| PathBuf::from(d).join(&relative));
+    let by_source = path
+        .span()
+        .local_file()
+        .and_then(|f| Some(f.parent()?.join(&relative)));
+    [by_manifest, by_source]
+        .into_iter()
+        .flatten()
+        .find(|p| p.is_file())
+}
+
 /// Reads and checks the file named by `path`, then spells out the weights.
 pub fn bake(
     path: &LitStr,
@@ -43,17 +63,14 @@ pub fn bake(
     name: &syn::Ident,
 ) -> syn::Result<Baked> {
     let error = |msg: String| syn::Error::new_spanned(path, msg);
-    let dir = std::env::var_os("CARGO_MANIFEST_DIR")
-        .map(PathBuf::from)
-        .ok_or_else(|| error("`#[weights]` needs CARGO_MANIFEST_DIR (build with cargo)".into()))?;
-    let file = dir.join(path.value());
     let shown = path.value();
-    let bytes = std::fs::read(&file).map_err(|e| {
+    let file = locate(path).ok_or_else(|| {
         error(format!(
-            "cannot read the weights file `{shown}` ({}): {e}",
-            file.display()
+            "cannot find the weights file `{shown}`: it is neither relative to the crate's directory (where its Cargo.toml is) nor to the directory of the source file that declares the network"
         ))
     })?;
+    let bytes = std::fs::read(&file)
+        .map_err(|e| error(format!("cannot read the weights file `{shown}`: {e}")))?;
     let st = SafeTensors::deserialize(&bytes)
         .map_err(|e| error(format!("`{shown}` is not a valid safetensors file: {e}")))?;
 

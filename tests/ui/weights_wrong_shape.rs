@@ -1,8 +1,8 @@
-// Baking weights checks the file while compiling. (The path is relative to
-// the crate's Cargo.toml; trybuild builds this file from
-// target/tests/trybuild/constnet/, four levels below the repository.)
+// Baking weights checks the file while compiling. (trybuild compiles this
+// file from a crate inside the target directory, so the path resolves
+// relative to this source file, as include_bytes! would.)
 constnet::network! {
-    #[weights("../../../../tests/ui/weights/wrong_shape.safetensors")]
+    #[weights("weights/wrong_shape.safetensors")]
     struct Net {
         input: [4],
         fc: Linear(4, 2),
