@@ -569,6 +569,25 @@ impl Cx<'_> {
         }
     }
 
+    /// A number argument used as an `f32` (as PyTorch's f32 kernels use
+    /// it), which must be finite there.
+    fn float32(&mut self, b: &Bound, what: &str) -> Option<f32> {
+        let v = Self::float(b);
+        #[allow(clippy::cast_possible_truncation)] // rounding to f32 is the point
+        let single = v as f32;
+        if single.is_finite() {
+            return Some(single);
+        }
+        self.error(
+            b.range_or(self.kind_span()),
+            format!(
+                "{what} = {v:e} is not a finite f32 (the largest is {:e})",
+                f32::MAX
+            ),
+        );
+        None
+    }
+
     /// A string argument (`padding_mode`, `approximate`), already checked
     /// against its allowed values.
     fn string(b: &Bound) -> &str {

@@ -37,21 +37,18 @@ impl Cx<'_> {
 
     /// The activations, by name.
     pub(super) fn activation(&mut self, b: &Bindings, kind: &str) -> Option<Out> {
-        #[allow(clippy::cast_possible_truncation)]
-        // Activation parameters are f32, as in PyTorch's f32 kernels.
-        let float = |name: &str| Self::float(b.get(name)) as f32;
         let (act, display) = match kind {
             "ReLU" => (Activation::Relu, "ReLU".to_string()),
             "ReLU6" => (Activation::Relu6, "ReLU6".to_string()),
             "LeakyReLU" => {
-                let negative_slope = float("negative_slope");
+                let negative_slope = self.float32(b.get("negative_slope"), "negative_slope")?;
                 (
                     Activation::LeakyRelu { negative_slope },
                     format!("LeakyReLU({negative_slope:?})"),
                 )
             }
             "ELU" => {
-                let alpha = float("alpha");
+                let alpha = self.float32(b.get("alpha"), "alpha")?;
                 (Activation::Elu { alpha }, format!("ELU(alpha = {alpha:?})"))
             }
             "SELU" => (Activation::Selu, "SELU".to_string()),

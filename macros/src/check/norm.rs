@@ -17,6 +17,8 @@ impl Cx<'_> {
         if !(eps > 0.0 && eps.is_finite()) {
             let at = b.get("eps").range_or(self.kind_span());
             self.error(at, format!("eps must be a positive number, found {eps}"));
+        } else {
+            self.float32(b.get("eps"), "eps");
         }
         let map = self.need_map("BatchNorm2d");
         let features = self.channels(b.get("num_features"), "num_features", map)?;
