@@ -139,7 +139,7 @@ impl Parse for Network {
             let path: syn::LitStr = attr.parse_args().map_err(|e| {
                 syn::Error::new(
                     e.span(),
-                    "expected `#[weights(\"path/to/file.safetensors\")]`, the path relative to the crate's Cargo.toml",
+                    "expected `#[weights(\"path/to/file.safetensors\")]`, a path relative to the crate's directory or to this source file",
                 )
             })?;
             weights = Some(path);

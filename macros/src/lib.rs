@@ -24,6 +24,8 @@ mod shape;
 mod spec;
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 mod tests;
 
 use proc_macro::TokenStream;
