@@ -87,3 +87,37 @@ fn table_formulas_agree_with_shapes() {
     assert_eq!(LeNet5::LAYERS[5].receptive_field, [16, 16]);
     assert_eq!(conv2.activation_bytes(), 16 * 10 * 10 * 4);
 }
+
+/// A trace can be walked generically: every layer's output with its
+/// `LayerInfo`, in layer order, without naming the fields.
+fn walk<N: Network>(trace: &N::Trace) -> Vec<(&'static str, Vec<f32>)> {
+    let mut layers = Vec::new();
+    constnet::Trace::visit(trace, &mut |info, values| {
+        assert_eq!(
+            values.len(),
+            info.output_shape.iter().product::<usize>(),
+            "{}",
+            info.name
+        );
+        layers.push((info.name, values.to_vec()));
+    });
+    layers
+}
+
+#[test]
+fn a_trace_is_visited_layer_by_layer() {
+    let net = lenet();
+    let input = lenet_input(&test_digits().images[1]);
+    let mut workspace = LeNet5::new_workspace();
+    let mut trace = LeNet5::new_trace();
+    let out = Network::forward_traced(&*net, &input, &mut workspace, &mut trace);
+    let layers = walk::<LeNet5>(&trace);
+    let names: Vec<&str> = layers.iter().map(|(n, _)| *n).collect();
+    let expected: Vec<&str> = LeNet5::LAYERS.iter().map(|l| l.name).collect();
+    assert_eq!(names, expected);
+    assert_eq!(names[..4], ["conv1", "1", "2", "conv2"]);
+    // The slices are the fields' contents.
+    assert_eq!(layers[0].1, trace.conv1.as_flat());
+    assert_eq!(layers[5].1, trace.layer5.as_flat());
+    assert_eq!(layers[11].1, out.as_flat());
+}

@@ -263,6 +263,10 @@ pub fn expand(
             pub #f: #ty
         }
     });
+    let trace_visit = plan.layers.iter().enumerate().map(|(i, l)| {
+        let (f, i) = (&l.field, lit(i));
+        quote!(f(&layers[#i], #krate::Tensor::as_flat(&self.#f));)
+    });
     let trace_zero = plan.layers.iter().map(|l| {
         let (f, z) = (&l.field, zero(l.output));
         quote!(#f: #z)
@@ -346,6 +350,14 @@ pub fn expand(
             #[allow(clippy::large_stack_arrays)] // `const`: evaluated at compile time in a `static`
             pub const fn new() -> Self {
                 Self { #(#trace_zero,)* }
+            }
+        }
+
+        #(#cfg)*
+        impl #krate::Trace for #trace_name {
+            fn visit(&self, f: &mut dyn FnMut(&'static #krate::LayerInfo, &[f32])) {
+                let layers = <#name as #krate::Network>::LAYERS;
+                #(#trace_visit)*
             }
         }
 
@@ -477,6 +489,7 @@ pub fn expand(
             type Input = #input_ty;
             type Output = #output_ty;
             type Workspace = #ws_name;
+            type Trace = #trace_name;
 
             const LAYERS: &'static [#krate::LayerInfo] = &[#(#layers_info),*];
             const PARAMS: &'static [#krate::ParamInfo] = &[#(#params_info),*];
@@ -490,6 +503,15 @@ pub fn expand(
 
             fn forward_with(&self, input: &Self::Input, workspace: &mut Self::Workspace) -> Self::Output {
                 #name::forward_with(self, input, workspace)
+            }
+
+            fn forward_traced(
+                &self,
+                input: &Self::Input,
+                workspace: &mut Self::Workspace,
+                trace: &mut Self::Trace,
+            ) -> Self::Output {
+                #name::forward_traced(self, input, workspace, trace)
             }
 
             fn visit_params(&self, f: &mut dyn FnMut(&'static #krate::ParamInfo, &[f32])) {

@@ -41,7 +41,7 @@ pub mod reference;
 mod simd;
 pub mod tensor;
 
-pub use network::{BatchNormWeights, LayerInfo, Network, ParamInfo, Summary, Weights};
+pub use network::{BatchNormWeights, LayerInfo, Network, ParamInfo, Summary, Trace, Weights};
 pub use tensor::Tensor;
 
 #[doc(hidden)]

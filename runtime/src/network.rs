@@ -134,6 +134,9 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
     /// Scratch memory for one forward pass: every intermediate activation.
     /// `forward` keeps it on the stack; `forward_with` borrows the caller's.
     type Workspace: bytemuck::Zeroable;
+    /// Every layer's output of one forward pass, filled by
+    /// [`Network::forward_traced`]; walk it with [`Trace::visit`].
+    type Trace: Trace;
 
     /// The layers, in order, with their shapes and costs.
     const LAYERS: &'static [LayerInfo];
@@ -161,6 +164,22 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
     /// Runs one sample using caller-owned scratch memory, so that neither the
     /// heap nor a large stack frame is needed.
     fn forward_with(&self, input: &Self::Input, workspace: &mut Self::Workspace) -> Self::Output;
+
+    /// Runs one sample like [`Network::forward_with`] and also copies every
+    /// layer's output into `trace` (caller-owned: no heap).
+    fn forward_traced(
+        &self,
+        input: &Self::Input,
+        workspace: &mut Self::Workspace,
+        trace: &mut Self::Trace,
+    ) -> Self::Output;
+
+    /// A trace of zeros, on the heap, built in place.
+    #[cfg(feature = "alloc")]
+    #[must_use]
+    fn new_trace() -> alloc::boxed::Box<Self::Trace> {
+        bytemuck::zeroed_box()
+    }
 
     /// A workspace of zeros, on the heap, built in place.
     #[cfg(feature = "alloc")]
@@ -244,6 +263,44 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
             macs: Self::MACS,
         }
     }
+}
+
+/// Every layer's output of one forward pass of a network (the
+/// `<Name>Trace` struct that `network!` generates: one fixed-size array per
+/// layer, no heap).
+///
+/// Its fields are named like the network's weight fields (`conv1`, or
+/// `layer3` for the unnamed layer 3); [`Trace::visit`] walks them in layer
+/// order with each layer's [`LayerInfo`], so generic tools can compare or
+/// dump every layer without naming fields:
+///
+/// ```
+/// use constnet_runtime::{Network, Trace};
+///
+/// /// The largest difference of each layer's output between two traces.
+/// fn max_diffs<N: Network>(a: &N::Trace, b: &N::Trace) -> Vec<(&'static str, f32)> {
+///     let mut outputs = Vec::new();
+///     b.visit(&mut |_, values| outputs.push(values.to_vec()));
+///     let mut diffs = Vec::new();
+///     let mut i = 0;
+///     a.visit(&mut |layer, values| {
+///         let d = values.iter().zip(&outputs[i]).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+///         diffs.push((layer.name, d));
+///         i += 1;
+///     });
+///     diffs
+/// }
+/// ```
+pub trait Trace: bytemuck::Zeroable + 'static {
+    /// Calls `f` with every layer's output, in the order of
+    /// [`Network::LAYERS`], as a flat row-major slice of
+    /// `product(layer.output_shape)` values.
+    fn visit(&self, f: &mut dyn FnMut(&'static LayerInfo, &[f32]));
+}
+
+/// No trace: for hand-written [`Network`] impls that capture nothing.
+impl Trace for () {
+    fn visit(&self, _: &mut dyn FnMut(&'static LayerInfo, &[f32])) {}
 }
 
 /// A network's layer table; its `Display` prints one row per layer with the

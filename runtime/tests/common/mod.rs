@@ -38,6 +38,7 @@ impl Network for Tiny {
     type Input = [[[f32; 4]; 4]; 1];
     type Output = [f32; 3];
     type Workspace = [f32; 16];
+    type Trace = ();
 
     const LAYERS: &'static [LayerInfo] = &[];
     const PARAMS: &'static [ParamInfo] = &[
@@ -69,6 +70,15 @@ impl Network for Tiny {
     fn forward_with(&self, input: &Self::Input, ws: &mut Self::Workspace) -> Self::Output {
         ws.copy_from_slice(Tensor::as_flat(input));
         self.expected(ws)
+    }
+
+    fn forward_traced(
+        &self,
+        input: &Self::Input,
+        workspace: &mut Self::Workspace,
+        _trace: &mut (),
+    ) -> Self::Output {
+        self.forward_with(input, workspace)
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&'static ParamInfo, &[f32])) {
@@ -114,6 +124,7 @@ impl Network for Seq {
     type Input = [f32; 4];
     type Output = [f32; 2];
     type Workspace = [f32; 3];
+    type Trace = ();
 
     const LAYERS: &'static [LayerInfo] = &[];
     const PARAMS: &'static [ParamInfo] = &[
@@ -152,6 +163,15 @@ impl Network for Seq {
         out
     }
 
+    fn forward_traced(
+        &self,
+        input: &Self::Input,
+        workspace: &mut Self::Workspace,
+        _trace: &mut (),
+    ) -> Self::Output {
+        self.forward_with(input, workspace)
+    }
+
     fn visit_params(&self, f: &mut dyn FnMut(&'static ParamInfo, &[f32])) {
         let p = Self::PARAMS;
         f(&p[0], self.l0.weight.as_flattened());
@@ -178,6 +198,7 @@ impl Network for Big {
     type Input = [f32; 1024];
     type Output = [f32; 1024];
     type Workspace = ();
+    type Trace = ();
 
     const LAYERS: &'static [LayerInfo] = &[];
     const PARAMS: &'static [ParamInfo] = &[
@@ -203,6 +224,15 @@ impl Network for Big {
             *o += row.iter().zip(input).map(|(w, x)| w * x).sum::<f32>();
         }
         out
+    }
+
+    fn forward_traced(
+        &self,
+        input: &Self::Input,
+        workspace: &mut Self::Workspace,
+        _trace: &mut (),
+    ) -> Self::Output {
+        self.forward_with(input, workspace)
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&'static ParamInfo, &[f32])) {
@@ -347,6 +377,7 @@ impl Network for Probe {
     type Input = [[[f32; 4]; 4]; 1];
     type Output = [f32; 2];
     type Workspace = ();
+    type Trace = ();
 
     const LAYERS: &'static [LayerInfo] = &[];
     const PARAMS: &'static [ParamInfo] = &[];
@@ -362,6 +393,15 @@ impl Network for Probe {
         SEEN.with(|s| s.borrow_mut().push(addr));
         let flat = Tensor::as_flat(input);
         [flat[0], flat[15]]
+    }
+
+    fn forward_traced(
+        &self,
+        input: &Self::Input,
+        workspace: &mut Self::Workspace,
+        _trace: &mut (),
+    ) -> Self::Output {
+        self.forward_with(input, workspace)
     }
 
     fn visit_params(&self, _: &mut dyn FnMut(&'static ParamInfo, &[f32])) {}
