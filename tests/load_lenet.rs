@@ -112,7 +112,7 @@ fn sequential_index_names_load_unchanged() {
     let text = err.to_string();
     assert!(
         text.ends_with(
-            "help: the file's keys name their layers (`conv1.bias`), but this declaration's \
+            "help: the file's keys name their layers (`conv1.weight`), but this declaration's \
              unnamed layers read their index in the layer list (`0.weight`): name the layers \
              as in the PyTorch module (by their shapes, layer 0 is `conv1`, layer 3 is \
              `conv2`, layer 7 is `fc1`, layer 9 is `fc2`, layer 11 is `fc3`), or save the \

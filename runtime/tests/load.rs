@@ -395,14 +395,14 @@ fn named_layers_in_a_file_for_an_indexed_declaration() {
     assert_eq!(
         hint,
         Some(Hint::NamedLayersInFile {
-            file_key: "hidden.bias".into(),
+            file_key: "hidden.weight".into(),
             declared_key: "0.weight".into(),
             renames: vec![("0".into(), "hidden".into()), ("3".into(), "out".into())],
         })
     );
     assert_eq!(
         text.lines().last().unwrap(),
-        "help: the file's keys name their layers (`hidden.bias`), but this declaration's \
+        "help: the file's keys name their layers (`hidden.weight`), but this declaration's \
          unnamed layers read their index in the layer list (`0.weight`): name the layers as \
          in the PyTorch module (by their shapes, layer 0 is `hidden`, layer 3 is `out`), or \
          save the state_dict of an nn.Sequential"
@@ -442,14 +442,14 @@ fn indexed_layers_in_a_file_for_a_named_declaration() {
     assert_eq!(
         hint,
         Some(Hint::IndexedLayersInFile {
-            file_key: "0.bias".into(),
+            file_key: "0.weight".into(),
             declared_key: "conv1.weight".into(),
             renames: vec![("conv1".into(), "0".into()), ("fc".into(), "2".into())],
         })
     );
     assert!(
         text.ends_with(
-            "help: the file's keys are nn.Sequential indices (`0.bias`), but this declaration \
+            "help: the file's keys are nn.Sequential indices (`0.weight`), but this declaration \
              names its layers (`conv1.weight`): leave the layers unnamed, so that each reads \
              the index of its place in the layer list (by their shapes, `conv1` is layer 0, \
              `fc` is layer 2), or save the state_dict of a module with these attribute names"

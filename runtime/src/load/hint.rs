@@ -67,8 +67,14 @@ pub(super) fn naming(problems: &[TensorProblem], stripped: &str) -> Option<Hint>
     if missing.is_empty() || unexpected.is_empty() || !(file_named || file_indexed) {
         return None;
     }
-    let file_key = first_key(problems, |p| matches!(p, TensorProblem::Unexpected { .. }))?;
+    // Show a pair that differs only in the layer: `0.weight` and `fc1.weight`.
     let declared_key = first_key(problems, |p| matches!(p, TensorProblem::Missing { .. }))?;
+    let wanted = tensor_name(&declared_key);
+    let file_key = first_key(
+        problems,
+        |p| matches!(p, TensorProblem::Unexpected { tensor, .. } if tensor_name(tensor) == wanted),
+    )
+    .or_else(|| first_key(problems, |p| matches!(p, TensorProblem::Unexpected { .. })))?;
     let renames = renames(&missing, &unexpected);
     Some(if file_named {
         Hint::NamedLayersInFile {
@@ -97,6 +103,11 @@ struct Tensor<'k> {
 fn split<'k>(key: &'k str, shape: &'k [usize]) -> Option<Tensor<'k>> {
     let (layer, name) = key.rsplit_once('.')?;
     Some(Tensor { layer, name, shape })
+}
+
+/// The tensor's own name, after the layer: `weight` of `fc1.weight`.
+fn tensor_name(key: &str) -> &str {
+    key.rsplit_once('.').map_or(key, |(_, name)| name)
 }
 
 /// Whether a layer path is `nn.Sequential` indices only: `3`, `0.1`.
