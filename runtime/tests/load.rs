@@ -459,7 +459,7 @@ fn indexed_layers_in_a_file_for_a_named_declaration() {
 }
 
 #[test]
-fn no_naming_hint_for_an_ordinary_mismatch() {
+fn no_hint_for_an_ordinary_mismatch() {
     // A missing tensor and an unrelated extra one of the same naming style.
     let mut tensors = tiny_tensors();
     tensors.pop();
@@ -469,6 +469,16 @@ fn no_naming_hint_for_an_ordinary_mismatch() {
         problems,
         [missing("fc.bias", &[3]), unexpected("fc2.bias", &[3])]
     );
+    assert_eq!(hint, None);
+    // Another model that has one declared key under a prefix, as ResNet has
+    // `layer1.0.conv1.weight`: a prefix that finds a minority is no hint.
+    let other = [
+        Raw::ramp("stem.weight", &[2, 1, 3, 3], 0.0),
+        Raw::ramp("layer1.0.conv1.weight", &[2, 1, 3, 3], 0.0),
+        Raw::ramp("head.weight", &[3, 8], 0.0),
+    ];
+    let (problems, hint) = mismatch(load_tiny(&write_raw(&other, false, false)));
+    assert_eq!(problems.len(), 7);
     assert_eq!(hint, None);
 }
 

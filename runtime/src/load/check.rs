@@ -273,7 +273,16 @@ impl CheckedTensor<'_> {
     /// The number of elements.
     #[must_use]
     pub fn len(&self) -> usize {
-        self.view.shape().iter().product()
+        // From the bytes, not the shape: safetensors checked that they agree,
+        // and a division cannot overflow.
+        self.view.data().len() / self.element_bytes()
+    }
+
+    fn element_bytes(&self) -> usize {
+        match self.view.dtype() {
+            Dtype::F16 | Dtype::BF16 => 2,
+            _ => 4,
+        }
     }
 
     /// Whether the tensor has no element.

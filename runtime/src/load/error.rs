@@ -128,9 +128,11 @@ impl TensorProblem {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Hint {
-    /// The declared tensors are in the file under a prefix, as in checkpoints
-    /// of `nn.DataParallel` (`module.`), PyTorch Lightning (`model.`), or a
-    /// module that wraps the layers (`features.0.weight` for `0.weight`).
+    /// Most of the declared tensors (more than half, and more than are
+    /// found as the file was read) are in the file under a prefix, as in
+    /// checkpoints of `nn.DataParallel` (`module.`), PyTorch Lightning
+    /// (`model.`), or a module that wraps the layers (`features.0.weight`
+    /// for `0.weight`).
     /// The fix at run time is
     /// [`LoadOptions::strip_prefix`](super::LoadOptions::strip_prefix).
     StripPrefix {

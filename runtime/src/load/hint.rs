@@ -14,8 +14,11 @@ use super::check::Declared;
 use super::error::{Hint, TensorProblem};
 
 /// The prefix under which the file holds the most declared tensors, if that
-/// is more than the loader found as it was asked to read the file
-/// (`found_now`).
+/// is most of them and more than the loader found as it was asked to read
+/// the file (`found_now`).
+///
+/// "Most" keeps a file of another model quiet: ResNet's `layer1.0.conv1.weight`
+/// holds a LeNet's `conv1.weight` under `layer1.0.`, and nothing else.
 ///
 /// Candidates are the file's keys cut after a `.`: `module.`, `model.`,
 /// `features.`, `module.model.`. Ties go to the shortest, then the first in
@@ -37,7 +40,7 @@ pub(super) fn prefix(
     let (prefix, found) = found
         .into_iter()
         .max_by(|(a, m), (b, n)| m.cmp(n).then(b.len().cmp(&a.len())).then(b.cmp(a)))?;
-    (found > found_now).then(|| Hint::StripPrefix {
+    (found > found_now && 2 * found > declared.len()).then(|| Hint::StripPrefix {
         prefix: prefix.to_string(),
         found,
         declared: declared.len(),
@@ -130,11 +133,13 @@ type Signature<'k> = Vec<(&'k str, &'k [usize])>;
 /// Layers grouped in first-seen order, each with its signature.
 fn layers<'k>(tensors: &[Tensor<'k>]) -> Vec<(&'k str, Signature<'k>)> {
     let mut groups: Vec<(&str, Signature<'k>)> = Vec::new();
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
     for t in tensors {
-        match groups.iter_mut().find(|(layer, _)| *layer == t.layer) {
-            Some((_, signature)) => signature.push((t.name, t.shape)),
-            None => groups.push((t.layer, alloc::vec![(t.name, t.shape)])),
-        }
+        let i = *index.entry(t.layer).or_insert_with(|| {
+            groups.push((t.layer, Vec::new()));
+            groups.len() - 1
+        });
+        groups[i].1.push((t.name, t.shape));
     }
     for (_, signature) in &mut groups {
         signature.sort_unstable();
