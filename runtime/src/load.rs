@@ -3,13 +3,14 @@
 //!
 //! Available with the `alloc` feature; nothing here needs `std` except
 //! `from_file`, which reads a path (feature `std`). The file is matched
-//! against [`Network::PARAMS`]: every
-//! declared tensor must be present, under its PyTorch `state_dict` key, with
-//! exactly the declared shape, stored as `F32`, `F16` or `BF16` (half
-//! precision is converted exactly to `f32`). Every tensor in the file must be
-//! a declared one, with one exception: keys ending in `.num_batches_tracked`
-//! (a counter PyTorch's `BatchNorm` layers keep for training) are ignored.
-//! The `__metadata__` header entry is ignored.
+//! against [`Network::PARAMS`]: every declared tensor must be present, under
+//! its PyTorch `state_dict` key, with exactly the declared shape, stored as
+//! `F32`, `F16` or `BF16` (half precision is converted exactly to `f32`).
+//! Every tensor in the file must be a declared one, with one exception: keys
+//! ending in `.num_batches_tracked` (a counter PyTorch's `BatchNorm` layers
+//! keep for training) are ignored. The `__metadata__` header entry is
+//! ignored.
+//!
 //! Loading is all-or-nothing: the whole file is checked before any weight is
 //! written, so on error the network is left untouched. No input, however
 //! malformed, makes the loader panic, and no tensor is ever built on the
@@ -19,11 +20,10 @@
 //! [`LoadError::Mismatch`]: every wrongly typed or shaped, missing and
 //! unexpected tensor, and a [`Hint`] when the keys follow another naming
 //! than the declaration's. For a LeNet-5 checkpoint of `nn.DataParallel`
-//! (every key `module.…`) with one output too many declared, the error
-//! reads:
+//! (every key `module.…`), the error reads:
 //!
 //! ```text
-//! the file does not match the network (12 problems):
+//! the file does not match the network (20 problems):
 //!   tensor `conv1.weight` is missing from the file (the network declares it with shape [6, 1, 5, 5])
 //!   …
 //!   unexpected tensor `module.fc3.weight` of shape [10, 84]: the network has no parameter of that name
@@ -33,7 +33,6 @@
 //! [`LoadOptions`] say how to read the keys; [`check`] runs the checks on a
 //! declaration given as plain data, which is how `#[weights]` checks a file
 //! while compiling, with the same words.
-//!
 //!
 //! On the Python side:
 //!
