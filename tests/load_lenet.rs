@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeMap;
 
 use common::{data, LeNet5};
-use constnet::load::LoadError;
+use constnet::load::{Hint, LoadError, LoadOptions, TensorProblem};
 use constnet::{Network, Tensor};
 use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
@@ -106,9 +106,59 @@ fn sequential_index_names_load_unchanged() {
         let x = test_input(seed);
         assert_eq!(named.forward(&x), sequential.forward(&x));
     }
-    // And the attribute-named file does not fit the Sequential declaration.
+    // And the attribute-named file does not fit the Sequential declaration,
+    // nor the reverse; each error says why and what to rename.
     let err = SequentialLeNet5::from_safetensors(&weights()).unwrap_err();
-    assert!(err.to_string().contains("`0.weight` is missing"), "{err}");
+    let text = err.to_string();
+    assert!(
+        text.ends_with(
+            "help: the file's keys name their layers (`conv1.weight`), but this declaration's \
+             unnamed layers read their index in the layer list (`0.weight`): name the layers \
+             as in the PyTorch module (by their shapes, layer 0 is `conv1`, layer 3 is \
+             `conv2`, layer 7 is `fc1`, layer 9 is `fc2`, layer 11 is `fc3`), or save the \
+             state_dict of an nn.Sequential"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.starts_with("the file does not match the network (20 problems):"),
+        "{text}"
+    );
+    let err = LeNet5::from_safetensors(&serialize(&file)).unwrap_err();
+    assert!(
+        matches!(&err, LoadError::Mismatch { hint: Some(Hint::IndexedLayersInFile { renames, .. }), .. }
+            if renames.len() == 5 && renames[4] == ("fc3".to_string(), "11".to_string())),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn a_data_parallel_checkpoint_loads_with_the_prefix_stripped() {
+    // What `save_file(nn.DataParallel(model).state_dict(), …)` writes.
+    let prefixed: BTreeMap<String, _> = tensors(&weights())
+        .into_iter()
+        .map(|(name, t)| (format!("module.{name}"), t))
+        .collect();
+    let bytes = serialize(&prefixed);
+    let err = LeNet5::from_safetensors(&bytes).unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.ends_with(
+            "help: every tensor the network declares is in the file under the prefix \
+             `module.`: load with `LoadOptions::new().strip_prefix(\"module.\")`"
+        ),
+        "{text}"
+    );
+    let options = LoadOptions::new().strip_prefix("module.");
+    let loaded = LeNet5::from_safetensors_with(&bytes, &options).unwrap();
+    let plain = LeNet5::from_safetensors(&weights()).unwrap();
+    let bits = |net: &LeNet5| {
+        let mut v = Vec::new();
+        net.visit_params(&mut |_, w| v.extend(w.iter().map(|x| x.to_bits())));
+        v
+    };
+    assert_eq!(bits(&loaded), bits(&plain));
+    assert_eq!(bits(&plain).len(), LeNet5::PARAMETERS);
 }
 
 #[test]
@@ -182,39 +232,46 @@ fn saving_round_trips() {
 }
 
 #[test]
-fn errors_name_the_tensor_and_shapes() {
+fn errors_name_every_tensor_and_both_shapes() {
     let err = ElevenClasses::from_safetensors(&weights()).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LoadError::WrongShape {
-                tensor: "fc3.weight",
-                ..
-            }
-        ),
-        "{err:?}"
+    assert_eq!(
+        err.to_string(),
+        "the file does not match the network (2 problems):\n  \
+         tensor `fc3.weight` has shape [10, 84], but the network declares [11, 84]\n  \
+         tensor `fc3.bias` has shape [10], but the network declares [11]"
     );
-    let msg = err.to_string();
-    assert!(msg.contains("`fc3.weight`"), "{msg}");
-    assert!(
-        msg.contains("[10, 84]") && msg.contains("[11, 84]"),
-        "{msg}"
+    let LoadError::Mismatch {
+        problems,
+        hint: None,
+    } = err
+    else {
+        panic!("{err:?}");
+    };
+    assert_eq!(
+        problems
+            .iter()
+            .map(TensorProblem::tensor)
+            .collect::<Vec<_>>(),
+        ["fc3.weight", "fc3.bias"]
     );
 
     let mut file = tensors(&weights());
     file.remove("fc2.bias");
-    let msg = LeNet5::from_safetensors(&serialize(&file))
-        .unwrap_err()
-        .to_string();
-    assert!(msg.contains("`fc2.bias`") && msg.contains("[84]"), "{msg}");
-
-    let mut file = tensors(&weights());
     let extra = file["fc3.bias"].clone();
     file.insert("fc4.bias".into(), extra);
-    let msg = LeNet5::from_safetensors(&serialize(&file))
+    let msg = ElevenClasses::from_safetensors(&serialize(&file))
         .unwrap_err()
         .to_string();
-    assert!(msg.contains("unexpected tensor `fc4.bias`"), "{msg}");
+    assert_eq!(
+        msg.lines().collect::<Vec<_>>(),
+        [
+            "the file does not match the network (4 problems):",
+            "  tensor `fc3.weight` has shape [10, 84], but the network declares [11, 84]",
+            "  tensor `fc3.bias` has shape [10], but the network declares [11]",
+            "  tensor `fc2.bias` is missing from the file (the network declares it with shape [84])",
+            "  unexpected tensor `fc4.bias` of shape [10]: the network has no parameter of that name",
+        ]
+    );
 
     let truncated = &weights()[..100_000];
     let msg = LeNet5::from_safetensors(truncated).unwrap_err().to_string();

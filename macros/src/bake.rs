@@ -1,27 +1,26 @@
 //! `#[weights("file.safetensors")]`: the weights read, checked and baked in
 //! while compiling, as a `static`.
 //!
-//! The file is found relative to the crate's `CARGO_MANIFEST_DIR`. Every
-//! tensor is checked like the run-time loader checks it (names, dtype
-//! F32/F16/BF16, shapes, no unexpected tensor except `*.num_batches_tracked`),
-//! but a problem is a compile error on the attribute. The generated code
-//! `include_bytes!`s the file, so that editing it rebuilds the crate, and
-//! spells every weight as a float literal (bit-exact; NaN, infinities and
-//! −0 through `f32::from_bits`).
+//! The file is found relative to the crate's `CARGO_MANIFEST_DIR`, or else
+//! to the declaring source file's directory (`locate`). It is
+//! checked and decoded by the run-time loader's own code
+//! (`constnet_runtime::load::check`), so that a file `#[weights]` accepts is
+//! exactly one `from_safetensors` accepts, with the same values, and a
+//! problem reads the same: every missing, unexpected, wrongly typed and
+//! wrongly shaped tensor at once, with the same hints, as one compile error
+//! on the attribute. The generated code `include_bytes!`s the file, so that
+//! editing it rebuilds the crate, and spells every weight as a float literal
+//! (bit-exact; NaN, infinities and −0 through `f32::from_bits`).
 
-use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use constnet_runtime::load::{self, LoadOptions, Loader};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
-use safetensors::{Dtype, SafeTensors};
 use syn::LitStr;
 
-use crate::check::Plan;
+use crate::check::{Checked, Plan};
 use crate::op::Op;
-
-/// The ignored `state_dict` suffix (PyTorch's batch-norm step counter).
-const IGNORED_SUFFIX: &str = ".num_batches_tracked";
 
 /// The baked weights as the expression of a `Name { … }` value, plus the
 /// `include_bytes!` that makes the file a dependency of the build.
@@ -30,10 +29,11 @@ pub struct Baked {
     pub track: TokenStream,
 }
 
-fn shape_text(dims: &[usize]) -> String {
-    let d: Vec<String> = dims.iter().map(ToString::to_string).collect();
-    format!("[{}]", d.join(", "))
-}
+/// One layer's tensors: `weight`, `bias`, … with their shapes.
+type Shapes = Vec<(&'static str, Vec<usize>)>;
+
+/// One layer's tensors: `weight`, `bias`, … with shape and values.
+type LayerTensors = Vec<(&'static str, Vec<usize>, Vec<f32>)>;
 
 /// Where `#[weights("…")]` points: relative to the crate's directory (its
 /// `CARGO_MANIFEST_DIR`), as documented, or else relative to the directory
@@ -71,69 +71,18 @@ pub fn bake(
     })?;
     let bytes = std::fs::read(&file)
         .map_err(|e| error(format!("cannot read the weights file `{shown}`: {e}")))?;
-    let st = SafeTensors::deserialize(&bytes)
-        .map_err(|e| error(format!("`{shown}` is not a valid safetensors file: {e}")))?;
-
-    let mut errors: Vec<syn::Error> = Vec::new();
-    let mut declared = BTreeSet::new();
-    let mut fields = Vec::new();
-    for layer in &plan.layers {
-        let shapes = layer.op.param_shapes();
-        if shapes.is_empty() {
-            continue;
-        }
-        let mut tensors = Vec::new();
-        for (suffix, dims) in &shapes {
-            let key = format!("{}.{suffix}", layer.key);
-            declared.insert(key.clone());
-            let values = match st.tensor(&key) {
-                Err(_) => {
-                    errors.push(error(format!(
-                        "tensor `{key}` is missing from `{shown}` (the network declares it with shape {})",
-                        shape_text(dims)
-                    )));
-                    None
-                }
-                Ok(t) if !matches!(t.dtype(), Dtype::F32 | Dtype::F16 | Dtype::BF16) => {
-                    errors.push(error(format!(
-                        "tensor `{key}` in `{shown}` has dtype {:?}; only F32, F16 and BF16 can be loaded",
-                        t.dtype()
-                    )));
-                    None
-                }
-                Ok(t) if t.shape() != dims.as_slice() => {
-                    errors.push(error(format!(
-                        "tensor `{key}` in `{shown}` has shape {}, but the network declares {}",
-                        shape_text(t.shape()),
-                        shape_text(dims)
-                    )));
-                    None
-                }
-                Ok(t) => Some(decode(t.dtype(), t.data())),
-            };
-            tensors.push((*suffix, dims.clone(), values));
-        }
-        fields.push((layer, tensors));
-    }
-    for (name, _) in st.tensors() {
-        if !declared.contains(&name) && !name.ends_with(IGNORED_SUFFIX) {
-            errors.push(error(format!(
-                "unexpected tensor `{name}` in `{shown}`: the network has no parameter of that name"
-            )));
-        }
-    }
-    if let Some(e) = errors.into_iter().reduce(|mut a, b| {
-        a.combine(b);
-        a
-    }) {
-        return Err(e);
-    }
+    let fields = read(&bytes, plan).map_err(|e| {
+        error(format!(
+            "weights file `{shown}`: {}",
+            e.display_for(Loader::Baked)
+        ))
+    })?;
 
     let inits = fields.iter().map(|(layer, tensors)| {
         let field = &layer.field;
         let parts = tensors.iter().map(|(suffix, dims, values)| {
             let name = format_ident!("{}", suffix);
-            let value = nested(dims, values.as_deref().unwrap_or(&[]));
+            let value = nested(dims, values);
             quote!(#name: #value)
         });
         let ty = match layer.op {
@@ -155,22 +104,43 @@ pub fn bake(
     })
 }
 
-/// Little-endian F32, F16 or BF16 data as `f32` (exact).
-fn decode(dtype: Dtype, data: &[u8]) -> Vec<f32> {
-    match dtype {
-        Dtype::F16 => data
-            .chunks_exact(2)
-            .map(|b| half::f16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        Dtype::BF16 => data
-            .chunks_exact(2)
-            .map(|b| half::bf16::from_le_bytes([b[0], b[1]]).to_f32())
-            .collect(),
-        _ => data
-            .chunks_exact(4)
-            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            .collect(),
-    }
+/// Checks `bytes` against the plan's tensors with the run-time loader's
+/// checks, then decodes each layer's tensors to `f32`.
+fn read<'p>(
+    bytes: &[u8],
+    plan: &'p Plan,
+) -> Result<Vec<(&'p Checked, LayerTensors)>, load::LoadError> {
+    let layers: Vec<(&Checked, Shapes)> = plan
+        .layers
+        .iter()
+        .map(|layer| (layer, layer.op.param_shapes()))
+        .filter(|(_, shapes)| !shapes.is_empty())
+        .collect();
+    let keys: Vec<(String, &[usize])> = layers
+        .iter()
+        .flat_map(|(layer, shapes)| {
+            shapes
+                .iter()
+                .map(|(suffix, dims)| (format!("{}.{suffix}", layer.key), dims.as_slice()))
+        })
+        .collect();
+    let declared: Vec<(&str, &[usize])> = keys.iter().map(|(k, d)| (k.as_str(), *d)).collect();
+    let checked = load::check(bytes, &declared, &LoadOptions::new())?;
+    // `check` returns one tensor per declared key, in order.
+    let mut tensors = checked.iter();
+    Ok(layers
+        .into_iter()
+        .map(|(layer, shapes)| {
+            let values = shapes
+                .into_iter()
+                .map(|(suffix, dims)| {
+                    let values = tensors.next().map(|t| t.to_vec()).unwrap_or_default();
+                    (suffix, dims, values)
+                })
+                .collect();
+            (layer, values)
+        })
+        .collect())
 }
 
 /// A nested array literal of `dims` over row-major `values`.

@@ -2,18 +2,37 @@
 //! PyTorch's `safetensors.torch.save_file(model.state_dict(), path)`.
 //!
 //! Available with the `alloc` feature; nothing here needs `std` except
-//! `from_file`, which reads a path (feature `std`). The file is matched against [`Network::PARAMS`]: every
-//! declared tensor must be present, under its PyTorch `state_dict` key, with
-//! exactly the declared shape, stored as `F32`, `F16` or `BF16` (half
-//! precision is converted exactly to `f32`). Every tensor in the file must be
-//! a declared one, with one exception: keys ending in `.num_batches_tracked`
-//! (a counter PyTorch's `BatchNorm` layers keep for training) are ignored.
-//! The `__metadata__` header entry is ignored.
+//! `from_file`, which reads a path (feature `std`). The file is matched
+//! against [`Network::PARAMS`]: every declared tensor must be present, under
+//! its PyTorch `state_dict` key, with exactly the declared shape, stored as
+//! `F32`, `F16` or `BF16` (half precision is converted exactly to `f32`).
+//! Every tensor in the file must be a declared one, with one exception: keys
+//! ending in `.num_batches_tracked` (a counter PyTorch's `BatchNorm` layers
+//! keep for training) are ignored. The `__metadata__` header entry is
+//! ignored.
 //!
 //! Loading is all-or-nothing: the whole file is checked before any weight is
 //! written, so on error the network is left untouched. No input, however
 //! malformed, makes the loader panic, and no tensor is ever built on the
 //! stack: [`from_safetensors`] builds the network in place on the heap.
+//!
+//! A file that does not match is reported whole, in one
+//! [`LoadError::Mismatch`]: every wrongly typed or shaped, missing and
+//! unexpected tensor, and a [`Hint`] when the keys follow another naming
+//! than the declaration's. For a LeNet-5 checkpoint of `nn.DataParallel`
+//! (every key `module.…`), the error reads:
+//!
+//! ```text
+//! the file does not match the network (20 problems):
+//!   tensor `conv1.weight` is missing from the file (the network declares it with shape [6, 1, 5, 5])
+//!   …
+//!   unexpected tensor `module.fc3.weight` of shape [10, 84]: the network has no parameter of that name
+//! help: every tensor the network declares is in the file under the prefix `module.`: load with `LoadOptions::new().strip_prefix("module.")`
+//! ```
+//!
+//! [`LoadOptions`] say how to read the keys; [`check`] runs the checks on a
+//! declaration given as plain data, which is how `#[weights]` checks a file
+//! while compiling, with the same words.
 //!
 //! On the Python side:
 //!
@@ -24,16 +43,21 @@
 //!
 //! [safetensors]: https://huggingface.co/docs/safetensors
 
+mod check;
+mod error;
+mod hint;
+
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
-use core::fmt;
 
-use safetensors::tensor::TensorView;
-use safetensors::{Dtype, SafeTensorError, SafeTensors, View};
+use safetensors::{Dtype, View};
 
 use crate::network::{Network, ParamInfo};
+
+pub use check::{check, CheckedFile, CheckedTensor, Declared};
+pub use error::{Hint, LoadError, Loader, TensorProblem, SHOWN_PROBLEMS};
 
 /// The suffix of `state_dict` keys that are ignored when present.
 ///
@@ -41,208 +65,64 @@ use crate::network::{Network, ParamInfo};
 /// (an `I64` scalar) that plays no part in inference.
 pub const IGNORED_SUFFIX: &str = ".num_batches_tracked";
 
-/// Why a safetensors file could not be loaded into (or written from) a
-/// network.
+/// How to read a file's keys; [`LoadOptions::new`] reads them as they are.
 ///
-/// Each variant's `Display` names the tensor at fault and shows what the file
-/// holds next to what the network declares.
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum LoadError {
-    /// The bytes are not a well-formed safetensors file: too short, truncated,
-    /// a header length pointing past the end, a header that is not UTF-8 JSON,
-    /// or inconsistent tensor offsets.
-    Malformed {
-        /// What is wrong, including the `safetensors` crate's own message.
-        reason: String,
-    },
-    /// A tensor the network declares is not in the file.
-    Missing {
-        /// The `state_dict` key, e.g. `fc3.bias`.
-        tensor: &'static str,
-        /// The shape the network declares for it.
-        shape: &'static [usize],
-    },
-    /// The file holds a tensor the network does not declare.
-    Unexpected {
-        /// The key found in the file.
-        tensor: String,
-    },
-    /// A tensor is stored with an element type other than `F32`, `F16` or
-    /// `BF16`.
-    WrongDtype {
-        /// The `state_dict` key.
-        tensor: &'static str,
-        /// The element type in the file, as safetensors spells it (`I64`,
-        /// `F64`, ...).
-        dtype: String,
-    },
-    /// A tensor's shape in the file differs from the declared one.
-    WrongShape {
-        /// The `state_dict` key.
-        tensor: &'static str,
-        /// The shape the network declares.
-        expected: &'static [usize],
-        /// The shape in the file.
-        found: Vec<usize>,
-    },
-    /// The file could not be read.
-    #[cfg(feature = "std")]
-    Io {
-        /// The path given to [`from_file`].
-        path: std::path::PathBuf,
-        /// The underlying error.
-        error: std::io::Error,
-    },
-}
-
-impl fmt::Display for LoadError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            LoadError::Malformed { reason } => {
-                write!(f, "not a valid safetensors file: {reason}")
-            }
-            LoadError::Missing { tensor, shape } => write!(
-                f,
-                "tensor `{tensor}` is missing from the file \
-                 (the network declares it with shape {shape:?})"
-            ),
-            LoadError::Unexpected { tensor } => write!(
-                f,
-                "unexpected tensor `{tensor}`: the network has no parameter of that name"
-            ),
-            LoadError::WrongDtype { tensor, dtype } => write!(
-                f,
-                "tensor `{tensor}` has dtype {dtype}; only F32, F16 and BF16 can be loaded"
-            ),
-            LoadError::WrongShape {
-                tensor,
-                expected,
-                found,
-            } => write!(
-                f,
-                "tensor `{tensor}` has shape {found:?}, but the network declares {expected:?}"
-            ),
-            #[cfg(feature = "std")]
-            LoadError::Io { path, error } => {
-                write!(f, "cannot read `{}`: {error}", path.display())
-            }
-        }
-    }
-}
-
-impl core::error::Error for LoadError {
-    fn source(&self) -> Option<&(dyn core::error::Error + 'static)> {
-        match self {
-            #[cfg(feature = "std")]
-            LoadError::Io { error, .. } => Some(error),
-            _ => None,
-        }
-    }
-}
-
-/// Parses the header, with messages that say what is wrong in plain words
-/// for the common cases (empty, truncated, not safetensors at all).
-fn parse(bytes: &[u8]) -> Result<SafeTensors<'_>, LoadError> {
-    let malformed = |reason: String| LoadError::Malformed { reason };
-    let Some((prefix, rest)) = bytes.split_first_chunk::<8>() else {
-        return Err(malformed(if bytes.is_empty() {
-            "the file is empty".to_string()
-        } else {
-            format!(
-                "the file is {} bytes long, shorter than the 8-byte header length",
-                bytes.len()
-            )
-        }));
-    };
-    let header_len = u64::from_le_bytes(*prefix);
-    if header_len > rest.len() as u64 {
-        return Err(malformed(format!(
-            "the header length field says {header_len} bytes, but only {} bytes follow \
-             (truncated, or not a safetensors file)",
-            rest.len()
-        )));
-    }
-    SafeTensors::deserialize(bytes).map_err(|e| {
-        let hint = match e {
-            SafeTensorError::MetadataIncompleteBuffer => {
-                " (the tensor data does not fill the file exactly: truncated or trailing bytes)"
-            }
-            SafeTensorError::InvalidHeader(_)
-            | SafeTensorError::InvalidHeaderDeserialization(_) => " (not a safetensors file?)",
-            _ => "",
-        };
-        malformed(format!("{e}{hint}"))
-    })
-}
-
-/// Whether `dtype` is one the loader converts to `f32`.
-fn loadable(dtype: Dtype) -> bool {
-    matches!(dtype, Dtype::F32 | Dtype::F16 | Dtype::BF16)
-}
-
-/// Checks the file against `params` without writing anything.
-fn validate(file: &SafeTensors<'_>, params: &'static [ParamInfo]) -> Result<(), LoadError> {
-    for param in params {
-        let view = file.tensor(param.name).map_err(|_| LoadError::Missing {
-            tensor: param.name,
-            shape: param.shape,
-        })?;
-        if !loadable(view.dtype()) {
-            return Err(LoadError::WrongDtype {
-                tensor: param.name,
-                dtype: view.dtype().to_string(),
-            });
-        }
-        if view.shape() != param.shape {
-            return Err(LoadError::WrongShape {
-                tensor: param.name,
-                expected: param.shape,
-                found: view.shape().to_vec(),
-            });
-        }
-    }
-    // Report the alphabetically first stray key, so that the error does not
-    // depend on hash-map iteration order.
-    let unexpected = file
-        .names()
-        .into_iter()
-        .filter(|name| !params.iter().any(|p| p.name == *name) && !name.ends_with(IGNORED_SUFFIX))
-        .min();
-    match unexpected {
-        Some(name) => Err(LoadError::Unexpected {
-            tensor: name.to_string(),
-        }),
-        None => Ok(()),
-    }
-}
-
-/// Converts little-endian `F32`/`F16`/`BF16` bytes into `dst`.
+/// Passed to the `_with` loaders ([`from_safetensors_with`],
+/// [`load_into_with`], [`from_file_with`] and the matching
+/// [`Network`] methods). When a load fails because the file's keys carry a
+/// prefix, the error's [`Hint`] names the exact option to use.
 ///
-/// Reads bytes, never casts pointers, so the tensor data may sit at any
-/// alignment in the buffer. Half-precision values widen exactly (NaNs stay
-/// NaN). The caller has checked the dtype and that the element counts agree.
-fn convert(view: &TensorView<'_>, dst: &mut [f32]) {
-    let data = view.data();
-    match view.dtype() {
-        Dtype::F32 => {
-            for (d, s) in dst.iter_mut().zip(data.as_chunks::<4>().0) {
-                *d = f32::from_le_bytes(*s);
-            }
+/// ```
+/// use constnet_runtime::load::{self, LoadOptions};
+/// use constnet_runtime::Network;
+///
+/// /// A checkpoint of `nn.DataParallel(model)`: every key is `module.…`.
+/// fn from_data_parallel<N: Network>(bytes: &[u8]) -> Result<Box<N>, load::LoadError> {
+///     N::from_safetensors_with(bytes, &LoadOptions::new().strip_prefix("module."))
+/// }
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct LoadOptions {
+    prefix: String,
+}
+
+impl LoadOptions {
+    /// Keys read as they are.
+    #[must_use]
+    pub const fn new() -> Self {
+        LoadOptions {
+            prefix: String::new(),
         }
-        Dtype::F16 => {
-            for (d, s) in dst.iter_mut().zip(data.as_chunks::<2>().0) {
-                *d = half::f16::from_le_bytes(*s).to_f32();
-            }
-        }
-        Dtype::BF16 => {
-            for (d, s) in dst.iter_mut().zip(data.as_chunks::<2>().0) {
-                *d = half::bf16::from_le_bytes(*s).to_f32();
-            }
-        }
-        // Excluded by `validate`.
-        _ => {}
     }
+
+    /// Reads only the file's keys that start with `prefix`, with it removed:
+    /// `module.conv1.weight` is read as `conv1.weight`.
+    ///
+    /// This is PyTorch's `{k.removeprefix(p): v for k, v in sd.items() if
+    /// k.startswith(p)}`: the prefix selects a sub-module, and the file's
+    /// other keys are ignored (a Lightning checkpoint may hold a loss
+    /// module's tensors next to `model.…`). Under the prefix the usual rules
+    /// hold: every declared tensor present, nothing undeclared. A prefix
+    /// that no key of the file starts with is an error,
+    /// [`LoadError::PrefixNotFound`], not a silent no-op: it is almost
+    /// certainly a mistake. Give the whole prefix, dot included. An empty
+    /// prefix reads every key, like [`LoadOptions::new`].
+    #[must_use]
+    pub fn strip_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// The prefix to strip; empty for none.
+    #[must_use]
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+}
+
+/// The declaration of `N` as plain data, for [`check`].
+fn declared<N: Network>() -> Vec<Declared<'static>> {
+    N::PARAMS.iter().map(|p| (p.name, p.shape)).collect()
 }
 
 /// Loads a safetensors file's tensors into an existing network.
@@ -265,34 +145,57 @@ fn convert(view: &TensorView<'_>, dst: &mut [f32]) {
 /// # Errors
 ///
 /// [`LoadError::Malformed`] if `bytes` are not a safetensors file, otherwise
-/// the first mismatch against the network: [`LoadError::Missing`],
-/// [`LoadError::WrongDtype`], [`LoadError::WrongShape`] (checked in
-/// declaration order), then [`LoadError::Unexpected`].
+/// [`LoadError::Mismatch`] with every tensor that does not match the
+/// network, in the order documented there, and a [`Hint`] when the keys
+/// follow another naming (a prefix, named layers against indices).
 pub fn load_into<N: Network>(net: &mut N, bytes: &[u8]) -> Result<(), LoadError> {
-    let file = parse(bytes)?;
-    validate(&file, N::PARAMS)?;
+    load_into_with(net, bytes, &LoadOptions::new())
+}
+
+/// [`load_into`], reading the file's keys as `options` say.
+///
+/// # Errors
+///
+/// As [`load_into`], plus [`LoadError::PrefixNotFound`] for a prefix to
+/// strip that no key starts with.
+pub fn load_into_with<N: Network>(
+    net: &mut N,
+    bytes: &[u8],
+    options: &LoadOptions,
+) -> Result<(), LoadError> {
+    let file = check(bytes, &declared::<N>(), options)?;
     fill(net, &file)
 }
 
-/// Copies the tensors of a validated file into `net`.
-fn fill<N: Network>(net: &mut N, file: &SafeTensors<'_>) -> Result<(), LoadError> {
-    // A `Network` impl visits exactly the tensors of `PARAMS`, which
-    // `validate` checked, so every lookup below succeeds; stay panic-free
-    // if an impl breaks that contract.
+/// Copies the tensors of a checked file into `net`.
+fn fill<N: Network>(net: &mut N, file: &CheckedFile<'_>) -> Result<(), LoadError> {
+    // A `Network` impl visits exactly the tensors of `PARAMS`, in order, and
+    // `check` checked those; stay panic-free if an impl breaks that
+    // contract, and say which tensor it visited wrongly.
+    let mut next = 0;
     let mut stray: Option<&'static ParamInfo> = None;
-    net.visit_params_mut(&mut |info, dst| match file.tensor(info.name) {
-        Ok(view) if loadable(view.dtype()) && view.shape() == info.shape => {
-            debug_assert_eq!(dst.len(), info.len(), "`{}`: slice length", info.name);
-            convert(&view, dst);
-        }
-        _ => {
-            stray.get_or_insert(info);
+    net.visit_params_mut(&mut |info, dst| {
+        let index = match N::PARAMS.get(next) {
+            Some(p) if p.name == info.name => Some(next),
+            _ => N::PARAMS.iter().position(|p| p.name == info.name),
+        };
+        match index.and_then(|i| Some((i, file.tensor(i)?))) {
+            Some((i, tensor)) if tensor.len() == dst.len() => {
+                tensor.read_into(dst);
+                next = i + 1;
+            }
+            _ => {
+                stray.get_or_insert(info);
+            }
         }
     });
     match stray {
-        Some(info) => Err(LoadError::Missing {
-            tensor: info.name,
-            shape: info.shape,
+        Some(info) => Err(LoadError::Mismatch {
+            problems: alloc::vec![TensorProblem::Missing {
+                tensor: info.name.to_string(),
+                shape: info.shape.to_vec(),
+            }],
+            hint: None,
         }),
         None => Ok(()),
     }
@@ -301,8 +204,8 @@ fn fill<N: Network>(net: &mut N, file: &SafeTensors<'_>) -> Result<(), LoadError
 /// Builds a network on the heap from a safetensors file's bytes.
 ///
 /// The network is built zeroed in place ([`Network::new_zeroed`]) and then
-/// filled by [`load_into`], so no weight array ever crosses the stack: this
-/// works for networks of any size on small stacks.
+/// filled, so no weight array ever crosses the stack: this works for
+/// networks of any size on small stacks.
 ///
 /// ```
 /// use constnet_runtime::{load, Network};
@@ -322,9 +225,37 @@ fn fill<N: Network>(net: &mut N, file: &SafeTensors<'_>) -> Result<(), LoadError
 ///
 /// As [`load_into`].
 pub fn from_safetensors<N: Network>(bytes: &[u8]) -> Result<Box<N>, LoadError> {
-    // Parse and check before allocating the (possibly large) network.
-    let file = parse(bytes)?;
-    validate(&file, N::PARAMS)?;
+    from_safetensors_with(bytes, &LoadOptions::new())
+}
+
+/// [`from_safetensors`], reading the file's keys as `options` say.
+///
+/// ```
+/// use constnet_runtime::load::{self, LoadError, LoadOptions};
+/// use constnet_runtime::Network;
+///
+/// /// Loads a `state_dict`, saved plain or from `nn.DataParallel`.
+/// fn open<N: Network>(bytes: &[u8]) -> Result<Box<N>, LoadError> {
+///     match load::from_safetensors::<N>(bytes) {
+///         Err(LoadError::Mismatch { hint: Some(load::Hint::StripPrefix { prefix, .. }), .. })
+///             if prefix == "module." =>
+///         {
+///             load::from_safetensors_with(bytes, &LoadOptions::new().strip_prefix(prefix))
+///         }
+///         other => other,
+///     }
+/// }
+/// ```
+///
+/// # Errors
+///
+/// As [`load_into_with`].
+pub fn from_safetensors_with<N: Network>(
+    bytes: &[u8],
+    options: &LoadOptions,
+) -> Result<Box<N>, LoadError> {
+    // Check before allocating the (possibly large) network.
+    let file = check(bytes, &declared::<N>(), options)?;
     let mut net = N::new_zeroed();
     fill(&mut *net, &file)?;
     Ok(net)
@@ -347,12 +278,26 @@ pub fn from_safetensors<N: Network>(bytes: &[u8]) -> Result<Box<N>, LoadError> {
 /// [`LoadError::Io`] if the file cannot be read, otherwise as [`load_into`].
 #[cfg(feature = "std")]
 pub fn from_file<N: Network>(path: impl AsRef<std::path::Path>) -> Result<Box<N>, LoadError> {
+    from_file_with(path, &LoadOptions::new())
+}
+
+/// [`from_file`], reading the file's keys as `options` say.
+///
+/// # Errors
+///
+/// [`LoadError::Io`] if the file cannot be read, otherwise as
+/// [`load_into_with`].
+#[cfg(feature = "std")]
+pub fn from_file_with<N: Network>(
+    path: impl AsRef<std::path::Path>,
+    options: &LoadOptions,
+) -> Result<Box<N>, LoadError> {
     let path = path.as_ref();
     let bytes = std::fs::read(path).map_err(|error| LoadError::Io {
         path: path.to_path_buf(),
         error,
     })?;
-    from_safetensors(&bytes)
+    from_safetensors_with(&bytes, options)
 }
 
 /// One tensor ready to be written: `F32`, little-endian bytes.
@@ -426,26 +371,57 @@ pub fn to_safetensors<N: Network>(net: &N) -> Result<Vec<u8>, LoadError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use alloc::vec;
 
     #[test]
     fn display_messages() {
-        let e = LoadError::WrongShape {
-            tensor: "conv1.weight",
-            expected: &[6, 1, 5, 5],
-            found: alloc::vec![6, 3, 5, 5],
+        let shape = TensorProblem::WrongShape {
+            tensor: "conv1.weight".into(),
+            expected: vec![6, 1, 5, 5],
+            found: vec![6, 3, 5, 5],
         };
         assert_eq!(
-            e.to_string(),
+            shape.to_string(),
             "tensor `conv1.weight` has shape [6, 3, 5, 5], but the network declares [6, 1, 5, 5]"
         );
-        let e = LoadError::Missing {
-            tensor: "fc3.bias",
-            shape: &[10],
+        let missing = TensorProblem::Missing {
+            tensor: "fc3.bias".into(),
+            shape: vec![10],
         };
         assert_eq!(
-            e.to_string(),
+            missing.to_string(),
             "tensor `fc3.bias` is missing from the file (the network declares it with shape [10])"
         );
+        // One problem alone is one line; more get a count and a line each.
+        let one = LoadError::Mismatch {
+            problems: vec![missing.clone()],
+            hint: None,
+        };
+        assert_eq!(one.to_string(), missing.to_string());
+        let two = LoadError::Mismatch {
+            problems: vec![shape.clone(), missing.clone()],
+            hint: None,
+        };
+        assert_eq!(
+            two.to_string(),
+            format!("the file does not match the network (2 problems):\n  {shape}\n  {missing}")
+        );
+    }
+
+    #[test]
+    fn hints_depend_on_the_loader() {
+        let e = LoadError::Mismatch {
+            problems: Vec::new(),
+            hint: Some(Hint::StripPrefix {
+                prefix: "module.".into(),
+                found: 2,
+                declared: 2,
+            }),
+        };
+        let runtime = e.to_string();
+        assert!(runtime.ends_with("strip_prefix(\"module.\")`"), "{runtime}");
+        let baked = e.display_for(Loader::Baked).to_string();
+        assert!(baked.contains("k.removeprefix(\"module.\")"), "{baked}");
     }
 
     #[test]
@@ -456,7 +432,10 @@ mod tests {
             b"\xff\xff\xff\xff\xff\xff\xff\xff",
             b"\x02\0\0\0\0\0\0\0{",
         ] {
-            assert!(matches!(parse(bytes), Err(LoadError::Malformed { .. })));
+            assert!(matches!(
+                check::parse(bytes),
+                Err(LoadError::Malformed { .. })
+            ));
         }
     }
 }

@@ -210,11 +210,29 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
     ///
     /// # Errors
     ///
-    /// A [`LoadError`](crate::load::LoadError) naming the tensor at fault:
-    /// missing, unexpected, wrong dtype or shape, or a malformed file.
+    /// A malformed file, or a [`LoadError::Mismatch`](crate::load::LoadError::Mismatch)
+    /// listing every missing, unexpected, wrongly typed and wrongly shaped
+    /// tensor, with a hint when the keys follow another naming.
     #[cfg(feature = "alloc")]
     fn from_safetensors(bytes: &[u8]) -> Result<alloc::boxed::Box<Self>, crate::load::LoadError> {
         crate::load::from_safetensors(bytes)
+    }
+
+    /// [`Network::from_safetensors`], reading the file's keys as `options`
+    /// say, e.g. `&LoadOptions::new().strip_prefix("module.")` for a
+    /// checkpoint of `nn.DataParallel`.
+    ///
+    /// # Errors
+    ///
+    /// As [`Network::from_safetensors`], plus
+    /// [`LoadError::PrefixNotFound`](crate::load::LoadError::PrefixNotFound)
+    /// for a prefix that no key of the file starts with.
+    #[cfg(feature = "alloc")]
+    fn from_safetensors_with(
+        bytes: &[u8],
+        options: &crate::load::LoadOptions,
+    ) -> Result<alloc::boxed::Box<Self>, crate::load::LoadError> {
+        crate::load::from_safetensors_with(bytes, options)
     }
 
     /// [`Network::from_safetensors`] on the contents of a file.
@@ -230,6 +248,20 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
         crate::load::from_file(path)
     }
 
+    /// [`Network::from_file`], reading the file's keys as `options` say.
+    ///
+    /// # Errors
+    ///
+    /// As [`Network::from_safetensors_with`], plus
+    /// [`LoadError::Io`](crate::load::LoadError::Io) naming the path.
+    #[cfg(feature = "std")]
+    fn from_file_with(
+        path: impl AsRef<std::path::Path>,
+        options: &crate::load::LoadOptions,
+    ) -> Result<alloc::boxed::Box<Self>, crate::load::LoadError> {
+        crate::load::from_file_with(path, options)
+    }
+
     /// Replaces this network's weights with those of a safetensors file;
     /// all or nothing (on error the weights are unchanged).
     ///
@@ -239,6 +271,21 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
     #[cfg(feature = "alloc")]
     fn load_safetensors(&mut self, bytes: &[u8]) -> Result<(), crate::load::LoadError> {
         crate::load::load_into(self, bytes)
+    }
+
+    /// [`Network::load_safetensors`], reading the file's keys as `options`
+    /// say.
+    ///
+    /// # Errors
+    ///
+    /// As [`Network::from_safetensors_with`].
+    #[cfg(feature = "alloc")]
+    fn load_safetensors_with(
+        &mut self,
+        bytes: &[u8],
+        options: &crate::load::LoadOptions,
+    ) -> Result<(), crate::load::LoadError> {
+        crate::load::load_into_with(self, bytes, options)
     }
 
     /// The weights as a safetensors file with PyTorch's keys (F32), which

@@ -5,7 +5,10 @@
 mod common;
 
 use common::{assert_tiny_ramps, params_of, tiny_tensors, write_raw, Big, Raw, Seq, Tiny};
-use constnet_runtime::load::{from_safetensors, load_into, to_safetensors, LoadError};
+use constnet_runtime::load::{
+    from_safetensors, from_safetensors_with, load_into, load_into_with, to_safetensors, Hint,
+    LoadError, LoadOptions, TensorProblem, SHOWN_PROBLEMS,
+};
 use constnet_runtime::Network;
 
 fn tiny_file() -> Vec<u8> {
@@ -23,6 +26,44 @@ fn tiny_with(name: &str, with: Raw) -> Vec<u8> {
 
 fn load_tiny(bytes: &[u8]) -> Result<Box<Tiny>, LoadError> {
     from_safetensors::<Tiny>(bytes)
+}
+
+/// The problems and hint of a mismatch; panics on any other result.
+fn mismatch<N>(result: Result<N, LoadError>) -> (Vec<TensorProblem>, Option<Hint>) {
+    match result {
+        Err(LoadError::Mismatch { problems, hint }) => (problems, hint),
+        Err(e) => panic!("expected Mismatch, got {e:?}"),
+        Ok(_) => panic!("expected Mismatch, got a network"),
+    }
+}
+
+fn missing(tensor: &str, shape: &[usize]) -> TensorProblem {
+    TensorProblem::Missing {
+        tensor: tensor.into(),
+        shape: shape.to_vec(),
+    }
+}
+
+fn unexpected(tensor: &str, shape: &[usize]) -> TensorProblem {
+    TensorProblem::Unexpected {
+        tensor: tensor.into(),
+        shape: shape.to_vec(),
+    }
+}
+
+fn wrong_shape(tensor: &str, expected: &[usize], found: &[usize]) -> TensorProblem {
+    TensorProblem::WrongShape {
+        tensor: tensor.into(),
+        expected: expected.to_vec(),
+        found: found.to_vec(),
+    }
+}
+
+fn wrong_dtype(tensor: &str, dtype: &str) -> TensorProblem {
+    TensorProblem::WrongDtype {
+        tensor: tensor.into(),
+        dtype: dtype.into(),
+    }
 }
 
 fn malformed_reason(bytes: &[u8]) -> String {
@@ -98,7 +139,7 @@ fn loads_sequential_index_named_keys() {
     let err = from_safetensors::<Seq>(&write_raw(&tensors, false, false)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unexpected tensor `3.bias`: the network has no parameter of that name"
+        "unexpected tensor `3.bias` of shape [2]: the network has no parameter of that name"
     );
     tensors.pop();
     assert!(from_safetensors::<Seq>(&write_raw(&tensors, false, false)).is_ok());
@@ -111,36 +152,32 @@ fn missing_tensor() {
         .filter(|t| t.name != "fc.bias")
         .collect();
     let err = load_tiny(&write_raw(&tensors, false, false)).unwrap_err();
-    assert!(
-        matches!(
-            err,
-            LoadError::Missing {
-                tensor: "fc.bias",
-                shape: [3]
-            }
-        ),
-        "{err:?}"
-    );
     assert_eq!(
         err.to_string(),
         "tensor `fc.bias` is missing from the file (the network declares it with shape [3])"
     );
+    assert_eq!(
+        mismatch(Err::<(), _>(err)),
+        (vec![missing("fc.bias", &[3])], None)
+    );
 }
 
 #[test]
-fn unexpected_tensor() {
+fn unexpected_tensors_in_byte_order() {
     let mut tensors = tiny_tensors();
-    tensors.push(Raw::ramp("fc4.weight", &[2, 3], 0.0));
     tensors.push(Raw::ramp("zz.extra", &[1], 0.0));
-    let err = load_tiny(&write_raw(&tensors, false, false)).unwrap_err();
-    assert!(
-        matches!(&err, LoadError::Unexpected { tensor } if tensor == "fc4.weight"),
-        "{err:?}"
-    );
+    tensors.push(Raw::ramp("fc4.weight", &[2, 3], 0.0));
+    tensors.push(Raw::ramp("Fc.weight", &[1], 0.0));
+    let (problems, hint) = mismatch(load_tiny(&write_raw(&tensors, false, false)));
     assert_eq!(
-        err.to_string(),
-        "unexpected tensor `fc4.weight`: the network has no parameter of that name"
+        problems,
+        [
+            unexpected("Fc.weight", &[1]),
+            unexpected("fc4.weight", &[2, 3]),
+            unexpected("zz.extra", &[1]),
+        ]
     );
+    assert_eq!(hint, None);
 }
 
 #[test]
@@ -151,15 +188,15 @@ fn wrong_dtype_i64_and_f64() {
             Raw::with_dtype("conv1.weight", dtype, &[2, 1, 3, 3], vec![0; 18 * size]),
         );
         let err = load_tiny(&bytes).unwrap_err();
-        assert!(
-            matches!(&err, LoadError::WrongDtype { tensor: "conv1.weight", dtype: d } if d == dtype),
-            "{err:?}"
-        );
         assert_eq!(
             err.to_string(),
             format!(
                 "tensor `conv1.weight` has dtype {dtype}; only F32, F16 and BF16 can be loaded"
             )
+        );
+        assert_eq!(
+            mismatch(Err::<(), _>(err)).0,
+            [wrong_dtype("conv1.weight", dtype)]
         );
     }
 }
@@ -171,17 +208,13 @@ fn wrong_shape_shows_both_shapes() {
         Raw::ramp("conv1.weight", &[2, 3, 3, 3], 0.0),
     );
     let err = load_tiny(&bytes).unwrap_err();
-    assert!(
-        matches!(
-            &err,
-            LoadError::WrongShape { tensor: "conv1.weight", expected: [2, 1, 3, 3], found }
-                if found == &[2, 3, 3, 3]
-        ),
-        "{err:?}"
-    );
     assert_eq!(
         err.to_string(),
         "tensor `conv1.weight` has shape [2, 3, 3, 3], but the network declares [2, 1, 3, 3]"
+    );
+    assert_eq!(
+        mismatch(Err::<(), _>(err)).0,
+        [wrong_shape("conv1.weight", &[2, 1, 3, 3], &[2, 3, 3, 3])]
     );
     // Same element count, transposed: still rejected.
     let bytes = tiny_with("fc.weight", Raw::ramp("fc.weight", &[8, 3], 0.0));
@@ -195,6 +228,401 @@ fn wrong_shape_shows_both_shapes() {
         load_tiny(&bytes).unwrap_err().to_string(),
         "tensor `conv1.weight` has shape [2, 3, 3], but the network declares [2, 1, 3, 3]"
     );
+}
+
+/// Four declared tensors per layer kind, so that every group of the order
+/// has several members: present but wrong (dtype or shape, declaration
+/// order), missing (declaration order), unexpected (byte order).
+#[derive(Clone, Copy, Debug, PartialEq, bytemuck::Zeroable)]
+struct Eight {
+    v: [[f32; 2]; 8],
+}
+
+impl Network for Eight {
+    type Input = [f32; 2];
+    type Output = [f32; 2];
+    type Workspace = ();
+    type Trace = ();
+    const LAYERS: &'static [constnet_runtime::LayerInfo] = &[];
+    const PARAMS: &'static [constnet_runtime::ParamInfo] = &[
+        param("h.weight"),
+        param("g.weight"),
+        param("f.weight"),
+        param("e.weight"),
+        param("d.weight"),
+        param("c.weight"),
+        param("b.weight"),
+        param("a.weight"),
+    ];
+    const PARAMETERS: usize = 16;
+    const MACS: usize = 0;
+    fn forward(&self, x: &[f32; 2]) -> [f32; 2] {
+        *x
+    }
+    fn forward_with(&self, x: &[f32; 2], _: &mut ()) -> [f32; 2] {
+        *x
+    }
+    fn forward_traced(&self, x: &[f32; 2], _: &mut (), _: &mut ()) -> [f32; 2] {
+        *x
+    }
+    fn visit_params(&self, f: &mut dyn FnMut(&'static constnet_runtime::ParamInfo, &[f32])) {
+        for (p, v) in Self::PARAMS.iter().zip(&self.v) {
+            f(p, v);
+        }
+    }
+    fn visit_params_mut(
+        &mut self,
+        f: &mut dyn FnMut(&'static constnet_runtime::ParamInfo, &mut [f32]),
+    ) {
+        for (p, v) in Self::PARAMS.iter().zip(&mut self.v) {
+            f(p, v);
+        }
+    }
+}
+
+const fn param(name: &'static str) -> constnet_runtime::ParamInfo {
+    constnet_runtime::ParamInfo { name, shape: &[2] }
+}
+
+#[test]
+fn every_problem_is_reported_in_the_documented_order() {
+    // Declared h, g, f, e, d, c, b, a (reverse byte order, so that
+    // declaration order and byte order cannot be confused).
+    let tensors = [
+        Raw::ramp("a.weight", &[2], 0.0),                      // fine
+        Raw::ramp("b.weight", &[3], 0.0),                      // wrong shape
+        Raw::with_dtype("c.weight", "I64", &[2], vec![0; 16]), // wrong dtype
+        Raw::ramp("e.weight", &[2, 1], 0.0),                   // wrong shape
+        Raw::with_dtype("g.weight", "F64", &[2], vec![0; 16]), // wrong dtype
+        // d, f, h missing
+        Raw::ramp("z.weight", &[1], 0.0), // unexpected
+        Raw::ramp("x.weight", &[4], 0.0), // unexpected
+        Raw::ramp("y.bias", &[2], 0.0),   // unexpected
+        Raw::with_dtype("d.num_batches_tracked", "I64", &[], vec![0; 8]), // ignored
+    ];
+    let bytes = write_raw(&tensors, true, false);
+    let err = from_safetensors::<Eight>(&bytes).unwrap_err();
+    let text = err.to_string();
+    let (problems, hint) = mismatch(Err::<(), _>(err));
+    assert_eq!(
+        problems,
+        [
+            wrong_dtype("g.weight", "F64"),
+            wrong_shape("e.weight", &[2], &[2, 1]),
+            wrong_dtype("c.weight", "I64"),
+            wrong_shape("b.weight", &[2], &[3]),
+            missing("h.weight", &[2]),
+            missing("f.weight", &[2]),
+            missing("d.weight", &[2]),
+            unexpected("x.weight", &[4]),
+            unexpected("y.bias", &[2]),
+            unexpected("z.weight", &[1]),
+        ]
+    );
+    assert_eq!(hint, None);
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "the file does not match the network (10 problems):"
+    );
+    assert_eq!(lines.len(), 11, "{text}");
+    for (line, problem) in lines[1..].iter().zip(&problems) {
+        assert_eq!(*line, format!("  {problem}"));
+    }
+    // The same file, checked again, gives the same error (no hash order).
+    for _ in 0..8 {
+        assert_eq!(
+            from_safetensors::<Eight>(&bytes).unwrap_err().to_string(),
+            text
+        );
+    }
+}
+
+#[test]
+fn a_long_list_is_cut_after_the_first_problems() {
+    let mut tensors = Vec::new();
+    for i in 0..1000 {
+        tensors.push(Raw::ramp(&format!("stray{i:04}.weight"), &[1], 0.0));
+    }
+    let bytes = write_raw(&tensors, false, false);
+    let err = from_safetensors::<Eight>(&bytes).unwrap_err();
+    let text = err.to_string();
+    let (problems, _) = mismatch(Err::<(), _>(err));
+    assert_eq!(problems.len(), 1008, "every problem is kept");
+    let lines: Vec<&str> = text.lines().collect();
+    assert_eq!(
+        lines[0],
+        "the file does not match the network (1008 problems):"
+    );
+    assert_eq!(lines.len(), 1 + SHOWN_PROBLEMS + 1, "{text}");
+    assert_eq!(
+        lines[1],
+        "  tensor `h.weight` is missing from the file (the network declares it with shape [2])"
+    );
+    assert_eq!(
+        lines[SHOWN_PROBLEMS],
+        "  unexpected tensor `stray0011.weight` of shape [1]: the network has no parameter of that name"
+    );
+    assert_eq!(lines[SHOWN_PROBLEMS + 1], "  … and 988 more problems");
+    // Exactly at the cap, nothing is cut.
+    let (problems, _) = mismatch(from_safetensors::<Eight>(&write_raw(
+        &tensors[..SHOWN_PROBLEMS - 8],
+        false,
+        false,
+    )));
+    let text = LoadError::Mismatch {
+        problems,
+        hint: None,
+    }
+    .to_string();
+    assert!(!text.contains("more problem"), "{text}");
+    assert_eq!(text.lines().count(), 1 + SHOWN_PROBLEMS);
+}
+
+#[test]
+fn named_layers_in_a_file_for_an_indexed_declaration() {
+    // `Seq` reads `0.weight`, `0.bias`, `3.weight`, like an nn.Sequential;
+    // this file comes from a module with attributes `hidden` and `out`.
+    let bytes = write_raw(
+        &[
+            Raw::ramp("hidden.weight", &[3, 4], 0.0),
+            Raw::ramp("hidden.bias", &[3], 0.0),
+            Raw::ramp("out.weight", &[2, 3], 0.0),
+        ],
+        false,
+        false,
+    );
+    let err = from_safetensors::<Seq>(&bytes).unwrap_err();
+    let text = err.to_string();
+    let (problems, hint) = mismatch(Err::<(), _>(err));
+    assert_eq!(problems.len(), 6);
+    assert_eq!(
+        hint,
+        Some(Hint::NamedLayersInFile {
+            file_key: "hidden.weight".into(),
+            declared_key: "0.weight".into(),
+            renames: vec![("0".into(), "hidden".into()), ("3".into(), "out".into())],
+        })
+    );
+    assert_eq!(
+        text.lines().last().unwrap(),
+        "help: the file's keys name their layers (`hidden.weight`), but this declaration's \
+         unnamed layers read their index in the layer list (`0.weight`): name the layers as \
+         in the PyTorch module (by their shapes, layer 0 is `hidden`, layer 3 is `out`), or \
+         save the state_dict of an nn.Sequential"
+    );
+    // Two layers of one shape cannot be told apart: the hint stays, without
+    // renames.
+    let bytes = write_raw(
+        &[
+            Raw::ramp("a.weight", &[2, 3], 0.0),
+            Raw::ramp("b.weight", &[2, 3], 0.0),
+        ],
+        false,
+        false,
+    );
+    let (_, hint) = mismatch(from_safetensors::<Seq>(&bytes));
+    assert!(
+        matches!(&hint, Some(Hint::NamedLayersInFile { renames, .. }) if renames.is_empty()),
+        "{hint:?}"
+    );
+}
+
+#[test]
+fn indexed_layers_in_a_file_for_a_named_declaration() {
+    // `Tiny` names its layers `conv1` and `fc`; this file is an
+    // nn.Sequential's, with a ReLU at index 1.
+    let renamed: Vec<Raw> = tiny_tensors()
+        .into_iter()
+        .map(|mut t| {
+            t.name = t.name.replace("conv1.", "0.").replace("fc.", "2.");
+            t
+        })
+        .collect();
+    let err = load_tiny(&write_raw(&renamed, false, false)).unwrap_err();
+    let text = err.to_string();
+    let (problems, hint) = mismatch(Err::<(), _>(err));
+    assert_eq!(problems.len(), 8);
+    assert_eq!(
+        hint,
+        Some(Hint::IndexedLayersInFile {
+            file_key: "0.weight".into(),
+            declared_key: "conv1.weight".into(),
+            renames: vec![("conv1".into(), "0".into()), ("fc".into(), "2".into())],
+        })
+    );
+    assert!(
+        text.ends_with(
+            "help: the file's keys are nn.Sequential indices (`0.weight`), but this declaration \
+             names its layers (`conv1.weight`): leave the layers unnamed, so that each reads \
+             the index of its place in the layer list (by their shapes, `conv1` is layer 0, \
+             `fc` is layer 2), or save the state_dict of a module with these attribute names"
+        ),
+        "{text}"
+    );
+}
+
+#[test]
+fn no_hint_for_an_ordinary_mismatch() {
+    // A missing tensor and an unrelated extra one of the same naming style.
+    let mut tensors = tiny_tensors();
+    tensors.pop();
+    tensors.push(Raw::ramp("fc2.bias", &[3], 0.0));
+    let (problems, hint) = mismatch(load_tiny(&write_raw(&tensors, false, false)));
+    assert_eq!(
+        problems,
+        [missing("fc.bias", &[3]), unexpected("fc2.bias", &[3])]
+    );
+    assert_eq!(hint, None);
+    // Another model that has one declared key under a prefix, as ResNet has
+    // `layer1.0.conv1.weight`: a prefix that finds a minority is no hint.
+    let other = [
+        Raw::ramp("stem.weight", &[2, 1, 3, 3], 0.0),
+        Raw::ramp("layer1.0.conv1.weight", &[2, 1, 3, 3], 0.0),
+        Raw::ramp("head.weight", &[3, 8], 0.0),
+    ];
+    let (problems, hint) = mismatch(load_tiny(&write_raw(&other, false, false)));
+    assert_eq!(problems.len(), 7);
+    assert_eq!(hint, None);
+}
+
+/// `tiny_tensors()` under `prefix`, plus the batch-norm counter that
+/// PyTorch saves.
+fn tiny_prefixed(prefix: &str) -> Vec<u8> {
+    let mut tensors: Vec<Raw> = tiny_tensors()
+        .into_iter()
+        .map(|mut t| {
+            t.name = format!("{prefix}{}", t.name);
+            t
+        })
+        .collect();
+    tensors.push(Raw::with_dtype(
+        &format!("{prefix}bn.num_batches_tracked"),
+        "I64",
+        &[],
+        vec![0; 8],
+    ));
+    write_raw(&tensors, true, true)
+}
+
+#[test]
+fn a_prefixed_file_gets_the_hint_and_loads_with_the_option() {
+    for prefix in ["module.", "model.", "module.model.", "features."] {
+        let bytes = tiny_prefixed(prefix);
+        let err = load_tiny(&bytes).unwrap_err();
+        let text = err.to_string();
+        let (problems, hint) = mismatch(Err::<(), _>(err));
+        assert_eq!(problems.len(), 8, "{text}");
+        assert_eq!(
+            hint,
+            Some(Hint::StripPrefix {
+                prefix: prefix.into(),
+                found: 4,
+                declared: 4,
+            })
+        );
+        assert!(
+            text.ends_with(&format!(
+                "help: every tensor the network declares is in the file under the prefix \
+                 `{prefix}`: load with `LoadOptions::new().strip_prefix(\"{prefix}\")`"
+            )),
+            "{text}"
+        );
+        let options = LoadOptions::new().strip_prefix(prefix);
+        assert_tiny_ramps(&from_safetensors_with::<Tiny>(&bytes, &options).unwrap());
+        assert_tiny_ramps(&Tiny::from_safetensors_with(&bytes, &options).unwrap());
+        let mut net = Tiny::new_zeroed();
+        load_into_with(&mut *net, &bytes, &options).unwrap();
+        assert_tiny_ramps(&net);
+    }
+}
+
+#[test]
+fn the_hint_names_the_whole_prefix_when_part_of_it_is_stripped() {
+    let bytes = tiny_prefixed("module.model.");
+    let options = LoadOptions::new().strip_prefix("module.");
+    let (_, hint) = mismatch(from_safetensors_with::<Tiny>(&bytes, &options));
+    assert!(
+        matches!(&hint, Some(Hint::StripPrefix { prefix, .. }) if prefix == "module.model."),
+        "{hint:?}"
+    );
+    // A prefix without its dot: the hint has the dot.
+    let options = LoadOptions::new().strip_prefix("module");
+    let (_, hint) = mismatch(from_safetensors_with::<Tiny>(&bytes, &options));
+    assert!(
+        matches!(&hint, Some(Hint::StripPrefix { prefix, .. }) if prefix == "module.model."),
+        "{hint:?}"
+    );
+}
+
+#[test]
+fn a_partly_prefixed_file_says_how_much_the_prefix_finds() {
+    // A Lightning-style checkpoint: the model under `model.`, but one tensor
+    // lost, and a loss module's tensor next to it.
+    let mut tensors: Vec<Raw> = tiny_tensors()
+        .into_iter()
+        .filter(|t| t.name != "fc.bias")
+        .map(|mut t| {
+            t.name = format!("model.{}", t.name);
+            t
+        })
+        .collect();
+    tensors.push(Raw::ramp("loss.pos_weight", &[3], 0.0));
+    let bytes = write_raw(&tensors, false, false);
+    let err = load_tiny(&bytes).unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "help: 3 of the 4 tensors the network declares are in the file under the prefix \
+             `model.`: load with `LoadOptions::new().strip_prefix(\"model.\")`"
+        ),
+        "{err}"
+    );
+    // With the option, the loss module is ignored and the lost tensor named.
+    let options = LoadOptions::new().strip_prefix("model.");
+    let (problems, hint) = mismatch(from_safetensors_with::<Tiny>(&bytes, &options));
+    assert_eq!((problems, hint), (vec![missing("fc.bias", &[3])], None));
+}
+
+#[test]
+fn unexpected_tensors_under_a_prefix_keep_their_full_key() {
+    let mut tensors: Vec<Raw> = tiny_tensors()
+        .into_iter()
+        .map(|mut t| {
+            t.name = format!("module.{}", t.name);
+            t
+        })
+        .collect();
+    tensors.push(Raw::ramp("module.fc2.bias", &[3], 0.0));
+    let options = LoadOptions::new().strip_prefix("module.");
+    let err =
+        from_safetensors_with::<Tiny>(&write_raw(&tensors, false, false), &options).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "unexpected tensor `module.fc2.bias` of shape [3]: the network has no parameter of that name"
+    );
+}
+
+#[test]
+fn a_prefix_that_matches_nothing_is_an_error() {
+    let options = LoadOptions::new().strip_prefix("module.");
+    let err = from_safetensors_with::<Tiny>(&tiny_file(), &options).unwrap_err();
+    assert!(
+        matches!(&err, LoadError::PrefixNotFound { prefix, sample: Some(sample) }
+            if prefix == "module." && sample == "conv1.bias"),
+        "{err:?}"
+    );
+    assert_eq!(
+        err.to_string(),
+        "no key of the file starts with `module.`, the prefix to strip \
+         (the file's keys look like `conv1.bias`)"
+    );
+    // The network is untouched.
+    let mut net = Tiny::new_zeroed();
+    assert!(load_into_with(&mut *net, &tiny_file(), &options).is_err());
+    assert_eq!(*net, *Tiny::new_zeroed());
+    // An empty prefix is no prefix.
+    let options = LoadOptions::new().strip_prefix("");
+    assert_tiny_ramps(&from_safetensors_with::<Tiny>(&tiny_file(), &options).unwrap());
 }
 
 #[test]
@@ -213,20 +641,13 @@ fn nothing_is_written_unless_everything_checks() {
         })
         .collect();
     tensors[3] = Raw::ramp("fc.bias", &[4], 0.0);
-    assert!(matches!(
-        load_into(&mut *net, &write_raw(&tensors, false, false)),
-        Err(LoadError::WrongShape {
-            tensor: "fc.bias",
-            ..
-        })
-    ));
+    let (problems, _) = mismatch(load_into(&mut *net, &write_raw(&tensors, false, false)));
+    assert_eq!(problems, [wrong_shape("fc.bias", &[3], &[4])]);
     assert_eq!(*net, before);
     tensors[3] = Raw::ramp("fc.bias", &[3], 0.0);
     tensors.push(Raw::ramp("stray", &[1], 0.0));
-    assert!(matches!(
-        load_into(&mut *net, &write_raw(&tensors, false, false)),
-        Err(LoadError::Unexpected { .. })
-    ));
+    let (problems, _) = mismatch(load_into(&mut *net, &write_raw(&tensors, false, false)));
+    assert_eq!(problems, [unexpected("stray", &[1])]);
     assert_eq!(*net, before);
 }
 
@@ -292,7 +713,8 @@ fn empty_file() {
 
 #[test]
 fn corrupted_bytes_never_panic() {
-    let bytes = tiny_file();
+    let bytes = tiny_prefixed("module.");
+    let options = LoadOptions::new().strip_prefix("module.");
     for i in 0..bytes.len() {
         for v in [0x00, 0x22, 0x7f, 0xff] {
             let mut corrupt = bytes.clone();
@@ -300,6 +722,7 @@ fn corrupted_bytes_never_panic() {
             // Any result is fine (data bytes load as other numbers); a panic
             // fails the test.
             let _ = load_tiny(&corrupt);
+            let _ = from_safetensors_with::<Tiny>(&corrupt, &options);
         }
     }
 }
@@ -381,7 +804,8 @@ fn num_batches_tracked_and_metadata_are_ignored() {
     let err = load_tiny(&write_raw(&tensors, true, false)).unwrap_err();
     assert_eq!(
         err.to_string(),
-        "unexpected tensor `num_batches_tracked_is_not_a_suffix`: the network has no parameter of that name"
+        "unexpected tensor `num_batches_tracked_is_not_a_suffix` of shape []: \
+         the network has no parameter of that name"
     );
     tensors.pop();
     assert_tiny_ramps(&load_tiny(&write_raw(&tensors, true, false)).unwrap());
