@@ -93,6 +93,19 @@ pub enum PostAct {
 }
 
 impl PostAct {
+    /// The activation of one value, as the standalone function computes it.
+    #[inline]
+    pub(crate) fn apply(self, v: f32) -> f32 {
+        match self {
+            PostAct::None => v,
+            PostAct::Relu => relu1(v),
+            PostAct::Relu6 => clamp_0_6(v),
+            PostAct::LeakyRelu(slope) => leaky_relu1(v, slope),
+            PostAct::Hardswish => hardswish1(v),
+            PostAct::Hardsigmoid => hardsigmoid1(v),
+        }
+    }
+
     /// The activation of every element of `x`, with the portable loops (one
     /// `match` per call, then a loop LLVM vectorises).
     #[inline]
@@ -450,7 +463,7 @@ mod tests {
     }
 
     /// Every fused activation gives its standalone function's bits: the
-    /// portable `PostAct::apply_all`, and the AVX2 and AVX-512 bodies the
+    /// portable `PostAct::apply`, and the AVX2 and AVX-512 bodies the
     /// convolution and linear stores use, on the probe values with NaN,
     /// infinities, signed zeros and the kinks.
     #[test]
@@ -488,6 +501,7 @@ mod tests {
             let mut all = xs.clone();
             act.apply_all(&mut all);
             for ((&x, &e), &a) in xs.iter().zip(&expected).zip(&all) {
+                assert!(same(act.apply(x), e), "{act:?}.apply({x})");
                 assert!(same(a, e), "{act:?}.apply_all({x})");
             }
             #[cfg(target_arch = "x86_64")]
