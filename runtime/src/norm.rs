@@ -84,25 +84,47 @@ impl<const C: usize> Norm<'_, C> {
             .map(move |(&mean, &var)| {
                 let w = weights.next().copied().unwrap_or(1.0);
                 let b = biases.next().copied().unwrap_or(0.0);
-                alpha_beta(w, b, mean, var, self.eps)
+                alpha_beta(w, b, mean, var, self.eps, libm::sqrtf)
             })
     }
 
-    /// `(alpha, beta)` of channel `c < C` alone (the SIMD bodies work on
-    /// blocks of channels).
+    /// `(alpha, beta)` of channel `c < C` alone, for the SIMD bodies (which
+    /// work on blocks of channels), with their own IEEE square root `sqrt`.
+    ///
+    /// Every IEEE square root is correctly rounded, so the bits are
+    /// [`Norm::coefficients`]'. The SIMD bodies pass a `vsqrtss`: on x86-64
+    /// `libm::sqrtf` is inline assembly, a legacy-SSE `sqrtss`, and one of
+    /// those inside an AVX-512 or AVX2 function, with the upper halves of
+    /// the vector registers in use, costs an SSE/AVX transition (16 of them
+    /// added 5% to a 3×3, 16-channel, 32×32 convolution).
     #[cfg(target_arch = "x86_64")]
     #[inline]
-    pub(crate) fn coefficient(&self, c: usize) -> (f32, f32) {
+    pub(crate) fn coefficient(&self, c: usize, sqrt: impl Fn(f32) -> f32) -> (f32, f32) {
         let w = self.weight.map_or(1.0, |w| w[c]);
         let b = self.bias.map_or(0.0, |b| b[c]);
-        alpha_beta(w, b, self.running_mean[c], self.running_var[c], self.eps)
+        alpha_beta(
+            w,
+            b,
+            self.running_mean[c],
+            self.running_var[c],
+            self.eps,
+            sqrt,
+        )
     }
 }
 
-/// `alpha = weight · (1 / sqrt(var + eps))`, `beta = bias − mean · alpha`.
+/// `alpha = weight · (1 / sqrt(var + eps))`, `beta = bias − mean · alpha`,
+/// with `sqrt` an IEEE (correctly rounded) square root.
 #[inline]
-fn alpha_beta(weight: f32, bias: f32, mean: f32, var: f32, eps: f32) -> (f32, f32) {
-    let invstd = 1.0 / libm::sqrtf(var + eps);
+fn alpha_beta(
+    weight: f32,
+    bias: f32,
+    mean: f32,
+    var: f32,
+    eps: f32,
+    sqrt: impl Fn(f32) -> f32,
+) -> (f32, f32) {
+    let invstd = 1.0 / sqrt(var + eps);
     let alpha = invstd * weight;
     let beta = bias - mean * alpha;
     (alpha, beta)

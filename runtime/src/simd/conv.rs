@@ -59,7 +59,7 @@ use core::arch::x86_64::{
     __m256, __m256i, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256,
     _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_mul_ps, _mm256_or_ps, _mm256_set1_ps,
     _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_loadu_ps, _mm512_mask_storeu_ps,
-    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps,
+    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm_cvtss_f32, _mm_set_ss, _mm_sqrt_ss,
 };
 
 /// Whether the SIMD bodies handle a zero-padded convolution with this
@@ -254,12 +254,17 @@ struct Epilogue<'a, const OB: usize, const OH: usize, const OW: usize> {
 }
 
 impl<'a, const OB: usize, const OH: usize, const OW: usize> Epilogue<'a, OB, OH, OW> {
-    #[inline(always)]
+    /// The epilogue of channels `o..o + OB`. Compiled with AVX (both
+    /// bodies have it) so that its square roots are `vsqrtss`: see
+    /// `Norm::coefficient`.
+    #[target_feature(enable = "avx")]
+    #[inline]
     fn new<const O: usize>(post: &Post<'a, O, OH, OW>, o: usize) -> Self {
+        let sqrt = |x| _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(x)));
         Epilogue {
             norm: post
                 .norm
-                .map(|n| core::array::from_fn(|i| n.coefficient(o + i))),
+                .map(|n| core::array::from_fn(|i| n.coefficient(o + i, sqrt))),
             residual: post.residual.map(|r| channels!(r, o, OB)),
             act: post.act,
             any: !post.is_none(),
