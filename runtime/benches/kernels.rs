@@ -1,5 +1,8 @@
 //! The kernels one LeNet-5 layer at a time, through the public kernel API,
-//! next to the naive reference kernels (`constnet_runtime::reference`).
+//! next to the naive reference kernels (`constnet_runtime::reference`); and
+//! a ResNet basic block's convolution (3×3, stride 1, 16 → 16 channels on
+//! 32×32, no bias, then BatchNorm2d, the block's input added, ReLU) fused
+//! with `conv2d_fused` next to the unfused sequence of kernels.
 //!
 //! ```sh
 //! taskset -c 0 cargo bench -p constnet-runtime --bench kernels
@@ -20,8 +23,9 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use constnet_runtime::conv::{Norm, Post, PostAct, Zeros};
 use constnet_runtime::reference::{self, Conv2dParams, MaxPool2dParams, PaddingMode};
-use constnet_runtime::{act, conv, linear, pool, Tensor};
+use constnet_runtime::{act, conv, linear, merge, norm, pool, tensor, Tensor};
 use criterion::{Criterion, Throughput};
 
 /// One core's f32 peak in GFLOP/s: 32 FLOP/cycle × 2.6 GHz.
@@ -58,6 +62,95 @@ struct LeNet {
     w5: [[f32; 84]; 10],
     b5: [f32; 10],
     a5: [f32; 10],
+    /// Not LeNet: the ResNet block of the fused-epilogue benchmarks.
+    block: Block,
+}
+
+/// A ResNet basic block's second convolution and what follows it:
+/// `relu(bn(conv3x3(x)) + x)`, 16 channels of 32×32.
+struct Block {
+    x: [[[f32; 32]; 32]; 16],
+    w: [[[[f32; 3]; 3]; 16]; 16],
+    gamma: [f32; 16],
+    beta: [f32; 16],
+    mean: [f32; 16],
+    var: [f32; 16],
+    y: [[[f32; 32]; 32]; 16],
+}
+
+const BLOCK_MACS: u64 = 16 * 32 * 32 * 16 * 9;
+const BLOCK_ELEMENTS: u64 = 16 * 32 * 32;
+const BN_EPS: f32 = 1e-5;
+
+impl Block {
+    fn new() -> Self {
+        let mut b = Block {
+            x: Tensor::zeroed(),
+            w: Tensor::zeroed(),
+            gamma: [0.0; 16],
+            beta: [0.0; 16],
+            mean: [0.0; 16],
+            var: [0.0; 16],
+            y: Tensor::zeroed(),
+        };
+        fill(b.x.as_flat_mut(), 21);
+        fill(b.w.as_flat_mut(), 22);
+        fill(&mut b.gamma, 23);
+        fill(&mut b.beta, 24);
+        fill(&mut b.mean, 25);
+        fill(&mut b.var, 26);
+        for v in &mut b.var {
+            *v = v.abs() + 0.5;
+        }
+        b
+    }
+
+    /// The convolution alone.
+    fn conv(&mut self) {
+        conv::conv2d::<1, 1, 1, 1, 1, 1, 1, 16, 32, 32, 16, 16, 3, 3, 32, 32>(
+            &self.x,
+            &self.w,
+            None,
+            &mut self.y,
+        );
+    }
+
+    /// conv2d → batch_norm2d → merge::add → act::relu: four passes.
+    fn unfused(&mut self) {
+        self.conv();
+        norm::batch_norm2d(
+            &mut self.y,
+            Some(&self.gamma),
+            Some(&self.beta),
+            &self.mean,
+            &self.var,
+            BN_EPS,
+        );
+        merge::add::<16384>(tensor::flatten_mut(&mut self.y), tensor::flatten(&self.x));
+        act::relu(self.y.as_flat_mut());
+    }
+
+    /// The same in one pass: the epilogue in the convolution's store.
+    fn fused(&mut self) {
+        let post = Post {
+            norm: Some(Norm {
+                weight: Some(&self.gamma),
+                bias: Some(&self.beta),
+                running_mean: &self.mean,
+                running_var: &self.var,
+                eps: BN_EPS,
+            }),
+            residual: Some(&self.x),
+            act: PostAct::Relu,
+        };
+        conv::conv2d_fused::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 16, 32, 32, 16, 16, 3, 3, 32, 32>(
+            &self.x,
+            &self.w,
+            None,
+            &post,
+            &mut self.y,
+        );
+    }
 }
 
 impl LeNet {
@@ -81,6 +174,7 @@ impl LeNet {
             w5: Tensor::zeroed(),
             b5: [0.0; 10],
             a5: [0.0; 10],
+            block: Block::new(),
         });
         fill(n.x.as_flat_mut(), 1);
         fill(
@@ -267,6 +361,24 @@ fn cases() -> Vec<Case> {
             n.fc3();
         }),
         ("forward", Work::Macs(TOTAL_MACS), LeNet::forward),
+        ("block/conv", Work::Macs(BLOCK_MACS), |n| n.block.conv()),
+        ("block/unfused", Work::Macs(BLOCK_MACS), |n| {
+            n.block.unfused()
+        }),
+        ("block/fused", Work::Macs(BLOCK_MACS), |n| n.block.fused()),
+        ("block/bn+add+relu", Work::Elements(BLOCK_ELEMENTS), |n| {
+            let b = &mut n.block;
+            norm::batch_norm2d(
+                &mut b.y,
+                Some(&b.gamma),
+                Some(&b.beta),
+                &b.mean,
+                &b.var,
+                BN_EPS,
+            );
+            merge::add::<16384>(tensor::flatten_mut(&mut b.y), tensor::flatten(&b.x));
+            act::relu(b.y.as_flat_mut());
+        }),
         ("naive/conv1", Work::Macs(CONV1_MACS), naive::conv1),
         ("naive/relu1", Work::Elements(6 * 28 * 28), naive::relu1),
         ("naive/pool1", Work::Elements(6 * 28 * 28), naive::pool1),

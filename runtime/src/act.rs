@@ -33,6 +33,94 @@ fn clamp_0_6(v: f32) -> f32 {
     v.clamp(0.0, 6.0)
 }
 
+/// ReLU of one value: `v < 0 ? 0 : v` (NaN and `-0.0` kept).
+#[inline]
+fn relu1(v: f32) -> f32 {
+    if v < 0.0 {
+        0.0
+    } else {
+        v
+    }
+}
+
+/// LeakyReLU of one value: `v > 0 ? v : v · slope`.
+#[inline]
+fn leaky_relu1(v: f32, negative_slope: f32) -> f32 {
+    if v > 0.0 {
+        v
+    } else {
+        v * negative_slope
+    }
+}
+
+/// Hardswish of one value: `v · relu6(v + 3) / 6`, in that order.
+#[inline]
+fn hardswish1(v: f32) -> f32 {
+    v * clamp_0_6(v + 3.0) / 6.0
+}
+
+/// Hardsigmoid of one value: `relu6(v + 3) / 6`.
+#[inline]
+fn hardsigmoid1(v: f32) -> f32 {
+    clamp_0_6(v + 3.0) / 6.0
+}
+
+/// An activation that a kernel can apply in the store of its results (a
+/// fused epilogue: [`crate::conv::Post`], [`crate::linear::linear_fused`]),
+/// instead of a separate pass over the output.
+///
+/// Only the cheap piecewise-linear activations are offered: each is a few
+/// vector instructions per stored vector. Every kernel body applies exactly
+/// the operations of the standalone function ([`relu`], [`relu6`],
+/// [`leaky_relu`], [`hardswish`], [`hardsigmoid`]) in the same order, so a
+/// fused activation gives the same bits as the kernel followed by the
+/// activation (NaN stays NaN; its payload is not specified).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum PostAct {
+    /// No activation.
+    #[default]
+    None,
+    /// [`relu`].
+    Relu,
+    /// [`relu6`].
+    Relu6,
+    /// [`leaky_relu`] with this `negative_slope`.
+    LeakyRelu(f32),
+    /// [`hardswish`].
+    Hardswish,
+    /// [`hardsigmoid`].
+    Hardsigmoid,
+}
+
+impl PostAct {
+    /// The activation of one value, as the standalone function computes it.
+    #[inline]
+    pub(crate) fn apply(self, v: f32) -> f32 {
+        match self {
+            PostAct::None => v,
+            PostAct::Relu => relu1(v),
+            PostAct::Relu6 => clamp_0_6(v),
+            PostAct::LeakyRelu(slope) => leaky_relu1(v, slope),
+            PostAct::Hardswish => hardswish1(v),
+            PostAct::Hardsigmoid => hardsigmoid1(v),
+        }
+    }
+
+    /// The activation of every element of `x`, with the portable loops (one
+    /// `match` per call, then a loop LLVM vectorises).
+    #[inline]
+    pub(crate) fn apply_all(self, x: &mut [f32]) {
+        match self {
+            PostAct::None => {}
+            PostAct::Relu => map(x, relu1),
+            PostAct::Relu6 => map(x, clamp_0_6),
+            PostAct::LeakyRelu(slope) => map(x, |v| leaky_relu1(v, slope)),
+            PostAct::Hardswish => map(x, hardswish1),
+            PostAct::Hardsigmoid => map(x, hardsigmoid1),
+        }
+    }
+}
+
 /// Applies `f` to every element.
 #[inline]
 fn map(x: &mut [f32], f: impl Fn(f32) -> f32) {
@@ -64,7 +152,7 @@ fn relu_with(isa: Isa, x: &mut [f32]) {
             // the features this body is compiled with.
             unsafe { simd::act::relu_avx2(x) };
         }
-        _ => map(x, |v| if v < 0.0 { 0.0 } else { v }),
+        _ => map(x, relu1),
     }
 }
 
@@ -79,7 +167,7 @@ pub fn relu6(x: &mut [f32]) {
 /// `x · negative_slope`.
 #[inline]
 pub fn leaky_relu(x: &mut [f32], negative_slope: f32) {
-    map(x, |v| if v > 0.0 { v } else { v * negative_slope });
+    map(x, |v| leaky_relu1(v, negative_slope));
 }
 
 /// `nn.ELU(alpha)`: `x` if `x > 0`, else `expm1(x) · alpha`.
@@ -149,13 +237,13 @@ pub fn silu(x: &mut [f32]) {
 /// `nn.Hardswish`: `x · relu6(x + 3) / 6`.
 #[inline]
 pub fn hardswish(x: &mut [f32]) {
-    map(x, |v| v * clamp_0_6(v + 3.0) / 6.0);
+    map(x, hardswish1);
 }
 
 /// `nn.Hardsigmoid`: `relu6(x + 3) / 6`.
 #[inline]
 pub fn hardsigmoid(x: &mut [f32]) {
-    map(x, |v| clamp_0_6(v + 3.0) / 6.0);
+    map(x, hardsigmoid1);
 }
 
 /// `nn.Sigmoid`: `1 / (1 + e⁻ˣ)`, PyTorch's formula.
@@ -369,6 +457,74 @@ mod tests {
                     let untouched: Vec<u32> = ys[..start].iter().map(|v| v.to_bits()).collect();
                     let before: Vec<u32> = xs[..start].iter().map(|v| v.to_bits()).collect();
                     assert_eq!(untouched, before, "relu wrote before its slice");
+                }
+            }
+        }
+    }
+
+    /// Every fused activation gives its standalone function's bits: the
+    /// portable `PostAct::apply`, and the AVX2 and AVX-512 bodies the
+    /// convolution and linear stores use, on the probe values with NaN,
+    /// infinities, signed zeros and the kinks.
+    #[test]
+    fn post_act_every_isa_is_the_standalone_function() {
+        let mut xs = probe();
+        xs.extend([
+            f32::NAN,
+            -f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            0.0,
+            -3.0,
+            3.0,
+            -1e-40,
+            1e-40,
+        ]);
+        // A whole number of AVX-512 vectors.
+        while !xs.len().is_multiple_of(16) {
+            xs.push(0.25);
+        }
+        let same = |a: f32, b: f32| a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan());
+        let acts = [
+            (PostAct::None, (|_| {}) as fn(&mut [f32])),
+            (PostAct::Relu, relu),
+            (PostAct::Relu6, relu6),
+            (PostAct::LeakyRelu(0.01), |x| leaky_relu(x, 0.01)),
+            (PostAct::LeakyRelu(-2.5), |x| leaky_relu(x, -2.5)),
+            (PostAct::Hardswish, hardswish),
+            (PostAct::Hardsigmoid, hardsigmoid),
+        ];
+        for (act, standalone) in acts {
+            let mut expected = xs.clone();
+            standalone(&mut expected);
+            let mut all = xs.clone();
+            act.apply_all(&mut all);
+            for ((&x, &e), &a) in xs.iter().zip(&expected).zip(&all) {
+                assert!(same(act.apply(x), e), "{act:?}.apply({x})");
+                assert!(same(a, e), "{act:?}.apply_all({x})");
+            }
+            #[cfg(target_arch = "x86_64")]
+            {
+                if simd::has_avx2_fma() {
+                    for (chunk, e) in xs.chunks_exact(8).zip(expected.chunks_exact(8)) {
+                        let mut v: [f32; 8] = chunk.try_into().unwrap();
+                        // SAFETY: the guard checked that the CPU has AVX.
+                        unsafe { simd::act::post_act256_on(&mut v, act) };
+                        for ((&x, &g), &e) in chunk.iter().zip(&v).zip(e) {
+                            assert!(same(g, e), "{act:?} AVX2 ({x}): {g} vs {e}");
+                        }
+                    }
+                }
+                if simd::has_avx512() {
+                    for (chunk, e) in xs.chunks_exact(16).zip(expected.chunks_exact(16)) {
+                        let mut v: [f32; 16] = chunk.try_into().unwrap();
+                        // SAFETY: the guard checked that the CPU has AVX-512F.
+                        unsafe { simd::act::post_act512_on(&mut v, act) };
+                        for ((&x, &g), &e) in chunk.iter().zip(&v).zip(e) {
+                            assert!(same(g, e), "{act:?} AVX-512 ({x}): {g} vs {e}");
+                        }
+                    }
                 }
             }
         }

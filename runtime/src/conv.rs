@@ -1,18 +1,26 @@
 //! 2-D convolution, `torch.nn.Conv2d` on one sample.
 //!
-//! Four entry points share one implementation and differ only in how the
-//! border is filled: [`conv2d`] (`padding_mode="zeros"`, the default),
-//! [`conv2d_reflect`], [`conv2d_replicate`] and [`conv2d_circular`].
+//! One implementation serves every entry point. [`conv2d_fused`] is the
+//! general one: any [`PaddingMode`] (the types [`Zeros`], [`Reflect`],
+//! [`Replicate`], [`Circular`]), padding that may differ on each of the four
+//! sides (`PT`, `PB`, `PL`, `PR`: Keras' "same" at stride 2, or a
+//! `ZeroPad2d((0, 1, 0, 1))` folded into the convolution after it), and a
+//! fused epilogue [`Post`] (batch norm, residual add, activation) applied as
+//! the results are stored. [`conv2d`] (`padding_mode="zeros"`, the default),
+//! [`conv2d_reflect`], [`conv2d_replicate`] and [`conv2d_circular`] are thin
+//! wrappers over it with symmetric padding and [`Post::NONE`].
 //!
 //! # Algorithm
 //!
 //! On x86-64 CPUs with AVX-512F or AVX2 + FMA (detected at run time with the
-//! `std` feature, chosen at compile time without it), [`conv2d`] with a
-//! horizontal stride of 1 — by far the common case — runs an explicit-SIMD
-//! direct convolution: the output plane is cut into vectors of consecutive
-//! pixels, several output channels are register-blocked, every weight is
-//! broadcast and every input vector is a masked load straight from the input
-//! (no im2col buffer, no allocation). See `simd/conv.rs` in the sources.
+//! `std` feature, chosen at compile time without it), a zero-padded
+//! convolution with a horizontal stride of 1 — by far the common case —
+//! runs an explicit-SIMD direct convolution: the output plane is cut into
+//! vectors of consecutive pixels, several output channels are
+//! register-blocked, every weight is broadcast and every input vector is a
+//! masked load straight from the input (no im2col buffer, no allocation).
+//! The padding is only a mask, so it may differ on every side at no cost.
+//! See `simd/conv.rs` in the sources.
 //!
 //! Everything else (other targets, older CPUs, `SW > 1`, and the reflect,
 //! replicate and circular padding modes) runs the portable direct
@@ -27,11 +35,37 @@
 //! vectorises; with a larger stride it reads the input with a constant step.
 //! Zero padding contributes nothing, so only the rectangle is visited; the
 //! other padding modes visit the few border pixels outside it separately,
-//! through an index map.
+//! through an index map. Only the padding before the input (`PT`, `PL`)
+//! shifts the indices; the padding after it (`PB`, `PR`) only sets the
+//! output size.
 //!
 //! The loops are ordered input channel → kernel row → output row → kernel
 //! column, so one input row and one output row stay in L1 while all `KW`
 //! taps of a kernel row are applied to them.
+//!
+//! # The fused epilogue
+//!
+//! A ResNet block's `conv → BatchNorm2d → + identity → ReLU` is four passes
+//! over the output unfused; with [`Post`] the three after the convolution
+//! happen in registers, on the accumulators, just before they are stored
+//! (portable path: in one more pass over each output plane right after it
+//! is computed, while it is in L1). The operations and their order are
+//! those of the unfused sequence `conv2d` → [`batch_norm2d`] →
+//! [`merge::add`] → activation, so the fused result is the unfused one
+//! **bit for bit** on the same instruction set:
+//!
+//! - the accumulators start at the convolution's bias as without a norm;
+//!   the norm is `y = acc · alpha + beta` with [`batch_norm2d`]'s own
+//!   per-channel `alpha = weight / sqrt(var + eps)` and
+//!   `beta = bias − mean · alpha` (computed once per call: `O` square roots),
+//!   a multiply and an add, not a fused multiply-add;
+//! - then `+ residual`, then the [`PostAct`], each exactly as the standalone
+//!   kernel computes it.
+//!
+//! Folding the conv bias into `beta` (`acc·alpha + (bias·alpha + beta)`, or
+//! the whole norm into the weights at load time) would save nothing here —
+//! the bias is the accumulators' initial value, free — and would change the
+//! rounding.
 //!
 //! # Summation order
 //!
@@ -48,59 +82,108 @@
 //! Every geometry rule that PyTorch checks at run time is a `const` assertion
 //! here, evaluated when the kernel is instantiated: a call whose sizes do not
 //! fit fails to build with a message naming the rule.
+//!
+//! [`batch_norm2d`]: crate::norm::batch_norm2d
+//! [`merge::add`]: crate::merge::add
 
 #![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
 #![deny(clippy::undocumented_unsafe_blocks)]
+pub use crate::act::PostAct;
+pub use crate::norm::Norm;
 use crate::simd::{self, Isa};
+use sealed::PadKind;
 
-/// How the positions outside the input are filled, `padding_mode` in PyTorch.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum PadKind {
-    /// Zeros: padded positions contribute nothing.
-    Zeros,
-    /// Mirror without repeating the edge: `[a b c]` pads to `c b [a b c] b a`.
-    Reflect,
-    /// Repeat the edge: `[a b c]` pads to `a a [a b c] c c`.
-    Replicate,
-    /// Wrap around: `[a b c]` pads to `b c [a b c] a b`.
-    Circular,
+mod sealed {
+    /// How the positions outside the input are filled, `padding_mode` in
+    /// PyTorch.
+    #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+    pub enum PadKind {
+        /// Zeros (a constant, for [`crate::pad::pad2d`]): padded positions
+        /// contribute nothing.
+        Zeros,
+        /// Mirror without repeating the edge: `[a b c]` pads to `c b [a b c] b a`.
+        Reflect,
+        /// Repeat the edge: `[a b c]` pads to `a a [a b c] c c`.
+        Replicate,
+        /// Wrap around: `[a b c]` pads to `b c [a b c] a b`.
+        Circular,
+    }
+
+    /// The crate-private half of [`super::PaddingMode`]: outside this
+    /// crate it can be neither named nor implemented.
+    pub trait Sealed {
+        /// The mode's kind.
+        const KIND: PadKind;
+    }
 }
 
-/// A padding mode, as a type so that the kernel is monomorphised per mode and
-/// the mode tests fold away.
-trait Padding {
-    const KIND: PadKind;
-}
+/// A padding mode, PyTorch's `padding_mode` as a type: [`Zeros`],
+/// [`Reflect`], [`Replicate`] or [`Circular`], so that a kernel is
+/// monomorphised per mode and the mode tests fold away.
+///
+/// The trait is sealed: these four types are its only implementations.
+pub trait PaddingMode: sealed::Sealed + Copy + core::fmt::Debug + Default {}
 
-/// `padding_mode="zeros"`.
-struct Zeros;
-/// `padding_mode="reflect"`.
-struct Reflect;
-/// `padding_mode="replicate"`.
-struct Replicate;
-/// `padding_mode="circular"`.
-struct Circular;
+/// `padding_mode="zeros"`: padded positions are zero (for
+/// [`crate::pad::pad2d`], the constant it is given).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Zeros;
+/// `padding_mode="reflect"`: `[a b c]` pads to `c b [a b c] b a` (each pad
+/// smaller than the input).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Reflect;
+/// `padding_mode="replicate"`: `[a b c]` pads to `a a [a b c] c c`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Replicate;
+/// `padding_mode="circular"`: `[a b c]` pads to `b c [a b c] a b` (each pad
+/// at most the input size).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Circular;
 
-impl Padding for Zeros {
+impl sealed::Sealed for Zeros {
     const KIND: PadKind = PadKind::Zeros;
 }
-impl Padding for Reflect {
+impl sealed::Sealed for Reflect {
     const KIND: PadKind = PadKind::Reflect;
 }
-impl Padding for Replicate {
+impl sealed::Sealed for Replicate {
     const KIND: PadKind = PadKind::Replicate;
 }
-impl Padding for Circular {
+impl sealed::Sealed for Circular {
     const KIND: PadKind = PadKind::Circular;
 }
+impl PaddingMode for Zeros {}
+impl PaddingMode for Reflect {}
+impl PaddingMode for Replicate {}
+impl PaddingMode for Circular {}
 
-/// Maps a position of the padded axis (`0..len + 2 * pad`) to the input
-/// position it reads, or `None` for a zero.
+/// The kind of the padding mode `P`.
+#[inline(always)]
+pub(crate) const fn kind<P: PaddingMode>() -> PadKind {
+    <P as sealed::Sealed>::KIND
+}
+
+/// Whether padding `(before, after)` around an axis of `len` is allowed in
+/// mode `P`: reflect needs each pad `< len` and circular `<= len`
+/// (PyTorch's rules; one reflection or wrap then suffices), the others take
+/// any.
+pub(crate) const fn padding_fits<P: PaddingMode>(before: usize, after: usize, len: usize) -> bool {
+    match kind::<P>() {
+        PadKind::Reflect => before < len && after < len,
+        PadKind::Circular => before <= len && after <= len,
+        PadKind::Zeros | PadKind::Replicate => true,
+    }
+}
+
+/// Maps a position of the padded axis (`0..pad + len + pad_after`) to the
+/// input position it reads, or `None` for a zero. `pad` is the padding
+/// before the input; the padding after it does not enter.
 ///
-/// Reflect assumes `pad < len` and circular `pad <= len`, which the kernels
-/// assert at compile time, so one reflection or wrap is enough.
+/// Reflect assumes each pad `< len` and circular `<= len`, which the kernels
+/// assert at compile time ([`padding_fits`]), so one reflection or wrap is
+/// enough.
 #[inline]
-fn source_index(kind: PadKind, padded: usize, pad: usize, len: usize) -> Option<usize> {
+pub(crate) fn source_index(kind: PadKind, padded: usize, pad: usize, len: usize) -> Option<usize> {
     if let Some(i) = padded.checked_sub(pad) {
         if i < len {
             return Some(i);
@@ -128,9 +211,9 @@ fn source_index(kind: PadKind, padded: usize, pad: usize, len: usize) -> Option<
 /// `i * stride + offset - pad` lies inside the input `0..len`, clamped to
 /// `0..out`; `lo <= hi` always (an empty range has `lo == hi`).
 ///
-/// `offset` is the tap's position within the dilated window (`k * dilation`).
-/// Outputs before `lo` and from `hi` on read padding. Used by the pooling
-/// kernels too.
+/// `offset` is the tap's position within the dilated window (`k * dilation`)
+/// and `pad` the padding before the input. Outputs before `lo` and from
+/// `hi` on read padding. Used by the pooling kernels too.
 #[inline]
 #[must_use]
 pub(crate) const fn tap_range(
@@ -178,23 +261,132 @@ pub const fn output_len(
     padding: usize,
     dilation: usize,
 ) -> Option<usize> {
+    output_len_padded(len, kernel, stride, padding, padding, dilation)
+}
+
+/// [`output_len`] with different padding before and after the input:
+/// `(len + pad_before + pad_after − dilation·(kernel − 1) − 1) / stride + 1`,
+/// the size [`conv2d_fused`] requires.
+///
+/// ```
+/// use constnet_runtime::conv::output_len_padded;
+/// // Keras "same" at stride 2 on 32: pad 0 before, 1 after, 3x3 → 16.
+/// assert_eq!(output_len_padded(32, 3, 2, 0, 1, 1), Some(16));
+/// ```
+#[must_use]
+pub const fn output_len_padded(
+    len: usize,
+    kernel: usize,
+    stride: usize,
+    pad_before: usize,
+    pad_after: usize,
+    dilation: usize,
+) -> Option<usize> {
     if kernel == 0 || stride == 0 || dilation == 0 {
         return None;
     }
     let span = dilation * (kernel - 1) + 1;
-    let padded = len + 2 * padding;
+    let padded = len + pad_before + pad_after;
     if padded < span {
         return None;
     }
     Some((padded - span) / stride + 1)
 }
 
-/// Adds `w · input[i·SW + offset − PW]` to `out[i]` for every output column,
+/// What a convolution does to its results as it stores them, in this order:
+/// `out = act(conv(x) · alpha + beta + residual)`, each step optional. See
+/// the [module docs](self#the-fused-epilogue): the result is that of the
+/// unfused sequence conv → [`batch_norm2d`](crate::norm::batch_norm2d) →
+/// [`merge::add`](crate::merge::add) → activation, bit for bit.
+///
+/// ```
+/// use constnet_runtime::conv::{conv2d_fused, Norm, Post, PostAct, Zeros};
+/// // A 1x1 convolution (weight 2, bias 1) → BN (mean 1, var 3 + eps 1, so
+/// // std 2; weight 3, bias 0.5) → + residual → ReLU:
+/// // relu(((2x + 1) − 1) / 2 · 3 + 0.5 + r) = relu(3x + 0.5 + r).
+/// let x = [[[1.0, -1.0]]];
+/// let w = [[[[2.0]]]];
+/// let r = [[[0.5, 1.0]]];
+/// let post = Post {
+///     norm: Some(Norm {
+///         weight: Some(&[3.0]),
+///         bias: Some(&[0.5]),
+///         running_mean: &[1.0],
+///         running_var: &[3.0],
+///         eps: 1.0,
+///     }),
+///     residual: Some(&r),
+///     act: PostAct::Relu,
+/// };
+/// let mut y = [[[0.0f32; 2]; 1]; 1];
+/// conv2d_fused::<Zeros, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 1, 2, 1, 1, 1, 1, 1, 2>(
+///     &x, &w, Some(&[1.0]), &post, &mut y,
+/// );
+/// assert_eq!(y, [[[4.0, 0.0]]]);
+/// ```
+#[derive(Clone, Copy, Debug)]
+pub struct Post<'a, const O: usize, const OH: usize, const OW: usize> {
+    /// A `BatchNorm2d` in eval mode after the convolution, applied in the
+    /// store: `y = acc · alpha[o] + beta[o]`.
+    pub norm: Option<Norm<'a, O>>,
+    /// Added after the norm: `out = conv(x) (· alpha + beta) + residual`, a
+    /// residual connection. A separate buffer (it may be the convolution's
+    /// input).
+    pub residual: Option<&'a [[[f32; OW]; OH]; O]>,
+    /// Applied last, in the store.
+    pub act: PostAct,
+}
+
+impl<const O: usize, const OH: usize, const OW: usize> Post<'_, O, OH, OW> {
+    /// Nothing: the plain convolution.
+    pub const NONE: Self = Post {
+        norm: None,
+        residual: None,
+        act: PostAct::None,
+    };
+
+    /// Whether the epilogue does nothing.
+    #[inline]
+    pub(crate) fn is_none(&self) -> bool {
+        self.norm.is_none() && self.residual.is_none() && self.act == PostAct::None
+    }
+}
+
+/// Applies an epilogue to one finished output plane (the portable path):
+/// `plane · alpha + beta` if `norm`, `+ residual`, then `act`, one pass
+/// each over the plane while it is in L1, each a loop LLVM vectorises.
+#[inline]
+pub(crate) fn epilogue_plane(
+    plane: &mut [f32],
+    norm: Option<(f32, f32)>,
+    residual: Option<&[f32]>,
+    act: PostAct,
+) {
+    if let Some((alpha, beta)) = norm {
+        for v in plane.iter_mut() {
+            *v = *v * alpha + beta;
+        }
+    }
+    if let Some(residual) = residual {
+        for (v, &r) in plane.iter_mut().zip(residual) {
+            *v += r;
+        }
+    }
+    act.apply_all(plane);
+}
+
+/// Adds `w · input[i·SW + offset − PL]` to `out[i]` for every output column,
 /// the interior `lo..hi` with a branch-free (for `SW == 1`, contiguous) loop
 /// and, for the non-zero padding modes, the border columns through
 /// [`source_index`].
 #[inline]
-fn accumulate_row<P: Padding, const SW: usize, const PW: usize, const W: usize, const OW: usize>(
+fn accumulate_row<
+    P: PaddingMode,
+    const SW: usize,
+    const PL: usize,
+    const W: usize,
+    const OW: usize,
+>(
     out: &mut [f32; OW],
     input: &[f32; W],
     w: f32,
@@ -204,7 +396,7 @@ fn accumulate_row<P: Padding, const SW: usize, const PW: usize, const W: usize, 
     if lo < hi {
         // `lo < hi` means output `lo` reads inside the input, so the
         // subtraction cannot wrap and `start < W`.
-        let start = lo * SW + offset - PW;
+        let start = lo * SW + offset - PL;
         if let (Some(dst), Some(src)) = (out.get_mut(lo..hi), input.get(start..)) {
             if SW == 1 {
                 for (o, &x) in dst.iter_mut().zip(src) {
@@ -217,7 +409,7 @@ fn accumulate_row<P: Padding, const SW: usize, const PW: usize, const W: usize, 
             }
         }
     }
-    if P::KIND != PadKind::Zeros {
+    if kind::<P>() != PadKind::Zeros {
         let (left, rest) = out.split_at_mut(lo);
         let right = rest.get_mut(hi - lo..).unwrap_or_default();
         let border = left
@@ -226,7 +418,7 @@ fn accumulate_row<P: Padding, const SW: usize, const PW: usize, const W: usize, 
             .chain(right.iter_mut().enumerate().map(|(i, o)| (i + hi, o)));
         for (ow, o) in border {
             if let Some(&x) =
-                source_index(P::KIND, ow * SW + offset, PW, W).and_then(|i| input.get(i))
+                source_index(kind::<P>(), ow * SW + offset, PL, W).and_then(|i| input.get(i))
             {
                 *o += w * x;
             }
@@ -234,18 +426,20 @@ fn accumulate_row<P: Padding, const SW: usize, const PW: usize, const W: usize, 
     }
 }
 
-/// The shared entry: checks the geometry at compile time, then runs the
-/// SIMD body of `isa` where it applies (zero padding, `SW == 1`, the CPU has
-/// the feature, and — unless `always_simd`, which the tests set — it is
+/// The shared implementation: checks the geometry at compile time, then runs
+/// the SIMD body of `isa` where it applies (zero padding, `SW == 1`, the CPU
+/// has the feature, and — unless `always_simd`, which the tests set — it is
 /// faster: `simd::conv::profitable`) and [`conv2d_portable`] otherwise.
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 #[inline]
 fn conv2d_with<
-    P: Padding,
+    P: PaddingMode,
     const SH: usize,
     const SW: usize,
-    const PH: usize,
-    const PW: usize,
+    const PT: usize,
+    const PB: usize,
+    const PL: usize,
+    const PR: usize,
     const DH: usize,
     const DW: usize,
     const G: usize,
@@ -264,6 +458,7 @@ fn conv2d_with<
     input: &[[[f32; W]; H]; C],
     weight: &[[[[f32; KW]; KH]; CG]; O],
     bias: Option<&[f32; O]>,
+    post: &Post<'_, O, OH, OW>,
     output: &mut [[[f32; OW]; OH]; O],
 ) {
     const {
@@ -284,35 +479,37 @@ fn conv2d_with<
             "conv2d: input height and width must be positive"
         );
         assert!(
-            H + 2 * PH > DH * (KH - 1),
+            H + PT + PB > DH * (KH - 1),
             "conv2d: the dilated kernel is taller than the padded input"
         );
         assert!(
-            W + 2 * PW > DW * (KW - 1),
+            W + PL + PR > DW * (KW - 1),
             "conv2d: the dilated kernel is wider than the padded input"
         );
         assert!(
-            OH == (H + 2 * PH - DH * (KH - 1) - 1) / SH + 1,
-            "conv2d: OH must equal (H + 2*PH - DH*(KH-1) - 1) / SH + 1"
+            OH == (H + PT + PB - DH * (KH - 1) - 1) / SH + 1,
+            "conv2d: OH must equal (H + PT + PB - DH*(KH-1) - 1) / SH + 1 (PT = PB = PH for symmetric padding)"
         );
         assert!(
-            OW == (W + 2 * PW - DW * (KW - 1) - 1) / SW + 1,
-            "conv2d: OW must equal (W + 2*PW - DW*(KW-1) - 1) / SW + 1"
+            OW == (W + PL + PR - DW * (KW - 1) - 1) / SW + 1,
+            "conv2d: OW must equal (W + PL + PR - DW*(KW-1) - 1) / SW + 1 (PL = PR = PW for symmetric padding)"
         );
         assert!(
-            !matches!(P::KIND, PadKind::Reflect) || (PH < H && PW < W),
-            "conv2d_reflect: padding must be smaller than the input size (PH < H, PW < W)"
+            !matches!(kind::<P>(), PadKind::Reflect)
+                || (padding_fits::<P>(PT, PB, H) && padding_fits::<P>(PL, PR, W)),
+            "conv2d_reflect: padding must be smaller than the input size (PT, PB < H; PL, PR < W)"
         );
         assert!(
-            !matches!(P::KIND, PadKind::Circular) || (PH <= H && PW <= W),
-            "conv2d_circular: padding must not exceed the input size (PH <= H, PW <= W)"
+            !matches!(kind::<P>(), PadKind::Circular)
+                || (padding_fits::<P>(PT, PB, H) && padding_fits::<P>(PL, PR, W)),
+            "conv2d_circular: padding must not exceed the input size (PT, PB <= H; PL, PR <= W)"
         );
     };
 
     #[cfg(target_arch = "x86_64")]
-    if P::KIND == PadKind::Zeros
+    if kind::<P>() == PadKind::Zeros
         && simd::conv::supported(SW)
-        && (always_simd || simd::conv::profitable(O / G, CG, PW))
+        && (always_simd || simd::conv::profitable(O / G, CG, PL + PR))
     {
         match isa {
             Isa::Avx512 if simd::has_avx512() => {
@@ -321,8 +518,10 @@ fn conv2d_with<
                 unsafe {
                     simd::conv::avx512::conv2d::<
                         SH,
-                        PH,
-                        PW,
+                        PT,
+                        PB,
+                        PL,
+                        PR,
                         DH,
                         DW,
                         G,
@@ -335,7 +534,7 @@ fn conv2d_with<
                         KW,
                         OH,
                         OW,
-                    >(input, weight, bias, output);
+                    >(input, weight, bias, post, output);
                 }
                 return;
             }
@@ -343,9 +542,25 @@ fn conv2d_with<
                 // SAFETY: the guard just checked that the CPU has AVX2 and
                 // FMA, the features this body is compiled with.
                 unsafe {
-                    simd::conv::avx2::conv2d::<SH, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
-                        input, weight, bias, output,
-                    );
+                    simd::conv::avx2::conv2d::<
+                        SH,
+                        PT,
+                        PB,
+                        PL,
+                        PR,
+                        DH,
+                        DW,
+                        G,
+                        C,
+                        H,
+                        W,
+                        O,
+                        CG,
+                        KH,
+                        KW,
+                        OH,
+                        OW,
+                    >(input, weight, bias, post, output);
                 }
                 return;
             }
@@ -353,21 +568,22 @@ fn conv2d_with<
         }
     }
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = isa;
-    conv2d_portable::<P, SH, SW, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
-        input, weight, bias, output,
+    let _ = (isa, always_simd);
+    conv2d_portable::<P, SH, SW, PT, PL, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+        input, weight, bias, post, output,
     );
 }
 
 /// The portable kernel, every padding mode and geometry; see the module
-/// documentation.
+/// documentation. Only the padding before the input (`PT`, `PL`) enters:
+/// the padding after it is implied by the output size.
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 fn conv2d_portable<
-    P: Padding,
+    P: PaddingMode,
     const SH: usize,
     const SW: usize,
-    const PH: usize,
-    const PW: usize,
+    const PT: usize,
+    const PL: usize,
     const DH: usize,
     const DW: usize,
     const G: usize,
@@ -384,12 +600,16 @@ fn conv2d_portable<
     input: &[[[f32; W]; H]; C],
     weight: &[[[[f32; KW]; KH]; CG]; O],
     bias: Option<&[f32; O]>,
+    post: &Post<'_, O, OH, OW>,
     output: &mut [[[f32; OW]; OH]; O],
 ) {
-    let rows: [(usize, usize); KH] = core::array::from_fn(|kh| tap_range(kh * DH, PH, H, SH, OH));
-    let cols: [(usize, usize); KW] = core::array::from_fn(|kw| tap_range(kw * DW, PW, W, SW, OW));
+    let rows: [(usize, usize); KH] = core::array::from_fn(|kh| tap_range(kh * DH, PT, H, SH, OH));
+    let cols: [(usize, usize); KW] = core::array::from_fn(|kw| tap_range(kw * DW, PL, W, SW, OW));
     let per_group = O / G;
     let mut biases = bias.into_iter().flatten();
+    let fused = !post.is_none();
+    let mut norms = post.norm.as_ref().map(Norm::coefficients);
+    let mut residuals = post.residual.map(|r| r.iter());
 
     let groups = input
         .chunks_exact(CG)
@@ -404,29 +624,125 @@ fn conv2d_portable<
             for (w_c, in_plane) in w_o.iter().zip(in_group) {
                 for ((kh, w_row), &(r_lo, r_hi)) in w_c.iter().enumerate().zip(&rows) {
                     // Zero padding only needs the rows that read the input.
-                    let (first, last) = if P::KIND == PadKind::Zeros {
+                    let (first, last) = if kind::<P>() == PadKind::Zeros {
                         (r_lo, r_hi)
                     } else {
                         (0, OH)
                     };
                     let out_rows = out_plane.get_mut(first..last).unwrap_or_default();
                     for (oh, out_row) in (first..).zip(out_rows) {
-                        let Some(in_row) = source_index(P::KIND, oh * SH + kh * DH, PH, H)
+                        let Some(in_row) = source_index(kind::<P>(), oh * SH + kh * DH, PT, H)
                             .and_then(|ih| in_plane.get(ih))
                         else {
                             continue;
                         };
                         for ((kw, &w), &range) in w_row.iter().enumerate().zip(&cols) {
-                            accumulate_row::<P, SW, PW, W, OW>(out_row, in_row, w, kw * DW, range);
+                            accumulate_row::<P, SW, PL, W, OW>(out_row, in_row, w, kw * DW, range);
                         }
                     }
                 }
+            }
+            if fused {
+                let norm = norms.as_mut().and_then(Iterator::next);
+                let residual = residuals.as_mut().and_then(Iterator::next);
+                epilogue_plane(
+                    out_plane.as_flattened_mut(),
+                    norm,
+                    residual.map(|r| r.as_flattened()),
+                    post.act,
+                );
             }
         }
     }
 }
 
-/// Declares one public convolution entry point over [`conv2d_with`].
+/// `torch.nn.Conv2d` with any padding mode, padding that may differ on each
+/// side, and a fused epilogue: the general entry point, which the macro
+/// calls for a convolution (or a pad layer folded into the convolution
+/// after it) followed by a `BatchNorm2d`, a residual add and/or a cheap
+/// activation.
+///
+/// `P` is the padding mode ([`Zeros`], [`Reflect`], [`Replicate`],
+/// [`Circular`]); the input is padded by `PT` rows on top, `PB` at the
+/// bottom, `PL` columns on the left and `PR` on the right — as
+/// `F.pad(x, (PL, PR, PT, PB), mode)` followed by an unpadded convolution.
+/// `post` is applied as the results are stored; see [`Post`] and the
+/// [module docs](self#the-fused-epilogue). The rest is as [`conv2d`]: weight
+/// layout `[O, C/G, KH, KW]`, groups, dilation; `output` is fully
+/// overwritten.
+///
+/// Checked at compile time, besides [`conv2d`]'s rules:
+/// `OH == (H + PT + PB − DH·(KH−1) − 1) / SH + 1` (likewise `OW` with `PL`,
+/// `PR`); for [`Reflect`] each pad smaller than the input size
+/// (`PT, PB < H`, `PL, PR < W`), for [`Circular`] at most the input size.
+///
+/// ```
+/// use constnet_runtime::conv::{conv2d_fused, Post, Zeros};
+/// // Keras "same" at stride 2: no padding before, 1 row/column after. A
+/// // 2x2 kernel of ones over 3x3: windows at rows and columns 0 and 2, the
+/// // last ones half in the padding.
+/// let x = [[[1.0, 2.0, 3.0], [4.0, 5.0, 6.0], [7.0, 8.0, 9.0]]];
+/// let w = [[[[1.0, 1.0], [1.0, 1.0]]]];
+/// let mut y = [[[0.0f32; 2]; 2]; 1];
+/// conv2d_fused::<Zeros, 2, 2, 0, 1, 0, 1, 1, 1, 1, 1, 3, 3, 1, 1, 2, 2, 2, 2>(
+///     &x, &w, None, &Post::NONE, &mut y,
+/// );
+/// assert_eq!(y, [[[12.0, 9.0], [15.0, 9.0]]]);
+/// ```
+///
+/// Reflect padding as large as the input fails to build:
+///
+/// ```compile_fail
+/// use constnet_runtime::conv::{conv2d_fused, Post, Reflect};
+/// let x = [[[0.0f32; 2]; 2]; 1];
+/// let w = [[[[0.0f32; 1]; 1]; 1]; 1];
+/// let mut y = [[[0.0f32; 2]; 4]; 1];
+/// conv2d_fused::<Reflect, 1, 1, 2, 0, 0, 0, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 4, 2>(
+///     &x, &w, None, &Post::NONE, &mut y,
+/// );
+/// ```
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+#[inline]
+pub fn conv2d_fused<
+    P: PaddingMode,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PB: usize,
+    const PL: usize,
+    const PR: usize,
+    const DH: usize,
+    const DW: usize,
+    const G: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[f32; W]; H]; C],
+    weight: &[[[[f32; KW]; KH]; CG]; O],
+    bias: Option<&[f32; O]>,
+    post: &Post<'_, O, OH, OW>,
+    output: &mut [[[f32; OW]; OH]; O],
+) {
+    conv2d_with::<P, SH, SW, PT, PB, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+        simd::best(),
+        false,
+        input,
+        weight,
+        bias,
+        post,
+        output,
+    );
+}
+
+/// Declares one public symmetric convolution entry point over
+/// [`conv2d_with`]: `PT = PB = PH`, `PL = PR = PW`, no epilogue.
 macro_rules! conv2d_entry {
     ($(#[$doc:meta])* $name:ident, $mode:ty) => {
         $(#[$doc])*
@@ -455,12 +771,13 @@ macro_rules! conv2d_entry {
             bias: Option<&[f32; O]>,
             output: &mut [[[f32; OW]; OH]; O],
         ) {
-            conv2d_with::<$mode, SH, SW, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+            conv2d_with::<$mode, SH, SW, PH, PH, PW, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
                 simd::best(),
                 false,
                 input,
                 weight,
                 bias,
+                &Post::NONE,
                 output,
             );
         }
@@ -800,9 +1117,27 @@ mod tests {
                 bias: Option<&[f32; O]>,
                 output: &mut [[[f32; OW]; OH]; O],
             ) {
-                conv2d_with::<Zeros, SH, SW, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
-                    $isa, true, input, weight, bias, output,
-                );
+                conv2d_with::<
+                    Zeros,
+                    SH,
+                    SW,
+                    PH,
+                    PH,
+                    PW,
+                    PW,
+                    DH,
+                    DW,
+                    G,
+                    C,
+                    H,
+                    W,
+                    O,
+                    CG,
+                    KH,
+                    KW,
+                    OH,
+                    OW,
+                >($isa, true, input, weight, bias, &Post::NONE, output);
             }
         };
     }
@@ -931,5 +1266,536 @@ mod tests {
         conv_cases!(conv2d_circular, PaddingMode::Circular);
         // Padding equal to the input size.
         conv_case!(conv2d_circular, PaddingMode::Circular, 43, bias = true; C=2 H=2 W=3 O=2 G=1 K=(3, 3) S=(1, 2) P=(2, 3) D=(1, 2));
+    }
+
+    /// The instruction sets this CPU has, portable first.
+    fn isas() -> Vec<Isa> {
+        #[allow(unused_mut)]
+        let mut isas = std::vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd::has_avx2_fma() {
+                isas.push(Isa::Avx2);
+            } else {
+                std::eprintln!("skipped: this CPU has no AVX2+FMA");
+            }
+            if simd::has_avx512() {
+                isas.push(Isa::Avx512);
+            } else {
+                std::eprintln!("skipped: this CPU has no AVX-512F");
+            }
+        }
+        isas
+    }
+
+    /// The naive twin of [`conv2d_fused`]'s convolution with padding
+    /// `(top, bottom, left, right)`: `F.pad` (the reference `pad2d`) then an
+    /// unpadded reference convolution, in `f64`.
+    #[allow(clippy::too_many_arguments)]
+    fn reference_padded_conv(
+        mode: PaddingMode,
+        p: &Conv2dParams,
+        (h, w): (usize, usize),
+        (pt, pb, pl, pr): (usize, usize, usize, usize),
+        input: &[f32],
+        weight: &[f32],
+        bias: Option<&[f32]>,
+        output: &mut [f32],
+    ) {
+        let (ph, pw) = (h + pt + pb, w + pl + pr);
+        let mut padded = std::vec![0.0f32; p.in_channels * ph * pw];
+        reference::pad2d(
+            mode,
+            p.in_channels,
+            (h, w),
+            (pt, pb, pl, pr),
+            0.0,
+            input,
+            &mut padded,
+        );
+        let unpadded = Conv2dParams {
+            padding: (0, 0),
+            padding_mode: PaddingMode::Zeros,
+            ..*p
+        };
+        reference::conv2d(&unpadded, (ph, pw), &padded, weight, bias, output);
+    }
+
+    /// The standalone activation a [`PostAct`] stands for.
+    fn standalone(act: PostAct, x: &mut [f32]) {
+        match act {
+            PostAct::None => {}
+            PostAct::Relu => crate::act::relu(x),
+            PostAct::Relu6 => crate::act::relu6(x),
+            PostAct::LeakyRelu(slope) => crate::act::leaky_relu(x, slope),
+            PostAct::Hardswish => crate::act::hardswish(x),
+            PostAct::Hardsigmoid => crate::act::hardsigmoid(x),
+        }
+    }
+
+    /// The `f64` reference activation of a [`PostAct`].
+    fn reference_act(act: PostAct, x: f32) -> f32 {
+        use crate::reference::act as r;
+        match act {
+            PostAct::None => x,
+            PostAct::Relu => r::relu(x),
+            PostAct::Relu6 => r::relu6(x),
+            PostAct::LeakyRelu(slope) => r::leaky_relu(x, slope),
+            PostAct::Hardswish => r::hardswish(x),
+            PostAct::Hardsigmoid => r::hardsigmoid(x),
+        }
+    }
+
+    const ACTS: [PostAct; 6] = [
+        PostAct::None,
+        PostAct::Relu,
+        PostAct::Relu6,
+        PostAct::LeakyRelu(0.1),
+        PostAct::Hardswish,
+        PostAct::Hardsigmoid,
+    ];
+
+    /// Whether two results are the same bits, NaNs of any payload counting
+    /// as equal.
+    fn same_bits(a: &[f32], b: &[f32]) -> bool {
+        a.len() == b.len()
+            && a.iter()
+                .zip(b)
+                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+    }
+
+    /// `conv2d_with` on every instruction set of this CPU (zero padding; the
+    /// SIMD bodies forced even where `profitable` would decline) and, for
+    /// the other modes, on the portable body, against the naive
+    /// pad-then-convolve reference, for asymmetric padding
+    /// `P=(top, bottom, left, right)`.
+    macro_rules! asym_case {
+        ($ty:ty, $mode:expr, $seed:expr, bias = $bias:expr;
+         C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
+         K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
+         P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)) => {{
+            const C: usize = $c;
+            const G: usize = $g;
+            const CG: usize = C / G;
+            const O: usize = $o;
+            const H: usize = $h;
+            const W: usize = $w;
+            const OH: usize = match output_len_padded(H, $kh, $sh, $pt, $pb, $dh) { Some(n) => n, None => 0 };
+            const OW: usize = match output_len_padded(W, $kw, $sw, $pl, $pr, $dw) { Some(n) => n, None => 0 };
+            let mut rng = Rng::new($seed);
+            let mut x = [[[0.0f32; W]; H]; C];
+            rng.fill(Tensor::as_flat_mut(&mut x));
+            let mut w = [[[[0.0f32; $kw]; $kh]; CG]; O];
+            rng.fill(w.as_flattened_mut().as_flattened_mut().as_flattened_mut());
+            let mut b = [0.0f32; O];
+            rng.fill(&mut b);
+            let bias: Option<&[f32; O]> = if $bias { Some(&b) } else { None };
+            let p = Conv2dParams {
+                in_channels: C,
+                out_channels: O,
+                kernel: ($kh, $kw),
+                stride: ($sh, $sw),
+                padding: (0, 0),
+                dilation: ($dh, $dw),
+                groups: G,
+                padding_mode: $mode,
+            };
+            let mut expected = std::vec![0.0f32; O * OH * OW];
+            reference_padded_conv(
+                $mode,
+                &p,
+                (H, W),
+                ($pt, $pb, $pl, $pr),
+                Tensor::as_flat(&x),
+                w.as_flattened().as_flattened().as_flattened(),
+                bias.map(|b| b.as_slice()),
+                &mut expected,
+            );
+            let isas = if $mode == PaddingMode::Zeros { isas() } else { std::vec![Isa::Portable] };
+            for isa in isas {
+                let mut y = [[[f32::NAN; OW]; OH]; O];
+                conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
+                    isa, true, &x, &w, bias, &Post::NONE, &mut y,
+                );
+                let what = std::format!(
+                    "{:?} on {isa:?}, seed {}: C={} H={} W={} O={} G={} P=({}, {}, {}, {})",
+                    $mode, $seed, C, H, W, O, G, $pt, $pb, $pl, $pr
+                );
+                assert_close(Tensor::as_flat(&y), &expected, &what);
+            }
+            // The public entry (run-time dispatch) agrees too.
+            let mut y = [[[f32::NAN; OW]; OH]; O];
+            conv2d_fused::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
+                &x, &w, bias, &Post::NONE, &mut y,
+            );
+            assert_close(Tensor::as_flat(&y), &expected, "conv2d_fused");
+        }};
+    }
+
+    /// Asymmetric geometries valid in every mode (each pad smaller than the
+    /// input): zero padding on some sides, each side alone, Keras' "same"
+    /// at stride 2 (0 before, 1 after), strides, dilation, groups and
+    /// depthwise, and stride-1 row widths on both sides of the SIMD
+    /// vector and chunk boundaries (8, 16, 32, 48 columns).
+    macro_rules! asym_cases {
+        ($ty:ty, $mode:expr) => {{
+            asym_case!($ty, $mode, 201, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 0, 0, 0) D=(1, 1));
+            asym_case!($ty, $mode, 202, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 1, 0, 0) D=(1, 1));
+            asym_case!($ty, $mode, 203, bias = false; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 1, 0) D=(1, 1));
+            asym_case!($ty, $mode, 204, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 0, 1) D=(1, 1));
+            asym_case!($ty, $mode, 205, bias = true; C=3 H=8 W=8 O=4 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+            asym_case!($ty, $mode, 206, bias = true; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 0, 1) D=(1, 1));
+            asym_case!($ty, $mode, 207, bias = true; C=2 H=7 W=10 O=5 G=1 K=(2, 2) S=(1, 1) P=(0, 1, 0, 1) D=(1, 1));
+            asym_case!($ty, $mode, 208, bias = true; C=2 H=7 W=10 O=5 G=1 K=(2, 2) S=(1, 1) P=(1, 0, 1, 0) D=(1, 1));
+            asym_case!($ty, $mode, 209, bias = true; C=1 H=6 W=7 O=2 G=1 K=(5, 5) S=(1, 1) P=(3, 1, 0, 4) D=(1, 1));
+            asym_case!($ty, $mode, 210, bias = true; C=2 H=9 W=11 O=3 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 0, 2) D=(2, 2));
+            asym_case!($ty, $mode, 211, bias = false; C=2 H=10 W=8 O=2 G=1 K=(3, 2) S=(2, 1) P=(3, 1, 1, 0) D=(3, 2));
+            asym_case!($ty, $mode, 212, bias = true; C=4 H=6 W=9 O=6 G=2 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(1, 1));
+            asym_case!($ty, $mode, 213, bias = true; C=4 H=8 W=8 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 0, 0, 1) D=(1, 1));
+            asym_case!($ty, $mode, 214, bias = true; C=3 H=9 W=9 O=6 G=3 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+            asym_case!($ty, $mode, 215, bias = true; C=2 H=4 W=8 O=4 G=1 K=(3, 3) S=(1, 1) P=(0, 2, 1, 0) D=(1, 1));
+            asym_case!($ty, $mode, 216, bias = true; C=1 H=4 W=15 O=5 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 0, 2) D=(1, 1));
+            asym_case!($ty, $mode, 217, bias = true; C=2 H=3 W=16 O=8 G=1 K=(3, 3) S=(1, 1) P=(0, 1, 1, 1) D=(1, 1));
+            asym_case!($ty, $mode, 218, bias = false; C=1 H=3 W=31 O=9 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 0, 1) D=(1, 1));
+            asym_case!($ty, $mode, 219, bias = true; C=2 H=3 W=33 O=10 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 2, 0) D=(1, 1));
+            asym_case!($ty, $mode, 220, bias = true; C=1 H=2 W=47 O=17 G=1 K=(2, 3) S=(1, 1) P=(1, 0, 0, 2) D=(1, 1));
+            asym_case!($ty, $mode, 221, bias = true; C=2 H=5 W=20 O=4 G=1 K=(5, 1) S=(1, 1) P=(4, 0, 0, 0) D=(1, 1));
+            asym_case!($ty, $mode, 222, bias = true; C=2 H=3 W=9 O=3 G=1 K=(1, 7) S=(1, 1) P=(0, 0, 1, 5) D=(1, 1));
+            asym_case!($ty, $mode, 223, bias = true; C=1 H=12 W=17 O=3 G=1 K=(2, 4) S=(3, 1) P=(0, 2, 3, 0) D=(2, 1));
+            asym_case!($ty, $mode, 224, bias = true; C=2 H=3 W=4 O=2 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 3, 0) D=(1, 1));
+        }};
+    }
+
+    #[test]
+    fn asymmetric_zeros_matches_reference_on_every_isa() {
+        asym_cases!(Zeros, PaddingMode::Zeros);
+        // Padding larger than the input on one side only: whole taps and
+        // whole output rows read nothing but padding.
+        asym_case!(Zeros, PaddingMode::Zeros, 240, bias = true; C=2 H=2 W=3 O=2 G=1 K=(3, 3) S=(1, 1) P=(5, 0, 0, 6) D=(1, 1));
+        asym_case!(Zeros, PaddingMode::Zeros, 241, bias = true; C=1 H=3 W=18 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 4, 9, 0) D=(1, 1));
+        asym_case!(Zeros, PaddingMode::Zeros, 242, bias = true; C=1 H=2 W=2 O=1 G=1 K=(3, 3) S=(3, 3) P=(0, 5, 4, 1) D=(2, 2));
+    }
+
+    #[test]
+    fn asymmetric_reflect_matches_reference() {
+        asym_cases!(Reflect, PaddingMode::Reflect);
+    }
+
+    #[test]
+    fn asymmetric_replicate_matches_reference() {
+        asym_cases!(Replicate, PaddingMode::Replicate);
+        asym_case!(Replicate, PaddingMode::Replicate, 250, bias = true; C=2 H=2 W=3 O=2 G=1 K=(3, 3) S=(1, 1) P=(5, 0, 0, 6) D=(1, 1));
+    }
+
+    #[test]
+    fn asymmetric_circular_matches_reference() {
+        asym_cases!(Circular, PaddingMode::Circular);
+        // Padding equal to the input size on one side.
+        asym_case!(Circular, PaddingMode::Circular, 260, bias = true; C=2 H=2 W=3 O=2 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 0, 3) D=(1, 1));
+    }
+
+    /// The fused epilogue against the unfused sequence on the same
+    /// instruction set (bit for bit) and against the `f64` reference (within
+    /// rounding), for every combination of bias, norm, residual and
+    /// activation.
+    macro_rules! post_case {
+        ($ty:ty, $mode:expr, $seed:expr;
+         C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
+         K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
+         P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)) => {{
+            const C: usize = $c;
+            const G: usize = $g;
+            const CG: usize = C / G;
+            const O: usize = $o;
+            const H: usize = $h;
+            const W: usize = $w;
+            const OH: usize = match output_len_padded(H, $kh, $sh, $pt, $pb, $dh) { Some(n) => n, None => 0 };
+            const OW: usize = match output_len_padded(W, $kw, $sw, $pl, $pr, $dw) { Some(n) => n, None => 0 };
+            const N: usize = O * OH * OW;
+            let mut rng = Rng::new($seed);
+            let mut x = [[[0.0f32; W]; H]; C];
+            rng.fill(Tensor::as_flat_mut(&mut x));
+            let mut w = [[[[0.0f32; $kw]; $kh]; CG]; O];
+            rng.fill(w.as_flattened_mut().as_flattened_mut().as_flattened_mut());
+            let (mut b, mut gamma, mut beta, mut mean, mut var) =
+                ([0.0f32; O], [0.0f32; O], [0.0f32; O], [0.0f32; O], [0.0f32; O]);
+            for v in [&mut b, &mut gamma, &mut beta, &mut mean, &mut var] {
+                rng.fill(v);
+            }
+            for v in &mut var {
+                *v = v.abs() * 2.0 + 0.1;
+            }
+            let mut residual = [[[0.0f32; OW]; OH]; O];
+            rng.fill(Tensor::as_flat_mut(&mut residual));
+            let p = Conv2dParams {
+                in_channels: C,
+                out_channels: O,
+                kernel: ($kh, $kw),
+                stride: ($sh, $sw),
+                padding: (0, 0),
+                dilation: ($dh, $dw),
+                groups: G,
+                padding_mode: $mode,
+            };
+            let isas = if $mode == PaddingMode::Zeros { isas() } else { std::vec![Isa::Portable] };
+            for isa in isas {
+                for (with_bias, with_norm, with_residual, affine) in [
+                    (true, false, false, true),
+                    (false, true, false, true),
+                    (true, true, false, true),
+                    (true, true, false, false),
+                    (true, false, true, true),
+                    (false, true, true, true),
+                    (true, true, true, true),
+                ] {
+                    for act in ACTS {
+                        let bias = with_bias.then_some(&b);
+                        let norm = with_norm.then_some(Norm {
+                            weight: affine.then_some(&gamma),
+                            bias: affine.then_some(&beta),
+                            running_mean: &mean,
+                            running_var: &var,
+                            eps: 1e-5,
+                        });
+                        let post = Post {
+                            norm,
+                            residual: with_residual.then_some(&residual),
+                            act,
+                        };
+                        let mut fused = [[[f32::NAN; OW]; OH]; O];
+                        conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
+                            isa, true, &x, &w, bias, &post, &mut fused,
+                        );
+                        // The unfused sequence, kernel by kernel.
+                        let mut unfused = [[[f32::NAN; OW]; OH]; O];
+                        conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
+                            isa, true, &x, &w, bias, &Post::NONE, &mut unfused,
+                        );
+                        if let Some(n) = &norm {
+                            crate::norm::batch_norm2d(&mut unfused, n.weight, n.bias, n.running_mean, n.running_var, n.eps);
+                        }
+                        if with_residual {
+                            crate::merge::add::<N>(
+                                crate::tensor::flatten_mut(&mut unfused),
+                                crate::tensor::flatten(&residual),
+                            );
+                        }
+                        standalone(act, Tensor::as_flat_mut(&mut unfused));
+                        let what = std::format!(
+                            "{:?} on {isa:?}, seed {}, bias {with_bias}, norm {with_norm} (affine {affine}), \
+                             residual {with_residual}, {act:?}",
+                            $mode, $seed
+                        );
+                        assert!(
+                            same_bits(Tensor::as_flat(&fused), Tensor::as_flat(&unfused)),
+                            "fused != unfused: {what}"
+                        );
+                        // The f64 reference: pad, convolve, normalise, add,
+                        // activate. The tolerance scales with the terms
+                        // summed after the convolution (the norm's shift and
+                        // the residual may cancel the convolution's value).
+                        let mut conv = std::vec![0.0f32; N];
+                        reference_padded_conv(
+                            $mode, &p, (H, W), ($pt, $pb, $pl, $pr), Tensor::as_flat(&x),
+                            w.as_flattened().as_flattened().as_flattened(),
+                            bias.map(|b| b.as_slice()), &mut conv,
+                        );
+                        let mut normed = conv.clone();
+                        if let Some(n) = &norm {
+                            reference::batch_norm2d(
+                                &mut normed, O, n.weight.map(|w| w.as_slice()), n.bias.map(|b| b.as_slice()),
+                                &mean, &var, n.eps,
+                            );
+                        }
+                        let r = Tensor::as_flat(&residual);
+                        for (i, &got) in Tensor::as_flat(&fused).iter().enumerate() {
+                            let res = if with_residual { r[i] } else { 0.0 };
+                            let want = reference_act(act, normed[i] + res);
+                            let scale = 1.0 + conv[i].abs() * 2.0 + normed[i].abs() + res.abs();
+                            assert!(
+                                (got - want).abs() <= 1e-5 * scale,
+                                "{what}: element {i}: got {got}, expected {want}"
+                            );
+                        }
+                    }
+                }
+            }
+        }};
+    }
+
+    #[test]
+    fn fused_epilogue_is_the_unfused_sequence() {
+        let z = PaddingMode::Zeros;
+        // Stride 1: the SIMD bodies' chunks and tails (16 → 8 + 8 channels,
+        // 5 channels, row widths 7, 16, 32, 33), symmetric and asymmetric.
+        post_case!(Zeros, z, 301; C=3 H=6 W=7 O=5 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        post_case!(Zeros, z, 302; C=4 H=8 W=16 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        post_case!(Zeros, z, 303; C=2 H=5 W=32 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 1, 0, 1) D=(1, 1));
+        post_case!(Zeros, z, 304; C=2 H=4 W=33 O=9 G=1 K=(2, 2) S=(1, 1) P=(1, 0, 1, 0) D=(1, 1));
+        post_case!(Zeros, z, 305; C=6 H=14 W=14 O=16 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+        // Depthwise, grouped, dilated, a vertical stride.
+        post_case!(Zeros, z, 306; C=4 H=9 W=9 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        post_case!(Zeros, z, 307; C=4 H=7 W=10 O=6 G=2 K=(3, 3) S=(2, 1) P=(2, 0, 0, 2) D=(2, 1));
+        // Stride 2 (portable on every CPU), Keras "same".
+        post_case!(Zeros, z, 308; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+        // The other modes (portable).
+        post_case!(Reflect, PaddingMode::Reflect, 309; C=2 H=6 W=7 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 2, 0, 1) D=(1, 1));
+        post_case!(Replicate, PaddingMode::Replicate, 310; C=2 H=5 W=5 O=3 G=1 K=(3, 3) S=(1, 2) P=(1, 1, 2, 0) D=(1, 1));
+        post_case!(Circular, PaddingMode::Circular, 311; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 2, 1, 1) D=(1, 1));
+    }
+
+    /// NaN, infinities and signed zeros go through the fused epilogue as
+    /// through the unfused kernels, on every instruction set.
+    #[test]
+    fn fused_epilogue_special_values() {
+        const N: usize = 3 * 4 * 20;
+        let x = [[[0.5f32; 20]; 4]; 2];
+        // Weights of -0.0 on zero inputs give a -0.0 accumulator.
+        let mut w = [[[[0.25f32; 3]; 3]; 2]; 3];
+        w[2] = [[[-0.0; 3]; 3]; 2];
+        let x0 = [[[0.0f32; 20]; 4]; 2];
+        let b = [-1.0f32, 2.0, -0.0];
+        let mut residual = [[[0.0f32; 20]; 4]; 3];
+        let specials = [
+            f32::NAN,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            -0.0,
+            0.0,
+            -10.0,
+            10.0,
+            3.0,
+            -3.0,
+        ];
+        for (r, s) in Tensor::as_flat_mut(&mut residual)
+            .iter_mut()
+            .zip(specials.iter().cycle())
+        {
+            *r = *s;
+        }
+        for isa in isas() {
+            for input in [&x, &x0] {
+                for with_residual in [false, true] {
+                    for act in ACTS {
+                        let post = Post {
+                            norm: None,
+                            residual: with_residual.then_some(&residual),
+                            act,
+                        };
+                        let mut fused = [[[f32::NAN; 20]; 4]; 3];
+                        conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 20, 3, 2, 3, 3, 4, 20>(
+                            isa,
+                            true,
+                            input,
+                            &w,
+                            Some(&b),
+                            &post,
+                            &mut fused,
+                        );
+                        let mut unfused = [[[f32::NAN; 20]; 4]; 3];
+                        conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 20, 3, 2, 3, 3, 4, 20>(
+                            isa,
+                            true,
+                            input,
+                            &w,
+                            Some(&b),
+                            &Post::NONE,
+                            &mut unfused,
+                        );
+                        if with_residual {
+                            crate::merge::add::<N>(
+                                crate::tensor::flatten_mut(&mut unfused),
+                                crate::tensor::flatten(&residual),
+                            );
+                        }
+                        standalone(act, Tensor::as_flat_mut(&mut unfused));
+                        assert!(
+                            same_bits(Tensor::as_flat(&fused), Tensor::as_flat(&unfused)),
+                            "{isa:?} residual {with_residual} {act:?}"
+                        );
+                    }
+                }
+            }
+            // The -0.0 channel stays -0.0 through a fused ReLU, as through
+            // `act::relu`.
+            let mut y = [[[f32::NAN; 20]; 4]; 3];
+            let post = Post {
+                act: PostAct::Relu,
+                ..Post::NONE
+            };
+            conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 20, 3, 2, 3, 3, 4, 20>(
+                isa,
+                true,
+                &x0,
+                &w,
+                Some(&b),
+                &post,
+                &mut y,
+            );
+            assert!(
+                y[2].as_flattened()
+                    .iter()
+                    .all(|v| v.to_bits() == (-0.0f32).to_bits()),
+                "{isa:?}"
+            );
+        }
+    }
+
+    /// The symmetric entries are `conv2d_fused` with `PT = PB`, `PL = PR`
+    /// and no epilogue: the same bits.
+    #[test]
+    fn symmetric_entries_are_conv2d_fused() {
+        let mut rng = Rng::new(99);
+        let mut x = [[[0.0f32; 11]; 7]; 3];
+        rng.fill(Tensor::as_flat_mut(&mut x));
+        let mut w = [[[[0.0f32; 3]; 3]; 3]; 4];
+        rng.fill(w.as_flattened_mut().as_flattened_mut().as_flattened_mut());
+        let b = [0.5f32, -0.5, 0.25, 0.0];
+        let bits = |y: &[[[f32; 11]; 7]; 4]| -> Vec<u32> {
+            Tensor::as_flat(y).iter().map(|v| v.to_bits()).collect()
+        };
+        macro_rules! same {
+            ($entry:ident, $ty:ty) => {{
+                let mut a = [[[f32::NAN; 11]; 7]; 4];
+                let mut f = [[[f32::NAN; 11]; 7]; 4];
+                $entry::<1, 1, 1, 1, 1, 1, 1, 3, 7, 11, 4, 3, 3, 3, 7, 11>(
+                    &x,
+                    &w,
+                    Some(&b),
+                    &mut a,
+                );
+                conv2d_fused::<$ty, 1, 1, 1, 1, 1, 1, 1, 1, 1, 3, 7, 11, 4, 3, 3, 3, 7, 11>(
+                    &x,
+                    &w,
+                    Some(&b),
+                    &Post::NONE,
+                    &mut f,
+                );
+                assert_eq!(bits(&a), bits(&f), stringify!($entry));
+            }};
+        }
+        same!(conv2d, Zeros);
+        same!(conv2d_reflect, Reflect);
+        same!(conv2d_replicate, Replicate);
+        same!(conv2d_circular, Circular);
+    }
+
+    #[test]
+    fn padding_rules() {
+        assert!(padding_fits::<Reflect>(2, 2, 3) && !padding_fits::<Reflect>(3, 0, 3));
+        assert!(!padding_fits::<Reflect>(0, 3, 3));
+        assert!(padding_fits::<Circular>(3, 3, 3) && !padding_fits::<Circular>(0, 4, 3));
+        assert!(padding_fits::<Zeros>(9, 9, 1) && padding_fits::<Replicate>(9, 9, 1));
+        assert_eq!(output_len_padded(32, 3, 2, 0, 1, 1), Some(16));
+        assert_eq!(output_len_padded(5, 3, 1, 0, 0, 2), Some(1));
+        assert_eq!(output_len_padded(4, 3, 1, 0, 0, 2), None);
+        for len in 1..6 {
+            for (k, s, p, d) in [(1, 1, 0, 1), (3, 1, 1, 1), (3, 2, 1, 2), (2, 3, 0, 1)] {
+                assert_eq!(
+                    output_len(len, k, s, p, d),
+                    output_len_padded(len, k, s, p, p, d)
+                );
+            }
+        }
     }
 }

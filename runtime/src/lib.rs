@@ -5,7 +5,7 @@
 //! - [`tensor`]: the [`Tensor`] trait over `f32` arrays of rank 1 to 4, and
 //!   the zero-copy `flatten` view;
 //! - one module per operation: [`conv`], [`pool`], [`linear`], [`act`],
-//!   [`norm`]; each kernel is generic over its sizes with const generics and
+//!   [`norm`], [`pad`], [`merge`]; each kernel is generic over its sizes with const generics and
 //!   checks at compile time (post-monomorphisation) that its output sizes
 //!   follow from its input sizes;
 //! - [`reference`](mod@reference): naive twins of the kernels, written for
@@ -32,10 +32,12 @@ pub mod conv;
 pub mod linear;
 #[cfg(feature = "alloc")]
 pub mod load;
+pub mod merge;
 #[cfg(feature = "ndarray")]
 pub mod ndarray;
 pub mod network;
 pub mod norm;
+pub mod pad;
 pub mod pool;
 pub mod reference;
 mod simd;

@@ -31,6 +31,7 @@
 
 #![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
 #![deny(clippy::undocumented_unsafe_blocks)]
+pub use crate::act::PostAct;
 use crate::simd::{self, Isa};
 
 /// The number of independent partial sums in a dot product: one AVX
@@ -83,16 +84,40 @@ pub fn linear<const I: usize, const O: usize>(
     bias: Option<&[f32; O]>,
     output: &mut [f32; O],
 ) {
+    linear_fused(input, weight, bias, PostAct::None, output);
+}
+
+/// [`linear`] followed by the activation `act`, applied as each output is
+/// stored: `output[o] = act(Σ_i weight[o][i] · input[i] + bias[o])`, the
+/// same bits as [`linear`] followed by the standalone activation
+/// ([`crate::act::relu`]…) on the same CPU.
+///
+/// ```
+/// use constnet_runtime::linear::{linear_fused, PostAct};
+/// let x = [1.0, 2.0, 3.0];
+/// let w = [[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]];
+/// let mut y = [0.0f32; 2];
+/// linear_fused(&x, &w, None, PostAct::Relu, &mut y);
+/// assert_eq!(y, [0.0, 3.0]);
+/// ```
+#[inline]
+pub fn linear_fused<const I: usize, const O: usize>(
+    input: &[f32; I],
+    weight: &[[f32; I]; O],
+    bias: Option<&[f32; O]>,
+    act: PostAct,
+    output: &mut [f32; O],
+) {
     const {
         assert!(
             I > 0 && O > 0,
             "linear: in_features and out_features must be positive"
         );
     };
-    linear_with(simd::best(), input, weight, bias, output);
+    linear_with(simd::best(), input, weight, bias, act, output);
 }
 
-/// [`linear`] on the SIMD body of `isa` if the CPU has it, else
+/// [`linear_fused`] on the SIMD body of `isa` if the CPU has it, else
 /// [`linear_portable`].
 #[inline]
 fn linear_with<const I: usize, const O: usize>(
@@ -100,6 +125,7 @@ fn linear_with<const I: usize, const O: usize>(
     input: &[f32; I],
     weight: &[[f32; I]; O],
     bias: Option<&[f32; O]>,
+    act: PostAct,
     output: &mut [f32; O],
 ) {
     match isa {
@@ -107,30 +133,31 @@ fn linear_with<const I: usize, const O: usize>(
         Isa::Avx512 if simd::has_avx512() => {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.
-            unsafe { simd::linear::avx512::linear(input, weight, bias, output) };
+            unsafe { simd::linear::avx512::linear(input, weight, bias, act, output) };
         }
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2 if simd::has_avx2_fma() => {
             // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
             // the features this body is compiled with.
-            unsafe { simd::linear::avx2::linear(input, weight, bias, output) };
+            unsafe { simd::linear::avx2::linear(input, weight, bias, act, output) };
         }
-        _ => linear_portable(input, weight, bias, output),
+        _ => linear_portable(input, weight, bias, act, output),
     }
 }
 
-/// The portable body of [`linear`]: one [`dot`] per output.
+/// The portable body of [`linear_fused`]: one [`dot`] per output.
 #[inline]
 fn linear_portable<const I: usize, const O: usize>(
     input: &[f32; I],
     weight: &[[f32; I]; O],
     bias: Option<&[f32; O]>,
+    act: PostAct,
     output: &mut [f32; O],
 ) {
     let mut biases = bias.into_iter().flatten();
     for (y, row) in output.iter_mut().zip(weight) {
         let b = biases.next().copied().unwrap_or(0.0);
-        *y = dot(row, input) + b;
+        *y = act.apply(dot(row, input) + b);
     }
 }
 
@@ -183,7 +210,7 @@ mod tests {
             rng.fill(&mut b);
             let bias: Option<&[f32; O]> = if $bias { Some(&b) } else { None };
             let mut y = [f32::NAN; O];
-            $f(&x, &w, bias, &mut y);
+            $f(&x, &w, bias, PostAct::None, &mut y);
             let mut expected = std::vec![0.0f32; O];
             reference::linear(&x, w.as_flattened(), bias.map(|b| b.as_slice()), &mut expected);
             assert_close(&y, &expected, stringify!(linear $f I=$i O=$o));
@@ -217,14 +244,75 @@ mod tests {
         }};
     }
 
+    /// `linear_fused` with each activation is `linear` followed by the
+    /// standalone activation, bit for bit, on every instruction set and on
+    /// both sides of the 8-row blocks.
+    #[test]
+    fn fused_activation_is_the_unfused_sequence() {
+        let mut isas = std::vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd::has_avx2_fma() {
+                isas.push(Isa::Avx2);
+            }
+            if simd::has_avx512() {
+                isas.push(Isa::Avx512);
+            }
+        }
+        type Standalone = fn(&mut [f32]);
+        let acts: [(PostAct, Standalone); 6] = [
+            (PostAct::None, |_| {}),
+            (PostAct::Relu, crate::act::relu),
+            (PostAct::Relu6, crate::act::relu6),
+            (PostAct::LeakyRelu(0.2), |x| crate::act::leaky_relu(x, 0.2)),
+            (PostAct::Hardswish, crate::act::hardswish),
+            (PostAct::Hardsigmoid, crate::act::hardsigmoid),
+        ];
+        macro_rules! case {
+            ($seed:expr; I=$i:literal O=$o:literal) => {{
+                let mut rng = Rng::new($seed);
+                let mut x = [0.0f32; $i];
+                rng.fill(&mut x);
+                // Sums of a few units: every kink of the activations is hit.
+                x.iter_mut().for_each(|v| *v *= 4.0);
+                let mut w = [[0.0f32; $i]; $o];
+                rng.fill(w.as_flattened_mut());
+                let mut b = [0.0f32; $o];
+                rng.fill(&mut b);
+                for &isa in &isas {
+                    for (act, standalone) in acts {
+                        let mut fused = [f32::NAN; $o];
+                        linear_with(isa, &x, &w, Some(&b), act, &mut fused);
+                        let mut unfused = [f32::NAN; $o];
+                        linear_with(isa, &x, &w, Some(&b), PostAct::None, &mut unfused);
+                        standalone(&mut unfused);
+                        assert_eq!(
+                            fused.map(f32::to_bits),
+                            unfused.map(f32::to_bits),
+                            "{isa:?} {act:?} I={} O={}",
+                            $i,
+                            $o
+                        );
+                    }
+                }
+            }};
+        }
+        case!(1; I=7 O=3);
+        case!(2; I=16 O=8);
+        case!(3; I=33 O=15);
+        case!(4; I=120 O=84);
+        case!(5; I=400 O=23);
+    }
+
     #[test]
     fn matches_reference() {
-        linear_cases!(linear);
+        linear_cases!(|x, w, b, _, y| linear(x, w, b, y));
+        linear_cases!(linear_fused);
     }
 
     #[test]
     fn portable_matches_reference() {
-        linear_cases!(|x, w, b, y| linear_with(Isa::Portable, x, w, b, y));
+        linear_cases!(|x, w, b, a, y| linear_with(Isa::Portable, x, w, b, a, y));
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -234,7 +322,7 @@ mod tests {
             std::eprintln!("skipped: this CPU has no AVX2+FMA");
             return;
         }
-        linear_cases!(|x, w, b, y| linear_with(Isa::Avx2, x, w, b, y));
+        linear_cases!(|x, w, b, a, y| linear_with(Isa::Avx2, x, w, b, a, y));
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -244,6 +332,6 @@ mod tests {
             std::eprintln!("skipped: this CPU has no AVX-512F");
             return;
         }
-        linear_cases!(|x, w, b, y| linear_with(Isa::Avx512, x, w, b, y));
+        linear_cases!(|x, w, b, a, y| linear_with(Isa::Avx512, x, w, b, a, y));
     }
 }

@@ -31,18 +31,103 @@ pub fn batch_norm2d<const C: usize, const H: usize, const W: usize>(
     eps: f32,
 ) {
     const { assert!(C > 0, "batch_norm2d: num_features must be positive") };
-    let mut weights = weight.into_iter().flatten();
-    let mut biases = bias.into_iter().flatten();
-    for ((plane, &mean), &var) in x.iter_mut().zip(running_mean).zip(running_var) {
-        let w = weights.next().copied().unwrap_or(1.0);
-        let b = biases.next().copied().unwrap_or(0.0);
-        let invstd = 1.0 / libm::sqrtf(var + eps);
-        let alpha = invstd * w;
-        let beta = b - mean * alpha;
+    let norm = Norm {
+        weight,
+        bias,
+        running_mean,
+        running_var,
+        eps,
+    };
+    for (plane, (alpha, beta)) in x.iter_mut().zip(norm.coefficients()) {
         for v in plane.as_flattened_mut() {
             *v = *v * alpha + beta;
         }
     }
+}
+
+/// The parameters of a `torch.nn.BatchNorm2d(C, eps)` in evaluation mode,
+/// for a kernel that applies the normalisation in the store of its results
+/// (a fused epilogue, [`crate::conv::Post`]). `weight` and `bias` are `None`
+/// for `affine=False`.
+///
+/// A fused normalisation computes, per channel and once per call, the same
+/// `alpha = weight · (1 / sqrt(var + eps))` and `beta = bias − mean · alpha`
+/// as [`batch_norm2d`] (one square root per channel), and stores
+/// `y = x · alpha + beta` with the same two roundings: it gives
+/// [`batch_norm2d`]'s bits. Nothing is precomputed or rewritten, so it works
+/// on weights baked into flash as well.
+#[derive(Clone, Copy, Debug)]
+pub struct Norm<'a, const C: usize> {
+    /// `weight` (γ), or `None` for 1.
+    pub weight: Option<&'a [f32; C]>,
+    /// `bias` (β), or `None` for 0.
+    pub bias: Option<&'a [f32; C]>,
+    /// `running_mean`.
+    pub running_mean: &'a [f32; C],
+    /// `running_var`.
+    pub running_var: &'a [f32; C],
+    /// `eps`.
+    pub eps: f32,
+}
+
+impl<const C: usize> Norm<'_, C> {
+    /// `(alpha, beta)` of every channel in order, such that the normalised
+    /// value is `x · alpha + beta`: PyTorch's CPU kernel's per-channel
+    /// coefficients, in `f32`.
+    #[inline]
+    pub(crate) fn coefficients(&self) -> impl Iterator<Item = (f32, f32)> + '_ {
+        let mut weights = self.weight.into_iter().flatten();
+        let mut biases = self.bias.into_iter().flatten();
+        self.running_mean
+            .iter()
+            .zip(self.running_var)
+            .map(move |(&mean, &var)| {
+                let w = weights.next().copied().unwrap_or(1.0);
+                let b = biases.next().copied().unwrap_or(0.0);
+                alpha_beta(w, b, mean, var, self.eps, libm::sqrtf)
+            })
+    }
+
+    /// `(alpha, beta)` of channel `c < C` alone, for the SIMD bodies (which
+    /// work on blocks of channels), with their own IEEE square root `sqrt`.
+    ///
+    /// Every IEEE square root is correctly rounded, so the bits are
+    /// [`Norm::coefficients`]'. The SIMD bodies pass a `vsqrtss`: on x86-64
+    /// `libm::sqrtf` is inline assembly, a legacy-SSE `sqrtss`, and one of
+    /// those inside an AVX-512 or AVX2 function, with the upper halves of
+    /// the vector registers in use, costs an SSE/AVX transition (16 of them
+    /// added 5% to a 3×3, 16-channel, 32×32 convolution).
+    #[cfg(target_arch = "x86_64")]
+    #[inline]
+    pub(crate) fn coefficient(&self, c: usize, sqrt: impl Fn(f32) -> f32) -> (f32, f32) {
+        let w = self.weight.map_or(1.0, |w| w[c]);
+        let b = self.bias.map_or(0.0, |b| b[c]);
+        alpha_beta(
+            w,
+            b,
+            self.running_mean[c],
+            self.running_var[c],
+            self.eps,
+            sqrt,
+        )
+    }
+}
+
+/// `alpha = weight · (1 / sqrt(var + eps))`, `beta = bias − mean · alpha`,
+/// with `sqrt` an IEEE (correctly rounded) square root.
+#[inline]
+fn alpha_beta(
+    weight: f32,
+    bias: f32,
+    mean: f32,
+    var: f32,
+    eps: f32,
+    sqrt: impl Fn(f32) -> f32,
+) -> (f32, f32) {
+    let invstd = 1.0 / sqrt(var + eps);
+    let alpha = invstd * weight;
+    let beta = bias - mean * alpha;
+    (alpha, beta)
 }
 
 #[cfg(test)]

@@ -173,6 +173,40 @@ pub fn conv2d(
     }
 }
 
+/// `F.pad(x, (left, right, top, bottom), mode, value)` on `[C, H, W]` into
+/// `output` (`[C, top + H + bottom, left + W + right]`): each output pixel
+/// reads the input position its mode maps it to, or is `value` where
+/// [`PaddingMode::Zeros`] (here "constant") maps it nowhere.
+///
+/// # Panics
+///
+/// If a slice length disagrees with the sizes.
+pub fn pad2d(
+    mode: PaddingMode,
+    channels: usize,
+    (h, w): (usize, usize),
+    (top, bottom, left, right): (usize, usize, usize, usize),
+    value: f32,
+    input: &[f32],
+    output: &mut [f32],
+) {
+    let (oh_n, ow_n) = (top + h + bottom, left + w + right);
+    assert_eq!(input.len(), channels * h * w);
+    assert_eq!(output.len(), channels * oh_n * ow_n);
+    for c in 0..channels {
+        for oh in 0..oh_n {
+            for ow in 0..ow_n {
+                let ih = mode.source(oh as isize - top as isize, h);
+                let iw = mode.source(ow as isize - left as isize, w);
+                output[(c * oh_n + oh) * ow_n + ow] = match (ih, iw) {
+                    (Some(ih), Some(iw)) => input[(c * h + ih) * w + iw],
+                    _ => value,
+                };
+            }
+        }
+    }
+}
+
 /// One axis of a pooling output, PyTorch's `pooling_output_shape`:
 /// `floor` or `ceil` of `(len + 2p − d(k−1) − 1)/s`, plus one; in ceil mode
 /// a last window that would start in the right padding is dropped. `None`

@@ -1,5 +1,6 @@
-//! SIMD bodies of [`crate::conv::conv2d`] for zero padding and horizontal
-//! stride 1 (any vertical stride, dilation, padding and groups).
+//! SIMD bodies of [`crate::conv::conv2d_fused`] (and so of
+//! [`crate::conv::conv2d`]) for zero padding and horizontal stride 1 (any
+//! vertical stride, dilation, padding on each side, groups and epilogue).
 //!
 //! # Algorithm
 //!
@@ -15,7 +16,12 @@
 //! with one masked unaligned load per row segment straight from the input
 //! (no im2col buffer, no allocation), each of the `OB` weights
 //! `weight[o][c][kh][kw]` is broadcast, and `OB × NS` fused multiply-adds
-//! update the accumulators. They are stored once, contiguously, at the end.
+//! update the accumulators. They are stored once, contiguously, at the end,
+//! through the epilogue ([`crate::conv::Post`]) if there is one: a multiply
+//! and an add per vector for the norm, a masked load and an add for the
+//! residual, the activation (`simd/act.rs`), all in registers and one step
+//! at a time over all `OB × NS` accumulators (one branch per step, not per
+//! vector) — the same operations as the unfused kernels', so the same bits.
 //!
 //! One input vector serves `OB` FMAs and one weight broadcast serves `NS`,
 //! so the loop is bound by the FMA units, not by loads. Lanes that read the
@@ -26,26 +32,34 @@
 //! Each output is `bias + Σ_kh Σ_c Σ_kw w·x` in that order, with one
 //! rounding per FMA.
 //!
+//! The padding is `PT` rows above, `PB` below, `PL` columns left and `PR`
+//! right. Only `PT` and `PL` shift indices; `PB` and `PR` only make the
+//! output larger, and the masks below leave out whatever lies past the
+//! input's last row or column, so asymmetric padding costs nothing extra.
+//!
 //! # Why the masked loads stay in bounds (`IN_BOUNDS`)
 //!
 //! A segment's load at tap `(kh, c, kw)` uses the pointer
 //! `first + ih·W + base + c·H·W + kw·DW` (computed with wrapping arithmetic,
 //! so forming it is never undefined), where `first` is the group's first
-//! input element and `ih = row·SH + kh·DH − PH`, and touches only the lanes
+//! input element and `ih = row·SH + kh·DH − PT`, and touches only the lanes
 //! of its mask; lane `l` is element `[c][ih][l + base + kw·DW]`. The mask is
 //! empty unless the row is real (`row_offsets`: `ih` in `0..H`; without
-//! vertical padding every output row of the plane reads a real input row,
-//! `(OH−1)·SH + (KH−1)·DH < H`, and segments past the plane have empty
-//! masks), and holds only lanes whose column `l + base + kw·DW` is in
-//! `0..W` (`Segments::new`; without horizontal padding the kernel column 0
-//! mask is used for every `kw`, which is the same mask because
-//! `OW − 1 + (KW−1)·DW = W − 1`). So every touched address is an element
-//! of the input.
+//! vertical padding, `PT = PB = 0`, every output row of the plane reads a
+//! real input row, `(OH−1)·SH + (KH−1)·DH < H`, and segments past the plane
+//! have empty masks), and holds only lanes whose column `l + base + kw·DW`
+//! is in `0..W` (`Segments::new`; without horizontal padding, `PL = PR = 0`,
+//! the kernel column 0 mask is used for every `kw`, which is the same mask
+//! because `OW − 1 + (KW−1)·DW = W − 1`). So every touched address is an
+//! element of the input.
 
+use crate::act::PostAct;
+use crate::conv::Post;
 use core::arch::x86_64::{
-    __m256, __m256i, _mm256_fmadd_ps, _mm256_loadu_si256, _mm256_maskload_ps, _mm256_maskstore_ps,
-    _mm256_or_ps, _mm256_set1_ps, _mm256_storeu_ps, _mm512_fmadd_ps, _mm512_mask_loadu_ps,
-    _mm512_mask_storeu_ps, _mm512_set1_ps,
+    __m256, __m256i, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256,
+    _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_mul_ps, _mm256_or_ps, _mm256_set1_ps,
+    _mm256_storeu_ps, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_loadu_ps, _mm512_mask_storeu_ps,
+    _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm_cvtss_f32, _mm_set_ss, _mm_sqrt_ss,
 };
 
 /// Whether the SIMD bodies handle a zero-padded convolution with this
@@ -56,7 +70,8 @@ pub(crate) const fn supported(sw: usize) -> bool {
 }
 
 /// Whether the SIMD bodies beat the portable one for `per_group` output and
-/// `cg` input channels per group and horizontal padding `pw`. In a
+/// `cg` input channels per group and horizontal padding `pw` (left plus
+/// right). In a
 /// depthwise convolution (one of each per group) every input load feeds a
 /// single FMA, and with horizontal padding the column masks vary per tap:
 /// the portable row loops are as fast then (1.0× on a 3×3 padded depthwise
@@ -164,7 +179,7 @@ fn segments<const NS: usize, const MS: usize, const KW: usize>(
 
 /// For kernel row `kh`, per segment of each vector: the offset of lane 0's
 /// pixel of kernel column 0 from the first input element (channel 0), and
-/// whether the input row it reads, `ih = row·SH + kh·DH − PH`, is in `0..H`.
+/// whether the input row it reads, `ih = row·SH + kh·DH − PT`, is in `0..H`.
 /// The offset is meaningful only where it is.
 #[inline(always)]
 #[allow(clippy::cast_possible_wrap)] // Sizes are far below `isize::MAX`.
@@ -173,7 +188,8 @@ fn row_offsets<
     const MS: usize,
     const KW: usize,
     const SH: usize,
-    const PH: usize,
+    const PT: usize,
+    const PB: usize,
     const DH: usize,
     const H: usize,
     const W: usize,
@@ -186,10 +202,10 @@ fn row_offsets<
     let mut valid = [[false; MS]; NS];
     for s in 0..NS {
         for j in 0..nseg.min(MS) {
-            let ih = (seg[s].row[j] * SH + kh * DH) as isize - PH as isize;
+            let ih = (seg[s].row[j] * SH + kh * DH) as isize - PT as isize;
             // Without vertical padding every row of the plane reads a real
             // input row, and the segments past the plane have empty masks.
-            valid[s][j] = PH == 0 || (0..H as isize).contains(&ih);
+            valid[s][j] = (PT == 0 && PB == 0) || (0..H as isize).contains(&ih);
             offset[s][j] = ih * W as isize + seg[s].base[j];
         }
     }
@@ -223,20 +239,55 @@ macro_rules! with_block_size {
     };
 }
 
+/// The epilogue of one block of `OB` output channels starting at channel
+/// `o`: [`Post`] restricted to the block, with the norm's coefficients
+/// (one square root per channel, once per call: each channel is in one
+/// block).
+struct Epilogue<'a, const OB: usize, const OH: usize, const OW: usize> {
+    /// `(alpha, beta)` of each channel: `y = acc · alpha + beta`.
+    norm: Option<[(f32, f32); OB]>,
+    /// The residual's planes of the block's channels.
+    residual: Option<&'a [[[f32; OW]; OH]; OB]>,
+    act: PostAct,
+    /// Whether any of the above does something.
+    any: bool,
+}
+
+impl<'a, const OB: usize, const OH: usize, const OW: usize> Epilogue<'a, OB, OH, OW> {
+    /// The epilogue of channels `o..o + OB`. Compiled with AVX (both
+    /// bodies have it) so that its square roots are `vsqrtss`: see
+    /// `Norm::coefficient`.
+    #[target_feature(enable = "avx")]
+    #[inline]
+    fn new<const O: usize>(post: &Post<'a, O, OH, OW>, o: usize) -> Self {
+        let sqrt = |x| _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(x)));
+        Epilogue {
+            norm: post
+                .norm
+                .map(|n| core::array::from_fn(|i| n.coefficient(o + i, sqrt))),
+            residual: post.residual.map(|r| channels!(r, o, OB)),
+            act: post.act,
+            any: !post.is_none(),
+        }
+    }
+}
+
 /// The body shared by both instruction sets: `conv2d` splits the output
 /// channels of each group into blocks, `block` runs the chunks of one block
 /// through `chunk`, the micro-kernel, which each module writes with its own
 /// intrinsics.
 macro_rules! conv_driver {
     ($feature:literal, $max_ob:expr, $lanes:expr, $ns:literal) => {
-        /// [`crate::conv::conv2d`] for zero padding and `SW == 1`; see the
-        /// [module docs](super).
+        /// [`crate::conv::conv2d_fused`] for zero padding and `SW == 1`; see
+        /// the [module docs](super).
         #[target_feature(enable = $feature)]
         #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
         pub(crate) fn conv2d<
             const SH: usize,
-            const PH: usize,
-            const PW: usize,
+            const PT: usize,
+            const PB: usize,
+            const PL: usize,
+            const PR: usize,
             const DH: usize,
             const DW: usize,
             const G: usize,
@@ -253,6 +304,7 @@ macro_rules! conv_driver {
             input: &[[[f32; W]; H]; C],
             weight: &[[[[f32; KW]; KH]; CG]; O],
             bias: Option<&[f32; O]>,
+            post: &Post<'_, O, OH, OW>,
             output: &mut [[[f32; OW]; OH]; O],
         ) {
             let per_group = O / G;
@@ -266,8 +318,8 @@ macro_rules! conv_driver {
                     let n = size.min(end - o);
                     with_block_size!(
                         n,
-                        block::<SH, PH, PW, DH, DW, H, W, O, CG, KH, KW, OH, OW>(
-                            in_group, weight, bias, output, o
+                        block::<SH, PT, PB, PL, PR, DH, DW, H, W, O, CG, KH, KW, OH, OW>(
+                            in_group, weight, bias, post, output, o
                         )
                     );
                     o += n;
@@ -282,8 +334,10 @@ macro_rules! conv_driver {
         fn block<
             const OB: usize,
             const SH: usize,
-            const PH: usize,
-            const PW: usize,
+            const PT: usize,
+            const PB: usize,
+            const PL: usize,
+            const PR: usize,
             const DH: usize,
             const DW: usize,
             const H: usize,
@@ -298,6 +352,7 @@ macro_rules! conv_driver {
             input: &[[[f32; W]; H]; CG],
             weight: &[[[[f32; KW]; KH]; CG]; O],
             bias: Option<&[f32; O]>,
+            post: &Post<'_, O, OH, OW>,
             output: &mut [[[f32; OW]; OH]; O],
             o: usize,
         ) {
@@ -307,21 +362,22 @@ macro_rules! conv_driver {
             if let Some(bias) = bias {
                 b.copy_from_slice(&bias[o..o + OB]);
             }
+            let ep = Epilogue::<OB, OH, OW>::new(post, o);
             let pixels = OH * OW;
             let mut pv = 0;
             while pv + ($ns - 1) * $lanes < pixels {
-                chunk::<OB, $ns, SH, PH, PW, DH, DW, H, W, CG, KH, KW, OH, OW>(
-                    input, weight, &b, output, pv,
+                chunk::<OB, $ns, SH, PT, PB, PL, PR, DH, DW, H, W, CG, KH, KW, OH, OW>(
+                    input, weight, &b, &ep, output, pv,
                 );
                 pv += $ns * $lanes;
             }
             match (pixels - pv.min(pixels)).div_ceil($lanes) {
                 0 => {}
-                1 => chunk::<OB, 1, SH, PH, PW, DH, DW, H, W, CG, KH, KW, OH, OW>(
-                    input, weight, &b, output, pv,
+                1 => chunk::<OB, 1, SH, PT, PB, PL, PR, DH, DW, H, W, CG, KH, KW, OH, OW>(
+                    input, weight, &b, &ep, output, pv,
                 ),
-                _ => chunk::<OB, 2, SH, PH, PW, DH, DW, H, W, CG, KH, KW, OH, OW>(
-                    input, weight, &b, output, pv,
+                _ => chunk::<OB, 2, SH, PT, PB, PL, PR, DH, DW, H, W, CG, KH, KW, OH, OW>(
+                    input, weight, &b, &ep, output, pv,
                 ),
             }
         }
@@ -333,6 +389,7 @@ macro_rules! conv_driver {
 pub(crate) mod avx512 {
     #![allow(clippy::wildcard_imports)]
     use super::*;
+    use crate::simd::act::post_act512;
 
     const LANES: usize = 16;
     /// `Segments` capacity: `rows_per_vector(16, 1)`.
@@ -348,8 +405,10 @@ pub(crate) mod avx512 {
         const OB: usize,
         const NS: usize,
         const SH: usize,
-        const PH: usize,
-        const PW: usize,
+        const PT: usize,
+        const PB: usize,
+        const PL: usize,
+        const PR: usize,
         const DH: usize,
         const DW: usize,
         const H: usize,
@@ -363,11 +422,12 @@ pub(crate) mod avx512 {
         input: &[[[f32; W]; H]; CG],
         weight: &[[[[f32; KW]; KH]; CG]; OB],
         bias: &[f32; OB],
+        ep: &Epilogue<'_, OB, OH, OW>,
         output: &mut [[[f32; OW]; OH]; OB],
         p0: usize,
     ) {
         let nseg = const { rows_per_vector(LANES, OW) };
-        let seg = segments::<NS, MS, KW>(p0, LANES, OH, OW, W, PW, DW);
+        let seg = segments::<NS, MS, KW>(p0, LANES, OH, OW, W, PL, DW);
         let mut acc = [[_mm512_set1_ps(0.0); NS]; OB];
         for ob in 0..OB {
             acc[ob] = [_mm512_set1_ps(bias[ob]); NS];
@@ -375,12 +435,12 @@ pub(crate) mod avx512 {
         let plane = H * W;
         let first = input.as_ptr().cast::<f32>();
         for kh in 0..KH {
-            let (offset, valid) = row_offsets::<NS, MS, KW, SH, PH, DH, H, W>(&seg, nseg, kh);
+            let (offset, valid) = row_offsets::<NS, MS, KW, SH, PT, PB, DH, H, W>(&seg, nseg, kh);
             for c in 0..CG {
                 for kw in 0..KW {
                     // Without horizontal padding every lane of a segment
                     // reads a real input column for every `kw`: one mask.
-                    let mask_kw = if PW == 0 { 0 } else { kw };
+                    let mask_kw = if PL == 0 && PR == 0 { 0 } else { kw };
                     let mut x = [_mm512_set1_ps(0.0); NS];
                     for s in 0..NS {
                         for j in 0..nseg {
@@ -410,6 +470,36 @@ pub(crate) mod avx512 {
                     }
                 }
             }
+        }
+        // The epilogue, one step at a time over all the accumulators (a
+        // branch per step, not per vector), in registers.
+        if ep.any {
+            if let Some(norm) = &ep.norm {
+                for ob in 0..OB {
+                    let (alpha, beta) = norm[ob];
+                    let (alpha, beta) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+                    for s in 0..NS {
+                        acc[ob][s] = _mm512_add_ps(_mm512_mul_ps(acc[ob][s], alpha), beta);
+                    }
+                }
+            }
+            if let Some(residual) = ep.residual {
+                for ob in 0..OB {
+                    let r = residual[ob].as_flattened();
+                    for s in 0..NS {
+                        let pv = p0 + s * LANES;
+                        let n = r.len().saturating_sub(pv).min(LANES);
+                        // SAFETY: AVX-512F is enabled on this function. The
+                        // load reads only lanes `0..n`, elements
+                        // `pv..pv + n <= OH·OW` of the plane `r`.
+                        let rv = unsafe {
+                            _mm512_maskz_loadu_ps(lane_mask(0, n), r.as_ptr().wrapping_add(pv))
+                        };
+                        acc[ob][s] = _mm512_add_ps(acc[ob][s], rv);
+                    }
+                }
+            }
+            post_act512(acc.as_flattened_mut(), ep.act);
         }
         for ob in 0..OB {
             let plane = output[ob].as_flattened_mut();
@@ -454,6 +544,7 @@ static MASK8: [[i32; 8]; 256] = {
 pub(crate) mod avx2 {
     #![allow(clippy::wildcard_imports)]
     use super::*;
+    use crate::simd::act::post_act256;
 
     const LANES: usize = 8;
     /// `Segments` capacity: `rows_per_vector(8, 1)`.
@@ -479,8 +570,10 @@ pub(crate) mod avx2 {
         const OB: usize,
         const NS: usize,
         const SH: usize,
-        const PH: usize,
-        const PW: usize,
+        const PT: usize,
+        const PB: usize,
+        const PL: usize,
+        const PR: usize,
         const DH: usize,
         const DW: usize,
         const H: usize,
@@ -494,11 +587,12 @@ pub(crate) mod avx2 {
         input: &[[[f32; W]; H]; CG],
         weight: &[[[[f32; KW]; KH]; CG]; OB],
         bias: &[f32; OB],
+        ep: &Epilogue<'_, OB, OH, OW>,
         output: &mut [[[f32; OW]; OH]; OB],
         p0: usize,
     ) {
         let nseg = const { rows_per_vector(LANES, OW) };
-        let seg = segments::<NS, MS, KW>(p0, LANES, OH, OW, W, PW, DW);
+        let seg = segments::<NS, MS, KW>(p0, LANES, OH, OW, W, PL, DW);
         let mut acc = [[_mm256_set1_ps(0.0); NS]; OB];
         for ob in 0..OB {
             acc[ob] = [_mm256_set1_ps(bias[ob]); NS];
@@ -506,12 +600,12 @@ pub(crate) mod avx2 {
         let plane = H * W;
         let first = input.as_ptr().cast::<f32>();
         for kh in 0..KH {
-            let (offset, valid) = row_offsets::<NS, MS, KW, SH, PH, DH, H, W>(&seg, nseg, kh);
+            let (offset, valid) = row_offsets::<NS, MS, KW, SH, PT, PB, DH, H, W>(&seg, nseg, kh);
             for c in 0..CG {
                 for kw in 0..KW {
                     // Without horizontal padding every lane of a segment
                     // reads a real input column for every `kw`: one mask.
-                    let mask_kw = if PW == 0 { 0 } else { kw };
+                    let mask_kw = if PL == 0 && PR == 0 { 0 } else { kw };
                     let mut x: [__m256; NS] = [_mm256_set1_ps(0.0); NS];
                     for s in 0..NS {
                         for j in 0..nseg {
@@ -541,6 +635,41 @@ pub(crate) mod avx2 {
                     }
                 }
             }
+        }
+        // The epilogue, one step at a time over all the accumulators (a
+        // branch per step, not per vector), in registers.
+        if ep.any {
+            if let Some(norm) = &ep.norm {
+                for ob in 0..OB {
+                    let (alpha, beta) = norm[ob];
+                    let (alpha, beta) = (_mm256_set1_ps(alpha), _mm256_set1_ps(beta));
+                    for s in 0..NS {
+                        acc[ob][s] = _mm256_add_ps(_mm256_mul_ps(acc[ob][s], alpha), beta);
+                    }
+                }
+            }
+            if let Some(residual) = ep.residual {
+                for ob in 0..OB {
+                    let r = residual[ob].as_flattened();
+                    for s in 0..NS {
+                        let pv = p0 + s * LANES;
+                        let n = r.len().saturating_sub(pv).min(LANES);
+                        let p = r.as_ptr().wrapping_add(pv);
+                        let rv = if n == LANES {
+                            // SAFETY: AVX is enabled on this function;
+                            // elements `pv..pv + 8` of the plane `r` exist.
+                            unsafe { _mm256_loadu_ps(p) }
+                        } else {
+                            // SAFETY: AVX is enabled on this function;
+                            // `vmaskmovps` reads only lanes `0..n`, elements
+                            // `pv..pv + n <= OH·OW` of the plane `r`.
+                            unsafe { _mm256_maskload_ps(p, mask(lane_mask(0, n))) }
+                        };
+                        acc[ob][s] = _mm256_add_ps(acc[ob][s], rv);
+                    }
+                }
+            }
+            post_act256(acc.as_flattened_mut(), ep.act);
         }
         for ob in 0..OB {
             let plane = output[ob].as_flattened_mut();

@@ -14,8 +14,12 @@
 //!
 //! Output `o` is `(Σ_lanes Σ_chunks w·x) + bias[o]`: lane `l` of the
 //! accumulator sums the columns `≡ l (mod LANES)` in column order, then the
-//! lanes are summed pairwise.
+//! lanes are summed pairwise. The activation of [`crate::linear::linear_fused`]
+//! is applied to the eight sums in a register before the store
+//! (`simd/act.rs`), or to each single sum with the portable code.
 
+use super::act::post_act256;
+use crate::act::PostAct;
 use core::arch::x86_64::{
     __m256, __m256i, __m512, _mm256_add_ps, _mm256_castpd_ps, _mm256_castps256_ps128,
     _mm256_cmpgt_epi32, _mm256_extractf128_ps, _mm256_fmadd_ps, _mm256_hadd_ps, _mm256_loadu_ps,
@@ -45,10 +49,17 @@ fn sum8(s: [__m256; 8]) -> __m256 {
     )
 }
 
-/// Adds the bias (if any) to eight sums and stores them at `output[o..o + 8]`.
+/// Adds the bias (if any) to eight sums, applies `act` and stores them at
+/// `output[o..o + 8]`.
 #[target_feature(enable = "avx")]
 #[inline]
-fn store8<const O: usize>(sums: __m256, bias: Option<&[f32; O]>, output: &mut [f32; O], o: usize) {
+fn store8<const O: usize>(
+    sums: __m256,
+    bias: Option<&[f32; O]>,
+    act: PostAct,
+    output: &mut [f32; O],
+    o: usize,
+) {
     let sums = match bias {
         Some(b) => {
             let b = &b[o..o + 8];
@@ -57,6 +68,9 @@ fn store8<const O: usize>(sums: __m256, bias: Option<&[f32; O]>, output: &mut [f
         }
         None => sums,
     };
+    let mut sums = [sums];
+    post_act256(&mut sums, act);
+    let [sums] = sums;
     let out = &mut output[o..o + 8];
     // SAFETY: AVX is enabled on this function; `out` has 8 elements.
     unsafe { _mm256_storeu_ps(out.as_mut_ptr(), sums) };
@@ -111,21 +125,23 @@ pub(crate) mod avx512 {
         input: &[f32; I],
         weight: &[[f32; I]; O],
         bias: Option<&[f32; O]>,
+        act: PostAct,
         output: &mut [f32; O],
         o: usize,
     ) {
         let acc = dots::<R, I>(input, &weight[o..o + R]);
         for (r, a) in acc.into_iter().enumerate() {
-            output[o + r] = _mm512_reduce_add_ps(a) + bias.map_or(0.0, |b| b[o + r]);
+            output[o + r] = act.apply(_mm512_reduce_add_ps(a) + bias.map_or(0.0, |b| b[o + r]));
         }
     }
 
-    /// [`crate::linear::linear`]; see the [module docs](super).
+    /// [`crate::linear::linear_fused`]; see the [module docs](super).
     #[target_feature(enable = "avx512f")]
     pub(crate) fn linear<const I: usize, const O: usize>(
         input: &[f32; I],
         weight: &[[f32; I]; O],
         bias: Option<&[f32; O]>,
+        act: PostAct,
         output: &mut [f32; O],
     ) {
         let mut o = 0;
@@ -137,19 +153,19 @@ pub(crate) mod avx512 {
                 let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(a)));
                 *h = _mm256_add_ps(_mm512_castps512_ps256(a), hi);
             }
-            store8(sum8(halves), bias, output, o);
+            store8(sum8(halves), bias, act, output, o);
             o += 8;
         }
         if o + 4 <= O {
-            rows::<4, I, O>(input, weight, bias, output, o);
+            rows::<4, I, O>(input, weight, bias, act, output, o);
             o += 4;
         }
         if o + 2 <= O {
-            rows::<2, I, O>(input, weight, bias, output, o);
+            rows::<2, I, O>(input, weight, bias, act, output, o);
             o += 2;
         }
         if o < O {
-            rows::<1, I, O>(input, weight, bias, output, o);
+            rows::<1, I, O>(input, weight, bias, act, output, o);
         }
     }
 }
@@ -217,39 +233,41 @@ pub(crate) mod avx2 {
         input: &[f32; I],
         weight: &[[f32; I]; O],
         bias: Option<&[f32; O]>,
+        act: PostAct,
         output: &mut [f32; O],
         o: usize,
     ) {
         let acc = dots::<R, I>(input, &weight[o..o + R]);
         for (r, a) in acc.into_iter().enumerate() {
-            output[o + r] = hsum(a) + bias.map_or(0.0, |b| b[o + r]);
+            output[o + r] = act.apply(hsum(a) + bias.map_or(0.0, |b| b[o + r]));
         }
     }
 
-    /// [`crate::linear::linear`]; see the [module docs](super).
+    /// [`crate::linear::linear_fused`]; see the [module docs](super).
     #[target_feature(enable = "avx2,fma")]
     pub(crate) fn linear<const I: usize, const O: usize>(
         input: &[f32; I],
         weight: &[[f32; I]; O],
         bias: Option<&[f32; O]>,
+        act: PostAct,
         output: &mut [f32; O],
     ) {
         let mut o = 0;
         while o + 8 <= O {
             let acc = dots::<8, I>(input, &weight[o..o + 8]);
-            store8(sum8(acc), bias, output, o);
+            store8(sum8(acc), bias, act, output, o);
             o += 8;
         }
         if o + 4 <= O {
-            rows::<4, I, O>(input, weight, bias, output, o);
+            rows::<4, I, O>(input, weight, bias, act, output, o);
             o += 4;
         }
         if o + 2 <= O {
-            rows::<2, I, O>(input, weight, bias, output, o);
+            rows::<2, I, O>(input, weight, bias, act, output, o);
             o += 2;
         }
         if o < O {
-            rows::<1, I, O>(input, weight, bias, output, o);
+            rows::<1, I, O>(input, weight, bias, act, output, o);
         }
     }
 }
