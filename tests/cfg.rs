@@ -29,6 +29,7 @@ fn only_the_enabled_declaration_exists() {
     assert_eq!(net.forward(&[-1.0, 2.0]), [0.0, 2.0]);
     let mut trace = GatedTrace::new();
     let mut ws = GatedWorkspace::new();
-    let _ = net.forward_traced(&[1.0, 1.0], &mut ws, &mut trace);
+    let _ = net.forward_traced(&[1.0, 1.0], &mut trace);
+    assert_eq!(net.forward_with(&[1.0, -3.0], &mut ws), [1.0, 0.0]);
     assert_eq!(<Gated as Network>::INPUT_SHAPE, &[2]);
 }

@@ -68,9 +68,8 @@ pub struct Explained {
 
 /// Runs `input` through `net`, keeping every layer's output.
 pub fn explain(net: &LeNet5, input: &Input) -> Explained {
-    let mut workspace = LeNet5::new_workspace();
     let mut trace = Box::new(LeNet5Trace::new());
-    let output = net.forward_traced(input, &mut workspace, &mut trace);
+    let output = net.forward_traced(input, &mut trace);
     let probabilities = probabilities(&trace.fc3);
     let predicted = (0..probabilities.len())
         .max_by(|&a, &b| probabilities[a].total_cmp(&probabilities[b]))

@@ -1,18 +1,30 @@
 //! The parsed declaration: plain data, spans kept, nothing checked yet.
 //!
 //! ```text
-//! #[attrs] vis struct Name {
-//!     input: [C, H, W],                  // or [N]
-//!     name: Kind(arg, key = value) -> [shape],
+//! block Name(param, param = default) {       // reusable, parametrised
+//!     …entries…
+//! }
+//! #[attrs] vis struct Name {                 // a network
+//!     input: [C, H, W],                      // or [N]
+//!     name: Kind(arg, key = value) -> [shape],   // a layer, or a use of a block
 //!     Kind,
+//!     name: Sequential { …entries… },        // a nested module (PyTorch's keys)
+//!     Residual { …entries… },                // x + entries(x)
+//!     Add { branch, branch, … },             // the sum of the branches
+//!     Cat { branch, branch, … },             // their concatenation along channels
+//!     if cond { …entries… } else { … },      // inside blocks, on their parameters
 //!     …
 //! }
 //! ```
+//! A branch is `{ …entries… }` (`{}` is the identity), one entry, or
+//! `if cond { … } else { … }`. `Residual(when = cond) { … }` adds its input
+//! only where `cond` holds.
+//!
 //! Parsing accepts anything of this form; whether a kind exists, whether its
 //! arguments fit and whether the shapes agree is `check`'s business, so that
 //! all such errors can be reported together.
 
-use proc_macro2::{Punct, Spacing, Span, TokenStream, TokenTree};
+use proc_macro2::{Delimiter, Punct, Spacing, Span, TokenStream, TokenTree};
 use quote::ToTokens;
 use syn::parse::{Parse, ParseStream};
 use syn::punctuated::Punctuated;
@@ -55,11 +67,18 @@ impl ToTokens for Range {
     }
 }
 
-/// The whole `network!` invocation.
-pub struct Network {
+/// The whole `network!` invocation: blocks, then one or more networks.
+pub struct Invocation {
     /// Path to the facade crate (`$crate` of the `network!` wrapper), so
     /// that generated code still resolves when the user renames `constnet`.
     pub krate: TokenStream,
+    /// The `block` declarations, usable by every network of the invocation.
+    pub blocks: Vec<BlockDecl>,
+    pub networks: Vec<Network>,
+}
+
+/// One `struct` declaration: a network.
+pub struct Network {
     /// Attributes and doc comments of the struct, passed through.
     pub attrs: Vec<Attribute>,
     /// `#[cfg(…)]` attributes: applied to every generated item, so that a
@@ -69,10 +88,34 @@ pub struct Network {
     pub weights: Option<syn::LitStr>,
     pub vis: Visibility,
     pub ident: Ident,
-    /// The `input: [...]` lines (normally exactly one; `check` complains
-    /// about none or several).
-    pub inputs: Vec<InputDecl>,
-    pub layers: Vec<Layer>,
+    /// The entries of the body, `input:` lines included (`check` wants
+    /// exactly one, first).
+    pub body: Vec<Entry>,
+}
+
+/// `block BasicBlock(inplanes, planes, stride = 1) { … }`.
+pub struct BlockDecl {
+    pub ident: Ident,
+    pub params: Vec<BlockParam>,
+    pub body: Vec<Entry>,
+}
+
+/// One parameter of a block, with its default.
+pub struct BlockParam {
+    pub ident: Ident,
+    pub default: Option<Expr>,
+}
+
+/// One comma-separated entry of a body.
+pub enum Entry {
+    /// `input: [1, 32, 32]`.
+    Input(InputDecl),
+    /// A layer or the use of a block: `conv1: Conv2d(1, 6, 5) -> […]`.
+    Layer(Layer),
+    /// `Sequential { … }`, `Residual { … }`, `Add { … }`, `Cat { … }`.
+    Group(Group),
+    /// `if cond { … } else { … }`: its entries take its place.
+    If(If),
 }
 
 /// `input: [1, 32, 32]`.
@@ -89,14 +132,52 @@ pub struct Dims {
 
 /// One layer: `conv1: Conv2d(1, 6, 5) -> [6, 28, 28]`.
 pub struct Layer {
-    /// The position among the layers (the index of the same layer in an
-    /// `nn.Sequential`).
-    pub index: usize,
     pub name: Option<Ident>,
     pub kind: Ident,
     /// `None` when written without parentheses (`ReLU`).
     pub args: Option<Args>,
     pub assert: Option<Dims>,
+}
+
+/// A group of entries in braces: `name: Kind(args) { … } -> [shape]`.
+pub struct Group {
+    pub name: Option<Ident>,
+    pub kind: Ident,
+    pub args: Option<Args>,
+    pub brace_span: Span,
+    pub body: GroupBody,
+    pub assert: Option<Dims>,
+}
+
+/// What the braces hold: one sequence of entries (`Sequential`,
+/// `Residual`, and any unknown kind), or parallel branches (`Add`, `Cat`).
+pub enum GroupBody {
+    Seq(Vec<Entry>),
+    Branches(Vec<Branch>),
+}
+
+/// The group kinds whose braces hold branches.
+pub const BRANCHING: &[&str] = &["Add", "Cat"];
+
+/// One branch of `Add` or `Cat`.
+pub enum Branch {
+    /// `{ … }`, or a single entry; `{}` is the identity.
+    Seq { range: Range, entries: Vec<Entry> },
+    /// `if cond { … } else { … }` (`check` requires the `else`).
+    If(Box<If>),
+}
+
+/// `if cond { … } else if cond { … } else { … }`.
+pub struct If {
+    pub keyword: Span,
+    pub cond: Expr,
+    pub then: Vec<Entry>,
+    pub otherwise: Option<Else>,
+}
+
+pub enum Else {
+    Block(Vec<Entry>),
+    If(Box<If>),
 }
 
 /// The parenthesised argument list.
@@ -111,6 +192,38 @@ pub enum Arg {
     Keyword { name: Ident, value: Expr },
 }
 
+impl Entry {
+    /// The stretch of source the entry spans, from its name (or kind) to its
+    /// last token.
+    pub fn range(&self) -> Range {
+        match self {
+            Entry::Input(i) => Range {
+                start: i.keyword.span(),
+                end: i.dims.bracket_span,
+            },
+            Entry::Layer(l) => l.range(),
+            Entry::Group(g) => Range {
+                start: g.name.as_ref().unwrap_or(&g.kind).span(),
+                end: g.assert.as_ref().map_or(g.brace_span, |d| d.bracket_span),
+            },
+            Entry::If(i) => Range::single(i.keyword),
+        }
+    }
+}
+
+impl Layer {
+    /// From its name (or kind) to its last token.
+    pub fn range(&self) -> Range {
+        let start = self.name.as_ref().unwrap_or(&self.kind).span();
+        let end = match (&self.assert, &self.args) {
+            (Some(d), _) => d.bracket_span,
+            (None, Some(a)) => a.paren_span,
+            (None, None) => self.kind.span(),
+        };
+        Range { start, end }
+    }
+}
+
 impl Arg {
     pub fn value(&self) -> &Expr {
         match self {
@@ -119,70 +232,110 @@ impl Arg {
     }
 }
 
-/// One comma-separated entry of the body, before input lines and layers are
-/// told apart.
-enum Entry {
-    Input(InputDecl),
-    Layer(Layer),
-}
-
-impl Parse for Network {
+impl Parse for Invocation {
     fn parse(input: ParseStream) -> syn::Result<Self> {
         let krate_group;
         bracketed!(krate_group in input);
         let krate: TokenStream = krate_group.parse()?;
-
-        let mut attrs = input.call(Attribute::parse_outer)?;
-        let mut weights = None;
-        if let Some(i) = attrs.iter().position(|a| a.path().is_ident("weights")) {
-            let attr = attrs.remove(i);
-            let path: syn::LitStr = attr.parse_args().map_err(|e| {
-                syn::Error::new(
-                    e.span(),
-                    "expected `#[weights(\"path/to/file.safetensors\")]`, a path relative to the crate's directory or to this source file",
-                )
-            })?;
-            weights = Some(path);
-            if let Some(again) = attrs.iter().find(|a| a.path().is_ident("weights")) {
-                return Err(syn::Error::new_spanned(
-                    again,
-                    "only one `#[weights(…)]` attribute is allowed",
-                ));
+        let mut blocks = Vec::new();
+        let mut networks = Vec::new();
+        while !input.is_empty() {
+            let attrs = input.call(Attribute::parse_outer)?;
+            if input.peek(Ident) && input.peek2(Ident) && input.fork().parse::<Ident>()? == "block"
+            {
+                blocks.push(parse_block(input, &attrs)?);
+            } else {
+                networks.push(parse_network(input, attrs)?);
             }
         }
-        let (cfg, attrs) = split_cfg(attrs)?;
-        let vis: Visibility = input.parse()?;
-        input.parse::<Token![struct]>()?;
-        let ident: Ident = input.parse()?;
-        let body;
-        syn::braced!(body in input);
-        let entries = Punctuated::<Entry, Token![,]>::parse_terminated(&body)?;
-        if !input.is_empty() {
-            return Err(input.error("unexpected tokens after the network body"));
+        if networks.is_empty() {
+            return Err(syn::Error::new(
+                Span::call_site(),
+                "`network!` declares at least one network: `pub struct Name { input: [C, H, W], … }`",
+            ));
         }
-
-        let mut inputs = Vec::new();
-        let mut layers = Vec::new();
-        for entry in entries {
-            match entry {
-                Entry::Input(decl) => inputs.push(decl),
-                Entry::Layer(mut layer) => {
-                    layer.index = layers.len();
-                    layers.push(layer);
-                }
-            }
-        }
-        Ok(Network {
+        Ok(Invocation {
             krate,
-            attrs,
-            cfg,
-            weights,
-            vis,
-            ident,
-            inputs,
-            layers,
+            blocks,
+            networks,
         })
     }
+}
+
+/// `block Name(params) { … }` (after its attributes: doc comments only).
+fn parse_block(input: ParseStream, attrs: &[Attribute]) -> syn::Result<BlockDecl> {
+    if let Some(attr) = attrs.iter().find(|a| !a.path().is_ident("doc")) {
+        return Err(syn::Error::new_spanned(
+            attr,
+            "a block takes doc comments only; attributes belong on the network",
+        ));
+    }
+    input.parse::<Ident>()?; // `block`
+    let ident: Ident = input.parse()?;
+    let content;
+    parenthesized!(content in input);
+    let params = Punctuated::<BlockParam, Token![,]>::parse_terminated(&content)?;
+    let body = braced_entries(input)?.1;
+    Ok(BlockDecl {
+        ident,
+        params: params.into_iter().collect(),
+        body,
+    })
+}
+
+impl Parse for BlockParam {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let ident: Ident = input.parse()?;
+        let default = if input.peek(Token![=]) {
+            input.parse::<Token![=]>()?;
+            Some(input.parse::<ConstExpr>()?.0)
+        } else {
+            None
+        };
+        Ok(BlockParam { ident, default })
+    }
+}
+
+/// `[#[weights(…)]] vis struct Name { … }` after its attributes.
+fn parse_network(input: ParseStream, mut attrs: Vec<Attribute>) -> syn::Result<Network> {
+    let mut weights = None;
+    if let Some(i) = attrs.iter().position(|a| a.path().is_ident("weights")) {
+        let attr = attrs.remove(i);
+        let path: syn::LitStr = attr.parse_args().map_err(|e| {
+            syn::Error::new(
+                e.span(),
+                "expected `#[weights(\"path/to/file.safetensors\")]`, a path relative to the crate's directory or to this source file",
+            )
+        })?;
+        weights = Some(path);
+        if let Some(again) = attrs.iter().find(|a| a.path().is_ident("weights")) {
+            return Err(syn::Error::new_spanned(
+                again,
+                "only one `#[weights(…)]` attribute is allowed",
+            ));
+        }
+    }
+    let (cfg, attrs) = split_cfg(attrs)?;
+    let vis: Visibility = input.parse()?;
+    input.parse::<Token![struct]>()?;
+    let ident: Ident = input.parse()?;
+    let body = braced_entries(input)?.1;
+    Ok(Network {
+        attrs,
+        cfg,
+        weights,
+        vis,
+        ident,
+        body,
+    })
+}
+
+/// `{ entry, entry, … }`, with the braces' span.
+fn braced_entries(input: ParseStream) -> syn::Result<(Span, Vec<Entry>)> {
+    let content;
+    let brace = syn::braced!(content in input);
+    let entries = Punctuated::<Entry, Token![,]>::parse_terminated(&content)?;
+    Ok((brace.span.join(), entries.into_iter().collect()))
 }
 
 /// Separates `#[cfg(…)]` from the other attributes. A `cfg_attr` that would
@@ -214,6 +367,9 @@ fn split_cfg(attrs: Vec<Attribute>) -> syn::Result<(Vec<Attribute>, Vec<Attribut
 
 impl Parse for Entry {
     fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(Token![if]) {
+            return Ok(Entry::If(input.parse()?));
+        }
         let mut name = None;
         if input.peek(Ident) && input.peek2(Token![:]) && !input.peek2(Token![::]) {
             let ident: Ident = input.parse()?;
@@ -238,22 +394,106 @@ impl Parse for Entry {
         } else {
             None
         };
-        let assert = if input.peek(Token![->]) {
-            input.parse::<Token![->]>()?;
-            Some(input.parse()?)
+        let entry = if input.peek(token::Brace) {
+            let content;
+            let brace = syn::braced!(content in input);
+            let body = if BRANCHING.iter().any(|b| kind == b) {
+                let branches = Punctuated::<Branch, Token![,]>::parse_terminated(&content)?;
+                GroupBody::Branches(branches.into_iter().collect())
+            } else {
+                let entries = Punctuated::<Entry, Token![,]>::parse_terminated(&content)?;
+                GroupBody::Seq(entries.into_iter().collect())
+            };
+            Entry::Group(Group {
+                name,
+                kind,
+                args,
+                brace_span: brace.span.join(),
+                body,
+                assert: parse_assert(input)?,
+            })
         } else {
-            None
+            Entry::Layer(Layer {
+                name,
+                kind,
+                args,
+                assert: parse_assert(input)?,
+            })
         };
         if !input.is_empty() && !input.peek(Token![,]) {
             return Err(input.error("expected `,` after the layer"));
         }
-        Ok(Entry::Layer(Layer {
-            index: 0,
-            name,
-            kind,
-            args,
-            assert,
-        }))
+        Ok(entry)
+    }
+}
+
+/// `-> [shape]`, if present.
+fn parse_assert(input: ParseStream) -> syn::Result<Option<Dims>> {
+    if !input.peek(Token![->]) {
+        return Ok(None);
+    }
+    input.parse::<Token![->]>()?;
+    Ok(Some(input.parse()?))
+}
+
+impl Parse for Branch {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        if input.peek(token::Brace) {
+            let (span, entries) = braced_entries(input)?;
+            return Ok(Branch::Seq {
+                range: Range::single(span),
+                entries,
+            });
+        }
+        if input.peek(Token![if]) {
+            return Ok(Branch::If(Box::new(input.parse()?)));
+        }
+        let entry: Entry = input.parse()?;
+        Ok(Branch::Seq {
+            range: entry.range(),
+            entries: vec![entry],
+        })
+    }
+}
+
+impl Parse for If {
+    fn parse(input: ParseStream) -> syn::Result<Self> {
+        let keyword = input.parse::<Token![if]>()?.span;
+        // The condition runs up to the braces of the body, as in Rust.
+        let tokens = input.step(|cursor| {
+            let mut rest = *cursor;
+            let mut tokens = TokenStream::new();
+            while let Some((tt, next)) = rest.token_tree() {
+                if matches!(&tt, TokenTree::Group(g) if g.delimiter() == Delimiter::Brace) {
+                    break;
+                }
+                tokens.extend([tt]);
+                rest = next;
+            }
+            Ok((tokens, rest))
+        })?;
+        if tokens.is_empty() {
+            return Err(syn::Error::new(keyword, "expected a condition after `if`"));
+        }
+        check_limits(&tokens)?;
+        let cond = syn::parse2(tokens)?;
+        let then = braced_entries(input)?.1;
+        let otherwise = if input.peek(Token![else]) {
+            input.parse::<Token![else]>()?;
+            if input.peek(Token![if]) {
+                Some(Else::If(Box::new(input.parse()?)))
+            } else {
+                Some(Else::Block(braced_entries(input)?.1))
+            }
+        } else {
+            None
+        };
+        Ok(If {
+            keyword,
+            cond,
+            then,
+            otherwise,
+        })
     }
 }
 
@@ -389,13 +629,13 @@ mod tests {
     use super::*;
     use quote::quote;
 
-    fn parse(tokens: TokenStream) -> syn::Result<Network> {
+    fn parse(tokens: TokenStream) -> syn::Result<Invocation> {
         syn::parse2(tokens)
     }
 
     #[test]
     fn parses_lenet_entries() {
-        let net = parse(quote! {
+        let inv = parse(quote! {
             [::constnet]
             /// Docs.
             pub struct LeNet5 {
@@ -407,17 +647,68 @@ mod tests {
             }
         })
         .unwrap();
+        let net = &inv.networks[0];
         assert_eq!(net.ident, "LeNet5");
         assert_eq!(net.attrs.len(), 1);
-        assert_eq!(net.inputs.len(), 1);
-        assert_eq!(net.inputs[0].dims.dims.len(), 3);
-        assert_eq!(net.layers.len(), 4);
-        assert_eq!(net.layers[0].name.as_ref().unwrap(), "conv1");
-        assert!(net.layers[1].args.is_none());
-        assert_eq!(net.layers[2].index, 2);
-        assert!(net.layers[2].assert.is_some());
-        let args = &net.layers[3].args.as_ref().unwrap().items;
+        assert_eq!(net.body.len(), 5);
+        assert!(matches!(&net.body[0], Entry::Input(i) if i.dims.dims.len() == 3));
+        let Entry::Layer(conv1) = &net.body[1] else {
+            panic!("a layer")
+        };
+        assert_eq!(conv1.name.as_ref().unwrap(), "conv1");
+        assert!(matches!(&net.body[2], Entry::Layer(l) if l.args.is_none()));
+        assert!(matches!(&net.body[3], Entry::Layer(l) if l.assert.is_some()));
+        let Entry::Layer(fc) = &net.body[4] else {
+            panic!("a layer")
+        };
+        let args = &fc.args.as_ref().unwrap().items;
         assert!(matches!(&args[2], Arg::Keyword { name, .. } if name == "bias"));
+    }
+
+    #[test]
+    fn parses_blocks_groups_and_conditions() {
+        let inv = parse(quote! {
+            [::constnet]
+            /// A block.
+            block Basic(inp, out, stride = 1) {
+                Add {
+                    { conv1: Conv2d(inp, out, 3, stride = stride, padding = 1), ReLU },
+                    if stride != 1 || inp != out { downsample: Sequential { Conv2d(inp, out, 1, stride = stride) } } else {},
+                },
+                ReLU,
+            }
+            pub struct Net {
+                input: [3, 8, 8],
+                layer1: Sequential { Basic(3, 8, stride = 2), Basic(8, 8) },
+                Cat { {}, Conv2d(_, 4, 1), if true { ReLU } else if false { Tanh } else { } } -> [20, 4, 4],
+                Residual { ReLU },
+            }
+        })
+        .unwrap();
+        assert_eq!(inv.blocks.len(), 1);
+        let block = &inv.blocks[0];
+        assert_eq!(block.ident, "Basic");
+        assert_eq!(block.params.len(), 3);
+        assert!(block.params[2].default.is_some());
+        let Entry::Group(add) = &block.body[0] else {
+            panic!("a group")
+        };
+        let GroupBody::Branches(branches) = &add.body else {
+            panic!("branches")
+        };
+        assert!(matches!(&branches[0], Branch::Seq { entries, .. } if entries.len() == 2));
+        assert!(matches!(&branches[1], Branch::If(i) if i.otherwise.is_some()));
+        let net = &inv.networks[0];
+        let Entry::Group(cat) = &net.body[2] else {
+            panic!("a group")
+        };
+        assert!(cat.assert.is_some());
+        let GroupBody::Branches(branches) = &cat.body else {
+            panic!("branches")
+        };
+        assert!(matches!(&branches[0], Branch::Seq { entries, .. } if entries.is_empty()));
+        assert!(matches!(&branches[2], Branch::If(i) if matches!(i.otherwise, Some(Else::If(_)))));
+        assert!(matches!(&net.body[3], Entry::Group(g) if matches!(g.body, GroupBody::Seq(_))));
     }
 
     #[test]

@@ -19,7 +19,7 @@ use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 use syn::LitStr;
 
-use crate::check::{Checked, Plan};
+use crate::graph::{Graph, Node};
 use crate::op::Op;
 
 /// The baked weights as the expression of a `Name { … }` value, plus the
@@ -58,7 +58,7 @@ fn locate(path: &LitStr) -> Option<PathBuf> {
 /// Reads and checks the file named by `path`, then spells out the weights.
 pub fn bake(
     path: &LitStr,
-    plan: &Plan,
+    graph: &Graph,
     krate: &TokenStream,
     name: &syn::Ident,
 ) -> syn::Result<Baked> {
@@ -71,7 +71,7 @@ pub fn bake(
     })?;
     let bytes = std::fs::read(&file)
         .map_err(|e| error(format!("cannot read the weights file `{shown}`: {e}")))?;
-    let fields = read(&bytes, plan).map_err(|e| {
+    let fields = read(&bytes, graph).map_err(|e| {
         error(format!(
             "weights file `{shown}`: {}",
             e.display_for(Loader::Baked)
@@ -104,14 +104,14 @@ pub fn bake(
     })
 }
 
-/// Checks `bytes` against the plan's tensors with the run-time loader's
+/// Checks `bytes` against the graph's tensors with the run-time loader's
 /// checks, then decodes each layer's tensors to `f32`.
 fn read<'p>(
     bytes: &[u8],
-    plan: &'p Plan,
-) -> Result<Vec<(&'p Checked, LayerTensors)>, load::LoadError> {
-    let layers: Vec<(&Checked, Shapes)> = plan
-        .layers
+    graph: &'p Graph,
+) -> Result<Vec<(&'p Node, LayerTensors)>, load::LoadError> {
+    let layers: Vec<(&Node, Shapes)> = graph
+        .nodes
         .iter()
         .map(|layer| (layer, layer.op.param_shapes()))
         .filter(|(_, shapes)| !shapes.is_empty())

@@ -1,113 +1,90 @@
-//! Walks the declared layers in order, binds each layer's arguments, computes
-//! every shape with PyTorch's formulas and reports *every* inconsistency, each
-//! spanned on the offending token, with what was expected, what the previous
-//! layer produces and how that was computed.
+//! Walks the declared entries in order, binds each layer's arguments,
+//! computes every shape with PyTorch's formulas and reports *every*
+//! inconsistency, each spanned on the offending token, with what was
+//! expected, what the previous layer produces and how that was computed.
+//! The result is the network as a [`Graph`].
 //!
 //! After an error the walk goes on: a layer whose output can still be known
 //! (say, a `Linear` whose `in_features` is wrong still outputs
 //! `out_features`) passes it on; otherwise the shape becomes unknown and later
 //! layers are checked only for what does not depend on it, so one mistake
 //! does not cascade into a dozen messages.
+//!
+//! `check.rs` holds the per-layer rules' shared context; `walk` the walk over
+//! sequences, groups and conditions; `block` the uses of blocks; `merge` the
+//! rules of `Add`, `Cat` and `Residual`; the other submodules one layer
+//! family each.
 
-use std::collections::BTreeMap;
-
-use proc_macro2::Span;
-use quote::{format_ident, ToTokens};
+use quote::ToTokens;
 use syn::Ident;
 
+mod block;
 mod conv;
 mod dense;
 mod elementwise;
+mod merge;
 mod norm;
+mod pad;
 mod pool;
+mod walk;
 
 use crate::ast::{self, Dims, Layer, Range};
-use crate::eval::{eval_int, Value};
+use crate::eval::{eval_int, Env, Value};
+use crate::graph::Graph;
 pub use crate::op::Op;
 use crate::shape::{self, Computed, Shape, Window, WindowError};
 use crate::spec::{self, Bindings, Bound};
 
-/// The checked network: every layer resolved to concrete sizes, and the
-/// totals, each checked not to overflow.
-pub struct Plan {
-    pub input: Shape,
-    pub layers: Vec<Checked>,
-    pub totals: Totals,
+/// Checks one network of an invocation (whose blocks it may use). All
+/// errors are combined into one `syn::Error`.
+pub fn check(inv: &ast::Invocation, net: &ast::Network) -> syn::Result<Graph> {
+    walk::network(inv, net)
 }
 
-impl Plan {
-    /// The shape `forward` returns.
-    pub fn output(&self) -> Shape {
-        self.layers.last().map_or(self.input, |l| l.output)
+/// Checks the block declarations themselves, once per invocation.
+pub fn check_blocks(inv: &ast::Invocation) -> syn::Result<()> {
+    block::declarations(&inv.blocks)
+}
+
+/// Where a layer sits: its position in its module, and the names it goes by
+/// (for keys, fields and messages).
+#[derive(Clone)]
+pub(crate) struct Place {
+    /// The position among its module's entries (the index of the same
+    /// layer in an `nn.Sequential`).
+    pub index: usize,
+    pub name: Option<Ident>,
+    /// The `state_dict` prefix: `conv1`, `3`, `layer1.0.conv1`.
+    pub key: String,
+    /// The struct and trace field: `conv1`, `layer3`, `layer1_0_conv1`.
+    pub field: String,
+    /// Whether it is one of the network's own entries (not in a module).
+    pub root: bool,
+}
+
+impl Place {
+    /// ``` `conv1: Conv2d(1, 6, 5)` (layer 0) ```, or for a layer inside a
+    /// module ``` `Conv2d(64, 64, 3)` (`layer1.0.conv1`) ```.
+    fn describe(&self, display: &str) -> String {
+        self.describe_with(display, "")
     }
-}
 
-/// Whole-network counts.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Totals {
-    /// Learnable parameters.
-    pub params: usize,
-    /// Multiply-accumulates per sample.
-    pub macs: usize,
-    /// Bytes of every tensor loaded from the `state_dict` (`f32`).
-    pub weight_bytes: usize,
-}
-
-impl Totals {
-    /// Sums the layers' counts, in `u128` where a sum of `usize`s cannot
-    /// overflow; the error says which total does not fit, and by how much.
-    #[allow(clippy::arithmetic_side_effects)] // u128 sums of usizes
-    fn of(layers: &[Checked]) -> Result<Totals, String> {
-        let sum = |f: &dyn Fn(&Checked) -> u128| layers.iter().map(f).sum::<u128>();
-        let params = sum(&|l| l.params as u128);
-        let macs = sum(&|l| l.macs as u128);
-        let weight_bytes = sum(&|l| {
-            l.op.param_shapes()
-                .iter()
-                .map(|(_, dims)| 4 * dims.iter().map(|&d| d as u128).product::<u128>())
-                .sum()
-        });
-        let fits = |n: u128, what: &str, limit: &str, max: u128, unit: &str| {
-            usize::try_from(n)
-                .ok()
-                .filter(|&n| n as u128 <= max)
-                .ok_or_else(|| format!("{what} {n}{unit}, more than `{limit}` = {max}{unit}"))
+    /// [`Place::describe`] with more inside the parentheses.
+    fn describe_with(&self, display: &str, extra: &str) -> String {
+        let at = if self.root {
+            format!("layer {}", self.index)
+        } else {
+            format!("`{}`", self.key)
         };
-        Ok(Totals {
-            params: fits(
-                params,
-                "parameter count would be",
-                "usize::MAX",
-                usize::MAX as u128,
-                "",
-            )?,
-            macs: fits(
-                macs,
-                "multiply-accumulate count would be",
-                "usize::MAX",
-                usize::MAX as u128,
-                "",
-            )?,
-            weight_bytes: fits(
-                weight_bytes,
-                "weights would take",
-                "isize::MAX",
-                isize::MAX.unsigned_abs() as u128,
-                " bytes",
-            )?,
-        })
+        match (&self.name, self.root) {
+            (Some(n), true) => format!("`{n}: {display}` ({at}{extra})"),
+            _ => format!("`{display}` ({at}{extra})"),
+        }
     }
 }
 
 /// One layer with everything resolved.
 pub struct Checked {
-    pub index: usize,
-    /// The struct field holding the layer's weights and naming its buffer:
-    /// the declared name, or `layer{index}`.
-    pub field: Ident,
-    /// The `state_dict` prefix: the declared name, or the index as
-    /// `nn.Sequential` numbers it.
-    pub key: String,
     /// The layer with its arguments resolved, e.g. `Conv2d(1, 6, 5)`.
     pub display: String,
     pub op: Op,
@@ -146,95 +123,17 @@ impl Flow {
     }
 }
 
-/// Checks the declaration. All errors are combined into one `syn::Error`.
-pub fn check(net: &ast::Network) -> syn::Result<Plan> {
-    let mut errors = Vec::new();
-    let input = check_input(net, &mut errors);
-    let mut flow = input.map(|shape| Flow {
-        shape,
-        by: "given by the `input:` line".into(),
-        formula: String::new(),
-        channels_by: "the `input:` line".into(),
-        map: None,
-    });
-
-    let mut layers = Vec::new();
-    let mut names: BTreeMap<String, usize> = BTreeMap::new();
-    for layer in &net.layers {
-        if let Some(name) = &layer.name {
-            let key = name.to_string();
-            if let Some(first) = names.get(&key) {
-                errors.push(syn::Error::new_spanned(
-                    name,
-                    format!("two layers are named `{key}`: layer {first} and layer {}; layer names must be unique (they name the weights, `{key}.weight`)", layer.index),
-                ));
-            } else {
-                names.insert(key, layer.index);
-            }
-        }
-        let before = errors.len();
-        let (checked, next) = check_layer(layer, flow.as_ref(), &mut errors);
-        if let (Some(dims), Some(next)) = (&layer.assert, &next) {
-            check_assert(
-                dims,
-                &describe(layer, &checked_display(&checked, layer)),
-                next,
-                &mut errors,
-            );
-        }
-        flow = next;
-        if let (Some(c), true) = (checked, errors.len() == before) {
-            layers.push(c);
-        }
-    }
-
-    if let Some(first) = errors.into_iter().reduce(|mut a, b| {
-        a.combine(b);
-        a
-    }) {
-        return Err(first);
-    }
-    let Some(input) = input else {
-        unreachable_error()?
-    };
-    let totals = Totals::of(&layers).map_err(|what| {
-        syn::Error::new_spanned(
-            &net.ident,
-            format!("arithmetic overflow: network `{}`'s {what}", net.ident),
-        )
-    })?;
-    Ok(Plan {
-        input,
-        layers,
-        totals,
-    })
-}
-
-/// Only reached if a missing input produced no error, which `check_input`
-/// rules out; kept as an error rather than a panic.
-fn unreachable_error<T>() -> syn::Result<T> {
-    Err(syn::Error::new(
-        Span::call_site(),
-        "internal error in constnet: no input shape and no error",
-    ))
-}
-
-fn checked_display(checked: &Option<Checked>, layer: &Layer) -> String {
-    checked
-        .as_ref()
-        .map_or_else(|| layer.kind.to_string(), |c| c.display.clone())
-}
-
-/// `` `conv1: Conv2d(1, 6, 5)` (layer 0) ``
-fn describe(layer: &Layer, display: &str) -> String {
-    match &layer.name {
-        Some(n) => format!("`{n}: {display}` (layer {})", layer.index),
-        None => format!("`{display}` (layer {})", layer.index),
-    }
-}
-
+/// The input line of a network: its shape, or `None` after an error.
 fn check_input(net: &ast::Network, errors: &mut Vec<syn::Error>) -> Option<Shape> {
-    let Some(decl) = net.inputs.first() else {
+    let inputs: Vec<&ast::InputDecl> = net
+        .body
+        .iter()
+        .filter_map(|e| match e {
+            ast::Entry::Input(i) => Some(i),
+            _ => None,
+        })
+        .collect();
+    let Some(decl) = inputs.first() else {
         errors.push(syn::Error::new_spanned(
             &net.ident,
             format!(
@@ -244,13 +143,13 @@ fn check_input(net: &ast::Network, errors: &mut Vec<syn::Error>) -> Option<Shape
         ));
         return None;
     };
-    for extra in &net.inputs[1..] {
+    for extra in &inputs[1..] {
         errors.push(syn::Error::new_spanned(
             &extra.keyword,
             "a network has exactly one `input:` line",
         ));
     }
-    let dims = eval_dims(&decl.dims, "input", errors)?;
+    let dims = eval_dims(&decl.dims, "input", &Env::default(), errors)?;
     let shape = match *dims.as_slice() {
         [n] => Shape::Flat(n),
         [c, h, w] => Shape::Map { c, h, w },
@@ -287,11 +186,16 @@ fn too_large(at: Range, what: &str, shape: &Shape) -> syn::Error {
 }
 
 /// Evaluates a bracketed shape; every dimension must be a positive integer.
-fn eval_dims(dims: &Dims, what: &str, errors: &mut Vec<syn::Error>) -> Option<Vec<usize>> {
+fn eval_dims(
+    dims: &Dims,
+    what: &str,
+    env: &Env,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Vec<usize>> {
     let mut out = Vec::new();
     let mut ok = true;
     for d in &dims.dims {
-        match eval_int(d) {
+        match eval_int(d, env) {
             Ok(v) if v > 0 && usize::try_from(v).is_ok() => out.push(v as usize),
             Ok(v) => {
                 ok = false;
@@ -309,14 +213,15 @@ fn eval_dims(dims: &Dims, what: &str, errors: &mut Vec<syn::Error>) -> Option<Ve
     ok.then_some(out)
 }
 
-fn check_assert(dims: &Dims, layer: &str, flow: &Flow, errors: &mut Vec<syn::Error>) {
-    let Some(expected) = eval_dims(dims, "shape assertion", errors) else {
+/// `-> [shape]` after an entry described as `what`.
+fn check_assert(dims: &Dims, what: &str, flow: &Flow, env: &Env, errors: &mut Vec<syn::Error>) {
+    let Some(expected) = eval_dims(dims, "shape assertion", env, errors) else {
         return;
     };
     if expected != flow.shape.dims() {
         let expected: Vec<String> = expected.iter().map(ToString::to_string).collect();
         let mut msg = format!(
-            "shape assertion failed: {layer} produces {}, not [{}]",
+            "shape assertion failed: {what} produces {}, not [{}]",
             flow.shape,
             expected.join(", ")
         );
@@ -328,59 +233,74 @@ fn check_assert(dims: &Dims, layer: &str, flow: &Flow, errors: &mut Vec<syn::Err
     }
 }
 
+/// The layer kinds `network!` knows and the block names declared, for
+/// "unknown layer" messages.
+fn unknown_layer(
+    layer: &Layer,
+    blocks: &[&str],
+    errors: &mut Vec<syn::Error>,
+) -> Option<&'static str> {
+    let kind = layer.kind.to_string();
+    let builtin = spec::LAYERS.iter().map(|s| s.name);
+    let suggestion = spec::suggest(&kind, builtin.clone().chain(blocks.iter().copied()));
+    let hint = match suggestion {
+        Some(s) => format!("; did you mean `{s}`?"),
+        None => String::new(),
+    };
+    let mut known: Vec<&str> = builtin.collect();
+    let blocks = if blocks.is_empty() {
+        String::new()
+    } else {
+        format!("\nblocks declared: {}", blocks.join(", "))
+    };
+    known.push("and the groups Sequential { … }, Residual { … }, Add { … }, Cat { … }");
+    errors.push(syn::Error::new_spanned(
+        &layer.kind,
+        format!(
+            "unknown layer `{kind}`{hint}\nknown layers: {}{blocks}",
+            known.join(", ")
+        ),
+    ));
+    suggestion.and_then(|s| spec::find(s).map(|spec| spec.name))
+}
+
 /// Checks one layer given the shape flowing in (`None` if unknown after an
 /// earlier error). Returns the resolved layer if it checked cleanly, and the
 /// shape flowing out if it can be known.
 fn check_layer(
     layer: &Layer,
+    spec: &'static spec::Spec,
+    place: &Place,
+    env: &Env,
     flow: Option<&Flow>,
     errors: &mut Vec<syn::Error>,
 ) -> (Option<Checked>, Option<Flow>) {
-    let kind = layer.kind.to_string();
-    let Some(spec) = spec::find(&kind) else {
-        let names = spec::LAYERS.iter().map(|s| s.name);
-        let suggestion = spec::suggest(&kind, names);
-        let hint = match suggestion {
-            Some(s) => format!("; did you mean `{s}`?"),
-            None => String::new(),
-        };
-        let known: Vec<&str> = spec::LAYERS.iter().map(|s| s.name).collect();
-        errors.push(syn::Error::new_spanned(
-            &layer.kind,
-            format!(
-                "unknown layer `{kind}`{hint}\nknown layers: {}",
-                known.join(", ")
-            ),
-        ));
-        // A misspelt activation still keeps the shape: go on checking.
-        let next = flow
-            .filter(|_| suggestion.is_some_and(keeps_shape))
-            .cloned();
-        return (None, next);
-    };
-    let Some(b) = spec::bind(spec, layer, errors) else {
+    let kind = spec.name;
+    let Some(b) = spec::bind(spec, layer, env, errors) else {
         // The arguments are wrong; shape-preserving layers still pass the
         // shape on.
-        return (None, flow.filter(|_| keeps_shape(&kind)).cloned());
+        return (None, flow.filter(|_| keeps_shape(kind)).cloned());
     };
     let mut cx = Cx {
         layer,
+        place,
         flow,
         errors,
         failed: false,
     };
-    let result = match kind.as_str() {
+    let result = match kind {
         "Conv2d" => cx.conv2d(&b),
         "MaxPool2d" => cx.max_pool2d(&b),
         "AvgPool2d" => cx.avg_pool2d(&b),
-        "AdaptiveAvgPool2d" | "AdaptiveMaxPool2d" => cx.adaptive_pool2d(&b, &kind),
+        "AdaptiveAvgPool2d" | "AdaptiveMaxPool2d" => cx.adaptive_pool2d(&b, kind),
         "BatchNorm2d" => cx.batch_norm2d(&b),
         "Linear" => cx.linear(&b),
         "Flatten" => cx.flatten(&b),
-        "Dropout" | "Dropout2d" => cx.dropout(&b, &kind),
+        "Dropout" | "Dropout2d" => cx.dropout(&b, kind),
         "Identity" => cx.pass_through(Op::Identity, "Identity".into()),
         "Softmax" | "LogSoftmax" => cx.softmax(&b, kind == "LogSoftmax"),
-        _ => cx.activation(&b, &kind),
+        k if pad::KINDS.contains(&k) => cx.pad2d(&b, k),
+        _ => cx.activation(&b, kind),
     };
     let Some(out) = result else {
         return (None, None);
@@ -388,7 +308,7 @@ fn check_layer(
     let mut failed = cx.failed;
     let mut next = out.flow.map(|mut f| {
         if f.by.is_empty() {
-            f.by = format!("the output of {}", describe(layer, &out.display));
+            f.by = format!("the output of {}", place.describe(&out.display));
         }
         f
     });
@@ -403,14 +323,6 @@ fn check_layer(
     }
     let checked = match (flow, &next) {
         (Some(inf), Some(outf)) if !failed => {
-            let field = match &layer.name {
-                Some(n) => n.clone(),
-                None => format_ident!("layer{}", layer.index),
-            };
-            let key = layer
-                .name
-                .as_ref()
-                .map_or_else(|| layer.index.to_string(), ToString::to_string);
             // The spatial part only: the channel count is in the layer text.
             let formula = if inf.shape == outf.shape && out.op != Op::Flatten {
                 String::new()
@@ -421,9 +333,6 @@ fn check_layer(
                 }
             };
             Some(Checked {
-                index: layer.index,
-                field,
-                key,
                 display: out.display,
                 op: out.op,
                 input: inf.shape,
@@ -451,6 +360,7 @@ struct Out {
 /// The context of one layer's check.
 struct Cx<'a> {
     layer: &'a Layer,
+    place: &'a Place,
     flow: Option<&'a Flow>,
     errors: &'a mut Vec<syn::Error>,
     /// Set when an error was reported that does not stop the shape from
@@ -610,13 +520,8 @@ impl Cx<'_> {
 
     /// `` `conv1: Conv2d(1, 6, 5)` (layer 0, out_channels = 6) ``
     fn sets_channels(&self, display: &str, what: &str, c: usize) -> String {
-        match &self.layer.name {
-            Some(n) => format!(
-                "`{n}: {display}` (layer {}, {what} = {c})",
-                self.layer.index
-            ),
-            None => format!("`{display}` (layer {}, {what} = {c})", self.layer.index),
-        }
+        self.place
+            .describe_with(display, &format!(", {what} = {c}"))
     }
 
     fn bool(b: &Bound) -> bool {

@@ -1,9 +1,14 @@
 //! Evaluation of argument expressions: integer constant arithmetic
-//! (`16 * 5 * 5`), `(h, w)` pairs, booleans, floats, strings, `_` and `None`.
+//! (`16 * 5 * 5`), `(h, w)` pairs and `(left, right, top, bottom)` quads,
+//! booleans, floats, strings, `_` and `None`; inside a block, its
+//! parameters by name, and conditions (`stride != 1 || inp != out`).
 //!
-//! A proc macro sees tokens, not values, so only literals and arithmetic on
-//! them can be evaluated; a named constant cannot. All arithmetic is checked:
-//! an overflow is an error, never a wrap or a panic.
+//! A proc macro sees tokens, not values, so only literals, block
+//! parameters and arithmetic on them can be evaluated; a named constant
+//! cannot. All arithmetic is checked: an overflow is an error, never a wrap
+//! or a panic.
+
+use std::collections::BTreeMap;
 
 use quote::ToTokens;
 use syn::{BinOp, Expr, ExprLit, Lit, UnOp};
@@ -13,6 +18,8 @@ use syn::{BinOp, Expr, ExprLit, Lit, UnOp};
 pub enum Value {
     Int(i128),
     Pair(i128, i128),
+    /// `(left, right, top, bottom)`, as PyTorch's padding layers take it.
+    Quad([i128; 4]),
     Bool(bool),
     Float(f64),
     Str(String),
@@ -28,6 +35,7 @@ impl Value {
         match self {
             Value::Int(v) => v.to_string(),
             Value::Pair(a, b) => format!("({a}, {b})"),
+            Value::Quad([l, r, t, b]) => format!("({l}, {r}, {t}, {b})"),
             Value::Bool(b) => b.to_string(),
             Value::Float(f) => format!("{f:?}"),
             Value::Str(s) => format!("{s:?}"),
@@ -37,32 +45,59 @@ impl Value {
     }
 }
 
+/// The names an expression may use: a block's parameters, bound to the
+/// values of one use of the block. Empty outside blocks.
+#[derive(Clone, Default)]
+pub struct Env {
+    pub values: BTreeMap<String, Value>,
+}
+
+impl Env {
+    fn get(&self, expr: &Expr) -> Option<&Value> {
+        match expr {
+            Expr::Path(p) if p.qself.is_none() => {
+                let name = p.path.get_ident()?.to_string();
+                self.values.get(&name)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// Evaluates an argument expression. The error is spanned on the innermost
 /// offending sub-expression.
-pub fn eval(expr: &Expr) -> syn::Result<Value> {
+pub fn eval(expr: &Expr, env: &Env) -> syn::Result<Value> {
+    if let Some(v) = env.get(expr) {
+        return Ok(v.clone());
+    }
     match expr {
         Expr::Infer(_) => Ok(Value::Infer),
-        Expr::Paren(p) => eval(&p.expr),
-        Expr::Group(g) => eval(&g.expr),
+        Expr::Paren(p) => eval(&p.expr, env),
+        Expr::Group(g) => eval(&g.expr, env),
         Expr::Tuple(t) => {
-            let items: Vec<&Expr> = t.elems.iter().collect();
-            if items.len() != 2 {
-                return Err(syn::Error::new_spanned(
+            let items = t
+                .elems
+                .iter()
+                .map(|e| eval_int(e, env))
+                .collect::<syn::Result<Vec<i128>>>();
+            match *items?.as_slice() {
+                [h, w] => Ok(Value::Pair(h, w)),
+                [l, r, t, b] => Ok(Value::Quad([l, r, t, b])),
+                ref other => Err(syn::Error::new_spanned(
                     expr,
                     format!(
-                        "expected an `(h, w)` pair, found a tuple of {} elements",
-                        items.len()
+                        "expected an `(h, w)` pair or a `(left, right, top, bottom)` quad, found a tuple of {} elements",
+                        other.len()
                     ),
-                ));
+                )),
             }
-            Ok(Value::Pair(eval_int(items[0])?, eval_int(items[1])?))
         }
         Expr::Lit(ExprLit { lit, .. }) => match lit {
-            Lit::Int(_) => eval_int(expr).map(Value::Int),
+            Lit::Int(_) => eval_int(expr, env).map(Value::Int),
             Lit::Float(f) => parse_float(f.base10_digits(), expr).map(Value::Float),
             Lit::Bool(b) => Ok(Value::Bool(b.value)),
             Lit::Str(s) => Ok(Value::Str(s.value())),
-            _ => Err(unsupported(expr)),
+            _ => Err(unsupported(expr, env)),
         },
         Expr::Path(p) if p.qself.is_none() && p.path.is_ident("None") => Ok(Value::None),
         Expr::Path(p) if p.qself.is_none() && p.path.is_ident("True") => Ok(Value::Bool(true)),
@@ -74,10 +109,67 @@ pub fn eval(expr: &Expr) -> syn::Result<Value> {
             {
                 return parse_float(f.base10_digits(), expr).map(|v| Value::Float(-v));
             }
-            eval_int(expr).map(Value::Int)
+            eval_int(expr, env).map(Value::Int)
         }
-        Expr::Binary(_) => eval_int(expr).map(Value::Int),
-        _ => Err(unsupported(expr)),
+        Expr::Unary(u) if matches!(u.op, UnOp::Not(_)) => eval_bool(expr, env).map(Value::Bool),
+        Expr::Binary(b) if is_logical(b.op) => eval_bool(expr, env).map(Value::Bool),
+        Expr::Binary(_) => eval_int(expr, env).map(Value::Int),
+        _ => Err(unsupported(expr, env)),
+    }
+}
+
+/// Whether `op` makes a boolean: a comparison or `&&`, `||`.
+fn is_logical(op: BinOp) -> bool {
+    matches!(
+        op,
+        BinOp::Eq(_)
+            | BinOp::Ne(_)
+            | BinOp::Lt(_)
+            | BinOp::Le(_)
+            | BinOp::Gt(_)
+            | BinOp::Ge(_)
+            | BinOp::And(_)
+            | BinOp::Or(_)
+    )
+}
+
+/// Evaluates a condition: `true`/`false`, a boolean block parameter,
+/// integer comparisons, `!`, `&&` and `||`.
+pub fn eval_bool(expr: &Expr, env: &Env) -> syn::Result<bool> {
+    let not_bool = |v: &Value| {
+        syn::Error::new_spanned(
+            expr,
+            format!(
+                "expected a condition (`true`, `false`, a comparison such as `stride != 1`, `!`, `&&`, `||`), found {}",
+                v.describe()
+            ),
+        )
+    };
+    match expr {
+        Expr::Paren(p) => eval_bool(&p.expr, env),
+        Expr::Group(g) => eval_bool(&g.expr, env),
+        Expr::Unary(u) if matches!(u.op, UnOp::Not(_)) => Ok(!eval_bool(&u.expr, env)?),
+        Expr::Binary(b) if matches!(b.op, BinOp::And(_)) => {
+            Ok(eval_bool(&b.left, env)? && eval_bool(&b.right, env)?)
+        }
+        Expr::Binary(b) if matches!(b.op, BinOp::Or(_)) => {
+            Ok(eval_bool(&b.left, env)? || eval_bool(&b.right, env)?)
+        }
+        Expr::Binary(b) if is_logical(b.op) => {
+            let (l, r) = (eval_int(&b.left, env)?, eval_int(&b.right, env)?);
+            Ok(match b.op {
+                BinOp::Eq(_) => l == r,
+                BinOp::Ne(_) => l != r,
+                BinOp::Lt(_) => l < r,
+                BinOp::Le(_) => l <= r,
+                BinOp::Gt(_) => l > r,
+                _ => l >= r,
+            })
+        }
+        _ => match eval(expr, env)? {
+            Value::Bool(b) => Ok(b),
+            other => Err(not_bool(&other)),
+        },
     }
 }
 
@@ -87,20 +179,39 @@ fn parse_float(digits: &str, expr: &Expr) -> syn::Result<f64> {
         .map_err(|_| syn::Error::new_spanned(expr, "invalid float literal"))
 }
 
-fn unsupported(expr: &Expr) -> syn::Error {
+fn unsupported(expr: &Expr, env: &Env) -> syn::Error {
+    let names = if env.values.is_empty() {
+        String::new()
+    } else {
+        let names: Vec<&str> = env.values.keys().map(String::as_str).collect();
+        format!("; the block's parameters are {}", names.join(", "))
+    };
     syn::Error::new_spanned(
         expr,
         format!(
             "cannot evaluate `{}` at macro expansion time: arguments must be literals, \
              integer arithmetic on literals (`+ - * / %`, parentheses), `(h, w)` pairs, \
-             `_`, `true`/`false`, strings or `None`",
+             `_`, `true`/`false`, strings or `None`, or a block's parameters{names}",
             expr.to_token_stream()
         ),
     )
 }
 
 /// Evaluates integer constant arithmetic with checked `i128` operations.
-pub fn eval_int(expr: &Expr) -> syn::Result<i128> {
+pub fn eval_int(expr: &Expr, env: &Env) -> syn::Result<i128> {
+    if let Some(v) = env.get(expr) {
+        return match v {
+            Value::Int(i) => Ok(*i),
+            other => Err(syn::Error::new_spanned(
+                expr,
+                format!(
+                    "expected an integer, but `{}` is {}",
+                    expr.to_token_stream(),
+                    other.describe()
+                ),
+            )),
+        };
+    }
     match expr {
         Expr::Lit(ExprLit {
             lit: Lit::Int(i), ..
@@ -112,15 +223,15 @@ pub fn eval_int(expr: &Expr) -> syn::Result<i128> {
                 syn::Error::new_spanned(expr, "arithmetic overflow: the literal is too large")
             })
         }
-        Expr::Paren(p) => eval_int(&p.expr),
-        Expr::Group(g) => eval_int(&g.expr),
+        Expr::Paren(p) => eval_int(&p.expr, env),
+        Expr::Group(g) => eval_int(&g.expr, env),
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
-            let v = eval_int(&u.expr)?;
+            let v = eval_int(&u.expr, env)?;
             v.checked_neg().ok_or_else(|| overflow(expr))
         }
         Expr::Binary(b) => {
-            let l = eval_int(&b.left)?;
-            let r = eval_int(&b.right)?;
+            let l = eval_int(&b.left, env)?;
+            let r = eval_int(&b.right, env)?;
             let v = match b.op {
                 BinOp::Add(_) => l.checked_add(r),
                 BinOp::Sub(_) => l.checked_sub(r),
@@ -142,7 +253,7 @@ pub fn eval_int(expr: &Expr) -> syn::Result<i128> {
         Expr::Lit(_) | Expr::Tuple(_) | Expr::Infer(_) => {
             Err(syn::Error::new_spanned(expr, "expected an integer"))
         }
-        _ => Err(unsupported(expr)),
+        _ => Err(unsupported(expr, env)),
     }
 }
 
@@ -177,7 +288,7 @@ mod tests {
     use syn::parse_quote;
 
     fn ev(e: Expr) -> Result<Value, String> {
-        eval(&e).map_err(|e| e.to_string())
+        eval(&e, &Env::default()).map_err(|e| e.to_string())
     }
 
     #[test]
@@ -221,9 +332,44 @@ mod tests {
             .unwrap_err()
             .contains("cannot evaluate"));
         assert!(ev(parse_quote!((1, 2, 3))).unwrap_err().contains("pair"));
+        assert_eq!(
+            ev(parse_quote!((0, 1, 0, 1))),
+            Ok(Value::Quad([0, 1, 0, 1]))
+        );
         assert!(ev(parse_quote!(1 << 3)).unwrap_err().contains("only"));
         assert!(ev(parse_quote!(((1, 2), 3)))
             .unwrap_err()
             .contains("integer"));
+    }
+
+    #[test]
+    fn block_parameters_and_conditions() {
+        let mut env = Env::default();
+        env.values.insert("inp".into(), Value::Int(16));
+        env.values.insert("stride".into(), Value::Int(2));
+        env.values.insert("flag".into(), Value::Bool(true));
+        let ev = |e: Expr| eval(&e, &env).map_err(|e| e.to_string());
+        assert_eq!(ev(parse_quote!(inp * 6)), Ok(Value::Int(96)));
+        assert_eq!(ev(parse_quote!((stride, stride))), Ok(Value::Pair(2, 2)));
+        assert_eq!(
+            ev(parse_quote!(stride != 1 || inp != 16)),
+            Ok(Value::Bool(true))
+        );
+        assert_eq!(
+            ev(parse_quote!(stride == 1 && inp == 16)),
+            Ok(Value::Bool(false))
+        );
+        assert_eq!(ev(parse_quote!(!flag)), Ok(Value::Bool(false)));
+        assert_eq!(ev(parse_quote!(flag)), Ok(Value::Bool(true)));
+        assert!(ev(parse_quote!(flag * 2))
+            .unwrap_err()
+            .contains("expected an integer"));
+        let e = ev(parse_quote!(planes * 2)).unwrap_err();
+        assert!(
+            e.contains("the block's parameters are flag, inp, stride"),
+            "{e}"
+        );
+        let e = eval_bool(&parse_quote!(inp), &env).unwrap_err().to_string();
+        assert!(e.contains("expected a condition"), "{e}");
     }
 }

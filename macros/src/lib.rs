@@ -18,6 +18,8 @@ mod bake;
 mod check;
 mod eval;
 mod expand;
+mod fuse;
+mod graph;
 mod memory;
 mod op;
 mod shape;
@@ -42,15 +44,43 @@ fn run(input: proc_macro2::TokenStream) -> proc_macro2::TokenStream {
     network(input).unwrap_or_else(syn::Error::into_compile_error)
 }
 
-/// The whole pipeline; the error holds every problem found.
+/// The whole pipeline; the error holds every problem found, in every
+/// network of the invocation.
 fn network(input: proc_macro2::TokenStream) -> syn::Result<proc_macro2::TokenStream> {
     ast::check_nesting(input.clone())?;
-    let net = syn::parse2::<ast::Network>(input)?;
-    let plan = check::check(&net)?;
-    let memory = memory::plan(&plan).map_err(|e| e.error(&net.ident))?;
+    let inv = syn::parse2::<ast::Invocation>(input)?;
+    let mut errors: Vec<syn::Error> = check::check_blocks(&inv).err().into_iter().collect();
+    let mut out = proc_macro2::TokenStream::new();
+    for net in &inv.networks {
+        match one(&inv, net) {
+            Ok(tokens) => out.extend(tokens),
+            Err(e) => errors.push(e),
+        }
+    }
+    match errors.into_iter().reduce(|mut a, b| {
+        a.combine(b);
+        a
+    }) {
+        Some(e) => Err(e),
+        None => Ok(out),
+    }
+}
+
+/// One network: checked, fused, placed, baked, expanded.
+fn one(inv: &ast::Invocation, net: &ast::Network) -> syn::Result<proc_macro2::TokenStream> {
+    let graph = check::check(inv, net)?;
+    let fused = fuse::fuse(&graph);
+    let memory = memory::plan(&fused).map_err(|e| e.error(&net.ident))?;
     let baked = match &net.weights {
-        Some(path) => Some(bake::bake(path, &plan, &net.krate, &net.ident)?),
+        Some(path) => Some(bake::bake(path, &graph, &inv.krate, &net.ident)?),
         None => None,
     };
-    Ok(expand::expand(&net, &plan, &memory, baked.as_ref()))
+    Ok(expand::expand(
+        &inv.krate,
+        net,
+        &graph,
+        &fused,
+        &memory,
+        baked.as_ref(),
+    ))
 }

@@ -32,6 +32,60 @@ impl PadMode {
     }
 }
 
+/// Padding on each side of a map, as PyTorch's padding layers give it
+/// (`(left, right, top, bottom)`) or a convolution's `padding` implies.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Pads {
+    pub top: usize,
+    pub bottom: usize,
+    pub left: usize,
+    pub right: usize,
+}
+
+impl Pads {
+    /// `(h, w)`: `h` above and below, `w` left and right.
+    pub fn symmetric((h, w): (usize, usize)) -> Pads {
+        Pads {
+            top: h,
+            bottom: h,
+            left: w,
+            right: w,
+        }
+    }
+
+    /// `Some((h, w))` if both sides of each axis are equal.
+    pub fn as_symmetric(self) -> Option<(usize, usize)> {
+        (self.top == self.bottom && self.left == self.right).then_some((self.top, self.left))
+    }
+
+    pub fn is_zero(self) -> bool {
+        self == Pads::default()
+    }
+
+    /// The sum of two paddings, `None` on overflow.
+    pub fn checked_add(self, other: Pads) -> Option<Pads> {
+        Some(Pads {
+            top: self.top.checked_add(other.top)?,
+            bottom: self.bottom.checked_add(other.bottom)?,
+            left: self.left.checked_add(other.left)?,
+            right: self.right.checked_add(other.right)?,
+        })
+    }
+
+    /// As the layer text writes it: `1`, `(1, 2)` (symmetric `(h, w)`), or
+    /// `(left, right, top, bottom)`.
+    pub fn text(self) -> String {
+        match self.as_symmetric() {
+            Some((h, w)) if h == w => h.to_string(),
+            Some((h, w)) => format!("({h}, {w})"),
+            None => format!(
+                "({}, {}, {}, {})",
+                self.left, self.right, self.top, self.bottom
+            ),
+        }
+    }
+}
+
 /// An elementwise activation, applied in place.
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Activation {
@@ -57,7 +111,7 @@ pub enum Op {
         out_channels: usize,
         kernel: (usize, usize),
         stride: (usize, usize),
-        padding: (usize, usize),
+        padding: Pads,
         dilation: (usize, usize),
         groups: usize,
         bias: bool,
@@ -91,6 +145,20 @@ pub enum Op {
         out_features: usize,
         bias: bool,
     },
+    /// `ZeroPad2d`, `ConstantPad2d` (mode `Zeros` with the constant
+    /// `value`), `ReflectionPad2d`, `ReplicationPad2d`, `CircularPad2d`.
+    Pad2d {
+        mode: PadMode,
+        pads: Pads,
+        value: f32,
+    },
+    /// The sum of two or more values of one shape.
+    Add,
+    /// The concatenation of values along channels (features, for vectors).
+    Cat,
+    /// A node that `fuse` folded into an earlier one: its value is that
+    /// node's.
+    Folded,
     /// `Flatten` on a map: a view, no computation.
     Flatten,
     /// `Identity`, `Dropout`, `Dropout2d` at inference, and `Flatten` of a
@@ -204,13 +272,5 @@ impl Op {
             Op::Linear { .. } => everything,
             _ => before,
         }
-    }
-
-    /// Whether the layer works in place on its input (same shape out).
-    pub fn in_place(&self) -> bool {
-        matches!(
-            self,
-            Op::Activation(_) | Op::Softmax { .. } | Op::BatchNorm2d { .. }
-        )
     }
 }

@@ -100,13 +100,17 @@ pub struct Window {
     pub input: usize,
     pub kernel: usize,
     pub stride: usize,
-    pub padding: usize,
+    /// Padding before and after (top and bottom, or left and right).
+    pub padding: (usize, usize),
     pub dilation: usize,
 }
 
 impl Window {
     fn padded(&self) -> Option<usize> {
-        self.padding.checked_mul(2)?.checked_add(self.input)
+        self.padding
+            .0
+            .checked_add(self.padding.1)?
+            .checked_add(self.input)
     }
 
     fn span(&self) -> Option<usize> {
@@ -117,16 +121,30 @@ impl Window {
 
     fn too_large(&self, padded: usize, span: usize) -> WindowError {
         WindowError::TooLarge {
-            padded: format!("{} + 2·{} = {padded}", self.input, self.padding),
+            padded: format!("{} + {} = {padded}", self.input, self.pad_text()),
             span: format!("{}·({} − 1) + 1 = {span}", self.dilation, self.kernel),
+        }
+    }
+
+    /// `2·p`, or `p1 + p2` when the two sides differ.
+    fn pad_text(&self) -> String {
+        let (before, after) = self.padding;
+        if before == after {
+            format!("2·{before}")
+        } else {
+            format!("{before} + {after}")
         }
     }
 
     /// The body of the formula: `(in + 2·p − d·(k − 1) − 1) / s`.
     fn body(&self) -> String {
         format!(
-            "({} + 2·{} − {}·({} − 1) − 1) / {}",
-            self.input, self.padding, self.dilation, self.kernel, self.stride
+            "({} + {} − {}·({} − 1) − 1) / {}",
+            self.input,
+            self.pad_text(),
+            self.dilation,
+            self.kernel,
+            self.stride
         )
     }
 
@@ -164,7 +182,7 @@ impl Window {
         // where these products and sums of `usize`s cannot overflow.
         let last_start = quotient as u128 * self.stride as u128;
         let mut value = value;
-        if last_start >= self.input as u128 + self.padding as u128 {
+        if last_start >= self.input as u128 + self.padding.0 as u128 {
             value = quotient;
             formula.push_str(&format!(
                 ", minus the last window, which would start in the padding: {value}"
@@ -238,7 +256,7 @@ mod tests {
             input,
             kernel,
             stride,
-            padding,
+            padding: (padding, padding),
             dilation,
         }
     }

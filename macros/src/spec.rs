@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use syn::{Expr, Ident};
 
 use crate::ast::{Arg, Layer, Range};
-use crate::eval::{eval, Value};
+use crate::eval::{eval, Env, Value};
 
 /// The type an argument accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,11 +31,16 @@ pub enum Ty {
     Str(&'static [&'static str]),
     /// An integer that may be negative (a dimension index) or `None`.
     OptDim,
+    /// An integer or a `(left, right, top, bottom)` quad (a padding
+    /// layer's `padding`).
+    IntOrQuad,
+    /// Any value but `_` (a block's parameter).
+    Any,
 }
 
 /// An argument's default.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub enum Default {
+pub enum Default<'a> {
     /// The argument must be given.
     Required,
     Int(i128),
@@ -46,26 +51,28 @@ pub enum Default {
     None,
     /// The value of another argument (`stride` defaults to `kernel_size`).
     SameAs(&'static str),
+    /// A value given in the declaration (a block parameter's default).
+    Given(&'a Value),
 }
 
 /// One argument of a layer.
 #[derive(Clone, Copy, Debug)]
-pub struct Param {
-    pub name: &'static str,
+pub struct Param<'a> {
+    pub name: &'a str,
     pub ty: Ty,
-    pub default: Default,
+    pub default: Default<'a>,
     /// Whether `_` may be written (inferred from the previous layer).
     pub inferable: bool,
 }
 
 /// One layer kind.
 #[derive(Debug)]
-pub struct Spec {
-    pub name: &'static str,
-    pub params: &'static [Param],
+pub struct Spec<'a> {
+    pub name: &'a str,
+    pub params: &'a [Param<'a>],
 }
 
-const fn req(name: &'static str, ty: Ty) -> Param {
+const fn req(name: &'static str, ty: Ty) -> Param<'static> {
     Param {
         name,
         ty,
@@ -74,7 +81,7 @@ const fn req(name: &'static str, ty: Ty) -> Param {
     }
 }
 
-const fn inferable(name: &'static str) -> Param {
+const fn inferable(name: &'static str) -> Param<'static> {
     Param {
         name,
         ty: Ty::Int,
@@ -83,7 +90,7 @@ const fn inferable(name: &'static str) -> Param {
     }
 }
 
-const fn opt(name: &'static str, ty: Ty, default: Default) -> Param {
+const fn opt(name: &'static str, ty: Ty, default: Default<'static>) -> Param<'static> {
     Param {
         name,
         ty,
@@ -94,7 +101,7 @@ const fn opt(name: &'static str, ty: Ty, default: Default) -> Param {
 
 /// `inplace = false`: accepted wherever PyTorch has it, and ignored
 /// (constnet always works in place).
-const INPLACE: Param = opt("inplace", Ty::Bool, Default::Bool(false));
+const INPLACE: Param<'static> = opt("inplace", Ty::Bool, Default::Bool(false));
 
 /// Strings accepted by `Conv2d(padding = …)`.
 pub const CONV_PADDING: &[&str] = &["same", "valid"];
@@ -104,7 +111,7 @@ pub const PADDING_MODES: &[&str] = &["zeros", "reflect", "replicate", "circular"
 pub const GELU_APPROXIMATIONS: &[&str] = &["none", "tanh"];
 
 /// Every layer `network!` understands, with PyTorch's argument order.
-pub static LAYERS: &[Spec] = &[
+pub static LAYERS: &[Spec<'static>] = &[
     Spec {
         name: "Conv2d",
         params: &[
@@ -173,6 +180,26 @@ pub static LAYERS: &[Spec] = &[
             req("out_features", Ty::Int),
             opt("bias", Ty::Bool, Default::Bool(true)),
         ],
+    },
+    Spec {
+        name: "ZeroPad2d",
+        params: &[req("padding", Ty::IntOrQuad)],
+    },
+    Spec {
+        name: "ConstantPad2d",
+        params: &[req("padding", Ty::IntOrQuad), req("value", Ty::Float)],
+    },
+    Spec {
+        name: "ReflectionPad2d",
+        params: &[req("padding", Ty::IntOrQuad)],
+    },
+    Spec {
+        name: "ReplicationPad2d",
+        params: &[req("padding", Ty::IntOrQuad)],
+    },
+    Spec {
+        name: "CircularPad2d",
+        params: &[req("padding", Ty::IntOrQuad)],
     },
     Spec {
         name: "Flatten",
@@ -255,7 +282,7 @@ pub static LAYERS: &[Spec] = &[
 ];
 
 /// Looks a layer kind up by its exact name.
-pub fn find(name: &str) -> Option<&'static Spec> {
+pub fn find(name: &str) -> Option<&'static Spec<'static>> {
     LAYERS.iter().find(|s| s.name == name)
 }
 
@@ -311,11 +338,11 @@ impl Bound {
 }
 
 /// The arguments of one layer, bound to the spec's parameter names.
-pub struct Bindings {
-    pub values: BTreeMap<&'static str, Bound>,
+pub struct Bindings<'a> {
+    pub values: BTreeMap<&'a str, Bound>,
 }
 
-impl Bindings {
+impl Bindings<'_> {
     pub fn get(&self, name: &str) -> &Bound {
         // Every spec parameter is bound (to a default at least) whenever
         // `bind` succeeds; `check` asks only for the spec's names.
@@ -337,6 +364,7 @@ pub fn signature(spec: &Spec) -> String {
             Default::Str(v) => format!("{} = {v:?}", p.name),
             Default::None => format!("{} = None", p.name),
             Default::SameAs(other) => format!("{} = {other}", p.name),
+            Default::Given(v) => format!("{} = {}", p.name, v.describe()),
         })
         .collect();
     format!("{}({})", spec.name, args.join(", "))
@@ -344,34 +372,43 @@ pub fn signature(spec: &Spec) -> String {
 
 /// Binds the written arguments of `layer` to `spec`: positional arguments in
 /// order, then keywords, then defaults. Reports every problem, not just the
-/// first.
-pub fn bind(spec: &'static Spec, layer: &Layer, errors: &mut Vec<syn::Error>) -> Option<Bindings> {
+/// first. The arguments are evaluated in `env` (a block's parameters, where
+/// the layer is inside a block).
+pub fn bind<'a>(
+    spec: &Spec<'a>,
+    layer: &Layer,
+    env: &Env,
+    errors: &mut Vec<syn::Error>,
+) -> Option<Bindings<'a>> {
     let start = errors.len();
-    let mut values: BTreeMap<&'static str, Bound> = BTreeMap::new();
     let items: &[Arg] = layer.args.as_ref().map_or(&[], |a| &a.items);
+    let mut values = bind_written(spec, items, env, errors);
+    bind_defaults(spec, layer, items, &mut values, errors);
+    (errors.len() == start).then_some(Bindings { values })
+}
+
+/// The written arguments, each to its parameter.
+fn bind_written<'a>(
+    spec: &Spec<'a>,
+    items: &[Arg],
+    env: &Env,
+    errors: &mut Vec<syn::Error>,
+) -> BTreeMap<&'a str, Bound> {
+    let mut values: BTreeMap<&'a str, Bound> = BTreeMap::new();
     let mut positional = 0;
     let mut seen_keyword = false;
     for arg in items {
         let param = match arg {
+            Arg::Positional(expr) if seen_keyword => {
+                errors.push(syn::Error::new_spanned(
+                    expr,
+                    "positional argument after a keyword argument",
+                ));
+                continue;
+            }
             Arg::Positional(expr) => {
-                if seen_keyword {
-                    errors.push(syn::Error::new_spanned(
-                        expr,
-                        "positional argument after a keyword argument",
-                    ));
-                    continue;
-                }
                 let Some(param) = spec.params.get(positional) else {
-                    errors.push(syn::Error::new_spanned(
-                        expr,
-                        format!(
-                            "`{}` takes at most {} positional argument{}: {}",
-                            spec.name,
-                            spec.params.len(),
-                            if spec.params.len() == 1 { "" } else { "s" },
-                            signature(spec)
-                        ),
-                    ));
+                    errors.push(too_many(spec, expr));
                     continue;
                 };
                 positional = positional.saturating_add(1);
@@ -384,60 +421,74 @@ pub fn bind(spec: &'static Spec, layer: &Layer, errors: &mut Vec<syn::Error>) ->
                     continue;
                 };
                 if values.contains_key(param.name) {
-                    let how = if spec.params[..positional]
-                        .iter()
-                        .any(|p| p.name == param.name)
-                    {
+                    let given = &spec.params[..positional];
+                    let how = if given.iter().any(|p| p.name == param.name) {
                         "already given by position"
                     } else {
                         "given twice"
                     };
-                    errors.push(syn::Error::new_spanned(
-                        name,
-                        format!("argument `{}` is {how}", param.name),
-                    ));
+                    let msg = format!("argument `{}` is {how}", param.name);
+                    errors.push(syn::Error::new_spanned(name, msg));
                     continue;
                 }
                 param
             }
         };
-        match eval(arg.value()).and_then(|v| type_check(spec, param, v, arg.value())) {
+        match eval(arg.value(), env).and_then(|v| type_check(spec, param, v, arg.value())) {
             Ok(value) => {
-                values.insert(
-                    param.name,
-                    Bound {
-                        value,
-                        expr: Some(arg.value().clone()),
-                    },
-                );
+                let expr = Some(arg.value().clone());
+                values.insert(param.name, Bound { value, expr });
             }
             Err(e) => errors.push(e),
         }
     }
+    values
+}
+
+fn too_many(spec: &Spec, expr: &Expr) -> syn::Error {
+    let n = spec.params.len();
+    syn::Error::new_spanned(
+        expr,
+        format!(
+            "`{}` takes at most {n} positional argument{}: {}",
+            spec.name,
+            if n == 1 { "" } else { "s" },
+            signature(spec)
+        ),
+    )
+}
+
+/// The parameters not written: their defaults, or an error for a required
+/// one (unless its argument was written and failed to evaluate).
+fn bind_defaults<'a>(
+    spec: &Spec<'a>,
+    layer: &Layer,
+    items: &[Arg],
+    values: &mut BTreeMap<&'a str, Bound>,
+    errors: &mut Vec<syn::Error>,
+) {
     for param in spec.params {
         if values.contains_key(param.name) {
             continue;
         }
         let value = match param.default {
             Default::Required => {
-                // An argument that failed to evaluate was reported already.
                 let failed = items.iter().enumerate().any(|(i, a)| match a {
                     Arg::Positional(_) => spec.params.get(i).is_some_and(|p| p.name == param.name),
                     Arg::Keyword { name, .. } => name == param.name,
                 });
                 if !failed {
-                    errors.push(syn::Error::new(
-                        layer
-                            .args
-                            .as_ref()
-                            .map_or(layer.kind.span(), |a| a.paren_span),
-                        format!(
-                            "`{}` is missing its argument `{}`\nsignature: {}",
-                            spec.name,
-                            param.name,
-                            signature(spec)
-                        ),
-                    ));
+                    let at = layer
+                        .args
+                        .as_ref()
+                        .map_or(layer.kind.span(), |a| a.paren_span);
+                    let msg = format!(
+                        "`{}` is missing its argument `{}`\nsignature: {}",
+                        spec.name,
+                        param.name,
+                        signature(spec)
+                    );
+                    errors.push(syn::Error::new(at, msg));
                 }
                 continue;
             }
@@ -450,10 +501,10 @@ pub fn bind(spec: &'static Spec, layer: &Layer, errors: &mut Vec<syn::Error>) ->
                 Some(b) => b.value.clone(),
                 None => continue,
             },
+            Default::Given(v) => v.clone(),
         };
         values.insert(param.name, Bound { value, expr: None });
     }
-    (errors.len() == start).then_some(Bindings { values })
 }
 
 fn unknown_keyword(spec: &Spec, name: &Ident) -> syn::Error {
@@ -484,8 +535,11 @@ fn type_check(spec: &Spec, param: &Param, value: Value, expr: &Expr) -> syn::Res
             | Ty::OptIntOrPair
             | Ty::IntOrPairOrStr(_)
             | Ty::OptInt
-            | Ty::OptDim,
+            | Ty::OptDim
+            | Ty::IntOrQuad,
         )
+        | (Value::Quad(_), Ty::IntOrQuad)
+        | (_, Ty::Any)
         | (Value::Pair(..), Ty::IntOrPair | Ty::OptIntOrPair | Ty::IntOrPairOrStr(_))
         | (Value::None, Ty::OptIntOrPair | Ty::OptInt | Ty::OptDim)
         | (Value::Bool(_), Ty::Bool)
@@ -526,6 +580,8 @@ fn type_check(spec: &Spec, param: &Param, value: Value, expr: &Expr) -> syn::Res
         (_, Ty::Float) => "a number".into(),
         (_, Ty::Str(allowed)) => format!("one of {}", quoted(allowed)),
         (_, Ty::OptDim) => "a dimension index or `None`".into(),
+        (_, Ty::IntOrQuad) => "an integer or a `(left, right, top, bottom)` quad".into(),
+        (_, Ty::Any) => "a value".into(),
     };
     Err(syn::Error::new_spanned(
         expr,

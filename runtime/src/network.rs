@@ -66,6 +66,9 @@ pub struct LayerInfo {
     /// The receptive field of one output value, `[height, width]` in input
     /// pixels (the whole input, for flat layers).
     pub receptive_field: [usize; 2],
+    /// How deep in blocks and `Sequential`s the row is: 0 for the
+    /// network's own layers, 1 for the layers of a block it uses, …
+    pub depth: usize,
 }
 
 impl LayerInfo {
@@ -165,14 +168,11 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
     /// heap nor a large stack frame is needed.
     fn forward_with(&self, input: &Self::Input, workspace: &mut Self::Workspace) -> Self::Output;
 
-    /// Runs one sample like [`Network::forward_with`] and also copies every
-    /// layer's output into `trace` (caller-owned: no heap).
-    fn forward_traced(
-        &self,
-        input: &Self::Input,
-        workspace: &mut Self::Workspace,
-        trace: &mut Self::Trace,
-    ) -> Self::Output;
+    /// Runs one sample layer by layer, without fusing any, keeping every
+    /// row of [`Network::LAYERS`] (layer, merge, block) in `trace`
+    /// (caller-owned: no heap). The result equals
+    /// [`Network::forward`]'s up to the rounding of fused batch norms.
+    fn forward_traced(&self, input: &Self::Input, trace: &mut Self::Trace) -> Self::Output;
 
     /// A trace of zeros, on the heap, built in place.
     #[cfg(feature = "alloc")]
@@ -416,13 +416,22 @@ impl fmt::Write for TextBuf {
 }
 
 impl fmt::Display for Summary {
-    /// One row per layer: name, layer, input → output shape, receptive
-    /// field, parameters, multiply-accumulates, activation bytes, and how
-    /// the output size was computed.
+    /// One row per layer, merge and block (names indented by nesting):
+    /// name, layer, input → output shape, receptive field, parameters,
+    /// multiply-accumulates, activation bytes, and how the output size was
+    /// computed.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let width =
             |it: &mut dyn Iterator<Item = usize>, min: usize| it.max().unwrap_or(min).max(min);
-        let name_w = width(&mut self.layers.iter().map(|l| l.name.len()), 5);
+        // Names are indented two spaces per level of nesting.
+        let indent = |l: &LayerInfo| l.depth.saturating_mul(2);
+        let name_w = width(
+            &mut self
+                .layers
+                .iter()
+                .map(|l| l.name.len().saturating_add(indent(l))),
+            5,
+        );
         let kind_w = width(&mut self.layers.iter().map(|l| l.kind.chars().count()), 4);
         let shape_w = width(
             &mut self
@@ -451,9 +460,12 @@ impl fmt::Display for Summary {
                 &mut field,
                 format_args!("{}×{}", l.receptive_field[0], l.receptive_field[1]),
             )?;
+            let pad = indent(l);
+            let rest = name_w.saturating_sub(pad);
             writeln!(
                 f,
-                "{:<name_w$}  {:<kind_w$}  {:<shape_w$}  {:>9}  {:>9}  {:>10}  {:>9}  {}",
+                "{:pad$}{:<rest$}  {:<kind_w$}  {:<shape_w$}  {:>9}  {:>9}  {:>10}  {:>9}  {}",
+                "",
                 l.name,
                 l.kind,
                 transition(l).as_str(),

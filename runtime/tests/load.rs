@@ -262,7 +262,7 @@ impl Network for Eight {
     fn forward_with(&self, x: &[f32; 2], _: &mut ()) -> [f32; 2] {
         *x
     }
-    fn forward_traced(&self, x: &[f32; 2], _: &mut (), _: &mut ()) -> [f32; 2] {
+    fn forward_traced(&self, x: &[f32; 2], _: &mut ()) -> [f32; 2] {
         *x
     }
     fn visit_params(&self, f: &mut dyn FnMut(&'static constnet_runtime::ParamInfo, &[f32])) {

@@ -2,7 +2,7 @@
 
 use super::{pair_text, Bindings, Cx, Flow, Out, Shape, Window};
 use crate::eval::Value;
-use crate::op::{Op, PadMode};
+use crate::op::{Op, PadMode, Pads};
 
 impl Cx<'_> {
     pub(super) fn conv2d(&mut self, b: &Bindings) -> Option<Out> {
@@ -17,53 +17,19 @@ impl Cx<'_> {
         let map = self.need_map("Conv2d");
         let in_c = self.channels(b.get("in_channels"), "in_channels", map);
 
-        if let (Some(in_c), Some(g)) = (in_c, groups) {
-            let at = b.get("groups").range_or(self.kind_span());
-            if let Some(rem) = in_c.checked_rem(g).filter(|&r| r != 0) {
-                self.error(
-                    at,
-                    format!("groups = {g} must divide in_channels = {in_c} ({in_c} % {g} = {rem})"),
-                );
-            }
-            if let Some(o) = out_c {
-                if let Some(rem) = o.checked_rem(g).filter(|&r| r != 0) {
-                    self.error(
-                        at,
-                        format!("groups = {g} must divide out_channels = {o} ({o} % {g} = {rem})"),
-                    );
-                }
-            }
-        }
+        self.check_groups(b, in_c, out_c, groups);
         let (in_c, out_c, kernel, stride, padding, dilation, groups) = (
             in_c?, out_c?, kernel?, stride?, padding?, dilation?, groups?,
         );
 
-        let mut display = format!("Conv2d({in_c}, {out_c}, {}", pair_text(kernel));
-        for (name, v, default) in [("stride", stride, (1, 1))] {
-            if v != default {
-                display.push_str(&format!(", {name} = {}", pair_text(v)));
-            }
-        }
-        match &b.get("padding").value {
-            Value::Str(s) => display.push_str(&format!(", padding = {s:?}")),
-            _ if padding != (0, 0) => {
-                display.push_str(&format!(", padding = {}", pair_text(padding)))
-            }
-            _ => {}
-        }
-        if dilation != (1, 1) {
-            display.push_str(&format!(", dilation = {}", pair_text(dilation)));
-        }
-        if groups != 1 {
-            display.push_str(&format!(", groups = {groups}"));
-        }
-        if !bias {
-            display.push_str(", bias = false");
-        }
-        if mode != PadMode::Zeros {
-            display.push_str(&format!(", padding_mode = {:?}", mode.name()));
-        }
-        display.push(')');
+        let display = conv_display(
+            b,
+            [in_c, out_c, groups],
+            [kernel, stride, dilation],
+            padding,
+            bias,
+            mode,
+        );
 
         let cg = in_c.checked_div(groups)?;
         let weights = self.weight_len(&[out_c, cg, kernel.0, kernel.1])?;
@@ -73,24 +39,8 @@ impl Cx<'_> {
         if mode != PadMode::Zeros {
             self.check_padding_mode(b, mode, padding, (h, w));
         }
-        let (hc, wc) = self.spatial(
-            Window {
-                input: h,
-                kernel: kernel.0,
-                stride: stride.0,
-                padding: padding.0,
-                dilation: dilation.0,
-            },
-            Window {
-                input: w,
-                kernel: kernel.1,
-                stride: stride.1,
-                padding: padding.1,
-                dilation: dilation.1,
-            },
-            false,
-            b.get("kernel_size"),
-        )?;
+        let [hwin, wwin] = windows((h, w), kernel, stride, padding, dilation);
+        let (hc, wc) = self.spatial(hwin, wwin, false, b.get("kernel_size"))?;
         let shape = Shape::Map {
             c: out_c,
             h: hc.value,
@@ -130,22 +80,42 @@ impl Cx<'_> {
         })
     }
 
+    /// `groups` must divide both channel counts.
+    fn check_groups(
+        &mut self,
+        b: &Bindings,
+        in_c: Option<usize>,
+        out_c: Option<usize>,
+        groups: Option<usize>,
+    ) {
+        let Some(g) = groups else { return };
+        let at = b.get("groups").range_or(self.kind_span());
+        for (what, n) in [("in_channels", in_c), ("out_channels", out_c)] {
+            if let Some((n, rem)) = n.and_then(|n| Some((n, n.checked_rem(g)?))) {
+                if rem != 0 {
+                    let msg = format!("groups = {g} must divide {what} = {n} ({n} % {g} = {rem})");
+                    self.error(at, msg);
+                }
+            }
+        }
+    }
+
     /// `padding`: an integer, a pair, `"valid"` (no padding) or `"same"`
     /// (the output keeps the input size; PyTorch allows it only with
-    /// stride 1).
+    /// stride 1, and pads an odd total one more at the bottom and right).
     fn conv_padding(
         &mut self,
         b: &Bindings,
         kernel: Option<(usize, usize)>,
         stride: Option<(usize, usize)>,
         dilation: Option<(usize, usize)>,
-    ) -> Option<(usize, usize)> {
+    ) -> Option<Pads> {
         let bound = b.get("padding");
         let Value::Str(s) = &bound.value else {
-            return self.pair(bound, "padding", 0);
+            return self.pair(bound, "padding", 0).map(Pads::symmetric);
         };
         if s == "valid" {
-            return Some((0, 0));
+            return Some(Pads::default());
         }
         let at = bound.range_or(self.kind_span());
         let stride = stride?;
@@ -162,19 +132,13 @@ impl Cx<'_> {
         let (kernel, dilation) = (kernel?, dilation?);
         let total = |k: usize, d: usize| d.checked_mul(k.checked_sub(1)?);
         let (th, tw) = (total(kernel.0, dilation.0)?, total(kernel.1, dilation.1)?);
-        if !th.is_multiple_of(2) || !tw.is_multiple_of(2) {
-            self.error(
-                at,
-                format!(
-                    "padding = \"same\" with kernel_size {} and dilation {} needs {} padding in total, which PyTorch splits unevenly (one more on the bottom/right); constnet supports only even totals: use an odd kernel, or pad explicitly",
-                    pair_text(kernel),
-                    pair_text(dilation),
-                    if th % 2 == 1 { th } else { tw }
-                ),
-            );
-            return None;
-        }
-        Some((th / 2, tw / 2))
+        // PyTorch's split: half before, the rest (one more if odd) after.
+        Some(Pads {
+            top: th / 2,
+            bottom: th.div_ceil(2),
+            left: tw / 2,
+            right: tw.div_ceil(2),
+        })
     }
 
     /// PyTorch's limits on padding for the non-zero padding modes.
@@ -182,15 +146,18 @@ impl Cx<'_> {
         &mut self,
         b: &Bindings,
         mode: PadMode,
-        padding: (usize, usize),
+        padding: Pads,
         (h, w): (usize, usize),
     ) {
         let at = b.get("padding").range_or(self.kind_span());
+        let (most_h, most_w) = (
+            padding.top.max(padding.bottom),
+            padding.left.max(padding.right),
+        );
         let ok = match mode {
-            PadMode::Zeros => true,
-            PadMode::Reflect => padding.0 < h && padding.1 < w,
-            PadMode::Replicate => true,
-            PadMode::Circular => padding.0 <= h && padding.1 <= w,
+            PadMode::Zeros | PadMode::Replicate => true,
+            PadMode::Reflect => most_h < h && most_w < w,
+            PadMode::Circular => most_h <= h && most_w <= w,
         };
         if !ok {
             let rule = if mode == PadMode::Reflect {
@@ -202,10 +169,73 @@ impl Cx<'_> {
                 at,
                 format!(
                     "padding {} with padding_mode = {:?} must be {rule} the input size {h} × {w} (PyTorch rejects this too)",
-                    pair_text(padding),
+                    padding.text(),
                     mode.name()
                 ),
             );
         }
     }
+}
+
+/// `Conv2d(3, 16, 3, stride = 2, padding = 1)`: the layer with its
+/// arguments resolved, those at their defaults left out.
+fn conv_display(
+    b: &Bindings,
+    [in_c, out_c, groups]: [usize; 3],
+    [kernel, stride, dilation]: [(usize, usize); 3],
+    padding: Pads,
+    bias: bool,
+    mode: PadMode,
+) -> String {
+    let mut display = format!("Conv2d({in_c}, {out_c}, {}", pair_text(kernel));
+    if stride != (1, 1) {
+        display.push_str(&format!(", stride = {}", pair_text(stride)));
+    }
+    match &b.get("padding").value {
+        Value::Str(s) => display.push_str(&format!(", padding = {s:?}")),
+        _ if !padding.is_zero() => {
+            display.push_str(&format!(", padding = {}", padding.text()));
+        }
+        _ => {}
+    }
+    if dilation != (1, 1) {
+        display.push_str(&format!(", dilation = {}", pair_text(dilation)));
+    }
+    if groups != 1 {
+        display.push_str(&format!(", groups = {groups}"));
+    }
+    if !bias {
+        display.push_str(", bias = false");
+    }
+    if mode != PadMode::Zeros {
+        display.push_str(&format!(", padding_mode = {:?}", mode.name()));
+    }
+    display.push(')');
+    display
+}
+
+/// The sliding windows along the height and the width.
+fn windows(
+    (h, w): (usize, usize),
+    kernel: (usize, usize),
+    stride: (usize, usize),
+    padding: Pads,
+    dilation: (usize, usize),
+) -> [Window; 2] {
+    [
+        Window {
+            input: h,
+            kernel: kernel.0,
+            stride: stride.0,
+            padding: (padding.top, padding.bottom),
+            dilation: dilation.0,
+        },
+        Window {
+            input: w,
+            kernel: kernel.1,
+            stride: stride.1,
+            padding: (padding.left, padding.right),
+            dilation: dilation.1,
+        },
+    ]
 }

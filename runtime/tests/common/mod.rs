@@ -72,13 +72,8 @@ impl Network for Tiny {
         self.expected(ws)
     }
 
-    fn forward_traced(
-        &self,
-        input: &Self::Input,
-        workspace: &mut Self::Workspace,
-        _trace: &mut (),
-    ) -> Self::Output {
-        self.forward_with(input, workspace)
+    fn forward_traced(&self, input: &Self::Input, _trace: &mut ()) -> Self::Output {
+        self.forward(input)
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&'static ParamInfo, &[f32])) {
@@ -163,13 +158,8 @@ impl Network for Seq {
         out
     }
 
-    fn forward_traced(
-        &self,
-        input: &Self::Input,
-        workspace: &mut Self::Workspace,
-        _trace: &mut (),
-    ) -> Self::Output {
-        self.forward_with(input, workspace)
+    fn forward_traced(&self, input: &Self::Input, _trace: &mut ()) -> Self::Output {
+        self.forward(input)
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&'static ParamInfo, &[f32])) {
@@ -226,13 +216,8 @@ impl Network for Big {
         out
     }
 
-    fn forward_traced(
-        &self,
-        input: &Self::Input,
-        workspace: &mut Self::Workspace,
-        _trace: &mut (),
-    ) -> Self::Output {
-        self.forward_with(input, workspace)
+    fn forward_traced(&self, input: &Self::Input, _trace: &mut ()) -> Self::Output {
+        self.forward(input)
     }
 
     fn visit_params(&self, f: &mut dyn FnMut(&'static ParamInfo, &[f32])) {
@@ -395,13 +380,8 @@ impl Network for Probe {
         [flat[0], flat[15]]
     }
 
-    fn forward_traced(
-        &self,
-        input: &Self::Input,
-        workspace: &mut Self::Workspace,
-        _trace: &mut (),
-    ) -> Self::Output {
-        self.forward_with(input, workspace)
+    fn forward_traced(&self, input: &Self::Input, _trace: &mut ()) -> Self::Output {
+        self.forward(input)
     }
 
     fn visit_params(&self, _: &mut dyn FnMut(&'static ParamInfo, &[f32])) {}

@@ -1,0 +1,68 @@
+//! Types and literals shared by the generators.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::quote;
+
+use crate::shape::Shape;
+
+pub fn lit(n: usize) -> Literal {
+    Literal::usize_unsuffixed(n)
+}
+
+/// `[f32; n]` or `[[[f32; w]; h]; c]`.
+pub fn tensor_type(shape: Shape) -> TokenStream {
+    param_type(&shape.dims())
+}
+
+/// The type of a tensor with these dimensions (PyTorch's layout).
+pub fn param_type(dims: &[usize]) -> TokenStream {
+    dims.iter().rev().fold(quote!(f32), |inner, &d| {
+        let d = lit(d);
+        quote!([#inner; #d])
+    })
+}
+
+/// A zero value of a tensor, usable in `const` context.
+pub fn param_zero(dims: &[usize]) -> TokenStream {
+    dims.iter().rev().fold(quote!(0.0), |inner, &d| {
+        let d = lit(d);
+        quote!([#inner; #d])
+    })
+}
+
+pub fn zero(shape: Shape) -> TokenStream {
+    param_zero(&shape.dims())
+}
+
+/// `&[a, b, c]`.
+pub fn dims_tokens(dims: &[usize]) -> TokenStream {
+    let dims = dims.iter().map(|&d| lit(d));
+    quote!(&[#(#dims),*])
+}
+
+/// A shape as `[C, H, W]`; a vector as `[N, 1, 1]`.
+pub fn map_dims(shape: Shape) -> [usize; 3] {
+    match shape {
+        Shape::Map { c, h, w } => [c, h, w],
+        Shape::Flat(n) => [n, 1, 1],
+    }
+}
+
+/// `a..b` over constants, or `..b` from the start.
+pub fn range(start: usize, end: usize) -> TokenStream {
+    let end = lit(end);
+    if start == 0 {
+        quote!(..#end)
+    } else {
+        let start = lit(start);
+        quote!(#start..#end)
+    }
+}
+
+/// `[[[f32 ; 32] ; 32] ; 1]` → `[[[f32; 32]; 32]; 1]`.
+pub fn compact(ty: &TokenStream) -> String {
+    ty.to_string()
+        .replace(" ;", ";")
+        .replace("[ ", "[")
+        .replace(" ]", "]")
+}
