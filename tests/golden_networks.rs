@@ -1,6 +1,6 @@
 //! Golden tests against PyTorch for the whole `network!` vocabulary.
 //!
-//! `tools/golden_networks.py` builds 13 small networks in PyTorch (as
+//! `tools/golden_networks.py` builds 18 small networks in PyTorch (as
 //! `nn.Sequential`, keys `<index>.weight`, or as `nn.Module`s with named
 //! attributes, keys `<name>.weight`) that together use every layer and every
 //! option of the vocabulary, and writes to `tests/golden/`:
@@ -123,7 +123,60 @@ fn check_golden<N: Network>(name: &str) -> f32 {
         outputs.len(),
         failures[..failures.len().min(12)].join("\n")
     );
+    let traced = check_trace(name, &*net, &io, &inputs[..<N::Input as Tensor>::LEN]);
+    println!("{name}: {traced} traced layers match PyTorch's");
     err
+}
+
+/// Runs the first sample through `forward_traced` and compares every row
+/// of the trace (layer, merge, block) that PyTorch recorded under the same
+/// name (`__trace.<state_dict prefix>`, the output of every submodule
+/// called once). Every recorded module with weights must be a row: a name
+/// that does not match is a naming mistake. Returns how many rows were
+/// compared.
+fn check_trace<N: Network>(name: &str, net: &N, io: &SafeTensors<'_>, x: &[f32]) -> usize {
+    let x = N::Input::from_flat(x).expect("input length");
+    let mut trace = N::new_trace();
+    let out = net.forward_traced(x, &mut trace);
+    let fused = net.forward(x);
+    for (a, b) in out.as_flat().iter().zip(fused.as_flat()) {
+        assert!(
+            (a - b).abs() <= 1e-4 * a.abs().max(1.0),
+            "{name}: forward_traced {a} and forward {b} differ"
+        );
+    }
+    let mut rows = std::collections::BTreeMap::new();
+    constnet::Trace::visit(&*trace, &mut |info, values| {
+        rows.insert(info.name.to_string(), values.to_vec());
+    });
+    let mut compared = 0;
+    for (key, _) in io.tensors() {
+        let Some(layer) = key.strip_prefix("__trace.") else {
+            continue;
+        };
+        let owns_weights = N::PARAMS
+            .iter()
+            .any(|p| p.name.starts_with(&format!("{layer}.")));
+        let Some(ours) = rows.get(layer) else {
+            // A module without weights (an activation PyTorch names) may be
+            // unnamed in the declaration; one with weights may not.
+            assert!(
+                !owns_weights,
+                "{name}: PyTorch module `{layer}` is no row of the trace"
+            );
+            continue;
+        };
+        let (shape, theirs) = f32_tensor(io, &key);
+        assert_eq!(ours.len(), theirs.len(), "{name}: `{layer}` {shape:?}");
+        for (j, (&got, &want)) in ours.iter().zip(&theirs).enumerate() {
+            assert!(
+                within_tolerance(got, want),
+                "{name}: traced `{layer}`[{j}]: PyTorch {want}, constnet {got}"
+            );
+        }
+        compared += 1;
+    }
+    compared
 }
 
 constnet::network! {
@@ -471,6 +524,168 @@ fn tiny_edge() {
 
 /// Every golden file is used by a test above, and the tolerance rule is the
 /// documented one.
+#[path = "common/resnet.rs"]
+mod resnet;
+use resnet::ResNetCifar;
+
+constnet::network! {
+    /// torchvision's `Conv2dNormActivation` with ReLU6.
+    block ConvBnRelu6(inp, oup, kernel = 3, stride = 1, groups = 1) {
+        Conv2d(inp, oup, kernel, stride = stride, padding = (kernel - 1) / 2, groups = groups, bias = false),
+        BatchNorm2d(oup),
+        ReLU6,
+    }
+
+    /// torchvision's `InvertedResidual`: expansion (unless 1), depthwise,
+    /// linear bottleneck; the input added only where the shape allows.
+    block InvertedResidual(inp, oup, stride, expand_ratio) {
+        Residual(when = stride == 1 && inp == oup) {
+            conv: Sequential {
+                if expand_ratio != 1 {
+                    ConvBnRelu6(inp, inp * expand_ratio, kernel = 1),
+                },
+                ConvBnRelu6(inp * expand_ratio, inp * expand_ratio, stride = stride, groups = inp * expand_ratio),
+                Conv2d(inp * expand_ratio, oup, 1, bias = false),
+                BatchNorm2d(oup),
+            },
+        },
+    }
+
+    /// MobileNetV2's structure, small.
+    struct MobileNetV2 {
+        input: [3, 32, 32],
+        features: Sequential {
+            ConvBnRelu6(3, 16, stride = 2),
+            InvertedResidual(16, 8, 1, 1),
+            InvertedResidual(8, 12, 2, 6),
+            InvertedResidual(12, 12, 1, 6),
+            InvertedResidual(12, 16, 2, 6),
+            InvertedResidual(16, 16, 1, 6),
+            ConvBnRelu6(16, 64, kernel = 1),
+        },
+        AdaptiveAvgPool2d(1),
+        Flatten,
+        classifier: Sequential { Dropout(0.2), Linear(64, 10) },
+    }
+}
+
+constnet::network! {
+    /// torchvision's SqueezeNet `Fire`: squeeze, then two expand branches
+    /// concatenated.
+    block Fire(inplanes, squeeze_planes, expand1x1_planes, expand3x3_planes) {
+        squeeze: Conv2d(inplanes, squeeze_planes, 1),
+        squeeze_activation: ReLU,
+        Cat {
+            {
+                expand1x1: Conv2d(squeeze_planes, expand1x1_planes, 1),
+                expand1x1_activation: ReLU,
+            },
+            {
+                expand3x3: Conv2d(squeeze_planes, expand3x3_planes, 3, padding = 1),
+                expand3x3_activation: ReLU,
+            },
+        },
+    }
+
+    /// SqueezeNet 1.1's structure, small.
+    struct SqueezeNet {
+        input: [3, 33, 33],
+        features: Sequential {
+            Conv2d(3, 16, 3, stride = 2),
+            ReLU,
+            MaxPool2d(3, stride = 2, ceil_mode = true),
+            Fire(16, 4, 8, 8),
+            Fire(16, 4, 8, 8),
+            MaxPool2d(3, stride = 2, ceil_mode = true),
+            Fire(16, 8, 16, 16) -> [32, 4, 4],
+        },
+        classifier: Sequential { Dropout(0.5), Conv2d(32, 10, 1), ReLU, AdaptiveAvgPool2d(1) },
+        Flatten,
+    }
+}
+
+constnet::network! {
+    /// A DenseNet layer: its input and its new features, concatenated.
+    block DenseLayer(inp, growth, bn_size = 4) {
+        Cat {
+            {},
+            {
+                norm1: BatchNorm2d(inp),
+                relu1: ReLU,
+                conv1: Conv2d(inp, bn_size * growth, 1, bias = false),
+                norm2: BatchNorm2d(bn_size * growth),
+                relu2: ReLU,
+                conv2: Conv2d(bn_size * growth, growth, 3, padding = 1, bias = false),
+            },
+        },
+    }
+
+    /// A DenseNet-style dense block and transition.
+    struct DenseNet {
+        input: [3, 12, 12],
+        conv0: Conv2d(3, 12, 3, padding = 1, bias = false),
+        denseblock1: Sequential {
+            denselayer1: DenseLayer(12, 6),
+            denselayer2: DenseLayer(18, 6),
+            denselayer3: DenseLayer(24, 6),
+        } -> [30, 12, 12],
+        transition1: Sequential {
+            norm: BatchNorm2d(30),
+            relu: ReLU,
+            conv: Conv2d(30, 15, 1, bias = false),
+            pool: AvgPool2d(2),
+        },
+        AdaptiveAvgPool2d(1),
+        Flatten,
+        classifier: Linear(15, 5),
+    }
+}
+
+constnet::network! {
+    /// Padding layers: TensorFlow's "same" at stride 2, and each mode; a
+    /// "same" convolution with an even kernel (padded unevenly).
+    struct TfPadding {
+        input: [3, 17, 17],
+        ZeroPad2d((0, 1, 0, 1)),
+        Conv2d(3, 8, 3, stride = 2) -> [8, 8, 8],
+        ReLU,
+        ReflectionPad2d((1, 2, 0, 1)),
+        Conv2d(8, 8, 3),
+        ReplicationPad2d(1),
+        MaxPool2d(2),
+        ConstantPad2d((1, 0, 2, 1), 0.5),
+        Conv2d(8, 6, 3, stride = 2) -> [6, 3, 2],
+        CircularPad2d(1),
+        Conv2d(6, 4, 3),
+        Conv2d(4, 4, (2, 3), padding = "same") -> [4, 3, 2],
+    }
+}
+
+#[test]
+fn resnet_cifar() {
+    check_golden::<ResNetCifar>("resnet_cifar");
+}
+
+#[test]
+fn mobilenet_v2() {
+    check_golden::<MobileNetV2>("mobilenet_v2");
+}
+
+#[test]
+fn squeezenet() {
+    check_golden::<SqueezeNet>("squeezenet");
+}
+
+#[test]
+fn densenet() {
+    check_golden::<DenseNet>("densenet");
+}
+
+#[test]
+fn tf_padding() {
+    check_golden::<TfPadding>("tf_padding");
+}
+
 #[test]
 fn golden_files_and_tolerance() {
     let mut names: Vec<String> = fs::read_dir(golden_dir())
@@ -486,13 +701,18 @@ fn golden_files_and_tolerance() {
             "adaptive",
             "avg_pools",
             "bn_variants",
+            "densenet",
             "dilation_groups",
             "max_pools",
             "mlp",
             "mlp_named",
             "mobilenet",
+            "mobilenet_v2",
             "padding_modes",
+            "resnet_cifar",
+            "squeezenet",
             "strided_big",
+            "tf_padding",
             "tiny_edge",
             "vgg_stack",
         ]
@@ -502,4 +722,31 @@ fn golden_files_and_tolerance() {
     assert!(within_tolerance(-100.09, -100.0));
     assert!(!within_tolerance(-100.2, -100.0));
     assert!(!within_tolerance(f32::NAN, 0.0));
+}
+
+/// ResNet-18 in torchvision's layout has exactly the keys and shapes of
+/// `torchvision.models.resnet18().state_dict()` (listed, without the
+/// `num_batches_tracked` counters, in `tests/golden/resnet18_keys.json` by
+/// `tools/golden_networks.py`): such a file loads unchanged.
+#[test]
+fn resnet18_has_torchvision_keys() {
+    let text = fs::read_to_string(golden_dir().join("resnet18_keys.json")).unwrap();
+    let expected: Vec<(String, Vec<usize>)> = text
+        .lines()
+        .filter_map(|l| l.trim().trim_end_matches(',').strip_prefix("[\""))
+        .map(|l| {
+            let (key, shape) = l.split_once("\", [").unwrap();
+            let shape = shape.trim_end_matches("]]");
+            let dims = shape.split(", ").map(|d| d.parse().unwrap()).collect();
+            (key.to_string(), dims)
+        })
+        .collect();
+    assert_eq!(expected.len(), 102);
+    let ours: Vec<(String, Vec<usize>)> = resnet::ResNet18::PARAMS
+        .iter()
+        .map(|p| (p.name.to_string(), p.shape.to_vec()))
+        .collect();
+    assert_eq!(ours, expected);
+    assert_eq!(resnet::ResNet18::PARAMETERS, 11_689_512);
+    assert_eq!(resnet::ResNet18::OUTPUT_SHAPE, &[1000]);
 }

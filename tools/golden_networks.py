@@ -45,8 +45,15 @@ What it writes (tests/golden/)
                             `Net::from_safetensors`.
     <name>.io.safetensors   `__input`  [B, ...sample shape] and
                             `__output` [B, ...output shape], B = 3 samples,
-                            float32, PyTorch's eval-mode output.
+                            float32, PyTorch's eval-mode output; and
+                            `__trace.<module>` [1, ...] the output of every
+                            submodule called once (forward hooks) for the
+                            first sample, under its
+                            state_dict prefix (`layer1.0.conv1`), which the
+                            test compares with `forward_traced`.
     README.md               the table printed below, with file sizes.
+    resnet18_keys.json      the keys and shapes of torchvision's resnet18()
+                            state_dict (needs torchvision; 0.29.2 used).
     The whole folder stays well under 5 MB.
 """
 
@@ -368,6 +375,234 @@ def tiny_edge():
     )
 
 
+# --------------------------------------------------------------------------
+# Graphs: residual blocks, branches, concatenation and padding layers, with
+# the module structure (and so the state_dict keys) of torchvision's
+# ResNet, MobileNetV2, SqueezeNet and DenseNet.
+# --------------------------------------------------------------------------
+
+class BasicBlock(nn.Module):
+    """torchvision.models.resnet.BasicBlock, as written there."""
+
+    def __init__(self, inplanes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(inplanes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.relu = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(planes, planes, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.downsample = None
+        if stride != 1 or inplanes != planes:
+            self.downsample = nn.Sequential(
+                nn.Conv2d(inplanes, planes, 1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes),
+            )
+
+    def forward(self, x):
+        identity = x
+        out = self.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        if self.downsample is not None:
+            identity = self.downsample(x)
+        out += identity
+        return self.relu(out)
+
+
+class ResNetCifar(nn.Module):
+    """torchvision-style ResNet on 32x32 (keys as torchvision's:
+    layer2.0.downsample.0.weight, ...): BasicBlocks with identity shortcuts
+    in stage 1, projection shortcuts (1x1 stride-2 conv + BN) in stages 2
+    and 3, global average pool, Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.relu = nn.ReLU(inplace=True)
+        self.layer1 = nn.Sequential(BasicBlock(16, 16), BasicBlock(16, 16))
+        self.layer2 = nn.Sequential(BasicBlock(16, 32, stride=2), BasicBlock(32, 32))
+        self.layer3 = nn.Sequential(BasicBlock(32, 64, stride=2))
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = self.relu(self.bn1(self.conv1(x)))
+        x = self.layer3(self.layer2(self.layer1(x)))
+        return self.fc(torch.flatten(self.avgpool(x), 1))
+
+
+def conv_bn_relu6(inp, oup, kernel=3, stride=1, groups=1):
+    """torchvision's Conv2dNormActivation(..., activation_layer=nn.ReLU6)."""
+    return nn.Sequential(
+        nn.Conv2d(inp, oup, kernel, stride, (kernel - 1) // 2, groups=groups, bias=False),
+        nn.BatchNorm2d(oup),
+        nn.ReLU6(inplace=True),
+    )
+
+
+class InvertedResidual(nn.Module):
+    """torchvision.models.mobilenetv2.InvertedResidual: 1x1 expansion (if
+    expand_ratio != 1), 3x3 depthwise, 1x1 linear bottleneck; the input
+    added only where stride == 1 and inp == oup."""
+
+    def __init__(self, inp, oup, stride, expand_ratio):
+        super().__init__()
+        hidden = inp * expand_ratio
+        self.use_res_connect = stride == 1 and inp == oup
+        layers = []
+        if expand_ratio != 1:
+            layers.append(conv_bn_relu6(inp, hidden, kernel=1))
+        layers += [
+            conv_bn_relu6(hidden, hidden, stride=stride, groups=hidden),
+            nn.Conv2d(hidden, oup, 1, bias=False),
+            nn.BatchNorm2d(oup),
+        ]
+        self.conv = nn.Sequential(*layers)
+
+    def forward(self, x):
+        if self.use_res_connect:
+            return x + self.conv(x)
+        return self.conv(x)
+
+
+class MobileNetV2(nn.Module):
+    """MobileNetV2's structure (features.N..., classifier.1), small: a
+    stride-2 stem, inverted residuals with expansion 1 and 6, stride 1
+    and 2, with and without the residual; 1x1 head, global pool, Dropout,
+    Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.features = nn.Sequential(
+            conv_bn_relu6(3, 16, stride=2),
+            InvertedResidual(16, 8, 1, 1),
+            InvertedResidual(8, 12, 2, 6),
+            InvertedResidual(12, 12, 1, 6),
+            InvertedResidual(12, 16, 2, 6),
+            InvertedResidual(16, 16, 1, 6),
+            conv_bn_relu6(16, 64, kernel=1),
+        )
+        self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(64, 10))
+
+    def forward(self, x):
+        x = nn.functional.adaptive_avg_pool2d(self.features(x), 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+class Fire(nn.Module):
+    """torchvision.models.squeezenet.Fire: squeeze 1x1, then the
+    concatenation of an expand 1x1 and an expand 3x3 branch."""
+
+    def __init__(self, inplanes, squeeze_planes, expand1x1_planes, expand3x3_planes):
+        super().__init__()
+        self.squeeze = nn.Conv2d(inplanes, squeeze_planes, 1)
+        self.squeeze_activation = nn.ReLU(inplace=True)
+        self.expand1x1 = nn.Conv2d(squeeze_planes, expand1x1_planes, 1)
+        self.expand1x1_activation = nn.ReLU(inplace=True)
+        self.expand3x3 = nn.Conv2d(squeeze_planes, expand3x3_planes, 3, padding=1)
+        self.expand3x3_activation = nn.ReLU(inplace=True)
+
+    def forward(self, x):
+        x = self.squeeze_activation(self.squeeze(x))
+        return torch.cat([self.expand1x1_activation(self.expand1x1(x)),
+                          self.expand3x3_activation(self.expand3x3(x))], 1)
+
+
+def squeezenet():
+    """SqueezeNet 1.1's structure (features.N, classifier.1), small: Fire
+    modules (concatenation), ceil-mode max pools, a 1x1 conv classifier and
+    a global average pool (Sequential of Sequentials)."""
+
+    class SqueezeNet(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(3, 16, 3, stride=2),
+                nn.ReLU(inplace=True),
+                nn.MaxPool2d(3, stride=2, ceil_mode=True),
+                Fire(16, 4, 8, 8),
+                Fire(16, 4, 8, 8),
+                nn.MaxPool2d(3, stride=2, ceil_mode=True),
+                Fire(16, 8, 16, 16),
+            )
+            self.classifier = nn.Sequential(
+                nn.Dropout(0.5), nn.Conv2d(32, 10, 1), nn.ReLU(inplace=True),
+                nn.AdaptiveAvgPool2d(1))
+
+        def forward(self, x):
+            return torch.flatten(self.classifier(self.features(x)), 1)
+
+    return SqueezeNet()
+
+
+class DenseLayer(nn.Module):
+    """A DenseNet layer (torchvision's _DenseLayer names: norm1, relu1,
+    conv1, norm2, relu2, conv2) that returns the concatenation of its
+    input and its new features, as the dense block's forward does."""
+
+    def __init__(self, inp, growth, bn_size=4):
+        super().__init__()
+        self.norm1 = nn.BatchNorm2d(inp)
+        self.relu1 = nn.ReLU(inplace=True)
+        self.conv1 = nn.Conv2d(inp, bn_size * growth, 1, bias=False)
+        self.norm2 = nn.BatchNorm2d(bn_size * growth)
+        self.relu2 = nn.ReLU(inplace=True)
+        self.conv2 = nn.Conv2d(bn_size * growth, growth, 3, padding=1, bias=False)
+
+    def forward(self, x):
+        new = self.conv1(self.relu1(self.norm1(x)))
+        new = self.conv2(self.relu2(self.norm2(new)))
+        return torch.cat([x, new], 1)
+
+
+class DenseNet(nn.Module):
+    """A DenseNet-style dense block (keys denseblock1.denselayer2.conv1...):
+    three dense layers, each concatenating its input with 6 new channels
+    (BatchNorm and ReLU on an input the concatenation still needs), then a
+    transition (BN, ReLU, 1x1 conv, 2x2 average pool), global pool, Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv0 = nn.Conv2d(3, 12, 3, padding=1, bias=False)
+        self.denseblock1 = nn.Sequential()
+        for i in range(3):
+            self.denseblock1.add_module(f"denselayer{i + 1}", DenseLayer(12 + 6 * i, 6))
+        self.transition1 = nn.Sequential()
+        self.transition1.add_module("norm", nn.BatchNorm2d(30))
+        self.transition1.add_module("relu", nn.ReLU(inplace=True))
+        self.transition1.add_module("conv", nn.Conv2d(30, 15, 1, bias=False))
+        self.transition1.add_module("pool", nn.AvgPool2d(2))
+        self.classifier = nn.Linear(15, 5)
+
+    def forward(self, x):
+        x = self.transition1(self.denseblock1(self.conv0(x)))
+        x = nn.functional.adaptive_avg_pool2d(x, 1)
+        return self.classifier(torch.flatten(x, 1))
+
+
+def tf_padding():
+    """Padding layers: TensorFlow's 'same' at stride 2 as ZeroPad2d((0, 1,
+    0, 1)) before an unpadded conv, ReflectionPad2d((1, 2, 0, 1)) and
+    CircularPad2d(1) before convs, ReplicationPad2d(1) before a max pool,
+    ConstantPad2d((1, 0, 2, 1), 0.5) before a strided conv, and a conv with
+    padding="same" and an even kernel (PyTorch pads one more on the bottom
+    and right) (Sequential)."""
+    return nn.Sequential(
+        nn.ZeroPad2d((0, 1, 0, 1)),                    # 0 [3,18,18]
+        nn.Conv2d(3, 8, 3, stride=2),                  # 1 [8,8,8]
+        nn.ReLU(),                                     # 2
+        nn.ReflectionPad2d((1, 2, 0, 1)),              # 3 [8,9,11]
+        nn.Conv2d(8, 8, 3),                            # 4 [8,7,9]
+        nn.ReplicationPad2d(1),                        # 5 [8,9,11]
+        nn.MaxPool2d(2),                               # 6 [8,4,5]
+        nn.ConstantPad2d((1, 0, 2, 1), 0.5),           # 7 [8,7,6]
+        nn.Conv2d(8, 6, 3, stride=2),                  # 8 [6,3,2]
+        nn.CircularPad2d(1),                           # 9 [6,5,4]
+        nn.Conv2d(6, 4, 3),                            # 10 [4,3,2]
+        nn.Conv2d(4, 4, (2, 3), padding="same"),       # 11 [4,3,2]
+    )
+
+
 # name, builder, per-sample input shape, input scale; seeds are 1, 2, ... in this order
 NETWORKS = [
     ("vgg_stack", vgg_stack, (3, 16, 12), 1.0),
@@ -383,6 +618,11 @@ NETWORKS = [
     ("mlp_named", MlpNamed, (12,), 1.5),
     ("bn_variants", BnVariants, (5, 9, 13), 1.0),
     ("tiny_edge", tiny_edge, (2, 5, 7), 1.0),
+    ("resnet_cifar", ResNetCifar, (3, 32, 32), 1.0),
+    ("mobilenet_v2", MobileNetV2, (3, 32, 32), 1.0),
+    ("squeezenet", squeezenet, (3, 33, 33), 1.0),
+    ("densenet", DenseNet, (3, 12, 12), 1.0),
+    ("tf_padding", tf_padding, (3, 17, 17), 1.0),
 ]
 
 
@@ -418,7 +658,32 @@ def randomize_batchnorm(model):
 def layer_count(model):
     if isinstance(model, nn.Sequential):
         return len(model)
-    return len(type(model).ORDER)
+    if hasattr(type(model), "ORDER"):
+        return len(type(model).ORDER)
+    return sum(1 for m in model.modules() if not list(m.children()))
+
+
+def traced(model, x):
+    """Runs `model` on `x` and returns its output and every submodule's
+    output under the module's dotted name (its state_dict prefix), for the
+    modules called exactly once (a module reused, like BasicBlock's relu,
+    has no single output). In-place modules are seen after they ran."""
+    outputs, calls, hooks = {}, {}, []
+    for name, module in model.named_modules():
+        if not name:
+            continue
+
+        def hook(_module, _args, out, name=name):
+            calls[name] = calls.get(name, 0) + 1
+            if isinstance(out, torch.Tensor):
+                outputs[name] = out.detach().clone()
+        hooks.append(module.register_forward_hook(hook))
+    try:
+        y = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return y, {k: v.contiguous() for k, v in outputs.items() if calls[k] == 1}
 
 
 def fmt_shape(shape):
@@ -435,7 +700,7 @@ def build(seed, name, builder, shape, scale):
     x = torch.randn(BATCH, *shape) * scale
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # Softmax(dim=None)'s deprecation notice
-        y = model(x)
+        y, trace = traced(model, x)
     assert y.std() > 1e-2, (name, "degenerate output")
     state = {k: v.detach().clone().contiguous() for k, v in model.state_dict().items()}
     for k, v in state.items():
@@ -445,7 +710,10 @@ def build(seed, name, builder, shape, scale):
     # one metadata entry: safetensors writes several in hash order, not reproducibly
     metadata = {"source": f"tools/golden_networks.py {name}, torch {torch.__version__}"}
     save_file(state, weights_path, metadata=metadata)
-    save_file({"__input": x.contiguous(), "__output": y.contiguous()}, io_path, metadata=metadata)
+    io = {"__input": x.contiguous(), "__output": y.contiguous()}
+    # Every layer's output for the first sample only, to keep the files small.
+    io.update({f"__trace.{k}": v[:1].contiguous() for k, v in trace.items()})
+    save_file(io, io_path, metadata=metadata)
     params = sum(p.numel() for p in model.parameters())
     size = os.path.getsize(weights_path) + os.path.getsize(io_path)
     return {
@@ -500,7 +768,26 @@ def main():
     md += [f"- `{r['name']}`: {r['doc']}" for r in rows]
     with open(os.path.join(OUT, "README.md"), "w") as f:
         f.write("\n".join(md) + "\n")
+    write_resnet18_keys()
     return 0
+
+
+def write_resnet18_keys():
+    """tests/golden/resnet18_keys.json: the keys and shapes of
+    torchvision.models.resnet18()'s state_dict (without the BatchNorm
+    counters), which the `network!` declaration of ResNet-18 must match.
+    Needs torchvision; skipped with a message without it."""
+    try:
+        import torchvision
+    except ImportError:
+        print("torchvision not installed: tests/golden/resnet18_keys.json left as it is")
+        return
+    import json
+    state = torchvision.models.resnet18().state_dict()
+    keys = [[k, list(v.shape)] for k, v in state.items()
+            if not k.endswith("num_batches_tracked")]
+    with open(os.path.join(OUT, "resnet18_keys.json"), "w") as f:
+        f.write("[\n" + ",\n".join(json.dumps(k) for k in keys) + "\n]\n")
 
 
 if __name__ == "__main__":
