@@ -20,6 +20,35 @@ constnet::network! {
     }
 }
 
+constnet::network! {
+    /// SqueezeNet's Fire module: a concatenation of two branches.
+    block Fire(c, squeeze, expand) {
+        squeeze: Conv2d(c, squeeze, 1),
+        ReLU,
+        Cat {
+            { Conv2d(squeeze, expand, 1), ReLU },
+            { Conv2d(squeeze, expand, 3, padding = 1), ReLU },
+        },
+    }
+
+    /// A graph: a padding layer folded into a strided conv, a residual
+    /// block (the input kept alive across the body), a Fire module, a
+    /// concatenation with the identity (a tanh on a value still needed,
+    /// so on a copy).
+    pub struct Branchy {
+        input: [3, 12, 12],
+        ZeroPad2d((0, 1, 0, 1)),
+        Conv2d(3, 8, 3, stride = 2),
+        BatchNorm2d(8),
+        Residual { Conv2d(8, 8, 3, padding = 1), Tanh, Conv2d(8, 8, 3, padding = 1) },
+        Fire(8, 4, 6),
+        Cat { {}, Tanh },
+        MaxPool2d(2),
+        Flatten,
+        Linear(_, 5),
+    }
+}
+
 /// A NaN with a payload no computation produces.
 const SENTINEL: u32 = 0x7fc0_5a5a;
 
@@ -97,4 +126,27 @@ fn trait_constants_agree_with_inherent_ones() {
     );
     assert_eq!(<LeNet5 as Network>::WEIGHT_BYTES, LeNet5::WEIGHT_BYTES);
     assert_eq!(<Mixed as Network>::WEIGHT_BYTES, Mixed::WEIGHT_BYTES);
+}
+
+#[test]
+fn graph_workspace_is_exactly_what_forward_touches() {
+    assert_eq!(
+        std::mem::size_of::<BranchyWorkspace>(),
+        Branchy::WORKSPACE_BYTES
+    );
+    let net = ones::<Branchy>();
+    let mut ws = Branchy::new_workspace();
+    let x = [[[0.25; 12]; 12]; 3];
+    let n = touched(&*net, &x, &mut ws, |w| w.floats_mut());
+    assert_eq!(n * 4, Branchy::WORKSPACE_BYTES);
+    // Whatever the workspace held before, the result is the same, and the
+    // same as the layer-by-layer trace's.
+    let mut other = Branchy::new_workspace();
+    other.floats_mut().fill(7.0);
+    let out = net.forward_with(&x, &mut other);
+    assert_eq!(out, net.forward(&x));
+    let traced = net.forward_traced(&x, &mut Branchy::new_trace());
+    for (a, b) in out.iter().zip(&traced) {
+        assert!((a - b).abs() <= 1e-5 * a.abs().max(1.0), "{a} vs {b}");
+    }
 }

@@ -1,4 +1,5 @@
-//! A `#![no_std]` crate, with no allocator, that declares LeNet-5 through a
+//! A `#![no_std]` crate, with no allocator, that declares LeNet-5 (and a
+//! small graph with a block, a residual and a concatenation) through a
 //! renamed dependency (`nn` instead of `constnet`). CI builds it for the
 //! host and, when the target is installed, for `thumbv7em-none-eabihf`
 //! (Cortex-M4F): if it builds, the macro and the runtime need neither `std`
@@ -38,6 +39,35 @@ nn::network! {
     }
 }
 
+nn::network! {
+    /// A residual block.
+    block Res(c) {
+        Residual {
+            Conv2d(c, c, 3, padding = 1),
+            BatchNorm2d(c),
+            ReLU,
+            Conv2d(c, c, 3, padding = 1),
+        },
+        ReLU,
+    }
+
+    /// A graph: a padding layer, a block, a residual connection, a
+    /// concatenation of two branches.
+    pub struct Graph {
+        input: [3, 16, 16],
+        ZeroPad2d((0, 1, 0, 1)),
+        Conv2d(3, 8, 3, stride = 2),
+        Res(8),
+        Cat {
+            Conv2d(8, 4, 1),
+            { ReflectionPad2d(1), Conv2d(8, 4, 3) },
+        },
+        MaxPool2d(2),
+        Flatten,
+        Linear(_, 3),
+    }
+}
+
 /// A model in flash: `zeroed` is `const`, so a `static` needs no heap and
 /// no start-up code.
 pub static MODEL: LeNet5 = LeNet5::zeroed();
@@ -54,6 +84,12 @@ pub fn classify(image: &[[[f32; 32]; 32]; 1], workspace: &mut LeNet5Workspace) -
         }
     }
     best
+}
+
+/// Runs the graph with a caller-owned workspace (keeps it used).
+#[must_use]
+pub fn graph_logits(net: &Graph, x: &[[[f32; 16]; 16]; 3], ws: &mut GraphWorkspace) -> [f32; 3] {
+    net.forward_with(x, ws)
 }
 
 /// Runs the MLP (keeps it used).
