@@ -1,0 +1,191 @@
+#!/usr/bin/env python3
+"""The benchmark zoo: public-architecture networks, seeded weights, golden
+outputs and ONNX exports, in data/zoo/.
+
+Purpose
+    The networks embedded users deploy, declared in PyTorch as a port of
+    their published description is written, with weights drawn from a fixed
+    seed (no dataset is needed: the point is the arithmetic, not accuracy).
+    For each network it writes what constnet's example, tests and benchmarks
+    load, and what the other engines of benches/peers read:
+
+    resnet8   MLPerf Tiny image classification (tinyMLPerf ResNet-8, Keras
+              reference): input [3, 32, 32]; 3x3 conv 16 + BN + ReLU; three
+              stacks of one residual block (16, 32, 64 filters; stacks 2 and
+              3 with stride 2 and a 1x1 stride-2 convolution as the
+              shortcut); Keras 'same' padding, which at stride 2 pads 0
+              before and 1 after (ZeroPad2d((0, 1, 0, 1)) here); 8x8 average
+              pool; Linear(64, 10); softmax.
+
+Weights
+    Conv and linear weights N(0, (1.4 / sqrt(fan_in))^2), biases N(0, 0.2^2);
+    BatchNorm running_mean N(0, 0.5^2), running_var U(0.5, 2), weight
+    U(0.5, 1.5), bias N(0, 0.3^2) -- as tools/golden_networks.py, so that
+    activations stay O(1) through every layer. torch.manual_seed per
+    network, float32, CPU, one thread, deterministic algorithms.
+
+What it writes (data/zoo/)
+    <name>.safetensors          the state_dict, PyTorch's keys
+    <name>_golden.safetensors   `input` [8, ...] N(0, 1), `output` [8, ...]
+                                PyTorch's eval-mode output, and `trace.<m>`
+                                [1, ...] the output of every submodule
+                                called once, for input 0
+    <name>.onnx                 the same model, torch.onnx.export (dynamo,
+                                opset 18, dynamic batch), checked against
+                                PyTorch with ONNX Runtime (1e-4)
+
+Versions used
+    torch 2.15.0 (CPU), onnx 1.23.2, onnxscript 0.7.2, onnxruntime 1.32.0,
+    safetensors 0.8.0, numpy 2.4.6.
+
+How to run
+    From the repository root, with a Python that has torch, safetensors,
+    numpy, onnx, onnxscript and onnxruntime:
+        python tools/zoo.py            # every network
+        python tools/zoo.py resnet8    # one
+"""
+
+import os
+import sys
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+OUT = os.path.join(ROOT, "data", "zoo")
+SAMPLES = 8
+OPSET = 18
+
+torch.use_deterministic_algorithms(True)
+torch.set_num_threads(1)
+
+
+class ResNet8Stack(nn.Module):
+    """One residual stack of MLPerf Tiny's ResNet-8."""
+
+    def __init__(self, inp, out, stride=1):
+        super().__init__()
+        self.pad = nn.ZeroPad2d((0, 1, 0, 1)) if stride != 1 else None
+        self.conv1 = nn.Conv2d(inp, out, 3, stride, padding=1 if stride == 1 else 0)
+        self.bn1 = nn.BatchNorm2d(out)
+        self.conv2 = nn.Conv2d(out, out, 3, padding=1)
+        self.bn2 = nn.BatchNorm2d(out)
+        self.shortcut = nn.Conv2d(inp, out, 1, stride) if stride != 1 else None
+
+    def forward(self, x):
+        y = self.conv1(self.pad(x) if self.pad is not None else x)
+        y = self.bn2(self.conv2(F.relu(self.bn1(y))))
+        shortcut = self.shortcut(x) if self.shortcut is not None else x
+        return F.relu(y + shortcut)
+
+
+class ResNet8(nn.Module):
+    """MLPerf Tiny's ResNet-8 (see the module docs)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 16, 3, padding=1)
+        self.bn1 = nn.BatchNorm2d(16)
+        self.stack1 = ResNet8Stack(16, 16)
+        self.stack2 = ResNet8Stack(16, 32, stride=2)
+        self.stack3 = ResNet8Stack(32, 64, stride=2)
+        self.fc = nn.Linear(64, 10)
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        x = self.stack3(self.stack2(self.stack1(x)))
+        x = torch.flatten(F.avg_pool2d(x, 8), 1)
+        return torch.softmax(self.fc(x), dim=1)
+
+
+# name: (builder, per-sample input shape)
+NETWORKS = {
+    "resnet8": (ResNet8, (3, 32, 32)),
+}
+
+
+def randomize(model):
+    """Weights that keep activations O(1) (see the module docs)."""
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, (nn.Conv2d, nn.Linear)):
+                m.weight.normal_(0.0, 1.4 / m.weight[0].numel() ** 0.5)
+                if m.bias is not None:
+                    m.bias.normal_(0.0, 0.2)
+            if isinstance(m, nn.BatchNorm2d):
+                n = m.num_features
+                m.running_mean.copy_(torch.randn(n) * 0.5)
+                m.running_var.copy_(torch.rand(n) * 1.5 + 0.5)
+                m.weight.copy_(torch.rand(n) + 0.5)
+                m.bias.copy_(torch.randn(n) * 0.3)
+
+
+def traced(model, x):
+    """The output, and every submodule called once's output by name."""
+    outputs, calls, hooks = {}, {}, []
+    for name, module in model.named_modules():
+        if name:
+            def hook(_m, _a, out, name=name):
+                calls[name] = calls.get(name, 0) + 1
+                outputs[name] = out.detach().clone()
+            hooks.append(module.register_forward_hook(hook))
+    try:
+        y = model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+    return y, {k: v for k, v in outputs.items() if calls[k] == 1}
+
+
+def export_onnx(model, x, path):
+    """torch.onnx.export with a dynamic batch, checked with ONNX Runtime."""
+    import onnxruntime as ort
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    torch.onnx.export(model, (x,), path, input_names=["input"], output_names=["output"],
+                      dynamic_shapes=({0: batch},), opset_version=OPSET, external_data=False)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = session.run(None, {"input": x.numpy()})[0]
+    err = float(np.abs(got - expected).max())
+    assert err <= 1e-4, (path, err)
+    return err
+
+
+def build(seed, name):
+    builder, shape = NETWORKS[name]
+    torch.manual_seed(seed)
+    model = builder()
+    randomize(model)
+    model.eval()
+    x = torch.randn(SAMPLES, *shape)
+    with torch.no_grad():
+        y, trace = traced(model, x)
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    meta = {"source": f"tools/zoo.py {name}, torch {torch.__version__}"}
+    os.makedirs(OUT, exist_ok=True)
+    save_file(state, os.path.join(OUT, f"{name}.safetensors"), metadata=meta)
+    golden = {"input": x.contiguous(), "output": y.contiguous()}
+    golden.update({f"trace.{k}": v[:1].contiguous() for k, v in trace.items()})
+    save_file(golden, os.path.join(OUT, f"{name}_golden.safetensors"), metadata=meta)
+    err = export_onnx(model, x, os.path.join(OUT, f"{name}.onnx"))
+    params = sum(p.numel() for p in model.parameters())
+    print(f"{name}: {params} parameters, output {tuple(y.shape[1:])}, "
+          f"ONNX Runtime within {err:.1e} of PyTorch")
+
+
+def main(argv):
+    names = argv or list(NETWORKS)
+    for seed, name in enumerate(NETWORKS, start=1):
+        if name in names:
+            build(seed, name)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
