@@ -1,0 +1,85 @@
+//! The benchmark zoo, one pinned thread: each network at batch 1
+//! (`forward_with` on one workspace) and at batch 64 (`forward_batch`, per
+//! image), with `2·MACS` FLOP per image as criterion's throughput, so it
+//! prints GFLOP/s ("elem/s"). Compare them with the single-core FMA peak
+//! of `cargo bench -p constnet-runtime --bench peak`.
+//!
+//! ```sh
+//! taskset -c 0 cargo bench --bench zoo              # every network
+//! taskset -c 0 cargo bench --bench zoo -- resnet8   # one
+//! ```
+//!
+//! Networks: LeNet-5 (the shipped weights and digits), and the zoo of
+//! `data/zoo/` (seeded weights and inputs from `tools/zoo.py`).
+
+#[path = "../tests/common/mod.rs"]
+mod common;
+#[path = "../examples/resnet8/net.rs"]
+mod resnet8;
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::Duration;
+
+use constnet::batch::forward_batch;
+use constnet::{Network, Tensor};
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use safetensors::SafeTensors;
+
+/// Times `net` at batch 1 and at batch 64 on `inputs` (cycled).
+fn bench_net<N: Network>(c: &mut Criterion, name: &str, net: &N, inputs: &[N::Input]) {
+    let flops = 2 * N::MACS as u64;
+    let mut group = c.benchmark_group(name);
+    group.measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Elements(flops));
+    let mut workspace = N::new_workspace();
+    let mut i = 0;
+    group.bench_function("batch 1", |b| {
+        b.iter(|| {
+            i = (i + 1) % inputs.len();
+            net.forward_with(black_box(&inputs[i]), &mut workspace)
+        });
+    });
+    let batch: Vec<N::Input> = (0..64).map(|k| inputs[k % inputs.len()]).collect();
+    let mut outputs = vec![<N::Output as Tensor>::zeroed(); 64];
+    group.throughput(Throughput::Elements(flops * 64));
+    group.bench_with_input(BenchmarkId::new("batch 64", "per call"), &batch, |b, xs| {
+        b.iter(|| forward_batch(net, black_box(xs), &mut outputs));
+    });
+    group.finish();
+}
+
+/// The golden inputs of a zoo network.
+fn zoo_inputs<N: Network>(name: &str) -> Vec<N::Input> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/zoo")
+        .join(format!("{name}_golden.safetensors"));
+    let bytes = std::fs::read(path).expect("the zoo's golden file");
+    let file = SafeTensors::deserialize(&bytes).expect("a safetensors file");
+    let (_, values) = common::tensor_f32(&file, "input");
+    values
+        .chunks_exact(<N::Input as Tensor>::LEN)
+        .map(|x| *N::Input::from_flat(x).expect("input size"))
+        .collect()
+}
+
+fn zoo_net<N: Network>(name: &str) -> Box<N> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("data/zoo")
+        .join(format!("{name}.safetensors"));
+    N::from_file(path).expect("the zoo's weights")
+}
+
+fn bench(c: &mut Criterion) {
+    bench_net(c, "lenet5", &*common::lenet(), &common::first_inputs(64));
+    let name = "resnet8";
+    bench_net(
+        c,
+        name,
+        &*zoo_net::<resnet8::ResNet8>(name),
+        &zoo_inputs::<resnet8::ResNet8>(name),
+    );
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
