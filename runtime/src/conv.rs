@@ -352,8 +352,9 @@ fn conv2d_with<
             _ => {}
         }
     }
+    // Only the x86-64 SIMD dispatch above reads them.
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = isa;
+    let _ = (isa, always_simd);
     conv2d_portable::<P, SH, SW, PH, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
         input, weight, bias, output,
     );
