@@ -715,8 +715,16 @@ fn empty_file() {
 fn corrupted_bytes_never_panic() {
     let bytes = tiny_prefixed("module.");
     let options = LoadOptions::new().strip_prefix("module.");
+    let values = [0x00, 0x22, 0x7f, 0xff];
     for i in 0..bytes.len() {
-        for v in [0x00, 0x22, 0x7f, 0xff] {
+        // Under Miri (minutes per thousand loads), one value per position,
+        // taking the four in turn.
+        let values = if cfg!(miri) {
+            &values[i % values.len()..=i % values.len()]
+        } else {
+            &values[..]
+        };
+        for &v in values {
             let mut corrupt = bytes.clone();
             corrupt[i] = v;
             // Any result is fine (data bytes load as other numbers); a panic
@@ -741,7 +749,10 @@ fn f16_and_bf16_convert_exactly() {
         (0x3555, 0.333_251_95),
         (0x7c00, f32::INFINITY),
     ];
-    assert_eq!(5.960_464_5e-8f32, 2f32.powi(-24));
+    // 2^-24 written exactly (`powi` promises no precision, and Miri makes
+    // it imprecise on purpose): sign 0, biased exponent 127 - 24 = 103 =
+    // 0x67, mantissa 0, so the bits are 0x67 << 23.
+    assert_eq!(5.960_464_5e-8f32, f32::from_bits(0x67 << 23));
     assert_eq!(0.333_251_95f32, 1365.0 / 4096.0);
     let mut conv_w = Vec::new();
     let mut conv_expected = Vec::new();
@@ -866,6 +877,10 @@ fn round_trip_is_bit_exact() {
 }
 
 #[test]
+#[cfg_attr(
+    miri,
+    ignore = "4 MiB of weights: unfinished after 10 minutes under Miri, which has no stack size to exceed anyway; the small networks above run the same loading code"
+)]
 fn big_network_loads_on_a_small_stack() {
     let n = 1024 * 1024;
     let weight: Vec<f32> = (0..n).map(|i| (i % 4099) as f32 - 2000.0).collect();
