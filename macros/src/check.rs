@@ -293,7 +293,7 @@ fn check_layer(
         "MaxPool2d" => cx.max_pool2d(&b),
         "AvgPool2d" => cx.avg_pool2d(&b),
         "AdaptiveAvgPool2d" | "AdaptiveMaxPool2d" => cx.adaptive_pool2d(&b, kind),
-        "BatchNorm2d" => cx.batch_norm2d(&b),
+        "BatchNorm2d" | "BatchNorm1d" => cx.batch_norm(&b, kind == "BatchNorm1d"),
         "Linear" => cx.linear(&b),
         "Flatten" => cx.flatten(&b),
         "Dropout" | "Dropout2d" => cx.dropout(&b, kind),
@@ -655,6 +655,7 @@ fn keeps_shape(kind: &str) -> bool {
             | "Dropout2d"
             | "Identity"
             | "BatchNorm2d"
+            | "BatchNorm1d"
     )
 }
 

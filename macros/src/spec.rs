@@ -174,6 +174,16 @@ pub static LAYERS: &[Spec<'static>] = &[
         ],
     },
     Spec {
+        name: "BatchNorm1d",
+        params: &[
+            inferable("num_features"),
+            opt("eps", Ty::Float, Default::Float(1e-5)),
+            opt("momentum", Ty::Float, Default::Float(0.1)),
+            opt("affine", Ty::Bool, Default::Bool(true)),
+            opt("track_running_stats", Ty::Bool, Default::Bool(true)),
+        ],
+    },
+    Spec {
         name: "Linear",
         params: &[
             inferable("in_features"),

@@ -1,17 +1,22 @@
-//! `BatchNorm2d`, in inference mode.
+//! `BatchNorm2d` and `BatchNorm1d`, in inference mode.
 
-use super::{Bindings, Cx, Out};
+use super::{written, Bindings, Cx, Out, Shape};
+use crate::eval::Value;
 use crate::op::Op;
 
 impl Cx<'_> {
-    pub(super) fn batch_norm2d(&mut self, b: &Bindings) -> Option<Out> {
+    /// `BatchNorm2d` on a `[C, H, W]` map, or (`one_d`) `BatchNorm1d` on a
+    /// vector `[N]` (PyTorch's `[batch, N]` input): the same arithmetic per
+    /// channel or per feature.
+    pub(super) fn batch_norm(&mut self, b: &Bindings, one_d: bool) -> Option<Out> {
+        let kind = if one_d { "BatchNorm1d" } else { "BatchNorm2d" };
         let eps = Self::float(b.get("eps"));
         let affine = Self::bool(b.get("affine"));
         if !Self::bool(b.get("track_running_stats")) {
             let at = b.get("track_running_stats").range_or(self.kind_span());
             self.error(
                 at,
-                "track_running_stats = false makes BatchNorm2d normalise with the statistics of each batch even at inference; constnet runs one sample at a time with the running statistics, so it needs track_running_stats = true",
+                format!("track_running_stats = false makes {kind} normalise with the statistics of each batch even at inference; constnet runs one sample at a time with the running statistics, so it needs track_running_stats = true"),
             );
         }
         if !(eps > 0.0 && eps.is_finite()) {
@@ -20,10 +25,16 @@ impl Cx<'_> {
         } else {
             self.float32(b.get("eps"), "eps");
         }
-        let map = self.need_map("BatchNorm2d");
-        let features = self.channels(b.get("num_features"), "num_features", map)?;
-        let (c, h, w) = map?;
-        let mut display = format!("BatchNorm2d({features}");
+        let (features, len) = if one_d {
+            let n = self.need_flat(kind);
+            (self.features(b, n)?, n?)
+        } else {
+            let map = self.need_map(kind);
+            let features = self.channels(b.get("num_features"), "num_features", map)?;
+            let (c, h, w) = map?;
+            (features, self.count(&[c, h, w], "MAC count")?)
+        };
+        let mut display = format!("{kind}({features}");
         if (eps - 1e-5).abs() > f64::EPSILON {
             display.push_str(&format!(", eps = {eps:?}"));
         }
@@ -31,7 +42,6 @@ impl Cx<'_> {
             display.push_str(", affine = false");
         }
         display.push(')');
-        let macs = self.count(&[c, h, w], "MAC count")?;
         Some(Out {
             op: Op::BatchNorm2d {
                 features,
@@ -41,8 +51,44 @@ impl Cx<'_> {
             },
             display,
             params: if affine { features.checked_mul(2)? } else { 0 },
-            macs,
+            macs: len,
             flow: self.flow.cloned(),
         })
+    }
+
+    /// The input as a vector `[N]`, or an error on the layer name.
+    fn need_flat(&mut self, what: &str) -> Option<usize> {
+        let flow = self.flow?;
+        match flow.shape {
+            Shape::Flat(n) => Some(n),
+            Shape::Map { .. } => {
+                let msg = format!(
+                    "`{what}` needs a vector [N], but its input is the map {}, {}\nhelp: use BatchNorm2d on a map",
+                    flow.shape, flow.by
+                );
+                self.error(self.kind_span(), msg);
+                None
+            }
+        }
+    }
+
+    /// `BatchNorm1d`'s `num_features` (or `_`) against the vector's length.
+    fn features(&mut self, b: &Bindings, n: Option<usize>) -> Option<usize> {
+        let bound = b.get("num_features");
+        let declared = match bound.value {
+            Value::Infer => return n,
+            _ => self.positive(bound, "num_features")?,
+        };
+        if let (Some(n), Some(flow)) = (n, self.flow) {
+            if n != declared {
+                let msg = format!(
+                    "expected num_features = {n}, found {declared}{}\n{}\nhelp: write `{n}`, or `_` to infer it",
+                    written(bound),
+                    flow.explain()
+                );
+                self.error(bound.range_or(self.kind_span()), msg);
+            }
+        }
+        Some(declared)
     }
 }

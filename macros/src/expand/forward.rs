@@ -149,10 +149,8 @@ impl Gen<'_> {
             None => kernels::produce(&call, &target),
             Some(from) => {
                 let copy = from.map(|src| {
-                    let krate = self.krate;
-                    let ty = tensor_type(src.shape());
-                    let src = &call.inputs[0].0;
-                    quote!(*#krate::tensor::view_mut::<#ty>(#target) = *#src;)
+                    let from = &call.inputs[0].0;
+                    super::types::copy(self.krate, from, &target, src.shape())
                 });
                 let op = kernels::in_place(&call, &target);
                 quote!(#copy #op)

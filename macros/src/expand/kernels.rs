@@ -81,7 +81,9 @@ pub fn in_place(call: &Call, target: &TokenStream) -> TokenStream {
             quote!(#krate::act::#f::<#o, #d, #i, _>(#typed);)
         }
         Op::BatchNorm2d { eps, affine, .. } => {
+            // A vector (BatchNorm1d) is a map of 1×1 planes.
             let [c, h, w] = map_dims(call.node.shape).map(lit);
+            let typed = quote!(#krate::tensor::view_mut::<[[[f32; #w]; #h]; #c]>(#target));
             let bn = call.weights();
             let eps = Literal::f32_suffixed(eps);
             let (weight, bias) = if affine {
@@ -288,13 +290,12 @@ fn linear(call: &Call, bias: bool, dst: &TokenStream) -> TokenStream {
 fn cat(call: &Call, dst: &TokenStream) -> TokenStream {
     let krate = call.krate;
     let mut start = 0usize;
-    let copies = call.inputs.iter().enumerate().map(|(i, (_, shape))| {
+    let copies = call.inputs.iter().map(|(src, shape)| {
         let n = shape.len().unwrap_or(0);
         let end = start.saturating_add(n);
-        let (s, e, nl) = (lit(start), lit(end), lit(n));
-        let src = call.flat(i);
+        let (s, e) = (lit(start), lit(end));
         start = end;
-        quote!(*#krate::tensor::view_mut::<[f32; #nl]>(&mut out[#s..#e]) = *#src;)
+        super::types::copy(krate, src, &quote!(&mut out[#s..#e]), *shape)
     });
     let copies: Vec<TokenStream> = copies.collect();
     quote! {

@@ -7,7 +7,7 @@ use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use super::kernels::{self, Call};
-use super::types::{lit, map_dims, tensor_type, zero};
+use super::types::{copy, lit, map_dims, tensor_type, zero};
 use crate::graph::{Graph, Value};
 use crate::op::Op;
 use crate::shape::Shape;
@@ -108,12 +108,14 @@ pub fn body(krate: &TokenStream, graph: &Graph) -> TokenStream {
                     Some(&v) => read(krate, graph, v, node.shape),
                     None => src,
                 };
-                quote!(trace.#field = *#src;)
+                copy(krate, &src, &target, node.shape)
             }
             (op, Some(src)) if crate::memory::in_place(op) => {
+                let shape = node.inputs.first().map_or(node.shape, |&v| graph.shape(v));
+                let copy = copy(krate, &src, &target, shape);
                 let code = kernels::in_place(&call, &target);
                 quote! {
-                    trace.#field = *#src;
+                    #copy
                     #code
                 }
             }
@@ -129,7 +131,8 @@ pub fn body(krate: &TokenStream, graph: &Graph) -> TokenStream {
         .filter(|(i, _)| !own.contains(i))
         .map(|(_, r)| {
             let (f, src) = (&r.field, read(krate, graph, r.value, r.output));
-            quote!(trace.#f = *#src;)
+            let dst = quote!(#krate::Tensor::as_flat_mut(&mut trace.#f));
+            copy(krate, &src, &dst, r.output)
         });
     let result = read(krate, graph, graph.output, graph.output_shape());
     quote! {
