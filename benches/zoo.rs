@@ -10,12 +10,16 @@
 //! ```
 //!
 //! Networks: LeNet-5 (the shipped weights and digits), and the zoo of
-//! `data/zoo/` (seeded weights and inputs from `tools/zoo.py`).
+//! `data/zoo/` (seeded weights and inputs from `tools/zoo.py`): LeNet-5
+//! with Tanh and average pooling, and MLPerf Tiny's four networks —
+//! ResNet-8, DS-CNN, MobileNetV1 ×0.25 and the autoencoder.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 #[path = "../examples/resnet8/net.rs"]
 mod resnet8;
+#[path = "../tests/common/zoo.rs"]
+mod zoo;
 
 use std::hint::black_box;
 use std::path::Path;

@@ -9,6 +9,8 @@ use safetensors::SafeTensors;
 
 #[path = "../examples/resnet8/net.rs"]
 mod resnet8;
+#[path = "common/zoo.rs"]
+mod zoo;
 
 fn within(got: f32, want: f32) -> bool {
     let err = (got - want).abs();
@@ -50,6 +52,11 @@ fn check<N: Network>(name: &str) -> usize {
     let x = N::Input::from_flat(&inputs[..<N::Input as Tensor>::LEN]).unwrap();
     let mut trace = N::new_trace();
     let _ = net.forward_traced(x, &mut trace);
+    let recorded = golden
+        .names()
+        .iter()
+        .filter(|n| n.starts_with("trace."))
+        .count();
     let mut compared = 0;
     constnet::Trace::visit(&*trace, &mut |layer, ours| {
         let key = format!("trace.{}", layer.name);
@@ -65,12 +72,33 @@ fn check<N: Network>(name: &str) -> usize {
             compared += 1;
         }
     });
+    // Every layer PyTorch recorded is a row of the trace, by its name.
+    assert_eq!(compared, recorded, "{name}: traced layers without a row");
+    assert!(compared > 0, "{name}: no traced layer");
     compared
 }
 
 #[test]
 fn resnet8_matches_pytorch() {
-    // conv1, bn1, the three stacks and their layers, fc: every PyTorch
-    // module called once has a row.
-    assert_eq!(check::<resnet8::ResNet8>("resnet8"), 22);
+    check::<resnet8::ResNet8>("resnet8");
+}
+
+#[test]
+fn ds_cnn_matches_pytorch() {
+    check::<zoo::DsCnn>("ds_cnn");
+}
+
+#[test]
+fn mobilenet_v1_matches_pytorch() {
+    check::<zoo::MobileNetV1>("mobilenet_v1_025");
+}
+
+#[test]
+fn autoencoder_matches_pytorch() {
+    check::<zoo::AutoEncoder>("autoencoder");
+}
+
+#[test]
+fn lenet5_tanh_matches_pytorch() {
+    check::<zoo::LeNet5Tanh>("lenet5_tanh");
 }
