@@ -103,6 +103,41 @@ fn forward_does_not_allocate() {
     assert!(checksum.is_finite() && checksum != 0.0);
 }
 
+#[path = "../examples/resnet8/net.rs"]
+mod resnet8;
+
+/// A graph (blocks, residual adds fused into convolutions, a folded
+/// padding layer) allocates nothing either, with its workspace on the heap,
+/// on the stack (`forward`), or traced.
+#[test]
+fn a_graph_does_not_allocate() {
+    use resnet8::ResNet8;
+    let mut net = ResNet8::new_zeroed();
+    net.visit_params_mut(&mut |info, values| {
+        let fill = if info.name.ends_with("running_var") {
+            1.0
+        } else {
+            0.02
+        };
+        values.fill(fill);
+    });
+    let mut workspace = ResNet8::new_workspace();
+    let mut trace = ResNet8::new_trace();
+    let input = [[[0.5f32; 32]; 32]; 3];
+    let before = allocations();
+    let a = net.forward_with(&input, &mut workspace);
+    let b = net.forward(&input);
+    let c = net.forward_traced(&input, &mut trace);
+    let after = allocations();
+    assert_eq!(
+        after - before,
+        0,
+        "a graph allocated {} times",
+        after - before
+    );
+    assert!(a.iter().chain(&b).chain(&c).all(|v| v.is_finite()));
+}
+
 #[test]
 fn the_counter_counts() {
     let before = allocations();
