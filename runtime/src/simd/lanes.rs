@@ -15,7 +15,7 @@
 
 #![allow(clippy::inline_always)] // Must inline into #[target_feature] callers.
 
-use super::math::Simd;
+use super::math::{Lanewise, Simd};
 use core::arch::x86_64::{
     __m256, __m256i, __m512, __m512i, __mmask16, _mm256_add_epi32, _mm256_add_ps, _mm256_and_si256,
     _mm256_blendv_ps, _mm256_castps_si256, _mm256_castsi256_ps, _mm256_cmp_ps, _mm256_div_ps,
@@ -159,12 +159,12 @@ impl Simd for Avx2 {
         unsafe { _mm256_srai_epi32::<1>(a) }
     }
     #[inline(always)]
-    fn map(self, x: &mut [f32], f: impl Fn(Self, __m256) -> __m256) {
+    fn map(self, x: &mut [f32], f: impl Lanewise<Self>) {
         let mut chunks = x.chunks_exact_mut(8);
         for c in &mut chunks {
             let p = c.as_mut_ptr();
             // SAFETY: the token proves AVX; `c` holds 8 floats at `p`.
-            unsafe { _mm256_storeu_ps(p, f(self, _mm256_loadu_ps(p))) };
+            unsafe { _mm256_storeu_ps(p, f.at(self, _mm256_loadu_ps(p))) };
         }
         let rest = chunks.into_remainder();
         if !rest.is_empty() {
@@ -172,7 +172,7 @@ impl Simd for Avx2 {
             let p = rest.as_mut_ptr();
             // SAFETY: the token proves AVX; `vmaskmovps` touches only lanes
             // `0..rest.len()`, which `rest` holds (the others read as 0).
-            unsafe { _mm256_maskstore_ps(p, m, f(self, _mm256_maskload_ps(p, m))) };
+            unsafe { _mm256_maskstore_ps(p, m, f.at(self, _mm256_maskload_ps(p, m))) };
         }
     }
     #[inline(always)]
@@ -269,12 +269,24 @@ impl Simd for Avx512 {
         unsafe { _mm512_srai_epi32::<1>(a) }
     }
     #[inline(always)]
-    fn map(self, x: &mut [f32], f: impl Fn(Self, __m512) -> __m512) {
+    fn map(self, x: &mut [f32], f: impl Lanewise<Self>) {
+        // The floats before the first 64-byte boundary with a masked load
+        // and store, so that every full-vector store is aligned (a 64-byte
+        // store that straddles two cache lines costs two).
+        let head = x.as_ptr().align_offset(64).min(x.len()).min(16);
+        let (head, x) = x.split_at_mut(head);
+        if !head.is_empty() {
+            let m = low_mask(head.len());
+            let p = head.as_mut_ptr();
+            // SAFETY: the token proves AVX-512F; the masked load and store
+            // touch only lanes `0..head.len()`, which `head` holds.
+            unsafe { _mm512_mask_storeu_ps(p, m, f.at(self, _mm512_maskz_loadu_ps(m, p))) };
+        }
         let mut chunks = x.chunks_exact_mut(16);
         for c in &mut chunks {
             let p = c.as_mut_ptr();
             // SAFETY: the token proves AVX-512F; `c` holds 16 floats at `p`.
-            unsafe { _mm512_storeu_ps(p, f(self, _mm512_loadu_ps(p))) };
+            unsafe { _mm512_storeu_ps(p, f.at(self, _mm512_loadu_ps(p))) };
         }
         let rest = chunks.into_remainder();
         if !rest.is_empty() {
@@ -282,7 +294,7 @@ impl Simd for Avx512 {
             let p = rest.as_mut_ptr();
             // SAFETY: the token proves AVX-512F; the masked load and store
             // touch only lanes `0..rest.len()`, which `rest` holds.
-            unsafe { _mm512_mask_storeu_ps(p, m, f(self, _mm512_maskz_loadu_ps(m, p))) };
+            unsafe { _mm512_mask_storeu_ps(p, m, f.at(self, _mm512_maskz_loadu_ps(m, p))) };
         }
     }
     #[inline(always)]

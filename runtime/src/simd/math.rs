@@ -116,7 +116,7 @@ pub(crate) trait Simd: Copy {
 
     /// Applies `f` to every element of `x`, `LANES` at a time, the last
     /// partial vector padded (the padding lanes' results are dropped).
-    fn map(self, x: &mut [f32], f: impl Fn(Self, Self::V) -> Self::V);
+    fn map(self, x: &mut [f32], f: impl Lanewise<Self>);
     /// The first `min(x.len(), LANES)` elements of `x`, the other lanes
     /// `fill`.
     fn load_or(self, x: &[f32], fill: f32) -> Self::V;
@@ -131,6 +131,16 @@ pub(crate) trait Simd: Copy {
         let lanes = buf.get(..Self::LANES).unwrap_or_default();
         lanes.iter().copied().reduce(f).unwrap_or(0.0)
     }
+}
+
+/// A function of one vector, for [`Simd::map`]. A trait with an
+/// `#[inline(always)]` method rather than a closure: a closure (or a
+/// function item passed as `impl Fn`) is reached through a call shim that
+/// LLVM need not inline, and inside it the SIMD intrinsics, compiled
+/// without the caller's target features, would stay calls.
+pub(crate) trait Lanewise<S: Simd>: Copy {
+    /// The function of `v`.
+    fn at(self, s: S, v: S::V) -> S::V;
 }
 
 /// The portable instruction set: one `f32` per "vector". Generic code over
@@ -242,9 +252,9 @@ impl Simd for Scalar {
         a >> 1
     }
     #[inline(always)]
-    fn map(self, x: &mut [f32], f: impl Fn(Self, f32) -> f32) {
+    fn map(self, x: &mut [f32], f: impl Lanewise<Self>) {
         for v in x {
-            *v = f(self, *v);
+            *v = f.at(self, *v);
         }
     }
     #[inline(always)]
@@ -375,6 +385,26 @@ fn horner<S: Simd, const N: usize>(s: S, v: S::V, c: [f32; N]) -> S::V {
     p
 }
 
+/// Per lane, `a` where `m` holds, else `b`.
+#[inline(always)]
+fn pick9<S: Simd>(s: S, m: S::M, a: [f32; 9], b: [f32; 9]) -> [S::V; 9] {
+    let mut out = [s.splat(0.0); 9];
+    for ((o, &a), &b) in out.iter_mut().zip(&a).zip(&b) {
+        *o = s.select(m, s.splat(a), s.splat(b));
+    }
+    out
+}
+
+/// Horner's rule with per-lane coefficients.
+#[inline(always)]
+fn horner9<S: Simd>(s: S, v: S::V, c: [S::V; 9]) -> S::V {
+    let mut p = c[8];
+    for &k in c[..8].iter().rev() {
+        p = s.mul_add(p, v, k);
+    }
+    p
+}
+
 /// `erf(x)`; see the module docs. Coefficients from FreeBSD's `s_erff.c`.
 #[inline(always)]
 pub(crate) fn erf<S: Simd>(s: S, x: S::V) -> S::V {
@@ -440,10 +470,9 @@ pub(crate) fn erf<S: Simd>(s: S, x: S::V) -> S::V {
     // sets split at 1/0.35.
     let w = s.div(one, s.mul(ax, ax));
     let near = s.lt(ax, s.splat(2.857_142_925_3));
-    let pick = |a: [f32; 9], b: [f32; 9]| -> [S::V; 9] {
-        core::array::from_fn(|i| s.select(near, s.splat(a[i]), s.splat(b[i])))
-    };
-    let rc = pick(
+    let rc = pick9(
+        s,
+        near,
         [
             -9.864_944_033_3e-3,
             -6.938_585_639_0e-1,
@@ -467,7 +496,9 @@ pub(crate) fn erf<S: Simd>(s: S, x: S::V) -> S::V {
             0.0,
         ],
     );
-    let sc = pick(
+    let sc = pick9(
+        s,
+        near,
         [
             1.0,
             1.965_127_182_0e1,
@@ -491,15 +522,7 @@ pub(crate) fn erf<S: Simd>(s: S, x: S::V) -> S::V {
             0.0,
         ],
     );
-    let horner_v = |c: [S::V; 9]| {
-        let (&last, rest) = c.split_last().expect("nine coefficients");
-        let mut p = last;
-        for &k in rest.iter().rev() {
-            p = s.mul_add(p, w, k);
-        }
-        p
-    };
-    let (r_tail, s_tail) = (horner_v(rc), horner_v(sc));
+    let (r_tail, s_tail) = (horner9(s, w, rc), horner9(s, w, sc));
     // One division for the three quotients.
     let num = s.select(is_small, p_small, s.select(is_mid, p_mid, r_tail));
     let den = s.select(is_small, q_small, s.select(is_mid, q_mid, s_tail));
@@ -580,21 +603,63 @@ fn silu<S: Simd>(s: S, v: S::V) -> S::V {
     s.div(v, s.add(one, exp(s, s.sub(s.splat(0.0), v))))
 }
 
+impl<S: Simd> Lanewise<S> for Unary {
+    #[inline(always)]
+    fn at(self, s: S, v: S::V) -> S::V {
+        use crate::act::{SELU_NEG, SELU_SCALE};
+        match self {
+            Unary::Tanh => tanh(s, v),
+            Unary::Sigmoid => sigmoid(s, v),
+            Unary::Elu(alpha) => elu(s, v, None, alpha),
+            Unary::Selu => elu(s, v, Some(SELU_SCALE), SELU_NEG),
+            Unary::Gelu => gelu(s, v),
+            Unary::GeluTanh => gelu_tanh(s, v),
+            Unary::Silu => silu(s, v),
+            Unary::Exp => exp(s, v),
+            Unary::Expm1 => expm1(s, v),
+            Unary::Erf => erf(s, v),
+        }
+    }
+}
+
+/// One [`Unary`] variant as a type, so that [`Simd::map`]'s loop holds
+/// that function alone (no `match` per vector).
+#[derive(Clone, Copy)]
+struct Only<const K: u8>(f32);
+
+impl<S: Simd, const K: u8> Lanewise<S> for Only<K> {
+    #[inline(always)]
+    fn at(self, s: S, v: S::V) -> S::V {
+        let k = match K {
+            0 => Unary::Tanh,
+            1 => Unary::Sigmoid,
+            2 => Unary::Elu(self.0),
+            3 => Unary::Selu,
+            4 => Unary::Gelu,
+            5 => Unary::GeluTanh,
+            6 => Unary::Silu,
+            7 => Unary::Exp,
+            8 => Unary::Expm1,
+            _ => Unary::Erf,
+        };
+        k.at(s, v)
+    }
+}
+
 /// `k` on every element of `x`.
 #[inline(always)]
 pub(crate) fn apply<S: Simd>(s: S, k: Unary, x: &mut [f32]) {
-    use crate::act::{SELU_NEG, SELU_SCALE};
     match k {
-        Unary::Tanh => s.map(x, tanh),
-        Unary::Sigmoid => s.map(x, sigmoid),
-        Unary::Elu(alpha) => s.map(x, move |s, v| elu(s, v, None, alpha)),
-        Unary::Selu => s.map(x, |s, v| elu(s, v, Some(SELU_SCALE), SELU_NEG)),
-        Unary::Gelu => s.map(x, gelu),
-        Unary::GeluTanh => s.map(x, gelu_tanh),
-        Unary::Silu => s.map(x, silu),
-        Unary::Exp => s.map(x, exp),
-        Unary::Expm1 => s.map(x, expm1),
-        Unary::Erf => s.map(x, erf),
+        Unary::Tanh => s.map(x, Only::<0>(0.0)),
+        Unary::Sigmoid => s.map(x, Only::<1>(0.0)),
+        Unary::Elu(alpha) => s.map(x, Only::<2>(alpha)),
+        Unary::Selu => s.map(x, Only::<3>(0.0)),
+        Unary::Gelu => s.map(x, Only::<4>(0.0)),
+        Unary::GeluTanh => s.map(x, Only::<5>(0.0)),
+        Unary::Silu => s.map(x, Only::<6>(0.0)),
+        Unary::Exp => s.map(x, Only::<7>(0.0)),
+        Unary::Expm1 => s.map(x, Only::<8>(0.0)),
+        Unary::Erf => s.map(x, Only::<9>(0.0)),
     }
 }
 
@@ -694,20 +759,42 @@ pub(crate) fn normalize<S: Simd>(s: S, x: &mut [f32], d: usize, inner: usize, lo
 #[inline(always)]
 pub(crate) fn piecewise<S: Simd>(s: S, act: crate::act::PostAct, x: &mut [f32]) {
     use crate::act::PostAct;
-    let zero = s.splat(0.0);
-    let three = s.splat(3.0);
-    let six = s.splat(6.0);
-    // `min(max(x, 0), 6)` as `f32::clamp(x, 0, 6)`: NaN kept.
-    let clamp = move |v| s.min(six, s.max(zero, v));
     match act {
         PostAct::None => {}
-        PostAct::Relu => s.map(x, |s, v| s.max(zero, v)),
-        PostAct::Relu6 => s.map(x, |_, v| clamp(v)),
-        PostAct::LeakyRelu(slope) => {
-            let slope = s.splat(slope);
-            s.map(x, |s, v| s.select(s.gt(v, zero), v, s.mul(v, slope)));
+        PostAct::Relu => s.map(x, Piecewise::<0>(0.0)),
+        PostAct::Relu6 => s.map(x, Piecewise::<1>(0.0)),
+        PostAct::LeakyRelu(slope) => s.map(x, Piecewise::<2>(slope)),
+        PostAct::Hardswish => s.map(x, Piecewise::<3>(0.0)),
+        PostAct::Hardsigmoid => s.map(x, Piecewise::<4>(0.0)),
+    }
+}
+
+/// `min(max(v, 0), 6)` as `f32::clamp(v, 0, 6)`: NaN kept.
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn clamp6<S: Simd>(s: S, v: S::V) -> S::V {
+    s.min(s.splat(6.0), s.max(s.splat(0.0), v))
+}
+
+/// One piecewise-linear activation as a type (`K` as in [`piecewise`]'s
+/// `match`; the field is LeakyReLU's slope).
+#[cfg(target_arch = "x86_64")]
+#[derive(Clone, Copy)]
+struct Piecewise<const K: u8>(f32);
+
+#[cfg(target_arch = "x86_64")]
+impl<S: Simd, const K: u8> Lanewise<S> for Piecewise<K> {
+    #[inline(always)]
+    fn at(self, s: S, v: S::V) -> S::V {
+        let zero = s.splat(0.0);
+        let three = s.splat(3.0);
+        let six = s.splat(6.0);
+        match K {
+            0 => s.max(zero, v),
+            1 => clamp6(s, v),
+            2 => s.select(s.gt(v, zero), v, s.mul(v, s.splat(self.0))),
+            3 => s.div(s.mul(v, clamp6(s, s.add(v, three))), six),
+            _ => s.div(clamp6(s, s.add(v, three)), six),
         }
-        PostAct::Hardswish => s.map(x, |s, v| s.div(s.mul(v, clamp(s.add(v, three))), six)),
-        PostAct::Hardsigmoid => s.map(x, |s, v| s.div(clamp(s.add(v, three)), six)),
     }
 }
