@@ -603,63 +603,51 @@ fn silu<S: Simd>(s: S, v: S::V) -> S::V {
     s.div(v, s.add(one, exp(s, s.sub(s.splat(0.0), v))))
 }
 
-impl<S: Simd> Lanewise<S> for Unary {
-    #[inline(always)]
-    fn at(self, s: S, v: S::V) -> S::V {
-        use crate::act::{SELU_NEG, SELU_SCALE};
-        match self {
-            Unary::Tanh => tanh(s, v),
-            Unary::Sigmoid => sigmoid(s, v),
-            Unary::Elu(alpha) => elu(s, v, None, alpha),
-            Unary::Selu => elu(s, v, Some(SELU_SCALE), SELU_NEG),
-            Unary::Gelu => gelu(s, v),
-            Unary::GeluTanh => gelu_tanh(s, v),
-            Unary::Silu => silu(s, v),
-            Unary::Exp => exp(s, v),
-            Unary::Expm1 => expm1(s, v),
-            Unary::Erf => erf(s, v),
+/// Defines a [`Lanewise`] type per function: each holds its own body only
+/// (a `match` over all of them, inlined into every loop, would make the
+/// unoptimised build's frames huge).
+macro_rules! lanewise {
+    ($($name:ident($field:ident) => |$s:ident, $v:ident| $body:expr;)*) => {$(
+        #[derive(Clone, Copy)]
+        struct $name(f32);
+        impl<S: Simd> Lanewise<S> for $name {
+            #[inline(always)]
+            #[allow(unused_variables)]
+            fn at(self, $s: S, $v: S::V) -> S::V {
+                let $field = self.0;
+                $body
+            }
         }
-    }
+    )*};
 }
 
-/// One [`Unary`] variant as a type, so that [`Simd::map`]'s loop holds
-/// that function alone (no `match` per vector).
-#[derive(Clone, Copy)]
-struct Only<const K: u8>(f32);
-
-impl<S: Simd, const K: u8> Lanewise<S> for Only<K> {
-    #[inline(always)]
-    fn at(self, s: S, v: S::V) -> S::V {
-        let k = match K {
-            0 => Unary::Tanh,
-            1 => Unary::Sigmoid,
-            2 => Unary::Elu(self.0),
-            3 => Unary::Selu,
-            4 => Unary::Gelu,
-            5 => Unary::GeluTanh,
-            6 => Unary::Silu,
-            7 => Unary::Exp,
-            8 => Unary::Expm1,
-            _ => Unary::Erf,
-        };
-        k.at(s, v)
-    }
+lanewise! {
+    TanhK(_p) => |s, v| tanh(s, v);
+    SigmoidK(_p) => |s, v| sigmoid(s, v);
+    EluK(alpha) => |s, v| elu(s, v, None, alpha);
+    SeluK(_p) => |s, v| elu(s, v, Some(crate::act::SELU_SCALE), crate::act::SELU_NEG);
+    GeluK(_p) => |s, v| gelu(s, v);
+    GeluTanhK(_p) => |s, v| gelu_tanh(s, v);
+    SiluK(_p) => |s, v| silu(s, v);
+    ExpK(_p) => |s, v| exp(s, v);
+    Expm1K(_p) => |s, v| expm1(s, v);
+    ErfK(_p) => |s, v| erf(s, v);
 }
 
 /// `k` on every element of `x`.
 #[inline(always)]
 pub(crate) fn apply<S: Simd>(s: S, k: Unary, x: &mut [f32]) {
     match k {
-        Unary::Tanh => s.map(x, Only::<0>(0.0)),
-        Unary::Sigmoid => s.map(x, Only::<1>(0.0)),
-        Unary::Elu(alpha) => s.map(x, Only::<2>(alpha)),
-        Unary::Selu => s.map(x, Only::<3>(0.0)),
-        Unary::Gelu => s.map(x, Only::<4>(0.0)),
-        Unary::GeluTanh => s.map(x, Only::<5>(0.0)),
-        Unary::Silu => s.map(x, Only::<6>(0.0)),
-        Unary::Exp => s.map(x, Only::<7>(0.0)),
-        Unary::Expm1 => s.map(x, Only::<8>(0.0)),
-        Unary::Erf => s.map(x, Only::<9>(0.0)),
+        Unary::Tanh => s.map(x, TanhK(0.0)),
+        Unary::Sigmoid => s.map(x, SigmoidK(0.0)),
+        Unary::Elu(alpha) => s.map(x, EluK(alpha)),
+        Unary::Selu => s.map(x, SeluK(0.0)),
+        Unary::Gelu => s.map(x, GeluK(0.0)),
+        Unary::GeluTanh => s.map(x, GeluTanhK(0.0)),
+        Unary::Silu => s.map(x, SiluK(0.0)),
+        Unary::Exp => s.map(x, ExpK(0.0)),
+        Unary::Expm1 => s.map(x, Expm1K(0.0)),
+        Unary::Erf => s.map(x, ErfK(0.0)),
     }
 }
 
