@@ -27,7 +27,7 @@ use core::arch::x86_64::{
     _mm512_mask_blend_ps, _mm512_mask_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps,
     _mm512_max_ps, _mm512_min_ps, _mm512_mul_ps, _mm512_or_si512, _mm512_set1_epi32,
     _mm512_set1_ps, _mm512_slli_epi32, _mm512_srai_epi32, _mm512_storeu_ps, _mm512_sub_epi32,
-    _mm512_sub_ps, _CMP_GT_OQ, _CMP_LT_OQ,
+    _mm512_sub_ps, _CMP_GT_OQ, _CMP_LT_OQ, _CMP_UNORD_Q,
 };
 
 /// Proof that the CPU has AVX2 and FMA.
@@ -123,6 +123,11 @@ impl Simd for Avx2 {
     fn gt(self, a: __m256, b: __m256) -> __m256 {
         // SAFETY: the token proves the CPU has AVX.
         unsafe { _mm256_cmp_ps::<_CMP_GT_OQ>(a, b) }
+    }
+    #[inline(always)]
+    fn is_nan(self, a: __m256) -> __m256 {
+        // SAFETY: the token proves the CPU has AVX.
+        unsafe { _mm256_cmp_ps::<_CMP_UNORD_Q>(a, a) }
     }
     #[inline(always)]
     fn select(self, m: __m256, a: __m256, b: __m256) -> __m256 {
@@ -233,6 +238,11 @@ impl Simd for Avx512 {
     fn gt(self, a: __m512, b: __m512) -> __mmask16 {
         // SAFETY: the token proves the CPU has AVX-512F.
         unsafe { _mm512_cmp_ps_mask::<_CMP_GT_OQ>(a, b) }
+    }
+    #[inline(always)]
+    fn is_nan(self, a: __m512) -> __mmask16 {
+        // SAFETY: the token proves the CPU has AVX-512F.
+        unsafe { _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(a, a) }
     }
     #[inline(always)]
     fn select(self, m: __mmask16, a: __m512, b: __m512) -> __m512 {

@@ -93,6 +93,9 @@ pub(crate) trait Simd: Copy {
     fn lt(self, a: Self::V, b: Self::V) -> Self::M;
     /// `a > b` (false for NaN).
     fn gt(self, a: Self::V, b: Self::V) -> Self::M;
+    /// `a` is NaN.
+    #[cfg_attr(not(target_arch = "x86_64"), allow(dead_code))] // Used by the x86 pools.
+    fn is_nan(self, a: Self::V) -> Self::M;
     /// `m ? a : b` per lane.
     fn select(self, m: Self::M, a: Self::V, b: Self::V) -> Self::V;
     /// The bits of each lane.
@@ -204,6 +207,10 @@ impl Simd for Scalar {
     #[inline(always)]
     fn gt(self, a: f32, b: f32) -> bool {
         a > b
+    }
+    #[inline(always)]
+    fn is_nan(self, a: f32) -> bool {
+        a.is_nan()
     }
     #[inline(always)]
     fn select(self, m: bool, a: f32, b: f32) -> f32 {
