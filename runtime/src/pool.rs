@@ -440,7 +440,7 @@ fn avg_divisor<const COUNT_INCLUDE_PAD: bool, const DIVISOR: usize>(
 }
 
 /// [`avg_pool2d`] on the SIMD body of `isa` if the CPU has it (every
-/// window shape, stride, padding and mode: see `simd::pool::avg_plane`),
+/// window shape, stride, padding and mode: see `simd::pool::avg_row`),
 /// else [`avg_pool2d_portable`]. Every body gives the same bits.
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 #[inline]

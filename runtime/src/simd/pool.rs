@@ -8,7 +8,7 @@
 //! `val > max || isnan(val)` rule as a compare-and-blend. The result is the
 //! portable kernel's bit for bit, NaN and signed zeros included.
 //!
-//! [`crate::pool::avg_pool2d`] for every window ([`avg_plane`]) and the
+//! [`crate::pool::avg_pool2d`] for every window ([`avg_row`]) and the
 //! adaptive pools ([`adaptive`]), generic over the [`Strided`] tokens; see
 //! their docs for why they give the portable bits.
 
@@ -297,63 +297,51 @@ impl Avx2 {
     }
 }
 
-/// `AvgPool2d` over one plane on `S`: for each output row and each
-/// `LANES` output columns, every window tap in PyTorch's `(kh, kw)` order
-/// added to a register accumulator that starts at `+0.0` (lanes outside a
-/// tap's range add `+0.0`, which never changes a sum that is not `−0.0`,
-/// and one that starts at `+0.0` never is), then divided by the row's
-/// divisors. The portable kernel's operations per output, in its order:
-/// the same bits.
+/// `AvgPool2d`'s output row `oh` of one plane on `S`: for each `LANES`
+/// output columns, every window tap in PyTorch's `(kh, kw)` order added to
+/// a register accumulator that starts at `+0.0` (lanes outside a tap's
+/// range add `+0.0`, which never changes a sum that is not `−0.0`, and one
+/// that starts at `+0.0` never is), then divided by `div_row`. The
+/// portable kernel's operations per output, in its order: the same bits.
 ///
 /// `cols[kw]` is the range of output columns tap `kw` reads inside the
-/// input (`conv::tap_range`); `divisors(oh, row)` writes row `oh`'s
-/// divisors (1 where a window holds no input, whose sum is then `+0`).
-/// The output is in `out_plane`.
+/// input (`conv::tap_range`); `div_row` holds the row's divisors (1 where a
+/// window holds no input, whose sum is then `+0`).
 #[inline(always)]
 #[allow(clippy::too_many_arguments, clippy::cast_possible_wrap)]
-pub(crate) fn avg_plane<
-    S: Strided,
-    const H: usize,
-    const W: usize,
-    const OH: usize,
-    const OW: usize,
->(
+pub(crate) fn avg_row<S: Strided, const H: usize, const W: usize, const OW: usize>(
     s: S,
-    (kh_n, sh, ph): (usize, usize, usize),
+    (oh, kh_n, sh, ph): (usize, usize, usize, usize),
     (sw, pw): (usize, usize),
     cols: &[(usize, usize)],
     in_plane: &[[f32; W]; H],
-    out_plane: &mut [[f32; OW]; OH],
-    divisors: &impl Fn(usize, &mut [f32; OW]),
+    out_row: &mut [f32; OW],
+    div_row: &[f32; OW],
 ) {
-    let mut div_row = [1.0f32; OW];
-    for (oh, out_row) in out_plane.iter_mut().enumerate() {
-        divisors(oh, &mut div_row);
-        let mut j0 = 0;
-        while j0 < OW {
-            let n = (OW - j0).min(S::LANES);
-            let mut acc = s.splat(0.0);
-            for kh in 0..kh_n {
-                let Some(ih) = (oh * sh + kh).checked_sub(ph) else {
+    let mut j0 = 0;
+    while j0 < OW {
+        let n = (OW - j0).min(S::LANES);
+        let mut acc = s.splat(0.0);
+        for kh in 0..kh_n {
+            let Some(ih) = (oh * sh + kh).checked_sub(ph) else {
+                continue;
+            };
+            let Some(row) = in_plane.get(ih) else {
+                continue;
+            };
+            for (kw, &(c_lo, c_hi)) in cols.iter().enumerate() {
+                let lo = c_lo.max(j0);
+                let hi = c_hi.min(j0 + n);
+                if lo >= hi {
                     continue;
-                };
-                let Some(row) = in_plane.get(ih) else {
-                    continue;
-                };
-                for (kw, &(c_lo, c_hi)) in cols.iter().enumerate() {
-                    let lo = c_lo.max(j0);
-                    let hi = c_hi.min(j0 + n);
-                    if lo >= hi {
-                        continue;
-                    }
-                    let first = (j0 * sw + kw) as isize - pw as isize;
-                    acc = s.add(acc, s.strided(row, first, sw, lo - j0, hi - j0));
                 }
+                let first = (j0 * sw + kw) as isize - pw as isize;
+                acc = s.add(acc, s.strided(row, first, sw, lo - j0, hi - j0));
             }
-            let d = s.load_or(div_row.get(j0..).unwrap_or_default(), 1.0);
-            s.store(s.div(acc, d), out_row.get_mut(j0..).unwrap_or_default());
-            j0 += n;
         }
+        let d = s.load_or(div_row.get(j0..).unwrap_or_default(), 1.0);
+        s.store(s.div(acc, d), out_row.get_mut(j0..).unwrap_or_default());
+        j0 += n;
     }
 }
 
@@ -423,7 +411,8 @@ pub(crate) fn adaptive<
 /// The `#[target_feature]` entry points of the average and adaptive pools.
 macro_rules! entry_points {
     ($token:ident, $feature:literal, $avg:ident, $adaptive:ident) => {
-        /// [`avg_plane`] on every plane.
+        /// [`avg_row`] on every row of every plane, each row's divisors
+        /// computed once for all planes.
         #[target_feature(enable = $feature)]
         #[allow(clippy::too_many_arguments)]
         pub(crate) fn $avg<
@@ -443,8 +432,23 @@ macro_rules! entry_points {
             // SAFETY: this function is compiled with the token's features,
             // and calling it requires the CPU to have them.
             let s = unsafe { $token::new() };
-            for (in_plane, out_plane) in input.iter().zip(output.iter_mut()) {
-                avg_plane(s, rows, columns, cols, in_plane, out_plane, &divisors);
+            let (kh_n, sh, ph) = rows;
+            let mut div_row = [1.0f32; OW];
+            for oh in 0..OH {
+                divisors(oh, &mut div_row);
+                for (in_plane, out_plane) in input.iter().zip(output.iter_mut()) {
+                    if let Some(out_row) = out_plane.get_mut(oh) {
+                        avg_row(
+                            s,
+                            (oh, kh_n, sh, ph),
+                            columns,
+                            cols,
+                            in_plane,
+                            out_row,
+                            &div_row,
+                        );
+                    }
+                }
             }
         }
 
