@@ -17,9 +17,21 @@
 //! permute and fold the four taps in the same order with the same NaN rule,
 //! so they give the portable result bit for bit.
 //!
-//! The adaptive pools visit each bin directly: bins overlap and vary in size,
-//! and these layers usually run once, on a small map, at the end of a
-//! network.
+//! [`avg_pool2d`] has AVX-512 and AVX2 bodies for every option (padding,
+//! `ceil_mode`, `count_include_pad`, `divisor_override`, any stride): a
+//! row's outputs a vector at a time, every tap summed in a register in the
+//! same `(kh, kw)` order from the same `+0.0`, then the same division; the
+//! taps are masked loads (stride 1), two loads and a permute (stride 2) or
+//! masked gathers (wider strides, padded edges). They give the portable
+//! bits.
+//!
+//! The adaptive pools visit each bin directly: bins overlap and vary in
+//! size. Their SIMD bodies do `LANES` channels at once, gathering each bin
+//! element across channels (a plane apart), so each channel's bin is folded
+//! in the portable order: the same bits, global pooling included.
+//!
+//! "The same bits" holds for NaN too, except its payload and sign, which
+//! Rust leaves unspecified (LLVM may commute an addition).
 //!
 //! # Compile-time checks
 //!
@@ -398,6 +410,133 @@ pub fn avg_pool2d<
             "avg_pool2d: OW must equal PyTorch's pooling output size for W"
         );
     };
+    avg_pool2d_with::<KH, KW, SH, SW, PH, PW, COUNT_INCLUDE_PAD, DIVISOR, C, H, W, OH, OW>(
+        simd::best(),
+        input,
+        output,
+    );
+}
+
+/// The divisor of output `(oh, ow)` of [`avg_pool2d`], as `f32`: 1 for a
+/// window without input (whose sum, `+0`, the portable kernel writes as
+/// `0.0`: the same bits).
+#[cfg(target_arch = "x86_64")]
+#[allow(clippy::cast_precision_loss)] // Window sizes are small integers, exact in f32.
+#[inline]
+fn avg_divisor<const COUNT_INCLUDE_PAD: bool, const DIVISOR: usize>(
+    (padded_h, real_h): (usize, usize),
+    (padded_w, real_w): (usize, usize),
+) -> f32 {
+    let d = if real_h == 0 || real_w == 0 {
+        1
+    } else if DIVISOR != 0 {
+        DIVISOR
+    } else if COUNT_INCLUDE_PAD {
+        padded_h * padded_w
+    } else {
+        real_h * real_w
+    };
+    d as f32
+}
+
+/// [`avg_pool2d`] on the SIMD body of `isa` if the CPU has it (every
+/// window shape, stride, padding and mode: see `simd::pool::avg_row`),
+/// else [`avg_pool2d_portable`]. Every body gives the same bits.
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+#[inline]
+fn avg_pool2d_with<
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const COUNT_INCLUDE_PAD: bool,
+    const DIVISOR: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    isa: Isa,
+    input: &[[[f32; W]; H]; C],
+    output: &mut [[[f32; OW]; OH]; C],
+) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        let cols: [(usize, usize); KW] = core::array::from_fn(|kw| tap_range(kw, PW, W, SW, OW));
+        let windows: [(usize, usize); OW] =
+            core::array::from_fn(|ow| avg_window(ow, KW, SW, PW, W));
+        let divisors = |oh: usize, row: &mut [f32; OW]| {
+            let h = avg_window(oh, KH, SH, PH, H);
+            for (d, &w) in row.iter_mut().zip(&windows) {
+                *d = avg_divisor::<COUNT_INCLUDE_PAD, DIVISOR>(h, w);
+            }
+        };
+        match isa {
+            Isa::Avx512 if simd::has_avx512() => {
+                // SAFETY: the guard just checked that the CPU has AVX-512F,
+                // the one feature this body is compiled with.
+                unsafe {
+                    simd::pool::avg_pool_avx512(
+                        (KH, SH, PH),
+                        (SW, PW),
+                        &cols,
+                        input,
+                        output,
+                        divisors,
+                    );
+                };
+                return;
+            }
+            Isa::Avx2 if simd::has_avx2_fma() => {
+                // SAFETY: the guard just checked that the CPU has AVX2 and
+                // FMA, the features this body is compiled with.
+                unsafe {
+                    simd::pool::avg_pool_avx2(
+                        (KH, SH, PH),
+                        (SW, PW),
+                        &cols,
+                        input,
+                        output,
+                        divisors,
+                    );
+                };
+                return;
+            }
+            _ => {}
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = isa;
+    avg_pool2d_portable::<KH, KW, SH, SW, PH, PW, COUNT_INCLUDE_PAD, DIVISOR, C, H, W, OH, OW>(
+        input, output,
+    );
+}
+
+/// The portable body of [`avg_pool2d`]: the window sums through
+/// [`fold_taps`], then the divisions.
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+#[allow(clippy::cast_precision_loss)] // Window sizes are small integers, exact in f32.
+fn avg_pool2d_portable<
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const COUNT_INCLUDE_PAD: bool,
+    const DIVISOR: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[f32; W]; H]; C],
+    output: &mut [[[f32; OW]; OH]; C],
+) {
     let cols: [(usize, usize); OW] = core::array::from_fn(|ow| avg_window(ow, KW, SW, PW, W));
     for (in_plane, out_plane) in input.iter().zip(output.iter_mut()) {
         for row in out_plane.iter_mut() {
@@ -473,6 +612,56 @@ pub fn adaptive_avg_pool2d<
     output: &mut [[[f32; OW]; OH]; C],
 ) {
     const { adaptive_checks(H, W, OH, OW) };
+    adaptive_with(simd::best(), input, output, false);
+}
+
+/// [`adaptive_avg_pool2d`] (`max == false`) or [`adaptive_max_pool2d`] on
+/// the SIMD body of `isa` if the CPU has it (`LANES` channels at a time,
+/// each bin folded in the portable order: see `simd::pool::adaptive`),
+/// else the portable loops. Every body gives the same bits.
+#[inline]
+fn adaptive_with<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    isa: Isa,
+    input: &[[[f32; W]; H]; C],
+    output: &mut [[[f32; OW]; OH]; C],
+    max: bool,
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if simd::has_avx512() => {
+            // SAFETY: the guard just checked that the CPU has AVX-512F, the
+            // one feature this body is compiled with.
+            unsafe { simd::pool::adaptive_avx512(input, output, max) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if simd::has_avx2_fma() => {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with.
+            unsafe { simd::pool::adaptive_avx2(input, output, max) };
+        }
+        _ if max => adaptive_max_portable(input, output),
+        _ => adaptive_avg_portable(input, output),
+    }
+}
+
+/// The portable body of [`adaptive_avg_pool2d`].
+#[allow(clippy::cast_precision_loss)] // Bin sizes are small integers, exact in f32.
+fn adaptive_avg_portable<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[f32; W]; H]; C],
+    output: &mut [[[f32; OW]; OH]; C],
+) {
     let cols: [(usize, usize); OW] = core::array::from_fn(|ow| adaptive_bin(ow, OW, W));
     for (in_plane, out_plane) in input.iter().zip(output.iter_mut()) {
         for (oh, out_row) in out_plane.iter_mut().enumerate() {
@@ -512,6 +701,20 @@ pub fn adaptive_max_pool2d<
     output: &mut [[[f32; OW]; OH]; C],
 ) {
     const { adaptive_checks(H, W, OH, OW) };
+    adaptive_with(simd::best(), input, output, true);
+}
+
+/// The portable body of [`adaptive_max_pool2d`].
+fn adaptive_max_portable<
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[f32; W]; H]; C],
+    output: &mut [[[f32; OW]; OH]; C],
+) {
     let cols: [(usize, usize); OW] = core::array::from_fn(|ow| adaptive_bin(ow, OW, W));
     for (in_plane, out_plane) in input.iter().zip(output.iter_mut()) {
         for (oh, out_row) in out_plane.iter_mut().enumerate() {
@@ -544,6 +747,35 @@ mod tests {
     use crate::reference::{self, AvgPool2dParams, MaxPool2dParams};
     use crate::Tensor;
     use std::vec::Vec;
+
+    /// The bits of a map, to compare signed zeros too; every NaN as one
+    /// (Rust leaves NaN payloads unspecified: LLVM may commute an `fadd`,
+    /// so not even the portable loop fixes which NaN `inf + −inf + NaN`
+    /// gives).
+    fn bits<const C: usize, const H: usize, const W: usize>(t: &[[[f32; W]; H]; C]) -> Vec<u32> {
+        Tensor::as_flat(t)
+            .iter()
+            .map(|v| if v.is_nan() { u32::MAX } else { v.to_bits() })
+            .collect()
+    }
+
+    fn every_isa() -> Vec<Isa> {
+        let mut isas = std::vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd::has_avx2_fma() {
+                isas.push(Isa::Avx2);
+            } else {
+                std::eprintln!("skipped: this CPU has no AVX2+FMA");
+            }
+            if simd::has_avx512() {
+                isas.push(Isa::Avx512);
+            } else {
+                std::eprintln!("skipped: this CPU has no AVX-512F");
+            }
+        }
+        isas
+    }
 
     /// The 4x4 grid 1..16, row-major.
     const GRID: [[[f32; 4]; 4]; 1] = [[
@@ -700,6 +932,22 @@ mod tests {
             rng.fill(Tensor::as_flat_mut(&mut x));
             let mut y = [[[f32::NAN; OW]; OH]; C];
             avg_pool2d::<$kh, $kw, $sh, $sw, $ph, $pw, $ceil, $inc, $div, C, H, W, OH, OW>(&x, &mut y);
+            // Every body gives the portable bits, also with NaN, infinities
+            // and signed zeros in the input.
+            let mut xs = x;
+            let specials = [f32::NAN, -0.0, f32::INFINITY, 0.0, f32::NEG_INFINITY, -0.0];
+            for (v, s) in Tensor::as_flat_mut(&mut xs).iter_mut().step_by(7).zip(specials.iter().cycle()) {
+                *v = *s;
+            }
+            for input in [&x, &xs] {
+                let mut want = [[[f32::NAN; OW]; OH]; C];
+                avg_pool2d_portable::<$kh, $kw, $sh, $sw, $ph, $pw, $inc, $div, C, H, W, OH, OW>(input, &mut want);
+                for isa in every_isa() {
+                    let mut got = [[[f32::NAN; OW]; OH]; C];
+                    avg_pool2d_with::<$kh, $kw, $sh, $sw, $ph, $pw, $inc, $div, C, H, W, OH, OW>(isa, input, &mut got);
+                    assert_eq!(bits(&got), bits(&want), "avg_pool2d on {isa:?}, seed {}", $seed);
+                }
+            }
             let p = AvgPool2dParams {
                 kernel: ($kh, $kw),
                 stride: ($sh, $sw),
@@ -865,6 +1113,19 @@ mod tests {
         avg_case!(37; C=2 H=5 W=40 K=(3, 3) S=(1, 1) P=(1, 1) ceil=false include_pad=true divisor=0);
         #[cfg(miri)]
         avg_case!(37; C=1 H=3 W=40 K=(3, 3) S=(1, 1) P=(1, 1) ceil=false include_pad=true divisor=0);
+        // Around the vector widths (8, 16 output columns), every stride
+        // body (1: loads, 2: loads and a permute, 3: gathers), padded edges.
+        avg_case!(38; C=6 H=28 W=28 K=(2, 2) S=(2, 2) P=(0, 0) ceil=false include_pad=true divisor=0);
+        avg_case!(39; C=2 H=4 W=33 K=(2, 2) S=(2, 2) P=(1, 1) ceil=true include_pad=false divisor=0);
+        avg_case!(40; C=2 H=4 W=34 K=(3, 3) S=(2, 2) P=(1, 1) ceil=false include_pad=true divisor=0);
+        avg_case!(41; C=2 H=4 W=66 K=(3, 3) S=(2, 2) P=(1, 1) ceil=true include_pad=true divisor=0);
+        avg_case!(42; C=1 H=3 W=17 K=(1, 3) S=(1, 1) P=(0, 1) ceil=false include_pad=false divisor=0);
+        avg_case!(43; C=1 H=3 W=8 K=(3, 3) S=(1, 1) P=(1, 1) ceil=false include_pad=true divisor=0);
+        avg_case!(44; C=1 H=3 W=9 K=(3, 3) S=(1, 1) P=(1, 1) ceil=false include_pad=false divisor=0);
+        avg_case!(45; C=2 H=7 W=50 K=(3, 3) S=(3, 3) P=(1, 1) ceil=true include_pad=false divisor=0);
+        avg_case!(46; C=2 H=7 W=52 K=(4, 5) S=(3, 3) P=(2, 2) ceil=true include_pad=true divisor=7);
+        avg_case!(47; C=1 H=9 W=47 K=(4, 4) S=(4, 4) P=(2, 2) ceil=true include_pad=true divisor=0);
+        avg_case!(48; C=3 H=2 W=70 K=(2, 7) S=(1, 2) P=(1, 3) ceil=false include_pad=false divisor=0);
     }
 
     macro_rules! adaptive_case {
@@ -886,6 +1147,28 @@ mod tests {
             adaptive_max_pool2d::<C, H, W, OH, OW>(&x, &mut y);
             reference::adaptive_max_pool2d(C, (H, W), (OH, OW), Tensor::as_flat(&x), &mut expected);
             assert_close(Tensor::as_flat(&y), &expected, stringify!(adaptive_max_pool2d $seed));
+            // Every body gives the portable bits, also with NaN, infinities
+            // and signed zeros in the input.
+            let mut xs = x;
+            let specials = [f32::NAN, -0.0, f32::INFINITY, 0.0, f32::NEG_INFINITY, -0.0];
+            for (v, s) in Tensor::as_flat_mut(&mut xs).iter_mut().step_by(5).zip(specials.iter().cycle()) {
+                *v = *s;
+            }
+            for input in [&x, &xs] {
+                for max in [false, true] {
+                    let mut want = [[[f32::NAN; OW]; OH]; C];
+                    if max {
+                        adaptive_max_portable(input, &mut want);
+                    } else {
+                        adaptive_avg_portable(input, &mut want);
+                    }
+                    for isa in every_isa() {
+                        let mut got = [[[f32::NAN; OW]; OH]; C];
+                        adaptive_with(isa, input, &mut got, max);
+                        assert_eq!(bits(&got), bits(&want), "adaptive max={max} on {isa:?}, seed {}", $seed);
+                    }
+                }
+            }
         }};
     }
 
@@ -906,6 +1189,14 @@ mod tests {
         // Identity and mixed.
         adaptive_case!(49; C=2 H=5 W=6 OH=5 OW=6);
         adaptive_case!(50; C=2 H=4 W=9 OH=6 OW=2);
+        // Channel counts around the vector widths; LeNet- and ResNet-sized
+        // global pools.
+        adaptive_case!(51; C=7 H=3 W=3 OH=1 OW=1);
+        adaptive_case!(52; C=17 H=5 W=4 OH=2 OW=3);
+        adaptive_case!(53; C=33 H=3 W=3 OH=1 OW=1);
+        adaptive_case!(54; C=64 H=8 W=8 OH=1 OW=1);
+        adaptive_case!(55; C=9 H=1 W=2 OH=3 OW=1);
+        adaptive_case!(56; C=20 H=1 W=1 OH=1 OW=1);
     }
 
     #[test]

@@ -690,6 +690,133 @@ pub mod act {
     }
 }
 
+/// The scalar `f32` activations with `libm`'s functions: the formulas and
+/// operation order of PyTorch's CPU kernels, as constnet computed them
+/// before the activations were vectorised. They are the yardstick of the
+/// accuracy tests (each vectorised function is within a stated number of
+/// ulps of its twin here) and the "before" of `benches/act_pool.rs`.
+pub mod libm_act {
+    // The same constants as `crate::act`'s, rounded the same way.
+    #[allow(clippy::cast_possible_truncation)] // Intended rounding of a constant.
+    const SELU_ALPHA: f32 = 1.673_263_242_354_377_3_f64 as f32;
+    #[allow(clippy::cast_possible_truncation)] // Intended rounding of a constant.
+    const SELU_SCALE: f32 = 1.050_700_987_355_480_5_f64 as f32;
+    #[allow(clippy::cast_possible_truncation)] // Intended rounding of a constant.
+    const GELU_BETA: f32 =
+        (core::f64::consts::SQRT_2 * core::f64::consts::FRAC_2_SQRT_PI * 0.5) as f32;
+
+    /// `libm::expf`.
+    #[must_use]
+    pub fn exp(x: f32) -> f32 {
+        libm::expf(x)
+    }
+
+    /// `libm::expm1f`.
+    #[must_use]
+    pub fn expm1(x: f32) -> f32 {
+        libm::expm1f(x)
+    }
+
+    /// `libm::erff`.
+    #[must_use]
+    pub fn erf(x: f32) -> f32 {
+        libm::erff(x)
+    }
+
+    /// `libm::tanhf`.
+    #[must_use]
+    pub fn tanh(x: f32) -> f32 {
+        libm::tanhf(x)
+    }
+
+    /// `1 / (1 + expf(−x))`.
+    #[must_use]
+    pub fn sigmoid(x: f32) -> f32 {
+        1.0 / (1.0 + libm::expf(-x))
+    }
+
+    /// `x / (1 + expf(−x))`.
+    #[must_use]
+    pub fn silu(x: f32) -> f32 {
+        x / (1.0 + libm::expf(-x))
+    }
+
+    /// `x > 0 ? x : expm1f(x) · alpha`.
+    #[must_use]
+    pub fn elu(x: f32, alpha: f32) -> f32 {
+        if x > 0.0 {
+            x
+        } else {
+            libm::expm1f(x) * alpha
+        }
+    }
+
+    /// `x > 0 ? x · scale : expm1f(x) · (alpha · scale)`.
+    #[must_use]
+    pub fn selu(x: f32) -> f32 {
+        if x > 0.0 {
+            x * SELU_SCALE
+        } else {
+            libm::expm1f(x) * (SELU_ALPHA * SELU_SCALE)
+        }
+    }
+
+    /// `x · 0.5 · (1 + erff(x / √2))`.
+    #[must_use]
+    pub fn gelu(x: f32) -> f32 {
+        x * 0.5 * (1.0 + libm::erff(x * core::f32::consts::FRAC_1_SQRT_2))
+    }
+
+    /// `0.5 · x · (1 + tanhf(β · (x + 0.044715 · x³)))`.
+    #[must_use]
+    pub fn gelu_tanh(x: f32) -> f32 {
+        let cube = x * x * x;
+        let inner = GELU_BETA * (x + 0.044_715 * cube);
+        0.5 * x * (1.0 + libm::tanhf(inner))
+    }
+
+    /// (Log-)softmax over the middle axis of `x` viewed as
+    /// `[outer, d, inner]`, one lane at a time, with `expf` and `logf`.
+    ///
+    /// # Panics
+    ///
+    /// If `x.len() != outer · d · inner`.
+    pub fn normalize(x: &mut [f32], outer: usize, d: usize, inner: usize, log: bool) {
+        assert_eq!(x.len(), outer * d * inner);
+        for o in 0..outer {
+            for i in 0..inner {
+                let at = |k: usize| (o * d + k) * inner + i;
+                let max = (0..d).map(|k| x[at(k)]).fold(f32::NEG_INFINITY, |m, v| {
+                    if v > m || v.is_nan() {
+                        v
+                    } else {
+                        m
+                    }
+                });
+                let mut sum = 0.0f32;
+                for k in 0..d {
+                    let e = libm::expf(x[at(k)] - max);
+                    sum += e;
+                    if !log {
+                        x[at(k)] = e;
+                    }
+                }
+                if log {
+                    let log_sum = libm::logf(sum);
+                    for k in 0..d {
+                        x[at(k)] = x[at(k)] - max - log_sum;
+                    }
+                } else {
+                    let scale = 1.0 / sum;
+                    for k in 0..d {
+                        x[at(k)] *= scale;
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Helpers shared by the kernel tests: deterministic data and comparison.
 #[cfg(test)]
 #[allow(clippy::float_cmp)] // Infinities must match exactly.

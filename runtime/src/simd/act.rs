@@ -1,7 +1,11 @@
-//! SIMD bodies of [`crate::act::relu`]: `x < 0 ? 0 : x` per lane, exactly
-//! the portable result (NaN and `-0.0` are kept, negatives become `+0.0`);
-//! and the fused activations of [`PostAct`] on one vector, for the stores
-//! of the convolution and linear bodies.
+//! SIMD bodies of the activations: [`crate::act::relu`] (`x < 0 ? 0 : x`
+//! per lane, exactly the portable result: NaN and `-0.0` are kept,
+//! negatives become `+0.0`); the other piecewise-linear ones and the
+//! transcendental ones ([`super::math`]'s generic code on the
+//! [`super::lanes`] tokens) and (log-)softmax, one `#[target_feature]`
+//! entry point per instruction set; and the fused activations of
+//! [`PostAct`] on one vector, for the stores of the convolution and linear
+//! bodies.
 //!
 //! # The fused activations are the portable ones, bit for bit
 //!
@@ -14,6 +18,8 @@
 //! bound (NaN kept). Hardswish and hardsigmoid divide by 6 as the portable
 //! code does (a multiply by `1/6` would round differently).
 
+use super::lanes::{Avx2, Avx512};
+use super::math::{self, Unary};
 use crate::act::PostAct;
 use core::arch::x86_64::{
     __m256, __m512, _mm256_add_ps, _mm256_andnot_ps, _mm256_blendv_ps, _mm256_cmp_ps,
@@ -158,6 +164,57 @@ pub(crate) fn relu_avx2(x: &mut [f32]) {
             *v = 0.0;
         }
     }
+}
+
+/// [`math::apply`]`(k)` on every element of `x` with 16 lanes.
+#[target_feature(enable = "avx512f")]
+pub(crate) fn unary_avx512(x: &mut [f32], k: Unary) {
+    // SAFETY: this function is compiled with AVX-512F, and calling it
+    // requires the CPU to have it.
+    let s = unsafe { Avx512::new() };
+    math::apply(s, k, x);
+}
+
+/// [`math::apply`]`(k)` on every element of `x` with 8 lanes.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn unary_avx2(x: &mut [f32], k: Unary) {
+    // SAFETY: this function is compiled with AVX2 and FMA, and calling it
+    // requires the CPU to have them.
+    let s = unsafe { Avx2::new() };
+    math::apply(s, k, x);
+}
+
+/// A piecewise-linear activation on every element of `x` with 16 lanes:
+/// the portable bits (see the module docs).
+#[target_feature(enable = "avx512f")]
+pub(crate) fn piecewise_avx512(x: &mut [f32], act: PostAct) {
+    // SAFETY: as in `unary_avx512`.
+    let s = unsafe { Avx512::new() };
+    math::piecewise(s, act, x);
+}
+
+/// A piecewise-linear activation on every element of `x` with 8 lanes.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn piecewise_avx2(x: &mut [f32], act: PostAct) {
+    // SAFETY: as in `unary_avx2`.
+    let s = unsafe { Avx2::new() };
+    math::piecewise(s, act, x);
+}
+
+/// [`math::normalize`] with 16 lanes.
+#[target_feature(enable = "avx512f")]
+pub(crate) fn normalize_avx512(x: &mut [f32], d: usize, inner: usize, log: bool) {
+    // SAFETY: as in `unary_avx512`.
+    let s = unsafe { Avx512::new() };
+    math::normalize(s, x, d, inner, log);
+}
+
+/// [`math::normalize`] with 8 lanes.
+#[target_feature(enable = "avx2,fma")]
+pub(crate) fn normalize_avx2(x: &mut [f32], d: usize, inner: usize, log: bool) {
+    // SAFETY: as in `unary_avx2`.
+    let s = unsafe { Avx2::new() };
+    math::normalize(s, x, d, inner, log);
 }
 
 /// [`post_act512`] on 16 floats in memory, for the tests.

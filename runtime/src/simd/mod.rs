@@ -40,7 +40,10 @@ pub(crate) mod act;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod conv;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod lanes;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod linear;
+pub(crate) mod math;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod pool;
 
