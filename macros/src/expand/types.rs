@@ -71,7 +71,12 @@ pub fn compact(ty: &TokenStream) -> String {
 /// [f32]` expression of the same length), through `merge::copy` on
 /// fixed-size arrays: no temporary on the stack (which a debug build would
 /// keep for every copy of a function) and no length check left to panic.
-pub fn copy(krate: &TokenStream, src: &TokenStream, dst: &TokenStream, shape: Shape) -> TokenStream {
+pub fn copy(
+    krate: &TokenStream,
+    src: &TokenStream,
+    dst: &TokenStream,
+    shape: Shape,
+) -> TokenStream {
     let n = lit(shape.len().unwrap_or(0));
     quote! {
         #krate::merge::copy(
