@@ -33,7 +33,7 @@ MaxPool, Reshape (to [-1, 400]), Gemm, Relu, Gemm, Relu, Gemm -- with the ten
 state_dict tensors as initializers under their PyTorch names, and
 ``value_info`` shapes for every intermediate in terms of the symbol
 ``batch``. The output is byte-for-byte reproducible with the versions above
-(258,899 bytes, sha256 5adb991886a3c1920a7cccd00eee594fc498bd4cd7882d4bf6c84c436295b302).
+(249,921 bytes, sha256 7c0afd13dd89c1ac3393c98c24ef1f381ce57393575fe878f18a3be9ed81cf8b; the exporter's per-node metadata, with this machine's paths, is stripped).
 ONNX Runtime 1.32 and tract-onnx 0.23 both run it (tract: to pin the batch
 to a number, load it with ``with_ignore_value_info(true)`` and
 ``with_ignore_output_shapes(true)``, as benches/peers does, since the
@@ -83,6 +83,10 @@ def export(model):
         optimize=True,
     )
     program.save(ONNX, external_data=False)
+    # The exporter's per-node metadata holds Python stack traces with this
+    # machine's paths; the engines never read it.
+    from golden_networks import strip_metadata
+    strip_metadata(ONNX)
     print(f"wrote {os.path.relpath(ONNX, REPO_ROOT)} ({os.path.getsize(ONNX)} bytes)")
 
 

@@ -757,12 +757,32 @@ def export_onnx(model, x, y, path):
         torch.onnx.export(model, (x,), path, input_names=["input"], output_names=["output"],
                           dynamic_shapes=({0: batch},), opset_version=18,
                           external_data=False, verbose=False)
+    strip_metadata(path)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
     got = session.run(None, {"input": x.numpy()})[0]
     err = float(np.abs(got - y.numpy()).max())
     assert err <= 1e-4, (path, err)
+    return err
+
+
+def strip_metadata(path):
+    """Removes the exporter's per-node metadata (Python stack traces with
+    this machine's paths, class hierarchies, fx node text) and doc strings
+    from an ONNX file, which the engines never read: the file then depends
+    only on the model, not on where it was exported."""
+    import onnx
+    model = onnx.load(path)
+    for graph in [model.graph] + [f for f in model.functions]:
+        for node in graph.node:
+            del node.metadata_props[:]
+            node.doc_string = ""
+    for info in list(model.graph.value_info) + list(model.graph.input) + list(model.graph.output):
+        del info.metadata_props[:]
+    del model.metadata_props[:]
+    model.doc_string = ""
+    onnx.save(model, path)
 
 
 def main():
