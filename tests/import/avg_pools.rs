@@ -2,7 +2,7 @@
 // Regenerate with `python tools/gen_import_tests.py`; checked by tests/import.rs.
 
 constnet::network! {
-    /// `torch.nn.modules.container.Sequential`, imported from PyTorch.
+    /// `nn.Sequential`, imported from PyTorch.
     pub struct AvgPools {
         input: [4, 13, 14],
         Conv2d(4, 6, 3, padding = 1),                    // -> [6, 13, 14]

@@ -2,7 +2,7 @@
 // Regenerate with `python tools/gen_import_tests.py`; checked by tests/import.rs.
 
 constnet::network! {
-    /// `torch.nn.modules.container.Sequential`, imported from PyTorch.
+    /// `nn.Sequential`, imported from PyTorch.
     pub struct DilationGroups {
         input: [6, 14, 12],
         Conv2d(6, 12, 3, padding = 2, dilation = 2, groups = 3),  // -> [12, 14, 12]

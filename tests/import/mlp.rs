@@ -2,7 +2,7 @@
 // Regenerate with `python tools/gen_import_tests.py`; checked by tests/import.rs.
 
 constnet::network! {
-    /// `torch.nn.modules.container.Sequential`, imported from PyTorch.
+    /// `nn.Sequential`, imported from PyTorch.
     pub struct Mlp {
         input: [20],
         Linear(20, 32),  // -> [32]

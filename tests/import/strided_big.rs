@@ -2,7 +2,7 @@
 // Regenerate with `python tools/gen_import_tests.py`; checked by tests/import.rs.
 
 constnet::network! {
-    /// `torch.nn.modules.container.Sequential`, imported from PyTorch.
+    /// `nn.Sequential`, imported from PyTorch.
     pub struct StridedBig {
         input: [5, 13, 9],
         Conv2d(5, 8, 3, stride = 2),                               // -> [8, 6, 4]

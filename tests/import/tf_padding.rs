@@ -2,7 +2,7 @@
 // Regenerate with `python tools/gen_import_tests.py`; checked by tests/import.rs.
 
 constnet::network! {
-    /// `torch.nn.modules.container.Sequential`, imported from PyTorch.
+    /// `nn.Sequential`, imported from PyTorch.
     pub struct TfPadding {
         input: [3, 17, 17],
         ZeroPad2d((0, 1, 0, 1)),           // -> [3, 18, 18]

@@ -2,7 +2,7 @@
 // Regenerate with `python tools/gen_import_tests.py`; checked by tests/import.rs.
 
 constnet::network! {
-    /// `torch.nn.modules.container.Sequential`, imported from PyTorch.
+    /// `nn.Sequential`, imported from PyTorch.
     pub struct TinyEdge {
         input: [2, 5, 7],
         Conv2d(2, 3, (5, 7)),        // -> [3, 1, 1]

@@ -2,7 +2,7 @@
 // Regenerate with `python tools/gen_import_tests.py`; checked by tests/import.rs.
 
 constnet::network! {
-    /// `torch.nn.modules.container.Sequential`, imported from PyTorch.
+    /// `nn.Sequential`, imported from PyTorch.
     pub struct VggStack {
         input: [3, 16, 12],
         Conv2d(3, 8, 3, padding = 1),   // -> [8, 16, 12]

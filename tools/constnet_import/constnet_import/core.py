@@ -84,6 +84,8 @@ def _umask() -> int:
 
 def _source_name(module: nn.Module) -> str:
     t = type(module)
+    if t.__module__.startswith("torch.nn"):
+        return f"nn.{t.__qualname__}"
     return t.__qualname__ if t.__module__ in ("__main__", "builtins") else \
         f"{t.__module__}.{t.__qualname__}"
 

@@ -118,10 +118,8 @@ class Printer:
             head = "Residual" if t.when is None else f"Residual(when = {render_cond(t.when)})"
             return self.braced(ind, head, t.body, depth), comment
         if isinstance(t, TMerge):
-            lines = [f"{ind}{t.kind} {{"]
-            for b in t.branches:
-                lines += self.branch(b, depth + 1)
-            return lines + [f"{ind}}},"], comment
+            return [f"{ind}{t.kind} {{"] + self.branches(t.branches, depth + 1) + \
+                [f"{ind}}},"], comment
         assert isinstance(t, TIf)
         return self.cond(t, depth, branch=False), None
 
@@ -134,16 +132,23 @@ class Printer:
                 return [one] if body else [f"{ind}{head} {{}},"]
         return [f"{ind}{head} {{"] + self.sequence(body, depth + 1) + [f"{ind}}},"]
 
-    def branch(self, b, depth: int) -> list[str]:
+    def branches(self, branches: list, depth: int) -> list[str]:
+        """The branches of `Add` or `Cat`: `{}` for the identity, one entry
+        bare, several in braces, `if … else …`; the comments of one-line
+        branches aligned."""
         ind = INDENT * depth
-        if isinstance(b, TIf):
-            return self.cond(b, depth, branch=True)
-        if not b:
-            return [f"{ind}{{}},"]
-        if len(b) == 1 and not isinstance(b[0], TIf):
-            lines, comment = self.entry(b[0], depth)
-            return self.attach(lines, comment, None)
-        return [f"{ind}{{"] + self.sequence(b, depth + 1) + [f"{ind}}},"]
+        printed: list[tuple[list[str], str | None]] = []
+        for b in branches:
+            if isinstance(b, TIf):
+                printed.append((self.cond(b, depth, branch=True), None))
+            elif not b:
+                printed.append(([f"{ind}{{}},"], None))
+            elif len(b) == 1 and not isinstance(b[0], TIf):
+                printed.append(self.entry(b[0], depth))
+            else:
+                printed.append(([f"{ind}{{"] + self.sequence(b, depth + 1) + [f"{ind}}},"],
+                                None))
+        return self.aligned(printed)
 
     def cond(self, t: TIf, depth: int, branch: bool) -> list[str]:
         ind = INDENT * depth
@@ -163,9 +168,12 @@ class Printer:
         return lines[:-1] + [last + " " * pad + comment]
 
     def sequence(self, body: list[T], depth: int) -> list[str]:
-        """Entries one after the other, the comments of one-line entries
+        """Entries one after the other."""
+        return self.aligned([self.entry(t, depth) for t in body])
+
+    def aligned(self, printed: list[tuple[list[str], str | None]]) -> list[str]:
+        """Printed entries with their comments, those of one-line entries
         aligned (those of multi-line ones follow their closing brace)."""
-        printed = [self.entry(t, depth) for t in body]
         widths = [len(lines[0]) for lines, comment in printed if comment and len(lines) == 1]
         fitting = [w for w in widths if w + 2 <= COMMENT_COLUMN + 24]
         column = max(fitting, default=0) + 2

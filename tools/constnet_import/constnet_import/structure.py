@@ -323,10 +323,28 @@ def _head(e: Entry, scope: str) -> str | None:
     return None
 
 
-def _group_uncalled(entries: list[Entry], scope: str) -> list[Entry]:
-    """Runs of entries from one uncalled container (`for layer in
-    self.layers`) as a `layers: Sequential { … }` of their own, so that
-    their keys stay `layers.0.weight`, …"""
+def _heads(entries: list[Entry], scope: str) -> dict[str, int]:
+    """How many entries of each uncalled container there are in `scope`'s
+    own entries (branches included, child modules not)."""
+    counts: dict[str, int] = {}
+    for e in entries:
+        if isinstance(e, MergeE):
+            for b in e.branches:
+                for head, n in _heads(b, scope).items():
+                    counts[head] = counts.get(head, 0) + n
+        else:
+            head = _head(e, scope)
+            if head is not None:
+                counts[head] = counts.get(head, 0) + 1
+    return counts
+
+
+def _group_uncalled(entries: list[Entry], scope: str, counts: dict[str, int]) -> list[Entry]:
+    """A run of entries from one uncalled container (`for layer in
+    self.layers`) as a `layers: Sequential { … }` of its own, so that their
+    keys stay `layers.0.weight`, …, when the run holds all of the
+    container's entries (`counts`); otherwise they are left alone (named
+    `layers_0` by `name_entries`)."""
     out: list[Entry] = []
     i = 0
     while i < len(entries):
@@ -343,6 +361,10 @@ def _group_uncalled(entries: list[Entry], scope: str) -> list[Entry]:
             elif h is not None or _relative(getattr(entries[j], "path", None), scope):
                 break
         body = entries[i:last + 1]
+        if sum(_head(e, scope) == head for e in body) < counts.get(head, 0):
+            out.append(entries[i])
+            i += 1
+            continue
         path = f"{scope}.{head}" if scope else head
         out.append(GroupE(path=path, module=None, body=body, in_shape=body[0].in_shape,
                           out_shape=body[-1].out_shape, synthetic=True))
@@ -350,20 +372,27 @@ def _group_uncalled(entries: list[Entry], scope: str) -> list[Entry]:
     return out
 
 
-def name_entries(entries: list[Entry], scope: str = "", taken: set[str] | None = None
-                 ) -> list[Entry]:
-    """Names every entry under module `scope`: its attribute, or nothing (a
-    `Sequential`'s index, a functional call, a module used twice)."""
-    taken = set() if taken is None else taken
-    entries = _group_uncalled(entries, scope)
+def name_entries(entries: list[Entry], scope: str = "") -> list[Entry]:
+    """Names every entry of module `scope`: its attribute, or nothing (a
+    `Sequential`'s index, a functional call, a module used twice); an
+    entry of an uncalled container in another module's forward (a
+    `ModuleList`) is grouped or named `layers_0`."""
+    return _name(entries, scope, set(), _heads(entries, scope))
+
+
+def _name(entries: list[Entry], scope: str, taken: set[str], counts: dict[str, int]
+          ) -> list[Entry]:
+    entries = _group_uncalled(entries, scope, counts)
     for e in entries:
         if isinstance(e, MergeE):
-            e.branches = [name_entries(b, scope, taken) for b in e.branches]
+            e.branches = [_name(b, scope, taken, counts) for b in e.branches]
             continue
         rel = None if e.repeated else _relative(e.path, scope)
-        if rel and not rel.isdigit() and is_rust_ident(rel) and rel not in taken:
-            e.name = rel
-            taken.add(rel)
+        if rel and not rel.isdigit():
+            rel = rel.replace(".", "_")
+            if is_rust_ident(rel) and rel not in taken:
+                e.name = rel
+                taken.add(rel)
         if isinstance(e, GroupE):
             e.body = name_entries(e.body, e.path)
     return entries
