@@ -92,14 +92,19 @@ def _source_name(module: nn.Module) -> str:
 
 def import_module(module: nn.Module, input_shape: tuple[int, ...], name: str | None = None,
                   doc: str | None = None, header: list[str] | None = None,
-                  blocks: bool = True) -> Imported:
+                  blocks: bool = True, source: str | None = None) -> Imported:
     """`module` (put in eval mode) as a `network!` declaration for one
     sample of shape `input_shape` (batch dimension dropped), and its
     weights under the declaration's keys. Raises `ImportFailure` listing
-    every problem when the module cannot be expressed."""
+    every problem when the module cannot be expressed.
+
+    `name` is the struct's (default: the class's), `doc` its doc comment,
+    `header` the comment lines atop the file, `source` how the module is
+    named in them and in the weights' metadata (default: its class's
+    qualified name); `blocks=False` writes repeated modules out."""
     input_shape = _checked_shape(input_shape)
     module.eval()
-    source = _source_name(module)
+    source = source or _source_name(module)
     name = camel_case(name or type(module).__name__)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
