@@ -397,12 +397,14 @@ class _Unify:
         self.solver = _Solver(n, inp, oup, _attributes(instances))
         self.slots: dict[tuple[int, str], Expr] = {}
 
-    def slot_values(self, rows: list[Row], out: list) -> None:
+    def slot_values(self, rows: list[Row], out: list, context: str | None = None) -> None:
         """Every argument of every row, in order: (row, arg, values, hint,
-        channel)."""
+        channel). `context` is the name of the nearest named entry around,
+        for the hints."""
         for r in rows:
+            first = next(iter(r.members.values()), None)
+            name = getattr(first, "name", None) or context
             if r.sig[0] in ("L", "B"):
-                first = next(iter(r.members.values()))
                 args = first.args if r.sig[0] == "L" else first.block_args
                 for arg in args:
                     if arg == "inplace":
@@ -411,9 +413,9 @@ class _Unify:
                     for i, e in r.members.items():
                         values[i] = (e.args if r.sig[0] == "L" else e.block_args)[arg]
                     channel = arg in CHANNEL_ARGS or (r.sig[0] == "B" and _is_channel(first, arg))
-                    out.append((r, arg, values, _hint(first, arg, channel), channel))
+                    out.append((r, arg, values, _hint(name, arg, channel), channel))
             for child in r.children:
-                self.slot_values(child, out)
+                self.slot_values(child, out, name)
 
     def solve(self, rows: list[Row]) -> None:
         slots: list = []
@@ -490,10 +492,12 @@ def _is_channel(e: GroupE, arg: str) -> bool:
     return getattr(e.block, "channel_params", set()).__contains__(arg)
 
 
-def _hint(e: Entry, arg: str, channel: bool) -> str:
+def _hint(name: str | None, arg: str, channel: bool) -> str:
+    """A new parameter's name, from the argument it first appears in:
+    `stride`, `kernel`, …; a channel count after the entry it sizes
+    (`squeeze_channels`), or `hidden`."""
     if channel:
-        name = getattr(e, "name", None)
-        if name and arg.startswith(("out", "num")):
+        if name and not arg.startswith("in"):
             return f"{name}_channels"
         return "hidden"
     return {"kernel_size": "kernel"}.get(arg, arg)

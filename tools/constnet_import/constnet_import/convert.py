@@ -138,13 +138,15 @@ def _checked(kind: str, args: dict[str, Any], in_shape: tuple[int, ...],
     map_in = len(in_shape) == 3
     if args.get("return_indices"):
         raise _Unsupported(f"{kind} with return_indices=True returns two tensors")
-    if kind in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d"):
+    if kind in ("AdaptiveAvgPool2d", "AdaptiveMaxPool2d") and map_in:
         size = args["output_size"]
-        if isinstance(size, (tuple, list)) or size is None:
-            hw = tuple(size) if size is not None else (None, None)
-            hw = tuple(in_shape[1 + i] if s is None else int(s) for i, s in enumerate(hw))
-            size = hw[0] if hw[0] == hw[1] else hw
-        args["output_size"] = size
+        hw = tuple(size) if isinstance(size, (tuple, list)) else (size, size)
+        hw = tuple(in_shape[1 + i] if s is None else int(s) for i, s in enumerate(hw))
+        if hw[0] > in_shape[1] or hw[1] > in_shape[2]:
+            raise _Unsupported(f"{kind} to {hw[0]}x{hw[1]} from a {in_shape[1]}x{in_shape[2]} "
+                               "map: constnet's adaptive pools do not enlarge a map (a larger "
+                               "example input may fit)")
+        args["output_size"] = hw[0] if hw[0] == hw[1] else hw
     if kind in ("BatchNorm2d", "BatchNorm1d"):
         if not args["track_running_stats"]:
             raise _Unsupported(f"{kind}(track_running_stats=False) normalises with each batch's "
@@ -297,7 +299,16 @@ _METHOD_EXPLAINED = {"mul": "multiplication", "mul_": "multiplication", "sub": "
                      "repeat": "a repetition", "unsqueeze": "a new dimension"}
 
 
+def _is_stochastic_depth(target: Any) -> bool:
+    """torchvision.ops.stochastic_depth, which tracing keeps as a call (it
+    is `torch.fx.wrap`ped): the identity at inference."""
+    return getattr(target, "__name__", "") == "stochastic_depth" and \
+        getattr(target, "__module__", "").startswith("torchvision.ops")
+
+
 def _lookup(n: fx.Node) -> tuple[str, list[tuple[str, Any]]] | None:
+    if n.op == "call_function" and _is_stochastic_depth(n.target):
+        return "stochastic_depth", [("p", REQUIRED), ("mode", REQUIRED), ("training", True)]
     if n.op == "call_method":
         if n.target in _SIMPLE_METHODS:
             return _SIMPLE_METHODS[n.target], []
@@ -416,6 +427,9 @@ class Converter:
         name = self.module_name(n) if n.op == "call_module" else op_name(n)
         if after_problem and n.target is operator.getitem:
             return Op(n, "opaque", inputs=inputs)  # one output of an op already reported
+        count = _tensors_in(self.values.get(n))
+        if not count:
+            return Op(n, "shape", inputs=inputs)  # arithmetic on sizes: `c // groups`
         consts = [a for a in n.all_input_nodes if self.ops[a].role == "const"]
         if consts:
             self.problem(n, f"{name} with the module's own tensor `{consts[0].target}` (a "
@@ -426,9 +440,6 @@ class Converter:
             self.problem(n, f"{name} ({unknown})")
             return Op(n, "opaque", inputs=inputs)
         if self.tensor(n) is None:
-            count = _tensors_in(self.values.get(n))
-            if not count:
-                return Op(n, "shape", inputs=inputs)
             if not after_problem:
                 self.problem(n, f"{name} (returns {count} tensors; a layer returns one)")
             return Op(n, "opaque", inputs=inputs)
@@ -580,6 +591,12 @@ class Converter:
         if out != self.sample(x) or v is None or v.dtype != torch.float32:
             raise _Unsupported(f"changes the tensor ({list(self.sample(x))} → {list(out)}, "
                                f"{v.dtype if v else '?'})")
+        return Op(n, "alias", inputs=[x])
+
+    def _stochastic_depth(self, n, kind, data, args, inputs, out) -> Op:
+        x = self._single(n, data, inputs)
+        if self.const(args["training"]) and self.const(args["p"]) > 0:
+            raise _Unsupported("stochastic depth with training=True drops samples at inference")
         return Op(n, "alias", inputs=[x])
 
     def _mean(self, n, kind, data, args, inputs, out) -> Op:

@@ -187,7 +187,7 @@ def block_text(b: BlockDecl) -> list[str]:
     params = [f"{p.name} = {render(Const(p.default))}" if p.has_default else p.name
               for p in b.params]
     lines = [f"{INDENT}/// {line}" for line in b.doc.splitlines()] if b.doc else []
-    lines.append(f"{INDENT}block {b.name}({', '.join(params)}) {{")
+    lines += _call(f"block {b.name}", params, INDENT, " {")
     lines += Printer().sequence(b.body, 2)
     return lines + [f"{INDENT}}}"]
 
