@@ -4,8 +4,8 @@
 The instances of one class are anti-unified:
 
 1. Alignment. Their bodies are aligned entry by entry (longest common
-   subsequence on kind and name, recursively into `Sequential`s and
-   branches); an entry missing from some instances becomes optional
+   subsequence on kind and name, the most alike arguments breaking ties,
+   recursively into `Sequential`s and branches); an entry missing from some instances becomes optional
    (`if cond { … }`), and a `Residual` present in some instances only
    becomes `Residual(when = cond) { … }`.
 2. Parameters. Every argument that differs between instances is expressed
@@ -89,8 +89,7 @@ def similarity(a: Entry, b: Entry) -> float:
     if isinstance(a, LayerE):
         return _args_similarity(a.args, b.args, CHANNEL_ARGS)
     if isinstance(a, GroupE) and a.block is not None:
-        return _args_similarity(a.block_args, b.block_args,
-                                getattr(a.block, "channel_params", set()))
+        return _args_similarity(a.block_args, b.block_args, a.block.channel_params)
     xs = a.body if isinstance(a, GroupE) else [e for br in a.branches for e in br]
     ys = b.body if isinstance(b, GroupE) else [e for br in b.branches for e in br]
     pairs = [similarity(x, y) for x, y in zip(xs, ys) if _sig(x) == _sig(y)]
@@ -489,7 +488,7 @@ class _Unify:
 
 
 def _is_channel(e: GroupE, arg: str) -> bool:
-    return getattr(e.block, "channel_params", set()).__contains__(arg)
+    return arg in e.block.channel_params
 
 
 def _hint(name: str | None, arg: str, channel: bool) -> str:

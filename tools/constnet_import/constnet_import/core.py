@@ -16,7 +16,7 @@ from . import __version__
 from .blocks import make_blocks
 from .convert import convert
 from .emit import declaration, to_template
-from .export import Weights, assign_keys, collect_weights, field_names, max_error, run
+from .export import Weights, assign_keys, clashes, collect_weights, max_error, run
 from .problems import ImportFailure, Problem
 from .structure import Builder, name_entries
 from .template import BlockDecl
@@ -121,11 +121,11 @@ def import_module(module: nn.Module, input_shape: tuple[int, ...], name: str | N
         if problems or root is None:
             raise ImportFailure(problems or [Problem("forward", "nothing to import")])
         body = name_entries(root.body)
-        assign_keys(body)
-        clashes = field_names(body)
-        if clashes:
-            raise ImportFailure([Problem(keys[0], f"its layers' keys {', '.join(keys)} would share "
-                                                  f"the field `{f}`") for f, keys in clashes.items()])
+        shared = clashes(assign_keys(body))
+        if shared:
+            raise ImportFailure([Problem(keys[0], f"the keys {', '.join(keys)} would name the same "
+                                                  f"field `{f}` of the generated struct")
+                                 for f, keys in shared.items()])
         weights = collect_weights(module, body)
         decls = make_blocks(body, {name}) if blocks else []
         x = traced.inputs[BATCHES[1]]

@@ -19,8 +19,6 @@ silently different network.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
-
 import torch
 import torch.nn as nn
 
@@ -39,8 +37,12 @@ class Weights:
     """Keys whose dtype was not float32."""
 
 
-def assign_keys(entries: list[Entry], prefix: str = "") -> None:
-    """Sets `key` on every layer and module, as the macro computes it."""
+def assign_keys(entries: list[Entry], prefix: str = "", field: str = "",
+                fields: dict[str, list[str]] | None = None) -> dict[str, list[str]]:
+    """Sets `key` on every layer and module as the macro computes it, and
+    returns the struct fields the macro derives, each with the keys that
+    take it (two keys on one field would not compile)."""
+    fields = {} if fields is None else fields
     counter = [0]
 
     def visit(items: list[Entry]) -> None:
@@ -51,11 +53,15 @@ def assign_keys(entries: list[Entry], prefix: str = "") -> None:
                 continue
             index = counter[0]
             counter[0] += 1
-            e.key = prefix + (e.name if e.name else str(index))
+            local = e.name if e.name else str(index)
+            e.key = prefix + local
+            name = f"layer{index}" if not e.name and not prefix else field + local
+            fields.setdefault(name, []).append(e.key)
             if isinstance(e, GroupE):
-                assign_keys(e.body, e.key + ".")
+                assign_keys(e.body, e.key + ".", name + "_", fields)
 
     visit(entries)
+    return fields
 
 
 def collect_weights(module: nn.Module, entries: list[Entry]) -> Weights:
@@ -117,18 +123,6 @@ def max_error(got: torch.Tensor, want: torch.Tensor) -> float:
     return float(diff.max()) if diff.numel() else 0.0
 
 
-def field_names(entries: list[Entry]) -> dict[str, list[str]]:
-    """The struct fields the macro derives from keys, each with the keys
-    that would take it (more than one is a compile error)."""
-    fields: dict[str, list[str]] = {}
-    for e in walk(entries):
-        if isinstance(e, (LayerE, GroupE)) and e.key is not None:
-            top = "." not in e.key
-            name = e.key if e.name or not top else f"layer{e.key}"
-            fields.setdefault(name.replace(".", "_"), []).append(e.key)
+def clashes(fields: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The fields two different keys would take."""
     return {f: keys for f, keys in fields.items() if len(set(keys)) > 1}
-
-
-def summary(entries: list[Entry]) -> dict[str, Any]:
-    layers = [e for e in walk(entries) if isinstance(e, LayerE)]
-    return {"layers": len(layers)}

@@ -170,3 +170,6 @@ class BlockDecl:
     params: list[BlockParam]
     body: list[T] = field(default_factory=list)
     doc: str = ""
+    channel_params: set[str] = field(default_factory=set)
+    """The parameters that are channel counts (for the blocks using this
+    one, which name their own parameters after them)."""
