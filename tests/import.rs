@@ -7,9 +7,10 @@
 //!   of the vocabulary, residual blocks, branches, concatenations, padding
 //!   layers): `tests/import/<name>.rs` and `<name>.safetensors`, against
 //!   the PyTorch outputs in `tests/golden/<name>.io.safetensors`.
-//! - `Functional` of `tools/gen_import_tests.py`: functional calls,
-//!   `ModuleList`s, and tensors saved under keys the declaration renames,
-//!   against `tests/import/functional.io.safetensors`.
+//! - `Functional` and `CifarResNet` of `tools/gen_import_tests.py`:
+//!   functional calls, `ModuleList`s, tensors saved under keys the
+//!   declaration renames, a ResNet as CIFAR code writes it; against
+//!   `tests/import/<name>.io.safetensors`.
 //! - The shipped LeNet-5 (`tools/train_lenet.py`'s module with
 //!   `data/lenet5.safetensors`), on all 2,000 test digits, against
 //!   `data/lenet5_golden.safetensors`.
@@ -55,6 +56,7 @@ mod imported {
     include!("import/tf_padding.rs");
     include!("import/lenet5.rs");
     include!("import/functional.rs");
+    include!("import/cifar_resnet.rs");
     include!("import/torchvision_resnet18.rs");
     include!("import/torchvision_mobilenet_v2.rs");
     include!("import/torchvision_squeezenet1_1.rs");
@@ -196,6 +198,14 @@ golden! {
 #[test]
 fn functional() {
     check_io::<imported::Functional>("functional", "tests/import/functional.io.safetensors");
+}
+
+/// A ResNet as CIFAR code writes it (`CifarResNet` in
+/// `tools/gen_import_tests.py`): empty `nn.Sequential()` shortcuts, a
+/// weightless module used twice (a block without parameters).
+#[test]
+fn cifar_resnet() {
+    check_io::<imported::CifarResNet>("cifar_resnet", "tests/import/cifar_resnet.io.safetensors");
 }
 
 /// The shipped LeNet-5, imported from `tools/train_lenet.py`'s module,

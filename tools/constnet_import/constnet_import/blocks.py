@@ -37,6 +37,7 @@ import torch.nn as nn
 from .ir import Entry, GroupE, LayerE, is_residual, walk
 from .template import (Bin, BlockDecl, BlockParam, Cmp, Cond, Const, Expr, Logic, Ref, T, TGroup,
                        TIf, TLayer, TMerge, TResidual, TUse, evaluate, holds)
+from .trace import class_name
 from .vocab import GROUPS, KINDS, camel_case
 
 CHANNEL_ARGS = {"in_channels", "out_channels", "num_features", "in_features", "out_features"}
@@ -612,7 +613,7 @@ def _unify(cls: type, instances: list[GroupE], name: str) -> BlockDecl | None:
     if s.failed or len(s.params) > MAX_PARAMS:
         return None
     params = _ordered(s)
-    decl = BlockDecl(name, [], body, doc=f"`{cls.__module__}.{cls.__qualname__}`.")
+    decl = BlockDecl(name, [], body, doc=f"`{class_name(cls)}`.")
     decl.channel_params = {p.name for p in params if p.channel}
     for p in params:
         has, default = _default(p)

@@ -16,11 +16,11 @@ from . import __version__
 from .blocks import make_blocks
 from .convert import convert
 from .emit import declaration, to_template
-from .export import Weights, assign_keys, clashes, collect_weights, max_error, run
+from .export import Weights, collect_weights, max_error, run, unclash
 from .problems import ImportFailure, Problem
 from .structure import Builder, name_entries
 from .template import BlockDecl
-from .trace import BATCHES, run_examples, trace
+from .trace import BATCHES, class_name, run_examples, trace
 from .vocab import camel_case
 
 TOLERANCE = 1e-4
@@ -82,14 +82,6 @@ def _umask() -> int:
     return mask
 
 
-def _source_name(module: nn.Module) -> str:
-    t = type(module)
-    if t.__module__.startswith("torch.nn"):
-        return f"nn.{t.__qualname__}"
-    return t.__qualname__ if t.__module__ in ("__main__", "builtins") else \
-        f"{t.__module__}.{t.__qualname__}"
-
-
 def import_module(module: nn.Module, input_shape: tuple[int, ...], name: str | None = None,
                   doc: str | None = None, header: list[str] | None = None,
                   blocks: bool = True, source: str | None = None) -> Imported:
@@ -104,7 +96,7 @@ def import_module(module: nn.Module, input_shape: tuple[int, ...], name: str | N
     qualified name); `blocks=False` writes repeated modules out."""
     input_shape = _checked_shape(input_shape)
     module.eval()
-    source = source or _source_name(module)
+    source = source or class_name(type(module))
     name = camel_case(name or type(module).__name__)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -121,7 +113,7 @@ def import_module(module: nn.Module, input_shape: tuple[int, ...], name: str | N
         if problems or root is None:
             raise ImportFailure(problems or [Problem("forward", "nothing to import")])
         body = name_entries(root.body)
-        shared = clashes(assign_keys(body))
+        shared = unclash(body)
         if shared:
             raise ImportFailure([Problem(keys[0], f"the keys {', '.join(keys)} would name the same "
                                                   f"field `{f}` of the generated struct")

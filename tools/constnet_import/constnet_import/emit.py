@@ -7,10 +7,10 @@ keep tidy; the file around it is rustfmt-clean."""
 
 from __future__ import annotations
 
-from .ir import Entry, GroupE, LayerE, MergeE, Shape, is_residual
+from .ir import Entry, GroupE, LayerE, MergeE, Shape, is_residual, walk
 from .template import (BlockDecl, Const, Expr, T, TGroup, TIf, TLayer, TMerge, TResidual, TUse,
                        render, render_cond)
-from .vocab import KINDS, REQUIRED, SAME_AS_KERNEL, is_default
+from .vocab import KINDS, REQUIRED, SAME_AS_KERNEL, is_default, weight_names
 
 WIDTH = 100
 INDENT = "    "
@@ -27,10 +27,16 @@ def to_template(entries: list[Entry], shapes: bool = True) -> list[T]:
             changed = e.out_shape != e.in_shape
             out.append(TLayer(e.kind, e.name, {k: Const(v) for k, v in e.args.items()},
                               shape if changed else None))
-        elif isinstance(e, GroupE) and e.block is not None:
-            out.append(TUse(e.block, e.name, {k: Const(v) for k, v in e.block_args.items()}, shape))
         elif isinstance(e, GroupE):
-            out.append(TGroup(e.name, to_template(e.body, shapes), shape))
+            # a module's output shape is shown if it changes or it has weights
+            weighted = any(isinstance(x, LayerE) and weight_names(x.kind, x.args)
+                           for x in walk(e.body))
+            shape = shape if weighted or e.out_shape != e.in_shape else None
+            if e.block is not None:
+                out.append(TUse(e.block, e.name, {k: Const(v) for k, v in e.block_args.items()},
+                                shape))
+            else:
+                out.append(TGroup(e.name, to_template(e.body, shapes), shape))
         elif is_residual(e):
             out.append(TResidual(to_template(e.branches[0], shapes), None, shape))
         else:
@@ -187,7 +193,8 @@ def block_text(b: BlockDecl) -> list[str]:
     params = [f"{p.name} = {render(Const(p.default))}" if p.has_default else p.name
               for p in b.params]
     lines = [f"{INDENT}/// {line}" for line in b.doc.splitlines()] if b.doc else []
-    lines += _call(f"block {b.name}", params, INDENT, " {")
+    lines += _call(f"block {b.name}", params, INDENT, " {") if params else \
+        [f"{INDENT}block {b.name}() {{"]
     lines += Printer().sequence(b.body, 2)
     return lines + [f"{INDENT}}}"]
 

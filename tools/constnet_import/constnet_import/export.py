@@ -126,3 +126,34 @@ def max_error(got: torch.Tensor, want: torch.Tensor) -> float:
 def clashes(fields: dict[str, list[str]]) -> dict[str, list[str]]:
     """The fields two different keys would take."""
     return {f: keys for f, keys in fields.items() if len(set(keys)) > 1}
+
+
+def _weightless(e: Entry) -> bool:
+    return not any(isinstance(x, LayerE) and weight_names(x.kind, x.args)
+                   for x in walk([e]))
+
+
+def unclash(entries: list[Entry]) -> dict[str, list[str]]:
+    """Assigns the keys; where an unnamed entry without weights would take
+    the field of a named one (the second use of `self.act` is the field
+    `layer2` at index 2, and so is `self.layer2`), names it (`act_2`)
+    instead. Returns the clashes left, which involve weights."""
+    for _ in range(100):
+        shared = clashes(assign_keys(entries))
+        if not shared:
+            return {}
+        keys = {k for ks in shared.values() for k in ks}
+        fixable = [e for e in walk(entries) if isinstance(e, (LayerE, GroupE)) and not e.name
+                   and e.key in keys and _weightless(e)]
+        if not fixable:
+            return shared
+        e = fixable[0]
+        base = (e.path or "").rsplit(".", 1)[-1] if e.path else e.kind.lower() \
+            if isinstance(e, LayerE) else "module"
+        base = base if base and not base[0].isdigit() else "layer"
+        taken = {x.name for x in walk(entries) if isinstance(x, (LayerE, GroupE)) and x.name}
+        k = 2
+        while f"{base}_{k}" in taken:
+            k += 1
+        e.name = f"{base}_{k}"
+    return clashes(assign_keys(entries))

@@ -217,11 +217,18 @@ def describe_node(traced: Traced, n: fx.Node) -> str:
     return f"{scope_path(traced, n)}: {op_name(n)}"
 
 
-def module_type_name(m: nn.Module) -> str:
-    t = type(m)
+def class_name(t: type) -> str:
+    """`nn.Conv2d`, `torchvision.models.resnet.BasicBlock`, or `Net` for a
+    class of the script being run."""
     if t.__module__.startswith("torch.nn"):
         return f"nn.{t.__name__}"
+    if t.__module__ in ("__main__", "builtins"):
+        return t.__qualname__
     return f"{t.__module__}.{t.__qualname__}"
+
+
+def module_type_name(m: nn.Module) -> str:
+    return class_name(type(m))
 
 
 def run_examples(traced: Traced, sample_shape: tuple[int, ...], seed: int = 0) -> None:
