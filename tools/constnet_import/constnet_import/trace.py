@@ -18,6 +18,7 @@ reported as such.
 
 from __future__ import annotations
 
+import inspect
 import linecache
 import os
 import traceback
@@ -157,7 +158,7 @@ def trace(module: nn.Module) -> Traced:
     """Traces `module.forward` (in eval mode)."""
     tracer = _Tracer(module)
     try:
-        graph = tracer.trace(module)
+        graph = tracer.trace(module, concrete_args=_defaults(module))
     except Exception as e:  # noqa: BLE001 -- fx raises many kinds
         message = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
         if "symbolically traced variables cannot be used as inputs to control flow" in message:
@@ -174,6 +175,18 @@ def trace(module: nn.Module) -> Traced:
     out = next(n for n in graph.nodes if n.op == "output")
     root.output = out.args[0]
     return Traced(module, graph, tracer.invocations)
+
+
+def _defaults(module: nn.Module) -> dict[str, Any] | None:
+    """`forward`'s arguments after the input that have defaults, as
+    constants (`return_features=False` is not traced as an input)."""
+    try:
+        params = list(inspect.signature(module.forward).parameters.values())[1:]
+    except (TypeError, ValueError):
+        return None
+    fixed = {p.name: p.default for p in params if p.default is not inspect.Parameter.empty
+             and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return fixed or None
 
 
 class _Recorder(fx.Interpreter):
