@@ -111,10 +111,42 @@ pub fn eval(expr: &Expr, env: &Env) -> syn::Result<Value> {
             }
             eval_int(expr, env).map(Value::Int)
         }
+        Expr::If(_) | Expr::Block(_) => eval(chosen(expr, env)?, env),
         Expr::Unary(u) if matches!(u.op, UnOp::Not(_)) => eval_bool(expr, env).map(Value::Bool),
         Expr::Binary(b) if is_logical(b.op) => eval_bool(expr, env).map(Value::Bool),
         Expr::Binary(_) => eval_int(expr, env).map(Value::Int),
         _ => Err(unsupported(expr, env)),
+    }
+}
+
+/// The expression a conditional value stands for: `if cond { a } else { b
+/// }` (with `else if` chains) chooses by its condition; a block `{ a }` is
+/// its one expression. Inside blocks this lets an argument depend on a
+/// parameter: `padding = if stride == 1 { 1 } else { 0 }`.
+fn chosen<'e>(expr: &'e Expr, env: &Env) -> syn::Result<&'e Expr> {
+    let single = |block: &'e syn::Block| match block.stmts.as_slice() {
+        [syn::Stmt::Expr(e, None)] => Ok(e),
+        _ => Err(syn::Error::new_spanned(
+            block,
+            "expected one value in braces, as in `if stride == 1 { 1 } else { 0 }`",
+        )),
+    };
+    match expr {
+        Expr::Block(b) => single(&b.block),
+        Expr::If(i) => {
+            if eval_bool(&i.cond, env)? {
+                single(&i.then_branch)
+            } else {
+                match &i.else_branch {
+                    Some((_, e)) => Ok(e),
+                    None => Err(syn::Error::new_spanned(
+                        expr,
+                        "a conditional value needs an `else`: `if stride == 1 { 1 } else { 0 }`",
+                    )),
+                }
+            }
+        }
+        _ => Ok(expr),
     }
 }
 
@@ -191,7 +223,8 @@ fn unsupported(expr: &Expr, env: &Env) -> syn::Error {
         format!(
             "cannot evaluate `{}` at macro expansion time: arguments must be literals, \
              integer arithmetic on literals (`+ - * / %`, parentheses), `(h, w)` pairs, \
-             `_`, `true`/`false`, strings or `None`, or a block's parameters{names}",
+             `_`, `true`/`false`, strings or `None`, a block's parameters, or \
+             `if cond {{ a }} else {{ b }}`{names}",
             expr.to_token_stream()
         ),
     )
@@ -225,6 +258,7 @@ pub fn eval_int(expr: &Expr, env: &Env) -> syn::Result<i128> {
         }
         Expr::Paren(p) => eval_int(&p.expr, env),
         Expr::Group(g) => eval_int(&g.expr, env),
+        Expr::If(_) | Expr::Block(_) => eval_int(chosen(expr, env)?, env),
         Expr::Unary(u) if matches!(u.op, UnOp::Neg(_)) => {
             let v = eval_int(&u.expr, env)?;
             v.checked_neg().ok_or_else(|| overflow(expr))

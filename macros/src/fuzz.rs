@@ -72,6 +72,7 @@ fn size(rng: &mut Rng) -> String {
         33..=35 => rng.pick(EXTREMES).to_string(),
         36 => format!("1 << {}", rng.below(70)),
         37 => format!("{} * {}", size(rng), size(rng)),
+        38 if rng.chance(50) => format!("if c == 1 {{ {} }} else {{ {} }}", size(rng), size(rng)),
         38 => format!("({} - {})", size(rng), size(rng)),
         _ => format!("{} / {}", size(rng), rng.below(3)),
     }
