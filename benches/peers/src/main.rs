@@ -17,8 +17,8 @@
 //! First it checks every engine on every network: every golden input at
 //! batch 1 and in batches of 64, each output within 1e-4 (or 1e-3 relative
 //! above 1) of PyTorch's; any failure stops the run. Then, network by
-//! network, it times the engines in interleaved rounds (µs per image, the
-//! median call; at batch 64 the median call / 64) and counts heap
+//! network, it times the engines in interleaved rounds (µs per image: the
+//! 10th percentile of calls, at batch 64 divided by 64) and counts heap
 //! allocations per call. It measures the single-core FMA peak before and
 //! after, and prints one Markdown table per batch size: µs/image per engine,
 //! constnet's GFLOP/s and its fraction of the peak, and ORT ÷ constnet
@@ -210,8 +210,8 @@ fn time(bench: &mut Bench, rounds: usize, budget: &Budget) -> Res<Row> {
             s.big.len(),
         );
         row.cells[engine.kind() as usize] = Some(Cell {
-            one: us(&s.one, 50, 1),
-            big: us(&s.big, 50, BIG),
+            one: us(&s.one, measure::SHOWN, 1),
+            big: us(&s.big, measure::SHOWN, BIG),
             allocations: Some((
                 report::range(&s.allocations_one),
                 report::range(&s.allocations_big),

@@ -5,7 +5,8 @@ use std::path::Path;
 
 use crate::engine::{Kind, Res};
 
-/// One engine's medians on one network, µs per image.
+/// One engine's times on one network, µs per image (the percentile
+/// `measure::SHOWN` of its calls).
 #[derive(Clone)]
 pub struct Cell {
     pub one: f64,
@@ -101,7 +102,10 @@ pub fn print_times(rows: &[Row], batch: usize, big: bool, peak: Option<f64>) {
         header += &format!(" {} |", k.label());
     }
     header += " constnet GFLOP/s | % of peak | ORT ÷ constnet |";
-    println!("µs per image at batch {batch} (median):\n");
+    println!(
+        "µs per image at batch {batch} ({}th percentile of calls):\n",
+        crate::measure::SHOWN
+    );
     println!("{header}");
     println!("|---|---:|{}---:|---:|---:|", "---:|".repeat(kinds.len()));
     for row in rows {
@@ -183,31 +187,32 @@ pub fn print_unsupported(rows: &[Row]) {
 }
 
 /// `ort.py --results FILE`'s file: a `# onnxruntime <version>` line, then
-/// `<network>\t<µs/image batch 1>\t<µs/image batch 64>` lines.
+/// `<network>\t<µs/image batch 1>\t<µs/image batch 64>` lines (10th
+/// percentiles).
 pub struct Python {
     pub version: String,
-    pub medians: HashMap<String, (f64, f64)>,
+    pub times: HashMap<String, (f64, f64)>,
 }
 
 impl Python {
     pub fn read(path: &Path) -> Res<Self> {
         let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let mut version = String::from("?");
-        let mut medians = HashMap::new();
+        let mut times = HashMap::new();
         for line in text.lines() {
             if let Some(v) = line.strip_prefix("# onnxruntime ") {
                 version = v.trim().to_string();
             } else if let [name, one, big] = line.split('\t').collect::<Vec<_>>()[..] {
-                medians.insert(name.to_string(), (one.parse()?, big.parse()?));
+                times.insert(name.to_string(), (one.parse()?, big.parse()?));
             } else if !line.trim().is_empty() {
                 return Err(format!("{}: unexpected line {line:?}", path.display()).into());
             }
         }
-        Ok(Python { version, medians })
+        Ok(Python { version, times })
     }
 
     pub fn cell(&self, network: &str) -> Option<Cell> {
-        self.medians.get(network).map(|&(one, big)| Cell {
+        self.times.get(network).map(|&(one, big)| Cell {
             one,
             big,
             allocations: None,
