@@ -40,9 +40,14 @@ impl Row {
         self.cells[kind as usize].as_ref()
     }
 
+    /// Whether `kind` could not load this network.
+    fn unsupported_by(&self, kind: Kind) -> bool {
+        self.unsupported.iter().any(|(k, _)| *k == kind)
+    }
+
     /// What a table shows where `kind` has no cell.
     fn missing(&self, kind: Kind) -> &'static str {
-        if self.unsupported.iter().any(|(k, _)| *k == kind) {
+        if self.unsupported_by(kind) {
             "n/s"
         } else {
             "—"
@@ -88,7 +93,7 @@ fn present(rows: &[Row]) -> Vec<Kind> {
         .into_iter()
         .filter(|&k| {
             rows.iter()
-                .any(|r| r.cell(k).is_some() || r.missing(k) == "n/s")
+                .any(|r| r.cell(k).is_some() || r.unsupported_by(k))
         })
         .collect()
 }
@@ -133,11 +138,12 @@ pub fn print_times(rows: &[Row], batch: usize, big: bool, peak: Option<f64>) {
         };
         println!("{line}");
     }
+    println!();
     let ratios: Vec<f64> = rows.iter().filter_map(|r| r.ratio(big)).collect();
     if !ratios.is_empty() {
         let geomean = (ratios.iter().map(|r| r.ln()).sum::<f64>() / ratios.len() as f64).exp();
         println!(
-            "\nGeometric mean of ORT ÷ constnet at batch {batch} over {} networks: **{geomean:.2}**\n",
+            "Geometric mean of ORT ÷ constnet at batch {batch} over {} networks: **{geomean:.2}**\n",
             ratios.len()
         );
     }
