@@ -74,15 +74,18 @@ fn zoo_net<N: Network>(name: &str) -> Box<N> {
     N::from_file(path).expect("the zoo's weights")
 }
 
+/// Benches the zoo network `name`.
+fn bench_zoo<N: Network>(c: &mut Criterion, name: &str) {
+    bench_net(c, name, &*zoo_net::<N>(name), &zoo_inputs::<N>(name));
+}
+
 fn bench(c: &mut Criterion) {
     bench_net(c, "lenet5", &*common::lenet(), &common::first_inputs(64));
-    let name = "resnet8";
-    bench_net(
-        c,
-        name,
-        &*zoo_net::<resnet8::ResNet8>(name),
-        &zoo_inputs::<resnet8::ResNet8>(name),
-    );
+    bench_zoo::<zoo::LeNet5Tanh>(c, "lenet5_tanh");
+    bench_zoo::<resnet8::ResNet8>(c, "resnet8");
+    bench_zoo::<zoo::DsCnn>(c, "ds_cnn");
+    bench_zoo::<zoo::MobileNetV1>(c, "mobilenet_v1_025");
+    bench_zoo::<zoo::AutoEncoder>(c, "autoencoder");
 }
 
 criterion_group!(benches, bench);
