@@ -115,7 +115,7 @@ pub fn copy_channels<
 #[allow(clippy::float_cmp, clippy::large_stack_arrays)] // Exact sums; small test tensors.
 mod tests {
     use super::*;
-    use crate::reference::test_util::Rng;
+    use crate::reference::test_util::{bits, Rng};
     use crate::Tensor;
     use std::vec::Vec;
 
@@ -131,13 +131,14 @@ mod tests {
         ($n:literal) => {{
             let a = random::<$n>($n);
             let b = random::<$n>($n + 1000);
-            let expected: Vec<u32> = a.iter().zip(&b).map(|(x, y)| (x + y).to_bits()).collect();
+            let sums: Vec<f32> = a.iter().zip(&b).map(|(x, y)| x + y).collect();
+            let expected = bits(&sums);
             let mut acc = a;
             add(&mut acc, &b);
-            assert_eq!(acc.map(f32::to_bits).to_vec(), expected, "add {}", $n);
+            assert_eq!(bits(&acc), expected, "add {}", $n);
             let mut out = [f32::NAN; $n];
             add_into(&a, &b, &mut out);
-            assert_eq!(out.map(f32::to_bits).to_vec(), expected, "add_into {}", $n);
+            assert_eq!(bits(&out), expected, "add_into {}", $n);
             let mut dst = [f32::NAN; $n];
             copy(&a, &mut dst);
             assert_eq!(dst.map(f32::to_bits), a.map(f32::to_bits));

@@ -852,6 +852,16 @@ pub(crate) mod test_util {
         }
     }
 
+    /// The bit patterns of `xs`, every NaN as the canonical quiet NaN: what
+    /// "the same bits" means for kernels. Rust, like IEEE 754, leaves the sign
+    /// and payload of a NaN an operation produces unspecified (Miri
+    /// randomises them), so only NaN-ness is compared.
+    pub(crate) fn bits(xs: &[f32]) -> std::vec::Vec<u32> {
+        xs.iter()
+            .map(|v| if v.is_nan() { 0x7fc0_0000 } else { v.to_bits() })
+            .collect()
+    }
+
     /// Whether `a` is within `1e-5` of `e`, relative for `|e| > 1`; NaNs and
     /// infinities must match exactly.
     pub(crate) fn close(a: f32, e: f32) -> bool {
