@@ -862,7 +862,7 @@ conv2d_entry! {
 )]
 mod tests {
     use super::*;
-    use crate::reference::test_util::{assert_close, Rng};
+    use crate::reference::test_util::{self, assert_close, Rng};
     use crate::reference::{self, Conv2dParams, PaddingMode};
     use crate::Tensor;
     use std::vec::Vec;
@@ -1595,30 +1595,36 @@ mod tests {
     /// vector and chunk boundaries (8, 16, 32, 48 columns).
     macro_rules! asym_cases {
         ($ty:ty, $mode:expr) => {{
+            // Under Miri (every operation interpreted) the first six: one side
+            // padded, Keras "same" at stride 2, dilated with a vertical stride,
+            // grouped, depthwise, a row wider than two vectors.
             asym_case!($ty, $mode, 201, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 0, 0, 0) D=(1, 1));
-            asym_case!($ty, $mode, 202, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 1, 0, 0) D=(1, 1));
-            asym_case!($ty, $mode, 203, bias = false; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 1, 0) D=(1, 1));
-            asym_case!($ty, $mode, 204, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 0, 1) D=(1, 1));
             asym_case!($ty, $mode, 205, bias = true; C=3 H=8 W=8 O=4 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
-            asym_case!($ty, $mode, 206, bias = true; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 0, 1) D=(1, 1));
-            asym_case!($ty, $mode, 207, bias = true; C=2 H=7 W=10 O=5 G=1 K=(2, 2) S=(1, 1) P=(0, 1, 0, 1) D=(1, 1));
-            asym_case!($ty, $mode, 208, bias = true; C=2 H=7 W=10 O=5 G=1 K=(2, 2) S=(1, 1) P=(1, 0, 1, 0) D=(1, 1));
-            asym_case!($ty, $mode, 209, bias = true; C=1 H=6 W=7 O=2 G=1 K=(5, 5) S=(1, 1) P=(3, 1, 0, 4) D=(1, 1));
-            asym_case!($ty, $mode, 210, bias = true; C=2 H=9 W=11 O=3 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 0, 2) D=(2, 2));
             asym_case!($ty, $mode, 211, bias = false; C=2 H=10 W=8 O=2 G=1 K=(3, 2) S=(2, 1) P=(3, 1, 1, 0) D=(3, 2));
             asym_case!($ty, $mode, 212, bias = true; C=4 H=6 W=9 O=6 G=2 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(1, 1));
             asym_case!($ty, $mode, 213, bias = true; C=4 H=8 W=8 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 0, 0, 1) D=(1, 1));
-            asym_case!($ty, $mode, 214, bias = true; C=3 H=9 W=9 O=6 G=3 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
-            asym_case!($ty, $mode, 215, bias = true; C=2 H=4 W=8 O=4 G=1 K=(3, 3) S=(1, 1) P=(0, 2, 1, 0) D=(1, 1));
-            asym_case!($ty, $mode, 216, bias = true; C=1 H=4 W=15 O=5 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 0, 2) D=(1, 1));
-            asym_case!($ty, $mode, 217, bias = true; C=2 H=3 W=16 O=8 G=1 K=(3, 3) S=(1, 1) P=(0, 1, 1, 1) D=(1, 1));
-            asym_case!($ty, $mode, 218, bias = false; C=1 H=3 W=31 O=9 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 0, 1) D=(1, 1));
             asym_case!($ty, $mode, 219, bias = true; C=2 H=3 W=33 O=10 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 2, 0) D=(1, 1));
-            asym_case!($ty, $mode, 220, bias = true; C=1 H=2 W=47 O=17 G=1 K=(2, 3) S=(1, 1) P=(1, 0, 0, 2) D=(1, 1));
-            asym_case!($ty, $mode, 221, bias = true; C=2 H=5 W=20 O=4 G=1 K=(5, 1) S=(1, 1) P=(4, 0, 0, 0) D=(1, 1));
-            asym_case!($ty, $mode, 222, bias = true; C=2 H=3 W=9 O=3 G=1 K=(1, 7) S=(1, 1) P=(0, 0, 1, 5) D=(1, 1));
-            asym_case!($ty, $mode, 223, bias = true; C=1 H=12 W=17 O=3 G=1 K=(2, 4) S=(3, 1) P=(0, 2, 3, 0) D=(2, 1));
-            asym_case!($ty, $mode, 224, bias = true; C=2 H=3 W=4 O=2 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 3, 0) D=(1, 1));
+            #[cfg(not(miri))]
+            {
+                asym_case!($ty, $mode, 202, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 1, 0, 0) D=(1, 1));
+                asym_case!($ty, $mode, 203, bias = false; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 1, 0) D=(1, 1));
+                asym_case!($ty, $mode, 204, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 0, 1) D=(1, 1));
+                asym_case!($ty, $mode, 206, bias = true; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 0, 1) D=(1, 1));
+                asym_case!($ty, $mode, 207, bias = true; C=2 H=7 W=10 O=5 G=1 K=(2, 2) S=(1, 1) P=(0, 1, 0, 1) D=(1, 1));
+                asym_case!($ty, $mode, 208, bias = true; C=2 H=7 W=10 O=5 G=1 K=(2, 2) S=(1, 1) P=(1, 0, 1, 0) D=(1, 1));
+                asym_case!($ty, $mode, 209, bias = true; C=1 H=6 W=7 O=2 G=1 K=(5, 5) S=(1, 1) P=(3, 1, 0, 4) D=(1, 1));
+                asym_case!($ty, $mode, 210, bias = true; C=2 H=9 W=11 O=3 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 0, 2) D=(2, 2));
+                asym_case!($ty, $mode, 214, bias = true; C=3 H=9 W=9 O=6 G=3 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+                asym_case!($ty, $mode, 215, bias = true; C=2 H=4 W=8 O=4 G=1 K=(3, 3) S=(1, 1) P=(0, 2, 1, 0) D=(1, 1));
+                asym_case!($ty, $mode, 216, bias = true; C=1 H=4 W=15 O=5 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 0, 2) D=(1, 1));
+                asym_case!($ty, $mode, 217, bias = true; C=2 H=3 W=16 O=8 G=1 K=(3, 3) S=(1, 1) P=(0, 1, 1, 1) D=(1, 1));
+                asym_case!($ty, $mode, 218, bias = false; C=1 H=3 W=31 O=9 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 0, 1) D=(1, 1));
+                asym_case!($ty, $mode, 220, bias = true; C=1 H=2 W=47 O=17 G=1 K=(2, 3) S=(1, 1) P=(1, 0, 0, 2) D=(1, 1));
+                asym_case!($ty, $mode, 221, bias = true; C=2 H=5 W=20 O=4 G=1 K=(5, 1) S=(1, 1) P=(4, 0, 0, 0) D=(1, 1));
+                asym_case!($ty, $mode, 222, bias = true; C=2 H=3 W=9 O=3 G=1 K=(1, 7) S=(1, 1) P=(0, 0, 1, 5) D=(1, 1));
+                asym_case!($ty, $mode, 223, bias = true; C=1 H=12 W=17 O=3 G=1 K=(2, 4) S=(3, 1) P=(0, 2, 3, 0) D=(2, 1));
+                asym_case!($ty, $mode, 224, bias = true; C=2 H=3 W=4 O=2 G=1 K=(3, 3) S=(1, 1) P=(2, 0, 3, 0) D=(1, 1));
+            }
         }};
     }
 
@@ -1695,7 +1701,7 @@ mod tests {
             };
             let isas = if $mode == PaddingMode::Zeros { isas() } else { std::vec![Isa::Portable] };
             for isa in isas {
-                for (with_bias, with_norm, with_residual, affine) in [
+                for (k, (with_bias, with_norm, with_residual, affine)) in [
                     (true, false, false, true),
                     (false, true, false, true),
                     (true, true, false, true),
@@ -1703,8 +1709,16 @@ mod tests {
                     (true, false, true, true),
                     (false, true, true, true),
                     (true, true, true, true),
-                ] {
-                    for act in ACTS {
+                ]
+                .into_iter()
+                .enumerate()
+                {
+                    for (j, act) in ACTS.into_iter().enumerate() {
+                        // Under Miri (every operation interpreted) one
+                        // activation per combination, a different one each.
+                        if cfg!(miri) && j != k % ACTS.len() {
+                            continue;
+                        }
                         let bias = with_bias.then_some(&b);
                         let norm = with_norm.then_some(Norm {
                             weight: affine.then_some(&gamma),
@@ -1782,21 +1796,31 @@ mod tests {
     #[test]
     fn fused_epilogue_is_the_unfused_sequence() {
         let z = PaddingMode::Zeros;
+        // Under Miri (every operation interpreted) four of the eleven: a
+        // stride-1 chunk with a tail, depthwise, Keras "same" at stride 2,
+        // and one of the other padding modes.
         // Stride 1: the SIMD bodies' chunks and tails (16 → 8 + 8 channels,
         // 5 channels, row widths 7, 16, 32, 33), symmetric and asymmetric.
         post_case!(Zeros, z, 301; C=3 H=6 W=7 O=5 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
         post_case!(Zeros, z, 302; C=4 H=8 W=16 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
         post_case!(Zeros, z, 303; C=2 H=5 W=32 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 1, 0, 1) D=(1, 1));
+        #[cfg(not(miri))]
         post_case!(Zeros, z, 304; C=2 H=4 W=33 O=9 G=1 K=(2, 2) S=(1, 1) P=(1, 0, 1, 0) D=(1, 1));
+        #[cfg(not(miri))]
         post_case!(Zeros, z, 305; C=6 H=14 W=14 O=16 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
         // Depthwise, grouped, dilated, a vertical stride.
         post_case!(Zeros, z, 306; C=4 H=9 W=9 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
         post_case!(Zeros, z, 307; C=4 H=7 W=10 O=6 G=2 K=(3, 3) S=(2, 1) P=(2, 0, 0, 2) D=(2, 1));
         // Stride 2 (portable on every CPU), Keras "same".
         post_case!(Zeros, z, 308; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         // The other modes (portable).
         post_case!(Reflect, PaddingMode::Reflect, 309; C=2 H=6 W=7 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 2, 0, 1) D=(1, 1));
+        #[cfg(not(miri))]
         post_case!(Replicate, PaddingMode::Replicate, 310; C=2 H=5 W=5 O=3 G=1 K=(3, 3) S=(1, 2) P=(1, 1, 2, 0) D=(1, 1));
+        #[cfg(not(miri))]
         post_case!(Circular, PaddingMode::Circular, 311; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 2, 1, 1) D=(1, 1));
     }
 
@@ -1907,9 +1931,7 @@ mod tests {
         let mut w = [[[[0.0f32; 3]; 3]; 3]; 4];
         rng.fill(w.as_flattened_mut().as_flattened_mut().as_flattened_mut());
         let b = [0.5f32, -0.5, 0.25, 0.0];
-        let bits = |y: &[[[f32; 11]; 7]; 4]| -> Vec<u32> {
-            Tensor::as_flat(y).iter().map(|v| v.to_bits()).collect()
-        };
+        let bits = |y: &[[[f32; 11]; 7]; 4]| -> Vec<u32> { test_util::bits(Tensor::as_flat(y)) };
         macro_rules! same {
             ($entry:ident, $ty:ty) => {{
                 let mut a = [[[f32::NAN; 11]; 7]; 4];
