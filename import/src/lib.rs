@@ -243,3 +243,35 @@ pub fn write(imported: &Imported, dir: &Path, stem: &str) -> Result<(PathBuf, Pa
     }
     result.map(|()| (rs, st))
 }
+
+/// Fills every float initializer of `model` that holds no values (tests
+/// commit large models that way) with `fill(name, shape, values)`, and
+/// returns the model's bytes.
+///
+/// # Errors
+/// If `model` is not an ONNX model.
+pub fn fill_empty_initializers(
+    model: &[u8],
+    mut fill: impl FnMut(&str, &[usize], &mut [f32]),
+) -> Result<Vec<u8>, String> {
+    use prost::Message;
+    let mut m = onnx::ModelProto::decode(model).map_err(|e| format!("not an ONNX model: {e}"))?;
+    let Some(graph) = m.graph.as_mut() else {
+        return Err("not an ONNX model: it has no graph".into());
+    };
+    for t in &mut graph.initializer {
+        let empty = t.raw_data.as_ref().is_none_or(Vec::is_empty) && t.float_data.is_empty();
+        if t.data_type != Some(1) || !empty || t.dims.is_empty() {
+            continue;
+        }
+        let shape: Vec<usize> = t
+            .dims
+            .iter()
+            .map(|&d| usize::try_from(d).unwrap_or(0))
+            .collect();
+        let mut values = vec![0.0f32; shape.iter().product()];
+        fill(t.name.as_deref().unwrap_or_default(), &shape, &mut values);
+        t.raw_data = Some(values.iter().flat_map(|v| v.to_le_bytes()).collect());
+    }
+    Ok(m.encode_to_vec())
+}

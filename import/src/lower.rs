@@ -180,6 +180,7 @@ pub fn lower(g: &Graph, input: Option<&[usize]>, problems: &mut Vec<String>) -> 
             .consts
             .iter()
             .map(|(k, v)| (k.clone(), Val::Const(v.clone())))
+            .chain(g.bad.iter().map(|k| (k.clone(), Val::Poison)))
             .collect(),
         nodes: Vec::new(),
         problems: Vec::new(),
@@ -403,6 +404,11 @@ impl<'g> Lowerer<'g> {
                 || !KNOWN.contains(&node.op.as_str())
                 || !(node.domain.is_empty() || node.domain == "ai.onnx");
             let outs: Vec<Val> = if poisoned {
+                if KNOWN.contains(&node.op.as_str()) {
+                    if let Err(e) = self.static_check(node) {
+                        self.problems.push(format!("{}: {e}", node.describe()));
+                    }
+                }
                 vec![Val::Poison; node.outputs.len()]
             } else if ins.iter().any(|v| matches!(v, Some(Val::Dyn(_)))) {
                 match self.dynamic(i, node, &ins) {
@@ -485,6 +491,46 @@ impl<'g> Lowerer<'g> {
             output: out.id,
             output_nhwc,
         })
+    }
+
+    /// The checks that need no shapes, for a node whose input could not be
+    /// computed (a problem upstream), so that its own problems are still
+    /// reported.
+    fn static_check(&self, node: &Node) -> Result<(), String> {
+        let scalar = |i: usize| -> Option<f32> {
+            match self.vals.get(node.inputs.get(i)?) {
+                Some(Val::Const(c)) => c.scalar(),
+                _ => None,
+            }
+        };
+        match node.op.as_str() {
+            "Clip" => {
+                let (lo, hi) = if self.g.opset >= 11 {
+                    (scalar(1), scalar(2))
+                } else {
+                    (node.float("min"), node.float("max"))
+                };
+                match (lo, hi) {
+                    (Some(0.0), Some(6.0) | None) | (None, None) => Ok(()),
+                    (Some(0.0), Some(h)) if h == f32::INFINITY => Ok(()),
+                    _ => Err(format!(
+                        "a clip to [{}, {}]: constnet has ReLU (clip at 0) and ReLU6 (0 to 6)",
+                        lo.map_or("-inf".into(), float),
+                        hi.map_or("inf".into(), float)
+                    )),
+                }
+            }
+            "Gemm" if node.int("transA").unwrap_or(0) != 0 => Err("transA = 1".into()),
+            "Conv" | "MaxPool" | "AveragePool" => match node.string("auto_pad") {
+                None | Some("NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER" | "") => Ok(()),
+                Some(other) => Err(format!("auto_pad `{other}`")),
+            },
+            "Pad" => match node.string("mode").unwrap_or("constant") {
+                "constant" | "reflect" | "edge" | "wrap" => Ok(()),
+                other => Err(format!("mode `{other}`")),
+            },
+            _ => Ok(()),
+        }
     }
 
     // -----------------------------------------------------------------

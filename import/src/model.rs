@@ -141,6 +141,8 @@ pub struct Graph {
     pub output_name: String,
     pub output_dims: Vec<Dim>,
     pub consts: HashMap<String, Const>,
+    /// Initializers that could not be decoded (already reported).
+    pub bad: Vec<String>,
     pub nodes: Vec<Node>,
 }
 
@@ -342,13 +344,17 @@ pub fn parse(bytes: &[u8], problems: &mut Vec<String>) -> Option<Graph> {
     .to_string();
 
     let mut consts = HashMap::new();
+    let mut bad = Vec::new();
     for t in &graph.initializer {
         let name = t.name.clone().unwrap_or_default();
         match decode_tensor(t, &format!("initializer `{name}`")) {
             Ok(c) => {
                 consts.insert(name, c);
             }
-            Err(e) => problems.push(e),
+            Err(e) => {
+                problems.push(e);
+                bad.push(name);
+            }
         }
     }
     if !graph.sparse_initializer.is_empty() {
@@ -441,6 +447,7 @@ pub fn parse(bytes: &[u8], problems: &mut Vec<String>) -> Option<Graph> {
         output_name,
         output_dims,
         consts,
+        bad,
         nodes,
     })
 }
