@@ -8,12 +8,12 @@
 //!    gives the committed declaration and weights, byte for byte (so that
 //!    a change to the importer that changes its output is seen);
 //! 2. compiles the committed declaration (`include!`), loads the weights
-//!    and compares `forward` with ONNX Runtime's outputs: within 1e-4
-//!    absolute, or 1e-6 relative where |ONNX Runtime's value| > 100.
+//!    and compares `forward` with ONNX Runtime's outputs: within 1e-4.
 //!
 //! The models: the 15 golden networks that `torch.onnx.export` can export
 //! (`tests/golden/<name>.onnx`), the shipped LeNet-5 (`data/lenet5.onnx`),
-//! a Keras-style NHWC network built as tf2onnx writes one (`nhwc.onnx`),
+//! a Keras-style NHWC network built as tf2onnx writes one (`nhwc.onnx`), a
+//! Keras model converted by tf2onnx (`keras_tf2onnx.onnx`),
 //! and torchvision's resnet18, mobilenet_v2 and squeezenet1_1 on
 //! [3, 112, 112], committed with their initializers emptied: the test
 //! fills them with the generator the script used (`onnx_value`), so that
@@ -45,6 +45,7 @@ mod imported {
     include!("import_onnx/tf_padding.rs");
     include!("import_onnx/lenet5.rs");
     include!("import_onnx/nhwc.rs");
+    include!("import_onnx/keras_tf2onnx.rs");
     include!("import_onnx/torchvision_resnet18.rs");
     include!("import_onnx/torchvision_mobilenet_v2.rs");
     include!("import_onnx/torchvision_squeezenet1_1.rs");
@@ -148,7 +149,7 @@ fn compare<N: Network>(name: &str, net: &N, imported: &Imported) -> f32 {
             if err > worst || err.is_nan() {
                 worst = err;
             }
-            if !(err <= 1e-4 || (w.abs() > 100.0 && err <= 1e-6 * w.abs())) {
+            if err.is_nan() || err > 1e-4 {
                 failures.push(format!(
                     "  sample {s}, output {i}: ONNX Runtime {w}, constnet {g}"
                 ));
@@ -214,6 +215,7 @@ onnx_tests! {
     tf_padding: TfPadding from "tests/golden/tf_padding.onnx",
     lenet5: Lenet5 from "data/lenet5.onnx",
     nhwc: Nhwc from "tests/import_onnx/nhwc.onnx",
+    keras_tf2onnx: KerasTf2onnx from "tests/import_onnx/keras_tf2onnx.onnx",
 }
 
 // ---------------------------------------------------------------------------

@@ -19,7 +19,8 @@ Purpose
       4 seeded random inputs.
     - torchvision's resnet18, mobilenet_v2 and squeezenet1_1 (weights=None,
       nothing downloaded), exported here with torch.onnx.export on
-      [1, 3, 112, 112] (a symbolic batch). Their initializers are then
+      [N, 3, 112, 112] (a symbolic batch; mobilenet_v2 with the legacy
+      TorchScript exporter, dynamo=False, the others with the dynamo one). Their initializers are then
       replaced by a deterministic generator that tests/import_onnx.rs
       implements too (`onnx_value` below: SplitMix64 seeded with the FNV-1a
       hash of each initializer's ONNX name, as tools/gen_import_tests.py's),
@@ -34,6 +35,9 @@ Purpose
       channel concatenation in NHWC, a mean over H and W (Keras'
       GlobalAveragePooling2D), MatMul + Add (Keras' Dense) and a softmax;
       weights stored as float_data rather than raw_data.
+    - `keras_tf2onnx.onnx`: a Keras model converted by tf2onnx, written by
+      tools/keras_tf2onnx.py (which needs TensorFlow and tf2onnx, not torch);
+      used here as committed.
     - `unsupported.onnx`: a model the importer must refuse with one report:
       a dynamic height and width, an unsupported operator (Resize), an
       initializer stored as external data, a Clip to [-1, 1].
@@ -174,7 +178,11 @@ def torchvision_models() -> list[tuple[str, pathlib.Path]]:
     import torch
     import torchvision
     out = []
-    for model_name in ["resnet18", "mobilenet_v2", "squeezenet1_1"]:
+    # mobilenet_v2 through the legacy TorchScript exporter (dynamo=False,
+    # opset 13: BatchNorm folded into onnx::Conv_<n> initializers, Clip with
+    # its bounds as inputs, GlobalAveragePool, Flatten), the others through
+    # the dynamo one, as tools/golden_networks.py.
+    for model_name, dynamo in [("resnet18", True), ("mobilenet_v2", False), ("squeezenet1_1", True)]:
         torch.manual_seed(0)
         module = getattr(torchvision.models, model_name)(weights=None).eval()
         shape = (3, 112, 112)
@@ -183,9 +191,14 @@ def torchvision_models() -> list[tuple[str, pathlib.Path]]:
         batch = torch.export.Dim("batch", min=1, max=1024)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            torch.onnx.export(module, (torch.zeros(2, *shape),), str(full), input_names=["input"],
-                              output_names=["output"], dynamic_shapes=({0: batch},),
-                              opset_version=18, external_data=False, verbose=False)
+            if dynamo:
+                torch.onnx.export(module, (torch.zeros(2, *shape),), str(full), input_names=["input"],
+                                  output_names=["output"], dynamic_shapes=({0: batch},),
+                                  opset_version=18, external_data=False, verbose=False)
+            else:
+                torch.onnx.export(module, (torch.zeros(1, *shape),), str(full), input_names=["input"],
+                                  output_names=["output"], dynamo=False, opset_version=13,
+                                  dynamic_axes={"input": {0: "batch"}, "output": {0: "batch"}})
         model = onnx.load(str(full))
         strip_metadata(model)
         for t in model.graph.initializer:
@@ -286,6 +299,15 @@ def nhwc() -> list[tuple[str, pathlib.Path]]:
     return [("nhwc", path)]
 
 
+def keras() -> list[tuple[str, pathlib.Path]]:
+    """tests/import_onnx/keras_tf2onnx.onnx, written by tools/keras_tf2onnx.py
+    (TensorFlow and tf2onnx): used as committed."""
+    path = OUT / "keras_tf2onnx.onnx"
+    x = np.random.default_rng(17).normal(size=(3, 16, 16, 3)).astype(np.float32)
+    save_io("keras_tf2onnx", x, run_ort(str(path), x))
+    return [("keras_tf2onnx", path)]
+
+
 def unsupported() -> None:
     w = numpy_helper.from_array(np.ones((4, 3, 3, 3), np.float32), "conv.weight")
     w.ClearField("raw_data")
@@ -320,7 +342,7 @@ def import_one(name: str, path: pathlib.Path) -> None:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     TMP.mkdir(parents=True, exist_ok=True)
-    for name, path in golden() + lenet() + nhwc():
+    for name, path in golden() + lenet() + nhwc() + keras():
         import_one(name, path)
     if "--no-torch" not in sys.argv:
         torchvision_models()

@@ -965,7 +965,7 @@ impl<'g> Lowerer<'g> {
                         ("running_mean", vec![c], m.floats()),
                         ("running_var", vec![c], v.floats()),
                     ],
-                    hint: node.inputs.get(1).cloned(),
+                    hint: hint_of(node),
                 };
                 let mut out = vec![Val::Dyn(self.layer(&x, layer, same))];
                 out.extend(std::iter::repeat_n(Val::Poison, node.outputs.len().saturating_sub(1)));
@@ -1127,6 +1127,9 @@ impl<'g> Lowerer<'g> {
                 }
                 one(y)
             }
+            "Mul" | "Add" if dyns.len() == 1 && ins.iter().flatten().count() == 2 => {
+                self.affine(index, node, &x, ins).map(|d| vec![Val::Dyn(d)])
+            }
             "Add" | "Concat" => {
                 if dyns.len() != ins.iter().flatten().count() {
                     return Err(format!(
@@ -1242,7 +1245,7 @@ impl<'g> Lowerer<'g> {
             kind: "Linear",
             args,
             params,
-            hint: hint.cloned(),
+            hint: hint_of(node).or_else(|| hint.cloned()),
         };
         Ok(self.layer(x, layer, vec![1, out_f]))
     }
@@ -1336,7 +1339,7 @@ impl<'g> Lowerer<'g> {
             kind: "Conv2d",
             args,
             params,
-            hint: node.inputs.get(1).cloned(),
+            hint: hint_of(node),
         };
         Ok(self.layer(&x, layer, vec![1, m, h, wd]))
     }
@@ -1422,6 +1425,122 @@ impl<'g> Lowerer<'g> {
         }
         let kind = if max { "MaxPool2d" } else { "AvgPool2d" };
         Ok(self.layer(&x, Self::simple(kind, args), vec![1, c, oh, ow]))
+    }
+
+    /// A per-channel `x * scale (+ shift)` or `x + shift` (TensorFlow's
+    /// unfused batch normalisation, a bias added apart from its
+    /// convolution): a `BatchNorm2d` with mean 0 and variance 1 - eps
+    /// (eps is its default, 1e-5; constnet's must be positive), which
+    /// computes `x * weight + bias` (1 / sqrt(var + eps) rounds to 1).
+    fn affine(
+        &mut self,
+        index: usize,
+        node: &Node,
+        x: &Dyn,
+        ins: &[Option<Val>],
+    ) -> Result<Dyn, String> {
+        let g = self.g;
+        let channels = |x: &Dyn, c: &Const| -> Option<Vec<f32>> {
+            let rank = x.pshape.len();
+            if rank != 4 || c.dims.len() > rank {
+                return None;
+            }
+            let n = x.canonical()[1];
+            let v = c.floats();
+            if v.len() == 1 {
+                return Some(vec![v[0]; n]);
+            }
+            // The constant's axes, aligned to the right of the data's.
+            let offset = rank - c.dims.len();
+            let phys = x.perm.iter().position(|&a| a == 1)?;
+            let ok =
+                c.dims
+                    .iter()
+                    .enumerate()
+                    .all(|(i, &d)| if i + offset == phys { d == n } else { d == 1 });
+            ok.then_some(v)
+        };
+        let other = |ins: &[Option<Val>]| {
+            ins.iter().flatten().find_map(|v| match v {
+                Val::Const(c) => Some(c.clone()),
+                _ => None,
+            })
+        };
+        let what = if node.op == "Mul" {
+            "a product"
+        } else {
+            "a sum"
+        };
+        let c = other(ins).ok_or("no constant")?;
+        let values = channels(x, &c).ok_or_else(|| {
+            format!(
+                "{what} of the data and a constant of shape {:?}: constnet has per-channel scales and shifts (BatchNorm2d) only",
+                c.dims
+            )
+        })?;
+        let n = values.len();
+        let (mut scale, mut shift) = (vec![1.0; n], vec![0.0; n]);
+        let mut hint = node
+            .inputs
+            .iter()
+            .find(|i| matches!(self.vals.get(*i), Some(Val::Const(_))))
+            .cloned();
+        if node.op == "Mul" {
+            scale = values;
+            // A shift right after: the same layer.
+            if let Some(&[next]) = self
+                .consumers
+                .get(node.outputs[0].as_str())
+                .map(Vec::as_slice)
+            {
+                let n2 = &g.nodes[next];
+                if n2.op == "Add" && n2.inputs.len() == 2 {
+                    let o = if n2.inputs[0] == node.outputs[0] {
+                        &n2.inputs[1]
+                    } else {
+                        &n2.inputs[0]
+                    };
+                    if let Some(Val::Const(c2)) = self.vals.get(o) {
+                        if let Some(t) = channels(x, c2) {
+                            shift = t;
+                            self.done.insert(next);
+                            hint = Some(o.clone());
+                            let y =
+                                self.affine_layer(x, scale, shift, name_hint(node, hint.as_ref()));
+                            self.vals.insert(n2.outputs[0].clone(), Val::Dyn(y.clone()));
+                            return Ok(y);
+                        }
+                    }
+                }
+            }
+        } else {
+            shift = values;
+        }
+        let _ = index;
+        Ok(self.affine_layer(x, scale, shift, name_hint(node, hint.as_ref())))
+    }
+
+    fn affine_layer(
+        &mut self,
+        x: &Dyn,
+        scale: Vec<f32>,
+        shift: Vec<f32>,
+        hint: Option<String>,
+    ) -> Dyn {
+        let n = scale.len();
+        let layer = Layer {
+            kind: "BatchNorm2d",
+            args: vec![n.to_string()],
+            params: vec![
+                ("weight", vec![n], scale),
+                ("bias", vec![n], shift),
+                ("running_mean", vec![n], vec![0.0; n]),
+                ("running_var", vec![n], vec![1.0 - 1e-5; n]),
+            ],
+            hint,
+        };
+        let p = x.pshape.clone();
+        self.layer(x, layer, p)
     }
 
     fn pad(&mut self, node: &Node, x: &Dyn, ins: &[Option<Val>]) -> Result<Dyn, String> {
@@ -1713,6 +1832,63 @@ pub fn erf(x: f64) -> f64 {
     } else {
         r
     }
+}
+
+/// The Keras layer in a TensorFlow name: `model/layer/op…` → `layer`
+/// (`conv1/kernel` → `conv1`).
+fn tf_scope(name: &str) -> Option<String> {
+    let segs: Vec<&str> = name.split('/').filter(|s| !s.is_empty()).collect();
+    match segs.len() {
+        0 | 1 => None,
+        2 => Some(segs[0].to_string()),
+        _ => Some(segs[1].to_string()),
+    }
+}
+
+/// What a layer is named after, given the name of its first constant:
+/// - a PyTorch key (`layer1.0.conv1.weight`): itself;
+/// - an exporter's number (`onnx::Conv_193`): the module path in the
+///   node's name (`/layer2/layer2.0/downsample/downsample.0/Conv` →
+///   `layer2.0.downsample.0`);
+/// - a TensorFlow name (`model/conv1/Conv2D/ReadVariableOp:0`), or a
+///   tf2onnx constant (`const_fold_opt_58`) in a node with a TensorFlow
+///   name: the Keras layer (`conv1`).
+fn name_hint(node: &Node, tensor: Option<&String>) -> Option<String> {
+    let tensor = tensor?;
+    if let Some(path) = node
+        .name
+        .strip_prefix('/')
+        .filter(|_| tensor.starts_with("onnx::"))
+    {
+        let segs: Vec<&str> = path.split('/').collect();
+        if segs.len() >= 2 {
+            // Each scope is named `parent.child` under a Sequential.
+            let mut parts: Vec<&str> = Vec::new();
+            for s in &segs[..segs.len() - 1] {
+                if parts
+                    .last()
+                    .is_some_and(|p| s.strip_prefix(p).is_some_and(|r| r.starts_with('.')))
+                {
+                    parts.pop();
+                }
+                parts.push(s);
+            }
+            return Some(parts.join("."));
+        }
+    }
+    if tensor.contains('/') {
+        return tf_scope(tensor).or_else(|| Some(tensor.clone()));
+    }
+    if !tensor.contains('.') && !node.name.starts_with('/') {
+        if let Some(scope) = tf_scope(&node.name) {
+            return Some(scope);
+        }
+    }
+    Some(tensor.clone())
+}
+
+fn hint_of(node: &Node) -> Option<String> {
+    name_hint(node, node.inputs.get(1))
 }
 
 fn need_canonical(x: &Dyn, rank: usize) -> Result<(), String> {

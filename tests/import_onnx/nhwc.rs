@@ -5,11 +5,11 @@ constnet::network! {
     /// `nhwc.onnx`, imported from ONNX.
     pub struct Nhwc {
         input: [3, 16, 16],
-        ZeroPad2d((0, 1, 0, 1)),                                    // -> [3, 17, 17]
-        conv1_kernel: Conv2d(3, 8, 3, stride = 2),                  // -> [8, 8, 8]
+        ZeroPad2d((0, 1, 0, 1)),                             // -> [3, 17, 17]
+        conv1: Conv2d(3, 8, 3, stride = 2),                  // -> [8, 8, 8]
         ReLU,
         Residual {
-            dw_depthwise_kernel: Conv2d(8, 8, 3, padding = 1, groups = 8),
+            dw: Conv2d(8, 8, 3, padding = 1, groups = 8),
             ReLU6,
         },
         Cat {
@@ -18,13 +18,13 @@ constnet::network! {
                 ReLU,
             },
         },  // -> [16, 8, 8]
-        ZeroPad2d((0, 1, 0, 1)),                                    // -> [16, 9, 9]
-        conv2_kernel: Conv2d(16, 16, 3, stride = 2, bias = false),  // -> [16, 4, 4]
-        bn_gamma: BatchNorm2d(16, eps = 0.001),
+        ZeroPad2d((0, 1, 0, 1)),                             // -> [16, 9, 9]
+        conv2: Conv2d(16, 16, 3, stride = 2, bias = false),  // -> [16, 4, 4]
+        bn: BatchNorm2d(16, eps = 0.001),
         ReLU,
-        AdaptiveAvgPool2d(1),                                       // -> [16, 1, 1]
-        Flatten,                                                    // -> [16]
-        dense_kernel: Linear(16, 10),                               // -> [10]
+        AdaptiveAvgPool2d(1),                                // -> [16, 1, 1]
+        Flatten,                                             // -> [16]
+        dense: Linear(16, 10),                               // -> [10]
         Softmax(dim = 1),
     }
 }
