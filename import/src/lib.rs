@@ -26,6 +26,8 @@ mod model;
 )]
 mod onnx;
 mod structure;
+#[cfg(test)]
+mod tests;
 
 pub use emit::field_name;
 

@@ -521,6 +521,7 @@ impl<'g> Lowerer<'g> {
                 }
             }
             "Gemm" if node.int("transA").unwrap_or(0) != 0 => Err("transA = 1".into()),
+            "HardSigmoid" => hard_sigmoid(node),
             "Conv" | "MaxPool" | "AveragePool" => match node.string("auto_pad") {
                 None | Some("NOTSET" | "VALID" | "SAME_UPPER" | "SAME_LOWER" | "") => Ok(()),
                 Some(other) => Err(format!("auto_pad `{other}`")),
@@ -858,13 +859,7 @@ impl<'g> Lowerer<'g> {
             "Tanh" => one(self.layer(&x, Self::simple("Tanh", vec![]), same)),
             "HardSwish" => one(self.layer(&x, Self::simple("Hardswish", vec![]), same)),
             "HardSigmoid" => {
-                let a = node.float("alpha").unwrap_or(0.2);
-                let b = node.float("beta").unwrap_or(0.5);
-                if (a - 1.0 / 6.0).abs() > 1e-6 || (b - 0.5).abs() > 1e-6 {
-                    return Err(format!(
-                        "alpha = {a}, beta = {b}: constnet's Hardsigmoid is PyTorch's (alpha = 1/6, beta = 0.5)"
-                    ));
-                }
+                hard_sigmoid(node)?;
                 one(self.layer(&x, Self::simple("Hardsigmoid", vec![]), same))
             }
             "LeakyRelu" => {
@@ -1889,6 +1884,18 @@ fn name_hint(node: &Node, tensor: Option<&String>) -> Option<String> {
 
 fn hint_of(node: &Node) -> Option<String> {
     name_hint(node, node.inputs.get(1))
+}
+
+/// ONNX's HardSigmoid with PyTorch's constants, or why not.
+fn hard_sigmoid(node: &Node) -> Result<(), String> {
+    let a = node.float("alpha").unwrap_or(0.2);
+    let b = node.float("beta").unwrap_or(0.5);
+    if (a - 1.0 / 6.0).abs() > 1e-6 || (b - 0.5).abs() > 1e-6 {
+        return Err(format!(
+            "alpha = {a}, beta = {b}: constnet's Hardsigmoid is PyTorch's (alpha = 1/6, beta = 0.5)"
+        ));
+    }
+    Ok(())
 }
 
 fn need_canonical(x: &Dyn, rank: usize) -> Result<(), String> {
