@@ -1122,7 +1122,7 @@ impl<'g> Lowerer<'g> {
                 }
                 one(y)
             }
-            "Mul" | "Add" if dyns.len() == 1 && ins.iter().flatten().count() == 2 => {
+            "Mul" | "Add" | "Sub" | "Div" if dyns.len() == 1 && ins.iter().flatten().count() == 2 => {
                 self.affine(index, node, &x, ins).map(|d| vec![Val::Dyn(d)])
             }
             "Add" | "Concat" => {
@@ -1422,9 +1422,10 @@ impl<'g> Lowerer<'g> {
         Ok(self.layer(&x, Self::simple(kind, args), vec![1, c, oh, ow]))
     }
 
-    /// A per-channel `x * scale (+ shift)` or `x + shift` (TensorFlow's
-    /// unfused batch normalisation, a bias added apart from its
-    /// convolution): a `BatchNorm2d` with mean 0 and variance 1 - eps
+    /// A per-channel `x * scale (+ shift)`, `x / scale (+ shift)`,
+    /// `x + shift` or `x - shift` (TensorFlow's unfused batch
+    /// normalisation, a bias added apart from its convolution, an input
+    /// normalisation): a `BatchNorm2d` with mean 0 and variance 1 - eps
     /// (eps is its default, 1e-5; constnet's must be positive), which
     /// computes `x * weight + bias` (1 / sqrt(var + eps) rounds to 1).
     fn affine(
@@ -1461,11 +1462,18 @@ impl<'g> Lowerer<'g> {
                 _ => None,
             })
         };
-        let what = if node.op == "Mul" {
-            "a product"
-        } else {
-            "a sum"
+        let what = match node.op.as_str() {
+            "Mul" => "a product",
+            "Add" => "a sum",
+            "Sub" => "a difference",
+            _ => "a quotient",
         };
+        let data_first = matches!(ins.first(), Some(Some(Val::Dyn(_))));
+        if matches!(node.op.as_str(), "Sub" | "Div") && !data_first {
+            return Err(format!(
+                "{what} with the data as its second operand: constnet has per-channel scales and shifts only"
+            ));
+        }
         let c = other(ins).ok_or("no constant")?;
         let values = channels(x, &c).ok_or_else(|| {
             format!(
@@ -1480,8 +1488,13 @@ impl<'g> Lowerer<'g> {
             .iter()
             .find(|i| matches!(self.vals.get(*i), Some(Val::Const(_))))
             .cloned();
-        if node.op == "Mul" {
-            scale = values;
+        if matches!(node.op.as_str(), "Mul" | "Div") {
+            // x / c as x * (1 / c): within an ulp of the quotient.
+            scale = if node.op == "Mul" {
+                values
+            } else {
+                values.iter().map(|v| 1.0 / v).collect()
+            };
             // A shift right after: the same layer.
             if let Some(&[next]) = self
                 .consumers
@@ -1508,6 +1521,8 @@ impl<'g> Lowerer<'g> {
                     }
                 }
             }
+        } else if node.op == "Sub" {
+            shift = values.iter().map(|v| -v).collect();
         } else {
             shift = values;
         }

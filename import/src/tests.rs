@@ -300,3 +300,54 @@ fn a_symbolic_size_is_taken_from_the_input_option() {
     let imported = import(&bytes, &with_input).unwrap();
     assert!(imported.declaration.contains("input: [3, 5, 7],"));
 }
+
+#[test]
+fn per_channel_arithmetic_becomes_batch_norm() {
+    // (x - mean) / std, then * 2 + 1, on a [1, 2, 3, 3] map.
+    let nodes = vec![
+        node("Sub", &["x", "mean"], "a", &[]),
+        node("Div", &["a", "std"], "b", &[]),
+        node("Mul", &["b", "two"], "c", &[]),
+        node("Add", &["c", "one"], "y", &[]),
+    ];
+    let bytes = model(
+        &[Ok(1), Ok(2), Ok(3), Ok(3)],
+        &[Ok(1), Ok(2), Ok(3), Ok(3)],
+        nodes,
+        vec![
+            floats("mean", &[2, 1, 1], vec![0.5, -0.5]),
+            floats("std", &[1, 2, 1, 1], vec![2.0, 4.0]),
+            floats("two", &[], vec![2.0]),
+            floats("one", &[2, 1, 1], vec![1.0, 1.0]),
+        ],
+    );
+    let imported = import(&bytes, &options()).unwrap();
+    assert_eq!(
+        body(&imported.declaration),
+        [
+            "mean: BatchNorm2d(2),",
+            "std: BatchNorm2d(2),",
+            "one: BatchNorm2d(2),"
+        ]
+    );
+    let t = &imported.tensors;
+    assert_eq!(t[0].0, "mean.weight");
+    assert_eq!(t[0].2, [1.0, 1.0]);
+    assert_eq!(t[1].2, [-0.5, 0.5]);
+    assert_eq!(t[4].2, [0.5, 0.25]);
+    assert_eq!(t[8].2, [2.0, 2.0]);
+    assert_eq!(t[9].2, [1.0, 1.0]);
+    // Not per channel: refused.
+    let nodes = vec![node("Mul", &["x", "w"], "y", &[])];
+    let bytes = model(
+        &[Ok(1), Ok(2), Ok(3), Ok(3)],
+        &[Ok(1), Ok(2), Ok(3), Ok(3)],
+        nodes,
+        vec![floats("w", &[3, 3], vec![1.0; 9])],
+    );
+    let report = import(&bytes, &options()).unwrap_err();
+    assert!(
+        report.problems[0].contains("constant of shape [3, 3]"),
+        "{report}"
+    );
+}
