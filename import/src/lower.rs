@@ -339,6 +339,13 @@ impl<'g> Lowerer<'g> {
                 }
             }
         }
+        if ok && checked_product(&pshape).is_none_or(|n| n > 1 << 30) {
+            ok = false;
+            self.problems.push(format!(
+                "input `{name}` {}: more than 2^30 values",
+                dims_text(dims)
+            ));
+        }
         if !ok {
             return None;
         }
@@ -378,6 +385,11 @@ impl<'g> Lowerer<'g> {
         }
         for (i, node) in g.nodes.iter().enumerate() {
             if self.done.contains(&i) {
+                continue;
+            }
+            if node.outputs.first().is_none_or(String::is_empty) {
+                self.problems
+                    .push(format!("{}: has no output", node.describe()));
                 continue;
             }
             let ins: Vec<Option<Val>> = node
@@ -1105,7 +1117,7 @@ impl<'g> Lowerer<'g> {
                 let mut bias_out = None;
                 if let Some(&[next]) = self.consumers.get(node.outputs[0].as_str()).map(Vec::as_slice) {
                     let n = &self.g.nodes[next];
-                    if n.op == "Add" && n.inputs.len() == 2 {
+                    if n.op == "Add" && n.inputs.len() == 2 && n.outputs.len() == 1 {
                         let other = if n.inputs[0] == node.outputs[0] { &n.inputs[1] } else { &n.inputs[0] };
                         if let Some(Val::Const(c)) = self.vals.get(other) {
                             if c.floats().len() == b.dims.get(1).copied().unwrap_or(0) && c.dims.len() <= 2 {
@@ -1265,7 +1277,7 @@ impl<'g> Lowerer<'g> {
         let group = to_usize(node.int("group").unwrap_or(1))
             .filter(|&g| g > 0)
             .ok_or("bad group")?;
-        if cg * group != c || m % group != 0 {
+        if cg.checked_mul(group) != Some(c) || m % group != 0 {
             return Err(format!(
                 "weight {:?} with group {group} does not fit {c} input channels",
                 w.dims
@@ -1281,7 +1293,10 @@ impl<'g> Lowerer<'g> {
         }
         let stride = attr2(node, "strides", 1)?;
         let dil = attr2(node, "dilations", 1)?;
-        let keff = [(kh - 1) * dil[0] + 1, (kw - 1) * dil[1] + 1];
+        if m == 0 || cg == 0 || kh == 0 || kw == 0 {
+            return Err(format!("its weight has an empty shape {:?}", w.dims));
+        }
+        let keff = [dilated(kh, dil[0])?, dilated(kw, dil[1])?];
         let pads = pads_of(node, &x.pshape[2..], keff, stride)?;
         let bias = match node.inputs.get(2).filter(|s| !s.is_empty()) {
             Some(_) => {
@@ -1304,7 +1319,7 @@ impl<'g> Lowerer<'g> {
             x = self.layer(
                 &x,
                 Self::simple("ZeroPad2d", vec![format!("({l}, {r}, {t}, {bo})")]),
-                vec![1, c, p[2] + t + bo, p[3] + l + r],
+                vec![1, c, padded(p[2], t, bo)?, padded(p[3], l, r)?],
             );
         }
         let (ph, pw) = if symmetric { (t, l) } else { (0, 0) };
@@ -1355,7 +1370,7 @@ impl<'g> Lowerer<'g> {
             return Err("storage_order = 1".into());
         }
         let mut ceil = node.int("ceil_mode").unwrap_or(0) != 0;
-        let keff = [(k[0] - 1) * dil[0] + 1, (k[1] - 1) * dil[1] + 1];
+        let keff = [dilated(k[0], dil[0])?, dilated(k[1], dil[1])?];
         let c = x.pshape[1];
         let (ih, iw) = (x.pshape[2], x.pshape[3]);
         let [t, l, b, r] = pads_of(node, &x.pshape[2..], keff, stride)?;
@@ -1382,7 +1397,7 @@ impl<'g> Lowerer<'g> {
                 x = self.layer(
                     &x,
                     Self::simple("ZeroPad2d", vec![format!("({l}, {r}, {t}, {b})")]),
-                    vec![1, c, ih + t + b, iw + l + r],
+                    vec![1, c, padded(ih, t, b)?, padded(iw, l, r)?],
                 );
                 ph = 0;
                 pw = 0;
@@ -1392,7 +1407,7 @@ impl<'g> Lowerer<'g> {
                 ));
             }
         }
-        if 2 * ph > keff[0] || 2 * pw > keff[1] {
+        if ph.saturating_mul(2) > keff[0] || pw.saturating_mul(2) > keff[1] {
             return Err(format!(
                 "padding ({ph}, {pw}) larger than half the window ({}, {})",
                 keff[0], keff[1]
@@ -1502,7 +1517,7 @@ impl<'g> Lowerer<'g> {
                 .map(Vec::as_slice)
             {
                 let n2 = &g.nodes[next];
-                if n2.op == "Add" && n2.inputs.len() == 2 {
+                if n2.op == "Add" && n2.inputs.len() == 2 && n2.outputs.len() == 1 {
                     let o = if n2.inputs[0] == node.outputs[0] {
                         &n2.inputs[1]
                     } else {
@@ -1622,10 +1637,16 @@ impl<'g> Lowerer<'g> {
         let mut pshape = x.pshape.clone();
         for (i, &ca) in x.perm.iter().enumerate() {
             if ca == 2 {
-                pshape[i] += t + b;
+                pshape[i] = pshape[i]
+                    .checked_add(t)
+                    .and_then(|v| v.checked_add(b))
+                    .ok_or("padding too large")?;
             }
             if ca == 3 {
-                pshape[i] += l + r;
+                pshape[i] = pshape[i]
+                    .checked_add(l)
+                    .and_then(|v| v.checked_add(r))
+                    .ok_or("padding too large")?;
             }
         }
         Ok(self.layer(x, layer, pshape))
@@ -1913,6 +1934,24 @@ fn hard_sigmoid(node: &Node) -> Result<(), String> {
     Ok(())
 }
 
+/// The extent of a kernel of `k` taps `dilation` apart.
+fn dilated(k: usize, dilation: usize) -> Result<usize, String> {
+    k.checked_sub(1)
+        .and_then(|k| k.checked_mul(dilation))
+        .and_then(|k| k.checked_add(1))
+        .ok_or_else(|| format!("a kernel of {k} with dilation {dilation}"))
+}
+
+fn padded(len: usize, before: usize, after: usize) -> Result<usize, String> {
+    len.checked_add(before)
+        .and_then(|v| v.checked_add(after))
+        .ok_or_else(|| "padding too large".to_string())
+}
+
+fn checked_product(dims: &[usize]) -> Option<usize> {
+    dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d))
+}
+
 fn need_canonical(x: &Dyn, rank: usize) -> Result<(), String> {
     if x.pshape.len() != rank {
         return Err(format!(
@@ -1967,7 +2006,8 @@ fn pads_of(
             for a in 0..2 {
                 let len = spatial[a];
                 let o = len.div_ceil(stride[a]);
-                let total = ((o - 1) * stride[a] + keff[a]).saturating_sub(len);
+                let total =
+                    ((o - 1).saturating_mul(stride[a]).saturating_add(keff[a])).saturating_sub(len);
                 let small = total / 2;
                 let (begin, end) = if auto == "SAME_UPPER" {
                     (small, total - small)
@@ -1999,13 +2039,13 @@ fn resolve_reshape(from: &[usize], shape: &[i64], allowzero: bool) -> Result<Vec
         }
     }
     if let Some(i) = infer {
-        let known: usize = out.iter().product();
+        let known = checked_product(&out).ok_or("a shape too large")?;
         if known == 0 || !total.is_multiple_of(known) {
             return Err(format!("cannot reshape {from:?} to {shape:?}"));
         }
         out[i] = total / known;
     }
-    if out.iter().product::<usize>() != total {
+    if checked_product(&out) != Some(total) {
         return Err(format!("cannot reshape {from:?} to {shape:?}"));
     }
     Ok(out)

@@ -351,3 +351,65 @@ fn per_channel_arithmetic_becomes_batch_norm() {
         "{report}"
     );
 }
+
+/// Extreme attribute values, dimensions and missing outputs in a real
+/// model: refused or imported, never a panic.
+#[test]
+fn extreme_values_never_panic() {
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../tests/golden/tf_padding.onnx"
+    );
+    let bytes = std::fs::read(path).expect("tf_padding.onnx");
+    let base = ModelProto::decode(bytes.as_slice()).expect("decodes");
+    let extremes: [i64; 7] = [0, -1, 1, 2, 1 << 40, i64::MAX, i64::MIN];
+    let run = |m: &ModelProto| {
+        let _ = import(&m.encode_to_vec(), &options());
+    };
+    let graph = base.graph.as_ref().expect("graph");
+    for (n, node) in graph.node.iter().enumerate() {
+        for (a, attr) in node.attribute.iter().enumerate() {
+            for &v in &extremes {
+                let mut m = base.clone();
+                let at = &mut m.graph.as_mut().unwrap().node[n].attribute[a];
+                at.i = at.i.map(|_| v);
+                for x in &mut at.ints {
+                    *x = v;
+                }
+                at.f = at.f.map(|_| v as f32);
+                run(&m);
+            }
+        }
+        let mut m = base.clone();
+        m.graph.as_mut().unwrap().node[n].output.clear();
+        run(&m);
+        let mut m = base.clone();
+        m.graph.as_mut().unwrap().node[n].input.reverse();
+        run(&m);
+    }
+    for (t, _) in graph.initializer.iter().enumerate() {
+        for &v in &extremes {
+            let mut m = base.clone();
+            let init = &mut m.graph.as_mut().unwrap().initializer[t];
+            if let Some(d) = init.dims.first_mut() {
+                *d = v;
+            }
+            run(&m);
+            let mut m = base.clone();
+            m.graph.as_mut().unwrap().initializer[t].dims.push(v);
+            run(&m);
+        }
+    }
+    for &v in &extremes {
+        for d in 0..4 {
+            let mut m = base.clone();
+            let input = &mut m.graph.as_mut().unwrap().input[0];
+            if let Some(type_proto::Value::TensorType(t)) =
+                input.r#type.as_mut().and_then(|t| t.value.as_mut())
+            {
+                t.shape.as_mut().unwrap().dim[d].value = Some(DimValue::DimValue(v));
+            }
+            run(&m);
+        }
+    }
+}
