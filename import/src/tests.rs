@@ -368,7 +368,7 @@ fn extreme_values_never_panic() {
     };
     let graph = base.graph.as_ref().expect("graph");
     for (n, node) in graph.node.iter().enumerate() {
-        for (a, attr) in node.attribute.iter().enumerate() {
+        for a in 0..node.attribute.len() {
             for &v in &extremes {
                 let mut m = base.clone();
                 let at = &mut m.graph.as_mut().unwrap().node[n].attribute[a];
