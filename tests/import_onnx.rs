@@ -13,7 +13,9 @@
 //! The models: the 15 golden networks that `torch.onnx.export` can export
 //! (`tests/golden/<name>.onnx`), the shipped LeNet-5 (`data/lenet5.onnx`),
 //! a Keras-style NHWC network built as tf2onnx writes one (`nhwc.onnx`), a
-//! Keras model converted by tf2onnx (`keras_tf2onnx.onnx`),
+//! Keras model converted by tf2onnx (`keras_tf2onnx.onnx`), an NHWC graph
+//! whose output is an NHWC map (`nhwc_map.onnx`, compared after
+//! transposing ONNX Runtime's output to [C, H, W]),
 //! and torchvision's resnet18, mobilenet_v2 and squeezenet1_1 on
 //! [3, 112, 112], committed with their initializers emptied: the test
 //! fills them with the generator the script used (`onnx_value`), so that
@@ -45,6 +47,7 @@ mod imported {
     include!("import_onnx/tf_padding.rs");
     include!("import_onnx/lenet5.rs");
     include!("import_onnx/nhwc.rs");
+    include!("import_onnx/nhwc_map.rs");
     include!("import_onnx/keras_tf2onnx.rs");
     include!("import_onnx/torchvision_resnet18.rs");
     include!("import_onnx/torchvision_mobilenet_v2.rs");
@@ -120,11 +123,16 @@ fn compare<N: Network>(name: &str, net: &N, imported: &Imported) -> f32 {
     let io = SafeTensors::deserialize(&io).unwrap_or_else(|e| panic!("{name}: {e}"));
     let (in_shape, inputs) = f32_tensor(&io, "__input");
     let (out_shape, outputs) = f32_tensor(&io, "__output");
-    assert!(
-        !imported.output_nhwc,
-        "{name}: no test model has an NHWC output"
-    );
-    assert_eq!(out_shape[1..], *N::OUTPUT_SHAPE, "{name}: output shape");
+    if imported.output_nhwc {
+        let s = N::OUTPUT_SHAPE;
+        assert_eq!(
+            out_shape[1..],
+            [s[1], s[2], s[0]],
+            "{name}: output shape (NHWC)"
+        );
+    } else {
+        assert_eq!(out_shape[1..], *N::OUTPUT_SHAPE, "{name}: output shape");
+    }
     let n_in = <N::Input as Tensor>::LEN;
     let n_out = <N::Output as Tensor>::LEN;
     let samples = in_shape[0];
@@ -144,7 +152,12 @@ fn compare<N: Network>(name: &str, net: &N, imported: &Imported) -> f32 {
         };
         let x = N::Input::from_flat(&x).expect("input length");
         let got = net.forward_with(x, &mut workspace).as_flat().to_vec();
-        for (i, (&g, &w)) in got.iter().zip(want).enumerate() {
+        let want = if imported.output_nhwc {
+            hwc_to_chw(want, N::OUTPUT_SHAPE)
+        } else {
+            want.to_vec()
+        };
+        for (i, (&g, &w)) in got.iter().zip(&want).enumerate() {
             let err = (g - w).abs();
             if err > worst || err.is_nan() {
                 worst = err;
@@ -215,6 +228,7 @@ onnx_tests! {
     tf_padding: TfPadding from "tests/golden/tf_padding.onnx",
     lenet5: Lenet5 from "data/lenet5.onnx",
     nhwc: Nhwc from "tests/import_onnx/nhwc.onnx",
+    nhwc_map: NhwcMap from "tests/import_onnx/nhwc_map.onnx",
     keras_tf2onnx: KerasTf2onnx from "tests/import_onnx/keras_tf2onnx.onnx",
 }
 

@@ -35,6 +35,9 @@ Purpose
       channel concatenation in NHWC, a mean over H and W (Keras'
       GlobalAveragePooling2D), MatMul + Add (Keras' Dense) and a softmax;
       weights stored as float_data rather than raw_data.
+    - `nhwc_map`: an NHWC graph whose output is an NHWC map (which constnet
+      gives as [C, H, W]), with a reflection pad and a softmax along NHWC's
+      axes.
     - `keras_tf2onnx.onnx`: a Keras model converted by tf2onnx, written by
       tools/keras_tf2onnx.py (which needs TensorFlow and tf2onnx, not torch);
       used here as committed.
@@ -299,6 +302,36 @@ def nhwc() -> list[tuple[str, pathlib.Path]]:
     return [("nhwc", path)]
 
 
+def nhwc_map() -> list[tuple[str, pathlib.Path]]:
+    """An NHWC graph whose output is an NHWC map: constnet gives it as
+    [C, H, W]. A reflection pad and a softmax along NHWC's axes."""
+    rng = np.random.default_rng(21)
+    w = numpy_helper.from_array((rng.uniform(-1, 1, (4, 3, 3, 3)) / 3).astype(np.float32), "conv/kernel")
+    b = numpy_helper.from_array(rng.uniform(-.3, .3, 4).astype(np.float32), "conv/bias")
+    pads = numpy_helper.from_array(np.array([0, 1, 2, 0, 0, 1, 2, 0], np.int64), "pad/pads")
+    nodes = [
+        helper.make_node("Transpose", ["input"], ["t"], name="conv/transpose_in", perm=[0, 3, 1, 2]),
+        helper.make_node("Conv", ["t", "conv/kernel", "conv/bias"], ["c"], name="conv/Conv2D",
+                         kernel_shape=[3, 3], auto_pad="SAME_UPPER"),
+        helper.make_node("Transpose", ["c"], ["n"], name="conv/transpose_out", perm=[0, 2, 3, 1]),
+        helper.make_node("Pad", ["n", "pad/pads"], ["p"], name="pad/MirrorPad", mode="reflect"),
+        helper.make_node("Softmax", ["p"], ["output"], name="softmax", axis=3),
+    ]
+    graph = helper.make_graph(
+        nodes, "nhwc_map",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, ["N", 8, 8, 3])],
+        [helper.make_tensor_value_info("output", TensorProto.FLOAT, ["N", 10, 12, 4])], [w, b, pads])
+    model = helper.make_model(graph, producer_name="onnx-helper (tf2onnx-style)",
+                              opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 9
+    onnx.checker.check_model(model, full_check=True)
+    path = OUT / "nhwc_map.onnx"
+    onnx.save(model, str(path))
+    x = rng.normal(size=(2, 8, 8, 3)).astype(np.float32)
+    save_io("nhwc_map", x, run_ort(str(path), x))
+    return [("nhwc_map", path)]
+
+
 def keras() -> list[tuple[str, pathlib.Path]]:
     """tests/import_onnx/keras_tf2onnx.onnx, written by tools/keras_tf2onnx.py
     (TensorFlow and tf2onnx): used as committed."""
@@ -342,7 +375,7 @@ def import_one(name: str, path: pathlib.Path) -> None:
 def main() -> None:
     OUT.mkdir(parents=True, exist_ok=True)
     TMP.mkdir(parents=True, exist_ok=True)
-    for name, path in golden() + lenet() + nhwc() + keras():
+    for name, path in golden() + lenet() + nhwc() + nhwc_map() + keras():
         import_one(name, path)
     if "--no-torch" not in sys.argv:
         torchvision_models()
