@@ -1595,17 +1595,16 @@ mod tests {
     /// vector and chunk boundaries (8, 16, 32, 48 columns).
     macro_rules! asym_cases {
         ($ty:ty, $mode:expr) => {{
-            // Under Miri (every operation interpreted) the first six: one side
-            // padded, Keras "same" at stride 2, dilated with a vertical stride,
-            // grouped, depthwise, a row wider than two vectors.
+            // Under Miri (every operation interpreted) the first four: one
+            // side padded, Keras "same" at stride 2, grouped, depthwise.
             asym_case!($ty, $mode, 201, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 0, 0, 0) D=(1, 1));
             asym_case!($ty, $mode, 205, bias = true; C=3 H=8 W=8 O=4 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
-            asym_case!($ty, $mode, 211, bias = false; C=2 H=10 W=8 O=2 G=1 K=(3, 2) S=(2, 1) P=(3, 1, 1, 0) D=(3, 2));
             asym_case!($ty, $mode, 212, bias = true; C=4 H=6 W=9 O=6 G=2 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(1, 1));
             asym_case!($ty, $mode, 213, bias = true; C=4 H=8 W=8 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 0, 0, 1) D=(1, 1));
-            asym_case!($ty, $mode, 219, bias = true; C=2 H=3 W=33 O=10 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 2, 0) D=(1, 1));
             #[cfg(not(miri))]
             {
+                asym_case!($ty, $mode, 219, bias = true; C=2 H=3 W=33 O=10 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 2, 0) D=(1, 1));
+                asym_case!($ty, $mode, 211, bias = false; C=2 H=10 W=8 O=2 G=1 K=(3, 2) S=(2, 1) P=(3, 1, 1, 0) D=(3, 2));
                 asym_case!($ty, $mode, 202, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 1, 0, 0) D=(1, 1));
                 asym_case!($ty, $mode, 203, bias = false; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 1, 0) D=(1, 1));
                 asym_case!($ty, $mode, 204, bias = true; C=2 H=5 W=6 O=3 G=1 K=(3, 3) S=(1, 1) P=(0, 0, 0, 1) D=(1, 1));
@@ -1796,9 +1795,8 @@ mod tests {
     #[test]
     fn fused_epilogue_is_the_unfused_sequence() {
         let z = PaddingMode::Zeros;
-        // Under Miri (every operation interpreted) four of the eleven: a
-        // stride-1 chunk with a tail, depthwise, Keras "same" at stride 2,
-        // and one of the other padding modes.
+        // Under Miri (every operation interpreted) two of the eleven: a
+        // stride-1 chunk with a tail and Keras "same" at stride 2.
         // Stride 1: the SIMD bodies' chunks and tails (16 → 8 + 8 channels,
         // 5 channels, row widths 7, 16, 32, 33), symmetric and asymmetric.
         post_case!(Zeros, z, 301; C=3 H=6 W=7 O=5 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
@@ -1811,12 +1809,14 @@ mod tests {
         #[cfg(not(miri))]
         post_case!(Zeros, z, 305; C=6 H=14 W=14 O=16 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
         // Depthwise, grouped, dilated, a vertical stride.
+        #[cfg(not(miri))]
         post_case!(Zeros, z, 306; C=4 H=9 W=9 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 307; C=4 H=7 W=10 O=6 G=2 K=(3, 3) S=(2, 1) P=(2, 0, 0, 2) D=(2, 1));
         // Stride 2 (portable on every CPU), Keras "same".
         post_case!(Zeros, z, 308; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         // The other modes (portable).
+        #[cfg(not(miri))]
         post_case!(Reflect, PaddingMode::Reflect, 309; C=2 H=6 W=7 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 2, 0, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Replicate, PaddingMode::Replicate, 310; C=2 H=5 W=5 O=3 G=1 K=(3, 3) S=(1, 2) P=(1, 1, 2, 0) D=(1, 1));
