@@ -426,10 +426,32 @@ fn accumulate_row<
     }
 }
 
+/// Which body [`conv2d_with`] runs for a zero-padded convolution on a CPU
+/// with the instruction set asked for; any other case runs
+/// [`conv2d_portable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// The fastest: the packed SIMD body where its buffer holds a band of
+    /// the packed input (every layer of the zoo), else the direct one at
+    /// horizontal stride 1, each where it beats the portable loops
+    /// (`simd::conv::packed::profitable`, `simd::conv::profitable`).
+    Auto,
+    /// As `Auto`, a SIMD body even where the portable one is as fast: the
+    /// tests of the SIMD bodies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Simd,
+    /// The direct SIMD body (`simd/conv/mod.rs`) where it applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Direct,
+    /// The packed SIMD body (`simd/conv/packed.rs`) where it applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Packed,
+}
+
 /// The shared implementation: checks the geometry at compile time, then runs
-/// the SIMD body of `isa` where it applies (zero padding, `SW == 1`, the CPU
-/// has the feature, and — unless `always_simd`, which the tests set — it is
-/// faster: `simd::conv::profitable`) and [`conv2d_portable`] otherwise.
+/// the SIMD body that `body` picks for `isa` where it applies (zero
+/// padding, the CPU has the feature, the geometry suits the body) and
+/// [`conv2d_portable`] otherwise.
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 #[inline]
 fn conv2d_with<
@@ -454,7 +476,7 @@ fn conv2d_with<
     const OW: usize,
 >(
     isa: Isa,
-    always_simd: bool,
+    body: Body,
     input: &[[[f32; W]; H]; C],
     weight: &[[[[f32; KW]; KH]; CG]; O],
     bias: Option<&[f32; O]>,
@@ -507,12 +529,88 @@ fn conv2d_with<
     };
 
     #[cfg(target_arch = "x86_64")]
-    if kind::<P>() == PadKind::Zeros
-        && simd::conv::supported(SW)
-        && (always_simd || simd::conv::profitable(O / G, CG, PL + PR))
-    {
+    if kind::<P>() == PadKind::Zeros {
+        use simd::conv::packed;
+        let packed_fits = const {
+            packed::Layout::new(
+                (SH, SW),
+                (PT, PB, PL, PR),
+                (DH, DW),
+                (CG, H, W),
+                (KH, KW),
+                (OH, OW),
+            )
+            .fits
+        };
+        let use_packed = packed_fits
+            && match body {
+                Body::Auto => packed::profitable(O / G, CG, KH * KW),
+                Body::Simd | Body::Packed => true,
+                Body::Direct => false,
+            };
+        let use_direct = !use_packed
+            && simd::conv::supported(SW)
+            && match body {
+                Body::Auto => simd::conv::profitable(O / G, CG, PL + PR),
+                Body::Simd | Body::Direct => true,
+                Body::Packed => false,
+            };
         match isa {
-            Isa::Avx512 if simd::has_avx512() => {
+            Isa::Avx512 if use_packed && simd::has_avx512() => {
+                // SAFETY: the guard just checked that the CPU has AVX-512F,
+                // the one feature this body is compiled with.
+                unsafe {
+                    packed::avx512::conv2d::<
+                        SH,
+                        SW,
+                        PT,
+                        PB,
+                        PL,
+                        PR,
+                        DH,
+                        DW,
+                        G,
+                        C,
+                        H,
+                        W,
+                        O,
+                        CG,
+                        KH,
+                        KW,
+                        OH,
+                        OW,
+                    >(input, weight, bias, post, output);
+                }
+                return;
+            }
+            Isa::Avx2 if use_packed && simd::has_avx2_fma() => {
+                // SAFETY: the guard just checked that the CPU has AVX2 and
+                // FMA, the features this body is compiled with.
+                unsafe {
+                    packed::avx2::conv2d::<
+                        SH,
+                        SW,
+                        PT,
+                        PB,
+                        PL,
+                        PR,
+                        DH,
+                        DW,
+                        G,
+                        C,
+                        H,
+                        W,
+                        O,
+                        CG,
+                        KH,
+                        KW,
+                        OH,
+                        OW,
+                    >(input, weight, bias, post, output);
+                }
+                return;
+            }
+            Isa::Avx512 if use_direct && simd::has_avx512() => {
                 // SAFETY: the guard just checked that the CPU has AVX-512F,
                 // the one feature this body is compiled with.
                 unsafe {
@@ -538,7 +636,7 @@ fn conv2d_with<
                 }
                 return;
             }
-            Isa::Avx2 if simd::has_avx2_fma() => {
+            Isa::Avx2 if use_direct && simd::has_avx2_fma() => {
                 // SAFETY: the guard just checked that the CPU has AVX2 and
                 // FMA, the features this body is compiled with.
                 unsafe {
@@ -569,7 +667,7 @@ fn conv2d_with<
     }
     // Only the x86-64 SIMD dispatch above reads them.
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (isa, always_simd);
+    let _ = (isa, body);
     conv2d_portable::<P, SH, SW, PT, PL, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
         input, weight, bias, post, output,
     );
@@ -733,7 +831,7 @@ pub fn conv2d_fused<
 ) {
     conv2d_with::<P, SH, SW, PT, PB, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
         simd::best(),
-        false,
+        Body::Auto,
         input,
         weight,
         bias,
@@ -774,7 +872,7 @@ macro_rules! conv2d_entry {
         ) {
             conv2d_with::<$mode, SH, SW, PH, PH, PW, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
                 simd::best(),
-                false,
+                Body::Auto,
                 input,
                 weight,
                 bias,
@@ -1180,7 +1278,7 @@ mod tests {
                     KW,
                     OH,
                     OW,
-                >($isa, true, input, weight, bias, &Post::NONE, output);
+                >($isa, Body::Simd, input, weight, bias, &Post::NONE, output);
             }
         };
     }
@@ -1571,7 +1669,7 @@ mod tests {
             for isa in isas {
                 let mut y = [[[f32::NAN; OW]; OH]; O];
                 conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
-                    isa, true, &x, &w, bias, &Post::NONE, &mut y,
+                    isa, Body::Simd, &x, &w, bias, &Post::NONE, &mut y,
                 );
                 let what = std::format!(
                     "{:?} on {isa:?}, seed {}: C={} H={} W={} O={} G={} P=({}, {}, {}, {})",
@@ -1720,12 +1818,12 @@ mod tests {
                         };
                         let mut fused = [[[f32::NAN; OW]; OH]; O];
                         conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
-                            isa, true, &x, &w, bias, &post, &mut fused,
+                            isa, Body::Simd, &x, &w, bias, &post, &mut fused,
                         );
                         // The unfused sequence, kernel by kernel.
                         let mut unfused = [[[f32::NAN; OW]; OH]; O];
                         conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
-                            isa, true, &x, &w, bias, &Post::NONE, &mut unfused,
+                            isa, Body::Simd, &x, &w, bias, &Post::NONE, &mut unfused,
                         );
                         if let Some(n) = &norm {
                             crate::norm::batch_norm2d(&mut unfused, n.weight, n.bias, n.running_mean, n.running_var, n.eps);
@@ -1841,7 +1939,7 @@ mod tests {
                         let mut fused = [[[f32::NAN; 20]; 4]; 3];
                         conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 20, 3, 2, 3, 3, 4, 20>(
                             isa,
-                            true,
+                            Body::Simd,
                             input,
                             &w,
                             Some(&b),
@@ -1851,7 +1949,7 @@ mod tests {
                         let mut unfused = [[[f32::NAN; 20]; 4]; 3];
                         conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 20, 3, 2, 3, 3, 4, 20>(
                             isa,
-                            true,
+                            Body::Simd,
                             input,
                             &w,
                             Some(&b),
@@ -1881,7 +1979,7 @@ mod tests {
             };
             conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 20, 3, 2, 3, 3, 4, 20>(
                 isa,
-                true,
+                Body::Simd,
                 &x0,
                 &w,
                 Some(&b),

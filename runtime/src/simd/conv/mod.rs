@@ -691,3 +691,5 @@ pub(crate) mod avx2 {
         }
     }
 }
+
+pub(crate) mod packed;
