@@ -621,7 +621,11 @@ fn main() {
             Work::Macs(n) | Work::Elements(n) => Throughput::Elements(n),
         });
         group.bench_function(name, |b| b.iter(|| f(black_box(&mut net))));
-        if filter.is_empty() || filter.iter().any(|s| name.contains(s.as_str())) {
+        if filter.is_empty()
+            || filter
+                .iter()
+                .any(|s| !s.starts_with("layers") && name.contains(s.as_str()))
+        {
             selected.push((name, work, f));
         }
     }
@@ -631,7 +635,7 @@ fn main() {
 
     // `cargo test --benches` runs this binary with `--bench` absent: skip
     // the timing table there.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !std::env::args().any(|a| a == "--bench") || selected.is_empty() {
         return;
     }
     println!();

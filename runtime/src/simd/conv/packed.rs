@@ -74,6 +74,7 @@
 
 use super::{block_size, lane_mask, Epilogue};
 use crate::conv::{tap_range, Post};
+use core::arch::x86_64::{_mm_cvtss_f32, _mm_set_ss, _mm_sqrt_ss};
 use core::mem::MaybeUninit;
 
 /// The packing buffer's capacity in floats (64 KiB on the stack).
@@ -93,6 +94,10 @@ pub(crate) const fn profitable(per_group: usize, cg: usize, taps: usize) -> bool
 pub(crate) struct Layout {
     /// The input is read in place: no padding, stride 1.
     pub(crate) in_place: bool,
+    /// A depthwise convolution (one input and one output channel per
+    /// group, several groups): every channel is packed at once and each
+    /// chunk of pixels is computed for all of them (`dw_band`).
+    pub(crate) depthwise: bool,
     /// The row pitch of a phase plane, `OW + bmax` (`W` in place).
     pub(crate) pitch: usize,
     /// The largest `a = kh·DH / SH`: extra rows a band reads below its own.
@@ -113,18 +118,24 @@ pub(crate) struct Layout {
 }
 
 impl Layout {
-    /// The layout of a zero-padded convolution; `fits` is false if its
-    /// strides are too large for the phase masks or one band's packed input
-    /// exceeds [`CAP`].
+    /// The layout of a zero-padded convolution with `g` groups of `cg`
+    /// input channels (`c` in all) and `o` output channels; `fits` is false
+    /// if its strides are too large for the phase masks or one band's
+    /// packed input (one group's, or every channel's if depthwise) exceeds
+    /// [`CAP`].
     #[allow(clippy::too_many_arguments)]
     pub(crate) const fn new(
         (sh, sw): (usize, usize),
         (pt, pb, pl, pr): (usize, usize, usize, usize),
         (dh, dw): (usize, usize),
-        (cg, h, w): (usize, usize, usize),
+        (g, c, cg, o): (usize, usize, usize, usize),
+        (h, w): (usize, usize),
         (kh, kw): (usize, usize),
         (oh, ow): (usize, usize),
     ) -> Layout {
+        let depthwise = g > 1 && cg == 1 && o == g;
+        // The channels packed together.
+        let packed = if depthwise { c } else { cg };
         let in_place = sh == 1 && sw == 1 && pt == 0 && pb == 0 && pl == 0 && pr == 0;
         let amax = (kh - 1) * dh / sh;
         let bmax = (kw - 1) * dw / sw;
@@ -146,6 +157,7 @@ impl Layout {
         if in_place {
             return Layout {
                 in_place,
+                depthwise,
                 pitch: w,
                 amax,
                 row_phases,
@@ -158,13 +170,14 @@ impl Layout {
         }
         let pitch = ow + bmax;
         let phases = (row_phases.count_ones() * col_phases.count_ones()) as usize;
-        let per_row = cg * phases * pitch;
+        let per_row = packed * phases * pitch;
         // The most output rows whose packed input fits.
         let rows = CAP / per_row;
         let band = if rows > amax { rows - amax } else { 0 };
         let band = if band < oh { band } else { oh };
         Layout {
             in_place,
+            depthwise,
             pitch,
             amax,
             row_phases,
@@ -251,8 +264,16 @@ fn pack<
                             d.write(s);
                         }
                     } else {
-                        for (d, s) in mid.iter_mut().zip(src.chunks(SW)) {
+                        // Whole strides (a loop LLVM vectorises with
+                        // shuffles), then the last element alone.
+                        let whole = src.chunks_exact(SW);
+                        let n = whole.len().min(mid.len());
+                        let (body, last) = mid.split_at_mut(n);
+                        for (d, s) in body.iter_mut().zip(whole) {
                             d.write(s[0]);
+                        }
+                        if let (Some(d), Some(&s)) = (last.first_mut(), src.get(SW * n)) {
+                            d.write(s);
                         }
                     }
                 }
@@ -357,16 +378,48 @@ macro_rules! packed_driver {
                     (SH, SW),
                     (PT, PB, PL, PR),
                     (DH, DW),
-                    (CG, H, W),
+                    (G, C, CG, O),
+                    (H, W),
                     (KH, KW),
                     (OH, OW),
                 )
             };
             let taps: [[usize; KW]; KH] =
                 core::array::from_fn(|kh| core::array::from_fn(|kw| lay.tap(kh, kw, SH, SW, DH, DW)));
+            let mut buf = [const { MaybeUninit::<f32>::uninit() }; CAP];
+            if lay.depthwise {
+                // One square root per channel, once per call.
+                let sqrt = |x| _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(x)));
+                let norms: Option<[(f32, f32); O]> = post
+                    .norm
+                    .map(|n| core::array::from_fn(|o| n.coefficient(o, sqrt)));
+                let mut r0 = 0;
+                while r0 < OH {
+                    let rows = lay.band.min(OH - r0);
+                    pack::<SH, SW, PT, PL, C, H, W>(&lay, input, &mut buf, r0, rows);
+                    let band = Band {
+                        r0,
+                        rows,
+                        pitch: lay.pitch,
+                        nq: (rows - 1) * lay.pitch + OW,
+                    };
+                    dw_band::<CG, O, KH, KW, OH, OW>(
+                        buf.as_ptr().cast::<f32>(),
+                        lay.channel,
+                        &taps,
+                        weight,
+                        bias,
+                        norms.as_ref(),
+                        post,
+                        output,
+                        band,
+                    );
+                    r0 += rows;
+                }
+                return;
+            }
             let per_group = O / G;
             let size = block_size(per_group, $max_ob);
-            let mut buf = [const { MaybeUninit::<f32>::uninit() }; CAP];
             for g in 0..G {
                 let in_group = <&[_; CG]>::try_from(&input[g * CG..(g + 1) * CG])
                     .expect("group within the input channels");
@@ -399,6 +452,54 @@ macro_rules! packed_driver {
                     }
                     r0 += rows;
                 }
+            }
+        }
+
+        /// A depthwise convolution over one band, every channel packed in
+        /// `src` (`channel` floats apart): chunks of `DW_NS` vectors, each
+        /// for every channel in turn, so that its stores are worked out once.
+        #[target_feature(enable = $feature)]
+        #[allow(clippy::too_many_arguments)]
+        fn dw_band<
+            const CG: usize,
+            const O: usize,
+            const KH: usize,
+            const KW: usize,
+            const OH: usize,
+            const OW: usize,
+        >(
+            src: *const f32,
+            channel: usize,
+            taps: &[[usize; KW]; KH],
+            weight: &[[[[f32; KW]; KH]; CG]; O],
+            bias: Option<&[f32; O]>,
+            norms: Option<&[(f32, f32); O]>,
+            post: &Post<'_, O, OH, OW>,
+            output: &mut [[[f32; OW]; OH]; O],
+            band: Band,
+        ) {
+            let step = DW_NS * $lanes;
+            let mut q = 0;
+            while q + step <= band.nq {
+                dw_chunk::<DW_NS, false, CG, O, KH, KW, OH, OW>(
+                    src, channel, taps, weight, bias, norms, post, output, band, q,
+                );
+                q += step;
+            }
+            match (band.nq - q).div_ceil($lanes) {
+                0 => {}
+                1 => dw_chunk::<1, true, CG, O, KH, KW, OH, OW>(
+                    src, channel, taps, weight, bias, norms, post, output, band, q,
+                ),
+                2 => dw_chunk::<2, true, CG, O, KH, KW, OH, OW>(
+                    src, channel, taps, weight, bias, norms, post, output, band, q,
+                ),
+                3 | 4 => dw_chunk::<4, true, CG, O, KH, KW, OH, OW>(
+                    src, channel, taps, weight, bias, norms, post, output, band, q,
+                ),
+                _ => dw_chunk::<DW_NS, true, CG, O, KH, KW, OH, OW>(
+                    src, channel, taps, weight, bias, norms, post, output, band, q,
+                ),
             }
         }
 
@@ -606,6 +707,120 @@ pub(crate) mod avx512 {
             }
         }
     }
+
+    /// Vectors per depthwise chunk: 8 accumulators, one channel at a time.
+    const DW_NS: usize = 8;
+
+    /// The depthwise micro-kernel: the `NS` vectors of wide pixels from
+    /// `q`, for every channel in turn (the store segments worked out once);
+    /// `MASKED` for the band's last chunk.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    fn dw_chunk<
+        const NS: usize,
+        const MASKED: bool,
+        const CG: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        src: *const f32,
+        channel: usize,
+        taps: &[[usize; KW]; KH],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        norms: Option<&[(f32, f32); O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+        band: Band,
+        q: usize,
+    ) {
+        let mut load_mask = [u16::MAX; NS];
+        if MASKED {
+            for (s, m) in load_mask.iter_mut().enumerate() {
+                let qs = q + s * LANES;
+                *m = lane_mask(0, band.nq.saturating_sub(qs).min(LANES));
+            }
+        }
+        let st = Stores::<NS, MS>::new(q, LANES, band, OW);
+        let any = !post.is_none();
+        for o in 0..O {
+            let mut acc = [_mm512_set1_ps(bias.map_or(0.0, |b| b[o])); NS];
+            let pc = src.wrapping_add(o * channel + q);
+            for kh in 0..KH {
+                for kw in 0..KW {
+                    let p = pc.wrapping_add(taps[kh][kw]);
+                    let w = _mm512_set1_ps(weight[o][0][kh][kw]);
+                    for s in 0..NS {
+                        let ps = p.wrapping_add(s * LANES);
+                        // SAFETY: AVX-512F is enabled on this function. The
+                        // lanes loaded are wide pixels `< NQ` (all of them
+                        // unless `MASKED`, where the mask keeps those), whose
+                        // elements lie inside channel `o`'s phase plane (see
+                        // `IN_BOUNDS` above), all written by the pack.
+                        // Masked-off lanes are not accessed.
+                        let x = unsafe {
+                            if MASKED {
+                                _mm512_maskz_loadu_ps(load_mask[s], ps)
+                            } else {
+                                _mm512_loadu_ps(ps)
+                            }
+                        };
+                        acc[s] = _mm512_fmadd_ps(w, x, acc[s]);
+                    }
+                }
+            }
+            // The epilogue: the direct body's operations, in registers.
+            if any {
+                if let Some(norms) = norms {
+                    let (alpha, beta) = norms[o];
+                    let (alpha, beta) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+                    for a in &mut acc {
+                        *a = _mm512_add_ps(_mm512_mul_ps(*a, alpha), beta);
+                    }
+                }
+                if let Some(residual) = post.residual {
+                    let r = residual[o].as_flattened().as_ptr();
+                    for s in 0..NS {
+                        let mut rv = _mm512_setzero_ps();
+                        for k in 0..st.n[s] {
+                            // SAFETY: AVX-512F is enabled on this function.
+                            // The load reads only the lanes of the segment's
+                            // mask, output pixels of the band's rows and
+                            // columns `< OW`, inside the plane `r`.
+                            rv = unsafe {
+                                _mm512_mask_loadu_ps(
+                                    rv,
+                                    st.mask[s][k],
+                                    r.wrapping_offset(st.off[s][k]),
+                                )
+                            };
+                        }
+                        acc[s] = _mm512_add_ps(acc[s], rv);
+                    }
+                }
+                post_act512(&mut acc, post.act);
+            }
+            let plane = output[o].as_flattened_mut().as_mut_ptr();
+            for s in 0..NS {
+                for k in 0..st.n[s] {
+                    // SAFETY: AVX-512F is enabled on this function. The
+                    // store writes only the lanes of the segment's mask,
+                    // output pixels of the band's rows and columns `< OW`,
+                    // inside `plane`.
+                    unsafe {
+                        _mm512_mask_storeu_ps(
+                            plane.wrapping_offset(st.off[s][k]),
+                            st.mask[s][k],
+                            acc[s],
+                        );
+                    }
+                }
+            }
+        }
+    }
 }
 
 /// The AVX2 + FMA body: 8 lanes, up to 4 output channels × 2 vectors
@@ -761,6 +976,124 @@ pub(crate) mod avx2 {
                         // output pixels of the band's rows and columns
                         // `< OW`, inside `plane`.
                         unsafe { _mm256_maskstore_ps(dst, mask(m), acc[ob][s]) };
+                    }
+                }
+            }
+        }
+    }
+
+    /// Vectors per depthwise chunk: 4 accumulators, one channel at a time.
+    const DW_NS: usize = 4;
+
+    /// The depthwise micro-kernel: the `NS` vectors of wide pixels from
+    /// `q`, for every channel in turn (the store segments worked out once);
+    /// `MASKED` for the band's last chunk.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments, clippy::needless_range_loop)]
+    fn dw_chunk<
+        const NS: usize,
+        const MASKED: bool,
+        const CG: usize,
+        const O: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        src: *const f32,
+        channel: usize,
+        taps: &[[usize; KW]; KH],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        norms: Option<&[(f32, f32); O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+        band: Band,
+        q: usize,
+    ) {
+        let mut load_mask = [mask(0xFF); NS];
+        if MASKED {
+            for (s, m) in load_mask.iter_mut().enumerate() {
+                let qs = q + s * LANES;
+                *m = mask(lane_mask(0, band.nq.saturating_sub(qs).min(LANES)));
+            }
+        }
+        let st = Stores::<NS, MS>::new(q, LANES, band, OW);
+        let any = !post.is_none();
+        for o in 0..O {
+            let mut acc = [_mm256_set1_ps(bias.map_or(0.0, |b| b[o])); NS];
+            let pc = src.wrapping_add(o * channel + q);
+            for kh in 0..KH {
+                for kw in 0..KW {
+                    let p = pc.wrapping_add(taps[kh][kw]);
+                    let w = _mm256_set1_ps(weight[o][0][kh][kw]);
+                    for s in 0..NS {
+                        let ps = p.wrapping_add(s * LANES);
+                        // SAFETY: AVX is enabled on this function. The lanes
+                        // loaded are wide pixels `< NQ` (all of them unless
+                        // `MASKED`, where `vmaskmovps` keeps those), whose
+                        // elements lie inside channel `o`'s phase plane (see
+                        // `IN_BOUNDS` above), all written by the pack.
+                        // Masked-off lanes are not accessed.
+                        let x = unsafe {
+                            if MASKED {
+                                _mm256_maskload_ps(ps, load_mask[s])
+                            } else {
+                                _mm256_loadu_ps(ps)
+                            }
+                        };
+                        acc[s] = _mm256_fmadd_ps(w, x, acc[s]);
+                    }
+                }
+            }
+            if any {
+                if let Some(norms) = norms {
+                    let (alpha, beta) = norms[o];
+                    let (alpha, beta) = (_mm256_set1_ps(alpha), _mm256_set1_ps(beta));
+                    for a in &mut acc {
+                        *a = _mm256_add_ps(_mm256_mul_ps(*a, alpha), beta);
+                    }
+                }
+                if let Some(residual) = post.residual {
+                    let r = residual[o].as_flattened().as_ptr();
+                    for s in 0..NS {
+                        let mut rv = _mm256_setzero_ps();
+                        for k in 0..st.n[s] {
+                            // SAFETY: AVX is enabled on this function.
+                            // `vmaskmovps` reads only the lanes of the
+                            // segment's mask, output pixels of the band's
+                            // rows and columns `< OW`, inside the plane `r`;
+                            // the others read as zero, so the OR merges the
+                            // segments.
+                            let v = unsafe {
+                                _mm256_maskload_ps(
+                                    r.wrapping_offset(st.off[s][k]),
+                                    mask(st.mask[s][k]),
+                                )
+                            };
+                            rv = _mm256_or_ps(rv, v);
+                        }
+                        acc[s] = _mm256_add_ps(acc[s], rv);
+                    }
+                }
+                post_act256(&mut acc, post.act);
+            }
+            let plane = output[o].as_flattened_mut().as_mut_ptr();
+            for s in 0..NS {
+                for k in 0..st.n[s] {
+                    let dst = plane.wrapping_offset(st.off[s][k]);
+                    let m = st.mask[s][k];
+                    if m == 0xFF {
+                        // SAFETY: AVX is enabled on this function; all 8
+                        // lanes are output pixels of one row of the band,
+                        // inside `plane`.
+                        unsafe { _mm256_storeu_ps(dst, acc[s]) };
+                    } else {
+                        // SAFETY: AVX is enabled on this function; the store
+                        // writes only the lanes of the segment's mask,
+                        // output pixels of the band's rows and columns
+                        // `< OW`, inside `plane`.
+                        unsafe { _mm256_maskstore_ps(dst, mask(m), acc[s]) };
                     }
                 }
             }
