@@ -73,8 +73,12 @@
 //! lanes whose column `ow < OW` in a row `r < rows` of the band.
 
 use super::{block_size, lane_mask, Epilogue};
-use crate::conv::{tap_range, Post};
-use core::arch::x86_64::{_mm_cvtss_f32, _mm_set_ss, _mm_sqrt_ss};
+use crate::conv::Post;
+use core::arch::x86_64::{
+    __m256, __m256i, _mm256_castpd_ps, _mm256_castps_pd, _mm256_loadu_ps, _mm256_loadu_si256,
+    _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_permute4x64_pd, _mm256_setzero_ps,
+    _mm256_shuffle_ps, _mm256_storeu_ps, _mm_cvtss_f32, _mm_set_ss, _mm_sqrt_ss,
+};
 use core::mem::MaybeUninit;
 
 /// The packing buffer's capacity in floats (64 KiB on the stack).
@@ -205,13 +209,14 @@ impl Layout {
     }
 }
 
-/// Packs output rows `r0..r0 + rows` of one group (`CG` channels) into
-/// `buf`: for every channel and every read phase `(ph, pw)`, the phase
-/// plane rows `r0..r0 + rows + amax`, each `PITCH` elements, zeros where
-/// they read the padding. Written as plain loops over slices, which LLVM
-/// vectorises in the caller's instruction set (`#[inline(always)]`).
-#[inline(always)]
-#[allow(clippy::too_many_arguments)]
+/// Packs output rows `r0..r0 + rows` of `CG` channels (one group's, or
+/// every channel of a depthwise convolution) into `buf`: for every channel
+/// and every read phase `(ph, pw)`, the phase plane rows `r0..r0 + rows +
+/// amax`, each `PITCH` elements, zeros where they read the padding
+/// ([`pack_row`]).
+#[target_feature(enable = "avx2")]
+#[inline]
+#[allow(clippy::cast_possible_wrap)] // Sizes are far below `isize::MAX`.
 fn pack<
     const SH: usize,
     const SW: usize,
@@ -234,52 +239,96 @@ fn pack<
         for ph in (0..SH).filter(|&p| lay.row_phases >> p & 1 == 1) {
             for pw in (0..SW).filter(|&p| lay.col_phases >> p & 1 == 1) {
                 let Some(plane) = planes.next() else { return };
-                // The columns `j` whose source `SW·j + pw − PL` is real.
-                let (lo, hi) = tap_range(pw, PL, W, SW, pitch);
-                for (i, dst) in plane
-                    .chunks_exact_mut(pitch)
-                    .take(rows + lay.amax)
-                    .enumerate()
-                {
+                for (i, dst) in plane.chunks_exact_mut(pitch).take(rows + lay.amax).enumerate() {
                     let row = (SH * (r0 + i) + ph).checked_sub(PT);
-                    let Some(src) = row.and_then(|ih| channel.get(ih)) else {
-                        dst.iter_mut().for_each(|d| {
-                            d.write(0.0);
-                        });
-                        continue;
-                    };
-                    let (left, rest) = dst.split_at_mut(lo);
-                    let (mid, right) = rest.split_at_mut(hi - lo);
-                    left.iter_mut().for_each(|d| {
-                        d.write(0.0);
-                    });
-                    right.iter_mut().for_each(|d| {
-                        d.write(0.0);
-                    });
-                    // `lo < hi` means column `lo` reads inside the row.
-                    let start = (SW * lo + pw).saturating_sub(PL);
-                    let src = src.get(start..).unwrap_or_default();
-                    if SW == 1 {
-                        for (d, &s) in mid.iter_mut().zip(src) {
-                            d.write(s);
-                        }
-                    } else {
-                        // Whole strides (a loop LLVM vectorises with
-                        // shuffles), then the last element alone.
-                        let whole = src.chunks_exact(SW);
-                        let n = whole.len().min(mid.len());
-                        let (body, last) = mid.split_at_mut(n);
-                        for (d, s) in body.iter_mut().zip(whole) {
-                            d.write(s[0]);
-                        }
-                        if let (Some(d), Some(&s)) = (last.first_mut(), src.get(SW * n)) {
-                            d.write(s);
-                        }
-                    }
+                    let src = row.and_then(|ih| channel.get(ih));
+                    pack_row::<SW>(dst, src.map(|r| r.as_slice()), pw as isize - PL as isize);
                 }
             }
         }
     }
+}
+
+/// One row of a phase plane: `dst[j] = src[SW·j + first]`, zero where that
+/// index is outside `src` or there is no `src` (a padding row), 8 columns
+/// at a time: masked loads of the source (a masked-off lane reads zero),
+/// at stride 2 split into even and odd columns with two shuffles, and a
+/// masked store.
+#[target_feature(enable = "avx2")]
+#[inline]
+#[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
+fn pack_row<const SW: usize>(dst: &mut [MaybeUninit<f32>], src: Option<&[f32]>, first: isize) {
+    let len = src.map_or(0, <[f32]>::len) as isize;
+    let base = src.map_or(core::ptr::null(), <[f32]>::as_ptr);
+    // The 8 source elements from index `s`, zero outside `0..len`.
+    let load8 = |s: isize| -> __m256 {
+        if s >= 0 && s + 8 <= len {
+            // SAFETY: AVX is enabled on this function (AVX2 implies it);
+            // source indices `s..s + 8` are inside `src`.
+            return unsafe { _mm256_loadu_ps(base.wrapping_offset(s)) };
+        }
+        let lo = (-s).clamp(0, 8) as usize;
+        let hi = (len - s).clamp(0, 8) as usize;
+        if lo >= hi {
+            return _mm256_setzero_ps();
+        }
+        // SAFETY: AVX is enabled on this function (AVX2 implies it).
+        // `vmaskmovps` touches only lanes `lo..hi`, source indices
+        // `s + l` in `0..len`: elements of `src`. The pointer is formed
+        // with wrapping arithmetic; masked-off lanes are not accessed.
+        unsafe { _mm256_maskload_ps(base.wrapping_offset(s), mask8(lane_mask(lo, hi))) }
+    };
+    let pitch = dst.len();
+    let out = dst.as_mut_ptr().cast::<f32>();
+    let mut j0 = 0;
+    while j0 < pitch {
+        let n = (pitch - j0).min(8);
+        let s0 = (SW * j0) as isize + first;
+        let v = if src.is_none() {
+            _mm256_setzero_ps()
+        } else if SW == 1 {
+            load8(s0)
+        } else if SW == 2 {
+            // Even elements of the 16 from `s0`: `shufps` takes elements
+            // 0 and 2 of each 4 of `a` and of `b` per 128-bit half, the
+            // 64-bit permute puts the halves in order.
+            let (a, b) = (load8(s0), load8(s0 + 8));
+            let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(even)))
+        } else {
+            let mut lanes = [0.0f32; 8];
+            for (l, v) in lanes.iter_mut().enumerate() {
+                let k = s0 + (SW * l) as isize;
+                if let Some(&x) = usize::try_from(k).ok().and_then(|k| src?.get(k)) {
+                    *v = x;
+                }
+            }
+            // SAFETY: AVX is enabled on this function; `lanes` holds 8
+            // floats.
+            unsafe { _mm256_loadu_ps(lanes.as_ptr()) }
+        };
+        let p = out.wrapping_add(j0);
+        if n == 8 {
+            // SAFETY: AVX is enabled on this function; elements `j0..j0 + 8`
+            // of `dst` exist (`n == 8`).
+            unsafe { _mm256_storeu_ps(p, v) };
+        } else {
+            // SAFETY: AVX is enabled on this function; the store writes
+            // only lanes `0..n`, elements `j0..pitch` of `dst`.
+            unsafe { _mm256_maskstore_ps(p, mask8(lane_mask(0, n)), v) };
+        }
+        j0 += 8;
+    }
+}
+
+/// The `vmaskmov` mask of the lanes set in `m` (`m < 256`).
+#[target_feature(enable = "avx")]
+#[inline]
+fn mask8(m: u16) -> __m256i {
+    let row = &super::MASK8[usize::from(m) & 0xFF];
+    // SAFETY: AVX is enabled on this function; `row` is 8 `i32`s, 32 bytes,
+    // and the load is unaligned.
+    unsafe { _mm256_loadu_si256(row.as_ptr().cast()) }
 }
 
 /// Per vector of a chunk, the output row segments it stores: `n[s]`
