@@ -213,9 +213,8 @@ impl Layout {
 /// every channel of a depthwise convolution) into `buf`: for every channel
 /// and every read phase `(ph, pw)`, the phase plane rows `r0..r0 + rows +
 /// amax`, each `PITCH` elements, zeros where they read the padding
-/// ([`pack_row`]).
-#[target_feature(enable = "avx2")]
-#[inline]
+/// (`row`: [`pack_row`], or the AVX-512 body's `pack_row1` at stride 1).
+#[inline(always)]
 #[allow(clippy::cast_possible_wrap)] // Sizes are far below `isize::MAX`.
 fn pack<
     const SH: usize,
@@ -231,6 +230,7 @@ fn pack<
     buf: &mut [MaybeUninit<f32>; CAP],
     r0: usize,
     rows: usize,
+    row: impl Fn(&mut [MaybeUninit<f32>], Option<&[f32]>, isize),
 ) {
     let pitch = lay.pitch;
     let plane_len = lay.plane_rows * pitch;
@@ -239,10 +239,14 @@ fn pack<
         for ph in (0..SH).filter(|&p| lay.row_phases >> p & 1 == 1) {
             for pw in (0..SW).filter(|&p| lay.col_phases >> p & 1 == 1) {
                 let Some(plane) = planes.next() else { return };
-                for (i, dst) in plane.chunks_exact_mut(pitch).take(rows + lay.amax).enumerate() {
-                    let row = (SH * (r0 + i) + ph).checked_sub(PT);
-                    let src = row.and_then(|ih| channel.get(ih));
-                    pack_row::<SW>(dst, src.map(|r| r.as_slice()), pw as isize - PL as isize);
+                for (i, dst) in plane
+                    .chunks_exact_mut(pitch)
+                    .take(rows + lay.amax)
+                    .enumerate()
+                {
+                    let ih = (SH * (r0 + i) + ph).checked_sub(PT);
+                    let src = ih.and_then(|ih| channel.get(ih));
+                    row(dst, src.map(|r| r.as_slice()), pw as isize - PL as isize);
                 }
             }
         }
@@ -294,7 +298,9 @@ fn pack_row<const SW: usize>(dst: &mut [MaybeUninit<f32>], src: Option<&[f32]>, 
             // 64-bit permute puts the halves in order.
             let (a, b) = (load8(s0), load8(s0 + 8));
             let even = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
-            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(even)))
+            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                even,
+            )))
         } else {
             let mut lanes = [0.0f32; 8];
             for (l, v) in lanes.iter_mut().enumerate() {
@@ -331,13 +337,26 @@ fn mask8(m: u16) -> __m256i {
     unsafe { _mm256_loadu_si256(row.as_ptr().cast()) }
 }
 
-/// Per vector of a chunk, the output row segments it stores: `n[s]`
-/// segments, segment `k` the lanes `mask[s][k]` at output index
-/// `off[s][k] + lane` of each channel's plane.
+/// Per vector of a chunk, the output row segments it stores: segment `k`
+/// the lanes `mask[s][k]` at output index `off[s][k] + lane` of each
+/// channel's plane. The kernels visit a fixed number of segments per
+/// vector, [`segments`]: the unused ones have empty masks (a masked access
+/// with no lane is none), so the store loop has no data-dependent branch
+/// (a vector of a 7-wide plane touches 2 or 3 rows, unpredictably).
 struct Stores<const NS: usize, const MS: usize> {
-    n: [usize; NS],
     off: [[isize; MS]; NS],
     mask: [[u16; MS]; NS],
+}
+
+/// The most output rows a vector of `lanes` wide pixels can touch when
+/// `ow` of every `PITCH >= ow` are real, at most `ms`.
+const fn segments(lanes: usize, ow: usize, ms: usize) -> usize {
+    let n = super::rows_per_vector(lanes, ow);
+    if n < ms {
+        n
+    } else {
+        ms
+    }
 }
 
 /// The band being computed: output rows `r0..r0 + rows`, wide pixels
@@ -357,7 +376,6 @@ impl<const NS: usize, const MS: usize> Stores<NS, MS> {
     #[allow(clippy::cast_possible_wrap)] // Sizes are far below `isize::MAX`.
     fn new(q: usize, lanes: usize, band: Band, ow: usize) -> Self {
         let mut st = Stores {
-            n: [0; NS],
             off: [[0; MS]; NS],
             mask: [[0; MS]; NS],
         };
@@ -377,7 +395,6 @@ impl<const NS: usize, const MS: usize> Stores<NS, MS> {
                 }
                 r += 1;
             }
-            st.n[s] = k;
         }
         st
     }
@@ -445,7 +462,9 @@ macro_rules! packed_driver {
                 let mut r0 = 0;
                 while r0 < OH {
                     let rows = lay.band.min(OH - r0);
-                    pack::<SH, SW, PT, PL, C, H, W>(&lay, input, &mut buf, r0, rows);
+                    pack::<SH, SW, PT, PL, C, H, W>(&lay, input, &mut buf, r0, rows, |d, s, f| {
+                        pack_row_any::<SW>(d, s, f);
+                    });
                     let band = Band {
                         r0,
                         rows,
@@ -478,7 +497,9 @@ macro_rules! packed_driver {
                     let src = if lay.in_place {
                         in_group.as_ptr().cast::<f32>()
                     } else {
-                        pack::<SH, SW, PT, PL, CG, H, W>(&lay, in_group, &mut buf, r0, rows);
+                        pack::<SH, SW, PT, PL, CG, H, W>(&lay, in_group, &mut buf, r0, rows, |d, s, f| {
+                            pack_row_any::<SW>(d, s, f);
+                        });
                         buf.as_ptr().cast::<f32>()
                     };
                     let band = Band {
@@ -501,6 +522,18 @@ macro_rules! packed_driver {
                     }
                     r0 += rows;
                 }
+            }
+        }
+
+        /// One row of a phase plane ([`pack_row`]), at stride 1 the body's
+        /// own `pack_row1`.
+        #[target_feature(enable = $feature)]
+        #[inline]
+        fn pack_row_any<const SW: usize>(dst: &mut [MaybeUninit<f32>], src: Option<&[f32]>, first: isize) {
+            if SW == 1 {
+                pack_row1(dst, src, first);
+            } else {
+                pack_row::<SW>(dst, src, first);
             }
         }
 
@@ -718,7 +751,7 @@ pub(crate) mod avx512 {
                     let r = residual[ob].as_flattened().as_ptr();
                     for s in 0..NS {
                         let mut rv = _mm512_setzero_ps();
-                        for k in 0..st.n[s] {
+                        for k in 0..const { segments(LANES, OW, MS) } {
                             // SAFETY: AVX-512F is enabled on this function.
                             // The load reads only the lanes of the segment's
                             // mask, output pixels of the band's rows and
@@ -740,7 +773,7 @@ pub(crate) mod avx512 {
         for ob in 0..OB {
             let plane = output[ob].as_flattened_mut().as_mut_ptr();
             for s in 0..NS {
-                for k in 0..st.n[s] {
+                for k in 0..const { segments(LANES, OW, MS) } {
                     // SAFETY: AVX-512F is enabled on this function. The
                     // store writes only the lanes of the segment's mask,
                     // output pixels of the band's rows and columns `< OW`,
@@ -754,6 +787,38 @@ pub(crate) mod avx512 {
                     }
                 }
             }
+        }
+    }
+
+    /// [`pack_row`] at stride 1, 16 columns at a time: `dst[j] = src[j +
+    /// first]`, zero outside `src`, with one masked load (a masked-off lane
+    /// reads zero) and one masked store per 16 columns — a short depthwise
+    /// row in one step.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
+    fn pack_row1(dst: &mut [MaybeUninit<f32>], src: Option<&[f32]>, first: isize) {
+        let len = src.map_or(0, <[f32]>::len) as isize;
+        let base = src.map_or(core::ptr::null(), <[f32]>::as_ptr);
+        let pitch = dst.len();
+        let out = dst.as_mut_ptr().cast::<f32>();
+        let mut j0 = 0;
+        while j0 < pitch {
+            let n = (pitch - j0).min(LANES);
+            let s = j0 as isize + first;
+            let lo = (-s).clamp(0, LANES as isize) as usize;
+            let hi = (len - s).clamp(0, LANES as isize) as usize;
+            // SAFETY: AVX-512F is enabled on this function. The load
+            // touches only lanes `lo..hi`, source indices `s + l` in
+            // `0..len`: elements of `src` (none without one, `len == 0`).
+            // The pointer is formed with wrapping arithmetic; masked-off
+            // lanes are not accessed and read zero.
+            let v = unsafe { _mm512_maskz_loadu_ps(lane_mask(lo, hi), base.wrapping_offset(s)) };
+            // SAFETY: AVX-512F is enabled on this function; the store
+            // writes only lanes `0..n`, elements `j0..j0 + n <= pitch` of
+            // `dst`.
+            unsafe { _mm512_mask_storeu_ps(out.wrapping_add(j0), lane_mask(0, n), v) };
+            j0 += LANES;
         }
     }
 
@@ -834,7 +899,7 @@ pub(crate) mod avx512 {
                     let r = residual[o].as_flattened().as_ptr();
                     for s in 0..NS {
                         let mut rv = _mm512_setzero_ps();
-                        for k in 0..st.n[s] {
+                        for k in 0..const { segments(LANES, OW, MS) } {
                             // SAFETY: AVX-512F is enabled on this function.
                             // The load reads only the lanes of the segment's
                             // mask, output pixels of the band's rows and
@@ -854,7 +919,7 @@ pub(crate) mod avx512 {
             }
             let plane = output[o].as_flattened_mut().as_mut_ptr();
             for s in 0..NS {
-                for k in 0..st.n[s] {
+                for k in 0..const { segments(LANES, OW, MS) } {
                     // SAFETY: AVX-512F is enabled on this function. The
                     // store writes only the lanes of the segment's mask,
                     // output pixels of the band's rows and columns `< OW`,
@@ -987,7 +1052,7 @@ pub(crate) mod avx2 {
                     let r = residual[ob].as_flattened().as_ptr();
                     for s in 0..NS {
                         let mut rv = _mm256_setzero_ps();
-                        for k in 0..st.n[s] {
+                        for k in 0..const { segments(LANES, OW, MS) } {
                             // SAFETY: AVX is enabled on this function.
                             // `vmaskmovps` reads only the lanes of the
                             // segment's mask, output pixels of the band's
@@ -1011,7 +1076,7 @@ pub(crate) mod avx2 {
         for ob in 0..OB {
             let plane = output[ob].as_flattened_mut().as_mut_ptr();
             for s in 0..NS {
-                for k in 0..st.n[s] {
+                for k in 0..const { segments(LANES, OW, MS) } {
                     let dst = plane.wrapping_offset(st.off[s][k]);
                     let m = st.mask[s][k];
                     if m == 0xFF {
@@ -1029,6 +1094,13 @@ pub(crate) mod avx2 {
                 }
             }
         }
+    }
+
+    /// [`pack_row`] at stride 1.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn pack_row1(dst: &mut [MaybeUninit<f32>], src: Option<&[f32]>, first: isize) {
+        pack_row::<1>(dst, src, first);
     }
 
     /// Vectors per depthwise chunk: 4 accumulators, one channel at a time.
@@ -1107,7 +1179,7 @@ pub(crate) mod avx2 {
                     let r = residual[o].as_flattened().as_ptr();
                     for s in 0..NS {
                         let mut rv = _mm256_setzero_ps();
-                        for k in 0..st.n[s] {
+                        for k in 0..const { segments(LANES, OW, MS) } {
                             // SAFETY: AVX is enabled on this function.
                             // `vmaskmovps` reads only the lanes of the
                             // segment's mask, output pixels of the band's
@@ -1129,7 +1201,7 @@ pub(crate) mod avx2 {
             }
             let plane = output[o].as_flattened_mut().as_mut_ptr();
             for s in 0..NS {
-                for k in 0..st.n[s] {
+                for k in 0..const { segments(LANES, OW, MS) } {
                     let dst = plane.wrapping_offset(st.off[s][k]);
                     let m = st.mask[s][k];
                     if m == 0xFF {
