@@ -4,12 +4,14 @@
 //! `peak` bench and the `kernels` bench's "% of peak" column.
 
 /// Independent accumulators: more than latency (4 cycles) × FMA ports (2).
-#[cfg(target_arch = "x86_64")]
 pub const ACC: usize = 16;
 
-/// The f32 lanes of this CPU's widest FMA, and the kernel timing `iters` ×
-/// [`ACC`] of them; `None` off x86-64 or without FMA.
-pub fn widest() -> Option<(&'static str, usize, fn(u64) -> f32)> {
+/// A timed FMA kernel: its name, its f32 lanes, and the kernel running
+/// `iters` × [`ACC`] FMAs.
+pub type Kernel = (&'static str, usize, fn(u64) -> f32);
+
+/// This CPU's widest FMA kernel; `None` off x86-64 or without FMA.
+pub fn widest() -> Option<Kernel> {
     #[cfg(target_arch = "x86_64")]
     {
         if is_x86_feature_detected!("avx512f") {

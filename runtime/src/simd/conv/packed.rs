@@ -45,10 +45,27 @@
 //! C/G·KH·KW`) weight taps per output vector is one load shared by `OB`
 //! fused multiply-adds, and one broadcast weight serves `NS` vectors: for
 //! AVX-512 `OB × NS` = 8 × 3 accumulators, 11 loads per 24 FMAs, so the
-//! FMA ports, not the loads, bound the loop. A depthwise convolution (one
-//! output channel per group) has `OB = 1`: one load per FMA, with `NS = 8`
-//! vectors per chunk to hide the FMA latency — half the FMA peak at best,
-//! still several times the portable loops.
+//! FMA ports, not the loads, bound the loop.
+//!
+//! # Depthwise
+//!
+//! A depthwise convolution (one input and one output channel per group)
+//! has a single output channel per input plane: one load per FMA, half the
+//! FMA peak at best, and its planes are small (DS-CNN's 25×5), so the
+//! fixed costs per plane matter as much as the loop. So all its channels
+//! are packed in one pass, and each chunk of `NS` vectors (8 for AVX-512,
+//! 8 accumulators to hide the FMA latency) is computed for every channel in
+//! turn: the chunk's store segments are worked out once for all channels,
+//! the batch norm's coefficients once per call.
+//!
+//! # Packing rows
+//!
+//! A phase-plane row is written 8 columns at a time with AVX2 (16 with
+//! AVX-512 at stride 1): plain loads where the source is inside the input
+//! row, masked loads at its edges (a masked-off lane reads zero: the
+//! padding), a masked store at the row's end; at stride 2 the even (or
+//! odd) elements of 16 source columns come out of one `shufps` and one
+//! `vpermpd`. Larger strides gather their 8 elements one by one.
 //!
 //! # Order and epilogue
 //!
@@ -85,8 +102,10 @@ use core::mem::MaybeUninit;
 pub(crate) const CAP: usize = 16384;
 
 /// Whether the packed body beats the portable one for `per_group` output
-/// and `cg` input channels per group and `taps` kernel taps: always so
-/// far.
+/// and `cg` input channels per group and `taps` kernel taps. Taking every
+/// layer of the zoo off the portable loops (depthwise included) made each
+/// zoo network faster (`cargo bench --bench zoo`), so always, for now; a
+/// rule measured per layer kind would go here.
 pub(crate) const fn profitable(per_group: usize, cg: usize, taps: usize) -> bool {
     let _ = (per_group, cg, taps);
     true
@@ -177,7 +196,7 @@ impl Layout {
         let per_row = packed * phases * pitch;
         // The most output rows whose packed input fits.
         let rows = CAP / per_row;
-        let band = if rows > amax { rows - amax } else { 0 };
+        let band = rows.saturating_sub(amax);
         let band = if band < oh { band } else { oh };
         Layout {
             in_place,
