@@ -7,7 +7,14 @@
 //! ```sh
 //! taskset -c 0 cargo bench -p constnet-runtime --bench kernels
 //! taskset -c 0 cargo bench -p constnet-runtime --bench kernels -- conv2   # one layer
+//! taskset -c 0 cargo bench -p constnet-runtime --bench kernels -- layers/  # the zoo's
 //! ```
+//!
+//! The `layers` group times representative convolutions of the zoo
+//! networks (ResNet-8, DS-CNN, MobileNetV1 ×0.25), each through
+//! `conv2d_fused` with its ReLU fused as the networks run it, and its table
+//! states GFLOP/s against the single-core FMA peak measured in the same
+//! run (`benches/common/fma.rs`, as `--bench peak`).
 //!
 //! Criterion reports each layer's time and its throughput in
 //! multiply-accumulates (elements for `relu` and the pools) per second. After
@@ -27,6 +34,9 @@ use constnet_runtime::conv::{Norm, Post, PostAct, Zeros};
 use constnet_runtime::reference::{self, Conv2dParams, MaxPool2dParams, PaddingMode};
 use constnet_runtime::{act, conv, linear, merge, norm, pool, tensor, Tensor};
 use criterion::{Criterion, Throughput};
+
+#[path = "common/fma.rs"]
+mod fma;
 
 /// One core's f32 peak in GFLOP/s: 32 FLOP/cycle × 2.6 GHz.
 const PEAK_GFLOPS: f64 = 83.2;
@@ -417,6 +427,175 @@ fn time(net: &mut LeNet, f: fn(&mut LeNet)) -> (Duration, Duration) {
     (samples[samples.len() / 2], samples[0])
 }
 
+/// One benchmarked convolution layer: its name, MACs and a call.
+struct Layer {
+    name: &'static str,
+    macs: u64,
+    run: Box<dyn FnMut()>,
+}
+
+/// A layer `conv2d_fused::<Zeros, SH, SW, PT, PB, PL, PR, 1, 1, G, C, H,
+/// W, O, CG, KH, KW, OH, OW>` with a bias and a fused ReLU, on
+/// pseudo-random data.
+#[allow(clippy::too_many_arguments)]
+fn layer<
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PB: usize,
+    const PL: usize,
+    const PR: usize,
+    const G: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    name: &'static str,
+) -> Layer {
+    let mut x = Box::new([[[0.0f32; W]; H]; C]);
+    fill(x.as_flattened_mut().as_flattened_mut(), 21);
+    let mut w = Box::new([[[[0.0f32; KW]; KH]; CG]; O]);
+    fill(
+        w.as_flattened_mut().as_flattened_mut().as_flattened_mut(),
+        22,
+    );
+    let mut b = Box::new([0.0f32; O]);
+    fill(&mut b[..], 23);
+    let mut y = Box::new([[[0.0f32; OW]; OH]; O]);
+    let post = Post {
+        act: PostAct::Relu,
+        ..Post::NONE
+    };
+    Layer {
+        name,
+        macs: (O * OH * OW * CG * KH * KW) as u64,
+        run: Box::new(move || {
+            conv::conv2d_fused::<
+                Zeros,
+                SH,
+                SW,
+                PT,
+                PB,
+                PL,
+                PR,
+                1,
+                1,
+                G,
+                C,
+                H,
+                W,
+                O,
+                CG,
+                KH,
+                KW,
+                OH,
+                OW,
+            >(black_box(&x), &w, Some(&b), &post, &mut y);
+        }),
+    }
+}
+
+/// The zoo's layer kinds: stride-1 3×3, stride-2 3×3, 1×1 (stride 1 and
+/// the stride-2 projection), depthwise (stride 1 and 2), and DS-CNN's
+/// 10×4 stride-2 first convolution.
+fn layers() -> Vec<Layer> {
+    vec![
+        layer::<1, 1, 1, 1, 1, 1, 1, 16, 32, 32, 16, 16, 3, 3, 32, 32>("resnet8/3x3s1 16x32x32"),
+        layer::<1, 1, 1, 1, 1, 1, 1, 64, 8, 8, 64, 64, 3, 3, 8, 8>("resnet8/3x3s1 64x8x8"),
+        layer::<2, 2, 0, 1, 0, 1, 1, 16, 32, 32, 32, 16, 3, 3, 16, 16>("resnet8/3x3s2 16>32"),
+        layer::<2, 2, 0, 0, 0, 0, 1, 16, 32, 32, 32, 16, 1, 1, 16, 16>("resnet8/1x1s2 16>32"),
+        layer::<2, 2, 4, 5, 1, 1, 1, 1, 49, 10, 64, 1, 10, 4, 25, 5>("ds_cnn/10x4s2 1>64"),
+        layer::<1, 1, 1, 1, 1, 1, 64, 64, 25, 5, 64, 1, 3, 3, 25, 5>("ds_cnn/dw3x3 64x25x5"),
+        layer::<1, 1, 0, 0, 0, 0, 1, 64, 25, 5, 64, 64, 1, 1, 25, 5>("ds_cnn/1x1 64>64"),
+        layer::<2, 2, 0, 1, 0, 1, 1, 3, 96, 96, 8, 3, 3, 3, 48, 48>("mbv1/3x3s2 3>8"),
+        layer::<1, 1, 1, 1, 1, 1, 8, 8, 48, 48, 8, 1, 3, 3, 48, 48>("mbv1/dw3x3s1 8x48"),
+        layer::<2, 2, 0, 1, 0, 1, 16, 16, 48, 48, 16, 1, 3, 3, 24, 24>("mbv1/dw3x3s2 16x48"),
+        layer::<1, 1, 1, 1, 1, 1, 128, 128, 6, 6, 128, 1, 3, 3, 6, 6>("mbv1/dw3x3s1 128x6"),
+        layer::<1, 1, 0, 0, 0, 0, 1, 8, 48, 48, 16, 8, 1, 1, 48, 48>("mbv1/1x1 8>16 48x48"),
+        layer::<1, 1, 0, 0, 0, 0, 1, 64, 12, 12, 128, 64, 1, 1, 12, 12>("mbv1/1x1 64>128 12x12"),
+        layer::<1, 1, 0, 0, 0, 0, 1, 128, 6, 6, 128, 128, 1, 1, 6, 6>("mbv1/1x1 128>128 6x6"),
+        layer::<1, 1, 0, 0, 0, 0, 1, 256, 3, 3, 256, 256, 1, 1, 3, 3>("mbv1/1x1 256>256 3x3"),
+    ]
+}
+
+/// [`time`] for a layer.
+fn time_layer(l: &mut Layer) -> (Duration, Duration) {
+    let mut reps = 1u32;
+    loop {
+        let start = Instant::now();
+        for _ in 0..reps {
+            (l.run)();
+        }
+        if start.elapsed() > Duration::from_micros(200) || reps >= 1 << 20 {
+            break;
+        }
+        reps *= 2;
+    }
+    let mut samples: Vec<Duration> = (0..101)
+        .map(|_| {
+            let start = Instant::now();
+            for _ in 0..reps {
+                (l.run)();
+            }
+            start.elapsed() / reps
+        })
+        .collect();
+    samples.sort();
+    (samples[samples.len() / 2], samples[0])
+}
+
+/// The `layers` group and its table (rows matching `filter`).
+fn bench_layers(criterion: &mut Criterion, filter: &[String]) {
+    let mut group = criterion.benchmark_group("layers");
+    let mut layers = layers();
+    for l in &mut layers {
+        group.throughput(Throughput::Elements(2 * l.macs));
+        group.bench_function(l.name, |b| b.iter(&mut l.run));
+    }
+    group.finish();
+    if !std::env::args().any(|a| a == "--bench") {
+        return;
+    }
+    let wanted = |name: &str| {
+        filter.is_empty()
+            || filter
+                .iter()
+                .any(|s| name.contains(s.trim_start_matches("layers/")))
+    };
+    if !layers.iter().any(|l| wanted(l.name)) {
+        return;
+    }
+    let peak = fma::peak_gflops(400_000, 100);
+    println!();
+    println!(
+        "{:<26} {:>11} {:>11} {:>10} {:>10}",
+        "layer", "median", "min", "GFLOP/s", "% of peak"
+    );
+    for l in layers.iter_mut().filter(|l| wanted(l.name)) {
+        let (median, min) = time_layer(l);
+        let gflops = 2.0 * l.macs as f64 / median.as_secs_f64() / 1e9;
+        let pct = peak.map_or_else(|| "-".to_owned(), |p| format!("{:.1}%", 100.0 * gflops / p));
+        println!(
+            "{:<26} {:>8.2} µs {:>8.2} µs {gflops:>10.2} {pct:>10}",
+            l.name,
+            median.as_secs_f64() * 1e6,
+            min.as_secs_f64() * 1e6,
+        );
+    }
+    match peak {
+        Some(p) => {
+            println!("(GFLOP/s from the median; measured single-core FMA peak {p:.1} GFLOP/s)")
+        }
+        None => println!("(GFLOP/s from the median; no FMA peak measured on this CPU)"),
+    }
+}
+
 fn main() {
     let mut net = LeNet::new();
     let mut criterion = Criterion::default()
@@ -442,16 +621,21 @@ fn main() {
             Work::Macs(n) | Work::Elements(n) => Throughput::Elements(n),
         });
         group.bench_function(name, |b| b.iter(|| f(black_box(&mut net))));
-        if filter.is_empty() || filter.iter().any(|s| name.contains(s.as_str())) {
+        if filter.is_empty()
+            || filter
+                .iter()
+                .any(|s| !s.starts_with("layers") && name.contains(s.as_str()))
+        {
             selected.push((name, work, f));
         }
     }
     group.finish();
+    bench_layers(&mut criterion, &filter);
     criterion.final_summary();
 
     // `cargo test --benches` runs this binary with `--bench` absent: skip
     // the timing table there.
-    if !std::env::args().any(|a| a == "--bench") {
+    if !std::env::args().any(|a| a == "--bench") || selected.is_empty() {
         return;
     }
     println!();

@@ -13,17 +13,26 @@
 //! # Algorithm
 //!
 //! On x86-64 CPUs with AVX-512F or AVX2 + FMA (detected at run time with the
-//! `std` feature, chosen at compile time without it), a zero-padded
-//! convolution with a horizontal stride of 1 — by far the common case —
-//! runs an explicit-SIMD direct convolution: the output plane is cut into
-//! vectors of consecutive pixels, several output channels are
-//! register-blocked, every weight is broadcast and every input vector is a
-//! masked load straight from the input (no im2col buffer, no allocation).
-//! The padding is only a mask, so it may differ on every side at no cost.
-//! See `simd/conv.rs` in the sources.
+//! `std` feature, chosen at compile time without it), every zero-padded
+//! convolution runs an explicit-SIMD body, vectorised along the output
+//! pixels with several output channels register-blocked, every weight
+//! broadcast, and no allocation:
 //!
-//! Everything else (other targets, older CPUs, `SW > 1`, and the reflect,
-//! replicate and circular padding modes) runs the portable direct
+//! - the *packed* body (`simd/conv/packed.rs`) takes any stride, padding
+//!   (different on each side), dilation and groups: the input is repacked
+//!   once per call, on the stack, into phase planes with the zero padding
+//!   written out (even and odd rows and columns at stride 2), so that every
+//!   weight tap reads a contiguous run — one plain load per vector and tap.
+//!   Without padding at stride 1 (every 1×1 pointwise convolution, a GEMM)
+//!   the input is read in place. Depthwise convolutions pack every channel
+//!   at once and run each chunk of pixels for all of them;
+//! - the *direct* body (`simd/conv/mod.rs`), horizontal stride 1 only,
+//!   reads the input in place with one masked load per row segment (the
+//!   padding is only a mask): the fallback for inputs whose packed band
+//!   would not fit the packing buffer.
+//!
+//! Everything else (other targets, older CPUs, and the reflect, replicate
+//! and circular padding modes) runs the portable direct
 //! convolution, organised around *taps*. For every output channel the
 //! output plane is first filled with the bias; then every weight tap
 //! `(input channel, kh, kw)` is added, scaled by its weight, to every output
@@ -71,8 +80,9 @@
 //!
 //! Each output is `bias + Σ_c Σ_kh Σ_kw w·x`, accumulated in `f32`: in
 //! exactly that order, one multiply and one add per term, on the portable
-//! path; in the order `Σ_kh Σ_c Σ_kw` with one fused multiply-add per term on
-//! the SIMD paths. So the SIMD and the portable results differ in the last
+//! path; with one fused multiply-add per term on the SIMD paths, in that
+//! order on the packed body and in the order `Σ_kh Σ_c Σ_kw` on the direct
+//! one. So the SIMD and the portable results differ in the last
 //! bits. PyTorch reaches the same sum through im2col + GEMM or oneDNN with a
 //! different association, so results agree to rounding (a few ULP per
 //! accumulated term), not bit for bit.
@@ -426,10 +436,32 @@ fn accumulate_row<
     }
 }
 
+/// Which body [`conv2d_with`] runs for a zero-padded convolution on a CPU
+/// with the instruction set asked for; any other case runs
+/// [`conv2d_portable`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Body {
+    /// The fastest: the packed SIMD body where its buffer holds a band of
+    /// the packed input (every layer of the zoo), else the direct one at
+    /// horizontal stride 1, each where it beats the portable loops
+    /// (`simd::conv::packed::profitable`, `simd::conv::profitable`).
+    Auto,
+    /// As `Auto`, a SIMD body even where the portable one is as fast: the
+    /// tests of the SIMD bodies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Simd,
+    /// The direct SIMD body (`simd/conv/mod.rs`) where it applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Direct,
+    /// The packed SIMD body (`simd/conv/packed.rs`) where it applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Packed,
+}
+
 /// The shared implementation: checks the geometry at compile time, then runs
-/// the SIMD body of `isa` where it applies (zero padding, `SW == 1`, the CPU
-/// has the feature, and — unless `always_simd`, which the tests set — it is
-/// faster: `simd::conv::profitable`) and [`conv2d_portable`] otherwise.
+/// the SIMD body that `body` picks for `isa` where it applies (zero
+/// padding, the CPU has the feature, the geometry suits the body) and
+/// [`conv2d_portable`] otherwise.
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 #[inline]
 fn conv2d_with<
@@ -454,7 +486,7 @@ fn conv2d_with<
     const OW: usize,
 >(
     isa: Isa,
-    always_simd: bool,
+    body: Body,
     input: &[[[f32; W]; H]; C],
     weight: &[[[[f32; KW]; KH]; CG]; O],
     bias: Option<&[f32; O]>,
@@ -507,12 +539,89 @@ fn conv2d_with<
     };
 
     #[cfg(target_arch = "x86_64")]
-    if kind::<P>() == PadKind::Zeros
-        && simd::conv::supported(SW)
-        && (always_simd || simd::conv::profitable(O / G, CG, PL + PR))
-    {
+    if kind::<P>() == PadKind::Zeros {
+        use simd::conv::packed;
+        let packed_fits = const {
+            packed::Layout::new(
+                (SH, SW),
+                (PT, PB, PL, PR),
+                (DH, DW),
+                (G, C, CG, O),
+                (H, W),
+                (KH, KW),
+                (OH, OW),
+            )
+            .fits
+        };
+        let use_packed = packed_fits
+            && match body {
+                Body::Auto => packed::profitable(O / G, CG, KH * KW),
+                Body::Simd | Body::Packed => true,
+                Body::Direct => false,
+            };
+        let use_direct = !use_packed
+            && simd::conv::supported(SW)
+            && match body {
+                Body::Auto => simd::conv::profitable(O / G, CG, PL + PR),
+                Body::Simd | Body::Direct => true,
+                Body::Packed => false,
+            };
         match isa {
-            Isa::Avx512 if simd::has_avx512() => {
+            Isa::Avx512 if use_packed && simd::has_avx512() => {
+                // SAFETY: the guard just checked that the CPU has AVX-512F,
+                // the one feature this body is compiled with.
+                unsafe {
+                    packed::avx512::conv2d::<
+                        SH,
+                        SW,
+                        PT,
+                        PB,
+                        PL,
+                        PR,
+                        DH,
+                        DW,
+                        G,
+                        C,
+                        H,
+                        W,
+                        O,
+                        CG,
+                        KH,
+                        KW,
+                        OH,
+                        OW,
+                    >(input, weight, bias, post, output);
+                }
+                return;
+            }
+            Isa::Avx2 if use_packed && simd::has_avx2_fma() => {
+                // SAFETY: the guard just checked that the CPU has AVX2 and
+                // FMA, the features this body is compiled with.
+                unsafe {
+                    packed::avx2::conv2d::<
+                        SH,
+                        SW,
+                        PT,
+                        PB,
+                        PL,
+                        PR,
+                        DH,
+                        DW,
+                        G,
+                        C,
+                        H,
+                        W,
+                        O,
+                        CG,
+                        KH,
+                        KW,
+                        OH,
+                        OW,
+                    >(input, weight, bias, post, output);
+                }
+                return;
+            }
+            Isa::Avx512 if use_direct && simd::has_avx512() => {
                 // SAFETY: the guard just checked that the CPU has AVX-512F,
                 // the one feature this body is compiled with.
                 unsafe {
@@ -538,7 +647,7 @@ fn conv2d_with<
                 }
                 return;
             }
-            Isa::Avx2 if simd::has_avx2_fma() => {
+            Isa::Avx2 if use_direct && simd::has_avx2_fma() => {
                 // SAFETY: the guard just checked that the CPU has AVX2 and
                 // FMA, the features this body is compiled with.
                 unsafe {
@@ -569,7 +678,7 @@ fn conv2d_with<
     }
     // Only the x86-64 SIMD dispatch above reads them.
     #[cfg(not(target_arch = "x86_64"))]
-    let _ = (isa, always_simd);
+    let _ = (isa, body);
     conv2d_portable::<P, SH, SW, PT, PL, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
         input, weight, bias, post, output,
     );
@@ -733,7 +842,7 @@ pub fn conv2d_fused<
 ) {
     conv2d_with::<P, SH, SW, PT, PB, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
         simd::best(),
-        false,
+        Body::Auto,
         input,
         weight,
         bias,
@@ -774,7 +883,7 @@ macro_rules! conv2d_entry {
         ) {
             conv2d_with::<$mode, SH, SW, PH, PH, PW, PW, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
                 simd::best(),
-                false,
+                Body::Auto,
                 input,
                 weight,
                 bias,
@@ -1136,6 +1245,9 @@ mod tests {
     /// body.
     macro_rules! conv2d_on {
         ($name:ident, $isa:expr) => {
+            conv2d_on!($name, $isa, Body::Simd);
+        };
+        ($name:ident, $isa:expr, $body:expr) => {
             #[allow(clippy::too_many_arguments)]
             fn $name<
                 const SH: usize,
@@ -1180,7 +1292,7 @@ mod tests {
                     KW,
                     OH,
                     OW,
-                >($isa, true, input, weight, bias, &Post::NONE, output);
+                >($isa, $body, input, weight, bias, &Post::NONE, output);
             }
         };
     }
@@ -1189,6 +1301,14 @@ mod tests {
     conv2d_on!(conv2d_avx2, Isa::Avx2);
     #[cfg(target_arch = "x86_64")]
     conv2d_on!(conv2d_avx512, Isa::Avx512);
+    #[cfg(target_arch = "x86_64")]
+    conv2d_on!(conv2d_avx2_direct, Isa::Avx2, Body::Direct);
+    #[cfg(target_arch = "x86_64")]
+    conv2d_on!(conv2d_avx512_direct, Isa::Avx512, Body::Direct);
+    #[cfg(target_arch = "x86_64")]
+    conv2d_on!(conv2d_avx2_packed, Isa::Avx2, Body::Packed);
+    #[cfg(target_arch = "x86_64")]
+    conv2d_on!(conv2d_avx512_packed, Isa::Avx512, Body::Packed);
 
     /// Stride-1 geometries for the SIMD bodies: row widths on both sides of
     /// every vector and chunk boundary (8, 16, 32, 48, 64 columns), every
@@ -1369,7 +1489,7 @@ mod tests {
             return;
         }
         conv_cases!(conv2d_avx2, PaddingMode::Zeros);
-        stride1_cases!(conv2d_avx2);
+        stride1_cases!(conv2d_avx2_direct);
     }
 
     #[cfg(target_arch = "x86_64")]
@@ -1380,7 +1500,182 @@ mod tests {
             return;
         }
         conv_cases!(conv2d_avx512, PaddingMode::Zeros);
-        stride1_cases!(conv2d_avx512);
+        stride1_cases!(conv2d_avx512_direct);
+    }
+
+    /// Geometries for the packed body (`simd/conv/packed.rs`): strides 1
+    /// to 3 with every kind of padding (none: read in place; symmetric;
+    /// Keras' asymmetric "same"; DS-CNN's `(4, 5, 1, 1)`), dilation,
+    /// depthwise with and without padding (stride 1 and 2, and channel
+    /// counts around the chunk), pointwise with plane sizes that leave
+    /// every tail length, output channels that are not a multiple of the
+    /// block (so every block size and remainder), and inputs larger than
+    /// the packing buffer (bands).
+    ///
+    /// Under Miri (see [`conv_cases`]) a few tiny twins: one per body
+    /// path (in place, packed stride 2 with asymmetric padding, stride 3
+    /// with dilation, depthwise padded at stride 1 and 2).
+    macro_rules! packed_cases {
+        ($kernel:ident) => {{
+            let z = PaddingMode::Zeros;
+            #[cfg(not(miri))]
+            {
+                // Pointwise (in place): odd planes, every tail, every block.
+                conv_case!($kernel, z, 401, bias = true; C=5 H=5 W=5 O=13 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+                conv_case!($kernel, z, 402, bias = false; C=3 H=3 W=3 O=20 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+                conv_case!($kernel, z, 403, bias = true; C=9 H=7 W=9 O=7 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+                conv_case!($kernel, z, 404, bias = true; C=4 H=11 W=13 O=17 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+                conv_case!($kernel, z, 405, bias = true; C=2 H=1 W=1 O=3 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+                // The stride-2 projection shortcut, and stride 3.
+                conv_case!($kernel, z, 406, bias = true; C=6 H=16 W=16 O=12 G=1 K=(1, 1) S=(2, 2) P=(0, 0) D=(1, 1));
+                conv_case!($kernel, z, 407, bias = false; C=3 H=11 W=10 O=5 G=1 K=(1, 1) S=(3, 3) P=(0, 0) D=(1, 1));
+                // Stride 2 and 3, padded, 3x3 and larger, dilated.
+                conv_case!($kernel, z, 408, bias = true; C=5 H=17 W=17 O=11 G=1 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 409, bias = true; C=3 H=14 W=23 O=9 G=1 K=(3, 3) S=(3, 3) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 410, bias = true; C=2 H=13 W=21 O=6 G=1 K=(5, 5) S=(2, 3) P=(2, 2) D=(1, 1));
+                conv_case!($kernel, z, 411, bias = false; C=2 H=15 W=15 O=4 G=1 K=(3, 3) S=(2, 2) P=(2, 2) D=(2, 2));
+                conv_case!($kernel, z, 412, bias = true; C=3 H=12 W=12 O=5 G=1 K=(3, 2) S=(3, 2) P=(0, 1) D=(2, 3));
+                // Stride 1 padded and dilated, in place with a vertical-only
+                // kernel.
+                conv_case!($kernel, z, 413, bias = true; C=4 H=9 W=19 O=10 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 414, bias = true; C=2 H=12 W=14 O=3 G=1 K=(3, 3) S=(1, 1) P=(2, 2) D=(2, 2));
+                conv_case!($kernel, z, 415, bias = true; C=3 H=10 W=7 O=9 G=1 K=(4, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+                // Depthwise: padded and not, stride 1 and 2, narrow planes.
+                conv_case!($kernel, z, 416, bias = true; C=20 H=9 W=5 O=20 G=20 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 417, bias = false; C=7 H=12 W=13 O=7 G=7 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 418, bias = true; C=5 H=10 W=11 O=5 G=5 K=(3, 3) S=(1, 1) P=(0, 0) D=(1, 1));
+                conv_case!($kernel, z, 419, bias = true; C=3 H=7 W=33 O=3 G=3 K=(5, 5) S=(1, 1) P=(2, 2) D=(1, 1));
+                conv_case!($kernel, z, 420, bias = true; C=4 H=9 W=9 O=4 G=4 K=(3, 3) S=(2, 2) P=(2, 2) D=(2, 2));
+                // Grouped (not depthwise), and depthwise with multiplier 2.
+                conv_case!($kernel, z, 421, bias = true; C=6 H=8 W=9 O=9 G=3 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 422, bias = true; C=4 H=8 W=8 O=8 G=4 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+                // Larger than the packing buffer: bands of rows (dense
+                // stride 1 and 2, depthwise).
+                conv_case!($kernel, z, 423, bias = true; C=2 H=72 W=130 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 424, bias = true; C=3 H=67 W=97 O=2 G=1 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 425, bias = true; C=8 H=50 W=50 O=8 G=8 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 426, bias = true; C=16 H=33 W=33 O=16 G=16 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+            }
+            #[cfg(miri)]
+            {
+                conv_case!($kernel, z, 401, bias = true; C=2 H=3 W=5 O=3 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+                conv_case!($kernel, z, 408, bias = true; C=1 H=5 W=6 O=2 G=1 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 412, bias = true; C=1 H=7 W=8 O=2 G=1 K=(3, 2) S=(3, 2) P=(0, 1) D=(2, 3));
+                conv_case!($kernel, z, 416, bias = true; C=3 H=4 W=5 O=3 G=3 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 417, bias = false; C=2 H=5 W=6 O=2 G=2 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+            }
+        }};
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn packed_avx2_matches_reference() {
+        if !simd::has_avx2_fma() {
+            std::eprintln!("skipped: this CPU has no AVX2+FMA");
+            return;
+        }
+        packed_cases!(conv2d_avx2_packed);
+    }
+
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn packed_avx512_matches_reference() {
+        if !simd::has_avx512() {
+            std::eprintln!("skipped: this CPU has no AVX-512F");
+            return;
+        }
+        packed_cases!(conv2d_avx512_packed);
+    }
+
+    /// The packed body takes every layer of the zoo: strided, padded,
+    /// depthwise and pointwise.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn packed_covers_the_zoo() {
+        use simd::conv::packed::Layout;
+        // ResNet-8 3x3 (stride 1, padded; stride 2, Keras "same"), its 1x1
+        // projection; DS-CNN's 10x4 first layer, depthwise and pointwise;
+        // MobileNetV1's first layer and its stride-2 depthwise at 48x48.
+        let layers = [
+            Layout::new(
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                (1, 16, 16, 16),
+                (32, 32),
+                (3, 3),
+                (32, 32),
+            ),
+            Layout::new(
+                (2, 2),
+                (0, 1, 0, 1),
+                (1, 1),
+                (1, 16, 16, 32),
+                (32, 32),
+                (3, 3),
+                (16, 16),
+            ),
+            Layout::new(
+                (2, 2),
+                (0, 0, 0, 0),
+                (1, 1),
+                (1, 32, 32, 64),
+                (16, 16),
+                (1, 1),
+                (8, 8),
+            ),
+            Layout::new(
+                (2, 2),
+                (4, 5, 1, 1),
+                (1, 1),
+                (1, 1, 1, 64),
+                (49, 10),
+                (10, 4),
+                (25, 5),
+            ),
+            Layout::new(
+                (1, 1),
+                (1, 1, 1, 1),
+                (1, 1),
+                (64, 64, 1, 64),
+                (25, 5),
+                (3, 3),
+                (25, 5),
+            ),
+            Layout::new(
+                (1, 1),
+                (0, 0, 0, 0),
+                (1, 1),
+                (1, 64, 64, 64),
+                (25, 5),
+                (1, 1),
+                (25, 5),
+            ),
+            Layout::new(
+                (2, 2),
+                (0, 1, 0, 1),
+                (1, 1),
+                (1, 3, 3, 8),
+                (96, 96),
+                (3, 3),
+                (48, 48),
+            ),
+            Layout::new(
+                (2, 2),
+                (0, 1, 0, 1),
+                (1, 1),
+                (16, 16, 1, 16),
+                (48, 48),
+                (3, 3),
+                (24, 24),
+            ),
+        ];
+        for (i, l) in layers.iter().enumerate() {
+            assert!(l.fits, "layer {i}");
+        }
+        assert!(layers[2].row_phases == 1 && layers[2].col_phases == 1);
+        assert!(layers[4].depthwise && !layers[0].depthwise);
+        assert!(layers[5].in_place && !layers[0].in_place);
     }
 
     /// The SIMD bodies handle the layers that matter: LeNet's convolutions
@@ -1571,7 +1866,7 @@ mod tests {
             for isa in isas {
                 let mut y = [[[f32::NAN; OW]; OH]; O];
                 conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
-                    isa, true, &x, &w, bias, &Post::NONE, &mut y,
+                    isa, Body::Simd, &x, &w, bias, &Post::NONE, &mut y,
                 );
                 let what = std::format!(
                     "{:?} on {isa:?}, seed {}: C={} H={} W={} O={} G={} P=({}, {}, {}, {})",
@@ -1637,6 +1932,19 @@ mod tests {
         asym_case!(Zeros, PaddingMode::Zeros, 242, bias = true; C=1 H=2 W=2 O=1 G=1 K=(3, 3) S=(3, 3) P=(0, 5, 4, 1) D=(2, 2));
     }
 
+    /// DS-CNN's first layer as the network runs it: `ZeroPad2d((1, 1, 4,
+    /// 5))` folded into a 10×4 stride-2 convolution, on every instruction
+    /// set (the packed body where the CPU has one), through `conv2d_with`
+    /// and the public entry. Under Miri, the same padding and kernel on
+    /// fewer channels and rows.
+    #[test]
+    fn ds_cnn_first_layer_on_every_isa() {
+        #[cfg(not(miri))]
+        asym_case!(Zeros, PaddingMode::Zeros, 430, bias = true; C=1 H=49 W=10 O=12 G=1 K=(10, 4) S=(2, 2) P=(4, 5, 1, 1) D=(1, 1));
+        #[cfg(miri)]
+        asym_case!(Zeros, PaddingMode::Zeros, 430, bias = true; C=1 H=12 W=10 O=2 G=1 K=(10, 4) S=(2, 2) P=(4, 5, 1, 1) D=(1, 1));
+    }
+
     #[test]
     fn asymmetric_reflect_matches_reference() {
         asym_cases!(Reflect, PaddingMode::Reflect);
@@ -1699,7 +2007,7 @@ mod tests {
                 padding_mode: $mode,
             };
             let isas = if $mode == PaddingMode::Zeros { isas() } else { std::vec![Isa::Portable] };
-            for isa in isas {
+            for (isa, body) in isas.into_iter().flat_map(|i| [(i, Body::Simd), (i, Body::Direct)]) {
                 for (k, (with_bias, with_norm, with_residual, affine)) in [
                     (true, false, false, true),
                     (false, true, false, true),
@@ -1733,12 +2041,12 @@ mod tests {
                         };
                         let mut fused = [[[f32::NAN; OW]; OH]; O];
                         conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
-                            isa, true, &x, &w, bias, &post, &mut fused,
+                            isa, body, &x, &w, bias, &post, &mut fused,
                         );
                         // The unfused sequence, kernel by kernel.
                         let mut unfused = [[[f32::NAN; OW]; OH]; O];
                         conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
-                            isa, true, &x, &w, bias, &Post::NONE, &mut unfused,
+                            isa, body, &x, &w, bias, &Post::NONE, &mut unfused,
                         );
                         if let Some(n) = &norm {
                             crate::norm::batch_norm2d(&mut unfused, n.weight, n.bias, n.running_mean, n.running_var, n.eps);
@@ -1751,7 +2059,7 @@ mod tests {
                         }
                         standalone(act, Tensor::as_flat_mut(&mut unfused));
                         let what = std::format!(
-                            "{:?} on {isa:?}, seed {}, bias {with_bias}, norm {with_norm} (affine {affine}), \
+                            "{:?} on {isa:?} ({body:?}), seed {}, bias {with_bias}, norm {with_norm} (affine {affine}), \
                              residual {with_residual}, {act:?}",
                             $mode, $seed
                         );
@@ -1795,8 +2103,9 @@ mod tests {
     #[test]
     fn fused_epilogue_is_the_unfused_sequence() {
         let z = PaddingMode::Zeros;
-        // Under Miri (every operation interpreted) two of the eleven: a
-        // stride-1 chunk with a tail and Keras "same" at stride 2.
+        // Under Miri (every operation interpreted) a stride-1 chunk with a
+        // tail, Keras "same" at stride 2, a stride-2 depthwise and a
+        // pointwise case.
         // Stride 1: the SIMD bodies' chunks and tails (16 → 8 + 8 channels,
         // 5 channels, row widths 7, 16, 32, 33), symmetric and asymmetric.
         post_case!(Zeros, z, 301; C=3 H=6 W=7 O=5 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
@@ -1813,8 +2122,15 @@ mod tests {
         post_case!(Zeros, z, 306; C=4 H=9 W=9 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 307; C=4 H=7 W=10 O=6 G=2 K=(3, 3) S=(2, 1) P=(2, 0, 0, 2) D=(2, 1));
-        // Stride 2 (portable on every CPU), Keras "same".
+        // Stride 2 (the packed body; portable for `Body::Direct`), Keras
+        // "same"; a stride-2 depthwise and a pointwise one, each with a
+        // residual as wide as a vector plus a tail (the packed body's
+        // store segments).
         post_case!(Zeros, z, 308; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+        post_case!(Zeros, z, 312; C=5 H=12 W=11 O=5 G=5 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+        post_case!(Zeros, z, 313; C=6 H=5 W=7 O=11 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+        #[cfg(not(miri))] // `ds_cnn_first_layer_on_every_isa` runs it under Miri.
+        post_case!(Zeros, z, 314; C=2 H=25 W=10 O=9 G=1 K=(10, 4) S=(2, 2) P=(4, 5, 1, 1) D=(1, 1));
         // The other modes (portable).
         #[cfg(not(miri))]
         post_case!(Reflect, PaddingMode::Reflect, 309; C=2 H=6 W=7 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 2, 0, 1) D=(1, 1));
@@ -1865,7 +2181,7 @@ mod tests {
                         let mut fused = [[[f32::NAN; 20]; 4]; 3];
                         conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 20, 3, 2, 3, 3, 4, 20>(
                             isa,
-                            true,
+                            Body::Simd,
                             input,
                             &w,
                             Some(&b),
@@ -1875,7 +2191,7 @@ mod tests {
                         let mut unfused = [[[f32::NAN; 20]; 4]; 3];
                         conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 20, 3, 2, 3, 3, 4, 20>(
                             isa,
-                            true,
+                            Body::Simd,
                             input,
                             &w,
                             Some(&b),
@@ -1905,7 +2221,7 @@ mod tests {
             };
             conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 4, 20, 3, 2, 3, 3, 4, 20>(
                 isa,
-                true,
+                Body::Simd,
                 &x0,
                 &w,
                 Some(&b),

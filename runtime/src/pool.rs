@@ -465,6 +465,29 @@ fn avg_pool2d_with<
 ) {
     #[cfg(target_arch = "x86_64")]
     {
+        // A global average (DS-CNN's `AvgPool2d((25, 5))`): one window per
+        // plane, so the row bodies would sum one lane at a time. The
+        // adaptive body's 1×1 bin sums the same elements in the same
+        // (row-major) order and divides by the same `H·W`, with `LANES`
+        // channels per vector: the same bits, 16 times fewer steps.
+        let global = KH == H && KW == W && OH == 1 && OW == 1 && PH == 0 && PW == 0;
+        if global && (DIVISOR == 0 || DIVISOR == H * W) {
+            match isa {
+                Isa::Avx512 if simd::has_avx512() => {
+                    // SAFETY: the guard just checked that the CPU has
+                    // AVX-512F, the one feature this body is compiled with.
+                    unsafe { simd::pool::adaptive_avx512(input, output, false) };
+                    return;
+                }
+                Isa::Avx2 if simd::has_avx2_fma() => {
+                    // SAFETY: the guard just checked that the CPU has AVX2
+                    // and FMA, the features this body is compiled with.
+                    unsafe { simd::pool::adaptive_avx2(input, output, false) };
+                    return;
+                }
+                _ => {}
+            }
+        }
         let cols: [(usize, usize); KW] = core::array::from_fn(|kw| tap_range(kw, PW, W, SW, OW));
         let windows: [(usize, usize); OW] =
             core::array::from_fn(|ow| avg_window(ow, KW, SW, PW, W));
@@ -1132,6 +1155,10 @@ mod tests {
         avg_case!(47; C=1 H=9 W=47 K=(4, 4) S=(4, 4) P=(2, 2) ceil=true include_pad=true divisor=0);
         #[cfg(not(miri))]
         avg_case!(48; C=3 H=2 W=70 K=(2, 7) S=(1, 2) P=(1, 3) ceil=false include_pad=false divisor=0);
+        // Global averages (DS-CNN's), on the adaptive body: more channels
+        // than a vector, a divisor equal to the window.
+        avg_case!(49; C=20 H=25 W=5 K=(25, 5) S=(25, 5) P=(0, 0) ceil=false include_pad=true divisor=0);
+        avg_case!(50; C=3 H=4 W=3 K=(4, 3) S=(1, 1) P=(0, 0) ceil=false include_pad=false divisor=12);
     }
 
     macro_rules! adaptive_case {

@@ -1,6 +1,9 @@
 //! SIMD bodies of [`crate::conv::conv2d_fused`] (and so of
-//! [`crate::conv::conv2d`]) for zero padding and horizontal stride 1 (any
-//! vertical stride, dilation, padding on each side, groups and epilogue).
+//! [`crate::conv::conv2d`]) for zero padding: this module's *direct* body
+//! for horizontal stride 1 (any vertical stride, dilation, padding on each
+//! side, groups and epilogue), and the *packed* body of [`packed`] for
+//! every geometry whose packed input fits its buffer — the one
+//! `conv2d_with` prefers; the direct body is its fallback at stride 1.
 //!
 //! # Algorithm
 //!
@@ -691,3 +694,6 @@ pub(crate) mod avx2 {
         }
     }
 }
+
+/// The packed body (after the macros above, which it uses).
+pub(crate) mod packed;
