@@ -1,7 +1,7 @@
 //! LeNet-5 end to end: batch 1 and batch 64, on one thread and on all
 //! cores, with the shipped weights and real test digits. Prints GFLOP/s and
-//! the percentage of one core's peak (32 FLOP/cycle × 2.6 GHz on the Zen 4
-//! machine this was tuned on; adjust `PEAK_GFLOPS` for yours).
+//! the percentage of the single-core FMA peak measured in the same run
+//! (`runtime/benches/common/fma.rs`, the `peak` bench's kernel).
 //!
 //! ```sh
 //! taskset -c 0 cargo bench --bench lenet -- 'batch'   # one core
@@ -19,9 +19,8 @@ use constnet::batch::forward_batch;
 use constnet::Network;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
-/// One core's peak: 32 single-precision FLOP per cycle (two 256-bit FMA
-/// pipes, or one 512-bit) at 2.6 GHz.
-const PEAK_GFLOPS: f64 = 32.0 * 2.6;
+#[path = "../runtime/benches/common/fma.rs"]
+mod fma;
 
 fn bench(c: &mut Criterion) {
     let net = lenet();
@@ -67,10 +66,18 @@ fn bench(c: &mut Criterion) {
     }
     let per_image = start.elapsed().as_secs_f64() / runs as f64;
     let gflops = flops as f64 / per_image / 1e9;
+    let share = fma::peak_gflops(400_000, 100).map_or_else(
+        || "no FMA peak measured on this CPU".to_owned(),
+        |p| {
+            format!(
+                "{:.0}% of the measured {p:.0} GFLOP/s FMA peak",
+                100.0 * gflops / p
+            )
+        },
+    );
     println!(
-        "lenet5 batch 1, one thread: {:.2} µs/image, {gflops:.1} GFLOP/s = {:.0}% of {PEAK_GFLOPS:.0} GFLOP/s peak",
-        per_image * 1e6,
-        100.0 * gflops / PEAK_GFLOPS
+        "lenet5 batch 1, one thread: {:.2} µs/image, {gflops:.1} GFLOP/s = {share}",
+        per_image * 1e6
     );
 }
 
