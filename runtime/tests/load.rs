@@ -340,19 +340,26 @@ fn every_problem_is_reported_in_the_documented_order() {
 
 #[test]
 fn a_long_list_is_cut_after_the_first_problems() {
+    // 1,000 stray tensors natively; under Miri (every name compared with
+    // every missing one for the hints, all interpreted: over ten minutes)
+    // 40, still twice the list's cap.
+    let strays: usize = if cfg!(miri) { 40 } else { 1000 };
     let mut tensors = Vec::new();
-    for i in 0..1000 {
+    for i in 0..strays {
         tensors.push(Raw::ramp(&format!("stray{i:04}.weight"), &[1], 0.0));
     }
     let bytes = write_raw(&tensors, false, false);
     let err = from_safetensors::<Eight>(&bytes).unwrap_err();
     let text = err.to_string();
     let (problems, _) = mismatch(Err::<(), _>(err));
-    assert_eq!(problems.len(), 1008, "every problem is kept");
+    assert_eq!(problems.len(), strays + 8, "every problem is kept");
     let lines: Vec<&str> = text.lines().collect();
     assert_eq!(
         lines[0],
-        "the file does not match the network (1008 problems):"
+        format!(
+            "the file does not match the network ({} problems):",
+            strays + 8
+        )
     );
     assert_eq!(lines.len(), 1 + SHOWN_PROBLEMS + 1, "{text}");
     assert_eq!(
@@ -363,7 +370,10 @@ fn a_long_list_is_cut_after_the_first_problems() {
         lines[SHOWN_PROBLEMS],
         "  unexpected tensor `stray0011.weight` of shape [1]: the network has no parameter of that name"
     );
-    assert_eq!(lines[SHOWN_PROBLEMS + 1], "  … and 988 more problems");
+    assert_eq!(
+        lines[SHOWN_PROBLEMS + 1],
+        format!("  … and {} more problems", strays + 8 - SHOWN_PROBLEMS)
+    );
     // Exactly at the cap, nothing is cut.
     let (problems, _) = mismatch(from_safetensors::<Eight>(&write_raw(
         &tensors[..SHOWN_PROBLEMS - 8],
