@@ -1029,67 +1029,7 @@ impl<'g> Lowerer<'g> {
                     one(Dyn { id, ..flat })
                 }
             }
-            "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => {
-                let rank = x.pshape.len() as i64;
-                let target: Vec<usize> = match op {
-                    "Flatten" => {
-                        let axis = node.int("axis").unwrap_or(1);
-                        let a = to_usize(if axis < 0 { axis + rank } else { axis }).ok_or("bad axis")?;
-                        if a != 1 {
-                            return Err(format!("axis {axis}: constnet flattens each sample (axis 1)"));
-                        }
-                        vec![1, x.pshape[1..].iter().product()]
-                    }
-                    "Reshape" => {
-                        let shape = konst(1).and_then(Const::ints).ok_or("its shape is not a constant")?;
-                        resolve_reshape(&x.pshape, shape, node.int("allowzero") == Some(1))?
-                    }
-                    _ => {
-                        let axes: Vec<i64> = match node.ints("axes") {
-                            Some(a) => a.to_vec(),
-                            None => konst(1).and_then(Const::ints).map(<[i64]>::to_vec).unwrap_or_default(),
-                        };
-                        if op == "Unsqueeze" {
-                            return Err("a new dimension (Unsqueeze) of the data".into());
-                        }
-                        let axes: BTreeSet<i64> = axes.iter().map(|&a| if a < 0 { a + rank } else { a }).collect();
-                        x.pshape
-                            .iter()
-                            .enumerate()
-                            .filter(|&(i, &d)| !(if axes.is_empty() { d == 1 && i > 0 } else { axes.contains(&(i as i64)) }))
-                            .map(|(_, &d)| d)
-                            .collect()
-                    }
-                };
-                if target == x.pshape {
-                    return one(x);
-                }
-                let n: usize = x.pshape[1..].iter().product();
-                if target.len() == 2 && target[0] == 1 && target[1] == n {
-                    if x.pshape.len() == 2 {
-                        return one(x);
-                    }
-                    // Flattening an NHWC map gives NHWC order: only the same
-                    // as constnet's when the map is 1 × 1.
-                    let c = x.canonical();
-                    if !x.is_canonical() && c[2..].iter().any(|&d| d != 1) {
-                        return Err(format!(
-                            "flattens a {:?} map stored NHWC: the features would be in H, W, C order, not constnet's C, H, W",
-                            &c[1..]
-                        ));
-                    }
-                    let flat = Dyn { id: 0, pshape: vec![1, n], perm: vec![0, 1] };
-                    let id = self.push(Op::Layer(Self::simple("Flatten", vec![])), vec![x.id], vec![n]);
-                    return one(Dyn { id, ..flat });
-                }
-                if target.first() != Some(&1) {
-                    return Err(format!("a reshape to {target:?} involves the batch dimension"));
-                }
-                Err(format!(
-                    "a reshape from {:?} to {target:?}: constnet reshapes only by flattening each sample",
-                    x.pshape
-                ))
-            }
+            "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => self.reshape(node, op, x, konst(1)),
             "Gemm" => {
                 if x.pshape.len() != 2 {
                     return Err("its input is not a vector".into());
@@ -1107,79 +1047,11 @@ impl<'g> Lowerer<'g> {
                 };
                 self.linear(node, &x, b, trans_b, alpha, bias, beta, node.inputs.get(1)).map(|d| vec![Val::Dyn(d)])
             }
-            "MatMul" => {
-                if x.pshape.len() != 2 {
-                    return Err("its input is not a vector".into());
-                }
-                let b = konst(1).ok_or("its second operand is not a constant weight")?;
-                // A bias added right after: one Linear.
-                let mut bias = None;
-                let mut bias_out = None;
-                if let Some(&[next]) = self.consumers.get(node.outputs[0].as_str()).map(Vec::as_slice) {
-                    let n = &self.g.nodes[next];
-                    if n.op == "Add" && n.inputs.len() == 2 && n.outputs.len() == 1 {
-                        let other = if n.inputs[0] == node.outputs[0] { &n.inputs[1] } else { &n.inputs[0] };
-                        if let Some(Val::Const(c)) = self.vals.get(other) {
-                            if c.floats().len() == b.dims.get(1).copied().unwrap_or(0) && c.dims.len() <= 2 {
-                                bias = Some(c.clone());
-                                bias_out = Some((next, n.outputs[0].clone()));
-                            }
-                        }
-                    }
-                }
-                let y = self.linear(node, &x, b, false, 1.0, bias.as_ref(), 1.0, node.inputs.get(1))?;
-                if let Some((next, out)) = bias_out {
-                    self.done.insert(next);
-                    self.vals.insert(out, Val::Dyn(y.clone()));
-                }
-                one(y)
-            }
+            "MatMul" => self.matmul(node, &x, konst(1)),
             "Mul" | "Add" | "Sub" | "Div" if dyns.len() == 1 && ins.iter().flatten().count() == 2 => {
                 self.affine(index, node, &x, ins).map(|d| vec![Val::Dyn(d)])
             }
-            "Add" | "Concat" => {
-                if dyns.len() != ins.iter().flatten().count() {
-                    return Err(format!(
-                        "{} of the data and a constant: constnet adds and concatenates branches of the network only",
-                        if op == "Add" { "a sum" } else { "a concatenation" }
-                    ));
-                }
-                let first = dyns[0];
-                if dyns.iter().any(|d| d.perm != first.perm) {
-                    return Err("its inputs are in different layouts".into());
-                }
-                let mut p = first.pshape.clone();
-                if op == "Add" {
-                    if dyns.iter().any(|d| d.pshape != first.pshape) {
-                        return Err(format!(
-                            "adds tensors of shapes {}: constnet adds branches of the same shape only",
-                            dyns.iter().map(|d| format!("{:?}", d.pshape)).collect::<Vec<_>>().join(", ")
-                        ));
-                    }
-                } else {
-                    let axis = node.int("axis").ok_or("no axis")?;
-                    let a = first.canon_axis(axis).ok_or("axis out of range")?;
-                    if a != 1 {
-                        return Err(format!("a concatenation along axis {axis}: constnet concatenates channels (features) only"));
-                    }
-                    let phys = first.perm.iter().position(|&c| c == 1).unwrap_or(1);
-                    for d in &dyns[1..] {
-                        let mut a = d.pshape.clone();
-                        let mut b = first.pshape.clone();
-                        a[phys] = 0;
-                        b[phys] = 0;
-                        if a != b {
-                            return Err("concatenates tensors whose other dimensions differ".into());
-                        }
-                    }
-                    p[phys] = dyns.iter().map(|d| d.pshape[phys]).sum();
-                }
-                let out = Dyn { id: 0, pshape: p, perm: first.perm.clone() };
-                let shape = out.canonical()[1..].to_vec();
-                let merge = if op == "Add" { Op::Add } else { Op::Cat };
-                let id = self.push(merge, dyns.iter().map(|d| d.id).collect(), shape);
-                one(Dyn { id, ..out })
-            }
+            "Add" | "Concat" => self.merge(node, op, &dyns, ins.iter().flatten().count()),
             "Pad" => self.pad(node, &x, ins).map(|d| vec![Val::Dyn(d)]),
             "Shape" => {
                 #[allow(clippy::cast_possible_wrap)]
@@ -1255,6 +1127,209 @@ impl<'g> Lowerer<'g> {
             hint: hint_of(node).or_else(|| hint.cloned()),
         };
         Ok(self.layer(x, layer, vec![1, out_f]))
+    }
+
+    /// `Flatten`, `Reshape`, `Squeeze`, `Unsqueeze`: a no-op, a `Flatten`
+    /// of each sample, or an error naming the reshape constnet cannot do.
+    fn reshape(
+        &mut self,
+        node: &Node,
+        op: &str,
+        x: Dyn,
+        shape: Option<&Const>,
+    ) -> Result<Vec<Val>, String> {
+        let rank = x.pshape.len() as i64;
+        let target: Vec<usize> = match op {
+            "Flatten" => {
+                let axis = node.int("axis").unwrap_or(1);
+                let a = to_usize(if axis < 0 { axis + rank } else { axis }).ok_or("bad axis")?;
+                if a != 1 {
+                    return Err(format!(
+                        "axis {axis}: constnet flattens each sample (axis 1)"
+                    ));
+                }
+                vec![1, x.pshape[1..].iter().product()]
+            }
+            "Reshape" => {
+                let shape = shape
+                    .and_then(Const::ints)
+                    .ok_or("its shape is not a constant")?;
+                resolve_reshape(&x.pshape, shape, node.int("allowzero") == Some(1))?
+            }
+            _ => {
+                let axes: Vec<i64> = match node.ints("axes") {
+                    Some(a) => a.to_vec(),
+                    None => shape
+                        .and_then(Const::ints)
+                        .map(<[i64]>::to_vec)
+                        .unwrap_or_default(),
+                };
+                if op == "Unsqueeze" {
+                    return Err("a new dimension (Unsqueeze) of the data".into());
+                }
+                let axes: BTreeSet<i64> = axes
+                    .iter()
+                    .map(|&a| if a < 0 { a + rank } else { a })
+                    .collect();
+                x.pshape
+                    .iter()
+                    .enumerate()
+                    .filter(|&(i, &d)| {
+                        !(if axes.is_empty() {
+                            d == 1 && i > 0
+                        } else {
+                            axes.contains(&(i as i64))
+                        })
+                    })
+                    .map(|(_, &d)| d)
+                    .collect()
+            }
+        };
+        if target == x.pshape {
+            return Ok(vec![Val::Dyn(x)]);
+        }
+        let n: usize = x.pshape[1..].iter().product();
+        if target.len() == 2 && target[0] == 1 && target[1] == n {
+            if x.pshape.len() == 2 {
+                return Ok(vec![Val::Dyn(x)]);
+            }
+            // Flattening an NHWC map gives NHWC order: only the same
+            // as constnet's when the map is 1 × 1.
+            let c = x.canonical();
+            if !x.is_canonical() && c[2..].iter().any(|&d| d != 1) {
+                return Err(format!(
+                    "flattens a {:?} map stored NHWC: the features would be in H, W, C order, not constnet's C, H, W",
+                    &c[1..]
+                ));
+            }
+            let flat = Dyn {
+                id: 0,
+                pshape: vec![1, n],
+                perm: vec![0, 1],
+            };
+            let id = self.push(
+                Op::Layer(Self::simple("Flatten", vec![])),
+                vec![x.id],
+                vec![n],
+            );
+            return Ok(vec![Val::Dyn(Dyn { id, ..flat })]);
+        }
+        if target.first() != Some(&1) {
+            return Err(format!(
+                "a reshape to {target:?} involves the batch dimension"
+            ));
+        }
+        Err(format!(
+            "a reshape from {:?} to {target:?}: constnet reshapes only by flattening each sample",
+            x.pshape
+        ))
+    }
+
+    /// `MatMul` by a constant weight, and an `Add` of a bias right after
+    /// it: one `Linear`.
+    fn matmul(&mut self, node: &Node, x: &Dyn, weight: Option<&Const>) -> Result<Vec<Val>, String> {
+        if x.pshape.len() != 2 {
+            return Err("its input is not a vector".into());
+        }
+        let b = weight.ok_or("its second operand is not a constant weight")?;
+        // A bias added right after: one Linear.
+        let mut bias = None;
+        let mut bias_out = None;
+        if let Some(&[next]) = self
+            .consumers
+            .get(node.outputs[0].as_str())
+            .map(Vec::as_slice)
+        {
+            let n = &self.g.nodes[next];
+            if n.op == "Add" && n.inputs.len() == 2 && n.outputs.len() == 1 {
+                let other = if n.inputs[0] == node.outputs[0] {
+                    &n.inputs[1]
+                } else {
+                    &n.inputs[0]
+                };
+                if let Some(Val::Const(c)) = self.vals.get(other) {
+                    if c.floats().len() == b.dims.get(1).copied().unwrap_or(0) && c.dims.len() <= 2
+                    {
+                        bias = Some(c.clone());
+                        bias_out = Some((next, n.outputs[0].clone()));
+                    }
+                }
+            }
+        }
+        let y = self.linear(
+            node,
+            x,
+            b,
+            false,
+            1.0,
+            bias.as_ref(),
+            1.0,
+            node.inputs.get(1),
+        )?;
+        if let Some((next, out)) = bias_out {
+            self.done.insert(next);
+            self.vals.insert(out, Val::Dyn(y.clone()));
+        }
+        Ok(vec![Val::Dyn(y)])
+    }
+
+    /// `Add` and `Concat` of branches (`inputs` values, all computed from
+    /// the network's input): a merge node, `Op::Add` or `Op::Cat`.
+    fn merge(
+        &mut self,
+        node: &Node,
+        op: &str,
+        dyns: &[&Dyn],
+        inputs: usize,
+    ) -> Result<Vec<Val>, String> {
+        if dyns.len() != inputs {
+            return Err(format!(
+                "{} of the data and a constant: constnet adds and concatenates branches of the network only",
+                if op == "Add" { "a sum" } else { "a concatenation" }
+            ));
+        }
+        let first = dyns[0];
+        if dyns.iter().any(|d| d.perm != first.perm) {
+            return Err("its inputs are in different layouts".into());
+        }
+        let mut p = first.pshape.clone();
+        if op == "Add" {
+            if dyns.iter().any(|d| d.pshape != first.pshape) {
+                return Err(format!(
+                    "adds tensors of shapes {}: constnet adds branches of the same shape only",
+                    dyns.iter()
+                        .map(|d| format!("{:?}", d.pshape))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
+        } else {
+            let axis = node.int("axis").ok_or("no axis")?;
+            let a = first.canon_axis(axis).ok_or("axis out of range")?;
+            if a != 1 {
+                return Err(format!("a concatenation along axis {axis}: constnet concatenates channels (features) only"));
+            }
+            let phys = first.perm.iter().position(|&c| c == 1).unwrap_or(1);
+            for d in &dyns[1..] {
+                let mut a = d.pshape.clone();
+                let mut b = first.pshape.clone();
+                a[phys] = 0;
+                b[phys] = 0;
+                if a != b {
+                    return Err("concatenates tensors whose other dimensions differ".into());
+                }
+            }
+            p[phys] = dyns.iter().map(|d| d.pshape[phys]).sum();
+        }
+        let out = Dyn {
+            id: 0,
+            pshape: p,
+            perm: first.perm.clone(),
+        };
+        let shape = out.canonical()[1..].to_vec();
+        let merge = if op == "Add" { Op::Add } else { Op::Cat };
+        let id = self.push(merge, dyns.iter().map(|d| d.id).collect(), shape);
+        Ok(vec![Val::Dyn(Dyn { id, ..out })])
     }
 
     fn conv(
