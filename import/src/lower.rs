@@ -223,6 +223,25 @@ fn const_input(ins: &[Option<Val>], i: usize) -> Result<&Const, String> {
     }
 }
 
+/// The values of `node`'s outputs when only the first is computed: `d`,
+/// then `Poison` (not computed) for the others.
+fn first_output(node: &Node, d: Dyn) -> Vec<Val> {
+    let mut out = vec![Val::Dyn(d)];
+    out.extend(std::iter::repeat_n(
+        Val::Poison,
+        node.outputs.len().saturating_sub(1),
+    ));
+    out
+}
+
+/// Input `i` of a node, if it is a constant.
+fn const_at(ins: &[Option<Val>], i: usize) -> Option<&Const> {
+    match ins.get(i) {
+        Some(Some(Val::Const(c))) => Some(c),
+        _ => None,
+    }
+}
+
 /// The output size of a window of `k` (dilated: `keff`) over `len` with the
 /// given padding and stride; `ceil` as PyTorch (a last window starting in
 /// the right padding is dropped).
@@ -828,6 +847,9 @@ impl<'g> Lowerer<'g> {
     // Values computed from the input
     // -----------------------------------------------------------------
 
+    /// A node with an input computed from the network's input: a layer, a
+    /// merge, a change of layout only, or an error naming what constnet
+    /// cannot do.
     fn dynamic(
         &mut self,
         index: usize,
@@ -842,12 +864,7 @@ impl<'g> Lowerer<'g> {
             })
             .collect();
         let x = dyns[0].clone();
-        let konst = |i: usize| -> Option<&Const> {
-            match ins.get(i) {
-                Some(Some(Val::Const(c))) => Some(c),
-                _ => None,
-            }
-        };
+        let konst = |i: usize| const_at(ins, i);
         let op = node.op.as_str();
         if MATH.contains(&op) {
             if let Some((x, layer, outputs)) = self.activation_region(index, &x) {
@@ -859,228 +876,43 @@ impl<'g> Lowerer<'g> {
                 return Ok(vec![Val::Poison; 0]);
             }
         }
-        let same = x.pshape.clone();
-        let one = |d: Dyn| Ok(vec![Val::Dyn(d)]);
+        let one = |d: Dyn| vec![Val::Dyn(d)];
         match op {
             "Identity" | "Dropout" => {
                 if op == "Dropout" && node.int("training_mode").unwrap_or(0) != 0 {
                     return Err("Dropout in training mode".into());
                 }
-                let mut out = vec![Val::Dyn(x)];
-                out.extend(std::iter::repeat_n(Val::Poison, node.outputs.len().saturating_sub(1)));
-                Ok(out)
+                Ok(first_output(node, x))
             }
             "Cast" => match node.int("to") {
-                Some(1) => one(x),
+                Some(1) => Ok(one(x)),
                 _ => Err("a cast of the data to a type other than float32".into()),
             },
-            "Transpose" => {
-                let rank = x.pshape.len();
-                let p: Vec<usize> = match node.ints("perm") {
-                    Some(p) => p.iter().filter_map(|&a| to_usize(a)).collect(),
-                    None => (0..rank).rev().collect(),
-                };
-                let mut sorted = p.clone();
-                sorted.sort_unstable();
-                if sorted != (0..rank).collect::<Vec<_>>() {
-                    return Err(format!("perm {p:?} is not a permutation of the {rank} axes"));
-                }
-                if p[0] != 0 {
-                    return Err(format!("perm {p:?} moves the batch axis"));
-                }
-                one(Dyn {
-                    id: x.id,
-                    pshape: p.iter().map(|&i| x.pshape[i]).collect(),
-                    perm: p.iter().map(|&i| x.perm[i]).collect(),
-                })
-            }
-            "Relu" => one(self.layer(&x, Self::simple("ReLU", vec![]), same)),
-            "Sigmoid" => one(self.layer(&x, Self::simple("Sigmoid", vec![]), same)),
-            "Tanh" => one(self.layer(&x, Self::simple("Tanh", vec![]), same)),
-            "HardSwish" => one(self.layer(&x, Self::simple("Hardswish", vec![]), same)),
-            "HardSigmoid" => {
-                hard_sigmoid(node)?;
-                one(self.layer(&x, Self::simple("Hardsigmoid", vec![]), same))
-            }
-            "LeakyRelu" => {
-                let a = node.float("alpha").unwrap_or(0.01);
-                let args = if a == 0.01 { vec![] } else { vec![format!("negative_slope = {}", float(a))] };
-                one(self.layer(&x, Self::simple("LeakyReLU", args), same))
-            }
-            "Elu" => {
-                let a = node.float("alpha").unwrap_or(1.0);
-                let args = if a == 1.0 { vec![] } else { vec![format!("alpha = {}", float(a))] };
-                one(self.layer(&x, Self::simple("ELU", args), same))
-            }
-            "Selu" => {
-                let a = node.float("alpha").unwrap_or(1.673_263_2);
-                let gm = node.float("gamma").unwrap_or(1.050_701);
-                if (a - 1.673_263_2).abs() > 1e-5 || (gm - 1.050_701).abs() > 1e-5 {
-                    return Err(format!("alpha = {a}, gamma = {gm}: constnet's SELU has PyTorch's fixed constants"));
-                }
-                one(self.layer(&x, Self::simple("SELU", vec![]), same))
-            }
-            "Gelu" => {
-                let args = match node.string("approximate").unwrap_or("none") {
-                    "tanh" => vec!["approximate = \"tanh\"".to_string()],
-                    _ => vec![],
-                };
-                one(self.layer(&x, Self::simple("GELU", args), same))
-            }
-            "Clip" => {
-                let (lo, hi) = if node.inputs.len() > 1 || self.g.opset >= 11 {
-                    let lo = match node.inputs.get(1).filter(|s| !s.is_empty()) {
-                        Some(_) => Some(konst(1).and_then(Const::scalar).ok_or("its min is not a constant scalar")?),
-                        None => None,
-                    };
-                    let hi = match node.inputs.get(2).filter(|s| !s.is_empty()) {
-                        Some(_) => Some(konst(2).and_then(Const::scalar).ok_or("its max is not a constant scalar")?),
-                        None => None,
-                    };
-                    (lo, hi)
-                } else {
-                    (node.float("min"), node.float("max"))
-                };
-                match (lo, hi) {
-                    (Some(l), Some(h)) if l == 0.0 && h == 6.0 => one(self.layer(&x, Self::simple("ReLU6", vec![]), same)),
-                    (Some(0.0), None) => one(self.layer(&x, Self::simple("ReLU", vec![]), same)),
-                    (Some(l), Some(h)) if l == 0.0 && h == f32::INFINITY => {
-                        one(self.layer(&x, Self::simple("ReLU", vec![]), same))
-                    }
-                    _ => Err(format!(
-                        "a clip to [{}, {}]: constnet has ReLU (clip at 0) and ReLU6 (0 to 6)",
-                        lo.map_or("-inf".into(), float),
-                        hi.map_or("inf".into(), float)
-                    )),
-                }
-            }
-            "Softmax" | "LogSoftmax" => {
-                let rank = x.pshape.len();
-                let default = if self.g.opset >= 13 { -1 } else { 1 };
-                let axis = node.int("axis").unwrap_or(default);
-                let a = x.canon_axis(axis).ok_or_else(|| format!("axis {axis} out of range"))?;
-                if self.g.opset < 13 && !(rank == 2 || to_usize(axis + if axis < 0 { rank as i64 } else { 0 }) == Some(rank - 1)) {
-                    return Err(format!(
-                        "opset {} Softmax over axis {axis} of a rank-{rank} tensor flattens the axes after it, which constnet's Softmax does not",
-                        self.g.opset
-                    ));
-                }
-                if a == 0 {
-                    return Err("a softmax over the batch axis".into());
-                }
-                let kind = if op == "Softmax" { "Softmax" } else { "LogSoftmax" };
-                one(self.layer(&x, Self::simple(kind, vec![format!("dim = {a}")]), same))
-            }
-            "Conv" => self.conv(node, &x, konst(1), konst(2)).map(|d| vec![Val::Dyn(d)]),
-            "BatchNormalization" => {
-                if node.int("training_mode").unwrap_or(0) != 0 {
-                    return Err("BatchNormalization in training mode".into());
-                }
-                need_canonical(&x, 4)?;
-                let (Some(s), Some(b), Some(m), Some(v)) = (konst(1), konst(2), konst(3), konst(4)) else {
-                    return Err("its scale, bias, mean and variance must be constants".into());
-                };
-                let c = x.pshape[1];
-                for (t, what) in [(s, "scale"), (b, "bias"), (m, "mean"), (v, "variance")] {
-                    if t.floats().len() != c {
-                        return Err(format!("its {what} has {} values for {c} channels", t.floats().len()));
-                    }
-                }
-                let eps = node.float("epsilon").unwrap_or(1e-5);
-                let mut args = vec![c.to_string()];
-                if eps != 1e-5 {
-                    args.push(format!("eps = {}", float(eps)));
-                }
-                let layer = Layer {
-                    kind: "BatchNorm2d",
-                    args,
-                    params: vec![
-                        ("weight", vec![c], s.floats()),
-                        ("bias", vec![c], b.floats()),
-                        ("running_mean", vec![c], m.floats()),
-                        ("running_var", vec![c], v.floats()),
-                    ],
-                    hint: hint_of(node),
-                };
-                let mut out = vec![Val::Dyn(self.layer(&x, layer, same))];
-                out.extend(std::iter::repeat_n(Val::Poison, node.outputs.len().saturating_sub(1)));
-                Ok(out)
-            }
+            "Transpose" => Self::transpose(node, &x).map(one),
+            "Relu" | "Sigmoid" | "Tanh" | "HardSwish" | "HardSigmoid" | "LeakyRelu" | "Elu"
+            | "Selu" | "Gelu" => self.activation(node, &x).map(one),
+            "Clip" => self.clip(node, &x, ins).map(one),
+            "Softmax" | "LogSoftmax" => self.softmax(node, &x).map(one),
+            "Conv" => self.conv(node, &x, konst(1), konst(2)).map(one),
+            "BatchNormalization" => self
+                .batch_norm(node, &x, ins)
+                .map(|d| first_output(node, d)),
             "MaxPool" | "AveragePool" => {
-                if node.outputs.len() > 1
-                    && !node.outputs[1].is_empty()
-                    && self
-                        .consumers
-                        .get(node.outputs[1].as_str())
-                        .is_some_and(|c| !c.is_empty())
-                {
+                if self.indices_used(node) {
                     return Err("its indices output is used".into());
                 }
-                self.pool(node, &x).map(|d| {
-                    let mut out = vec![Val::Dyn(d)];
-                    out.extend(std::iter::repeat_n(Val::Poison, node.outputs.len().saturating_sub(1)));
-                    out
-                })
+                self.pool(node, &x).map(|d| first_output(node, d))
             }
-            "GlobalAveragePool" | "GlobalMaxPool" => {
-                need_canonical(&x, 4)?;
-                let kind = if op == "GlobalAveragePool" { "AdaptiveAvgPool2d" } else { "AdaptiveMaxPool2d" };
-                let p = vec![1, x.pshape[1], 1, 1];
-                one(self.layer(&x, Self::simple(kind, vec!["1".into()]), p))
-            }
-            "ReduceMean" => {
-                let axes: Vec<i64> = match node.ints("axes") {
-                    Some(a) => a.to_vec(),
-                    None => konst(1).and_then(Const::ints).map(<[i64]>::to_vec).ok_or("its axes are not constant")?,
-                };
-                let keep = node.int("keepdims").unwrap_or(1) != 0;
-                if x.pshape.len() != 4 {
-                    return Err("a mean over a tensor that is not a map".into());
-                }
-                let canon: BTreeSet<usize> = axes.iter().filter_map(|&a| x.canon_axis(a)).collect();
-                if canon != BTreeSet::from([2, 3]) {
-                    return Err(format!("a mean over axes {axes:?}: constnet pools over height and width only"));
-                }
-                let mut p = x.pshape.clone();
-                for (i, &c) in x.perm.iter().enumerate() {
-                    if c >= 2 {
-                        p[i] = 1;
-                    }
-                }
-                let pooled = self.layer(&x, Self::simple("AdaptiveAvgPool2d", vec!["1".into()]), p);
-                if keep {
-                    one(pooled)
-                } else {
-                    let c = x.canonical()[1];
-                    let flat = Dyn { id: 0, pshape: vec![1, c], perm: vec![0, 1] };
-                    let id = self.push(Op::Layer(Self::simple("Flatten", vec![])), vec![pooled.id], vec![c]);
-                    one(Dyn { id, ..flat })
-                }
-            }
+            "GlobalAveragePool" | "GlobalMaxPool" => self.global_pool(node, &x).map(one),
+            "ReduceMean" => self.reduce_mean(node, &x, konst(1)).map(one),
             "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => self.reshape(node, op, x, konst(1)),
-            "Gemm" => {
-                if x.pshape.len() != 2 {
-                    return Err("its input is not a vector".into());
-                }
-                if node.int("transA").unwrap_or(0) != 0 {
-                    return Err("transA = 1".into());
-                }
-                let b = konst(1).ok_or("its weight (B) is not a constant")?;
-                let trans_b = node.int("transB").unwrap_or(0) != 0;
-                let alpha = node.float("alpha").unwrap_or(1.0);
-                let beta = node.float("beta").unwrap_or(1.0);
-                let bias = match node.inputs.get(2).filter(|s| !s.is_empty()) {
-                    Some(_) => Some(konst(2).ok_or("its bias (C) is not a constant")?),
-                    None => None,
-                };
-                self.linear(node, &x, b, trans_b, alpha, bias, beta, node.inputs.get(1)).map(|d| vec![Val::Dyn(d)])
-            }
+            "Gemm" => self.gemm(node, &x, ins).map(one),
             "MatMul" => self.matmul(node, &x, konst(1)),
             "Mul" | "Add" | "Sub" | "Div" if dyns.len() == 1 && ins.iter().flatten().count() == 2 => {
-                self.affine(index, node, &x, ins).map(|d| vec![Val::Dyn(d)])
+                self.affine(index, node, &x, ins).map(one)
             }
             "Add" | "Concat" => self.merge(node, op, &dyns, ins.iter().flatten().count()),
-            "Pad" => self.pad(node, &x, ins).map(|d| vec![Val::Dyn(d)]),
+            "Pad" => self.pad(node, &x, ins).map(one),
             "Shape" => {
                 #[allow(clippy::cast_possible_wrap)]
                 let v: Vec<i64> = x.pshape.iter().map(|&d| d as i64).collect();
@@ -1091,6 +923,283 @@ impl<'g> Lowerer<'g> {
             )),
             other => Err(format!("`{other}` on the data is not supported")),
         }
+    }
+
+    /// Whether the indices output of a `MaxPool` is read by any node.
+    fn indices_used(&self, node: &Node) -> bool {
+        node.outputs.len() > 1
+            && !node.outputs[1].is_empty()
+            && self
+                .consumers
+                .get(node.outputs[1].as_str())
+                .is_some_and(|c| !c.is_empty())
+    }
+
+    /// `Transpose`: the same node in another layout; it moves no data.
+    fn transpose(node: &Node, x: &Dyn) -> Result<Dyn, String> {
+        let rank = x.pshape.len();
+        let p: Vec<usize> = match node.ints("perm") {
+            Some(p) => p.iter().filter_map(|&a| to_usize(a)).collect(),
+            None => (0..rank).rev().collect(),
+        };
+        let mut sorted = p.clone();
+        sorted.sort_unstable();
+        if sorted != (0..rank).collect::<Vec<_>>() {
+            return Err(format!(
+                "perm {p:?} is not a permutation of the {rank} axes"
+            ));
+        }
+        if p[0] != 0 {
+            return Err(format!("perm {p:?} moves the batch axis"));
+        }
+        Ok(Dyn {
+            id: x.id,
+            pshape: p.iter().map(|&i| x.pshape[i]).collect(),
+            perm: p.iter().map(|&i| x.perm[i]).collect(),
+        })
+    }
+
+    /// The activations that are one constnet layer each, with their
+    /// arguments: `Relu`, `Sigmoid`, `Tanh`, `HardSwish`, `HardSigmoid`,
+    /// `LeakyRelu`, `Elu`, `Selu`, `Gelu`.
+    fn activation(&mut self, node: &Node, x: &Dyn) -> Result<Dyn, String> {
+        let (kind, args) = match node.op.as_str() {
+            "Relu" => ("ReLU", vec![]),
+            "Sigmoid" => ("Sigmoid", vec![]),
+            "Tanh" => ("Tanh", vec![]),
+            "HardSwish" => ("Hardswish", vec![]),
+            "HardSigmoid" => {
+                hard_sigmoid(node)?;
+                ("Hardsigmoid", vec![])
+            }
+            "LeakyRelu" => {
+                let a = node.float("alpha").unwrap_or(0.01);
+                let args = if a == 0.01 {
+                    vec![]
+                } else {
+                    vec![format!("negative_slope = {}", float(a))]
+                };
+                ("LeakyReLU", args)
+            }
+            "Elu" => {
+                let a = node.float("alpha").unwrap_or(1.0);
+                let args = if a == 1.0 {
+                    vec![]
+                } else {
+                    vec![format!("alpha = {}", float(a))]
+                };
+                ("ELU", args)
+            }
+            "Selu" => {
+                let a = node.float("alpha").unwrap_or(1.673_263_2);
+                let gm = node.float("gamma").unwrap_or(1.050_701);
+                if (a - 1.673_263_2).abs() > 1e-5 || (gm - 1.050_701).abs() > 1e-5 {
+                    return Err(format!(
+                        "alpha = {a}, gamma = {gm}: constnet's SELU has PyTorch's fixed constants"
+                    ));
+                }
+                ("SELU", vec![])
+            }
+            "Gelu" => {
+                let args = match node.string("approximate").unwrap_or("none") {
+                    "tanh" => vec!["approximate = \"tanh\"".to_string()],
+                    _ => vec![],
+                };
+                ("GELU", args)
+            }
+            other => return Err(format!("`{other}` on the data is not supported")),
+        };
+        Ok(self.layer(x, Self::simple(kind, args), x.pshape.clone()))
+    }
+
+    /// `Clip` to [0, 6] (`ReLU6`) or [0, ∞) (`ReLU`), its bounds given as
+    /// constant inputs (opset 11 on) or attributes.
+    fn clip(&mut self, node: &Node, x: &Dyn, ins: &[Option<Val>]) -> Result<Dyn, String> {
+        let konst = |i: usize| const_at(ins, i);
+        let (lo, hi) = if node.inputs.len() > 1 || self.g.opset >= 11 {
+            let lo = match node.inputs.get(1).filter(|s| !s.is_empty()) {
+                Some(_) => Some(
+                    konst(1)
+                        .and_then(Const::scalar)
+                        .ok_or("its min is not a constant scalar")?,
+                ),
+                None => None,
+            };
+            let hi = match node.inputs.get(2).filter(|s| !s.is_empty()) {
+                Some(_) => Some(
+                    konst(2)
+                        .and_then(Const::scalar)
+                        .ok_or("its max is not a constant scalar")?,
+                ),
+                None => None,
+            };
+            (lo, hi)
+        } else {
+            (node.float("min"), node.float("max"))
+        };
+        let kind = match (lo, hi) {
+            (Some(l), Some(h)) if l == 0.0 && h == 6.0 => "ReLU6",
+            (Some(0.0), None) => "ReLU",
+            (Some(l), Some(h)) if l == 0.0 && h == f32::INFINITY => "ReLU",
+            _ => {
+                return Err(format!(
+                    "a clip to [{}, {}]: constnet has ReLU (clip at 0) and ReLU6 (0 to 6)",
+                    lo.map_or("-inf".into(), float),
+                    hi.map_or("inf".into(), float)
+                ))
+            }
+        };
+        Ok(self.layer(x, Self::simple(kind, vec![]), x.pshape.clone()))
+    }
+
+    /// `Softmax` and `LogSoftmax` over one axis other than the batch's.
+    fn softmax(&mut self, node: &Node, x: &Dyn) -> Result<Dyn, String> {
+        let rank = x.pshape.len();
+        let default = if self.g.opset >= 13 { -1 } else { 1 };
+        let axis = node.int("axis").unwrap_or(default);
+        let a = x
+            .canon_axis(axis)
+            .ok_or_else(|| format!("axis {axis} out of range"))?;
+        if self.g.opset < 13
+            && !(rank == 2
+                || to_usize(axis + if axis < 0 { rank as i64 } else { 0 }) == Some(rank - 1))
+        {
+            return Err(format!(
+                "opset {} Softmax over axis {axis} of a rank-{rank} tensor flattens the axes after it, which constnet's Softmax does not",
+                self.g.opset
+            ));
+        }
+        if a == 0 {
+            return Err("a softmax over the batch axis".into());
+        }
+        let kind = if node.op == "Softmax" {
+            "Softmax"
+        } else {
+            "LogSoftmax"
+        };
+        Ok(self.layer(
+            x,
+            Self::simple(kind, vec![format!("dim = {a}")]),
+            x.pshape.clone(),
+        ))
+    }
+
+    /// `BatchNormalization` in inference mode, its statistics constants:
+    /// a `BatchNorm2d`.
+    fn batch_norm(&mut self, node: &Node, x: &Dyn, ins: &[Option<Val>]) -> Result<Dyn, String> {
+        let konst = |i: usize| const_at(ins, i);
+        if node.int("training_mode").unwrap_or(0) != 0 {
+            return Err("BatchNormalization in training mode".into());
+        }
+        need_canonical(x, 4)?;
+        let (Some(s), Some(b), Some(m), Some(v)) = (konst(1), konst(2), konst(3), konst(4)) else {
+            return Err("its scale, bias, mean and variance must be constants".into());
+        };
+        let c = x.pshape[1];
+        for (t, what) in [(s, "scale"), (b, "bias"), (m, "mean"), (v, "variance")] {
+            if t.floats().len() != c {
+                return Err(format!(
+                    "its {what} has {} values for {c} channels",
+                    t.floats().len()
+                ));
+            }
+        }
+        let eps = node.float("epsilon").unwrap_or(1e-5);
+        let mut args = vec![c.to_string()];
+        if eps != 1e-5 {
+            args.push(format!("eps = {}", float(eps)));
+        }
+        let layer = Layer {
+            kind: "BatchNorm2d",
+            args,
+            params: vec![
+                ("weight", vec![c], s.floats()),
+                ("bias", vec![c], b.floats()),
+                ("running_mean", vec![c], m.floats()),
+                ("running_var", vec![c], v.floats()),
+            ],
+            hint: hint_of(node),
+        };
+        Ok(self.layer(x, layer, x.pshape.clone()))
+    }
+
+    /// `GlobalAveragePool` and `GlobalMaxPool`: an adaptive pool to 1 × 1.
+    fn global_pool(&mut self, node: &Node, x: &Dyn) -> Result<Dyn, String> {
+        need_canonical(x, 4)?;
+        let kind = if node.op == "GlobalAveragePool" {
+            "AdaptiveAvgPool2d"
+        } else {
+            "AdaptiveMaxPool2d"
+        };
+        let p = vec![1, x.pshape[1], 1, 1];
+        Ok(self.layer(x, Self::simple(kind, vec!["1".into()]), p))
+    }
+
+    /// `ReduceMean` over height and width (`axes` the constant input of
+    /// opset 18 on): an adaptive average pool to 1 × 1, and a `Flatten`
+    /// unless `keepdims`.
+    fn reduce_mean(&mut self, node: &Node, x: &Dyn, axes: Option<&Const>) -> Result<Dyn, String> {
+        let axes: Vec<i64> = match node.ints("axes") {
+            Some(a) => a.to_vec(),
+            None => axes
+                .and_then(Const::ints)
+                .map(<[i64]>::to_vec)
+                .ok_or("its axes are not constant")?,
+        };
+        let keep = node.int("keepdims").unwrap_or(1) != 0;
+        if x.pshape.len() != 4 {
+            return Err("a mean over a tensor that is not a map".into());
+        }
+        let canon: BTreeSet<usize> = axes.iter().filter_map(|&a| x.canon_axis(a)).collect();
+        if canon != BTreeSet::from([2, 3]) {
+            return Err(format!(
+                "a mean over axes {axes:?}: constnet pools over height and width only"
+            ));
+        }
+        let mut p = x.pshape.clone();
+        for (i, &c) in x.perm.iter().enumerate() {
+            if c >= 2 {
+                p[i] = 1;
+            }
+        }
+        let pooled = self.layer(x, Self::simple("AdaptiveAvgPool2d", vec!["1".into()]), p);
+        if keep {
+            Ok(pooled)
+        } else {
+            let c = x.canonical()[1];
+            let flat = Dyn {
+                id: 0,
+                pshape: vec![1, c],
+                perm: vec![0, 1],
+            };
+            let id = self.push(
+                Op::Layer(Self::simple("Flatten", vec![])),
+                vec![pooled.id],
+                vec![c],
+            );
+            Ok(Dyn { id, ..flat })
+        }
+    }
+
+    /// `Gemm` of a vector by a constant weight (`B`) and bias (`C`): a
+    /// `Linear`.
+    fn gemm(&mut self, node: &Node, x: &Dyn, ins: &[Option<Val>]) -> Result<Dyn, String> {
+        let konst = |i: usize| const_at(ins, i);
+        if x.pshape.len() != 2 {
+            return Err("its input is not a vector".into());
+        }
+        if node.int("transA").unwrap_or(0) != 0 {
+            return Err("transA = 1".into());
+        }
+        let b = konst(1).ok_or("its weight (B) is not a constant")?;
+        let trans_b = node.int("transB").unwrap_or(0) != 0;
+        let alpha = node.float("alpha").unwrap_or(1.0);
+        let beta = node.float("beta").unwrap_or(1.0);
+        let bias = match node.inputs.get(2).filter(|s| !s.is_empty()) {
+            Some(_) => Some(konst(2).ok_or("its bias (C) is not a constant")?),
+            None => None,
+        };
+        self.linear(node, x, b, trans_b, alpha, bias, beta, node.inputs.get(1))
     }
 
     #[allow(clippy::too_many_arguments)]
