@@ -329,8 +329,44 @@ impl<'g> Lowerer<'g> {
                 return None;
             }
         }
+        let (pshape, sizes_ok) = self.input_pshape(given);
+        ok &= sizes_ok;
+        if ok && checked_product(&pshape).is_none_or(|n| n > 1 << 30) {
+            ok = false;
+            self.problems.push(format!(
+                "input `{name}` {}: more than 2^30 values",
+                dims_text(dims)
+            ));
+        }
+        if !ok {
+            return None;
+        }
+        let perm = if pshape.len() == 4 && self.input_is_nhwc() {
+            vec![0, 2, 3, 1]
+        } else {
+            (0..pshape.len()).collect()
+        };
+        let x = Dyn {
+            id: 0,
+            pshape,
+            perm,
+        };
+        let shape = x.canonical()[1..].to_vec();
+        self.push(Op::Input, Vec::new(), shape);
+        Some(x)
+    }
+
+    /// The input's physical shape, batch (1) first: each size as the model
+    /// fixes it or as `--input` gives it (`given`, which has one size per
+    /// dimension after the batch), and whether every one was good (each
+    /// wrong one is reported).
+    fn input_pshape(&mut self, given: Option<&[usize]>) -> (Vec<usize>, bool) {
+        let g = self.g;
+        let dims = &g.input_dims;
+        let name = &g.input_name;
+        let mut ok = true;
         let mut pshape = vec![1];
-        for (i, d) in rest.iter().enumerate() {
+        for (i, d) in dims[1..].iter().enumerate() {
             let want = given.map(|g| g[i]);
             match (d, want) {
                 (Dim::Fixed(v), Some(w)) if to_usize(*v) != Some(w) => {
@@ -366,40 +402,24 @@ impl<'g> Lowerer<'g> {
                 }
             }
         }
-        if ok && checked_product(&pshape).is_none_or(|n| n > 1 << 30) {
-            ok = false;
-            self.problems.push(format!(
-                "input `{name}` {}: more than 2^30 values",
-                dims_text(dims)
-            ));
-        }
-        if !ok {
-            return None;
-        }
-        // NHWC: every consumer transposes to NCHW.
-        let nhwc = pshape.len() == 4
-            && self.consumers.get(name.as_str()).is_some_and(|cs| {
-                !cs.is_empty()
-                    && cs.iter().all(|&c| {
-                        let n = &g.nodes[c];
-                        n.op == "Transpose" && n.ints("perm") == Some(&[0, 3, 1, 2])
-                    })
-            });
-        let perm = if nhwc {
-            vec![0, 2, 3, 1]
-        } else {
-            (0..pshape.len()).collect()
-        };
-        let x = Dyn {
-            id: 0,
-            pshape,
-            perm,
-        };
-        let shape = x.canonical()[1..].to_vec();
-        self.push(Op::Input, Vec::new(), shape);
-        Some(x)
+        (pshape, ok)
     }
 
+    /// Whether the input (a map) is NHWC: every consumer transposes it to
+    /// NCHW.
+    fn input_is_nhwc(&self) -> bool {
+        let g = self.g;
+        self.consumers.get(g.input_name.as_str()).is_some_and(|cs| {
+            !cs.is_empty()
+                && cs.iter().all(|&c| {
+                    let n = &g.nodes[c];
+                    n.op == "Transpose" && n.ints("perm") == Some(&[0, 3, 1, 2])
+                })
+        })
+    }
+
+    /// Lowers every node in order, then checks the output and gives the
+    /// lowered graph if no problem was found.
     fn run(&mut self, input: Option<&Dyn>) -> Option<Lowered> {
         let g = self.g;
         match input {
@@ -419,77 +439,106 @@ impl<'g> Lowerer<'g> {
                     .push(format!("{}: has no output", node.describe()));
                 continue;
             }
-            let ins: Vec<Option<Val>> = node
-                .inputs
-                .iter()
-                .map(|name| {
-                    if name.is_empty() {
-                        None
-                    } else {
-                        Some(self.vals.get(name).cloned().unwrap_or(Val::Poison))
-                    }
-                })
-                .collect();
-            for (name, v) in node.inputs.iter().zip(&ins) {
-                if !name.is_empty() && !self.vals.contains_key(name) {
-                    self.problems.push(format!(
-                        "{}: its input `{name}` is not produced by any node before it",
-                        node.describe()
-                    ));
-                }
-                let _ = v;
-            }
-            let poisoned = ins.iter().any(|v| matches!(v, Some(Val::Poison)))
-                || !KNOWN.contains(&node.op.as_str())
-                || !(node.domain.is_empty() || node.domain == "ai.onnx");
-            let outs: Vec<Val> = if poisoned {
-                if KNOWN.contains(&node.op.as_str()) {
-                    if let Err(e) = self.static_check(node) {
-                        self.problems.push(format!("{}: {e}", node.describe()));
-                    }
-                }
-                vec![Val::Poison; node.outputs.len()]
-            } else if ins.iter().any(|v| matches!(v, Some(Val::Dyn(_)))) {
-                match self.dynamic(i, node, &ins) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        self.problems.push(format!("{}: {e}", node.describe()));
-                        vec![Val::Poison; node.outputs.len()]
-                    }
-                }
-            } else {
-                match self.constant(node, &ins) {
-                    Ok(v) => v.into_iter().map(Val::Const).collect(),
-                    Err(e) => {
-                        self.problems.push(format!("{}: {e}", node.describe()));
-                        vec![Val::Poison; node.outputs.len()]
-                    }
-                }
-            };
+            let ins = self.node_inputs(node);
+            let outs = self.node_outputs(i, node, &ins);
             for (name, v) in node.outputs.iter().zip(outs) {
                 if !name.is_empty() {
                     self.vals.insert(name.clone(), v);
                 }
             }
         }
-        let out = match self.vals.get(&g.output_name) {
-            Some(Val::Dyn(d)) => d.clone(),
+        self.finish(input)
+    }
+
+    /// The values of `node`'s inputs (`None` for an omitted optional
+    /// one); an input no earlier node produces is reported and poisoned.
+    fn node_inputs(&mut self, node: &Node) -> Vec<Option<Val>> {
+        let ins: Vec<Option<Val>> = node
+            .inputs
+            .iter()
+            .map(|name| {
+                if name.is_empty() {
+                    None
+                } else {
+                    Some(self.vals.get(name).cloned().unwrap_or(Val::Poison))
+                }
+            })
+            .collect();
+        for (name, v) in node.inputs.iter().zip(&ins) {
+            if !name.is_empty() && !self.vals.contains_key(name) {
+                self.problems.push(format!(
+                    "{}: its input `{name}` is not produced by any node before it",
+                    node.describe()
+                ));
+            }
+            let _ = v;
+        }
+        ins
+    }
+
+    /// The values of `node`'s outputs: poisoned if an input is (after the
+    /// checks that need no shapes), computed from the input, or evaluated
+    /// from constants. A problem is reported and poisons them.
+    fn node_outputs(&mut self, i: usize, node: &'g Node, ins: &[Option<Val>]) -> Vec<Val> {
+        let poisoned = ins.iter().any(|v| matches!(v, Some(Val::Poison)))
+            || !KNOWN.contains(&node.op.as_str())
+            || !(node.domain.is_empty() || node.domain == "ai.onnx");
+        if poisoned {
+            if KNOWN.contains(&node.op.as_str()) {
+                if let Err(e) = self.static_check(node) {
+                    self.problems.push(format!("{}: {e}", node.describe()));
+                }
+            }
+            vec![Val::Poison; node.outputs.len()]
+        } else if ins.iter().any(|v| matches!(v, Some(Val::Dyn(_)))) {
+            match self.dynamic(i, node, ins) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.problems.push(format!("{}: {e}", node.describe()));
+                    vec![Val::Poison; node.outputs.len()]
+                }
+            }
+        } else {
+            match self.constant(node, ins) {
+                Ok(v) => v.into_iter().map(Val::Const).collect(),
+                Err(e) => {
+                    self.problems.push(format!("{}: {e}", node.describe()));
+                    vec![Val::Poison; node.outputs.len()]
+                }
+            }
+        }
+    }
+
+    /// The graph's output value, if it was computed from the input; if not,
+    /// the problem is reported (unless already reported upstream).
+    fn output_value(&mut self) -> Option<Dyn> {
+        let g = self.g;
+        match self.vals.get(&g.output_name) {
+            Some(Val::Dyn(d)) => Some(d.clone()),
             Some(Val::Const(_)) => {
                 self.problems.push(format!(
                     "output `{}` does not depend on the input",
                     g.output_name
                 ));
-                return None;
+                None
             }
-            Some(Val::Poison) => return None,
+            Some(Val::Poison) => None,
             None => {
                 self.problems.push(format!(
                     "output `{}` is not produced by any node",
                     g.output_name
                 ));
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// The output checked against the shape the model declares and the
+    /// layouts constnet can give, and the lowered graph if no problem was
+    /// found anywhere.
+    fn finish(&mut self, input: Option<&Dyn>) -> Option<Lowered> {
+        let g = self.g;
+        let out = self.output_value()?;
         // The computed shape against the one the model declares.
         let declared = &g.output_dims;
         if declared.len() != out.pshape.len()
