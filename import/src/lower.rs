@@ -223,6 +223,14 @@ fn const_input(ins: &[Option<Val>], i: usize) -> Result<&Const, String> {
     }
 }
 
+/// Input `i` of a node, if it is a constant.
+fn const_at(ins: &[Option<Val>], i: usize) -> Option<&Const> {
+    match ins.get(i) {
+        Some(Some(Val::Const(c))) => Some(c),
+        _ => None,
+    }
+}
+
 /// The values of `node`'s outputs when only the first is computed: `d`,
 /// then `Poison` (not computed) for the others.
 fn first_output(node: &Node, d: Dyn) -> Vec<Val> {
@@ -232,14 +240,6 @@ fn first_output(node: &Node, d: Dyn) -> Vec<Val> {
         node.outputs.len().saturating_sub(1),
     ));
     out
-}
-
-/// Input `i` of a node, if it is a constant.
-fn const_at(ins: &[Option<Val>], i: usize) -> Option<&Const> {
-    match ins.get(i) {
-        Some(Some(Val::Const(c))) => Some(c),
-        _ => None,
-    }
 }
 
 /// The output size of a window of `k` (dilated: `keff`) over `len` with the
@@ -1324,8 +1324,57 @@ impl<'g> Lowerer<'g> {
         x: Dyn,
         shape: Option<&Const>,
     ) -> Result<Vec<Val>, String> {
+        let target = Self::reshape_target(node, op, &x, shape)?;
+        if target == x.pshape {
+            return Ok(vec![Val::Dyn(x)]);
+        }
+        let n: usize = x.pshape[1..].iter().product();
+        if target.len() == 2 && target[0] == 1 && target[1] == n {
+            if x.pshape.len() == 2 {
+                return Ok(vec![Val::Dyn(x)]);
+            }
+            // Flattening an NHWC map gives NHWC order: only the same
+            // as constnet's when the map is 1 × 1.
+            let c = x.canonical();
+            if !x.is_canonical() && c[2..].iter().any(|&d| d != 1) {
+                return Err(format!(
+                    "flattens a {:?} map stored NHWC: the features would be in H, W, C order, not constnet's C, H, W",
+                    &c[1..]
+                ));
+            }
+            let flat = Dyn {
+                id: 0,
+                pshape: vec![1, n],
+                perm: vec![0, 1],
+            };
+            let id = self.push(
+                Op::Layer(Self::simple("Flatten", vec![])),
+                vec![x.id],
+                vec![n],
+            );
+            return Ok(vec![Val::Dyn(Dyn { id, ..flat })]);
+        }
+        if target.first() != Some(&1) {
+            return Err(format!(
+                "a reshape to {target:?} involves the batch dimension"
+            ));
+        }
+        Err(format!(
+            "a reshape from {:?} to {target:?}: constnet reshapes only by flattening each sample",
+            x.pshape
+        ))
+    }
+
+    /// The physical shape `Flatten`, `Reshape` (to the constant `shape`) or
+    /// `Squeeze` (`op`) gives `x`; an error for `Unsqueeze`.
+    fn reshape_target(
+        node: &Node,
+        op: &str,
+        x: &Dyn,
+        shape: Option<&Const>,
+    ) -> Result<Vec<usize>, String> {
         let rank = x.pshape.len() as i64;
-        let target: Vec<usize> = match op {
+        Ok(match op {
             "Flatten" => {
                 let axis = node.int("axis").unwrap_or(1);
                 let a = to_usize(if axis < 0 { axis + rank } else { axis }).ok_or("bad axis")?;
@@ -1370,45 +1419,7 @@ impl<'g> Lowerer<'g> {
                     .map(|(_, &d)| d)
                     .collect()
             }
-        };
-        if target == x.pshape {
-            return Ok(vec![Val::Dyn(x)]);
-        }
-        let n: usize = x.pshape[1..].iter().product();
-        if target.len() == 2 && target[0] == 1 && target[1] == n {
-            if x.pshape.len() == 2 {
-                return Ok(vec![Val::Dyn(x)]);
-            }
-            // Flattening an NHWC map gives NHWC order: only the same
-            // as constnet's when the map is 1 × 1.
-            let c = x.canonical();
-            if !x.is_canonical() && c[2..].iter().any(|&d| d != 1) {
-                return Err(format!(
-                    "flattens a {:?} map stored NHWC: the features would be in H, W, C order, not constnet's C, H, W",
-                    &c[1..]
-                ));
-            }
-            let flat = Dyn {
-                id: 0,
-                pshape: vec![1, n],
-                perm: vec![0, 1],
-            };
-            let id = self.push(
-                Op::Layer(Self::simple("Flatten", vec![])),
-                vec![x.id],
-                vec![n],
-            );
-            return Ok(vec![Val::Dyn(Dyn { id, ..flat })]);
-        }
-        if target.first() != Some(&1) {
-            return Err(format!(
-                "a reshape to {target:?} involves the batch dimension"
-            ));
-        }
-        Err(format!(
-            "a reshape from {:?} to {target:?}: constnet reshapes only by flattening each sample",
-            x.pshape
-        ))
+        })
     }
 
     /// `MatMul` by a constant weight, and an `Add` of a bias right after
@@ -1518,6 +1529,8 @@ impl<'g> Lowerer<'g> {
         Ok(vec![Val::Dyn(Dyn { id, ..out })])
     }
 
+    /// `Conv` by a constant weight (`w`) and bias (`b`): a `Conv2d`, after
+    /// a `ZeroPad2d` if its padding is asymmetric.
     fn conv(
         &mut self,
         node: &Node,
@@ -1535,23 +1548,7 @@ impl<'g> Lowerer<'g> {
         }
         let (m, cg, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3]);
         let c = x.pshape[1];
-        let group = to_usize(node.int("group").unwrap_or(1))
-            .filter(|&g| g > 0)
-            .ok_or("bad group")?;
-        if cg.checked_mul(group) != Some(c) || m % group != 0 {
-            return Err(format!(
-                "weight {:?} with group {group} does not fit {c} input channels",
-                w.dims
-            ));
-        }
-        if let Some(k) = node.ints("kernel_shape") {
-            if k != [kh as i64, kw as i64] {
-                return Err(format!(
-                    "kernel_shape {k:?} differs from the weight's {:?}",
-                    [kh, kw]
-                ));
-            }
-        }
+        let group = conv_group(node, &w.dims, c)?;
         let stride = attr2(node, "strides", 1)?;
         let dil = attr2(node, "dilations", 1)?;
         if m == 0 || cg == 0 || kh == 0 || kw == 0 {
@@ -1559,19 +1556,7 @@ impl<'g> Lowerer<'g> {
         }
         let keff = [dilated(kh, dil[0])?, dilated(kw, dil[1])?];
         let pads = pads_of(node, &x.pshape[2..], keff, stride)?;
-        let bias = match node.inputs.get(2).filter(|s| !s.is_empty()) {
-            Some(_) => {
-                let b = b.ok_or("its bias is not a constant")?;
-                if b.floats().len() != m {
-                    return Err(format!(
-                        "its bias has {} values for {m} channels",
-                        b.floats().len()
-                    ));
-                }
-                Some(b.floats())
-            }
-            None => None,
-        };
+        let bias = conv_bias(node, b, m)?;
         let mut x = x.clone();
         let [t, l, bo, r] = pads;
         let symmetric = t == bo && l == r;
@@ -1615,21 +1600,13 @@ impl<'g> Lowerer<'g> {
         Ok(self.layer(&x, layer, vec![1, m, h, wd]))
     }
 
+    /// `MaxPool` and `AveragePool`: a `MaxPool2d` or `AvgPool2d`, after a
+    /// `ZeroPad2d` or in ceil mode where that is how its asymmetric padding
+    /// can be expressed.
     fn pool(&mut self, node: &Node, x: &Dyn) -> Result<Dyn, String> {
         need_canonical(x, 4)?;
         let max = node.op == "MaxPool";
-        let k = attr2(node, "kernel_shape", 0)?;
-        if k.contains(&0) {
-            return Err("no kernel_shape".into());
-        }
-        let stride = attr2(node, "strides", 1)?;
-        let dil = attr2(node, "dilations", 1)?;
-        if !max && dil != [1, 1] {
-            return Err("an average pool with dilation".into());
-        }
-        if node.int("storage_order").unwrap_or(0) != 0 {
-            return Err("storage_order = 1".into());
-        }
+        let [k, stride, dil] = pool_window(node)?;
         let mut ceil = node.int("ceil_mode").unwrap_or(0) != 0;
         let keff = [dilated(k[0], dil[0])?, dilated(k[1], dil[1])?];
         let c = x.pshape[1];
@@ -1711,27 +1688,6 @@ impl<'g> Lowerer<'g> {
         x: &Dyn,
         ins: &[Option<Val>],
     ) -> Result<Dyn, String> {
-        let g = self.g;
-        let channels = |x: &Dyn, c: &Const| -> Option<Vec<f32>> {
-            let rank = x.pshape.len();
-            if rank != 4 || c.dims.len() > rank {
-                return None;
-            }
-            let n = x.canonical()[1];
-            let v = c.floats();
-            if v.len() == 1 {
-                return Some(vec![v[0]; n]);
-            }
-            // The constant's axes, aligned to the right of the data's.
-            let offset = rank - c.dims.len();
-            let phys = x.perm.iter().position(|&a| a == 1)?;
-            let ok =
-                c.dims
-                    .iter()
-                    .enumerate()
-                    .all(|(i, &d)| if i + offset == phys { d == n } else { d == 1 });
-            ok.then_some(v)
-        };
         let other = |ins: &[Option<Val>]| {
             ins.iter().flatten().find_map(|v| match v {
                 Val::Const(c) => Some(c.clone()),
@@ -1751,7 +1707,7 @@ impl<'g> Lowerer<'g> {
             ));
         }
         let c = other(ins).ok_or("no constant")?;
-        let values = channels(x, &c).ok_or_else(|| {
+        let values = channel_values(x, &c).ok_or_else(|| {
             format!(
                 "{what} of the data and a constant of shape {:?}: constnet has per-channel scales and shifts (BatchNorm2d) only",
                 c.dims
@@ -1772,30 +1728,13 @@ impl<'g> Lowerer<'g> {
                 values.iter().map(|v| 1.0 / v).collect()
             };
             // A shift right after: the same layer.
-            if let Some(&[next]) = self
-                .consumers
-                .get(node.outputs[0].as_str())
-                .map(Vec::as_slice)
-            {
-                let n2 = &g.nodes[next];
-                if n2.op == "Add" && n2.inputs.len() == 2 && n2.outputs.len() == 1 {
-                    let o = if n2.inputs[0] == node.outputs[0] {
-                        &n2.inputs[1]
-                    } else {
-                        &n2.inputs[0]
-                    };
-                    if let Some(Val::Const(c2)) = self.vals.get(o) {
-                        if let Some(t) = channels(x, c2) {
-                            shift = t;
-                            self.done.insert(next);
-                            hint = Some(o.clone());
-                            let y =
-                                self.affine_layer(x, scale, shift, name_hint(node, hint.as_ref()));
-                            self.vals.insert(n2.outputs[0].clone(), Val::Dyn(y.clone()));
-                            return Ok(y);
-                        }
-                    }
-                }
+            if let Some((next, o, t, out)) = self.shift_after(node, x) {
+                shift = t;
+                self.done.insert(next);
+                hint = Some(o);
+                let y = self.affine_layer(x, scale, shift, name_hint(node, hint.as_ref()));
+                self.vals.insert(out, Val::Dyn(y.clone()));
+                return Ok(y);
             }
         } else if node.op == "Sub" {
             shift = values.iter().map(|v| -v).collect();
@@ -1804,6 +1743,33 @@ impl<'g> Lowerer<'g> {
         }
         let _ = index;
         Ok(self.affine_layer(x, scale, shift, name_hint(node, hint.as_ref())))
+    }
+
+    /// The per-channel `Add` of a constant that alone reads `node`'s
+    /// output, if there is one: its node index, the constant's name, its
+    /// values per channel, and the `Add`'s output.
+    fn shift_after(&self, node: &Node, x: &Dyn) -> Option<(usize, String, Vec<f32>, String)> {
+        let g = self.g;
+        if let Some(&[next]) = self
+            .consumers
+            .get(node.outputs[0].as_str())
+            .map(Vec::as_slice)
+        {
+            let n2 = &g.nodes[next];
+            if n2.op == "Add" && n2.inputs.len() == 2 && n2.outputs.len() == 1 {
+                let o = if n2.inputs[0] == node.outputs[0] {
+                    &n2.inputs[1]
+                } else {
+                    &n2.inputs[0]
+                };
+                if let Some(Val::Const(c2)) = self.vals.get(o) {
+                    if let Some(t) = channel_values(x, c2) {
+                        return Some((next, o.clone(), t, n2.outputs[0].clone()));
+                    }
+                }
+            }
+        }
+        None
     }
 
     fn affine_layer(
@@ -1829,6 +1795,8 @@ impl<'g> Lowerer<'g> {
         self.layer(x, layer, p)
     }
 
+    /// `Pad` of a map's height and width: a `ZeroPad2d`, `ConstantPad2d`,
+    /// `ReflectionPad2d`, `ReplicationPad2d` or `CircularPad2d`.
     fn pad(&mut self, node: &Node, x: &Dyn, ins: &[Option<Val>]) -> Result<Dyn, String> {
         let rank = x.pshape.len();
         let konst = |i: usize| match ins.get(i) {
@@ -1866,21 +1834,7 @@ impl<'g> Lowerer<'g> {
         if rank != 4 {
             return Err("a pad of a tensor that is not a map".into());
         }
-        // Canonical [top, bottom, left, right].
-        let mut canon = [0i64; 8];
-        for (j, &a) in axes.iter().enumerate() {
-            let ca = *x.perm.get(a).ok_or("axis out of range")?;
-            canon[ca] = pads[j];
-            canon[4 + ca] = pads[axes.len() + j];
-        }
-        if canon.iter().any(|&p| p < 0) {
-            return Err(format!("negative padding {pads:?} (cropping)"));
-        }
-        if canon[0] != 0 || canon[1] != 0 || canon[4] != 0 || canon[5] != 0 {
-            return Err(format!("pads {pads:?} pad the batch or channel axis"));
-        }
-        let [t, l, b, r] =
-            [canon[2], canon[3], canon[6], canon[7]].map(|v| usize::try_from(v).unwrap_or(0));
+        let [t, l, b, r] = canonical_pads(x, &pads, &axes)?;
         let mode = node.string("mode").unwrap_or("constant");
         let p = format!("({l}, {r}, {t}, {b})");
         let layer = match mode {
@@ -1895,21 +1849,7 @@ impl<'g> Lowerer<'g> {
         if mode == "reflect" && (t >= c[2] || b >= c[2] || l >= c[3] || r >= c[3]) {
             return Err("reflection padding as large as the input".into());
         }
-        let mut pshape = x.pshape.clone();
-        for (i, &ca) in x.perm.iter().enumerate() {
-            if ca == 2 {
-                pshape[i] = pshape[i]
-                    .checked_add(t)
-                    .and_then(|v| v.checked_add(b))
-                    .ok_or("padding too large")?;
-            }
-            if ca == 3 {
-                pshape[i] = pshape[i]
-                    .checked_add(l)
-                    .and_then(|v| v.checked_add(r))
-                    .ok_or("padding too large")?;
-            }
-        }
+        let pshape = padded_pshape(x, [t, l, b, r])?;
         Ok(self.layer(x, layer, pshape))
     }
 
@@ -2193,6 +2133,130 @@ fn hard_sigmoid(node: &Node) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A constant's values per channel of the map `x`: a scalar repeated, or
+/// one value per channel along `x`'s channel axis (size 1 on the others).
+fn channel_values(x: &Dyn, c: &Const) -> Option<Vec<f32>> {
+    let rank = x.pshape.len();
+    if rank != 4 || c.dims.len() > rank {
+        return None;
+    }
+    let n = x.canonical()[1];
+    let v = c.floats();
+    if v.len() == 1 {
+        return Some(vec![v[0]; n]);
+    }
+    // The constant's axes, aligned to the right of the data's.
+    let offset = rank - c.dims.len();
+    let phys = x.perm.iter().position(|&a| a == 1)?;
+    let ok = c
+        .dims
+        .iter()
+        .enumerate()
+        .all(|(i, &d)| if i + offset == phys { d == n } else { d == 1 });
+    ok.then_some(v)
+}
+
+/// A `Conv`'s group, checked against its weight's shape `dims` (`[M, C /
+/// group, kH, kW]`), its `c` input channels and its `kernel_shape`.
+fn conv_group(node: &Node, dims: &[usize], c: usize) -> Result<usize, String> {
+    let (m, cg, kh, kw) = (dims[0], dims[1], dims[2], dims[3]);
+    let group = to_usize(node.int("group").unwrap_or(1))
+        .filter(|&g| g > 0)
+        .ok_or("bad group")?;
+    if cg.checked_mul(group) != Some(c) || m % group != 0 {
+        return Err(format!(
+            "weight {dims:?} with group {group} does not fit {c} input channels"
+        ));
+    }
+    if let Some(k) = node.ints("kernel_shape") {
+        if k != [kh as i64, kw as i64] {
+            return Err(format!(
+                "kernel_shape {k:?} differs from the weight's {:?}",
+                [kh, kw]
+            ));
+        }
+    }
+    Ok(group)
+}
+
+/// A `Conv`'s bias (its input 2, `b` if a constant), checked to have one
+/// value for each of its `m` output channels.
+fn conv_bias(node: &Node, b: Option<&Const>, m: usize) -> Result<Option<Vec<f32>>, String> {
+    match node.inputs.get(2).filter(|s| !s.is_empty()) {
+        Some(_) => {
+            let b = b.ok_or("its bias is not a constant")?;
+            if b.floats().len() != m {
+                return Err(format!(
+                    "its bias has {} values for {m} channels",
+                    b.floats().len()
+                ));
+            }
+            Ok(Some(b.floats()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A `Pad`'s `pads` (begins, then ends) on the physical `axes` of the map
+/// `x`, as `[top, left, bottom, right]`; an error for negative padding or
+/// padding of the batch or channel axis.
+fn canonical_pads(x: &Dyn, pads: &[i64], axes: &[usize]) -> Result<[usize; 4], String> {
+    // Canonical [top, bottom, left, right].
+    let mut canon = [0i64; 8];
+    for (j, &a) in axes.iter().enumerate() {
+        let ca = *x.perm.get(a).ok_or("axis out of range")?;
+        canon[ca] = pads[j];
+        canon[4 + ca] = pads[axes.len() + j];
+    }
+    if canon.iter().any(|&p| p < 0) {
+        return Err(format!("negative padding {pads:?} (cropping)"));
+    }
+    if canon[0] != 0 || canon[1] != 0 || canon[4] != 0 || canon[5] != 0 {
+        return Err(format!("pads {pads:?} pad the batch or channel axis"));
+    }
+    Ok([canon[2], canon[3], canon[6], canon[7]].map(|v| usize::try_from(v).unwrap_or(0)))
+}
+
+/// The physical shape of the map `x` padded by `[top, left, bottom,
+/// right]`, or an error if a size overflows.
+fn padded_pshape(x: &Dyn, [t, l, b, r]: [usize; 4]) -> Result<Vec<usize>, String> {
+    let mut pshape = x.pshape.clone();
+    for (i, &ca) in x.perm.iter().enumerate() {
+        if ca == 2 {
+            pshape[i] = pshape[i]
+                .checked_add(t)
+                .and_then(|v| v.checked_add(b))
+                .ok_or("padding too large")?;
+        }
+        if ca == 3 {
+            pshape[i] = pshape[i]
+                .checked_add(l)
+                .and_then(|v| v.checked_add(r))
+                .ok_or("padding too large")?;
+        }
+    }
+    Ok(pshape)
+}
+
+/// A `MaxPool`'s or `AveragePool`'s kernel, strides and dilations, checked
+/// (no dilation for an average, no `storage_order`).
+fn pool_window(node: &Node) -> Result<[[usize; 2]; 3], String> {
+    let max = node.op == "MaxPool";
+    let k = attr2(node, "kernel_shape", 0)?;
+    if k.contains(&0) {
+        return Err("no kernel_shape".into());
+    }
+    let stride = attr2(node, "strides", 1)?;
+    let dil = attr2(node, "dilations", 1)?;
+    if !max && dil != [1, 1] {
+        return Err("an average pool with dilation".into());
+    }
+    if node.int("storage_order").unwrap_or(0) != 0 {
+        return Err("storage_order = 1".into());
+    }
+    Ok([k, stride, dil])
 }
 
 /// The extent of a kernel of `k` taps `dilation` apart.
