@@ -193,9 +193,25 @@ pub fn decode_tensor(t: &onnx::TensorProto, what: &str) -> Result<Const, String>
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| format!("{what}: its size overflows"))?;
+    let data = tensor_data(t, what, count)?;
+    let len = match &data {
+        Data::F32(v) => v.len(),
+        Data::I64(v) => v.len(),
+    };
+    if len != count {
+        return Err(format!(
+            "{what}: holds {len} values, but its shape {dims:?} needs {count}"
+        ));
+    }
+    Ok(Const { dims, data })
+}
+
+/// A tensor's values as `f32` or `i64`, from its raw bytes (checked to
+/// hold `count` values) or its typed field.
+fn tensor_data(t: &onnx::TensorProto, what: &str, count: usize) -> Result<Data, String> {
     let dtype = t.data_type.unwrap_or(0);
     let raw = t.raw_data.as_deref();
-    let data = match dtype {
+    Ok(match dtype {
         FLOAT => Data::F32(match raw {
             Some(raw) => {
                 check_len(what, raw.len(), count, 4)?;
@@ -242,17 +258,7 @@ pub fn decode_tensor(t: &onnx::TensorProto, what: &str) -> Result<Const, String>
                 dtype_name(other)
             ))
         }
-    };
-    let len = match &data {
-        Data::F32(v) => v.len(),
-        Data::I64(v) => v.len(),
-    };
-    if len != count {
-        return Err(format!(
-            "{what}: holds {len} values, but its shape {dims:?} needs {count}"
-        ));
-    }
-    Ok(Const { dims, data })
+    })
 }
 
 fn check_len(what: &str, bytes: usize, count: usize, size: usize) -> Result<(), String> {
