@@ -1745,9 +1745,9 @@ impl<'g> Lowerer<'g> {
         Ok(self.affine_layer(x, scale, shift, name_hint(node, hint.as_ref())))
     }
 
-    /// The per-channel `Add` of a constant that alone reads `node`'s
-    /// output, if there is one: its node index, the constant's name, its
-    /// values per channel, and the `Add`'s output.
+    /// The `Add` of a per-channel constant that is the only reader of
+    /// `node`'s output, if there is one: its node index, the constant's
+    /// name, its values per channel, and the `Add`'s output name.
     fn shift_after(&self, node: &Node, x: &Dyn) -> Option<(usize, String, Vec<f32>, String)> {
         let g = self.g;
         if let Some(&[next]) = self
