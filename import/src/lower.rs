@@ -215,6 +215,33 @@ fn to_usize(v: i64) -> Option<usize> {
     usize::try_from(v).ok()
 }
 
+/// Input `i` of a node, a constant, or the error that it is missing.
+fn const_input(ins: &[Option<Val>], i: usize) -> Result<&Const, String> {
+    match ins.get(i) {
+        Some(Some(Val::Const(c))) => Ok(c),
+        _ => Err(format!("input {i} is missing")),
+    }
+}
+
+/// Input `i` of a node, if it is a constant.
+fn const_at(ins: &[Option<Val>], i: usize) -> Option<&Const> {
+    match ins.get(i) {
+        Some(Some(Val::Const(c))) => Some(c),
+        _ => None,
+    }
+}
+
+/// The values of `node`'s outputs when only the first is computed: `d`,
+/// then `Poison` (not computed) for the others.
+fn first_output(node: &Node, d: Dyn) -> Vec<Val> {
+    let mut out = vec![Val::Dyn(d)];
+    out.extend(std::iter::repeat_n(
+        Val::Poison,
+        node.outputs.len().saturating_sub(1),
+    ));
+    out
+}
+
 /// The output size of a window of `k` (dilated: `keff`) over `len` with the
 /// given padding and stride; `ceil` as PyTorch (a last window starting in
 /// the right padding is dropped).
@@ -302,8 +329,44 @@ impl<'g> Lowerer<'g> {
                 return None;
             }
         }
+        let (pshape, sizes_ok) = self.input_pshape(given);
+        ok &= sizes_ok;
+        if ok && checked_product(&pshape).is_none_or(|n| n > 1 << 30) {
+            ok = false;
+            self.problems.push(format!(
+                "input `{name}` {}: more than 2^30 values",
+                dims_text(dims)
+            ));
+        }
+        if !ok {
+            return None;
+        }
+        let perm = if pshape.len() == 4 && self.input_is_nhwc() {
+            vec![0, 2, 3, 1]
+        } else {
+            (0..pshape.len()).collect()
+        };
+        let x = Dyn {
+            id: 0,
+            pshape,
+            perm,
+        };
+        let shape = x.canonical()[1..].to_vec();
+        self.push(Op::Input, Vec::new(), shape);
+        Some(x)
+    }
+
+    /// The input's physical shape, batch (1) first: each size as the model
+    /// fixes it or as `--input` gives it (`given`, which has one size per
+    /// dimension after the batch), and whether every one was good (each
+    /// wrong one is reported).
+    fn input_pshape(&mut self, given: Option<&[usize]>) -> (Vec<usize>, bool) {
+        let g = self.g;
+        let dims = &g.input_dims;
+        let name = &g.input_name;
+        let mut ok = true;
         let mut pshape = vec![1];
-        for (i, d) in rest.iter().enumerate() {
+        for (i, d) in dims[1..].iter().enumerate() {
             let want = given.map(|g| g[i]);
             match (d, want) {
                 (Dim::Fixed(v), Some(w)) if to_usize(*v) != Some(w) => {
@@ -339,40 +402,24 @@ impl<'g> Lowerer<'g> {
                 }
             }
         }
-        if ok && checked_product(&pshape).is_none_or(|n| n > 1 << 30) {
-            ok = false;
-            self.problems.push(format!(
-                "input `{name}` {}: more than 2^30 values",
-                dims_text(dims)
-            ));
-        }
-        if !ok {
-            return None;
-        }
-        // NHWC: every consumer transposes to NCHW.
-        let nhwc = pshape.len() == 4
-            && self.consumers.get(name.as_str()).is_some_and(|cs| {
-                !cs.is_empty()
-                    && cs.iter().all(|&c| {
-                        let n = &g.nodes[c];
-                        n.op == "Transpose" && n.ints("perm") == Some(&[0, 3, 1, 2])
-                    })
-            });
-        let perm = if nhwc {
-            vec![0, 2, 3, 1]
-        } else {
-            (0..pshape.len()).collect()
-        };
-        let x = Dyn {
-            id: 0,
-            pshape,
-            perm,
-        };
-        let shape = x.canonical()[1..].to_vec();
-        self.push(Op::Input, Vec::new(), shape);
-        Some(x)
+        (pshape, ok)
     }
 
+    /// Whether the input (a map) is NHWC: every consumer transposes it to
+    /// NCHW.
+    fn input_is_nhwc(&self) -> bool {
+        let g = self.g;
+        self.consumers.get(g.input_name.as_str()).is_some_and(|cs| {
+            !cs.is_empty()
+                && cs.iter().all(|&c| {
+                    let n = &g.nodes[c];
+                    n.op == "Transpose" && n.ints("perm") == Some(&[0, 3, 1, 2])
+                })
+        })
+    }
+
+    /// Lowers every node in order, then checks the output and gives the
+    /// lowered graph if no problem was found.
     fn run(&mut self, input: Option<&Dyn>) -> Option<Lowered> {
         let g = self.g;
         match input {
@@ -392,77 +439,106 @@ impl<'g> Lowerer<'g> {
                     .push(format!("{}: has no output", node.describe()));
                 continue;
             }
-            let ins: Vec<Option<Val>> = node
-                .inputs
-                .iter()
-                .map(|name| {
-                    if name.is_empty() {
-                        None
-                    } else {
-                        Some(self.vals.get(name).cloned().unwrap_or(Val::Poison))
-                    }
-                })
-                .collect();
-            for (name, v) in node.inputs.iter().zip(&ins) {
-                if !name.is_empty() && !self.vals.contains_key(name) {
-                    self.problems.push(format!(
-                        "{}: its input `{name}` is not produced by any node before it",
-                        node.describe()
-                    ));
-                }
-                let _ = v;
-            }
-            let poisoned = ins.iter().any(|v| matches!(v, Some(Val::Poison)))
-                || !KNOWN.contains(&node.op.as_str())
-                || !(node.domain.is_empty() || node.domain == "ai.onnx");
-            let outs: Vec<Val> = if poisoned {
-                if KNOWN.contains(&node.op.as_str()) {
-                    if let Err(e) = self.static_check(node) {
-                        self.problems.push(format!("{}: {e}", node.describe()));
-                    }
-                }
-                vec![Val::Poison; node.outputs.len()]
-            } else if ins.iter().any(|v| matches!(v, Some(Val::Dyn(_)))) {
-                match self.dynamic(i, node, &ins) {
-                    Ok(v) => v,
-                    Err(e) => {
-                        self.problems.push(format!("{}: {e}", node.describe()));
-                        vec![Val::Poison; node.outputs.len()]
-                    }
-                }
-            } else {
-                match self.constant(node, &ins) {
-                    Ok(v) => v.into_iter().map(Val::Const).collect(),
-                    Err(e) => {
-                        self.problems.push(format!("{}: {e}", node.describe()));
-                        vec![Val::Poison; node.outputs.len()]
-                    }
-                }
-            };
+            let ins = self.node_inputs(node);
+            let outs = self.node_outputs(i, node, &ins);
             for (name, v) in node.outputs.iter().zip(outs) {
                 if !name.is_empty() {
                     self.vals.insert(name.clone(), v);
                 }
             }
         }
-        let out = match self.vals.get(&g.output_name) {
-            Some(Val::Dyn(d)) => d.clone(),
+        self.finish(input)
+    }
+
+    /// The values of `node`'s inputs (`None` for an omitted optional
+    /// one); an input no earlier node produces is reported and poisoned.
+    fn node_inputs(&mut self, node: &Node) -> Vec<Option<Val>> {
+        let ins: Vec<Option<Val>> = node
+            .inputs
+            .iter()
+            .map(|name| {
+                if name.is_empty() {
+                    None
+                } else {
+                    Some(self.vals.get(name).cloned().unwrap_or(Val::Poison))
+                }
+            })
+            .collect();
+        for (name, v) in node.inputs.iter().zip(&ins) {
+            if !name.is_empty() && !self.vals.contains_key(name) {
+                self.problems.push(format!(
+                    "{}: its input `{name}` is not produced by any node before it",
+                    node.describe()
+                ));
+            }
+            let _ = v;
+        }
+        ins
+    }
+
+    /// The values of `node`'s outputs: poisoned if an input is (after the
+    /// checks that need no shapes), computed from the input, or evaluated
+    /// from constants. A problem is reported and poisons them.
+    fn node_outputs(&mut self, i: usize, node: &'g Node, ins: &[Option<Val>]) -> Vec<Val> {
+        let poisoned = ins.iter().any(|v| matches!(v, Some(Val::Poison)))
+            || !KNOWN.contains(&node.op.as_str())
+            || !(node.domain.is_empty() || node.domain == "ai.onnx");
+        if poisoned {
+            if KNOWN.contains(&node.op.as_str()) {
+                if let Err(e) = self.static_check(node) {
+                    self.problems.push(format!("{}: {e}", node.describe()));
+                }
+            }
+            vec![Val::Poison; node.outputs.len()]
+        } else if ins.iter().any(|v| matches!(v, Some(Val::Dyn(_)))) {
+            match self.dynamic(i, node, ins) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.problems.push(format!("{}: {e}", node.describe()));
+                    vec![Val::Poison; node.outputs.len()]
+                }
+            }
+        } else {
+            match self.constant(node, ins) {
+                Ok(v) => v.into_iter().map(Val::Const).collect(),
+                Err(e) => {
+                    self.problems.push(format!("{}: {e}", node.describe()));
+                    vec![Val::Poison; node.outputs.len()]
+                }
+            }
+        }
+    }
+
+    /// The graph's output value, if it was computed from the input; if not,
+    /// the problem is reported (unless already reported upstream).
+    fn output_value(&mut self) -> Option<Dyn> {
+        let g = self.g;
+        match self.vals.get(&g.output_name) {
+            Some(Val::Dyn(d)) => Some(d.clone()),
             Some(Val::Const(_)) => {
                 self.problems.push(format!(
                     "output `{}` does not depend on the input",
                     g.output_name
                 ));
-                return None;
+                None
             }
-            Some(Val::Poison) => return None,
+            Some(Val::Poison) => None,
             None => {
                 self.problems.push(format!(
                     "output `{}` is not produced by any node",
                     g.output_name
                 ));
-                return None;
+                None
             }
-        };
+        }
+    }
+
+    /// The output checked against the shape the model declares and the
+    /// layouts constnet can give, and the lowered graph if no problem was
+    /// found anywhere.
+    fn finish(&mut self, input: Option<&Dyn>) -> Option<Lowered> {
+        let g = self.g;
+        let out = self.output_value()?;
         // The computed shape against the one the model declares.
         let declared = &g.output_dims;
         if declared.len() != out.pshape.len()
@@ -550,249 +626,269 @@ impl<'g> Lowerer<'g> {
     // Constants
     // -----------------------------------------------------------------
 
+    /// A node whose inputs are all constants, evaluated here: shape
+    /// arithmetic and `Constant` nodes.
     fn constant(&mut self, node: &Node, ins: &[Option<Val>]) -> Result<Vec<Const>, String> {
-        let c = |i: usize| -> Result<&Const, String> {
-            match ins.get(i) {
-                Some(Some(Val::Const(c))) => Ok(c),
-                _ => Err(format!("input {i} is missing")),
+        let c = |i: usize| const_input(ins, i);
+        let value = match node.op.as_str() {
+            "Constant" => Self::constant_value(node)?,
+            "Identity" | "Dropout" => c(0)?.clone(),
+            "Cast" => Self::cast_const(node, c(0)?)?,
+            "Unsqueeze" | "Squeeze" | "Reshape" | "Flatten" => Self::reshape_const(node, ins)?,
+            "Gather" => Self::gather_const(node, c(0)?, c(1)?)?,
+            "Concat" => Self::concat_const(ins)?,
+            "Add" | "Sub" | "Mul" | "Div" => Self::arith_const(node.op.as_str(), c(0)?, c(1)?)?,
+            op => {
+                return Err(format!(
+                    "`{op}` on constants is not evaluated by the importer"
+                ))
             }
         };
-        let one = |c: Const| Ok(vec![c]);
-        match node.op.as_str() {
-            "Constant" => match node.attrs.get("value") {
-                Some(Attr::Tensor(t)) => one(t.clone()),
-                _ => match (
-                    node.attrs.get("value_float"),
-                    node.attrs.get("value_int"),
-                    node.attrs.get("value_ints"),
-                    node.attrs.get("value_floats"),
-                ) {
-                    (Some(Attr::Float(f)), _, _, _) => one(Const {
-                        dims: vec![],
-                        data: Data::F32(vec![*f]),
-                    }),
-                    (_, Some(Attr::Int(v)), _, _) => one(Const {
-                        dims: vec![],
-                        data: Data::I64(vec![*v]),
-                    }),
-                    (_, _, Some(Attr::Ints(v)), _) => one(Const {
-                        dims: vec![v.len()],
-                        data: Data::I64(v.clone()),
-                    }),
-                    (_, _, _, Some(Attr::Floats(v))) => one(Const {
-                        dims: vec![v.len()],
-                        data: Data::F32(v.clone()),
-                    }),
-                    _ => Err(
-                        "a Constant of a kind the importer does not read (sparse or string)".into(),
-                    ),
-                },
+        Ok(vec![value])
+    }
+
+    /// A `Constant` node's value: its tensor, or its scalar or list
+    /// attribute.
+    fn constant_value(node: &Node) -> Result<Const, String> {
+        match node.attrs.get("value") {
+            Some(Attr::Tensor(t)) => Ok(t.clone()),
+            _ => match (
+                node.attrs.get("value_float"),
+                node.attrs.get("value_int"),
+                node.attrs.get("value_ints"),
+                node.attrs.get("value_floats"),
+            ) {
+                (Some(Attr::Float(f)), _, _, _) => Ok(Const {
+                    dims: vec![],
+                    data: Data::F32(vec![*f]),
+                }),
+                (_, Some(Attr::Int(v)), _, _) => Ok(Const {
+                    dims: vec![],
+                    data: Data::I64(vec![*v]),
+                }),
+                (_, _, Some(Attr::Ints(v)), _) => Ok(Const {
+                    dims: vec![v.len()],
+                    data: Data::I64(v.clone()),
+                }),
+                (_, _, _, Some(Attr::Floats(v))) => Ok(Const {
+                    dims: vec![v.len()],
+                    data: Data::F32(v.clone()),
+                }),
+                _ => {
+                    Err("a Constant of a kind the importer does not read (sparse or string)".into())
+                }
             },
-            "Identity" | "Dropout" => one(c(0)?.clone()),
-            "Cast" => {
-                let x = c(0)?;
-                match node.int("to") {
-                    Some(1) | Some(11) => one(Const {
-                        dims: x.dims.clone(),
-                        data: Data::F32(x.floats()),
-                    }),
-                    #[allow(clippy::cast_possible_truncation)]
-                    Some(6) | Some(7) => one(Const {
-                        dims: x.dims.clone(),
-                        data: Data::I64(match &x.data {
-                            Data::I64(v) => v.clone(),
-                            Data::F32(v) => v.iter().map(|&f| f as i64).collect(),
-                        }),
-                    }),
-                    _ => Err("a cast to a type other than float or integer".into()),
-                }
+        }
+    }
+
+    /// `Cast` of a constant to float or integer.
+    fn cast_const(node: &Node, x: &Const) -> Result<Const, String> {
+        match node.int("to") {
+            Some(1) | Some(11) => Ok(Const {
+                dims: x.dims.clone(),
+                data: Data::F32(x.floats()),
+            }),
+            #[allow(clippy::cast_possible_truncation)]
+            Some(6) | Some(7) => Ok(Const {
+                dims: x.dims.clone(),
+                data: Data::I64(match &x.data {
+                    Data::I64(v) => v.clone(),
+                    Data::F32(v) => v.iter().map(|&f| f as i64).collect(),
+                }),
+            }),
+            _ => Err("a cast to a type other than float or integer".into()),
+        }
+    }
+
+    /// `Reshape`, `Flatten`, `Squeeze` and `Unsqueeze` of a constant: the
+    /// same values under the new shape.
+    fn reshape_const(node: &Node, ins: &[Option<Val>]) -> Result<Const, String> {
+        let x = const_input(ins, 0)?;
+        let count = x.floats().len();
+        let dims = match node.op.as_str() {
+            "Reshape" => {
+                let shape = const_input(ins, 1)?
+                    .ints()
+                    .ok_or("a non-integer shape")?
+                    .to_vec();
+                resolve_reshape(&x.dims, &shape, node.int("allowzero") == Some(1))?
             }
-            "Unsqueeze" | "Squeeze" | "Reshape" | "Flatten" => {
-                let x = c(0)?;
-                let count = x.floats().len();
-                let dims = match node.op.as_str() {
-                    "Reshape" => {
-                        let shape = c(1)?.ints().ok_or("a non-integer shape")?.to_vec();
-                        resolve_reshape(&x.dims, &shape, node.int("allowzero") == Some(1))?
-                    }
-                    "Flatten" => {
-                        let axis = node.int("axis").unwrap_or(1);
-                        let a = to_usize(if axis < 0 {
-                            axis + x.dims.len() as i64
-                        } else {
-                            axis
-                        })
-                        .ok_or("bad axis")?;
-                        let a = a.min(x.dims.len());
-                        vec![x.dims[..a].iter().product(), x.dims[a..].iter().product()]
-                    }
-                    _ => {
-                        // The result has the same values; only the shape is
-                        // needed for scalars and vectors, which is what shape
-                        // arithmetic uses.
-                        let axes: Vec<i64> = match node.ints("axes") {
-                            Some(a) => a.to_vec(),
-                            None => match ins.get(1) {
-                                Some(Some(Val::Const(a))) => a.ints().unwrap_or_default().to_vec(),
-                                _ => Vec::new(),
-                            },
-                        };
-                        if node.op == "Unsqueeze" {
-                            let rank = x.dims.len() + axes.len();
-                            let mut axes: Vec<usize> = axes
-                                .iter()
-                                .filter_map(|&a| to_usize(if a < 0 { a + rank as i64 } else { a }))
-                                .collect();
-                            axes.sort_unstable();
-                            let mut dims = x.dims.clone();
-                            for a in axes {
-                                if a > dims.len() {
-                                    return Err("bad axes".into());
-                                }
-                                dims.insert(a, 1);
-                            }
-                            dims
-                        } else if axes.is_empty() {
-                            x.dims.iter().copied().filter(|&d| d != 1).collect()
-                        } else {
-                            let rank = x.dims.len() as i64;
-                            let axes: BTreeSet<i64> = axes
-                                .iter()
-                                .map(|&a| if a < 0 { a + rank } else { a })
-                                .collect();
-                            x.dims
-                                .iter()
-                                .enumerate()
-                                .filter(|(i, _)| !axes.contains(&(*i as i64)))
-                                .map(|(_, &d)| d)
-                                .collect()
-                        }
-                    }
-                };
-                if dims.iter().product::<usize>() != count {
-                    return Err(format!("cannot reshape {count} values to {dims:?}"));
+            "Flatten" => {
+                let axis = node.int("axis").unwrap_or(1);
+                let a = to_usize(if axis < 0 {
+                    axis + x.dims.len() as i64
+                } else {
+                    axis
+                })
+                .ok_or("bad axis")?;
+                let a = a.min(x.dims.len());
+                vec![x.dims[..a].iter().product(), x.dims[a..].iter().product()]
+            }
+            _ => Self::squeeze_dims(node, ins, x)?,
+        };
+        if dims.iter().product::<usize>() != count {
+            return Err(format!("cannot reshape {count} values to {dims:?}"));
+        }
+        Ok(Const {
+            dims,
+            data: x.data.clone(),
+        })
+    }
+
+    /// The shape of a constant `x` after `Squeeze` or `Unsqueeze`.
+    fn squeeze_dims(node: &Node, ins: &[Option<Val>], x: &Const) -> Result<Vec<usize>, String> {
+        // The result has the same values; only the shape is
+        // needed for scalars and vectors, which is what shape
+        // arithmetic uses.
+        let axes: Vec<i64> = match node.ints("axes") {
+            Some(a) => a.to_vec(),
+            None => match ins.get(1) {
+                Some(Some(Val::Const(a))) => a.ints().unwrap_or_default().to_vec(),
+                _ => Vec::new(),
+            },
+        };
+        if node.op == "Unsqueeze" {
+            let rank = x.dims.len() + axes.len();
+            let mut axes: Vec<usize> = axes
+                .iter()
+                .filter_map(|&a| to_usize(if a < 0 { a + rank as i64 } else { a }))
+                .collect();
+            axes.sort_unstable();
+            let mut dims = x.dims.clone();
+            for a in axes {
+                if a > dims.len() {
+                    return Err("bad axes".into());
                 }
-                one(Const {
+                dims.insert(a, 1);
+            }
+            Ok(dims)
+        } else if axes.is_empty() {
+            Ok(x.dims.iter().copied().filter(|&d| d != 1).collect())
+        } else {
+            let rank = x.dims.len() as i64;
+            let axes: BTreeSet<i64> = axes
+                .iter()
+                .map(|&a| if a < 0 { a + rank } else { a })
+                .collect();
+            Ok(x.dims
+                .iter()
+                .enumerate()
+                .filter(|(i, _)| !axes.contains(&(*i as i64)))
+                .map(|(_, &d)| d)
+                .collect())
+        }
+    }
+
+    /// `Gather` of the elements `indices` from a constant vector `x`.
+    fn gather_const(node: &Node, x: &Const, indices: &Const) -> Result<Const, String> {
+        let idx = indices.ints().ok_or("non-integer indices")?.to_vec();
+        if node.int("axis").unwrap_or(0) != 0 || x.dims.len() > 1 {
+            return Err("a Gather of constants other than from a vector along axis 0".into());
+        }
+        let n = x.dims.first().copied().unwrap_or(1) as i64;
+        let pick = |v: &[i64]| -> Result<Vec<i64>, String> {
+            idx.iter()
+                .map(|&i| {
+                    let i = if i < 0 { i + n } else { i };
+                    to_usize(i)
+                        .and_then(|i| v.get(i).copied())
+                        .ok_or_else(|| "index out of range".to_string())
+                })
+                .collect()
+        };
+        let dims = indices.dims.clone();
+        match &x.data {
+            Data::I64(v) => Ok(Const {
+                dims,
+                data: Data::I64(pick(v)?),
+            }),
+            Data::F32(v) => {
+                let bits: Vec<i64> = v.iter().map(|f| i64::from(f.to_bits())).collect();
+                let picked = pick(&bits)?;
+                #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                Ok(Const {
                     dims,
-                    data: x.data.clone(),
+                    data: Data::F32(picked.iter().map(|&b| f32::from_bits(b as u32)).collect()),
                 })
             }
-            "Gather" => {
-                let x = c(0)?;
-                let idx = c(1)?.ints().ok_or("non-integer indices")?.to_vec();
-                if node.int("axis").unwrap_or(0) != 0 || x.dims.len() > 1 {
-                    return Err(
-                        "a Gather of constants other than from a vector along axis 0".into(),
-                    );
-                }
-                let n = x.dims.first().copied().unwrap_or(1) as i64;
-                let pick = |v: &[i64]| -> Result<Vec<i64>, String> {
-                    idx.iter()
-                        .map(|&i| {
-                            let i = if i < 0 { i + n } else { i };
-                            to_usize(i)
-                                .and_then(|i| v.get(i).copied())
-                                .ok_or_else(|| "index out of range".to_string())
-                        })
-                        .collect()
-                };
-                let dims = c(1)?.dims.clone();
-                match &x.data {
-                    Data::I64(v) => one(Const {
-                        dims,
-                        data: Data::I64(pick(v)?),
-                    }),
-                    Data::F32(v) => {
-                        let bits: Vec<i64> = v.iter().map(|f| i64::from(f.to_bits())).collect();
-                        let picked = pick(&bits)?;
-                        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-                        one(Const {
-                            dims,
-                            data: Data::F32(
-                                picked.iter().map(|&b| f32::from_bits(b as u32)).collect(),
-                            ),
-                        })
-                    }
-                }
+        }
+    }
+
+    /// `Concat` of constant vectors: integers if every input is one,
+    /// floats otherwise.
+    fn concat_const(ins: &[Option<Val>]) -> Result<Const, String> {
+        let mut values = Vec::new();
+        let mut floats = Vec::new();
+        let mut any_float = false;
+        for v in ins.iter().flatten() {
+            let Val::Const(k) = v else {
+                return Err("input missing".into());
+            };
+            if k.dims.len() > 1 {
+                return Err("a Concat of constants other than vectors".into());
             }
-            "Concat" => {
-                let mut values = Vec::new();
-                let mut floats = Vec::new();
-                let mut any_float = false;
-                for v in ins.iter().flatten() {
-                    let Val::Const(k) = v else {
-                        return Err("input missing".into());
-                    };
-                    if k.dims.len() > 1 {
-                        return Err("a Concat of constants other than vectors".into());
+            floats.extend(k.floats());
+            match &k.data {
+                Data::I64(v) => values.extend(v.iter().copied()),
+                Data::F32(_) => any_float = true,
+            }
+        }
+        let n = floats.len();
+        Ok(Const {
+            dims: vec![n],
+            data: if any_float {
+                Data::F32(floats)
+            } else {
+                Data::I64(values)
+            },
+        })
+    }
+
+    /// `Add`, `Sub`, `Mul`, `Div` (`op`) of two constants of the same size
+    /// or one a scalar: checked integer arithmetic if both are integers,
+    /// `f32` otherwise.
+    fn arith_const(op: &str, a: &Const, b: &Const) -> Result<Const, String> {
+        let (x, y) = (a.floats(), b.floats());
+        let (dims, n) = if x.len() >= y.len() {
+            (a.dims.clone(), x.len())
+        } else {
+            (b.dims.clone(), y.len())
+        };
+        if !(x.len() == y.len() || x.len() == 1 || y.len() == 1) {
+            return Err("constant arithmetic with broadcasting other than by a scalar".into());
+        }
+        let at = |v: &[f32], i: usize| if v.len() == 1 { v[0] } else { v[i] };
+        let f: fn(f32, f32) -> f32 = match op {
+            "Add" => |p, q| p + q,
+            "Sub" => |p, q| p - q,
+            "Mul" => |p, q| p * q,
+            _ => |p, q| p / q,
+        };
+        let out: Vec<f32> = (0..n).map(|i| f(at(&x, i), at(&y, i))).collect();
+        if matches!((&a.data, &b.data), (Data::I64(_), Data::I64(_))) {
+            let ai = a.ints().unwrap_or_default();
+            let bi = b.ints().unwrap_or_default();
+            let ati = |v: &[i64], i: usize| if v.len() == 1 { v[0] } else { v[i] };
+            let r: Option<Vec<i64>> = (0..n)
+                .map(|i| {
+                    let (p, q) = (ati(ai, i), ati(bi, i));
+                    match op {
+                        "Add" => p.checked_add(q),
+                        "Sub" => p.checked_sub(q),
+                        "Mul" => p.checked_mul(q),
+                        _ => p.checked_div(q),
                     }
-                    floats.extend(k.floats());
-                    match &k.data {
-                        Data::I64(v) => values.extend(v.iter().copied()),
-                        Data::F32(_) => any_float = true,
-                    }
-                }
-                let n = floats.len();
-                one(Const {
-                    dims: vec![n],
-                    data: if any_float {
-                        Data::F32(floats)
-                    } else {
-                        Data::I64(values)
-                    },
                 })
-            }
-            "Add" | "Sub" | "Mul" | "Div" => {
-                let a = c(0)?;
-                let b = c(1)?;
-                let (x, y) = (a.floats(), b.floats());
-                let (dims, n) = if x.len() >= y.len() {
-                    (a.dims.clone(), x.len())
-                } else {
-                    (b.dims.clone(), y.len())
-                };
-                if !(x.len() == y.len() || x.len() == 1 || y.len() == 1) {
-                    return Err(
-                        "constant arithmetic with broadcasting other than by a scalar".into(),
-                    );
-                }
-                let at = |v: &[f32], i: usize| if v.len() == 1 { v[0] } else { v[i] };
-                let f: fn(f32, f32) -> f32 = match node.op.as_str() {
-                    "Add" => |p, q| p + q,
-                    "Sub" => |p, q| p - q,
-                    "Mul" => |p, q| p * q,
-                    _ => |p, q| p / q,
-                };
-                let out: Vec<f32> = (0..n).map(|i| f(at(&x, i), at(&y, i))).collect();
-                if matches!((&a.data, &b.data), (Data::I64(_), Data::I64(_))) {
-                    let ai = a.ints().unwrap_or_default();
-                    let bi = b.ints().unwrap_or_default();
-                    let ati = |v: &[i64], i: usize| if v.len() == 1 { v[0] } else { v[i] };
-                    let r: Option<Vec<i64>> = (0..n)
-                        .map(|i| {
-                            let (p, q) = (ati(ai, i), ati(bi, i));
-                            match node.op.as_str() {
-                                "Add" => p.checked_add(q),
-                                "Sub" => p.checked_sub(q),
-                                "Mul" => p.checked_mul(q),
-                                _ => p.checked_div(q),
-                            }
-                        })
-                        .collect();
-                    one(Const {
-                        dims,
-                        data: Data::I64(r.ok_or("integer overflow")?),
-                    })
-                } else {
-                    one(Const {
-                        dims,
-                        data: Data::F32(out),
-                    })
-                }
-            }
-            op => Err(format!(
-                "`{op}` on constants is not evaluated by the importer"
-            )),
+                .collect();
+            Ok(Const {
+                dims,
+                data: Data::I64(r.ok_or("integer overflow")?),
+            })
+        } else {
+            Ok(Const {
+                dims,
+                data: Data::F32(out),
+            })
         }
     }
 
@@ -800,6 +896,9 @@ impl<'g> Lowerer<'g> {
     // Values computed from the input
     // -----------------------------------------------------------------
 
+    /// A node with an input computed from the network's input: a layer, a
+    /// merge, a change of layout only, or an error naming what constnet
+    /// cannot do.
     fn dynamic(
         &mut self,
         index: usize,
@@ -814,12 +913,7 @@ impl<'g> Lowerer<'g> {
             })
             .collect();
         let x = dyns[0].clone();
-        let konst = |i: usize| -> Option<&Const> {
-            match ins.get(i) {
-                Some(Some(Val::Const(c))) => Some(c),
-                _ => None,
-            }
-        };
+        let konst = |i: usize| const_at(ins, i);
         let op = node.op.as_str();
         if MATH.contains(&op) {
             if let Some((x, layer, outputs)) = self.activation_region(index, &x) {
@@ -831,228 +925,43 @@ impl<'g> Lowerer<'g> {
                 return Ok(vec![Val::Poison; 0]);
             }
         }
-        let same = x.pshape.clone();
-        let one = |d: Dyn| Ok(vec![Val::Dyn(d)]);
+        let one = |d: Dyn| vec![Val::Dyn(d)];
         match op {
             "Identity" | "Dropout" => {
                 if op == "Dropout" && node.int("training_mode").unwrap_or(0) != 0 {
                     return Err("Dropout in training mode".into());
                 }
-                let mut out = vec![Val::Dyn(x)];
-                out.extend(std::iter::repeat_n(Val::Poison, node.outputs.len().saturating_sub(1)));
-                Ok(out)
+                Ok(first_output(node, x))
             }
             "Cast" => match node.int("to") {
-                Some(1) => one(x),
+                Some(1) => Ok(one(x)),
                 _ => Err("a cast of the data to a type other than float32".into()),
             },
-            "Transpose" => {
-                let rank = x.pshape.len();
-                let p: Vec<usize> = match node.ints("perm") {
-                    Some(p) => p.iter().filter_map(|&a| to_usize(a)).collect(),
-                    None => (0..rank).rev().collect(),
-                };
-                let mut sorted = p.clone();
-                sorted.sort_unstable();
-                if sorted != (0..rank).collect::<Vec<_>>() {
-                    return Err(format!("perm {p:?} is not a permutation of the {rank} axes"));
-                }
-                if p[0] != 0 {
-                    return Err(format!("perm {p:?} moves the batch axis"));
-                }
-                one(Dyn {
-                    id: x.id,
-                    pshape: p.iter().map(|&i| x.pshape[i]).collect(),
-                    perm: p.iter().map(|&i| x.perm[i]).collect(),
-                })
-            }
-            "Relu" => one(self.layer(&x, Self::simple("ReLU", vec![]), same)),
-            "Sigmoid" => one(self.layer(&x, Self::simple("Sigmoid", vec![]), same)),
-            "Tanh" => one(self.layer(&x, Self::simple("Tanh", vec![]), same)),
-            "HardSwish" => one(self.layer(&x, Self::simple("Hardswish", vec![]), same)),
-            "HardSigmoid" => {
-                hard_sigmoid(node)?;
-                one(self.layer(&x, Self::simple("Hardsigmoid", vec![]), same))
-            }
-            "LeakyRelu" => {
-                let a = node.float("alpha").unwrap_or(0.01);
-                let args = if a == 0.01 { vec![] } else { vec![format!("negative_slope = {}", float(a))] };
-                one(self.layer(&x, Self::simple("LeakyReLU", args), same))
-            }
-            "Elu" => {
-                let a = node.float("alpha").unwrap_or(1.0);
-                let args = if a == 1.0 { vec![] } else { vec![format!("alpha = {}", float(a))] };
-                one(self.layer(&x, Self::simple("ELU", args), same))
-            }
-            "Selu" => {
-                let a = node.float("alpha").unwrap_or(1.673_263_2);
-                let gm = node.float("gamma").unwrap_or(1.050_701);
-                if (a - 1.673_263_2).abs() > 1e-5 || (gm - 1.050_701).abs() > 1e-5 {
-                    return Err(format!("alpha = {a}, gamma = {gm}: constnet's SELU has PyTorch's fixed constants"));
-                }
-                one(self.layer(&x, Self::simple("SELU", vec![]), same))
-            }
-            "Gelu" => {
-                let args = match node.string("approximate").unwrap_or("none") {
-                    "tanh" => vec!["approximate = \"tanh\"".to_string()],
-                    _ => vec![],
-                };
-                one(self.layer(&x, Self::simple("GELU", args), same))
-            }
-            "Clip" => {
-                let (lo, hi) = if node.inputs.len() > 1 || self.g.opset >= 11 {
-                    let lo = match node.inputs.get(1).filter(|s| !s.is_empty()) {
-                        Some(_) => Some(konst(1).and_then(Const::scalar).ok_or("its min is not a constant scalar")?),
-                        None => None,
-                    };
-                    let hi = match node.inputs.get(2).filter(|s| !s.is_empty()) {
-                        Some(_) => Some(konst(2).and_then(Const::scalar).ok_or("its max is not a constant scalar")?),
-                        None => None,
-                    };
-                    (lo, hi)
-                } else {
-                    (node.float("min"), node.float("max"))
-                };
-                match (lo, hi) {
-                    (Some(l), Some(h)) if l == 0.0 && h == 6.0 => one(self.layer(&x, Self::simple("ReLU6", vec![]), same)),
-                    (Some(0.0), None) => one(self.layer(&x, Self::simple("ReLU", vec![]), same)),
-                    (Some(l), Some(h)) if l == 0.0 && h == f32::INFINITY => {
-                        one(self.layer(&x, Self::simple("ReLU", vec![]), same))
-                    }
-                    _ => Err(format!(
-                        "a clip to [{}, {}]: constnet has ReLU (clip at 0) and ReLU6 (0 to 6)",
-                        lo.map_or("-inf".into(), float),
-                        hi.map_or("inf".into(), float)
-                    )),
-                }
-            }
-            "Softmax" | "LogSoftmax" => {
-                let rank = x.pshape.len();
-                let default = if self.g.opset >= 13 { -1 } else { 1 };
-                let axis = node.int("axis").unwrap_or(default);
-                let a = x.canon_axis(axis).ok_or_else(|| format!("axis {axis} out of range"))?;
-                if self.g.opset < 13 && !(rank == 2 || to_usize(axis + if axis < 0 { rank as i64 } else { 0 }) == Some(rank - 1)) {
-                    return Err(format!(
-                        "opset {} Softmax over axis {axis} of a rank-{rank} tensor flattens the axes after it, which constnet's Softmax does not",
-                        self.g.opset
-                    ));
-                }
-                if a == 0 {
-                    return Err("a softmax over the batch axis".into());
-                }
-                let kind = if op == "Softmax" { "Softmax" } else { "LogSoftmax" };
-                one(self.layer(&x, Self::simple(kind, vec![format!("dim = {a}")]), same))
-            }
-            "Conv" => self.conv(node, &x, konst(1), konst(2)).map(|d| vec![Val::Dyn(d)]),
-            "BatchNormalization" => {
-                if node.int("training_mode").unwrap_or(0) != 0 {
-                    return Err("BatchNormalization in training mode".into());
-                }
-                need_canonical(&x, 4)?;
-                let (Some(s), Some(b), Some(m), Some(v)) = (konst(1), konst(2), konst(3), konst(4)) else {
-                    return Err("its scale, bias, mean and variance must be constants".into());
-                };
-                let c = x.pshape[1];
-                for (t, what) in [(s, "scale"), (b, "bias"), (m, "mean"), (v, "variance")] {
-                    if t.floats().len() != c {
-                        return Err(format!("its {what} has {} values for {c} channels", t.floats().len()));
-                    }
-                }
-                let eps = node.float("epsilon").unwrap_or(1e-5);
-                let mut args = vec![c.to_string()];
-                if eps != 1e-5 {
-                    args.push(format!("eps = {}", float(eps)));
-                }
-                let layer = Layer {
-                    kind: "BatchNorm2d",
-                    args,
-                    params: vec![
-                        ("weight", vec![c], s.floats()),
-                        ("bias", vec![c], b.floats()),
-                        ("running_mean", vec![c], m.floats()),
-                        ("running_var", vec![c], v.floats()),
-                    ],
-                    hint: hint_of(node),
-                };
-                let mut out = vec![Val::Dyn(self.layer(&x, layer, same))];
-                out.extend(std::iter::repeat_n(Val::Poison, node.outputs.len().saturating_sub(1)));
-                Ok(out)
-            }
+            "Transpose" => Self::transpose(node, &x).map(one),
+            "Relu" | "Sigmoid" | "Tanh" | "HardSwish" | "HardSigmoid" | "LeakyRelu" | "Elu"
+            | "Selu" | "Gelu" => self.activation(node, &x).map(one),
+            "Clip" => self.clip(node, &x, ins).map(one),
+            "Softmax" | "LogSoftmax" => self.softmax(node, &x).map(one),
+            "Conv" => self.conv(node, &x, konst(1), konst(2)).map(one),
+            "BatchNormalization" => self
+                .batch_norm(node, &x, ins)
+                .map(|d| first_output(node, d)),
             "MaxPool" | "AveragePool" => {
-                if node.outputs.len() > 1
-                    && !node.outputs[1].is_empty()
-                    && self
-                        .consumers
-                        .get(node.outputs[1].as_str())
-                        .is_some_and(|c| !c.is_empty())
-                {
+                if self.indices_used(node) {
                     return Err("its indices output is used".into());
                 }
-                self.pool(node, &x).map(|d| {
-                    let mut out = vec![Val::Dyn(d)];
-                    out.extend(std::iter::repeat_n(Val::Poison, node.outputs.len().saturating_sub(1)));
-                    out
-                })
+                self.pool(node, &x).map(|d| first_output(node, d))
             }
-            "GlobalAveragePool" | "GlobalMaxPool" => {
-                need_canonical(&x, 4)?;
-                let kind = if op == "GlobalAveragePool" { "AdaptiveAvgPool2d" } else { "AdaptiveMaxPool2d" };
-                let p = vec![1, x.pshape[1], 1, 1];
-                one(self.layer(&x, Self::simple(kind, vec!["1".into()]), p))
-            }
-            "ReduceMean" => {
-                let axes: Vec<i64> = match node.ints("axes") {
-                    Some(a) => a.to_vec(),
-                    None => konst(1).and_then(Const::ints).map(<[i64]>::to_vec).ok_or("its axes are not constant")?,
-                };
-                let keep = node.int("keepdims").unwrap_or(1) != 0;
-                if x.pshape.len() != 4 {
-                    return Err("a mean over a tensor that is not a map".into());
-                }
-                let canon: BTreeSet<usize> = axes.iter().filter_map(|&a| x.canon_axis(a)).collect();
-                if canon != BTreeSet::from([2, 3]) {
-                    return Err(format!("a mean over axes {axes:?}: constnet pools over height and width only"));
-                }
-                let mut p = x.pshape.clone();
-                for (i, &c) in x.perm.iter().enumerate() {
-                    if c >= 2 {
-                        p[i] = 1;
-                    }
-                }
-                let pooled = self.layer(&x, Self::simple("AdaptiveAvgPool2d", vec!["1".into()]), p);
-                if keep {
-                    one(pooled)
-                } else {
-                    let c = x.canonical()[1];
-                    let flat = Dyn { id: 0, pshape: vec![1, c], perm: vec![0, 1] };
-                    let id = self.push(Op::Layer(Self::simple("Flatten", vec![])), vec![pooled.id], vec![c]);
-                    one(Dyn { id, ..flat })
-                }
-            }
+            "GlobalAveragePool" | "GlobalMaxPool" => self.global_pool(node, &x).map(one),
+            "ReduceMean" => self.reduce_mean(node, &x, konst(1)).map(one),
             "Flatten" | "Reshape" | "Squeeze" | "Unsqueeze" => self.reshape(node, op, x, konst(1)),
-            "Gemm" => {
-                if x.pshape.len() != 2 {
-                    return Err("its input is not a vector".into());
-                }
-                if node.int("transA").unwrap_or(0) != 0 {
-                    return Err("transA = 1".into());
-                }
-                let b = konst(1).ok_or("its weight (B) is not a constant")?;
-                let trans_b = node.int("transB").unwrap_or(0) != 0;
-                let alpha = node.float("alpha").unwrap_or(1.0);
-                let beta = node.float("beta").unwrap_or(1.0);
-                let bias = match node.inputs.get(2).filter(|s| !s.is_empty()) {
-                    Some(_) => Some(konst(2).ok_or("its bias (C) is not a constant")?),
-                    None => None,
-                };
-                self.linear(node, &x, b, trans_b, alpha, bias, beta, node.inputs.get(1)).map(|d| vec![Val::Dyn(d)])
-            }
+            "Gemm" => self.gemm(node, &x, ins).map(one),
             "MatMul" => self.matmul(node, &x, konst(1)),
             "Mul" | "Add" | "Sub" | "Div" if dyns.len() == 1 && ins.iter().flatten().count() == 2 => {
-                self.affine(index, node, &x, ins).map(|d| vec![Val::Dyn(d)])
+                self.affine(index, node, &x, ins).map(one)
             }
             "Add" | "Concat" => self.merge(node, op, &dyns, ins.iter().flatten().count()),
-            "Pad" => self.pad(node, &x, ins).map(|d| vec![Val::Dyn(d)]),
+            "Pad" => self.pad(node, &x, ins).map(one),
             "Shape" => {
                 #[allow(clippy::cast_possible_wrap)]
                 let v: Vec<i64> = x.pshape.iter().map(|&d| d as i64).collect();
@@ -1063,6 +972,283 @@ impl<'g> Lowerer<'g> {
             )),
             other => Err(format!("`{other}` on the data is not supported")),
         }
+    }
+
+    /// Whether the indices output of a `MaxPool` is read by any node.
+    fn indices_used(&self, node: &Node) -> bool {
+        node.outputs.len() > 1
+            && !node.outputs[1].is_empty()
+            && self
+                .consumers
+                .get(node.outputs[1].as_str())
+                .is_some_and(|c| !c.is_empty())
+    }
+
+    /// `Transpose`: the same node in another layout; it moves no data.
+    fn transpose(node: &Node, x: &Dyn) -> Result<Dyn, String> {
+        let rank = x.pshape.len();
+        let p: Vec<usize> = match node.ints("perm") {
+            Some(p) => p.iter().filter_map(|&a| to_usize(a)).collect(),
+            None => (0..rank).rev().collect(),
+        };
+        let mut sorted = p.clone();
+        sorted.sort_unstable();
+        if sorted != (0..rank).collect::<Vec<_>>() {
+            return Err(format!(
+                "perm {p:?} is not a permutation of the {rank} axes"
+            ));
+        }
+        if p[0] != 0 {
+            return Err(format!("perm {p:?} moves the batch axis"));
+        }
+        Ok(Dyn {
+            id: x.id,
+            pshape: p.iter().map(|&i| x.pshape[i]).collect(),
+            perm: p.iter().map(|&i| x.perm[i]).collect(),
+        })
+    }
+
+    /// The activations that are one constnet layer each, with their
+    /// arguments: `Relu`, `Sigmoid`, `Tanh`, `HardSwish`, `HardSigmoid`,
+    /// `LeakyRelu`, `Elu`, `Selu`, `Gelu`.
+    fn activation(&mut self, node: &Node, x: &Dyn) -> Result<Dyn, String> {
+        let (kind, args) = match node.op.as_str() {
+            "Relu" => ("ReLU", vec![]),
+            "Sigmoid" => ("Sigmoid", vec![]),
+            "Tanh" => ("Tanh", vec![]),
+            "HardSwish" => ("Hardswish", vec![]),
+            "HardSigmoid" => {
+                hard_sigmoid(node)?;
+                ("Hardsigmoid", vec![])
+            }
+            "LeakyRelu" => {
+                let a = node.float("alpha").unwrap_or(0.01);
+                let args = if a == 0.01 {
+                    vec![]
+                } else {
+                    vec![format!("negative_slope = {}", float(a))]
+                };
+                ("LeakyReLU", args)
+            }
+            "Elu" => {
+                let a = node.float("alpha").unwrap_or(1.0);
+                let args = if a == 1.0 {
+                    vec![]
+                } else {
+                    vec![format!("alpha = {}", float(a))]
+                };
+                ("ELU", args)
+            }
+            "Selu" => {
+                let a = node.float("alpha").unwrap_or(1.673_263_2);
+                let gm = node.float("gamma").unwrap_or(1.050_701);
+                if (a - 1.673_263_2).abs() > 1e-5 || (gm - 1.050_701).abs() > 1e-5 {
+                    return Err(format!(
+                        "alpha = {a}, gamma = {gm}: constnet's SELU has PyTorch's fixed constants"
+                    ));
+                }
+                ("SELU", vec![])
+            }
+            "Gelu" => {
+                let args = match node.string("approximate").unwrap_or("none") {
+                    "tanh" => vec!["approximate = \"tanh\"".to_string()],
+                    _ => vec![],
+                };
+                ("GELU", args)
+            }
+            other => return Err(format!("`{other}` on the data is not supported")),
+        };
+        Ok(self.layer(x, Self::simple(kind, args), x.pshape.clone()))
+    }
+
+    /// `Clip` to [0, 6] (`ReLU6`) or [0, ∞) (`ReLU`), its bounds given as
+    /// constant inputs (opset 11 on) or attributes.
+    fn clip(&mut self, node: &Node, x: &Dyn, ins: &[Option<Val>]) -> Result<Dyn, String> {
+        let konst = |i: usize| const_at(ins, i);
+        let (lo, hi) = if node.inputs.len() > 1 || self.g.opset >= 11 {
+            let lo = match node.inputs.get(1).filter(|s| !s.is_empty()) {
+                Some(_) => Some(
+                    konst(1)
+                        .and_then(Const::scalar)
+                        .ok_or("its min is not a constant scalar")?,
+                ),
+                None => None,
+            };
+            let hi = match node.inputs.get(2).filter(|s| !s.is_empty()) {
+                Some(_) => Some(
+                    konst(2)
+                        .and_then(Const::scalar)
+                        .ok_or("its max is not a constant scalar")?,
+                ),
+                None => None,
+            };
+            (lo, hi)
+        } else {
+            (node.float("min"), node.float("max"))
+        };
+        let kind = match (lo, hi) {
+            (Some(l), Some(h)) if l == 0.0 && h == 6.0 => "ReLU6",
+            (Some(0.0), None) => "ReLU",
+            (Some(l), Some(h)) if l == 0.0 && h == f32::INFINITY => "ReLU",
+            _ => {
+                return Err(format!(
+                    "a clip to [{}, {}]: constnet has ReLU (clip at 0) and ReLU6 (0 to 6)",
+                    lo.map_or("-inf".into(), float),
+                    hi.map_or("inf".into(), float)
+                ))
+            }
+        };
+        Ok(self.layer(x, Self::simple(kind, vec![]), x.pshape.clone()))
+    }
+
+    /// `Softmax` and `LogSoftmax` over one axis other than the batch's.
+    fn softmax(&mut self, node: &Node, x: &Dyn) -> Result<Dyn, String> {
+        let rank = x.pshape.len();
+        let default = if self.g.opset >= 13 { -1 } else { 1 };
+        let axis = node.int("axis").unwrap_or(default);
+        let a = x
+            .canon_axis(axis)
+            .ok_or_else(|| format!("axis {axis} out of range"))?;
+        if self.g.opset < 13
+            && !(rank == 2
+                || to_usize(axis + if axis < 0 { rank as i64 } else { 0 }) == Some(rank - 1))
+        {
+            return Err(format!(
+                "opset {} Softmax over axis {axis} of a rank-{rank} tensor flattens the axes after it, which constnet's Softmax does not",
+                self.g.opset
+            ));
+        }
+        if a == 0 {
+            return Err("a softmax over the batch axis".into());
+        }
+        let kind = if node.op == "Softmax" {
+            "Softmax"
+        } else {
+            "LogSoftmax"
+        };
+        Ok(self.layer(
+            x,
+            Self::simple(kind, vec![format!("dim = {a}")]),
+            x.pshape.clone(),
+        ))
+    }
+
+    /// `BatchNormalization` in inference mode, its statistics constants:
+    /// a `BatchNorm2d`.
+    fn batch_norm(&mut self, node: &Node, x: &Dyn, ins: &[Option<Val>]) -> Result<Dyn, String> {
+        let konst = |i: usize| const_at(ins, i);
+        if node.int("training_mode").unwrap_or(0) != 0 {
+            return Err("BatchNormalization in training mode".into());
+        }
+        need_canonical(x, 4)?;
+        let (Some(s), Some(b), Some(m), Some(v)) = (konst(1), konst(2), konst(3), konst(4)) else {
+            return Err("its scale, bias, mean and variance must be constants".into());
+        };
+        let c = x.pshape[1];
+        for (t, what) in [(s, "scale"), (b, "bias"), (m, "mean"), (v, "variance")] {
+            if t.floats().len() != c {
+                return Err(format!(
+                    "its {what} has {} values for {c} channels",
+                    t.floats().len()
+                ));
+            }
+        }
+        let eps = node.float("epsilon").unwrap_or(1e-5);
+        let mut args = vec![c.to_string()];
+        if eps != 1e-5 {
+            args.push(format!("eps = {}", float(eps)));
+        }
+        let layer = Layer {
+            kind: "BatchNorm2d",
+            args,
+            params: vec![
+                ("weight", vec![c], s.floats()),
+                ("bias", vec![c], b.floats()),
+                ("running_mean", vec![c], m.floats()),
+                ("running_var", vec![c], v.floats()),
+            ],
+            hint: hint_of(node),
+        };
+        Ok(self.layer(x, layer, x.pshape.clone()))
+    }
+
+    /// `GlobalAveragePool` and `GlobalMaxPool`: an adaptive pool to 1 × 1.
+    fn global_pool(&mut self, node: &Node, x: &Dyn) -> Result<Dyn, String> {
+        need_canonical(x, 4)?;
+        let kind = if node.op == "GlobalAveragePool" {
+            "AdaptiveAvgPool2d"
+        } else {
+            "AdaptiveMaxPool2d"
+        };
+        let p = vec![1, x.pshape[1], 1, 1];
+        Ok(self.layer(x, Self::simple(kind, vec!["1".into()]), p))
+    }
+
+    /// `ReduceMean` over height and width (`axes` the constant input of
+    /// opset 18 on): an adaptive average pool to 1 × 1, and a `Flatten`
+    /// unless `keepdims`.
+    fn reduce_mean(&mut self, node: &Node, x: &Dyn, axes: Option<&Const>) -> Result<Dyn, String> {
+        let axes: Vec<i64> = match node.ints("axes") {
+            Some(a) => a.to_vec(),
+            None => axes
+                .and_then(Const::ints)
+                .map(<[i64]>::to_vec)
+                .ok_or("its axes are not constant")?,
+        };
+        let keep = node.int("keepdims").unwrap_or(1) != 0;
+        if x.pshape.len() != 4 {
+            return Err("a mean over a tensor that is not a map".into());
+        }
+        let canon: BTreeSet<usize> = axes.iter().filter_map(|&a| x.canon_axis(a)).collect();
+        if canon != BTreeSet::from([2, 3]) {
+            return Err(format!(
+                "a mean over axes {axes:?}: constnet pools over height and width only"
+            ));
+        }
+        let mut p = x.pshape.clone();
+        for (i, &c) in x.perm.iter().enumerate() {
+            if c >= 2 {
+                p[i] = 1;
+            }
+        }
+        let pooled = self.layer(x, Self::simple("AdaptiveAvgPool2d", vec!["1".into()]), p);
+        if keep {
+            Ok(pooled)
+        } else {
+            let c = x.canonical()[1];
+            let flat = Dyn {
+                id: 0,
+                pshape: vec![1, c],
+                perm: vec![0, 1],
+            };
+            let id = self.push(
+                Op::Layer(Self::simple("Flatten", vec![])),
+                vec![pooled.id],
+                vec![c],
+            );
+            Ok(Dyn { id, ..flat })
+        }
+    }
+
+    /// `Gemm` of a vector by a constant weight (`B`) and bias (`C`): a
+    /// `Linear`.
+    fn gemm(&mut self, node: &Node, x: &Dyn, ins: &[Option<Val>]) -> Result<Dyn, String> {
+        let konst = |i: usize| const_at(ins, i);
+        if x.pshape.len() != 2 {
+            return Err("its input is not a vector".into());
+        }
+        if node.int("transA").unwrap_or(0) != 0 {
+            return Err("transA = 1".into());
+        }
+        let b = konst(1).ok_or("its weight (B) is not a constant")?;
+        let trans_b = node.int("transB").unwrap_or(0) != 0;
+        let alpha = node.float("alpha").unwrap_or(1.0);
+        let beta = node.float("beta").unwrap_or(1.0);
+        let bias = match node.inputs.get(2).filter(|s| !s.is_empty()) {
+            Some(_) => Some(konst(2).ok_or("its bias (C) is not a constant")?),
+            None => None,
+        };
+        self.linear(node, x, b, trans_b, alpha, bias, beta, node.inputs.get(1))
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -1138,8 +1324,57 @@ impl<'g> Lowerer<'g> {
         x: Dyn,
         shape: Option<&Const>,
     ) -> Result<Vec<Val>, String> {
+        let target = Self::reshape_target(node, op, &x, shape)?;
+        if target == x.pshape {
+            return Ok(vec![Val::Dyn(x)]);
+        }
+        let n: usize = x.pshape[1..].iter().product();
+        if target.len() == 2 && target[0] == 1 && target[1] == n {
+            if x.pshape.len() == 2 {
+                return Ok(vec![Val::Dyn(x)]);
+            }
+            // Flattening an NHWC map gives NHWC order: only the same
+            // as constnet's when the map is 1 × 1.
+            let c = x.canonical();
+            if !x.is_canonical() && c[2..].iter().any(|&d| d != 1) {
+                return Err(format!(
+                    "flattens a {:?} map stored NHWC: the features would be in H, W, C order, not constnet's C, H, W",
+                    &c[1..]
+                ));
+            }
+            let flat = Dyn {
+                id: 0,
+                pshape: vec![1, n],
+                perm: vec![0, 1],
+            };
+            let id = self.push(
+                Op::Layer(Self::simple("Flatten", vec![])),
+                vec![x.id],
+                vec![n],
+            );
+            return Ok(vec![Val::Dyn(Dyn { id, ..flat })]);
+        }
+        if target.first() != Some(&1) {
+            return Err(format!(
+                "a reshape to {target:?} involves the batch dimension"
+            ));
+        }
+        Err(format!(
+            "a reshape from {:?} to {target:?}: constnet reshapes only by flattening each sample",
+            x.pshape
+        ))
+    }
+
+    /// The physical shape `Flatten`, `Reshape` (to the constant `shape`) or
+    /// `Squeeze` (`op`) gives `x`; an error for `Unsqueeze`.
+    fn reshape_target(
+        node: &Node,
+        op: &str,
+        x: &Dyn,
+        shape: Option<&Const>,
+    ) -> Result<Vec<usize>, String> {
         let rank = x.pshape.len() as i64;
-        let target: Vec<usize> = match op {
+        Ok(match op {
             "Flatten" => {
                 let axis = node.int("axis").unwrap_or(1);
                 let a = to_usize(if axis < 0 { axis + rank } else { axis }).ok_or("bad axis")?;
@@ -1184,45 +1419,7 @@ impl<'g> Lowerer<'g> {
                     .map(|(_, &d)| d)
                     .collect()
             }
-        };
-        if target == x.pshape {
-            return Ok(vec![Val::Dyn(x)]);
-        }
-        let n: usize = x.pshape[1..].iter().product();
-        if target.len() == 2 && target[0] == 1 && target[1] == n {
-            if x.pshape.len() == 2 {
-                return Ok(vec![Val::Dyn(x)]);
-            }
-            // Flattening an NHWC map gives NHWC order: only the same
-            // as constnet's when the map is 1 × 1.
-            let c = x.canonical();
-            if !x.is_canonical() && c[2..].iter().any(|&d| d != 1) {
-                return Err(format!(
-                    "flattens a {:?} map stored NHWC: the features would be in H, W, C order, not constnet's C, H, W",
-                    &c[1..]
-                ));
-            }
-            let flat = Dyn {
-                id: 0,
-                pshape: vec![1, n],
-                perm: vec![0, 1],
-            };
-            let id = self.push(
-                Op::Layer(Self::simple("Flatten", vec![])),
-                vec![x.id],
-                vec![n],
-            );
-            return Ok(vec![Val::Dyn(Dyn { id, ..flat })]);
-        }
-        if target.first() != Some(&1) {
-            return Err(format!(
-                "a reshape to {target:?} involves the batch dimension"
-            ));
-        }
-        Err(format!(
-            "a reshape from {:?} to {target:?}: constnet reshapes only by flattening each sample",
-            x.pshape
-        ))
+        })
     }
 
     /// `MatMul` by a constant weight, and an `Add` of a bias right after
@@ -1332,6 +1529,8 @@ impl<'g> Lowerer<'g> {
         Ok(vec![Val::Dyn(Dyn { id, ..out })])
     }
 
+    /// `Conv` by a constant weight (`w`) and bias (`b`): a `Conv2d`, after
+    /// a `ZeroPad2d` if its padding is asymmetric.
     fn conv(
         &mut self,
         node: &Node,
@@ -1349,23 +1548,7 @@ impl<'g> Lowerer<'g> {
         }
         let (m, cg, kh, kw) = (w.dims[0], w.dims[1], w.dims[2], w.dims[3]);
         let c = x.pshape[1];
-        let group = to_usize(node.int("group").unwrap_or(1))
-            .filter(|&g| g > 0)
-            .ok_or("bad group")?;
-        if cg.checked_mul(group) != Some(c) || m % group != 0 {
-            return Err(format!(
-                "weight {:?} with group {group} does not fit {c} input channels",
-                w.dims
-            ));
-        }
-        if let Some(k) = node.ints("kernel_shape") {
-            if k != [kh as i64, kw as i64] {
-                return Err(format!(
-                    "kernel_shape {k:?} differs from the weight's {:?}",
-                    [kh, kw]
-                ));
-            }
-        }
+        let group = conv_group(node, &w.dims, c)?;
         let stride = attr2(node, "strides", 1)?;
         let dil = attr2(node, "dilations", 1)?;
         if m == 0 || cg == 0 || kh == 0 || kw == 0 {
@@ -1373,19 +1556,7 @@ impl<'g> Lowerer<'g> {
         }
         let keff = [dilated(kh, dil[0])?, dilated(kw, dil[1])?];
         let pads = pads_of(node, &x.pshape[2..], keff, stride)?;
-        let bias = match node.inputs.get(2).filter(|s| !s.is_empty()) {
-            Some(_) => {
-                let b = b.ok_or("its bias is not a constant")?;
-                if b.floats().len() != m {
-                    return Err(format!(
-                        "its bias has {} values for {m} channels",
-                        b.floats().len()
-                    ));
-                }
-                Some(b.floats())
-            }
-            None => None,
-        };
+        let bias = conv_bias(node, b, m)?;
         let mut x = x.clone();
         let [t, l, bo, r] = pads;
         let symmetric = t == bo && l == r;
@@ -1429,21 +1600,13 @@ impl<'g> Lowerer<'g> {
         Ok(self.layer(&x, layer, vec![1, m, h, wd]))
     }
 
+    /// `MaxPool` and `AveragePool`: a `MaxPool2d` or `AvgPool2d`, after a
+    /// `ZeroPad2d` or in ceil mode where that is how its asymmetric padding
+    /// can be expressed.
     fn pool(&mut self, node: &Node, x: &Dyn) -> Result<Dyn, String> {
         need_canonical(x, 4)?;
         let max = node.op == "MaxPool";
-        let k = attr2(node, "kernel_shape", 0)?;
-        if k.contains(&0) {
-            return Err("no kernel_shape".into());
-        }
-        let stride = attr2(node, "strides", 1)?;
-        let dil = attr2(node, "dilations", 1)?;
-        if !max && dil != [1, 1] {
-            return Err("an average pool with dilation".into());
-        }
-        if node.int("storage_order").unwrap_or(0) != 0 {
-            return Err("storage_order = 1".into());
-        }
+        let [k, stride, dil] = pool_window(node)?;
         let mut ceil = node.int("ceil_mode").unwrap_or(0) != 0;
         let keff = [dilated(k[0], dil[0])?, dilated(k[1], dil[1])?];
         let c = x.pshape[1];
@@ -1525,27 +1688,6 @@ impl<'g> Lowerer<'g> {
         x: &Dyn,
         ins: &[Option<Val>],
     ) -> Result<Dyn, String> {
-        let g = self.g;
-        let channels = |x: &Dyn, c: &Const| -> Option<Vec<f32>> {
-            let rank = x.pshape.len();
-            if rank != 4 || c.dims.len() > rank {
-                return None;
-            }
-            let n = x.canonical()[1];
-            let v = c.floats();
-            if v.len() == 1 {
-                return Some(vec![v[0]; n]);
-            }
-            // The constant's axes, aligned to the right of the data's.
-            let offset = rank - c.dims.len();
-            let phys = x.perm.iter().position(|&a| a == 1)?;
-            let ok =
-                c.dims
-                    .iter()
-                    .enumerate()
-                    .all(|(i, &d)| if i + offset == phys { d == n } else { d == 1 });
-            ok.then_some(v)
-        };
         let other = |ins: &[Option<Val>]| {
             ins.iter().flatten().find_map(|v| match v {
                 Val::Const(c) => Some(c.clone()),
@@ -1565,7 +1707,7 @@ impl<'g> Lowerer<'g> {
             ));
         }
         let c = other(ins).ok_or("no constant")?;
-        let values = channels(x, &c).ok_or_else(|| {
+        let values = channel_values(x, &c).ok_or_else(|| {
             format!(
                 "{what} of the data and a constant of shape {:?}: constnet has per-channel scales and shifts (BatchNorm2d) only",
                 c.dims
@@ -1586,30 +1728,13 @@ impl<'g> Lowerer<'g> {
                 values.iter().map(|v| 1.0 / v).collect()
             };
             // A shift right after: the same layer.
-            if let Some(&[next]) = self
-                .consumers
-                .get(node.outputs[0].as_str())
-                .map(Vec::as_slice)
-            {
-                let n2 = &g.nodes[next];
-                if n2.op == "Add" && n2.inputs.len() == 2 && n2.outputs.len() == 1 {
-                    let o = if n2.inputs[0] == node.outputs[0] {
-                        &n2.inputs[1]
-                    } else {
-                        &n2.inputs[0]
-                    };
-                    if let Some(Val::Const(c2)) = self.vals.get(o) {
-                        if let Some(t) = channels(x, c2) {
-                            shift = t;
-                            self.done.insert(next);
-                            hint = Some(o.clone());
-                            let y =
-                                self.affine_layer(x, scale, shift, name_hint(node, hint.as_ref()));
-                            self.vals.insert(n2.outputs[0].clone(), Val::Dyn(y.clone()));
-                            return Ok(y);
-                        }
-                    }
-                }
+            if let Some((next, o, t, out)) = self.shift_after(node, x) {
+                shift = t;
+                self.done.insert(next);
+                hint = Some(o);
+                let y = self.affine_layer(x, scale, shift, name_hint(node, hint.as_ref()));
+                self.vals.insert(out, Val::Dyn(y.clone()));
+                return Ok(y);
             }
         } else if node.op == "Sub" {
             shift = values.iter().map(|v| -v).collect();
@@ -1618,6 +1743,33 @@ impl<'g> Lowerer<'g> {
         }
         let _ = index;
         Ok(self.affine_layer(x, scale, shift, name_hint(node, hint.as_ref())))
+    }
+
+    /// The `Add` of a per-channel constant that is the only reader of
+    /// `node`'s output, if there is one: its node index, the constant's
+    /// name, its values per channel, and the `Add`'s output name.
+    fn shift_after(&self, node: &Node, x: &Dyn) -> Option<(usize, String, Vec<f32>, String)> {
+        let g = self.g;
+        if let Some(&[next]) = self
+            .consumers
+            .get(node.outputs[0].as_str())
+            .map(Vec::as_slice)
+        {
+            let n2 = &g.nodes[next];
+            if n2.op == "Add" && n2.inputs.len() == 2 && n2.outputs.len() == 1 {
+                let o = if n2.inputs[0] == node.outputs[0] {
+                    &n2.inputs[1]
+                } else {
+                    &n2.inputs[0]
+                };
+                if let Some(Val::Const(c2)) = self.vals.get(o) {
+                    if let Some(t) = channel_values(x, c2) {
+                        return Some((next, o.clone(), t, n2.outputs[0].clone()));
+                    }
+                }
+            }
+        }
+        None
     }
 
     fn affine_layer(
@@ -1643,6 +1795,8 @@ impl<'g> Lowerer<'g> {
         self.layer(x, layer, p)
     }
 
+    /// `Pad` of a map's height and width: a `ZeroPad2d`, `ConstantPad2d`,
+    /// `ReflectionPad2d`, `ReplicationPad2d` or `CircularPad2d`.
     fn pad(&mut self, node: &Node, x: &Dyn, ins: &[Option<Val>]) -> Result<Dyn, String> {
         let rank = x.pshape.len();
         let konst = |i: usize| match ins.get(i) {
@@ -1680,21 +1834,7 @@ impl<'g> Lowerer<'g> {
         if rank != 4 {
             return Err("a pad of a tensor that is not a map".into());
         }
-        // Canonical [top, bottom, left, right].
-        let mut canon = [0i64; 8];
-        for (j, &a) in axes.iter().enumerate() {
-            let ca = *x.perm.get(a).ok_or("axis out of range")?;
-            canon[ca] = pads[j];
-            canon[4 + ca] = pads[axes.len() + j];
-        }
-        if canon.iter().any(|&p| p < 0) {
-            return Err(format!("negative padding {pads:?} (cropping)"));
-        }
-        if canon[0] != 0 || canon[1] != 0 || canon[4] != 0 || canon[5] != 0 {
-            return Err(format!("pads {pads:?} pad the batch or channel axis"));
-        }
-        let [t, l, b, r] =
-            [canon[2], canon[3], canon[6], canon[7]].map(|v| usize::try_from(v).unwrap_or(0));
+        let [t, l, b, r] = canonical_pads(x, &pads, &axes)?;
         let mode = node.string("mode").unwrap_or("constant");
         let p = format!("({l}, {r}, {t}, {b})");
         let layer = match mode {
@@ -1709,21 +1849,7 @@ impl<'g> Lowerer<'g> {
         if mode == "reflect" && (t >= c[2] || b >= c[2] || l >= c[3] || r >= c[3]) {
             return Err("reflection padding as large as the input".into());
         }
-        let mut pshape = x.pshape.clone();
-        for (i, &ca) in x.perm.iter().enumerate() {
-            if ca == 2 {
-                pshape[i] = pshape[i]
-                    .checked_add(t)
-                    .and_then(|v| v.checked_add(b))
-                    .ok_or("padding too large")?;
-            }
-            if ca == 3 {
-                pshape[i] = pshape[i]
-                    .checked_add(l)
-                    .and_then(|v| v.checked_add(r))
-                    .ok_or("padding too large")?;
-            }
-        }
+        let pshape = padded_pshape(x, [t, l, b, r])?;
         Ok(self.layer(x, layer, pshape))
     }
 
@@ -2007,6 +2133,130 @@ fn hard_sigmoid(node: &Node) -> Result<(), String> {
         ));
     }
     Ok(())
+}
+
+/// A constant's values per channel of the map `x`: a scalar repeated, or
+/// one value per channel along `x`'s channel axis (size 1 on the others).
+fn channel_values(x: &Dyn, c: &Const) -> Option<Vec<f32>> {
+    let rank = x.pshape.len();
+    if rank != 4 || c.dims.len() > rank {
+        return None;
+    }
+    let n = x.canonical()[1];
+    let v = c.floats();
+    if v.len() == 1 {
+        return Some(vec![v[0]; n]);
+    }
+    // The constant's axes, aligned to the right of the data's.
+    let offset = rank - c.dims.len();
+    let phys = x.perm.iter().position(|&a| a == 1)?;
+    let ok = c
+        .dims
+        .iter()
+        .enumerate()
+        .all(|(i, &d)| if i + offset == phys { d == n } else { d == 1 });
+    ok.then_some(v)
+}
+
+/// A `Conv`'s group, checked against its weight's shape `dims` (`[M, C /
+/// group, kH, kW]`), its `c` input channels and its `kernel_shape`.
+fn conv_group(node: &Node, dims: &[usize], c: usize) -> Result<usize, String> {
+    let (m, cg, kh, kw) = (dims[0], dims[1], dims[2], dims[3]);
+    let group = to_usize(node.int("group").unwrap_or(1))
+        .filter(|&g| g > 0)
+        .ok_or("bad group")?;
+    if cg.checked_mul(group) != Some(c) || m % group != 0 {
+        return Err(format!(
+            "weight {dims:?} with group {group} does not fit {c} input channels"
+        ));
+    }
+    if let Some(k) = node.ints("kernel_shape") {
+        if k != [kh as i64, kw as i64] {
+            return Err(format!(
+                "kernel_shape {k:?} differs from the weight's {:?}",
+                [kh, kw]
+            ));
+        }
+    }
+    Ok(group)
+}
+
+/// A `Conv`'s bias (its input 2, `b` if a constant), checked to have one
+/// value for each of its `m` output channels.
+fn conv_bias(node: &Node, b: Option<&Const>, m: usize) -> Result<Option<Vec<f32>>, String> {
+    match node.inputs.get(2).filter(|s| !s.is_empty()) {
+        Some(_) => {
+            let b = b.ok_or("its bias is not a constant")?;
+            if b.floats().len() != m {
+                return Err(format!(
+                    "its bias has {} values for {m} channels",
+                    b.floats().len()
+                ));
+            }
+            Ok(Some(b.floats()))
+        }
+        None => Ok(None),
+    }
+}
+
+/// A `Pad`'s `pads` (begins, then ends) on the physical `axes` of the map
+/// `x`, as `[top, left, bottom, right]`; an error for negative padding or
+/// padding of the batch or channel axis.
+fn canonical_pads(x: &Dyn, pads: &[i64], axes: &[usize]) -> Result<[usize; 4], String> {
+    // Canonical [top, bottom, left, right].
+    let mut canon = [0i64; 8];
+    for (j, &a) in axes.iter().enumerate() {
+        let ca = *x.perm.get(a).ok_or("axis out of range")?;
+        canon[ca] = pads[j];
+        canon[4 + ca] = pads[axes.len() + j];
+    }
+    if canon.iter().any(|&p| p < 0) {
+        return Err(format!("negative padding {pads:?} (cropping)"));
+    }
+    if canon[0] != 0 || canon[1] != 0 || canon[4] != 0 || canon[5] != 0 {
+        return Err(format!("pads {pads:?} pad the batch or channel axis"));
+    }
+    Ok([canon[2], canon[3], canon[6], canon[7]].map(|v| usize::try_from(v).unwrap_or(0)))
+}
+
+/// The physical shape of the map `x` padded by `[top, left, bottom,
+/// right]`, or an error if a size overflows.
+fn padded_pshape(x: &Dyn, [t, l, b, r]: [usize; 4]) -> Result<Vec<usize>, String> {
+    let mut pshape = x.pshape.clone();
+    for (i, &ca) in x.perm.iter().enumerate() {
+        if ca == 2 {
+            pshape[i] = pshape[i]
+                .checked_add(t)
+                .and_then(|v| v.checked_add(b))
+                .ok_or("padding too large")?;
+        }
+        if ca == 3 {
+            pshape[i] = pshape[i]
+                .checked_add(l)
+                .and_then(|v| v.checked_add(r))
+                .ok_or("padding too large")?;
+        }
+    }
+    Ok(pshape)
+}
+
+/// A `MaxPool`'s or `AveragePool`'s kernel, strides and dilations, checked
+/// (no dilation for an average, no `storage_order`).
+fn pool_window(node: &Node) -> Result<[[usize; 2]; 3], String> {
+    let max = node.op == "MaxPool";
+    let k = attr2(node, "kernel_shape", 0)?;
+    if k.contains(&0) {
+        return Err("no kernel_shape".into());
+    }
+    let stride = attr2(node, "strides", 1)?;
+    let dil = attr2(node, "dilations", 1)?;
+    if !max && dil != [1, 1] {
+        return Err("an average pool with dilation".into());
+    }
+    if node.int("storage_order").unwrap_or(0) != 0 {
+        return Err("storage_order = 1".into());
+    }
+    Ok([k, stride, dil])
 }
 
 /// The extent of a kernel of `k` taps `dilation` apart.

@@ -193,9 +193,25 @@ pub fn decode_tensor(t: &onnx::TensorProto, what: &str) -> Result<Const, String>
         .iter()
         .try_fold(1usize, |acc, &d| acc.checked_mul(d))
         .ok_or_else(|| format!("{what}: its size overflows"))?;
+    let data = tensor_data(t, what, count)?;
+    let len = match &data {
+        Data::F32(v) => v.len(),
+        Data::I64(v) => v.len(),
+    };
+    if len != count {
+        return Err(format!(
+            "{what}: holds {len} values, but its shape {dims:?} needs {count}"
+        ));
+    }
+    Ok(Const { dims, data })
+}
+
+/// A tensor's values as `f32` or `i64`, from its raw bytes (checked to
+/// hold `count` values) or its typed field.
+fn tensor_data(t: &onnx::TensorProto, what: &str, count: usize) -> Result<Data, String> {
     let dtype = t.data_type.unwrap_or(0);
     let raw = t.raw_data.as_deref();
-    let data = match dtype {
+    Ok(match dtype {
         FLOAT => Data::F32(match raw {
             Some(raw) => {
                 check_len(what, raw.len(), count, 4)?;
@@ -242,17 +258,7 @@ pub fn decode_tensor(t: &onnx::TensorProto, what: &str) -> Result<Const, String>
                 dtype_name(other)
             ))
         }
-    };
-    let len = match &data {
-        Data::F32(v) => v.len(),
-        Data::I64(v) => v.len(),
-    };
-    if len != count {
-        return Err(format!(
-            "{what}: holds {len} values, but its shape {dims:?} needs {count}"
-        ));
-    }
-    Ok(Const { dims, data })
+    })
 }
 
 fn check_len(what: &str, bytes: usize, count: usize, size: usize) -> Result<(), String> {
@@ -343,6 +349,40 @@ pub fn parse(bytes: &[u8], problems: &mut Vec<String>) -> Option<Graph> {
     .trim()
     .to_string();
 
+    let (consts, bad) = initializers(&graph, problems);
+    let inputs: Vec<&onnx::ValueInfoProto> = graph
+        .input
+        .iter()
+        .filter(|i| !consts.contains_key(i.name.as_deref().unwrap_or_default()))
+        .collect();
+    let (input_name, input_dims) = the_one(&inputs, "input", problems);
+    let outputs: Vec<&onnx::ValueInfoProto> = graph.output.iter().collect();
+    let (output_name, output_dims) = the_one(&outputs, "output", problems);
+    let nodes = graph
+        .node
+        .iter()
+        .enumerate()
+        .map(|(i, n)| decode_node(i, n, problems))
+        .collect();
+    Some(Graph {
+        producer,
+        opset,
+        input_name,
+        input_dims,
+        output_name,
+        output_dims,
+        consts,
+        bad,
+        nodes,
+    })
+}
+
+/// The graph's initializers, decoded, and the names of those that could
+/// not be (their problems reported).
+fn initializers(
+    graph: &onnx::GraphProto,
+    problems: &mut Vec<String>,
+) -> (HashMap<String, Const>, Vec<String>) {
     let mut consts = HashMap::new();
     let mut bad = Vec::new();
     for t in &graph.initializer {
@@ -360,25 +400,30 @@ pub fn parse(bytes: &[u8], problems: &mut Vec<String>) -> Option<Graph> {
     if !graph.sparse_initializer.is_empty() {
         problems.push("sparse initializers are not supported".into());
     }
+    (consts, bad)
+}
 
-    let inputs: Vec<&onnx::ValueInfoProto> = graph
-        .input
-        .iter()
-        .filter(|i| !consts.contains_key(i.name.as_deref().unwrap_or_default()))
-        .collect();
-    let mut input_name = String::new();
-    let mut input_dims = Vec::new();
-    match inputs.as_slice() {
+/// The name and shape of the graph's one input or output (`what`) among
+/// `values`; empty, with the problem reported, if there is not exactly one
+/// or its type is not a float32 tensor.
+fn the_one(
+    values: &[&onnx::ValueInfoProto],
+    what: &str,
+    problems: &mut Vec<String>,
+) -> (String, Vec<Dim>) {
+    let mut name = String::new();
+    let mut dims = Vec::new();
+    match values {
         [one] => {
-            input_name = one.name.clone().unwrap_or_default();
+            name = one.name.clone().unwrap_or_default();
             match value_dims(one) {
-                Ok(d) => input_dims = d,
-                Err(e) => problems.push(format!("input {e}")),
+                Ok(d) => dims = d,
+                Err(e) => problems.push(format!("{what} {e}")),
             }
         }
-        [] => problems.push("the graph has no input".into()),
+        [] => problems.push(format!("the graph has no {what}")),
         many => problems.push(format!(
-            "the graph has {} inputs ({}); a constnet network has one",
+            "the graph has {} {what}s ({}); a constnet network has one",
             many.len(),
             many.iter()
                 .map(|i| format!("`{}`", i.name.as_deref().unwrap_or_default()))
@@ -386,68 +431,39 @@ pub fn parse(bytes: &[u8], problems: &mut Vec<String>) -> Option<Graph> {
                 .join(", ")
         )),
     }
-    let mut output_name = String::new();
-    let mut output_dims = Vec::new();
-    match graph.output.as_slice() {
-        [one] => {
-            output_name = one.name.clone().unwrap_or_default();
-            match value_dims(one) {
-                Ok(d) => output_dims = d,
-                Err(e) => problems.push(format!("output {e}")),
-            }
-        }
-        [] => problems.push("the graph has no output".into()),
-        many => problems.push(format!(
-            "the graph has {} outputs ({}); a constnet network has one",
-            many.len(),
-            many.iter()
-                .map(|i| format!("`{}`", i.name.as_deref().unwrap_or_default()))
-                .collect::<Vec<_>>()
-                .join(", ")
-        )),
-    }
+    (name, dims)
+}
 
-    let mut nodes = Vec::with_capacity(graph.node.len());
-    for (i, n) in graph.node.iter().enumerate() {
-        let op = n.op_type.clone().unwrap_or_default();
-        let name = match n.name.as_deref() {
-            Some(s) if !s.is_empty() => s.to_string(),
-            _ => format!("#{i}"),
-        };
-        let mut attrs = BTreeMap::new();
-        for a in &n.attribute {
-            let aname = a.name.clone().unwrap_or_default();
-            if a.ref_attr_name.is_some() {
-                problems.push(format!(
-                    "{op} node `{name}`: attribute `{aname}` refers to a function's attribute"
-                ));
-                continue;
-            }
-            match attribute(a, &format!("{op} node `{name}`, attribute `{aname}`")) {
-                Ok(v) => {
-                    attrs.insert(aname, v);
-                }
-                Err(e) => problems.push(e),
-            }
+/// Node `i` of the graph with its attributes decoded; an attribute that
+/// cannot be is reported and left out.
+fn decode_node(i: usize, n: &onnx::NodeProto, problems: &mut Vec<String>) -> Node {
+    let op = n.op_type.clone().unwrap_or_default();
+    let name = match n.name.as_deref() {
+        Some(s) if !s.is_empty() => s.to_string(),
+        _ => format!("#{i}"),
+    };
+    let mut attrs = BTreeMap::new();
+    for a in &n.attribute {
+        let aname = a.name.clone().unwrap_or_default();
+        if a.ref_attr_name.is_some() {
+            problems.push(format!(
+                "{op} node `{name}`: attribute `{aname}` refers to a function's attribute"
+            ));
+            continue;
         }
-        nodes.push(Node {
-            name,
-            op,
-            domain: n.domain.clone().unwrap_or_default(),
-            inputs: n.input.clone(),
-            outputs: n.output.clone(),
-            attrs,
-        });
+        match attribute(a, &format!("{op} node `{name}`, attribute `{aname}`")) {
+            Ok(v) => {
+                attrs.insert(aname, v);
+            }
+            Err(e) => problems.push(e),
+        }
     }
-    Some(Graph {
-        producer,
-        opset,
-        input_name,
-        input_dims,
-        output_name,
-        output_dims,
-        consts,
-        bad,
-        nodes,
-    })
+    Node {
+        name,
+        op,
+        domain: n.domain.clone().unwrap_or_default(),
+        inputs: n.input.clone(),
+        outputs: n.output.clone(),
+        attrs,
+    }
 }
