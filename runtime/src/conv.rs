@@ -1555,6 +1555,9 @@ mod tests {
                 conv_case!($kernel, z, 424, bias = true; C=3 H=67 W=97 O=2 G=1 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
                 conv_case!($kernel, z, 425, bias = true; C=8 H=50 W=50 O=8 G=8 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
                 conv_case!($kernel, z, 426, bias = true; C=16 H=33 W=33 O=16 G=16 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+                // Padding wider than the input: bands that read no input row.
+                conv_case!($kernel, z, 427, bias = true; C=3 H=2 W=3 O=5 G=1 K=(3, 3) S=(1, 1) P=(3, 3) D=(1, 1));
+                conv_case!($kernel, z, 428, bias = false; C=4 H=3 W=2 O=4 G=4 K=(2, 2) S=(1, 1) P=(4, 2) D=(1, 1));
             }
             #[cfg(miri)]
             {
