@@ -726,10 +726,14 @@ pub(crate) mod avx512 {
     use super::*;
     use crate::simd::act::post_act512;
     use core::arch::x86_64::{
-        _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_loadu_ps,
-        _mm512_mask_storeu_ps, _mm512_maskz_expandloadu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps,
-        _mm512_set1_ps, _mm512_setzero_ps,
+        __m512, __m512i, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_loadu_ps,
+        _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps,
+        _mm512_setr_epi32, _mm512_setzero_ps,
     };
+    #[cfg(not(miri))]
+    use core::arch::x86_64::{_mm512_maskz_expandloadu_ps, _mm512_permutex2var_ps};
+    #[cfg(miri)]
+    use core::arch::x86_64::{_mm512_storeu_ps, _mm512_storeu_si512};
 
     const LANES: usize = 16;
     /// `Stores` capacity: the rows a vector can touch, at most `LANES`.
@@ -763,6 +767,8 @@ pub(crate) mod avx512 {
     ) {
         if stream.period > 0 {
             pack_stream::<PT, CG, H, W>(lay, stream, input, buf, r0, rows);
+        } else if SW == 2 && lay.col_phases == 0b11 {
+            pack_pairs::<SH, PT, PL, CG, H, W>(lay, input, buf, r0, rows);
         } else {
             pack::<SH, SW, PT, PL, CG, H, W>(lay, input, buf, r0, rows, |d, s, f| {
                 pack_row_any::<SW>(d, s, f);
@@ -808,7 +814,7 @@ pub(crate) mod avx512 {
                 // masks select each row's `W` input columns once, so the
                 // loads read input rows `first..first + real` (`<= H`) of
                 // this channel, in order, and nothing else.
-                let v = unsafe { _mm512_maskz_expandloadu_ps(m, src) };
+                let v = unsafe { expand_load(m, src) };
                 // SAFETY: AVX-512F is enabled on this function. The store
                 // writes plane elements `t..t + lanes <= len`, inside this
                 // channel's `lay.channel` floats of `buf` (`fits`).
@@ -820,6 +826,164 @@ pub(crate) mod avx512 {
             zero(plane, end, len);
         }
     }
+
+    /// [`pack`] at horizontal stride 2 when both column phases are read
+    /// (a 3×3 kernel, say): each input row is loaded once, 32 columns at
+    /// a time, and split into the row of the even-column plane and the row
+    /// of the odd-column plane by two `vpermt2ps`, instead of being loaded
+    /// once per plane.
+    #[target_feature(enable = "avx512f")]
+    fn pack_pairs<
+        const SH: usize,
+        const PT: usize,
+        const PL: usize,
+        const CG: usize,
+        const H: usize,
+        const W: usize,
+    >(
+        lay: &Layout,
+        input: &[[[f32; W]; H]; CG],
+        buf: &mut [MaybeUninit<f32>; CAP],
+        r0: usize,
+        rows: usize,
+    ) {
+        let (pitch, plane_len) = (lay.pitch, lay.plane_rows * lay.pitch);
+        let pre = core::array::from_fn(|k| pair_masks::<PL, W>(k, pitch.max(LANES * k)));
+        let out = buf.as_mut_ptr().cast::<f32>();
+        let mut plane = 0;
+        for channel in input {
+            for ph in (0..SH).filter(|&p| lay.row_phases >> p & 1 == 1) {
+                for i in 0..rows + lay.amax {
+                    let ih = (SH * (r0 + i) + ph).checked_sub(PT);
+                    let even = out.wrapping_add(plane * plane_len + i * pitch);
+                    let odd = even.wrapping_add(plane_len);
+                    if let Some(src) = ih.and_then(|ih| channel.get(ih)) {
+                        split_row::<PL, W>(even, odd, pitch, src, &pre);
+                    } else {
+                        zero(even, 0, pitch);
+                        zero(odd, 0, pitch);
+                    }
+                }
+                plane += 2;
+            }
+        }
+    }
+
+    /// The masks of step `k` of a row of [`pack_pairs`] (plane columns
+    /// `16k..16k + 16` of `pitch`): the lanes of the two 16-column loads
+    /// from input column `32k − PL` inside the row's `W` columns, and the
+    /// lanes stored.
+    #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
+    fn pair_masks<const PL: usize, const W: usize>(k: usize, pitch: usize) -> (u16, u16, u16) {
+        let load = |s: isize| {
+            let lo = (-s).clamp(0, 16) as usize;
+            let hi = (W as isize - s).clamp(0, 16) as usize;
+            lane_mask(lo, hi)
+        };
+        let s = (2 * LANES * k) as isize - PL as isize;
+        (
+            load(s),
+            load(s + 16),
+            lane_mask(0, (pitch - LANES * k).min(LANES)),
+        )
+    }
+
+    /// One input row of [`pack_pairs`]: `even[j] = src[2j − PL]`, `odd[j]
+    /// = src[2j + 1 − PL]` for `j < pitch`, zero outside `src`; `pre` the
+    /// first steps' [`pair_masks`], the same for every row.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::cast_possible_wrap)] // Sizes far below `isize::MAX`.
+    fn split_row<const PL: usize, const W: usize>(
+        even: *mut f32,
+        odd: *mut f32,
+        pitch: usize,
+        src: &[f32; W],
+        pre: &[(u16, u16, u16); PAIR_STEPS],
+    ) {
+        let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        for k in 0..pitch.div_ceil(LANES) {
+            let (ma, mb, m) = pre
+                .get(k)
+                .copied()
+                .unwrap_or_else(|| pair_masks::<PL, W>(k, pitch));
+            let s = (2 * LANES * k) as isize - PL as isize;
+            let base = src.as_ptr();
+            // SAFETY: AVX-512F is enabled on this function. Each load
+            // touches only its mask's lanes, source indices `s + l` (and
+            // `s + 16 + l`) in `0..W`: elements of `src`. The pointers are
+            // formed with wrapping arithmetic; masked-off lanes are not
+            // accessed and read zero. The stores write elements `16k..
+            // min(16k + 16, pitch)` of the two rows, each `pitch` floats of
+            // its plane in the buffer.
+            unsafe {
+                let a = _mm512_maskz_loadu_ps(ma, base.wrapping_offset(s));
+                let b = _mm512_maskz_loadu_ps(mb, base.wrapping_offset(s + 16));
+                _mm512_mask_storeu_ps(even.wrapping_add(LANES * k), m, permute2(a, evens, b));
+                _mm512_mask_storeu_ps(odd.wrapping_add(LANES * k), m, permute2(a, odds, b));
+            }
+        }
+    }
+
+    /// `_mm512_maskz_expandloadu_ps`: the next `m.count_ones()` floats
+    /// from `src` into the lanes set in `m`, zero in the others. Miri has
+    /// no `vexpandps`; under Miri the same from scalar reads, so that it
+    /// checks exactly the elements the instruction reads.
+    ///
+    /// # Safety
+    ///
+    /// The CPU has AVX-512F, and `src..src + m.count_ones()` is readable.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn expand_load(m: u16, src: *const f32) -> __m512 {
+        #[cfg(not(miri))]
+        // SAFETY: the caller's contract.
+        return unsafe { _mm512_maskz_expandloadu_ps(m, src) };
+        #[cfg(miri)]
+        {
+            let mut lanes = [0.0f32; LANES];
+            let mut k = 0;
+            for (l, v) in lanes.iter_mut().enumerate() {
+                if m >> l & 1 == 1 {
+                    // SAFETY: the caller's contract: `k < m.count_ones()`.
+                    *v = unsafe { *src.add(k) };
+                    k += 1;
+                }
+            }
+            // SAFETY: AVX-512F (caller's contract); `lanes` holds 16 floats.
+            unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
+        }
+    }
+
+    /// `_mm512_permutex2var_ps`: lane `l` is element `idx[l]` of `a`
+    /// followed by `b` (`idx[l] < 32`). Under Miri, which has no
+    /// `vpermt2ps`, the same through arrays.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn permute2(a: __m512, idx: __m512i, b: __m512) -> __m512 {
+        #[cfg(not(miri))]
+        return _mm512_permutex2var_ps(a, idx, b);
+        #[cfg(miri)]
+        {
+            let mut ab = [0.0f32; 2 * LANES];
+            let mut ix = [0i32; LANES];
+            // SAFETY: AVX-512F is enabled on this function; `ab` holds 32
+            // floats and `ix` 16 `i32`s.
+            unsafe {
+                _mm512_storeu_ps(ab.as_mut_ptr(), a);
+                _mm512_storeu_ps(ab.as_mut_ptr().add(LANES), b);
+                _mm512_storeu_si512(ix.as_mut_ptr().cast(), idx);
+            }
+            let lanes: [f32; LANES] = core::array::from_fn(|l| ab[(ix[l] & 31) as usize]);
+            // SAFETY: AVX-512F is enabled on this function; `lanes` holds
+            // 16 floats.
+            unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
+        }
+    }
+
+    /// Steps of a row whose [`pair_masks`] [`pack_pairs`] works out once.
+    const PAIR_STEPS: usize = 16;
 
     /// Writes zeros over elements `from..to` of `plane`, 16 at a time.
     #[target_feature(enable = "avx512f")]
