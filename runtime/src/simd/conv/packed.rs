@@ -228,64 +228,6 @@ impl Layout {
     }
 }
 
-/// Vectors in the longest mask period a [`Stream`] holds.
-const STREAM_PERIOD: usize = 64;
-
-/// The lane masks of a stride-1 plane packed as one stream (the AVX-512
-/// body's `pack_stream`): with one phase, a plane is its input rows, each
-/// between `PL` and `PR` zeros, so its real elements are the input's own,
-/// in order, and a vector of 16 plane elements is one *expanding* load of
-/// the next input elements into the lanes that hold input columns
-/// (`vexpandps`; the other lanes read zero), whatever the row width. Which
-/// lanes those are repeats every `PITCH / gcd(PITCH, 16)` vectors from a
-/// row's start: `masks` holds that period, if it is at most
-/// [`STREAM_PERIOD`] vectors (`period == 0`: packed row by row).
-#[derive(Clone, Copy)]
-pub(crate) struct Stream {
-    /// Vectors per period of `masks`; 0 if the stream does not apply.
-    pub(crate) period: usize,
-    /// Lane `l` of `masks[k]` is set iff element `16·k + l` of a run of
-    /// whole plane rows is an input column.
-    pub(crate) masks: [u16; STREAM_PERIOD],
-}
-
-impl Stream {
-    /// The stream of `lay` at stride `(sh, sw)` with `pl` zeros before
-    /// each of a row's `w` input columns.
-    pub(crate) const fn new(lay: &Layout, (sh, sw): (usize, usize), pl: usize, w: usize) -> Stream {
-        let mut stream = Stream {
-            period: 0,
-            masks: [0; STREAM_PERIOD],
-        };
-        if lay.in_place || sh != 1 || sw != 1 || !lay.fits {
-            return stream;
-        }
-        let pitch = lay.pitch;
-        let (mut a, mut b) = (pitch, 16);
-        while b != 0 {
-            (a, b) = (b, a % b);
-        }
-        let period = pitch / a;
-        if period > STREAM_PERIOD {
-            return stream;
-        }
-        let mut k = 0;
-        while k < period {
-            let mut l = 0;
-            while l < 16 {
-                let column = (16 * k + l) % pitch;
-                if column >= pl && column < pl + w {
-                    stream.masks[k] |= 1 << l;
-                }
-                l += 1;
-            }
-            k += 1;
-        }
-        stream.period = period;
-        stream
-    }
-}
-
 /// Packs output rows `r0..r0 + rows` of `CG` channels (one group's, or
 /// every channel of a depthwise convolution) into `buf`: for every channel
 /// and every read phase `(ph, pw)`, the phase plane rows `r0..r0 + rows +
@@ -516,8 +458,8 @@ macro_rules! packed_driver {
             post: &Post<'_, O, OH, OW>,
             output: &mut [[[f32; OW]; OH]; O],
         ) {
-            let (lay, stream) = const {
-                let lay = Layout::new(
+            let lay = const {
+                Layout::new(
                     (SH, SW),
                     (PT, PB, PL, PR),
                     (DH, DW),
@@ -525,8 +467,7 @@ macro_rules! packed_driver {
                     (H, W),
                     (KH, KW),
                     (OH, OW),
-                );
-                (lay, Stream::new(&lay, (SH, SW), PL, W))
+                )
             };
             let taps: [[usize; KW]; KH] =
                 core::array::from_fn(|kh| core::array::from_fn(|kw| lay.tap(kh, kw, SH, SW, DH, DW)));
@@ -540,7 +481,7 @@ macro_rules! packed_driver {
                 let mut r0 = 0;
                 while r0 < OH {
                     let rows = lay.band.min(OH - r0);
-                    pack_input::<SH, SW, PT, PL, C, H, W>(&lay, &stream, input, &mut buf, r0, rows);
+                    pack_input::<SH, SW, PT, PL, C, H, W>(&lay, input, &mut buf, r0, rows);
                     let band = Band {
                         r0,
                         rows,
@@ -573,7 +514,7 @@ macro_rules! packed_driver {
                     let src = if lay.in_place {
                         in_group.as_ptr().cast::<f32>()
                     } else {
-                        pack_input::<SH, SW, PT, PL, CG, H, W>(&lay, &stream, in_group, &mut buf, r0, rows);
+                        pack_input::<SH, SW, PT, PL, CG, H, W>(&lay, in_group, &mut buf, r0, rows);
                         buf.as_ptr().cast::<f32>()
                     };
                     let band = Band {
@@ -725,13 +666,13 @@ pub(crate) mod avx512 {
     #![allow(clippy::wildcard_imports)]
     use super::*;
     use crate::simd::act::post_act512;
+    #[cfg(not(miri))]
+    use core::arch::x86_64::_mm512_permutex2var_ps;
     use core::arch::x86_64::{
         __m512, __m512i, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_loadu_ps,
         _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps,
         _mm512_setr_epi32, _mm512_setzero_ps,
     };
-    #[cfg(not(miri))]
-    use core::arch::x86_64::{_mm512_maskz_expandloadu_ps, _mm512_permutex2var_ps};
     #[cfg(miri)]
     use core::arch::x86_64::{_mm512_storeu_ps, _mm512_storeu_si512};
 
@@ -745,8 +686,8 @@ pub(crate) mod avx512 {
         5 => (4, 4), 6 => (4, 4), 7 => (3, 3), 8 => (3, 3)
     });
 
-    /// Packs a band ([`pack`]); at stride 1 with a short mask period
-    /// ([`Stream`]), each plane as one stream (`pack_stream`).
+    /// Packs a band ([`pack`]); at horizontal stride 2 with both column
+    /// phases read, each input row into both planes at once (`pack_pairs`).
     #[target_feature(enable = "avx512f")]
     #[inline]
     fn pack_input<
@@ -759,71 +700,17 @@ pub(crate) mod avx512 {
         const W: usize,
     >(
         lay: &Layout,
-        stream: &Stream,
         input: &[[[f32; W]; H]; CG],
         buf: &mut [MaybeUninit<f32>; CAP],
         r0: usize,
         rows: usize,
     ) {
-        if stream.period > 0 {
-            pack_stream::<PT, CG, H, W>(lay, stream, input, buf, r0, rows);
-        } else if SW == 2 && lay.col_phases == 0b11 {
+        if SW == 2 && lay.col_phases == 0b11 {
             pack_pairs::<SH, PT, PL, CG, H, W>(lay, input, buf, r0, rows);
         } else {
             pack::<SH, SW, PT, PL, CG, H, W>(lay, input, buf, r0, rows, |d, s, f| {
                 pack_row_any::<SW>(d, s, f);
             });
-        }
-    }
-
-    /// [`pack`] at stride 1, one plane at a time as a stream ([`Stream`]):
-    /// zeros for the padding rows above, then one expanding load and one
-    /// store per 16 elements of the rows that read the input (the input
-    /// columns in the lanes of `stream.masks`, zeros between them), then
-    /// zeros for the padding rows below. No per-row work: a 5-column
-    /// depthwise plane (pitch 7) takes 16 elements per step instead of 7.
-    #[target_feature(enable = "avx512f")]
-    fn pack_stream<const PT: usize, const CG: usize, const H: usize, const W: usize>(
-        lay: &Layout,
-        stream: &Stream,
-        input: &[[[f32; W]; H]; CG],
-        buf: &mut [MaybeUninit<f32>; CAP],
-        r0: usize,
-        rows: usize,
-    ) {
-        let pitch = lay.pitch;
-        // Plane rows `0..n` read input rows `r0 + i - PT`: `top` padding
-        // rows, `real` input rows from `first`, then padding again.
-        let n = rows + lay.amax;
-        let top = PT.saturating_sub(r0).min(n);
-        let first = r0 + top - PT;
-        let real = H.saturating_sub(first).min(n - top);
-        let (start, end, len) = (top * pitch, (top + real) * pitch, n * pitch);
-        let out = buf.as_mut_ptr().cast::<f32>();
-        for (c, channel) in input.iter().enumerate() {
-            let plane = out.wrapping_add(c * lay.channel);
-            zero(plane, 0, start);
-            let mut src = channel.as_flattened().as_ptr().wrapping_add(first * W);
-            let (mut t, mut k) = (start, 0);
-            while t < end {
-                let lanes = (end - t).min(LANES);
-                let m = stream.masks[k] & lane_mask(0, lanes);
-                // SAFETY: AVX-512F is enabled on this function. The
-                // expanding load reads `m.count_ones()` consecutive floats
-                // from `src`: over the plane's rows `top..top + real`, the
-                // masks select each row's `W` input columns once, so the
-                // loads read input rows `first..first + real` (`<= H`) of
-                // this channel, in order, and nothing else.
-                let v = unsafe { expand_load(m, src) };
-                // SAFETY: AVX-512F is enabled on this function. The store
-                // writes plane elements `t..t + lanes <= len`, inside this
-                // channel's `lay.channel` floats of `buf` (`fits`).
-                unsafe { _mm512_mask_storeu_ps(plane.wrapping_add(t), lane_mask(0, lanes), v) };
-                src = src.wrapping_add(m.count_ones() as usize);
-                t += LANES;
-                k = if k + 1 == stream.period { 0 } else { k + 1 };
-            }
-            zero(plane, end, len);
         }
     }
 
@@ -923,36 +810,6 @@ pub(crate) mod avx512 {
                 _mm512_mask_storeu_ps(even.wrapping_add(LANES * k), m, permute2(a, evens, b));
                 _mm512_mask_storeu_ps(odd.wrapping_add(LANES * k), m, permute2(a, odds, b));
             }
-        }
-    }
-
-    /// `_mm512_maskz_expandloadu_ps`: the next `m.count_ones()` floats
-    /// from `src` into the lanes set in `m`, zero in the others. Miri has
-    /// no `vexpandps`; under Miri the same from scalar reads, so that it
-    /// checks exactly the elements the instruction reads.
-    ///
-    /// # Safety
-    ///
-    /// The CPU has AVX-512F, and `src..src + m.count_ones()` is readable.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    unsafe fn expand_load(m: u16, src: *const f32) -> __m512 {
-        #[cfg(not(miri))]
-        // SAFETY: the caller's contract.
-        return unsafe { _mm512_maskz_expandloadu_ps(m, src) };
-        #[cfg(miri)]
-        {
-            let mut lanes = [0.0f32; LANES];
-            let mut k = 0;
-            for (l, v) in lanes.iter_mut().enumerate() {
-                if m >> l & 1 == 1 {
-                    // SAFETY: the caller's contract: `k < m.count_ones()`.
-                    *v = unsafe { *src.add(k) };
-                    k += 1;
-                }
-            }
-            // SAFETY: AVX-512F (caller's contract); `lanes` holds 16 floats.
-            unsafe { _mm512_loadu_ps(lanes.as_ptr()) }
         }
     }
 
@@ -1298,8 +1155,7 @@ pub(crate) mod avx2 {
         1 => (6, 4), 2 => (4, 4), 3 => (2, 2), 4 => (2, 2)
     });
 
-    /// Packs a band row by row ([`pack`]): AVX2 has no expanding load
-    /// for a [`Stream`].
+    /// Packs a band row by row ([`pack`]).
     #[target_feature(enable = "avx2,fma")]
     #[inline]
     fn pack_input<
@@ -1312,7 +1168,6 @@ pub(crate) mod avx2 {
         const W: usize,
     >(
         lay: &Layout,
-        _stream: &Stream,
         input: &[[[f32; W]; H]; CG],
         buf: &mut [MaybeUninit<f32>; CAP],
         r0: usize,
