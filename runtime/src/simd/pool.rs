@@ -121,7 +121,13 @@ pub(crate) fn max_pool_2x2_avx512<
                     let (a, b) = unsafe {
                         (
                             _mm512_maskz_loadu_ps(lo, p),
-                            _mm512_maskz_loadu_ps(hi, p.wrapping_add(LANES)),
+                            // No load without a lane: past the row, the
+                            // address may be past the tensor.
+                            if hi == 0 {
+                                _mm512_setzero_ps()
+                            } else {
+                                _mm512_maskz_loadu_ps(hi, p.wrapping_add(LANES))
+                            },
                         )
                     };
                     *tap = [
@@ -182,7 +188,12 @@ pub(crate) fn max_pool_2x2_avx2<
                     let (a, b) = unsafe {
                         (
                             _mm256_maskload_ps(p, lo),
-                            _mm256_maskload_ps(p.wrapping_add(LANES), hi),
+                            // No load without a lane (as in the AVX-512 body).
+                            if 2 * n > LANES {
+                                _mm256_maskload_ps(p.wrapping_add(LANES), hi)
+                            } else {
+                                _mm256_setzero_ps()
+                            },
                         )
                     };
                     *tap = split256(a, b);
@@ -238,8 +249,13 @@ impl Strided for Avx512 {
                 let even =
                     _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
                 let a = _mm512_maskz_loadu_ps(low_mask(count.min(16)), p);
-                let b =
-                    _mm512_maskz_loadu_ps(low_mask(count.saturating_sub(16)), p.wrapping_add(16));
+                // No load without a lane: `p + 16` may be past the tensor,
+                // and a masked load from an unmapped address is slow.
+                let b = if count > 16 {
+                    _mm512_maskz_loadu_ps(low_mask(count - 16), p.wrapping_add(16))
+                } else {
+                    _mm512_setzero_ps()
+                };
                 _mm512_permutex2var_ps(a, even, b)
             };
         }
@@ -271,8 +287,12 @@ impl Strided for Avx2 {
             // reads nothing); `split256` needs AVX2.
             return unsafe {
                 let a = _mm256_maskload_ps(p, prefix8(self, count.min(8)));
-                let b =
-                    _mm256_maskload_ps(p.wrapping_add(8), prefix8(self, count.saturating_sub(8)));
+                // No load without a lane (see the AVX-512 body).
+                let b = if count > 8 {
+                    _mm256_maskload_ps(p.wrapping_add(8), prefix8(self, count - 8))
+                } else {
+                    _mm256_setzero_ps()
+                };
                 split256(a, b)[0]
             };
         }
