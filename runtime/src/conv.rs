@@ -1551,7 +1551,7 @@ mod tests {
                 conv_case!($kernel, z, 422, bias = true; C=4 H=8 W=8 O=8 G=4 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
                 // Larger than the packing buffer: bands of rows (dense
                 // stride 1 and 2, depthwise).
-                conv_case!($kernel, z, 423, bias = true; C=2 H=72 W=130 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 423, bias = true; C=3 H=72 W=130 O=3 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
                 conv_case!($kernel, z, 424, bias = true; C=3 H=67 W=97 O=2 G=1 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
                 conv_case!($kernel, z, 425, bias = true; C=8 H=50 W=50 O=8 G=8 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
                 conv_case!($kernel, z, 426, bias = true; C=16 H=33 W=33 O=16 G=16 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
@@ -1679,6 +1679,35 @@ mod tests {
         assert!(layers[2].row_phases == 1 && layers[2].col_phases == 1);
         assert!(layers[4].depthwise && !layers[0].depthwise);
         assert!(layers[5].in_place && !layers[0].in_place);
+        // ResNet-8's first stage is packed in one band.
+        assert_eq!(layers[0].band, 32);
+    }
+
+    /// The banded cases of `conv_cases!` (423–426) are cut into bands.
+    #[cfg(target_arch = "x86_64")]
+    #[test]
+    fn banded_cases_are_banded() {
+        use simd::conv::packed::Layout;
+        // (stride, channels, output channels, groups, input side H×W,
+        // output side OH×OW), 3×3 kernel, padding 1.
+        let cases = [
+            (1, 3, 3, 1, (72, 130), (72, 130)),
+            (2, 3, 2, 1, (67, 97), (34, 49)),
+            (1, 8, 8, 8, (50, 50), (50, 50)),
+            (2, 16, 16, 16, (33, 33), (17, 17)),
+        ];
+        for (i, (s, c, o, g, hw, ohw)) in cases.into_iter().enumerate() {
+            let l = Layout::new(
+                (s, s),
+                (1, 1, 1, 1),
+                (1, 1),
+                (g, c, c / g, o),
+                hw,
+                (3, 3),
+                ohw,
+            );
+            assert!(l.fits && l.band > 0 && l.band < ohw.0, "case {}", 423 + i);
+        }
     }
 
     /// The SIMD bodies handle the layers that matter: LeNet's convolutions
