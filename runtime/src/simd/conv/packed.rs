@@ -1029,7 +1029,8 @@ pub(crate) mod avx512 {
             let s = j0 as isize + first;
             let lo = (-s).clamp(0, LANES as isize) as usize;
             let hi = (len - s).clamp(0, LANES as isize) as usize;
-            // No load at all when no lane is inside `src`: see `no_lane`.
+            // No load when no lane is inside `src` (module docs, *Packing
+            // rows*).
             let v = if lo < hi {
                 // SAFETY: AVX-512F is enabled on this function. The load
                 // touches only lanes `lo..hi`, source indices `s + l` in
