@@ -456,6 +456,10 @@ pub(crate) enum Body {
     /// The packed SIMD body (`simd/conv/packed.rs`) where it applies.
     #[cfg_attr(not(test), allow(dead_code))]
     Packed,
+    /// The channel-blocked depthwise body (`simd/conv/depthwise.rs`) where
+    /// it applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Depthwise,
 }
 
 /// The shared implementation: checks the geometry at compile time, then runs
@@ -540,7 +544,40 @@ fn conv2d_with<
 
     #[cfg(target_arch = "x86_64")]
     if kind::<P>() == PadKind::Zeros {
-        use simd::conv::packed;
+        use simd::conv::{depthwise, packed};
+        let use_depthwise = const {
+            depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR))
+        } && match body {
+            Body::Auto => depthwise::profitable(),
+            Body::Simd | Body::Depthwise => true,
+            Body::Direct | Body::Packed => false,
+        };
+        if isa == Isa::Avx512 && use_depthwise && simd::has_avx512() {
+            // SAFETY: the guard just checked that the CPU has AVX-512F, the
+            // one feature this body is compiled with.
+            unsafe {
+                depthwise::avx512::conv2d::<
+                    SH,
+                    SW,
+                    PT,
+                    PB,
+                    PL,
+                    PR,
+                    DH,
+                    DW,
+                    C,
+                    H,
+                    W,
+                    O,
+                    CG,
+                    KH,
+                    KW,
+                    OH,
+                    OW,
+                >(input, weight, bias, post, output);
+            }
+            return;
+        }
         let packed_fits = const {
             packed::Layout::new(
                 (SH, SW),
@@ -557,14 +594,14 @@ fn conv2d_with<
             && match body {
                 Body::Auto => packed::profitable(O / G, CG, KH * KW),
                 Body::Simd | Body::Packed => true,
-                Body::Direct => false,
+                Body::Direct | Body::Depthwise => false,
             };
         let use_direct = !use_packed
             && simd::conv::supported(SW)
             && match body {
                 Body::Auto => simd::conv::profitable(O / G, CG, PL + PR),
                 Body::Simd | Body::Direct => true,
-                Body::Packed => false,
+                Body::Packed | Body::Depthwise => false,
             };
         match isa {
             Isa::Avx512 if use_packed && simd::has_avx512() => {
@@ -1853,7 +1890,10 @@ mod tests {
     /// pad-then-convolve reference, for asymmetric padding
     /// `P=(top, bottom, left, right)`.
     macro_rules! asym_case {
-        ($ty:ty, $mode:expr, $seed:expr, bias = $bias:expr;
+        ($ty:ty, $mode:expr, $seed:expr, bias = $bias:expr; $($geometry:tt)*) => {
+            asym_case!(@body Body::Simd; $ty, $mode, $seed, bias = $bias; $($geometry)*)
+        };
+        (@body $body:expr; $ty:ty, $mode:expr, $seed:expr, bias = $bias:expr;
          C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
          K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
          P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)) => {{
@@ -1898,7 +1938,7 @@ mod tests {
             for isa in isas {
                 let mut y = [[[f32::NAN; OW]; OH]; O];
                 conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
-                    isa, Body::Simd, &x, &w, bias, &Post::NONE, &mut y,
+                    isa, $body, &x, &w, bias, &Post::NONE, &mut y,
                 );
                 let what = std::format!(
                     "{:?} on {isa:?}, seed {}: C={} H={} W={} O={} G={} P=({}, {}, {}, {})",
@@ -1975,6 +2015,47 @@ mod tests {
         asym_case!(Zeros, PaddingMode::Zeros, 430, bias = true; C=1 H=49 W=10 O=12 G=1 K=(10, 4) S=(2, 2) P=(4, 5, 1, 1) D=(1, 1));
         #[cfg(miri)]
         asym_case!(Zeros, PaddingMode::Zeros, 430, bias = true; C=1 H=12 W=10 O=2 G=1 K=(10, 4) S=(2, 2) P=(4, 5, 1, 1) D=(1, 1));
+    }
+
+    /// Geometries for the channel-blocked depthwise body
+    /// (`simd/conv/depthwise.rs`), each checked to be one it takes:
+    /// DS-CNN's and MobileNetV1's depthwise layers (stride 1 and 2, Keras
+    /// "same" padding at stride 2), several groups of 16 channels, planes
+    /// of one pixel, of fewer than 16 pixels and of a multiple of 16, a
+    /// 5×5 kernel, dilation, a 1×1 kernel, and the largest padded plane.
+    macro_rules! depthwise_cases {
+        () => {{
+            macro_rules! dw {
+                ($seed:expr, bias = $bias:expr; C=$c:literal H=$h:literal W=$w:literal
+                 K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
+                 P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)) => {{
+                    assert!(
+                        simd::conv::depthwise::applies(($c, $c, 1, $c), ($kh, $kw), ($h + $pt + $pb, $w + $pl + $pr)),
+                        "seed {}: not a geometry of the depthwise body", $seed
+                    );
+                    asym_case!(@body Body::Depthwise; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
+                        C=$c H=$h W=$w O=$c G=$c K=($kh, $kw) S=($sh, $sw) P=($pt, $pb, $pl, $pr) D=($dh, $dw));
+                }};
+            }
+            dw!(601, bias = true; C=16 H=5 W=3 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            #[cfg(not(miri))]
+            {
+                dw!(602, bias = true; C=64 H=25 W=5 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                dw!(603, bias = false; C=32 H=24 W=24 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+                dw!(604, bias = true; C=128 H=6 W=6 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                dw!(605, bias = true; C=16 H=1 W=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                dw!(606, bias = true; C=48 H=7 W=9 K=(5, 5) S=(1, 2) P=(2, 2, 2, 2) D=(1, 1));
+                dw!(607, bias = true; C=16 H=9 W=8 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(2, 2));
+                dw!(608, bias = true; C=32 H=4 W=4 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                dw!(609, bias = false; C=16 H=30 W=30 K=(3, 3) S=(3, 3) P=(0, 2, 0, 2) D=(1, 1));
+                dw!(610, bias = true; C=256 H=3 W=3 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            }
+        }};
+    }
+
+    #[test]
+    fn depthwise_avx512_matches_reference() {
+        depthwise_cases!();
     }
 
     #[test]
@@ -2161,6 +2242,12 @@ mod tests {
         post_case!(Zeros, z, 308; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         post_case!(Zeros, z, 312; C=5 H=12 W=11 O=5 G=5 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         post_case!(Zeros, z, 313; C=6 H=5 W=7 O=11 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+        // The channel-blocked depthwise body: DS-CNN's 25×5 planes, and a
+        // stride-2 plane whose last block of pixels is partial.
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 316; C=32 H=25 W=5 O=32 G=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 317; C=16 H=11 W=12 O=16 G=16 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         #[cfg(not(miri))] // `ds_cnn_first_layer_on_every_isa` runs it under Miri.
         post_case!(Zeros, z, 314; C=2 H=25 W=10 O=9 G=1 K=(10, 4) S=(2, 2) P=(4, 5, 1, 1) D=(1, 1));
         // The other modes (portable).

@@ -696,4 +696,5 @@ pub(crate) mod avx2 {
 }
 
 /// The packed body (after the macros above, which it uses).
+pub(crate) mod depthwise;
 pub(crate) mod packed;
