@@ -545,13 +545,13 @@ fn conv2d_with<
     #[cfg(target_arch = "x86_64")]
     if kind::<P>() == PadKind::Zeros {
         use simd::conv::{depthwise, packed};
-        let use_depthwise = const {
-            depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR))
-        } && match body {
-            Body::Auto => depthwise::profitable(),
-            Body::Simd | Body::Depthwise => true,
-            Body::Direct | Body::Packed => false,
-        };
+        let use_depthwise =
+            const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) }
+                && match body {
+                    Body::Auto => depthwise::profitable(),
+                    Body::Simd | Body::Depthwise => true,
+                    Body::Direct | Body::Packed => false,
+                };
         if isa == Isa::Avx512 && use_depthwise && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.

@@ -64,7 +64,12 @@ pub(crate) const fn applies(
     (kh, kw): (usize, usize),
     (ph, pw): (usize, usize),
 ) -> bool {
-    cg == 1 && g == c && o == c && c.is_multiple_of(16) && kh * kw <= MAX_TAPS && ph * pw <= BUF_PIXELS
+    cg == 1
+        && g == c
+        && o == c
+        && c.is_multiple_of(16)
+        && kh * kw <= MAX_TAPS
+        && ph * pw <= BUF_PIXELS
 }
 
 /// Whether it beats the packed body where it [`applies`]: on every
@@ -375,7 +380,10 @@ pub(crate) mod avx512 {
         }
         if let Some((alpha, beta)) = &group.norm {
             for ((a, &alpha), &beta) in acc.iter_mut().zip(alpha).zip(beta) {
-                *a = _mm512_add_ps(_mm512_mul_ps(*a, _mm512_set1_ps(alpha)), _mm512_set1_ps(beta));
+                *a = _mm512_add_ps(
+                    _mm512_mul_ps(*a, _mm512_set1_ps(alpha)),
+                    _mm512_set1_ps(beta),
+                );
             }
         }
         if let Some(residual) = post.residual {
