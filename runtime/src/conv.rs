@@ -26,6 +26,11 @@
 //!   Without padding at stride 1 (every 1×1 pointwise convolution, a GEMM)
 //!   the input is read in place. Depthwise convolutions pack every channel
 //!   at once and run each chunk of pixels for all of them;
+//! - the *channel-blocked depthwise* body (`simd/conv/depthwise.rs`,
+//!   AVX-512F), tried first, takes depthwise convolutions of a multiple of 16 channels
+//!   on planes of up to 1,024 padded pixels, vectorised across 16
+//!   channels instead of along the pixels (small planes fill few lanes and
+//!   cost the packed body a masked store per output row);
 //! - the *direct* body (`simd/conv/mod.rs`), horizontal stride 1 only,
 //!   reads the input in place with one masked load per row segment (the
 //!   padding is only a mask): the fallback for inputs whose packed band

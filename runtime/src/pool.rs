@@ -1228,6 +1228,10 @@ mod tests {
         adaptive_case!(52; C=17 H=5 W=4 OH=2 OW=3);
         adaptive_case!(53; C=33 H=3 W=3 OH=1 OW=1);
         adaptive_case!(54; C=64 H=8 W=8 OH=1 OW=1);
+        // DS-CNN's head (planes of 125 pixels: whole and partial blocks of
+        // 16), and a partial group of 16 channels.
+        adaptive_case!(57; C=64 H=25 W=5 OH=1 OW=1);
+        adaptive_case!(58; C=20 H=6 W=6 OH=1 OW=1);
         adaptive_case!(55; C=9 H=1 W=2 OH=3 OW=1);
         adaptive_case!(56; C=20 H=1 W=1 OH=1 OW=1);
     }
