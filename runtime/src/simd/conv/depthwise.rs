@@ -49,8 +49,8 @@
 //! at most [`BUF_PIXELS`] pixels (its buffer is 64 KiB on the stack).
 
 /// The most padded input pixels of a plane: the buffer holds one vector
-/// (16 channels) per pixel, 64 KiB. A 30×30 padded plane (MobileNetV1 at
-/// 112×112 input has 58×58 and runs the packed body).
+/// (16 channels) per pixel, 64 KiB: up to a 32×32 padded plane. Larger
+/// planes (MobileNetV1's 50×50 at a 96×96 input) run the packed body.
 pub(crate) const BUF_PIXELS: usize = 1024;
 
 /// The most kernel taps: 5×5, the largest depthwise kernel of the
@@ -86,12 +86,11 @@ pub(crate) mod avx512 {
     use super::{BUF_PIXELS, MAX_TAPS};
     use crate::conv::Post;
     use crate::simd::act::post_act512;
-    use crate::simd::conv::lane_mask;
+    use crate::simd::conv::{lane_mask, Epilogue};
     use crate::simd::transpose::transpose16;
     use core::arch::x86_64::{
         __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
         _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
-        _mm_cvtss_f32, _mm_set_ss, _mm_sqrt_ss,
     };
     use core::mem::MaybeUninit;
 
@@ -180,7 +179,6 @@ pub(crate) mod avx512 {
                 taps[kh * KW + kw] = ((kh * DH) * pw + kw * DW) * LANES;
             }
         }
-        let sqrt = |x| _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(x)));
         let mut c0 = 0;
         while c0 < C {
             pack::<PT, PL, C, H, W>(input, c0, pw, buf);
@@ -189,28 +187,21 @@ pub(crate) mod avx512 {
             if let Some(bias) = bias {
                 b.copy_from_slice(&bias[c0..c0 + LANES]);
             }
-            // The norm's coefficients, one square root per channel.
-            let norm = post.norm.map(|norm| {
-                let (mut alpha, mut beta) = ([0.0f32; LANES], [0.0f32; LANES]);
-                for l in 0..LANES {
-                    (alpha[l], beta[l]) = norm.coefficient(c0 + l, sqrt);
-                }
-                (alpha, beta)
-            });
+            // The group's norm coefficients (one square root per channel)
+            // and residual planes, as the direct body's blocks have them.
+            let ep = Epilogue::<LANES, OH, OW>::new(post, c0);
             let group = Group {
-                c0,
                 pw,
                 taps: &taps,
                 weights: &weights,
                 bias: load(&b, LANES),
-                norm,
             };
             let mut q = 0;
             while q < OH * OW {
                 let n = LANES.min(OH * OW - q);
                 let mut acc = compute::<SH, SW, KH, KW, OW>(&group, buf, q, n);
                 transpose16(&mut acc);
-                epilogue(&group, post, q, n, &mut acc);
+                epilogue(&ep, q, n, &mut acc);
                 for (l, a) in acc.iter().enumerate() {
                     let plane = output[c0 + l].as_flattened_mut();
                     store(*a, plane.get_mut(q..).unwrap_or_default(), n);
@@ -254,8 +245,6 @@ pub(crate) mod avx512 {
 
     /// What the compute step of one group of 16 channels reads.
     struct Group<'a> {
-        /// The group's first channel.
-        c0: usize,
         /// Padded pixels per buffer row.
         pw: usize,
         /// Each tap's element offset in the buffer.
@@ -264,8 +253,6 @@ pub(crate) mod avx512 {
         weights: &'a [__m512; MAX_TAPS],
         /// The 16 channels' biases.
         bias: __m512,
-        /// The 16 channels' norm coefficients `(alpha, beta)`, if any.
-        norm: Option<([f32; LANES], [f32; LANES])>,
     }
 
     /// Transposes channels `c0..c0 + 16` of `input` into the interior of
@@ -355,34 +342,33 @@ pub(crate) mod avx512 {
     }
 
     /// The epilogue on the transposed accumulators (`acc[l]`: channel
-    /// `c0 + l`'s output pixels `q..q + n`): the other bodies' operations in
-    /// their order.
+    /// `c0 + l`'s output pixels `q..q + n`, `ep` the group's): the other
+    /// bodies' operations in their order.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn epilogue<const O: usize, const OH: usize, const OW: usize>(
-        group: &Group<'_>,
-        post: &Post<'_, O, OH, OW>,
+    fn epilogue<const OH: usize, const OW: usize>(
+        ep: &Epilogue<'_, LANES, OH, OW>,
         q: usize,
         n: usize,
         acc: &mut [__m512; 16],
     ) {
-        if post.is_none() {
+        if !ep.any {
             return;
         }
-        if let Some((alpha, beta)) = &group.norm {
-            for ((a, &alpha), &beta) in acc.iter_mut().zip(alpha).zip(beta) {
+        if let Some(norm) = &ep.norm {
+            for (a, &(alpha, beta)) in acc.iter_mut().zip(norm) {
                 *a = _mm512_add_ps(
                     _mm512_mul_ps(*a, _mm512_set1_ps(alpha)),
                     _mm512_set1_ps(beta),
                 );
             }
         }
-        if let Some(residual) = post.residual {
-            for (l, a) in acc.iter_mut().enumerate() {
-                let plane = residual[group.c0 + l].as_flattened();
+        if let Some(residual) = ep.residual {
+            for (a, plane) in acc.iter_mut().zip(residual) {
+                let plane = plane.as_flattened();
                 *a = _mm512_add_ps(*a, load(plane.get(q..).unwrap_or_default(), n));
             }
         }
-        post_act512(acc, post.act);
+        post_act512(acc, ep.act);
     }
 }
