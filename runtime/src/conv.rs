@@ -465,6 +465,9 @@ pub(crate) enum Body {
     /// it applies.
     #[cfg_attr(not(test), allow(dead_code))]
     Depthwise,
+    /// The output-channel body (`simd/conv/channels.rs`) where it applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Channels,
 }
 
 /// The shared implementation: checks the geometry at compile time, then runs
@@ -549,19 +552,58 @@ fn conv2d_with<
 
     #[cfg(target_arch = "x86_64")]
     if kind::<P>() == PadKind::Zeros {
-        use simd::conv::{depthwise, packed};
+        use simd::conv::{channels, depthwise, packed};
         let use_depthwise =
             const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) }
                 && match body {
                     Body::Auto => depthwise::profitable(),
                     Body::Simd | Body::Depthwise => true,
-                    Body::Direct | Body::Packed => false,
+                    Body::Direct | Body::Packed | Body::Channels => false,
                 };
         if isa == Isa::Avx512 && use_depthwise && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.
             unsafe {
                 depthwise::avx512::conv2d::<
+                    SH,
+                    SW,
+                    PT,
+                    PB,
+                    PL,
+                    PR,
+                    DH,
+                    DW,
+                    C,
+                    H,
+                    W,
+                    O,
+                    CG,
+                    KH,
+                    KW,
+                    OH,
+                    OW,
+                >(input, weight, bias, post, output);
+            }
+            return;
+        }
+        let use_channels = const {
+            channels::applies(
+                (G, C, CG, O),
+                (KH, KW),
+                (SH, SW),
+                (PT + PB + PL + PR > 0, H + PT + PB, W + PL + PR),
+                (OH, OW),
+            )
+        } && match body {
+            Body::Auto => channels::profitable((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)),
+            Body::Simd | Body::Channels => true,
+            Body::Direct | Body::Packed | Body::Depthwise => false,
+        };
+        if isa == Isa::Avx512 && use_channels && simd::has_avx512() {
+            // SAFETY: the guard just checked that the CPU has AVX-512F, the
+            // one feature this body is compiled with.
+            unsafe {
+                channels::avx512::conv2d::<
                     SH,
                     SW,
                     PT,
@@ -599,14 +641,14 @@ fn conv2d_with<
             && match body {
                 Body::Auto => packed::profitable(O / G, CG, KH * KW),
                 Body::Simd | Body::Packed => true,
-                Body::Direct | Body::Depthwise => false,
+                Body::Direct | Body::Depthwise | Body::Channels => false,
             };
         let use_direct = !use_packed
             && simd::conv::supported(SW)
             && match body {
                 Body::Auto => simd::conv::profitable(O / G, CG, PL + PR),
                 Body::Simd | Body::Direct => true,
-                Body::Packed | Body::Depthwise => false,
+                Body::Packed | Body::Depthwise | Body::Channels => false,
             };
         match isa {
             Isa::Avx512 if use_packed && simd::has_avx512() => {
@@ -2063,6 +2105,62 @@ mod tests {
         depthwise_cases!();
     }
 
+    /// Geometries for the output-channel body (`simd/conv/channels.rs`),
+    /// each checked to be one it takes: ResNet-8's stage-2 and stage-3
+    /// layers (3×3 at stride 1, Keras "same" at stride 2, the 1×1 stride-2
+    /// projections), MobileNetV1's pointwise layers (one row of a 6×6 and
+    /// of a 3×3 plane), rows cut into unequal runs (13 → 7 + 6), a row of a
+    /// single pixel, several bands, a tap count that is not a multiple of
+    /// 16, dilation with padding on one side, stride 3 and the largest
+    /// weights it holds (64 channels at 3×3).
+    macro_rules! channels_cases {
+        () => {{
+            macro_rules! ch {
+                ($seed:expr, bias = $bias:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal
+                 K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
+                 P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)) => {{
+                    const OH: usize = match output_len_padded($h, $kh, $sh, $pt, $pb, $dh) { Some(n) => n, None => 0 };
+                    const OW: usize = match output_len_padded($w, $kw, $sw, $pl, $pr, $dw) { Some(n) => n, None => 0 };
+                    assert!(
+                        simd::conv::channels::applies(
+                            (1, $c, $c, $o),
+                            ($kh, $kw),
+                            ($sh, $sw),
+                            ($pt + $pb + $pl + $pr > 0, $h + $pt + $pb, $w + $pl + $pr),
+                            (OH, OW),
+                        ),
+                        "seed {}: not a geometry of the output-channel body", $seed
+                    );
+                    asym_case!(@body Body::Channels; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
+                        C=$c H=$h W=$w O=$o G=1 K=($kh, $kw) S=($sh, $sw) P=($pt, $pb, $pl, $pr) D=($dh, $dw));
+                }};
+            }
+            ch!(701, bias = true; C=2 H=4 W=5 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            #[cfg(not(miri))]
+            {
+                ch!(702, bias = true; C=32 H=16 W=16 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                ch!(703, bias = false; C=64 H=8 W=8 O=64 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                ch!(704, bias = true; C=16 H=32 W=32 O=32 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+                ch!(705, bias = true; C=32 H=16 W=16 O=64 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+                ch!(706, bias = true; C=16 H=32 W=32 O=32 K=(1, 1) S=(2, 2) P=(0, 0, 0, 0) D=(1, 1));
+                ch!(707, bias = true; C=128 H=6 W=6 O=128 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                ch!(708, bias = false; C=256 H=3 W=3 O=256 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                ch!(709, bias = true; C=3 H=9 W=13 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                ch!(710, bias = true; C=5 H=7 W=1 O=32 K=(3, 1) S=(1, 1) P=(1, 1, 0, 0) D=(1, 1));
+                ch!(711, bias = true; C=4 H=20 W=20 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                ch!(712, bias = true; C=8 H=12 W=20 O=32 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                ch!(713, bias = true; C=6 H=11 W=12 O=96 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(2, 2));
+                ch!(714, bias = false; C=7 H=14 W=17 O=32 K=(2, 3) S=(3, 3) P=(0, 1, 1, 0) D=(1, 1));
+                ch!(715, bias = true; C=64 H=10 W=10 O=32 K=(3, 3) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+            }
+        }};
+    }
+
+    #[test]
+    fn channels_avx512_matches_reference() {
+        channels_cases!();
+    }
+
     #[test]
     fn asymmetric_reflect_matches_reference() {
         asym_cases!(Reflect, PaddingMode::Reflect);
@@ -2253,6 +2351,15 @@ mod tests {
         post_case!(Zeros, z, 316; C=32 H=25 W=5 O=32 G=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 317; C=16 H=11 W=12 O=16 G=16 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+        // The output-channel body: a stride-1 3×3 layer whose rows are cut
+        // into unequal runs, a stride-2 one whose last 16 pixels are
+        // partial, and a pointwise one read as one row.
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 318; C=4 H=7 W=13 O=32 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 319; C=8 H=9 W=11 O=64 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 320; C=16 H=6 W=6 O=32 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
         #[cfg(not(miri))] // `ds_cnn_first_layer_on_every_isa` runs it under Miri.
         post_case!(Zeros, z, 314; C=2 H=25 W=10 O=9 G=1 K=(10, 4) S=(2, 2) P=(4, 5, 1, 1) D=(1, 1));
         // The other modes (portable).

@@ -105,7 +105,7 @@ pub(crate) mod avx512 {
     /// above.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn load(x: &[f32], n: usize) -> __m512 {
+    pub(in crate::simd::conv) fn load(x: &[f32], n: usize) -> __m512 {
         if n == LANES && x.len() >= LANES {
             // SAFETY: AVX-512F is enabled; `x` holds 16 floats.
             unsafe { _mm512_loadu_ps(x.as_ptr()) }
@@ -120,7 +120,7 @@ pub(crate) mod avx512 {
     /// Stores the first `n ≤ 16` lanes of `v` into `x` (at most its length).
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn store(v: __m512, x: &mut [f32], n: usize) {
+    pub(in crate::simd::conv) fn store(v: __m512, x: &mut [f32], n: usize) {
         if n == LANES && x.len() >= LANES {
             // SAFETY: AVX-512F is enabled; `x` holds 16 floats.
             unsafe { _mm512_storeu_ps(x.as_mut_ptr(), v) }
@@ -346,7 +346,7 @@ pub(crate) mod avx512 {
     /// bodies' operations in their order.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn epilogue<const OH: usize, const OW: usize>(
+    pub(in crate::simd::conv) fn epilogue<const OH: usize, const OW: usize>(
         ep: &Epilogue<'_, LANES, OH, OW>,
         q: usize,
         n: usize,

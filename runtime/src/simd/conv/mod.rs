@@ -696,5 +696,6 @@ pub(crate) mod avx2 {
 }
 
 /// The packed body (after the macros above, which it uses).
+pub(crate) mod channels;
 pub(crate) mod depthwise;
 pub(crate) mod packed;

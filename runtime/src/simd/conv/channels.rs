@@ -1,0 +1,514 @@
+//! The output-channel body (AVX-512F): convolutions vectorised across
+//! *output channels*, 32 at a time (two vectors), instead of along a
+//! plane's pixels.
+//!
+//! # Why
+//!
+//! The packed body vectorises along the pixels of a plane. On the small
+//! planes of ResNet-8's later stages and of MobileNets' pointwise layers,
+//! many of its lanes are computed for nothing: an 8×8 plane padded to 10
+//! columns is 5 vectors for 64 pixels (80% of the lanes useful), a 6×6 one
+//! 3 vectors for 36, a 3×3 one a vector for 9; and at stride 2 each output
+//! row is one more junk column. Here a lane is an output channel, so with
+//! at least 32 output channels every lane computes a wanted output,
+//! whatever the plane's size, stride, dilation or padding.
+//!
+//! # Algorithm
+//!
+//! 1. *pad*: with padding, the input is copied once per call into a
+//!    zero-bordered buffer (`[C][PH][PW]`; only the borders are zeroed);
+//!    without, it is read in place.
+//! 2. For each block of 32 output channels:
+//!    1. *weights*: the block's `32 × K` weights (`K = C·KH·KW`, PyTorch's
+//!       `[O][C][KH][KW]`) are transposed, 16×16 in registers, into a
+//!       `K × 32` buffer: tap `k`'s 32 weights are two plain loads.
+//!    2. *compute*: each output row is cut into runs of at most 12 pixels
+//!       of nearly equal length (`R`, a constant of the micro-kernel). For
+//!       every tap, its two weight vectors meet the `R` pixels' input,
+//!       each one broadcast from memory (`vbroadcastss`): `2·R` FMAs for
+//!       `R + 2` loads, `2·R` accumulators (24 of the 32 registers), no
+//!       masks, no padding tests. A 1×1 convolution at stride 1 without
+//!       padding reads its plane as one row.
+//!    3. *store*: each run's accumulators go, pixel-major, to a band buffer
+//!       of up to [`BAND`] pixels; a full band is transposed back 16 pixels
+//!       by 16 channels, so that each vector holds one channel's 16
+//!       consecutive output pixels, and goes through the epilogue (norm,
+//!       residual, activation: the other bodies' operations, so the fused
+//!       result is the unfused one bit for bit) and a plain store.
+//!
+//! Each output is `bias + Σ_kh Σ_c Σ_kw w·x` in that order, one fused
+//! multiply-add per term: the direct body's order.
+//!
+//! # Cost
+//!
+//! The weight transpose costs a shuffle per four weights, once per call,
+//! and the output's a shuffle per four outputs; against that, no lane is
+//! wasted. It wins wherever the packed body computes lanes for nothing
+//! ([`profitable`]), even on a 3×3 plane.
+//!
+//! # Where it runs
+//!
+//! [`applies`]: ungrouped, output channels a multiple of 32, at most
+//! [`WEIGHT_CAP`]` / 32` weights per output channel (576: 64 input channels
+//! at 3×3), a padded input of at most [`INPUT_CAP`] floats, and output rows
+//! of at most [`BAND`] pixels. Its three buffers (72, 72 and 32 KiB) are on
+//! the stack.
+
+/// Output channels per block: two vectors.
+pub(crate) const OB: usize = 32;
+
+/// The floats of the transposed weights of a block, `K × OB`: `K ≤ 576`.
+pub(crate) const WEIGHT_CAP: usize = 18432;
+
+/// The floats of the padded input: ResNet-8's stride-2 16-channel 33×33.
+pub(crate) const INPUT_CAP: usize = 18432;
+
+/// The output pixels of a band, each [`OB`] floats in the band buffer.
+pub(crate) const BAND: usize = 256;
+
+/// The most pixels of a run: `2·12` accumulators, two weight vectors and a
+/// broadcast fill 27 of the 32 vector registers.
+const MAX_RUN: usize = 12;
+
+/// The rows and columns the body iterates over: the output plane, or for a
+/// 1×1 convolution at stride 1 without padding (whose input pixels are
+/// contiguous, as its output's) the plane as one row when it fits a band.
+pub(crate) const fn view(
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    padded: bool,
+    (oh, ow): (usize, usize),
+) -> (usize, usize) {
+    if kh == 1 && kw == 1 && sh == 1 && sw == 1 && !padded && oh * ow <= BAND {
+        (1, oh * ow)
+    } else {
+        (oh, ow)
+    }
+}
+
+/// The length of the runs a row of `n` pixels is cut into (the last one
+/// may be shorter) and the last run's: as few runs as possible, of nearly
+/// equal length (16 → 8 + 8, 13 → 7 + 6).
+pub(crate) const fn runs(n: usize) -> (usize, usize) {
+    let count = n.div_ceil(MAX_RUN);
+    let len = n.div_ceil(count);
+    (len, n - (count - 1) * len)
+}
+
+/// Whether this body computes the zero-padded convolution: see the
+/// [module docs](self#where-it-runs). `padded` is whether any side is
+/// padded, `(ph, pw)` the padded input's size.
+pub(crate) const fn applies(
+    (g, c, cg, o): (usize, usize, usize, usize),
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    (padded, ph, pw): (bool, usize, usize),
+    (oh, ow): (usize, usize),
+) -> bool {
+    let (_, row) = view((kh, kw), (sh, sw), padded, (oh, ow));
+    g == 1
+        && o.is_multiple_of(OB)
+        && cg * kh * kw * OB <= WEIGHT_CAP
+        && (!padded || c * ph * pw <= INPUT_CAP)
+        && row <= BAND
+}
+
+/// Whether it beats the packed body where it [`applies`]: everywhere but
+/// on a 1×1 convolution at stride 1 without padding over a multiple of 16
+/// pixels, where the packed body computes no lane for nothing either and
+/// transposes nothing (MobileNetV1's 64→128 12×12 layer, 11.3 against 11.8
+/// µs). Measured with `cargo bench -p constnet-runtime --bench kernels`
+/// (fastest of 4 interleaved runs, µs, packed → this body): ResNet-8's
+/// 3×3 32×16×16 23.9 → 21.6, 64×8×8 26.1 → 22.7, stride-2 16→32 13.3 →
+/// 11.9 and 32→64 14.1 → 12.0, its 1×1 stride-2 projection 2.53 → 2.12;
+/// DS-CNN's 10×4 stride-2 first layer 4.8 → 4.0; MobileNetV1's 1×1 128→128
+/// 6×6 7.5 → 6.0 and 256→256 3×3 11.5 → 8.8.
+pub(crate) const fn profitable(
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    padded: bool,
+    (oh, ow): (usize, usize),
+) -> bool {
+    let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && !padded;
+    !(pointwise && (oh * ow).is_multiple_of(16))
+}
+
+/// The AVX-512F body.
+pub(crate) mod avx512 {
+    use super::{runs, view, BAND, INPUT_CAP, OB, WEIGHT_CAP};
+    use crate::conv::Post;
+    use crate::simd::conv::depthwise::avx512::{epilogue, load, store};
+    use crate::simd::conv::Epilogue;
+    use crate::simd::transpose::transpose16;
+    use core::arch::x86_64::{
+        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_storeu_ps,
+    };
+    use core::mem::MaybeUninit;
+
+    const LANES: usize = 16;
+
+    /// A stack buffer of `N` floats, cache-line aligned so that no vector
+    /// of the weights or the band spans two lines.
+    #[repr(C, align(64))]
+    struct Buffer<const N: usize>([MaybeUninit<f32>; N]);
+
+    impl<const N: usize> Buffer<N> {
+        fn new() -> Self {
+            Buffer([MaybeUninit::uninit(); N])
+        }
+    }
+
+    /// [`crate::conv::conv2d_fused`] for a convolution that
+    /// [`super::applies`]; see the [module docs](super).
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    pub(crate) fn conv2d<
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PB: usize,
+        const PL: usize,
+        const PR: usize,
+        const DH: usize,
+        const DW: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        let padded = PT + PB + PL + PR > 0;
+        let (ph, pw) = (H + PT + PB, W + PL + PR);
+        debug_assert!(super::applies(
+            (1, C, CG, O),
+            (KH, KW),
+            (SH, SW),
+            (padded, ph, pw),
+            (OH, OW)
+        ));
+        let mut padded_input = Buffer::<INPUT_CAP>::new();
+        let x: &[f32] = if padded {
+            pad::<PT, PL, C, H, W>(input, (ph, pw), &mut padded_input.0)
+        } else {
+            input.as_flattened().as_flattened()
+        };
+        let plan = Plan {
+            pitch: pw,
+            plane: if padded { ph * pw } else { H * W },
+            view: view((KH, KW), (SH, SW), padded, (OH, OW)),
+        };
+        let mut weights = Buffer::<WEIGHT_CAP>::new();
+        let mut band = Buffer::<{ BAND * OB }>::new();
+        let mut o0 = 0;
+        while o0 < O {
+            let w = transpose_weights(weight, o0, &mut weights.0);
+            let mut b = [_mm512_setzero_ps(); 2];
+            if let Some(bias) = bias {
+                b = [load(&bias[o0..], LANES), load(&bias[o0 + LANES..], LANES)];
+            }
+            let ep = [
+                Epilogue::<LANES, OH, OW>::new(post, o0),
+                Epilogue::<LANES, OH, OW>::new(post, o0 + LANES),
+            ];
+            let rows = (BAND / plan.view.1).max(1);
+            let mut r0 = 0;
+            while r0 < plan.view.0 {
+                let r1 = plan.view.0.min(r0 + rows);
+                compute_band::<SH, SW, PT, PB, PL, PR, DH, DW, CG, KH, KW, OH, OW>(
+                    &plan,
+                    x,
+                    w,
+                    b,
+                    (r0, r1),
+                    &mut band.0,
+                );
+                let (q0, q1) = (r0 * plan.view.1, r1 * plan.view.1);
+                store_band(&band.0, (q0, q1), o0, &ep, output);
+                r0 = r1;
+            }
+            o0 += OB;
+        }
+    }
+
+    /// Where the input is and which plane the body iterates over.
+    struct Plan {
+        /// Floats per input row (padded if the input is).
+        pitch: usize,
+        /// Floats per input channel.
+        plane: usize,
+        /// The rows and columns iterated over ([`super::view`]).
+        view: (usize, usize),
+    }
+
+    /// Copies `input` into `buf` with `PT` rows and `PL` columns of zeros
+    /// before it, and zeros after it up to a `ph × pw` plane per channel;
+    /// returns the `C·ph·pw` floats written.
+    #[inline]
+    fn pad<'b, const PT: usize, const PL: usize, const C: usize, const H: usize, const W: usize>(
+        input: &[[[f32; W]; H]; C],
+        (ph, pw): (usize, usize),
+        buf: &'b mut [MaybeUninit<f32>],
+    ) -> &'b [f32] {
+        let len = C * ph * pw;
+        let buf = &mut buf[..len];
+        for (plane, channel) in buf.chunks_exact_mut(ph * pw).zip(input) {
+            let (top, rest) = plane.split_at_mut(PT * pw);
+            top.fill(MaybeUninit::new(0.0));
+            let (middle, bottom) = rest.split_at_mut(H * pw);
+            bottom.fill(MaybeUninit::new(0.0));
+            for (row, src) in middle.chunks_exact_mut(pw).zip(channel) {
+                let (left, rest) = row.split_at_mut(PL);
+                left.fill(MaybeUninit::new(0.0));
+                let (interior, right) = rest.split_at_mut(W);
+                for (d, s) in interior.iter_mut().zip(src) {
+                    *d = MaybeUninit::new(*s);
+                }
+                right.fill(MaybeUninit::new(0.0));
+            }
+        }
+        // SAFETY: every element of the `C` planes was written above (top
+        // rows, then each row's left padding, interior and right padding,
+        // then the bottom rows), and an initialised `MaybeUninit<f32>` is
+        // an `f32` (same size, alignment and validity).
+        unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) }
+    }
+
+    /// Transposes output channels `o0..o0 + 32`'s weights into `buf`,
+    /// `K × 32` (`K = CG·KH·KW`): element `k·32 + l` is
+    /// `weight[o0 + l]`'s `k`-th, flattened in PyTorch's order. Returns the
+    /// `K·32` floats written.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn transpose_weights<'b, const CG: usize, const KH: usize, const KW: usize, const O: usize>(
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        o0: usize,
+        buf: &'b mut [MaybeUninit<f32>],
+    ) -> &'b [f32] {
+        let k = CG * KH * KW;
+        let buf = &mut buf[..k * OB];
+        for half in 0..2 {
+            let first = o0 + half * LANES;
+            let mut k0 = 0;
+            while k0 < k {
+                let n = LANES.min(k - k0);
+                let mut r = [_mm512_setzero_ps(); LANES];
+                for (v, kernel) in r.iter_mut().zip(&weight[first..first + LANES]) {
+                    let taps = kernel.as_flattened().as_flattened();
+                    *v = load(&taps[k0..], n);
+                }
+                transpose16(&mut r);
+                for (i, v) in r.iter().take(n).enumerate() {
+                    let at = (k0 + i) * OB + half * LANES;
+                    let dst = &mut buf[at..at + LANES];
+                    // SAFETY: AVX-512F is enabled; `dst` holds 16 floats
+                    // (uninitialised memory is written, never read).
+                    unsafe { _mm512_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *v) };
+                }
+                k0 += n;
+            }
+        }
+        // SAFETY: for every `k` below `K` and both halves the loop above
+        // stored the 16 floats at `k·32 + half·16`: all `K·32`, and an
+        // initialised `MaybeUninit<f32>` is an `f32`.
+        unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) }
+    }
+
+    /// Computes rows `r0..r1` of the view for the block whose transposed
+    /// weights are `w` and biases `bias`, into `band`: pixel `i` of the
+    /// band (row-major from row `r0`) at `i·32`, its 32 channels.
+    ///
+    /// The run lengths are constants, matched on as such: only the (at
+    /// most two) micro-kernels a layer uses are instantiated.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    fn compute_band<
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PB: usize,
+        const PL: usize,
+        const PR: usize,
+        const DH: usize,
+        const DW: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        plan: &Plan,
+        x: &[f32],
+        w: &[f32],
+        bias: [__m512; 2],
+        (r0, r1): (usize, usize),
+        band: &mut [MaybeUninit<f32>],
+    ) {
+        macro_rules! dispatch {
+            ($n:expr, $base:expr, $out:expr) => {{
+                macro_rules! run {
+                    ($r:literal) => {
+                        run::<$r, SW, DH, DW, CG, KH, KW>(plan, x, w, bias, $base, $out)
+                    };
+                }
+                match $n {
+                    1 => run!(1),
+                    2 => run!(2),
+                    3 => run!(3),
+                    4 => run!(4),
+                    5 => run!(5),
+                    6 => run!(6),
+                    7 => run!(7),
+                    8 => run!(8),
+                    9 => run!(9),
+                    10 => run!(10),
+                    11 => run!(11),
+                    _ => run!(12),
+                }
+            }};
+        }
+        let ow = plan.view.1;
+        let (len, last) = runs(ow);
+        let mut i = 0;
+        for row in r0..r1 {
+            let mut col = 0;
+            while col < ow {
+                let n = if col + len < ow { len } else { last };
+                let base = row * SH * plan.pitch + col * SW;
+                let out = &mut band[i * OB..(i + n) * OB];
+                if col + len < ow {
+                    dispatch!(
+                        {
+                            const { runs(view((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)).1).0 }
+                        },
+                        base,
+                        out
+                    );
+                } else {
+                    dispatch!(
+                        {
+                            const { runs(view((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)).1).1 }
+                        },
+                        base,
+                        out
+                    );
+                }
+                col += n;
+                i += n;
+            }
+        }
+    }
+
+    /// The micro-kernel: `R` consecutive pixels of a row, whose first
+    /// pixel's first tap reads `x[base]`, for the 32 channels of the block;
+    /// stores them pixel-major into `out` (`R·32` floats).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn run<
+        const R: usize,
+        const SW: usize,
+        const DH: usize,
+        const DW: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+    >(
+        plan: &Plan,
+        x: &[f32],
+        w: &[f32],
+        bias: [__m512; 2],
+        base: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        // The last input element read: the last pixel's last tap; the last
+        // weight read: tap `K − 1`'s second vector.
+        let last = base
+            + (CG - 1) * plan.plane
+            + (KH - 1) * DH * plan.pitch
+            + (R - 1) * SW
+            + (KW - 1) * DW;
+        assert!(
+            last < x.len() && CG * KH * KW * OB <= w.len() && R * OB <= out.len(),
+            "channels: a run outside its buffers"
+        );
+        let (xp, wp) = (x.as_ptr(), w.as_ptr());
+        let mut acc = [bias; R];
+        for kh in 0..KH {
+            for c in 0..CG {
+                let row = base + c * plan.plane + kh * DH * plan.pitch;
+                let taps = (c * KH + kh) * KW * OB;
+                for kw in 0..KW {
+                    // SAFETY: AVX-512F is enabled; tap `(c·KH + kh)·KW + kw`
+                    // is below `K`, so its 32 weights are inside `w`
+                    // (asserted above).
+                    let (w0, w1) = unsafe {
+                        (
+                            _mm512_loadu_ps(wp.add(taps + kw * OB)),
+                            _mm512_loadu_ps(wp.add(taps + kw * OB + LANES)),
+                        )
+                    };
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: `row + j·SW + kw·DW` is at most `last`
+                        // (each term at most its maximum), inside `x`.
+                        let v = _mm512_set1_ps(unsafe { *xp.add(row + j * SW + kw * DW) });
+                        a[0] = _mm512_fmadd_ps(w0, v, a[0]);
+                        a[1] = _mm512_fmadd_ps(w1, v, a[1]);
+                    }
+                }
+            }
+        }
+        for (j, a) in acc.iter().enumerate() {
+            for (half, v) in a.iter().enumerate() {
+                let dst = &mut out[j * OB + half * LANES..][..LANES];
+                // SAFETY: AVX-512F is enabled; `dst` holds 16 floats.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *v) };
+            }
+        }
+    }
+
+    /// Transposes the band's pixels `q0..q1` (of the output plane, band
+    /// pixel `q − q0`) back to channels `o0..o0 + 32`'s planes through the
+    /// epilogue.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn store_band<const O: usize, const OH: usize, const OW: usize>(
+        band: &[MaybeUninit<f32>],
+        (q0, q1): (usize, usize),
+        o0: usize,
+        ep: &[Epilogue<'_, LANES, OH, OW>; 2],
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        for (half, ep) in ep.iter().enumerate() {
+            let mut q = q0;
+            while q < q1 {
+                let n = LANES.min(q1 - q);
+                let mut acc = [_mm512_setzero_ps(); LANES];
+                for (i, a) in acc.iter_mut().take(n).enumerate() {
+                    let src = &band[(q - q0 + i) * OB + half * LANES..][..LANES];
+                    // SAFETY: AVX-512F is enabled; `src` holds 16 floats,
+                    // written by `compute_band` (which covers every pixel
+                    // of the band's rows, `q1 − q0` of them).
+                    *a = unsafe { _mm512_loadu_ps(src.as_ptr().cast::<f32>()) };
+                }
+                transpose16(&mut acc);
+                epilogue(ep, q, n, &mut acc);
+                for (l, a) in acc.iter().enumerate() {
+                    let plane = output[o0 + half * LANES + l].as_flattened_mut();
+                    store(*a, &mut plane[q..], n);
+                }
+                q += n;
+            }
+        }
+    }
+}
