@@ -31,6 +31,15 @@
 //!   on planes of up to 1,024 padded pixels, vectorised across 16
 //!   channels instead of along the pixels (small planes fill few lanes and
 //!   cost the packed body a masked store per output row);
+//! - the *output-channel* body (`simd/conv/channels.rs`, AVX-512F), tried
+//!   next, takes ungrouped convolutions of a multiple of 32 output
+//!   channels (with at most 576 weights each), vectorised across 32 output
+//!   channels: runs of up to 12 pixels of an output row, each input value
+//!   broadcast to two weight vectors, so no lane is computed for nothing
+//!   (the packed body's junk columns and plane tails); the weights are
+//!   transposed once per call. It yields only to the packed body's
+//!   in-place GEMM, an unpadded stride-1 1×1 convolution over a multiple of
+//!   16 pixels;
 //! - the *direct* body (`simd/conv/mod.rs`), horizontal stride 1 only,
 //!   reads the input in place with one masked load per row segment (the
 //!   padding is only a mask): the fallback for inputs whose packed band
@@ -446,10 +455,12 @@ fn accumulate_row<
 /// [`conv2d_portable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Body {
-    /// The fastest: the packed SIMD body where its buffer holds a band of
-    /// the packed input (every layer of the zoo), else the direct one at
-    /// horizontal stride 1, each where it beats the portable loops
-    /// (`simd::conv::packed::profitable`, `simd::conv::profitable`).
+    /// The fastest: the channel-blocked depthwise or the output-channel
+    /// body where it applies and pays, else the packed SIMD body where its
+    /// buffer holds a band of the packed input (every layer of the zoo),
+    /// else the direct one at horizontal stride 1, each where it beats the
+    /// portable loops (`simd::conv::packed::profitable`,
+    /// `simd::conv::profitable`).
     Auto,
     /// As `Auto`, a SIMD body even where the portable one is as fast: the
     /// tests of the SIMD bodies.

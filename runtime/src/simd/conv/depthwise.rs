@@ -84,13 +84,15 @@ pub(crate) const fn profitable() -> bool {
 /// The AVX-512F body.
 pub(crate) mod avx512 {
     use super::{BUF_PIXELS, MAX_TAPS};
+    use crate::act::PostAct;
     use crate::conv::Post;
     use crate::simd::act::post_act512;
     use crate::simd::conv::{lane_mask, Epilogue};
     use crate::simd::transpose::transpose16;
     use core::arch::x86_64::{
         __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-        _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_storeu_ps,
+        _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        _mm512_storeu_ps,
     };
     use core::mem::MaybeUninit;
 
@@ -369,6 +371,21 @@ pub(crate) mod avx512 {
                 *a = _mm512_add_ps(*a, load(plane.get(q..).unwrap_or_default(), n));
             }
         }
-        post_act512(acc, ep.act);
+        match ep.act {
+            PostAct::None => {}
+            // `post_act512`'s ReLU, inline: called on `acc` itself, that
+            // function (not inlined) kept the 16 vectors in memory.
+            PostAct::Relu => {
+                let zero = _mm512_setzero_ps();
+                for a in acc.iter_mut() {
+                    *a = _mm512_max_ps(zero, *a);
+                }
+            }
+            act => {
+                let mut v = *acc;
+                post_act512(&mut v, act);
+                *acc = v;
+            }
+        }
     }
 }
