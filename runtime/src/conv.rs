@@ -2107,6 +2107,12 @@ mod tests {
                 dw!(608, bias = true; C=32 H=4 W=4 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
                 dw!(609, bias = false; C=16 H=30 W=30 K=(3, 3) S=(3, 3) P=(0, 2, 0, 2) D=(1, 1));
                 dw!(610, bias = true; C=256 H=3 W=3 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                // Two bands of runs of 10 + 10; two bands of 5-pixel rows
+                // in pairs, the first band (51 rows) ending on a single row.
+                dw!(611, bias = true; C=16 H=20 W=20 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                dw!(612, bias = false; C=16 H=60 W=5 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                // Pairs of rows at stride 2 (MobileNetV1's 12×12 → 6×6).
+                dw!(613, bias = true; C=16 H=12 W=12 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
             }
         }};
     }

@@ -68,7 +68,7 @@ pub(crate) const BAND: usize = 256;
 
 /// The most pixels of a run: `2·12` accumulators, two weight vectors and a
 /// broadcast fill 27 of the 32 vector registers.
-const MAX_RUN: usize = 12;
+pub(crate) const MAX_RUN: usize = 12;
 
 /// The rows and columns the body iterates over: the output plane, or for a
 /// 1×1 convolution at stride 1 without padding (whose input pixels are
@@ -137,7 +137,7 @@ pub(crate) const fn profitable(
 pub(crate) mod avx512 {
     use super::{runs, view, BAND, INPUT_CAP, OB, WEIGHT_CAP};
     use crate::conv::Post;
-    use crate::simd::conv::depthwise::avx512::{epilogue, load, store};
+    use crate::simd::conv::vector::{band_to_planes, load};
     use crate::simd::conv::Epilogue;
     use crate::simd::transpose::transpose16;
     use core::arch::x86_64::{
@@ -234,7 +234,7 @@ pub(crate) mod avx512 {
                     &mut band.0,
                 );
                 let (q0, q1) = (r0 * plan.view.1, r1 * plan.view.1);
-                store_band(&band.0, (q0, q1), o0, &ep, output);
+                band_to_planes(&band.0, (q0, q1), o0, &ep, output);
                 r0 = r1;
             }
             o0 += OB;
@@ -473,41 +473,6 @@ pub(crate) mod avx512 {
                 let dst = &mut out[j * OB + half * LANES..][..LANES];
                 // SAFETY: AVX-512F is enabled; `dst` holds 16 floats.
                 unsafe { _mm512_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *v) };
-            }
-        }
-    }
-
-    /// Transposes the band's pixels `q0..q1` (of the output plane, band
-    /// pixel `q − q0`) back to channels `o0..o0 + 32`'s planes through the
-    /// epilogue.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn store_band<const O: usize, const OH: usize, const OW: usize>(
-        band: &[MaybeUninit<f32>],
-        (q0, q1): (usize, usize),
-        o0: usize,
-        ep: &[Epilogue<'_, LANES, OH, OW>; 2],
-        output: &mut [[[f32; OW]; OH]; O],
-    ) {
-        for (half, ep) in ep.iter().enumerate() {
-            let mut q = q0;
-            while q < q1 {
-                let n = LANES.min(q1 - q);
-                let mut acc = [_mm512_setzero_ps(); LANES];
-                for (i, a) in acc.iter_mut().take(n).enumerate() {
-                    let src = &band[(q - q0 + i) * OB + half * LANES..][..LANES];
-                    // SAFETY: AVX-512F is enabled; `src` holds 16 floats,
-                    // written by `compute_band` (which covers every pixel
-                    // of the band's rows, `q1 − q0` of them).
-                    *a = unsafe { _mm512_loadu_ps(src.as_ptr().cast::<f32>()) };
-                }
-                transpose16(&mut acc);
-                epilogue(ep, q, n, &mut acc);
-                for (l, a) in acc.iter().enumerate() {
-                    let plane = output[o0 + half * LANES + l].as_flattened_mut();
-                    store(*a, &mut plane[q..], n);
-                }
-                q += n;
             }
         }
     }

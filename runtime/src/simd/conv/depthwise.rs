@@ -22,21 +22,33 @@
 //!    `[(h + PT)·PW + w + PL][l]` is channel `l`'s input at `(h, w)`, one
 //!    vector per padded pixel. The padding is zeroed once per call; each
 //!    group rewrites only the interior;
-//! 2. *compute*: 16 output pixels at a time (in row-major order, across
-//!    rows), 16 accumulators, each tap's 16 weights one vector held in a
-//!    register while it meets the 16 pixels' input vectors: one plain load
-//!    per FMA, no masks, no padding tests, any stride and dilation;
-//! 3. *store*: the 16 accumulators are transposed back, so that each holds
-//!    one channel's 16 consecutive output pixels (a plane is contiguous, so
-//!    rows do not matter), and go through the epilogue
-//!    ([`Post`](crate::conv::Post): norm,
-//!    residual, activation, the same operations as the other bodies, so the
-//!    fused result is the unfused one bit for bit) and a plain store (a
-//!    masked one for the plane's last pixels).
+//! 2. *compute*: each output row is cut into runs of at most 12 pixels of
+//!    nearly equal length, two rows at a time where a run is at most 6
+//!    pixels (DS-CNN's 5-pixel rows: 10 independent accumulators instead
+//!    of 5, which the FMA latency needs). For every tap, its 16 weights
+//!    (one vector, in a register) meet the run's input vectors: one plain
+//!    load per FMA at a constant offset from the run's first pixel, no
+//!    masks, no padding tests, any stride and dilation. The run lengths
+//!    are constants, matched on as such, so only the (at most four)
+//!    micro-kernels a layer uses are instantiated. Results go, a vector per
+//!    pixel, to a band buffer of whole rows (at most 256 pixels);
+//! 3. *store*: a full band is transposed back 16 pixels by 16 channels, so
+//!    that each vector holds one channel's 16 consecutive output pixels (a
+//!    plane is contiguous, so rows do not matter), and goes through the
+//!    epilogue ([`Post`](crate::conv::Post): norm, residual, activation,
+//!    the same operations as the other bodies, so the fused result is the
+//!    unfused one bit for bit) and a plain store (a masked one for the
+//!    plane's last pixels).
 //!
 //! The transposes cost about as much as the FMAs (64 shuffles per 256
 //! values, twice), which the packed body's fixed costs far exceed on small
 //! planes; on large ones it wins anyway ([`profitable`]).
+//!
+//! The runs replace 16-pixel blocks that crossed rows: each pixel's first
+//! offset then lived in an array that the compiler kept on the stack, a
+//! second load per FMA. Runs within rows made DS-CNN's 64-channel 25×5
+//! layer 3.12 → 1.90 µs and MobileNetV1's 128-channel 6×6 one 1.83 → 1.24
+//! (fastest of 3 interleaved runs of the kernels bench).
 //!
 //! Each output is `bias + Σ_kh Σ_kw w·x` in that order, one fused
 //! multiply-add per term: the packed body's order, so both give the same
@@ -46,12 +58,17 @@
 //!
 //! [`applies`]: depthwise (`groups = in = out channels`), channels a
 //! multiple of 16, at most [`MAX_TAPS`] kernel taps, and a padded plane of
-//! at most [`BUF_PIXELS`] pixels (its buffer is 64 KiB on the stack).
+//! at most [`BUF_PIXELS`] pixels and rows of at most [`BAND`] (its buffers
+//! are 64 and 16 KiB on the stack).
 
 /// The most padded input pixels of a plane: the buffer holds one vector
 /// (16 channels) per pixel, 64 KiB: up to a 32×32 padded plane. Larger
 /// planes (MobileNetV1's 50×50 at a 96×96 input) run the packed body.
 pub(crate) const BUF_PIXELS: usize = 1024;
+
+/// The output pixels of a band: whole rows, computed before they are
+/// stored (16 KiB).
+pub(crate) const BAND: usize = 256;
 
 /// The most kernel taps: 5×5, the largest depthwise kernel of the
 /// MobileNet and EfficientNet families.
@@ -70,6 +87,7 @@ pub(crate) const fn applies(
         && c.is_multiple_of(16)
         && kh * kw <= MAX_TAPS
         && ph * pw <= BUF_PIXELS
+        && pw <= BAND
 }
 
 /// Whether it beats the packed body where it [`applies`]: always, as
@@ -83,16 +101,15 @@ pub(crate) const fn profitable() -> bool {
 
 /// The AVX-512F body.
 pub(crate) mod avx512 {
+    use super::super::channels::{runs, MAX_RUN};
+    use super::BAND;
     use super::{BUF_PIXELS, MAX_TAPS};
-    use crate::act::PostAct;
     use crate::conv::Post;
-    use crate::simd::act::post_act512;
-    use crate::simd::conv::{lane_mask, Epilogue};
+    use crate::simd::conv::vector::{band_to_planes, load, store};
+    use crate::simd::conv::Epilogue;
     use crate::simd::transpose::transpose16;
     use core::arch::x86_64::{
-        __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-        _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
-        _mm512_storeu_ps,
+        __m512, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_setzero_ps, _mm512_storeu_ps,
     };
     use core::mem::MaybeUninit;
 
@@ -103,36 +120,9 @@ pub(crate) mod avx512 {
     #[repr(C, align(64))]
     struct Buffer([MaybeUninit<f32>; BUF_PIXELS * LANES]);
 
-    /// The first `n ≤ 16` floats of `x` (which holds at least `n`), zeros
-    /// above.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(in crate::simd::conv) fn load(x: &[f32], n: usize) -> __m512 {
-        if n == LANES && x.len() >= LANES {
-            // SAFETY: AVX-512F is enabled; `x` holds 16 floats.
-            unsafe { _mm512_loadu_ps(x.as_ptr()) }
-        } else {
-            let n = n.min(x.len());
-            // SAFETY: AVX-512F is enabled; the mask keeps the first `n`
-            // lanes, inside `x`, and a masked-off lane is not accessed.
-            unsafe { _mm512_maskz_loadu_ps(lane_mask(0, n), x.as_ptr()) }
-        }
-    }
-
-    /// Stores the first `n ≤ 16` lanes of `v` into `x` (at most its length).
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    pub(in crate::simd::conv) fn store(v: __m512, x: &mut [f32], n: usize) {
-        if n == LANES && x.len() >= LANES {
-            // SAFETY: AVX-512F is enabled; `x` holds 16 floats.
-            unsafe { _mm512_storeu_ps(x.as_mut_ptr(), v) }
-        } else {
-            let n = n.min(x.len());
-            // SAFETY: AVX-512F is enabled; the mask keeps the first `n`
-            // lanes, inside `x`.
-            unsafe { _mm512_mask_storeu_ps(x.as_mut_ptr(), lane_mask(0, n), v) }
-        }
-    }
+    /// The output pixels of a band, a vector each, cache-line aligned.
+    #[repr(C, align(64))]
+    struct Band([MaybeUninit<f32>; BAND * LANES]);
 
     /// [`crate::conv::conv2d_fused`] for a depthwise convolution that
     /// [`super::applies`]; see the [module docs](super).
@@ -174,13 +164,9 @@ pub(crate) mod avx512 {
         // alignment and validity).
         let buf =
             unsafe { &mut *(core::ptr::from_mut::<[MaybeUninit<f32>]>(prefix) as *mut [f32]) };
-        // The element offset of each tap in the buffer.
-        let mut taps = [0usize; MAX_TAPS];
-        for kh in 0..KH {
-            for kw in 0..KW {
-                taps[kh * KW + kw] = ((kh * DH) * pw + kw * DW) * LANES;
-            }
-        }
+        let mut band = Band([MaybeUninit::uninit(); BAND * LANES]);
+        // Whole rows per band (`applies`: a row fits).
+        let rows = (BAND / OW).max(1);
         let mut c0 = 0;
         while c0 < C {
             pack::<PT, PL, C, H, W>(input, c0, pw, buf);
@@ -189,26 +175,21 @@ pub(crate) mod avx512 {
             if let Some(bias) = bias {
                 b.copy_from_slice(&bias[c0..c0 + LANES]);
             }
-            // The group's norm coefficients (one square root per channel)
-            // and residual planes, as the direct body's blocks have them.
-            let ep = Epilogue::<LANES, OH, OW>::new(post, c0);
             let group = Group {
                 pw,
-                taps: &taps,
                 weights: &weights,
                 bias: load(&b, LANES),
             };
-            let mut q = 0;
-            while q < OH * OW {
-                let n = LANES.min(OH * OW - q);
-                let mut acc = compute::<SH, SW, KH, KW, OW>(&group, buf, q, n);
-                transpose16(&mut acc);
-                epilogue(&ep, q, n, &mut acc);
-                for (l, a) in acc.iter().enumerate() {
-                    let plane = output[c0 + l].as_flattened_mut();
-                    store(*a, plane.get_mut(q..).unwrap_or_default(), n);
-                }
-                q += n;
+            // The group's norm coefficients (one square root per channel)
+            // and residual planes, as the direct body's blocks have them.
+            let ep = [Epilogue::<LANES, OH, OW>::new(post, c0)];
+            let mut r0 = 0;
+            while r0 < OH {
+                let r1 = OH.min(r0 + rows);
+                compute_band::<SH, SW, DH, DW, KH, KW, OW>(&group, buf, (r0, r1), &mut band.0);
+                let (q0, q1) = (r0 * OW, r1 * OW);
+                band_to_planes(&band.0, (q0, q1), c0, &ep, output);
+                r0 = r1;
             }
             c0 += LANES;
         }
@@ -249,8 +230,6 @@ pub(crate) mod avx512 {
     struct Group<'a> {
         /// Padded pixels per buffer row.
         pw: usize,
-        /// Each tap's element offset in the buffer.
-        taps: &'a [usize; MAX_TAPS],
         /// Each tap's 16 weights.
         weights: &'a [__m512; MAX_TAPS],
         /// The 16 channels' biases.
@@ -290,101 +269,141 @@ pub(crate) mod avx512 {
         }
     }
 
-    /// The 16 accumulators of output pixels `q..q + n` (row-major over the
-    /// plane; the lanes are the group's channels), `bias + Σ w·x`. Pixels
-    /// past `n` repeat pixel `q` and are not stored.
+    /// Computes output rows `r0..r1` of the group into `band`: pixel `i`
+    /// of the band (row-major from row `r0`) at `i·16`, its 16 channels.
+    /// Each row is cut into runs of nearly equal length ([`runs`]), two
+    /// rows at a time where a run is at most half of [`MAX_RUN`] pixels
+    /// (DS-CNN's 5-pixel rows: 10 independent accumulators, not 5, for the
+    /// FMA latency).
+    ///
+    /// The run lengths are constants, matched on as such: only the
+    /// micro-kernels a layer uses are instantiated.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn compute<
+    fn compute_band<
         const SH: usize,
         const SW: usize,
+        const DH: usize,
+        const DW: usize,
         const KH: usize,
         const KW: usize,
         const OW: usize,
     >(
         group: &Group<'_>,
         buf: &[f32],
-        q: usize,
-        n: usize,
-    ) -> [__m512; 16] {
-        // Each pixel's first tap's element offset.
-        let mut base = [0usize; 16];
-        let (mut oh, mut ow) = (q / OW, q % OW);
-        for b in base.iter_mut().take(n) {
-            *b = (oh * SH * group.pw + ow * SW) * LANES;
-            ow += 1;
-            if ow == OW {
-                ow = 0;
-                oh += 1;
+        (r0, r1): (usize, usize),
+        band: &mut [MaybeUninit<f32>],
+    ) {
+        macro_rules! dispatch {
+            ($n:expr, $rows:literal, $base:expr, $out:expr) => {{
+                macro_rules! run {
+                    ($r:literal) => {
+                        run::<$r, $rows, SH, SW, DH, DW, KH, KW>(group, buf, $base, OW, $out)
+                    };
+                }
+                match $n {
+                    1 => run!(1),
+                    2 => run!(2),
+                    3 => run!(3),
+                    4 => run!(4),
+                    5 => run!(5),
+                    6 => run!(6),
+                    7 => run!(7),
+                    8 => run!(8),
+                    9 => run!(9),
+                    10 => run!(10),
+                    11 => run!(11),
+                    _ => run!(12),
+                }
+            }};
+        }
+        let (len, last) = const { runs(OW) };
+        let pairs = 2 * len <= MAX_RUN;
+        let mut row = r0;
+        while row < r1 {
+            let two = pairs && row + 1 < r1;
+            let mut col = 0;
+            while col < OW {
+                let n = if col + len < OW { len } else { last };
+                let base = (row * SH * group.pw + col * SW) * LANES;
+                let out = &mut band[((row - r0) * OW + col) * LANES..];
+                match (col + len < OW, two) {
+                    (true, false) => dispatch!({ const { runs(OW).0 } }, 1, base, out),
+                    (false, false) => dispatch!({ const { runs(OW).1 } }, 1, base, out),
+                    (true, true) => {
+                        if const { 2 * runs(OW).0 <= MAX_RUN } {
+                            dispatch!({ const { runs(OW).0 } }, 2, base, out);
+                        }
+                    }
+                    (false, true) => {
+                        if const { 2 * runs(OW).0 <= MAX_RUN } {
+                            dispatch!({ const { runs(OW).1 } }, 2, base, out);
+                        }
+                    }
+                }
+                col += n;
             }
+            row += if two { 2 } else { 1 };
         }
-        for j in n..16 {
-            base[j] = base[0];
-        }
-        // Every offset `base + tap` plus 16 is at most the buffer's length:
-        // the last tap of the last pixel reads padded pixel
-        // `((OH−1)·SH + (KH−1)·DH, (OW−1)·SW + (KW−1)·DW)`, the last of the
-        // padded plane by the output size's definition.
-        let ptr = buf.as_ptr();
-        let last = base.iter().max().copied().unwrap_or(0) + group.taps[KH * KW - 1] + LANES;
-        assert!(last <= buf.len(), "depthwise: a tap outside the buffer");
-        let mut acc = [group.bias; 16];
-        for t in 0..KH * KW {
-            let w = group.weights[t];
-            let off = group.taps[t];
-            for j in 0..16 {
-                // SAFETY: AVX-512F is enabled; `base[j] + off + 16` is at
-                // most `last`, checked against the buffer's length above
-                // (the taps grow with `t`, the last is the largest).
-                let x = unsafe { _mm512_loadu_ps(ptr.add(base[j] + off)) };
-                acc[j] = _mm512_fmadd_ps(w, x, acc[j]);
-            }
-        }
-        acc
     }
 
-    /// The epilogue on the transposed accumulators (`acc[l]`: channel
-    /// `c0 + l`'s output pixels `q..q + n`, `ep` the group's): the other
-    /// bodies' operations in their order.
+    /// The micro-kernel: `ROWS` rows of `R` consecutive output pixels of
+    /// the group, the first pixel's first tap at `buf[base]`; stores each
+    /// pixel's 16 channels at `out[(rr·ow + j)·16]` (row `rr`, pixel `j`).
+    /// Each accumulator is `bias + Σ_kh Σ_kw w·x` in that order, one FMA
+    /// per term, as in the packed body.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    pub(in crate::simd::conv) fn epilogue<const OH: usize, const OW: usize>(
-        ep: &Epilogue<'_, LANES, OH, OW>,
-        q: usize,
-        n: usize,
-        acc: &mut [__m512; 16],
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    fn run<
+        const R: usize,
+        const ROWS: usize,
+        const SH: usize,
+        const SW: usize,
+        const DH: usize,
+        const DW: usize,
+        const KH: usize,
+        const KW: usize,
+    >(
+        group: &Group<'_>,
+        buf: &[f32],
+        base: usize,
+        ow: usize,
+        out: &mut [MaybeUninit<f32>],
     ) {
-        if !ep.any {
-            return;
-        }
-        if let Some(norm) = &ep.norm {
-            for (a, &(alpha, beta)) in acc.iter_mut().zip(norm) {
-                *a = _mm512_add_ps(
-                    _mm512_mul_ps(*a, _mm512_set1_ps(alpha)),
-                    _mm512_set1_ps(beta),
-                );
-            }
-        }
-        if let Some(residual) = ep.residual {
-            for (a, plane) in acc.iter_mut().zip(residual) {
-                let plane = plane.as_flattened();
-                *a = _mm512_add_ps(*a, load(plane.get(q..).unwrap_or_default(), n));
-            }
-        }
-        match ep.act {
-            PostAct::None => {}
-            // `post_act512`'s ReLU, inline: called on `acc` itself, that
-            // function (not inlined) kept the 16 vectors in memory.
-            PostAct::Relu => {
-                let zero = _mm512_setzero_ps();
-                for a in acc.iter_mut() {
-                    *a = _mm512_max_ps(zero, *a);
+        let pitch = group.pw * LANES;
+        // The last element read: the last row's last pixel's last tap.
+        let last = base
+            + ((ROWS - 1) * SH + (KH - 1) * DH) * pitch
+            + ((R - 1) * SW + (KW - 1) * DW) * LANES
+            + LANES;
+        assert!(
+            last <= buf.len() && ((ROWS - 1) * ow + R) * LANES <= out.len(),
+            "depthwise: a run outside its buffers"
+        );
+        let p = buf.as_ptr();
+        let mut acc = [[group.bias; R]; ROWS];
+        for kh in 0..KH {
+            for kw in 0..KW {
+                let w = group.weights[kh * KW + kw];
+                for (rr, acc) in acc.iter_mut().enumerate() {
+                    let row = base + (rr * SH + kh * DH) * pitch + kw * DW * LANES;
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: AVX-512F is enabled; the offset is at
+                        // most `last − 16` (each term at most its maximum),
+                        // so the 16 floats are inside `buf` (asserted
+                        // above).
+                        let x = unsafe { _mm512_loadu_ps(p.add(row + j * SW * LANES)) };
+                        *a = _mm512_fmadd_ps(w, x, *a);
+                    }
                 }
             }
-            act => {
-                let mut v = *acc;
-                post_act512(&mut v, act);
-                *acc = v;
+        }
+        for (rr, acc) in acc.iter().enumerate() {
+            for (j, a) in acc.iter().enumerate() {
+                let dst = &mut out[(rr * ow + j) * LANES..][..LANES];
+                // SAFETY: AVX-512F is enabled; `dst` holds 16 floats.
+                unsafe { _mm512_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *a) };
             }
         }
     }

@@ -741,6 +741,7 @@ pub(crate) mod avx2 {
 pub(crate) mod channels;
 pub(crate) mod depthwise;
 pub(crate) mod packed;
+mod vector;
 
 #[cfg(test)]
 mod tests {
