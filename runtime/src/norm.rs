@@ -87,30 +87,6 @@ impl<const C: usize> Norm<'_, C> {
                 alpha_beta(w, b, mean, var, self.eps, sqrt)
             })
     }
-
-    /// `(alpha, beta)` of channel `c < C` alone, for the SIMD bodies (which
-    /// work on blocks of channels), with their own IEEE square root `sqrt`.
-    ///
-    /// Every IEEE square root is correctly rounded, so the bits are
-    /// [`Norm::coefficients`]'. The SIMD bodies pass a `vsqrtss`: on x86-64
-    /// `libm::sqrtf` is inline assembly, a legacy-SSE `sqrtss`, and one of
-    /// those inside an AVX-512 or AVX2 function, with the upper halves of
-    /// the vector registers in use, costs an SSE/AVX transition (16 of them
-    /// added 5% to a 3×3, 16-channel, 32×32 convolution).
-    #[cfg(target_arch = "x86_64")]
-    #[inline]
-    pub(crate) fn coefficient(&self, c: usize, sqrt: impl Fn(f32) -> f32) -> (f32, f32) {
-        let w = self.weight.map_or(1.0, |w| w[c]);
-        let b = self.bias.map_or(0.0, |b| b[c]);
-        alpha_beta(
-            w,
-            b,
-            self.running_mean[c],
-            self.running_var[c],
-            self.eps,
-            sqrt,
-        )
-    }
 }
 
 /// The IEEE square root: the SSE instruction on x86-64 (in every x86-64

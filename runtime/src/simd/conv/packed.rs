@@ -101,7 +101,7 @@ use crate::conv::Post;
 use core::arch::x86_64::{
     __m256, __m256i, _mm256_castpd_ps, _mm256_castps_pd, _mm256_loadu_ps, _mm256_loadu_si256,
     _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_permute4x64_pd, _mm256_setzero_ps,
-    _mm256_shuffle_ps, _mm256_storeu_ps, _mm_cvtss_f32, _mm_set_ss, _mm_sqrt_ss,
+    _mm256_shuffle_ps, _mm256_storeu_ps,
 };
 use core::mem::MaybeUninit;
 
@@ -489,11 +489,10 @@ macro_rules! packed_driver {
                 core::array::from_fn(|kh| core::array::from_fn(|kw| lay.tap(kh, kw, SH, SW, DH, DW)));
             let mut buf = [const { MaybeUninit::<f32>::uninit() }; CAP];
             if lay.depthwise {
-                // One square root per channel, once per call.
-                let sqrt = |x| _mm_cvtss_f32(_mm_sqrt_ss(_mm_set_ss(x)));
-                let norms: Option<[(f32, f32); O]> = post
-                    .norm
-                    .map(|n| core::array::from_fn(|o| n.coefficient(o, sqrt)));
+                // One square root per channel, once per call, 8 channels
+                // at a time.
+                let norms: Option<[(f32, f32); O]> =
+                    post.norm.map(|n| super::super::coefficients::<O, O>(&n, 0));
                 let mut r0 = 0;
                 while r0 < OH {
                     let rows = lay.band.min(OH - r0);
