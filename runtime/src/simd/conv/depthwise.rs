@@ -47,8 +47,8 @@
 //! The runs replace 16-pixel blocks that crossed rows: each pixel's first
 //! offset then lived in an array that the compiler kept on the stack, a
 //! second load per FMA. Runs within rows made DS-CNN's 64-channel 25×5
-//! layer 3.12 → 1.90 µs and MobileNetV1's 128-channel 6×6 one 1.83 → 1.24
-//! (fastest of 3 interleaved runs of the kernels bench).
+//! layer 2.48 → 1.95 µs and MobileNetV1's 128-channel 6×6 one 1.68 → 1.20
+//! (fastest of 4 interleaved runs of the kernels bench).
 //!
 //! Each output is `bias + Σ_kh Σ_kw w·x` in that order, one fused
 //! multiply-add per term: the packed body's order, so both give the same
