@@ -356,27 +356,12 @@ pub(crate) mod avx512 {
         band: &mut [MaybeUninit<f32>],
     ) {
         macro_rules! dispatch {
-            ($n:expr, $base:expr, $out:expr) => {{
-                macro_rules! run {
-                    ($r:literal) => {
-                        run::<$r, SW, DH, DW, CG, KH, KW>(plan, x, w, bias, $base, $out)
-                    };
-                }
-                match $n {
-                    1 => run!(1),
-                    2 => run!(2),
-                    3 => run!(3),
-                    4 => run!(4),
-                    5 => run!(5),
-                    6 => run!(6),
-                    7 => run!(7),
-                    8 => run!(8),
-                    9 => run!(9),
-                    10 => run!(10),
-                    11 => run!(11),
-                    _ => run!(12),
-                }
-            }};
+            ($n:expr, $base:expr, $out:expr) => {
+                with_run_length!(
+                    $n,
+                    run::<SW, DH, DW, CG, KH, KW>(plan, x, w, bias, $base, $out)
+                )
+            };
         }
         let ow = plan.view.1;
         let (len, last) = runs(ow);

@@ -295,30 +295,15 @@ pub(crate) mod avx512 {
         band: &mut [MaybeUninit<f32>],
     ) {
         macro_rules! dispatch {
-            ($n:expr, $rows:literal, $base:expr, $out:expr) => {{
-                macro_rules! run {
-                    ($r:literal) => {
-                        run::<$r, $rows, SH, SW, DH, DW, KH, KW>(group, buf, $base, OW, $out)
-                    };
-                }
-                match $n {
-                    1 => run!(1),
-                    2 => run!(2),
-                    3 => run!(3),
-                    4 => run!(4),
-                    5 => run!(5),
-                    6 => run!(6),
-                    7 => run!(7),
-                    8 => run!(8),
-                    9 => run!(9),
-                    10 => run!(10),
-                    11 => run!(11),
-                    _ => run!(12),
-                }
-            }};
+            ($n:expr, $rows:literal, $base:expr, $out:expr) => {
+                with_run_length!(
+                    $n,
+                    run::<$rows, SH, SW, DH, DW, KH, KW>(group, buf, $base, OW, $out)
+                )
+            };
         }
         let (len, last) = const { runs(OW) };
-        let pairs = 2 * len <= MAX_RUN;
+        let pairs = const { 2 * runs(OW).0 <= MAX_RUN };
         let mut row = r0;
         while row < r1 {
             let two = pairs && row + 1 < r1;

@@ -244,6 +244,29 @@ macro_rules! with_block_size {
     };
 }
 
+/// Calls `$f::<R, …>` for a run length `R` of `1..=12` (`channels::runs`),
+/// the micro-kernels of the `channels` and `depthwise` bodies. Called with
+/// a constant (`{ const { … } }`) as `$n`, only the matching arm is
+/// instantiated.
+macro_rules! with_run_length {
+    ($n:expr, $f:ident :: <$($g:tt),*>($($arg:expr),*)) => {
+        match $n {
+            1 => $f::<1, $($g),*>($($arg),*),
+            2 => $f::<2, $($g),*>($($arg),*),
+            3 => $f::<3, $($g),*>($($arg),*),
+            4 => $f::<4, $($g),*>($($arg),*),
+            5 => $f::<5, $($g),*>($($arg),*),
+            6 => $f::<6, $($g),*>($($arg),*),
+            7 => $f::<7, $($g),*>($($arg),*),
+            8 => $f::<8, $($g),*>($($arg),*),
+            9 => $f::<9, $($g),*>($($arg),*),
+            10 => $f::<10, $($g),*>($($arg),*),
+            11 => $f::<11, $($g),*>($($arg),*),
+            _ => $f::<12, $($g),*>($($arg),*),
+        }
+    };
+}
+
 /// The epilogue of one block of `OB` output channels starting at channel
 /// `o`: [`Post`] restricted to the block, with the norm's coefficients
 /// (one square root per channel, once per call: each channel is in one
