@@ -455,8 +455,8 @@ fn accumulate_row<
 /// [`conv2d_portable`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Body {
-    /// The fastest: the channel-blocked depthwise or the output-channel
-    /// body where it applies and pays, else the packed SIMD body where its
+    /// The fastest: the row-wise or the channel-blocked depthwise body or
+    /// the output-channel body where it applies and pays, else the packed SIMD body where its
     /// buffer holds a band of the packed input (every layer of the zoo),
     /// else the direct one at horizontal stride 1, each where it beats the
     /// portable loops (`simd::conv::packed::profitable`,
@@ -479,6 +479,10 @@ pub(crate) enum Body {
     /// The output-channel body (`simd/conv/channels.rs`) where it applies.
     #[cfg_attr(not(test), allow(dead_code))]
     Channels,
+    /// The row-wise depthwise body (`simd/conv/rowwise.rs`) where it
+    /// applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Rowwise,
 }
 
 /// The shared implementation: checks the geometry at compile time, then runs
@@ -563,13 +567,29 @@ fn conv2d_with<
 
     #[cfg(target_arch = "x86_64")]
     if kind::<P>() == PadKind::Zeros {
-        use simd::conv::{channels, depthwise, packed};
+        use simd::conv::{channels, depthwise, packed, rowwise};
+        let use_rowwise = const { rowwise::applies((G, C, CG, O), (SW, DW), KW) }
+            && match body {
+                Body::Auto => rowwise::profitable(OW),
+                Body::Simd | Body::Rowwise => true,
+                Body::Direct | Body::Packed | Body::Depthwise | Body::Channels => false,
+            };
+        if isa == Isa::Avx512 && use_rowwise && simd::has_avx512() {
+            // SAFETY: the guard just checked that the CPU has AVX-512F, the
+            // one feature this body is compiled with.
+            unsafe {
+                rowwise::avx512::conv2d::<SH, SW, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
+                    input, weight, bias, post, output,
+                );
+            }
+            return;
+        }
         let use_depthwise =
             const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) }
                 && match body {
                     Body::Auto => depthwise::profitable(),
                     Body::Simd | Body::Depthwise => true,
-                    Body::Direct | Body::Packed | Body::Channels => false,
+                    Body::Direct | Body::Packed | Body::Channels | Body::Rowwise => false,
                 };
         if isa == Isa::Avx512 && use_depthwise && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
@@ -608,7 +628,7 @@ fn conv2d_with<
         } && match body {
             Body::Auto => channels::profitable((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)),
             Body::Simd | Body::Channels => true,
-            Body::Direct | Body::Packed | Body::Depthwise => false,
+            Body::Direct | Body::Packed | Body::Depthwise | Body::Rowwise => false,
         };
         if isa == Isa::Avx512 && use_channels && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
@@ -652,14 +672,14 @@ fn conv2d_with<
             && match body {
                 Body::Auto => packed::profitable(O / G, CG, KH * KW),
                 Body::Simd | Body::Packed => true,
-                Body::Direct | Body::Depthwise | Body::Channels => false,
+                Body::Direct | Body::Depthwise | Body::Channels | Body::Rowwise => false,
             };
         let use_direct = !use_packed
             && simd::conv::supported(SW)
             && match body {
                 Body::Auto => simd::conv::profitable(O / G, CG, PL + PR),
                 Body::Simd | Body::Direct => true,
-                Body::Packed | Body::Depthwise | Body::Channels => false,
+                Body::Packed | Body::Depthwise | Body::Channels | Body::Rowwise => false,
             };
         match isa {
             Isa::Avx512 if use_packed && simd::has_avx512() => {
@@ -2178,6 +2198,55 @@ mod tests {
         channels_cases!();
     }
 
+    /// Geometries for the row-wise depthwise body (`simd/conv/rowwise.rs`),
+    /// each checked to be one it takes: MobileNetV1's 48×48 and 24×24
+    /// layers at stride 1 and 2 (rows of 16 + 8 columns, Keras "same"),
+    /// rows of one vector and a tail, band tails (rows not a multiple of
+    /// the 4 or 2 computed together), an odd width at stride 2, vertical
+    /// strides 2 and 3 and vertical dilation, a 5×5 kernel, the widest
+    /// kernel it takes (7 columns), padding on one side, a 1-pixel plane
+    /// and DS-CNN's 5-column rows.
+    macro_rules! rowwise_cases {
+        () => {{
+            macro_rules! rw {
+                ($seed:expr, bias = $bias:expr; C=$c:literal H=$h:literal W=$w:literal
+                 K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
+                 P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)) => {{
+                    assert!(
+                        simd::conv::rowwise::applies(($c, $c, 1, $c), ($sw, $dw), $kw),
+                        "seed {}: not a geometry of the row-wise body", $seed
+                    );
+                    asym_case!(@body Body::Rowwise; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
+                        C=$c H=$h W=$w O=$c G=$c K=($kh, $kw) S=($sh, $sw) P=($pt, $pb, $pl, $pr) D=($dh, $dw));
+                }};
+            }
+            // Stride 1 first: Miri runs only this one (it lacks the
+            // stride-2 permute).
+            rw!(901, bias = true; C=3 H=5 W=18 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            #[cfg(not(miri))]
+            {
+                rw!(902, bias = true; C=16 H=48 W=48 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+                rw!(903, bias = false; C=8 H=48 W=48 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                rw!(904, bias = true; C=32 H=24 W=24 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+                rw!(905, bias = true; C=32 H=24 W=24 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                rw!(906, bias = true; C=3 H=7 W=35 K=(5, 5) S=(1, 1) P=(2, 2, 2, 2) D=(1, 1));
+                rw!(907, bias = true; C=2 H=11 W=30 K=(3, 7) S=(2, 2) P=(1, 2, 3, 3) D=(2, 1));
+                rw!(908, bias = true; C=5 H=9 W=33 K=(3, 3) S=(1, 2) P=(1, 1, 1, 1) D=(1, 1));
+                rw!(909, bias = false; C=2 H=20 W=40 K=(3, 3) S=(3, 2) P=(0, 0, 0, 0) D=(1, 1));
+                rw!(910, bias = true; C=16 H=1 W=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                rw!(911, bias = true; C=2 H=6 W=20 K=(1, 7) S=(1, 1) P=(0, 0, 3, 3) D=(1, 1));
+                rw!(912, bias = true; C=4 H=7 W=17 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(1, 1));
+                rw!(913, bias = true; C=64 H=25 W=5 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                rw!(914, bias = true; C=3 H=9 W=16 K=(3, 3) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+            }
+        }};
+    }
+
+    #[test]
+    fn rowwise_avx512_matches_reference() {
+        rowwise_cases!();
+    }
+
     #[test]
     fn asymmetric_reflect_matches_reference() {
         asym_cases!(Reflect, PaddingMode::Reflect);
@@ -2368,6 +2437,12 @@ mod tests {
         post_case!(Zeros, z, 316; C=32 H=25 W=5 O=32 G=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 317; C=16 H=11 W=12 O=16 G=16 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+        // The row-wise depthwise body: rows of 16 + 4 columns at stride 1,
+        // 13 at stride 2 (a residual and a store as wide as the row).
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 321; C=3 H=6 W=20 O=3 G=3 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 322; C=2 H=9 W=26 O=2 G=2 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         // The output-channel body: a stride-1 3×3 layer whose rows are cut
         // into unequal runs, a stride-2 one whose last 16 pixels are
         // partial, and a pointwise one read as one row.

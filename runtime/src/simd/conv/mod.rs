@@ -766,6 +766,7 @@ pub(crate) mod avx2 {
 pub(crate) mod channels;
 pub(crate) mod depthwise;
 pub(crate) mod packed;
+pub(crate) mod rowwise;
 mod vector;
 
 #[cfg(test)]

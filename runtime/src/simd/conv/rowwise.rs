@@ -1,0 +1,377 @@
+//! The row-wise depthwise body (AVX-512F): a depthwise convolution at
+//! horizontal stride 1 or 2 computed a vector of 16 output columns of one
+//! row at a time, straight from the input planes: nothing is packed or
+//! transposed.
+//!
+//! # Why
+//!
+//! A depthwise layer does 9 multiply-adds per output (3×3) and reads its
+//! whole input once, so the copies the other bodies make cost as much as
+//! the arithmetic. The channel-blocked body transposes the input into
+//! pixel-major order and the output back, a shuffle per four values each
+//! way; at stride 2 it transposes four input pixels per output pixel. The
+//! packed body copies the input into phase planes. On MobileNetV1 at 96×96
+//! those layers ran at 8–22% of the FMA peak and took about 30% of the
+//! network.
+//!
+//! # Algorithm
+//!
+//! Channel by channel (its input plane stays in the cache), for each
+//! vector of up to 16 consecutive output columns of a row (a row of 24 is
+//! 16 + 8), the masks of every kernel column are worked out once; then for
+//! each band of [`ROWS`] output rows (2 at stride 2), that many
+//! accumulators (independent chains for the FMA latency) start at the
+//! bias, and each tap `(kh, kw)` adds `w · x`, with `x` the 16 input values
+//! that output columns `ow0..ow0 + 16` read:
+//!
+//! - at stride 1, one unaligned load from column `ow0 + kw − PL`;
+//! - at stride 2, two loads of 16 from column `2·ow0 + kw − PL` and one
+//!   `vpermt2ps` that keeps the even elements of the 32.
+//!
+//! Lanes whose input column is in the padding are masked off (they read
+//! zero); an input row in the padding is a vector of zeros. The
+//! accumulators go through the epilogue ([`Post`](crate::conv::Post): norm, residual,
+//! activation, the other bodies' operations) and a masked store into the
+//! output row.
+//!
+//! Each output is `bias + Σ_kh Σ_kw w·x` in that order, one fused
+//! multiply-add per term: the packed and channel-blocked bodies' order, so
+//! the same bits.
+//!
+//! # Where it runs
+//!
+//! [`applies`]: depthwise (`groups = in = out channels`), horizontal stride
+//! 1 or 2 without horizontal dilation, at most [`MAX_KW`] kernel columns;
+//! [`profitable`] on rows of at least
+//! 12 output columns.
+
+/// Output rows computed together at horizontal stride 1: independent
+/// accumulators for the FMA latency. At stride 2 two: with four, the
+/// compiler kept some of the loaded and permuted rows in memory
+/// (MobileNetV1's 16-channel 48×48 layer 8.7 µs against 4.7 with two).
+pub(crate) const ROWS: usize = 4;
+
+/// Whether this body computes the zero-padded convolution: see the
+/// [module docs](self#where-it-runs).
+pub(crate) const fn applies(
+    (g, c, cg, o): (usize, usize, usize, usize),
+    (sw, dw): (usize, usize),
+    kw: usize,
+) -> bool {
+    cg == 1 && g == c && o == c && (sw == 1 || sw == 2) && dw == 1 && kw <= MAX_KW
+}
+
+/// The most kernel columns (a mask each).
+pub(crate) const MAX_KW: usize = 7;
+
+/// Whether it beats the channel-blocked and packed bodies where it
+/// [`applies`], for output rows of `ow` columns: on rows of at least 12
+/// (at most a quarter of the lanes idle). Measured with `cargo bench -p
+/// constnet-runtime --bench kernels -- layers/`, fastest of 3 interleaved
+/// runs, µs, before → after: MobileNetV1's stride-1 layers 8 ch 48×48
+/// 6.02 → 2.16, 32 ch 24×24 4.75 → 2.64, 64 ch 12×12 2.34 → 1.36, its
+/// stride-2 layers 16 ch 48×48 6.29 → 4.34, 32 ch 24×24 2.56 → 1.69.
+/// Forced onto narrower rows it lost: DS-CNN's 25×5 1.91 against 2.67,
+/// 128 ch 6×6 1.26 against 1.38, 256 ch 3×3 0.63 against 2.69 (one
+/// vector per row of 3). At 6 columns and stride 2 it won (64 ch 12×12,
+/// 1.07 against 1.27); the rule keeps one threshold.
+pub(crate) const fn profitable(ow: usize) -> bool {
+    ow >= 12
+}
+
+/// The AVX-512F body.
+pub(crate) mod avx512 {
+    use super::{MAX_KW, ROWS};
+    use crate::act::PostAct;
+    use crate::conv::Post;
+    use crate::simd::act::post_act512;
+    use crate::simd::conv::{coefficients, lane_mask};
+    use core::arch::x86_64::{
+        __m512, __m512i, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps,
+        _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_permutex2var_ps,
+        _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps,
+    };
+
+    const LANES: usize = 16;
+
+    /// [`crate::conv::conv2d_fused`] for a depthwise convolution that
+    /// [`super::applies`]; see the [module docs](super).
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    pub(crate) fn conv2d<
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        debug_assert!(super::applies((C, C, CG, O), (SW, 1), KW));
+        let norms: Option<[(f32, f32); O]> = post.norm.map(|n| coefficients::<O, O>(&n, 0));
+        // Channel by channel, so that each input plane is read from the
+        // cache by every vector of columns.
+        for o in 0..O {
+            let ch = Channel {
+                input: input[o].as_flattened(),
+                weight: weight[o][0].as_flattened(),
+                bias: bias.map_or(0.0, |b| b[o]),
+                norm: norms.as_ref().map(|n| n[o]),
+            };
+            let mut ow0 = 0;
+            while ow0 < OW {
+                let n = LANES.min(OW - ow0);
+                let masks = Masks::new::<SW, PL, W, KW>(ow0, n);
+                let mut r0 = 0;
+                while SW == 1 && r0 + ROWS <= OH {
+                    rows::<ROWS, SH, SW, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
+                        &ch,
+                        &masks,
+                        post,
+                        (o, r0, ow0, n),
+                        &mut output[o],
+                    );
+                    r0 += ROWS;
+                }
+                while SW == 2 && r0 + 2 <= OH {
+                    rows::<2, SH, SW, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
+                        &ch,
+                        &masks,
+                        post,
+                        (o, r0, ow0, n),
+                        &mut output[o],
+                    );
+                    r0 += 2;
+                }
+                while r0 < OH {
+                    rows::<1, SH, SW, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
+                        &ch,
+                        &masks,
+                        post,
+                        (o, r0, ow0, n),
+                        &mut output[o],
+                    );
+                    r0 += 1;
+                }
+                ow0 += n;
+            }
+        }
+    }
+
+    /// Output rows `r0..r0 + R` at columns `ow0..ow0 + n` of channel `o`:
+    /// computed, through the epilogue and stored, the `R` accumulators in
+    /// registers throughout (an array the epilogue took by slice was kept
+    /// in memory, a store and a load per vector).
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    fn rows<
+        const R: usize,
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const H: usize,
+        const W: usize,
+        const KH: usize,
+        const KW: usize,
+        const O: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        ch: &Channel<'_>,
+        masks: &Masks,
+        post: &Post<'_, O, OH, OW>,
+        (o, r0, ow0, n): (usize, usize, usize, usize),
+        plane: &mut [[f32; OW]; OH],
+    ) {
+        let mut acc = band::<R, SH, SW, PT, PL, DH, H, W, KH, KW>(ch, masks, r0, ow0);
+        finish(ch, post, o, (r0, ow0, n), &mut acc, plane);
+    }
+
+    /// One channel's input plane, taps (`KH·KW`, row-major), bias and norm
+    /// coefficients.
+    struct Channel<'a> {
+        input: &'a [f32],
+        weight: &'a [f32],
+        bias: f32,
+        norm: Option<(f32, f32)>,
+    }
+
+    /// The load masks of each kernel column for one vector of output
+    /// columns: at stride 1 `lo[kw]` for the one load; at stride 2 `lo[kw]`
+    /// and `hi[kw]` for the loads of elements `0..16` and `16..32`.
+    struct Masks {
+        lo: [u16; MAX_KW],
+        hi: [u16; MAX_KW],
+    }
+
+    impl Masks {
+        /// For output columns `ow0..ow0 + n`.
+        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
+        fn new<const SW: usize, const PL: usize, const W: usize, const KW: usize>(
+            ow0: usize,
+            n: usize,
+        ) -> Self {
+            let mut m = Masks {
+                lo: [0; MAX_KW],
+                hi: [0; MAX_KW],
+            };
+            // The elements `e` of a load from column `s` that are input
+            // columns (`0 <= s + e < W`) and that the `n` lanes use (`e <=
+            // SW·(n − 1)`), within `first..first + 16`.
+            let lanes = |s: isize, first: usize| {
+                let lo = (-s).clamp(0, 32) as usize;
+                let hi = ((W as isize - s).clamp(0, 32) as usize).min(SW * (n - 1) + 1);
+                lane_mask(
+                    lo.clamp(first, first + 16) - first,
+                    hi.clamp(first, first + 16) - first,
+                )
+            };
+            for kw in 0..KW {
+                let s = (SW * ow0 + kw) as isize - PL as isize;
+                m.lo[kw] = lanes(s, 0);
+                m.hi[kw] = lanes(s, 16);
+            }
+            m
+        }
+    }
+
+    /// The `R` accumulators of output rows `r0..r0 + R` at columns `ow0..`
+    /// of one channel, without the epilogue.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::too_many_arguments, clippy::cast_possible_wrap)] // Const parameters; sizes far below `isize::MAX`.
+    fn band<
+        const R: usize,
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const H: usize,
+        const W: usize,
+        const KH: usize,
+        const KW: usize,
+    >(
+        ch: &Channel<'_>,
+        masks: &Masks,
+        r0: usize,
+        ow0: usize,
+    ) -> [__m512; R] {
+        let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let mut acc = [_mm512_set1_ps(ch.bias); R];
+        let x = ch.input.as_ptr();
+        for kh in 0..KH {
+            for (r, a) in acc.iter_mut().enumerate() {
+                // A padding row is zeros, multiplied as the other bodies do
+                // (so an infinite weight gives NaN there too).
+                let ih = ((r0 + r) * SH + kh * DH)
+                    .checked_sub(PT)
+                    .filter(|&ih| ih < H);
+                for kw in 0..KW {
+                    let w = _mm512_set1_ps(ch.weight[kh * KW + kw]);
+                    let v = match ih {
+                        Some(ih) => {
+                            let s = (ih * W + SW * ow0 + kw) as isize - PL as isize;
+                            row_load::<SW>(x, s, masks.lo[kw], masks.hi[kw], evens)
+                        }
+                        None => _mm512_setzero_ps(),
+                    };
+                    *a = _mm512_fmadd_ps(w, v, *a);
+                }
+            }
+        }
+        acc
+    }
+
+    /// The 16 input values of a vector of output columns: at stride 1
+    /// elements `s..s + 16` of the plane `x`, at stride 2 the even ones of
+    /// `s..s + 32`; lanes outside the masks read zero.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn row_load<const SW: usize>(
+        x: *const f32,
+        s: isize,
+        lo: u16,
+        hi: u16,
+        evens: __m512i,
+    ) -> __m512 {
+        // SAFETY: AVX-512F is enabled on this function. The masks keep only
+        // lanes whose element `s + e` is an input column `0..W` of input
+        // row `ih` (`Masks::new`, `s = ih·W + SW·ow0 + kw − PL` with
+        // `ih < H`): elements of the plane. The pointers are formed with
+        // wrapping arithmetic; masked-off lanes are not accessed.
+        unsafe {
+            let a = _mm512_maskz_loadu_ps(lo, x.wrapping_offset(s));
+            if SW == 1 {
+                return a;
+            }
+            let b = if hi == 0 {
+                _mm512_setzero_ps()
+            } else {
+                _mm512_maskz_loadu_ps(hi, x.wrapping_offset(s + 16))
+            };
+            _mm512_permutex2var_ps(a, evens, b)
+        }
+    }
+
+    /// The epilogue (norm, residual, activation: the other bodies'
+    /// operations) and the stores of rows `r0..` at columns `ow0..ow0 + n`
+    /// of channel `o`'s output plane.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn finish<const R: usize, const O: usize, const OH: usize, const OW: usize>(
+        ch: &Channel<'_>,
+        post: &Post<'_, O, OH, OW>,
+        o: usize,
+        (r0, ow0, n): (usize, usize, usize),
+        acc: &mut [__m512; R],
+        plane: &mut [[f32; OW]; OH],
+    ) {
+        let m = lane_mask(0, n);
+        if let Some((alpha, beta)) = ch.norm {
+            let (alpha, beta) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+            for a in acc.iter_mut() {
+                *a = _mm512_add_ps(_mm512_mul_ps(*a, alpha), beta);
+            }
+        }
+        if let Some(residual) = post.residual {
+            for (r, a) in acc.iter_mut().enumerate() {
+                let row = &residual[o][r0 + r][ow0..];
+                // SAFETY: AVX-512F is enabled; the mask keeps lanes
+                // `0..n`, inside `row` (`ow0 + n <= OW`).
+                *a = _mm512_add_ps(*a, unsafe { _mm512_maskz_loadu_ps(m, row.as_ptr()) });
+            }
+        }
+        match post.act {
+            PostAct::None => {}
+            PostAct::Relu => {
+                for a in acc.iter_mut() {
+                    *a = _mm512_max_ps(_mm512_setzero_ps(), *a);
+                }
+            }
+            act => post_act512(acc, act),
+        }
+        for (r, a) in acc.iter().enumerate() {
+            let row = &mut plane[r0 + r][ow0..];
+            // SAFETY: AVX-512F is enabled; the mask keeps lanes `0..n`,
+            // inside `row` (`ow0 + n <= OW`).
+            unsafe { _mm512_mask_storeu_ps(row.as_mut_ptr(), m, *a) };
+        }
+    }
+}
