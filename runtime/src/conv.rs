@@ -570,7 +570,7 @@ fn conv2d_with<
         use simd::conv::{channels, depthwise, packed, rowwise};
         let use_rowwise = const { rowwise::applies((G, C, CG, O), (SW, DW), KW) }
             && match body {
-                Body::Auto => rowwise::profitable(OW),
+                Body::Auto => rowwise::profitable(isa == Isa::Avx2, OW),
                 Body::Simd | Body::Rowwise => true,
                 Body::Direct | Body::Packed | Body::Depthwise | Body::Channels => false,
             };
@@ -579,6 +579,16 @@ fn conv2d_with<
             // one feature this body is compiled with.
             unsafe {
                 rowwise::avx512::conv2d::<SH, SW, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
+                    input, weight, bias, post, output,
+                );
+            }
+            return;
+        }
+        if isa == Isa::Avx2 && use_rowwise && simd::has_avx2_fma() {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with.
+            unsafe {
+                rowwise::avx2::conv2d::<SH, SW, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
                     input, weight, bias, post, output,
                 );
             }
@@ -2243,7 +2253,7 @@ mod tests {
     }
 
     #[test]
-    fn rowwise_avx512_matches_reference() {
+    fn rowwise_matches_reference_on_every_isa() {
         rowwise_cases!();
     }
 

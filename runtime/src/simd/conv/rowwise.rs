@@ -1,7 +1,7 @@
-//! The row-wise depthwise body (AVX-512F): a depthwise convolution at
-//! horizontal stride 1 or 2 computed a vector of 16 output columns of one
-//! row at a time, straight from the input planes: nothing is packed or
-//! transposed.
+//! The row-wise depthwise body (AVX-512F, and AVX2 + FMA in [`avx2`]): a
+//! depthwise convolution at horizontal stride 1 or 2 computed a vector of
+//! 16 (8) output columns of one row at a time, straight from the input
+//! planes: nothing is packed or transposed.
 //!
 //! # Why
 //!
@@ -42,8 +42,8 @@
 //!
 //! [`applies`]: depthwise (`groups = in = out channels`), horizontal stride
 //! 1 or 2 without horizontal dilation, at most [`MAX_KW`] kernel columns;
-//! [`profitable`] on rows of at least
-//! 12 output columns.
+//! [`profitable`] with AVX-512F on rows of at least 12 output columns,
+//! with AVX2 on every row.
 
 /// Output rows computed together at horizontal stride 1: independent
 /// accumulators for the FMA latency. At stride 2 two: with four, the
@@ -64,9 +64,15 @@ pub(crate) const fn applies(
 /// The most kernel columns (a mask each).
 pub(crate) const MAX_KW: usize = 7;
 
-/// Whether it beats the channel-blocked and packed bodies where it
-/// [`applies`], for output rows of `ow` columns: on rows of at least 12
-/// (at most a quarter of the lanes idle). Measured with `cargo bench -p
+/// Whether it beats the other bodies where it [`applies`], for output rows
+/// of `ow` columns, with AVX2 (`avx2`) or AVX-512F.
+///
+/// With AVX2 everywhere: the alternative there is the packed body, and the
+/// row-wise one beat it on every depthwise layer of MobileNetV1 and DS-CNN
+/// (see [`avx2`]).
+///
+/// With AVX-512F on rows of at least 12 (at most a quarter of the lanes
+/// idle), where it also beats the channel-blocked body. Measured with `cargo bench -p
 /// constnet-runtime --bench kernels -- layers/`, fastest of 3 interleaved
 /// runs, µs, before → after: MobileNetV1's stride-1 layers 8 ch 48×48
 /// 6.02 → 2.16, 32 ch 24×24 4.75 → 2.64, 64 ch 12×12 2.34 → 1.36, its
@@ -75,8 +81,8 @@ pub(crate) const MAX_KW: usize = 7;
 /// 128 ch 6×6 1.26 against 1.38, 256 ch 3×3 0.63 against 2.69 (one
 /// vector per row of 3). At 6 columns and stride 2 it won (64 ch 12×12,
 /// 1.07 against 1.27); the rule keeps one threshold.
-pub(crate) const fn profitable(ow: usize) -> bool {
-    ow >= 12
+pub(crate) const fn profitable(avx2: bool, ow: usize) -> bool {
+    avx2 || ow >= 12
 }
 
 /// The AVX-512F body.
@@ -372,6 +378,369 @@ pub(crate) mod avx512 {
             // SAFETY: AVX-512F is enabled; the mask keeps lanes `0..n`,
             // inside `row` (`ow0 + n <= OW`).
             unsafe { _mm512_mask_storeu_ps(row.as_mut_ptr(), m, *a) };
+        }
+    }
+}
+
+/// The AVX2 + FMA body: the AVX-512 body's loops, 8 output columns per
+/// vector. AVX2 has no embedded broadcast, so each channel's taps are
+/// broadcast once into vectors, which the multiply-adds read as memory
+/// operands. Vectors of columns whose loads all stay inside the input row
+/// use plain loads, the others `vmaskmovps`; at stride 2 two loads, a
+/// `vshufps` and a `vpermpd` keep the even elements.
+///
+/// The sum order is the AVX-512 body's (`bias + Σ_kh Σ_kw w·x`), so the
+/// same bits.
+///
+/// Measured on a Zen 3 core (AVX2, FMA peak 101 GFLOP/s) with `cargo bench
+/// -p constnet-runtime --bench kernels -- layers/`, the packed body (which
+/// ran every depthwise layer with AVX2 before) against this one,
+/// fastest of 3 interleaved runs, µs: MobileNetV1 at stride 1, 8 ch 48×48
+/// 23.4 → 6.0 (55 GFLOP/s), 32 ch 24×24 27.8 → 6.0, 64 ch 12×12 17.5 →
+/// 7.1, 128 ch 6×6 8.0 → 4.9, 256 ch 3×3 15.5 → 5.8; at stride 2, 16 ch
+/// 48×48 20.9 → 7.4, 32 ch 24×24 15.9 → 6.2, 64 ch 12×12 12.7 → 4.0, 128
+/// ch 6×6 12.9 → 2.9; DS-CNN's 64 ch 25×5 28.6 → 9.6. Masked stores are
+/// microcoded on AMD's cores, so only tails use them (a first version
+/// that stored every vector masked, and looped over input rows outermost,
+/// ran the 8 ch 48×48 layer in 26 µs).
+pub(crate) mod avx2 {
+    use super::MAX_KW;
+    use crate::act::PostAct;
+    use crate::conv::Post;
+    use crate::simd::act::post_act256;
+    use crate::simd::conv::coefficients;
+    use core::arch::x86_64::{
+        __m256, __m256i, _mm256_add_ps, _mm256_and_si256, _mm256_castpd_ps, _mm256_castps_pd,
+        _mm256_cmpgt_epi32, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskload_ps,
+        _mm256_maskstore_ps, _mm256_max_ps, _mm256_mul_ps, _mm256_permute4x64_pd,
+        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_shuffle_ps,
+        _mm256_storeu_ps,
+    };
+
+    const LANES: usize = 8;
+
+    /// Output rows computed together at stride 1: 4 accumulators (for the
+    /// FMA latency), the loaded row and a mask in registers, the taps in
+    /// memory.
+    const ROWS: usize = 4;
+
+    /// [`crate::conv::conv2d_fused`] for a depthwise convolution that
+    /// [`super::applies`]; see the [module docs](self).
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    pub(crate) fn conv2d<
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        debug_assert!(super::applies((C, C, CG, O), (SW, 1), KW));
+        let norms: Option<[(f32, f32); O]> = post.norm.map(|n| coefficients::<O, O>(&n, 0));
+        for o in 0..O {
+            let mut taps = [[_mm256_setzero_ps(); MAX_KW]; KH];
+            for (t, w) in taps.iter_mut().zip(&weight[o][0]) {
+                for (t, &w) in t.iter_mut().zip(w) {
+                    *t = _mm256_set1_ps(w);
+                }
+            }
+            let ch = Channel {
+                input: input[o].as_flattened(),
+                taps: &taps,
+                bias: bias.map_or(0.0, |b| b[o]),
+                norm: norms.as_ref().map(|n| n[o]),
+            };
+            let mut ow0 = 0;
+            while ow0 < OW {
+                let n = LANES.min(OW - ow0);
+                let masks = Masks::new::<SW, PL, W, KW>(ow0, n);
+                if masks.inside {
+                    columns::<false, SH, SW, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
+                        &ch,
+                        &masks,
+                        post,
+                        (o, ow0, n),
+                        &mut output[o],
+                    );
+                } else {
+                    columns::<true, SH, SW, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
+                        &ch,
+                        &masks,
+                        post,
+                        (o, ow0, n),
+                        &mut output[o],
+                    );
+                }
+                ow0 += n;
+            }
+        }
+    }
+
+    /// Every output row of channel `o` at columns `ow0..ow0 + n`: bands of
+    /// [`ROWS`] rows at stride 1, 2 at stride 2, then single rows.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    fn columns<
+        const MASKED: bool,
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const H: usize,
+        const W: usize,
+        const KH: usize,
+        const KW: usize,
+        const O: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        ch: &Channel<'_, KH>,
+        masks: &Masks,
+        post: &Post<'_, O, OH, OW>,
+        (o, ow0, n): (usize, usize, usize),
+        plane: &mut [[f32; OW]; OH],
+    ) {
+        let mut r0 = 0;
+        while SW == 1 && r0 + ROWS <= OH {
+            let mut acc =
+                band::<ROWS, MASKED, SH, SW, PT, PL, DH, H, W, KH, KW>(ch, masks, r0, ow0);
+            finish(ch, post, o, (r0, ow0, n), &mut acc, plane);
+            r0 += ROWS;
+        }
+        while SW == 2 && r0 + 2 <= OH {
+            let mut acc = band::<2, MASKED, SH, SW, PT, PL, DH, H, W, KH, KW>(ch, masks, r0, ow0);
+            finish(ch, post, o, (r0, ow0, n), &mut acc, plane);
+            r0 += 2;
+        }
+        while r0 < OH {
+            let mut acc = band::<1, MASKED, SH, SW, PT, PL, DH, H, W, KH, KW>(ch, masks, r0, ow0);
+            finish(ch, post, o, (r0, ow0, n), &mut acc, plane);
+            r0 += 1;
+        }
+    }
+
+    /// One channel's input plane, taps (each broadcast to a vector), bias
+    /// and norm coefficients.
+    struct Channel<'a, const KH: usize> {
+        input: &'a [f32],
+        taps: &'a [[__m256; MAX_KW]; KH],
+        bias: f32,
+        norm: Option<(f32, f32)>,
+    }
+
+    /// The load masks of each kernel column for one vector of output
+    /// columns (as [`super::avx512`]'s, one `i32` lane each), and whether
+    /// every load of every kernel column stays inside the input row, so
+    /// that plain loads do.
+    struct Masks {
+        lo: [__m256i; MAX_KW],
+        hi: [__m256i; MAX_KW],
+        inside: bool,
+    }
+
+    impl Masks {
+        /// For output columns `ow0..ow0 + n`.
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        #[allow(
+            clippy::cast_possible_wrap,
+            clippy::cast_possible_truncation,
+            clippy::cast_sign_loss
+        )] // Sizes far below `i32::MAX`; clamped first.
+        fn new<const SW: usize, const PL: usize, const W: usize, const KW: usize>(
+            ow0: usize,
+            n: usize,
+        ) -> Self {
+            let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+            // Lanes `lo..hi` of a vector as an `i32` mask.
+            let between = |lo: usize, hi: usize| {
+                let ge = _mm256_cmpgt_epi32(index, _mm256_set1_epi32(lo as i32 - 1));
+                let lt = _mm256_cmpgt_epi32(_mm256_set1_epi32(hi as i32), index);
+                _mm256_and_si256(ge, lt)
+            };
+            let mut m = Masks {
+                lo: [_mm256_set1_epi32(0); MAX_KW],
+                hi: [_mm256_set1_epi32(0); MAX_KW],
+                inside: n == LANES,
+            };
+            // The elements `e` of a load from column `s` that are input
+            // columns (`0 <= s + e < W`) and that the `n` lanes use (`e <=
+            // SW·(n − 1)`), within `first..first + 8`.
+            let lanes = |s: isize, first: usize| {
+                let lo = (-s).clamp(0, 16) as usize;
+                let hi = ((W as isize - s).clamp(0, 16) as usize).min(SW * (n - 1) + 1);
+                between(
+                    lo.clamp(first, first + LANES) - first,
+                    hi.clamp(first, first + LANES) - first,
+                )
+            };
+            for kw in 0..KW {
+                let s = (SW * ow0 + kw) as isize - PL as isize;
+                m.lo[kw] = lanes(s, 0);
+                m.hi[kw] = lanes(s, LANES);
+                m.inside &= s >= 0 && s + (SW * LANES) as isize <= W as isize;
+            }
+            m
+        }
+    }
+
+    /// The `R` accumulators of output rows `r0..r0 + R` at columns `ow0..`
+    /// of one channel, without the epilogue.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments, clippy::cast_possible_wrap)] // Const parameters; sizes far below `isize::MAX`.
+    fn band<
+        const R: usize,
+        const MASKED: bool,
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const H: usize,
+        const W: usize,
+        const KH: usize,
+        const KW: usize,
+    >(
+        ch: &Channel<'_, KH>,
+        masks: &Masks,
+        r0: usize,
+        ow0: usize,
+    ) -> [__m256; R] {
+        let mut acc = [_mm256_set1_ps(ch.bias); R];
+        let x = ch.input.as_ptr();
+        for kh in 0..KH {
+            for (r, a) in acc.iter_mut().enumerate() {
+                // A padding row is zeros, multiplied as the other bodies do
+                // (so an infinite weight gives NaN there too).
+                let ih = ((r0 + r) * SH + kh * DH)
+                    .checked_sub(PT)
+                    .filter(|&ih| ih < H);
+                for kw in 0..KW {
+                    let v = match ih {
+                        Some(ih) => {
+                            let s = (ih * W + SW * ow0 + kw) as isize - PL as isize;
+                            row_load::<MASKED, SW>(x, s, masks.lo[kw], masks.hi[kw])
+                        }
+                        None => _mm256_setzero_ps(),
+                    };
+                    *a = _mm256_fmadd_ps(ch.taps[kh][kw], v, *a);
+                }
+            }
+        }
+        acc
+    }
+
+    /// The 8 input values of a vector of output columns: at stride 1
+    /// elements `s..s + 8` of the plane `x`, at stride 2 the even ones of
+    /// `s..s + 16`; with `MASKED`, lanes outside the masks read zero.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn row_load<const MASKED: bool, const SW: usize>(
+        x: *const f32,
+        s: isize,
+        lo: __m256i,
+        hi: __m256i,
+    ) -> __m256 {
+        // SAFETY: AVX2 is enabled on this function. With `MASKED`, the
+        // masks keep only lanes whose element `s + e` is an input column
+        // `0..W` of input row `ih` (`Masks::new`, `s = ih·W + SW·ow0 + kw −
+        // PL` with `ih < H`): elements of the plane; masked-off lanes are
+        // not accessed. Without, `Masks::new` found every element
+        // `s..s + 8·SW` inside the row. The pointers are formed with
+        // wrapping arithmetic.
+        unsafe {
+            let p = x.wrapping_offset(s);
+            let load = |p: *const f32, m| {
+                if MASKED {
+                    _mm256_maskload_ps(p, m)
+                } else {
+                    _mm256_loadu_ps(p)
+                }
+            };
+            let a = load(p, lo);
+            if SW == 1 {
+                return a;
+            }
+            let b = load(p.wrapping_add(LANES), hi);
+            // [a0 a2 b0 b2 | a4 a6 b4 b6], then the 64-bit pairs reordered
+            // to [a0 a2 a4 a6 b0 b2 b4 b6].
+            let pairs = _mm256_shuffle_ps::<0b10_00_10_00>(a, b);
+            _mm256_castpd_ps(_mm256_permute4x64_pd::<0b11_01_10_00>(_mm256_castps_pd(
+                pairs,
+            )))
+        }
+    }
+
+    /// The epilogue (norm, residual, activation: the other bodies'
+    /// operations) and the stores of rows `r0..` at columns `ow0..ow0 + n`
+    /// of channel `o`'s output plane.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn finish<const R: usize, const KH: usize, const O: usize, const OH: usize, const OW: usize>(
+        ch: &Channel<'_, KH>,
+        post: &Post<'_, O, OH, OW>,
+        o: usize,
+        (r0, ow0, n): (usize, usize, usize),
+        acc: &mut [__m256; R],
+        plane: &mut [[f32; OW]; OH],
+    ) {
+        let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+        #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // n <= 8.
+        let m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), index);
+        if let Some((alpha, beta)) = ch.norm {
+            let (alpha, beta) = (_mm256_set1_ps(alpha), _mm256_set1_ps(beta));
+            for a in acc.iter_mut() {
+                *a = _mm256_add_ps(_mm256_mul_ps(*a, alpha), beta);
+            }
+        }
+        if let Some(residual) = post.residual {
+            for (r, a) in acc.iter_mut().enumerate() {
+                let row = &residual[o][r0 + r][ow0..];
+                // SAFETY: AVX is enabled; the mask keeps lanes `0..n`,
+                // inside `row` (`ow0 + n <= OW`).
+                *a = _mm256_add_ps(*a, unsafe { _mm256_maskload_ps(row.as_ptr(), m) });
+            }
+        }
+        match post.act {
+            PostAct::None => {}
+            PostAct::Relu => {
+                for a in acc.iter_mut() {
+                    *a = _mm256_max_ps(_mm256_setzero_ps(), *a);
+                }
+            }
+            act => post_act256(acc, act),
+        }
+        for (r, a) in acc.iter().enumerate() {
+            let row = &mut plane[r0 + r][ow0..];
+            // SAFETY: AVX is enabled; a full vector is 8 floats and `row`
+            // has at least `n = 8` (`ow0 + n <= OW`); otherwise the mask
+            // keeps lanes `0..n`, inside `row`. A masked store is slow on
+            // AMD's cores (microcoded), so only tails take it.
+            unsafe {
+                if n == LANES {
+                    _mm256_storeu_ps(row.as_mut_ptr(), *a);
+                } else {
+                    _mm256_maskstore_ps(row.as_mut_ptr(), m, *a);
+                }
+            }
         }
     }
 }
