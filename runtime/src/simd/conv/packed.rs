@@ -376,8 +376,11 @@ fn mask8(m: u16) -> __m256i {
 /// the lanes `mask[s][k]` at output index `off[s][k] + lane` of each
 /// channel's plane. The kernels visit a fixed number of segments per
 /// vector, [`segments`]: the unused ones have empty masks (a masked access
-/// with no lane is none), so the store loop has no data-dependent branch
-/// (a vector of a 7-wide plane touches 2 or 3 rows, unpredictably).
+/// with no lane is none), so the AVX-512 store loop has no data-dependent
+/// branch (a vector of a 7-wide plane touches 2 or 3 rows,
+/// unpredictably). The AVX2 one skips them: `vmaskmovps` stores are
+/// microcoded on AMD's cores, empty or not. Without junk columns (`pitch
+/// == ow`) a vector is one segment however many rows it spans.
 struct Stores<const NS: usize, const MS: usize> {
     off: [[isize; MS]; NS],
     mask: [[u16; MS]; NS],
@@ -425,8 +428,13 @@ impl<const NS: usize, const MS: usize> Stores<NS, MS> {
                 let hi = (row + ow).min(end).saturating_sub(qs);
                 if lo < hi {
                     st.off[s][k] = ((band.r0 + r) * ow) as isize + qs as isize - row as isize;
-                    st.mask[s][k] = lane_mask(lo, hi);
-                    k += 1;
+                    st.mask[s][k] |= lane_mask(lo, hi);
+                    // Without junk columns (`pitch == ow`, a 1×1
+                    // convolution read in place) every segment has the
+                    // same offset: one segment, so one store.
+                    if band.pitch != ow {
+                        k += 1;
+                    }
                 }
                 r += 1;
             }
@@ -1333,11 +1341,13 @@ pub(crate) mod avx2 {
                         // lanes are output pixels of one row of the band,
                         // inside `plane`.
                         unsafe { _mm256_storeu_ps(dst, acc[ob][s]) };
-                    } else {
+                    } else if m != 0 {
                         // SAFETY: AVX is enabled on this function; the store
                         // writes only the lanes of the segment's mask,
                         // output pixels of the band's rows and columns
-                        // `< OW`, inside `plane`.
+                        // `< OW`, inside `plane`. Empty segments are
+                        // skipped: a masked store is microcoded on AMD's
+                        // cores even with no lane.
                         unsafe { _mm256_maskstore_ps(dst, mask(m), acc[ob][s]) };
                     }
                 }
