@@ -1338,8 +1338,9 @@ pub(crate) mod avx2 {
                     let m = st.mask[s][k];
                     if m == 0xFF {
                         // SAFETY: AVX is enabled on this function; all 8
-                        // lanes are output pixels of one row of the band,
-                        // inside `plane`.
+                        // lanes are output pixels of the band, inside
+                        // `plane`: of one row, or without junk columns of
+                        // consecutive rows, contiguous in the plane.
                         unsafe { _mm256_storeu_ps(dst, acc[ob][s]) };
                     } else if m != 0 {
                         // SAFETY: AVX is enabled on this function; the store
@@ -1465,8 +1466,9 @@ pub(crate) mod avx2 {
                     let m = st.mask[s][k];
                     if m == 0xFF {
                         // SAFETY: AVX is enabled on this function; all 8
-                        // lanes are output pixels of one row of the band,
-                        // inside `plane`.
+                        // lanes are output pixels of the band, inside
+                        // `plane`: of one row, or without junk columns of
+                        // consecutive rows, contiguous in the plane.
                         unsafe { _mm256_storeu_ps(dst, acc[s]) };
                     } else {
                         // SAFETY: AVX is enabled on this function; the store
