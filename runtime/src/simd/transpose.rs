@@ -1,18 +1,47 @@
-//! A 16×16 transpose of `f32` in AVX-512 registers, for the kernels that
-//! vectorise across channels a tensor stored channel-major (`[C][H][W]`):
-//! 16 loads of 16 consecutive pixels of 16 channels, one transpose, and
-//! each vector holds one pixel's 16 channels (and back).
+//! Transposes of `f32` in registers, 16×16 in AVX-512 and 8×8 in AVX, for
+//! the kernels that vectorise across channels a tensor stored
+//! channel-major (`[C][H][W]`): a load of consecutive pixels per channel,
+//! one transpose, and each vector holds one pixel's channels (and back).
 //!
-//! Four rounds of two-source shuffles, 64 in all (Intel's and LLVM's usual
-//! sequence): `unpcklps`/`unpckhps` interleave pairs of rows within each
-//! 128-bit lane, `shufps` gathers groups of four, and two rounds of
-//! `vshuff32x4` move whole 128-bit lanes. Every shuffle is a plain
+//! Two-source shuffles (Intel's and LLVM's usual sequence):
+//! `unpcklps`/`unpckhps` interleave pairs of rows within each 128-bit
+//! lane, `shufps` gathers groups of four, and whole 128-bit lanes move
+//! last (two rounds of `vshuff32x4` for 16 rows, 64 shuffles; one of
+//! `vperm2f128` for 8 rows, 24 shuffles). Every shuffle is a plain
 //! `simd_shuffle` in `core::arch`, which Miri runs.
 
 use core::arch::x86_64::{
-    __m512, _mm512_setzero_ps, _mm512_shuffle_f32x4, _mm512_shuffle_ps, _mm512_unpackhi_ps,
-    _mm512_unpacklo_ps,
+    __m256, __m512, _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps,
+    _mm256_unpackhi_ps, _mm256_unpacklo_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
+    _mm512_shuffle_ps, _mm512_unpackhi_ps, _mm512_unpacklo_ps,
 };
+
+/// Transposes the 8×8 matrix whose rows are `r`: afterwards `r[j]` lane
+/// `i` is what `r[i]` lane `j` was. The first two rounds are
+/// [`transpose16`]'s on 8 rows.
+#[target_feature(enable = "avx")]
+#[inline]
+pub(crate) fn transpose8(r: &mut [__m256; 8]) {
+    let mut t = [_mm256_setzero_ps(); 8];
+    for i in 0..4 {
+        t[2 * i] = _mm256_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    // `r[4i + k]`, 128-bit lane `L`: column `4L + k` of rows `4i..4i + 4`.
+    for i in 0..2 {
+        r[4 * i] = _mm256_shuffle_ps::<0x44>(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 1] = _mm256_shuffle_ps::<0xEE>(t[4 * i], t[4 * i + 2]);
+        r[4 * i + 2] = _mm256_shuffle_ps::<0x44>(t[4 * i + 1], t[4 * i + 3]);
+        r[4 * i + 3] = _mm256_shuffle_ps::<0xEE>(t[4 * i + 1], t[4 * i + 3]);
+    }
+    // Column `k`: the low lanes of `r[k]` (rows 0..4) and of `r[4 + k]`
+    // (rows 4..8); column `4 + k`: their high lanes.
+    for k in 0..4 {
+        t[k] = _mm256_permute2f128_ps::<0x20>(r[k], r[4 + k]);
+        t[4 + k] = _mm256_permute2f128_ps::<0x31>(r[k], r[4 + k]);
+    }
+    *r = t;
+}
 
 /// Transposes the 16×16 matrix whose rows are `r`: afterwards `r[j]`
 /// lane `i` is what `r[i]` lane `j` was.
@@ -53,8 +82,44 @@ pub(crate) fn transpose16(r: &mut [__m512; 16]) {
 
 #[cfg(test)]
 mod tests {
-    use super::transpose16;
-    use core::arch::x86_64::{__m512, _mm512_loadu_ps, _mm512_storeu_ps};
+    use super::{transpose16, transpose8};
+    use core::arch::x86_64::{
+        __m256, __m512, _mm256_loadu_ps, _mm256_storeu_ps, _mm512_loadu_ps, _mm512_storeu_ps,
+    };
+
+    /// Transposes `m` on AVX.
+    #[target_feature(enable = "avx")]
+    fn transposed8(m: &[[f32; 8]; 8]) -> [[f32; 8]; 8] {
+        // SAFETY: AVX is enabled on this function; each row holds 8 floats.
+        let mut r: [__m256; 8] =
+            core::array::from_fn(|i| unsafe { _mm256_loadu_ps(m[i].as_ptr()) });
+        transpose8(&mut r);
+        let mut out = [[0.0f32; 8]; 8];
+        for (row, v) in out.iter_mut().zip(r) {
+            // SAFETY: as above.
+            unsafe { _mm256_storeu_ps(row.as_mut_ptr(), v) };
+        }
+        out
+    }
+
+    #[test]
+    fn transpose8_avx2_swaps_rows_and_columns() {
+        if !crate::simd::has_avx2_fma() {
+            std::eprintln!("skipped: this CPU has no AVX2");
+            return;
+        }
+        // Every element distinct, so a misplaced one shows.
+        #[allow(clippy::cast_precision_loss)]
+        let m: [[f32; 8]; 8] =
+            core::array::from_fn(|i| core::array::from_fn(|j| (8 * i + j) as f32));
+        // SAFETY: the CPU has AVX (with AVX2), checked above.
+        let t = unsafe { transposed8(&m) };
+        for i in 0..8 {
+            for j in 0..8 {
+                assert_eq!(t[j][i].to_bits(), m[i][j].to_bits(), "element ({i}, {j})");
+            }
+        }
+    }
 
     /// Transposes `m` on AVX-512F.
     #[target_feature(enable = "avx512f")]
