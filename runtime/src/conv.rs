@@ -31,15 +31,16 @@
 //!   on planes of up to 1,024 padded pixels, vectorised across 16
 //!   channels instead of along the pixels (small planes fill few lanes and
 //!   cost the packed body a masked store per output row);
-//! - the *output-channel* body (`simd/conv/channels.rs`, AVX-512F), tried
-//!   next, takes ungrouped convolutions of a multiple of 32 output
-//!   channels (with at most 576 weights each), vectorised across 32 output
-//!   channels: runs of up to 12 pixels of an output row, each input value
-//!   broadcast to two weight vectors, so no lane is computed for nothing
-//!   (the packed body's junk columns and plane tails); the weights are
-//!   transposed once per call. It yields only to the packed body's
-//!   in-place GEMM, an unpadded stride-1 1×1 convolution over a multiple of
-//!   16 pixels;
+//! - the *output-channel* body (`simd/conv/channels.rs`), tried next,
+//!   takes ungrouped convolutions of a multiple of two vectors of output
+//!   channels (32 with AVX-512F, at most 576 weights each; 16 with AVX2,
+//!   at most 1,152), vectorised across them: runs of up to 12 (AVX2: 6)
+//!   pixels of an output row, each input value broadcast to two weight
+//!   vectors, so no lane is computed for nothing (the packed body's junk
+//!   columns and plane tails); the weights are transposed once per call.
+//!   It yields to the packed body's in-place GEMM, an unpadded 1×1
+//!   convolution over a multiple of 16 pixels, and with AVX2 also to wide
+//!   stride-1 rows with many taps (`channels::profitable`);
 //! - the *direct* body (`simd/conv/mod.rs`), horizontal stride 1 only,
 //!   reads the input in place with one masked load per row segment (the
 //!   padding is only a mask): the fallback for inputs whose packed band
@@ -627,24 +628,74 @@ fn conv2d_with<
             }
             return;
         }
-        let use_channels = const {
-            channels::applies(
-                (G, C, CG, O),
-                (KH, KW),
+        let use_channels = match body {
+            Body::Auto => channels::profitable(
+                isa == Isa::Avx2,
+                (CG, KH, KW),
                 (SH, SW),
-                (PT + PB + PL + PR > 0, H + PT + PB, W + PL + PR),
+                PT + PB + PL + PR > 0,
                 (OH, OW),
-            )
-        } && match body {
-            Body::Auto => channels::profitable((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)),
+            ),
             Body::Simd | Body::Channels => true,
             Body::Direct | Body::Packed | Body::Depthwise | Body::Rowwise => false,
         };
-        if isa == Isa::Avx512 && use_channels && simd::has_avx512() {
+        if isa == Isa::Avx512
+            && const {
+                channels::applies(
+                    channels::avx512::OB,
+                    (G, C, CG, O),
+                    (KH, KW),
+                    (SH, SW),
+                    (PT + PB + PL + PR > 0, H + PT + PB, W + PL + PR),
+                    (OH, OW),
+                )
+            }
+            && use_channels
+            && simd::has_avx512()
+        {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.
             unsafe {
                 channels::avx512::conv2d::<
+                    SH,
+                    SW,
+                    PT,
+                    PB,
+                    PL,
+                    PR,
+                    DH,
+                    DW,
+                    C,
+                    H,
+                    W,
+                    O,
+                    CG,
+                    KH,
+                    KW,
+                    OH,
+                    OW,
+                >(input, weight, bias, post, output);
+            }
+            return;
+        }
+        if isa == Isa::Avx2
+            && const {
+                channels::applies(
+                    channels::avx2::OB,
+                    (G, C, CG, O),
+                    (KH, KW),
+                    (SH, SW),
+                    (PT + PB + PL + PR > 0, H + PT + PB, W + PL + PR),
+                    (OH, OW),
+                )
+            }
+            && use_channels
+            && simd::has_avx2_fma()
+        {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with.
+            unsafe {
+                channels::avx2::conv2d::<
                     SH,
                     SW,
                     PT,
@@ -2152,6 +2203,31 @@ mod tests {
         depthwise_cases!();
     }
 
+    /// One geometry of `channels_cases!`, checked to be one the AVX2
+    /// output-channel body takes (AVX-512 takes those with a multiple of
+    /// 32 output channels and at most 576 weights per channel).
+    macro_rules! channels_case {
+        ($seed:expr, bias = $bias:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal
+         K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
+         P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)) => {{
+            const OH: usize = match output_len_padded($h, $kh, $sh, $pt, $pb, $dh) { Some(n) => n, None => 0 };
+            const OW: usize = match output_len_padded($w, $kw, $sw, $pl, $pr, $dw) { Some(n) => n, None => 0 };
+            assert!(
+                simd::conv::channels::applies(
+                    simd::conv::channels::avx2::OB,
+                    (1, $c, $c, $o),
+                    ($kh, $kw),
+                    ($sh, $sw),
+                    ($pt + $pb + $pl + $pr > 0, $h + $pt + $pb, $w + $pl + $pr),
+                    (OH, OW),
+                ),
+                "seed {}: not a geometry of the output-channel body", $seed
+            );
+            asym_case!(@body Body::Channels; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
+                C=$c H=$h W=$w O=$o G=1 K=($kh, $kw) S=($sh, $sw) P=($pt, $pb, $pl, $pr) D=($dh, $dw));
+        }};
+    }
+
     /// Geometries for the output-channel body (`simd/conv/channels.rs`),
     /// each checked to be one it takes: ResNet-8's stage-2 and stage-3
     /// layers (3×3 at stride 1, Keras "same" at stride 2, the 1×1 stride-2
@@ -2159,53 +2235,50 @@ mod tests {
     /// of a 3×3 plane), rows cut into unequal runs (13 → 7 + 6), a row of a
     /// single pixel, several bands, a tap count that is not a multiple of
     /// 16, dilation with padding on one side, stride 3 and the largest
-    /// weights it holds (64 channels at 3×3).
+    /// weights the AVX-512 body holds (64 channels at 3×3). Then AVX2's
+    /// own: blocks of 16 channels (ResNet-8's first stage), 72 channels at
+    /// 3×3 (too many weights for AVX-512's blocks of 32), and bands that
+    /// end inside a vector of pixels (27-pixel rows, 9 to a band), whose
+    /// whole-vector stores reach into the next band.
     macro_rules! channels_cases {
         () => {{
-            macro_rules! ch {
-                ($seed:expr, bias = $bias:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal
-                 K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
-                 P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)) => {{
-                    const OH: usize = match output_len_padded($h, $kh, $sh, $pt, $pb, $dh) { Some(n) => n, None => 0 };
-                    const OW: usize = match output_len_padded($w, $kw, $sw, $pl, $pr, $dw) { Some(n) => n, None => 0 };
-                    assert!(
-                        simd::conv::channels::applies(
-                            (1, $c, $c, $o),
-                            ($kh, $kw),
-                            ($sh, $sw),
-                            ($pt + $pb + $pl + $pr > 0, $h + $pt + $pb, $w + $pl + $pr),
-                            (OH, OW),
-                        ),
-                        "seed {}: not a geometry of the output-channel body", $seed
-                    );
-                    asym_case!(@body Body::Channels; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
-                        C=$c H=$h W=$w O=$o G=1 K=($kh, $kw) S=($sh, $sw) P=($pt, $pb, $pl, $pr) D=($dh, $dw));
-                }};
-            }
-            ch!(701, bias = true; C=2 H=4 W=5 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            channels_case!(701, bias = true; C=2 H=4 W=5 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
             #[cfg(not(miri))]
             {
-                ch!(702, bias = true; C=32 H=16 W=16 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
-                ch!(703, bias = false; C=64 H=8 W=8 O=64 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
-                ch!(704, bias = true; C=16 H=32 W=32 O=32 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
-                ch!(705, bias = true; C=32 H=16 W=16 O=64 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
-                ch!(706, bias = true; C=16 H=32 W=32 O=32 K=(1, 1) S=(2, 2) P=(0, 0, 0, 0) D=(1, 1));
-                ch!(707, bias = true; C=128 H=6 W=6 O=128 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
-                ch!(708, bias = false; C=256 H=3 W=3 O=256 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
-                ch!(709, bias = true; C=3 H=9 W=13 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
-                ch!(710, bias = true; C=5 H=7 W=1 O=32 K=(3, 1) S=(1, 1) P=(1, 1, 0, 0) D=(1, 1));
-                ch!(711, bias = true; C=4 H=20 W=20 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
-                ch!(712, bias = true; C=8 H=12 W=20 O=32 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
-                ch!(713, bias = true; C=6 H=11 W=12 O=96 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(2, 2));
-                ch!(714, bias = false; C=7 H=14 W=17 O=32 K=(2, 3) S=(3, 3) P=(0, 1, 1, 0) D=(1, 1));
-                ch!(715, bias = true; C=64 H=10 W=10 O=32 K=(3, 3) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                channels_case!(702, bias = true; C=32 H=16 W=16 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                channels_case!(703, bias = false; C=64 H=8 W=8 O=64 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                channels_case!(704, bias = true; C=16 H=32 W=32 O=32 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+                channels_case!(705, bias = true; C=32 H=16 W=16 O=64 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+                channels_case!(706, bias = true; C=16 H=32 W=32 O=32 K=(1, 1) S=(2, 2) P=(0, 0, 0, 0) D=(1, 1));
+                channels_case!(707, bias = true; C=128 H=6 W=6 O=128 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                channels_case!(708, bias = false; C=256 H=3 W=3 O=256 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                channels_case!(709, bias = true; C=3 H=9 W=13 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                channels_case!(710, bias = true; C=5 H=7 W=1 O=32 K=(3, 1) S=(1, 1) P=(1, 1, 0, 0) D=(1, 1));
+                channels_case!(711, bias = true; C=4 H=20 W=20 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                channels_case!(712, bias = true; C=8 H=12 W=20 O=32 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                channels_case!(713, bias = true; C=6 H=11 W=12 O=96 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(2, 2));
+                channels_case!(714, bias = false; C=7 H=14 W=17 O=32 K=(2, 3) S=(3, 3) P=(0, 1, 1, 0) D=(1, 1));
+                channels_case!(715, bias = true; C=64 H=10 W=10 O=32 K=(3, 3) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
             }
+        }};
+        (avx2) => {{
+            channels_case!(716, bias = true; C=16 H=32 W=32 O=16 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            channels_case!(717, bias = false; C=72 H=4 W=4 O=16 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            channels_case!(718, bias = true; C=2 H=20 W=27 O=48 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         }};
     }
 
     #[test]
-    fn channels_avx512_matches_reference() {
+    fn channels_matches_reference_on_every_isa() {
         channels_cases!();
+    }
+
+    /// A test of its own, not to overflow the test thread's stack in a
+    /// debug build.
+    #[test]
+    #[cfg(not(miri))]
+    fn channels_avx2_blocks_match_reference_on_every_isa() {
+        channels_cases!(avx2);
     }
 
     /// Geometries for the row-wise depthwise body (`simd/conv/rowwise.rs`),
@@ -2465,6 +2538,10 @@ mod tests {
         post_case!(Zeros, z, 319; C=8 H=9 W=11 O=64 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 320; C=16 H=6 W=6 O=32 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+        // Its AVX2 blocks of 16 channels, with bands that end inside a
+        // vector of pixels (the residual read, and the stores, past them).
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 323; C=2 H=20 W=27 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))] // `ds_cnn_first_layer_on_every_isa` runs it under Miri.
         post_case!(Zeros, z, 314; C=2 H=25 W=10 O=9 G=1 K=(10, 4) S=(2, 2) P=(4, 5, 1, 1) D=(1, 1));
         // The other modes (portable).

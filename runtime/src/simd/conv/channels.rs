@@ -1,6 +1,6 @@
-//! The output-channel body (AVX-512F): convolutions vectorised across
-//! *output channels*, 32 at a time (two vectors), instead of along a
-//! plane's pixels.
+//! The output-channel body: convolutions vectorised across *output
+//! channels*, two vectors at a time (32 channels with AVX-512F, 16 with
+//! AVX2 + FMA), instead of along a plane's pixels.
 //!
 //! # Why
 //!
@@ -10,8 +10,12 @@
 //! columns is 5 vectors for 64 pixels (80% of the lanes useful), a 6×6 one
 //! 3 vectors for 36, a 3×3 one a vector for 9; and at stride 2 each output
 //! row is one more junk column. Here a lane is an output channel, so with
-//! at least 32 output channels every lane computes a wanted output,
-//! whatever the plane's size, stride, dilation or padding.
+//! at least two vectors of output channels every lane computes a wanted
+//! output, whatever the plane's size, stride, dilation or padding.
+//!
+//! The text below counts AVX-512F's 16 lanes; with AVX2 read 8 lanes, 16
+//! channels per block, runs of at most 6 pixels (12 accumulators of the
+//! 16 registers), 8×8 transposes.
 //!
 //! # Algorithm
 //!
@@ -48,27 +52,25 @@
 //!
 //! # Where it runs
 //!
-//! [`applies`]: ungrouped, output channels a multiple of 32, at most
-//! [`WEIGHT_CAP`]` / 32` weights per output channel (576: 64 input channels
-//! at 3×3), a padded input of at most [`INPUT_CAP`] floats, and output rows
-//! of at most [`BAND`] pixels. Its three buffers (72, 72 and 32 KiB) are on
-//! the stack.
+//! [`applies`]: ungrouped, output channels a multiple of the block, at
+//! most [`WEIGHT_CAP`]` / 32` weights per output channel with AVX-512F
+//! (576: 64 input channels at 3×3; twice as many with AVX2), a padded
+//! input of at most [`INPUT_CAP`] floats, and output rows of at most
+//! [`BAND`] pixels. Its three buffers (72, 72 and 32 or 16 KiB) are on the
+//! stack.
 
-/// Output channels per block: two vectors.
-pub(crate) const OB: usize = 32;
+use core::mem::MaybeUninit;
 
-/// The floats of the transposed weights of a block, `K × OB`: `K ≤ 576`.
+/// The floats of the transposed weights of a block, `K × OB`: `K ≤ 576`
+/// for AVX-512F's 32 channels.
 pub(crate) const WEIGHT_CAP: usize = 18432;
 
-/// The floats of the padded input: ResNet-8's stride-2 16-channel 33×33.
-pub(crate) const INPUT_CAP: usize = 18432;
+/// The floats of the padded input: ResNet-8's 16-channel 34×34 (its first
+/// stage's, padded on every side).
+pub(crate) const INPUT_CAP: usize = 16 * 34 * 34;
 
 /// The output pixels of a band, each [`OB`] floats in the band buffer.
 pub(crate) const BAND: usize = 256;
-
-/// The most pixels of a run: `2·12` accumulators, two weight vectors and a
-/// broadcast fill 27 of the 32 vector registers.
-pub(crate) const MAX_RUN: usize = 12;
 
 /// The rows and columns the body iterates over: the output plane, or for a
 /// 1×1 convolution at stride 1 without padding (whose input pixels are
@@ -86,19 +88,22 @@ pub(crate) const fn view(
     }
 }
 
-/// The length of the runs a row of `n` pixels is cut into (the last one
-/// may be shorter) and the last run's: as few runs as possible, of nearly
-/// equal length (16 → 8 + 8, 13 → 7 + 6).
-pub(crate) const fn runs(n: usize) -> (usize, usize) {
-    let count = n.div_ceil(MAX_RUN);
+/// The length of the runs of at most `max` pixels a row of `n` pixels is
+/// cut into (the last one may be shorter) and the last run's: as few runs
+/// as possible, of nearly equal length (16 → 8 + 8, 13 → 7 + 6 with
+/// `max = 12`).
+pub(crate) const fn runs(n: usize, max: usize) -> (usize, usize) {
+    let count = n.div_ceil(max);
     let len = n.div_ceil(count);
     (len, n - (count - 1) * len)
 }
 
-/// Whether this body computes the zero-padded convolution: see the
-/// [module docs](self#where-it-runs). `padded` is whether any side is
-/// padded, `(ph, pw)` the padded input's size.
+/// Whether this body, with blocks of `ob` output channels, computes the
+/// zero-padded convolution: see the [module docs](self#where-it-runs).
+/// `padded` is whether any side is padded, `(ph, pw)` the padded input's
+/// size.
 pub(crate) const fn applies(
+    ob: usize,
     (g, c, cg, o): (usize, usize, usize, usize),
     (kh, kw): (usize, usize),
     (sh, sw): (usize, usize),
@@ -107,35 +112,158 @@ pub(crate) const fn applies(
 ) -> bool {
     let (_, row) = view((kh, kw), (sh, sw), padded, (oh, ow));
     g == 1
-        && o.is_multiple_of(OB)
-        && cg * kh * kw * OB <= WEIGHT_CAP
+        && o.is_multiple_of(ob)
+        && cg * kh * kw * ob <= WEIGHT_CAP
         && (!padded || c * ph * pw <= INPUT_CAP)
         && row <= BAND
 }
 
-/// Whether it beats the packed body where it [`applies`]: everywhere but
-/// on a 1×1 convolution at stride 1 without padding over a multiple of 16
-/// pixels, where the packed body computes no lane for nothing either and
-/// transposes nothing (MobileNetV1's 64→128 12×12 layer, 11.3 against 11.8
-/// µs). Measured with `cargo bench -p constnet-runtime --bench kernels`
-/// (fastest of 4 interleaved runs, µs, packed → this body): ResNet-8's
-/// 3×3 32×16×16 23.9 → 21.6, 64×8×8 26.1 → 22.7, stride-2 16→32 13.3 →
-/// 11.9 and 32→64 14.1 → 12.0, its 1×1 stride-2 projection 2.53 → 2.12;
-/// DS-CNN's 10×4 stride-2 first layer 4.8 → 4.0; MobileNetV1's 1×1 128→128
-/// 6×6 7.5 → 6.0 and 256→256 3×3 11.5 → 8.8.
+/// Whether it beats the packed body where it [`applies`], with AVX2
+/// (`avx2`) or AVX-512F.
+///
+/// With AVX-512F: everywhere but on a 1×1 convolution at stride 1 without
+/// padding over a multiple of 16 pixels, where the packed body computes no
+/// lane for nothing either and transposes nothing (MobileNetV1's 64→128
+/// 12×12 layer, 11.3 against 11.8 µs). Measured with `cargo bench -p
+/// constnet-runtime --bench kernels` (fastest of 4 interleaved runs, µs,
+/// packed → this body): ResNet-8's 3×3 32×16×16 23.9 → 21.6, 64×8×8 26.1
+/// → 22.7, stride-2 16→32 13.3 → 11.9 and 32→64 14.1 → 12.0, its 1×1
+/// stride-2 projection 2.53 → 2.12; DS-CNN's 10×4 stride-2 first layer 4.8
+/// → 4.0; MobileNetV1's 1×1 128→128 6×6 7.5 → 6.0 and 256→256 3×3 11.5 →
+/// 8.8.
+///
+/// With AVX2, on an AMD Zen 3 core, the same bench (fastest of 2
+/// interleaved runs, µs, packed → this body) found two more exceptions.
+/// Unpadded 1×1 convolutions over a multiple of 16 pixels at any stride:
+/// ResNet-8's stride-2 projections 16→32 3.7 → 5.4 and 32→64 3.2 → 4.0
+/// (with 16 or 32 taps the transposes cost as much as the products). And
+/// stride-1 rows of 32 pixels or more with at least 64 taps, where the
+/// packed body wastes few lanes: ResNet-8's first stage, 3×3 16×32×32, 62
+/// → 67. It wins on ResNet-8's 3×3 32×16×16 67 → 56, 64×8×8 91 → 56,
+/// stride-2 16→32 40 → 30 and 32→64 39 → 28, its 3→16 32×32 first layer
+/// 17.2 → 15.0; DS-CNN's first layer 21.0 → 10.7; MobileNetV1's 1×1
+/// 128→128 6×6 17.1 → 14.9, 128→256 3×3 13.8 → 10.7 and 256→256 3×3 24.1
+/// → 20.8.
 pub(crate) const fn profitable(
-    (kh, kw): (usize, usize),
+    avx2: bool,
+    (cg, kh, kw): (usize, usize, usize),
     (sh, sw): (usize, usize),
     padded: bool,
     (oh, ow): (usize, usize),
 ) -> bool {
-    let pointwise = kh == 1 && kw == 1 && sh == 1 && sw == 1 && !padded;
-    !(pointwise && (oh * ow).is_multiple_of(16))
+    let one_by_one = kh == 1 && kw == 1 && !padded;
+    let gemm = one_by_one && (oh * ow).is_multiple_of(16);
+    if avx2 {
+        let wide = sw == 1 && ow >= 32 && cg * kh * kw >= 64;
+        !gemm && !wide
+    } else {
+        !(gemm && sh == 1 && sw == 1)
+    }
+}
+
+/// A stack buffer of `N` floats, cache-line aligned so that no vector of
+/// the weights or the band spans two lines.
+#[repr(C, align(64))]
+struct Buffer<const N: usize>([MaybeUninit<f32>; N]);
+
+impl<const N: usize> Buffer<N> {
+    fn new() -> Self {
+        Buffer([MaybeUninit::uninit(); N])
+    }
+}
+
+/// Where the input is and which plane the body iterates over.
+struct Plan {
+    /// Floats per input row (padded if the input is).
+    pitch: usize,
+    /// Floats per input channel.
+    plane: usize,
+    /// The rows and columns iterated over ([`view`]).
+    view: (usize, usize),
+}
+
+impl Plan {
+    /// The plan of a convolution whose input has `(h, w)` pixels, `(ph,
+    /// pw)` once padded.
+    fn new(
+        (kh, kw): (usize, usize),
+        (sh, sw): (usize, usize),
+        padded: bool,
+        (h, w, ph, pw): (usize, usize, usize, usize),
+        (oh, ow): (usize, usize),
+    ) -> Self {
+        Plan {
+            pitch: pw,
+            plane: if padded { ph * pw } else { h * w },
+            view: view((kh, kw), (sh, sw), padded, (oh, ow)),
+        }
+    }
+
+    /// Calls `f(full, base, i)` for each run of rows `r0..r1` of the view,
+    /// cut into runs of `len` pixels and a last one of `last`
+    /// ([`runs`]): `full` is whether the run is `len` long, `base` the
+    /// input offset its first pixel's first tap reads at stride `(sh,
+    /// sw)`, `i` its first pixel's index in the band (row-major from row
+    /// `r0`).
+    #[inline]
+    fn each_run(
+        &self,
+        (r0, r1): (usize, usize),
+        (sh, sw): (usize, usize),
+        (len, last): (usize, usize),
+        mut f: impl FnMut(bool, usize, usize),
+    ) {
+        let ow = self.view.1;
+        let mut i = 0;
+        for row in r0..r1 {
+            let mut col = 0;
+            while col < ow {
+                let full = col + len < ow;
+                f(full, row * sh * self.pitch + col * sw, i);
+                let n = if full { len } else { last };
+                col += n;
+                i += n;
+            }
+        }
+    }
+}
+
+/// Copies `input` into `buf` with `PT` rows and `PL` columns of zeros
+/// before it, and zeros after it up to a `ph × pw` plane per channel;
+/// returns the `C·ph·pw` floats written.
+#[inline]
+fn pad<'b, const PT: usize, const PL: usize, const C: usize, const H: usize, const W: usize>(
+    input: &[[[f32; W]; H]; C],
+    (ph, pw): (usize, usize),
+    buf: &'b mut [MaybeUninit<f32>],
+) -> &'b [f32] {
+    let len = C * ph * pw;
+    let buf = &mut buf[..len];
+    for (plane, channel) in buf.chunks_exact_mut(ph * pw).zip(input) {
+        let (top, rest) = plane.split_at_mut(PT * pw);
+        top.fill(MaybeUninit::new(0.0));
+        let (middle, bottom) = rest.split_at_mut(H * pw);
+        bottom.fill(MaybeUninit::new(0.0));
+        for (row, src) in middle.chunks_exact_mut(pw).zip(channel) {
+            let (left, rest) = row.split_at_mut(PL);
+            left.fill(MaybeUninit::new(0.0));
+            let (interior, right) = rest.split_at_mut(W);
+            for (d, s) in interior.iter_mut().zip(src) {
+                *d = MaybeUninit::new(*s);
+            }
+            right.fill(MaybeUninit::new(0.0));
+        }
+    }
+    // SAFETY: every element of the `C` planes was written above (top rows,
+    // then each row's left padding, interior and right padding, then the
+    // bottom rows), and an initialised `MaybeUninit<f32>` is an `f32`
+    // (same size, alignment and validity).
+    unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) }
 }
 
 /// The AVX-512F body.
 pub(crate) mod avx512 {
-    use super::{runs, view, BAND, INPUT_CAP, OB, WEIGHT_CAP};
+    use super::{pad, runs, view, Buffer, Plan, BAND, INPUT_CAP, WEIGHT_CAP};
     use crate::conv::Post;
     use crate::simd::conv::vector::{band_to_planes, load};
     use crate::simd::conv::Epilogue;
@@ -148,16 +276,12 @@ pub(crate) mod avx512 {
 
     const LANES: usize = 16;
 
-    /// A stack buffer of `N` floats, cache-line aligned so that no vector
-    /// of the weights or the band spans two lines.
-    #[repr(C, align(64))]
-    struct Buffer<const N: usize>([MaybeUninit<f32>; N]);
+    /// Output channels per block: two vectors.
+    pub(crate) const OB: usize = 2 * LANES;
 
-    impl<const N: usize> Buffer<N> {
-        fn new() -> Self {
-            Buffer([MaybeUninit::uninit(); N])
-        }
-    }
+    /// The most pixels of a run: `2·12` accumulators, two weight vectors
+    /// and a broadcast fill 27 of the 32 vector registers.
+    pub(crate) const MAX_RUN: usize = 12;
 
     /// [`crate::conv::conv2d_fused`] for a convolution that
     /// [`super::applies`]; see the [module docs](super).
@@ -191,6 +315,7 @@ pub(crate) mod avx512 {
         let padded = PT + PB + PL + PR > 0;
         let (ph, pw) = (H + PT + PB, W + PL + PR);
         debug_assert!(super::applies(
+            OB,
             (1, C, CG, O),
             (KH, KW),
             (SH, SW),
@@ -203,11 +328,7 @@ pub(crate) mod avx512 {
         } else {
             input.as_flattened().as_flattened()
         };
-        let plan = Plan {
-            pitch: pw,
-            plane: if padded { ph * pw } else { H * W },
-            view: view((KH, KW), (SH, SW), padded, (OH, OW)),
-        };
+        let plan = Plan::new((KH, KW), (SH, SW), padded, (H, W, ph, pw), (OH, OW));
         let mut weights = Buffer::<WEIGHT_CAP>::new();
         let mut band = Buffer::<{ BAND * OB }>::new();
         let mut o0 = 0;
@@ -239,49 +360,6 @@ pub(crate) mod avx512 {
             }
             o0 += OB;
         }
-    }
-
-    /// Where the input is and which plane the body iterates over.
-    struct Plan {
-        /// Floats per input row (padded if the input is).
-        pitch: usize,
-        /// Floats per input channel.
-        plane: usize,
-        /// The rows and columns iterated over ([`super::view`]).
-        view: (usize, usize),
-    }
-
-    /// Copies `input` into `buf` with `PT` rows and `PL` columns of zeros
-    /// before it, and zeros after it up to a `ph × pw` plane per channel;
-    /// returns the `C·ph·pw` floats written.
-    #[inline]
-    fn pad<'b, const PT: usize, const PL: usize, const C: usize, const H: usize, const W: usize>(
-        input: &[[[f32; W]; H]; C],
-        (ph, pw): (usize, usize),
-        buf: &'b mut [MaybeUninit<f32>],
-    ) -> &'b [f32] {
-        let len = C * ph * pw;
-        let buf = &mut buf[..len];
-        for (plane, channel) in buf.chunks_exact_mut(ph * pw).zip(input) {
-            let (top, rest) = plane.split_at_mut(PT * pw);
-            top.fill(MaybeUninit::new(0.0));
-            let (middle, bottom) = rest.split_at_mut(H * pw);
-            bottom.fill(MaybeUninit::new(0.0));
-            for (row, src) in middle.chunks_exact_mut(pw).zip(channel) {
-                let (left, rest) = row.split_at_mut(PL);
-                left.fill(MaybeUninit::new(0.0));
-                let (interior, right) = rest.split_at_mut(W);
-                for (d, s) in interior.iter_mut().zip(src) {
-                    *d = MaybeUninit::new(*s);
-                }
-                right.fill(MaybeUninit::new(0.0));
-            }
-        }
-        // SAFETY: every element of the `C` planes was written above (top
-        // rows, then each row's left padding, interior and right padding,
-        // then the bottom rows), and an initialised `MaybeUninit<f32>` is
-        // an `f32` (same size, alignment and validity).
-        unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) }
     }
 
     /// Transposes output channels `o0..o0 + 32`'s weights into `buf`,
@@ -363,36 +441,40 @@ pub(crate) mod avx512 {
                 )
             };
         }
-        let ow = plan.view.1;
-        let (len, last) = runs(ow);
-        let mut i = 0;
-        for row in r0..r1 {
-            let mut col = 0;
-            while col < ow {
-                let n = if col + len < ow { len } else { last };
-                let base = row * SH * plan.pitch + col * SW;
-                let out = &mut band[i * OB..(i + n) * OB];
-                if col + len < ow {
-                    dispatch!(
-                        {
-                            const { runs(view((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)).1).0 }
-                        },
-                        base,
-                        out
-                    );
-                } else {
-                    dispatch!(
-                        {
-                            const { runs(view((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)).1).1 }
-                        },
-                        base,
-                        out
-                    );
-                }
-                col += n;
-                i += n;
+        let (len, last) = runs(plan.view.1, MAX_RUN);
+        plan.each_run((r0, r1), (SH, SW), (len, last), |full, base, i| {
+            if full {
+                let out = &mut band[i * OB..(i + len) * OB];
+                dispatch!(
+                    {
+                        const {
+                            runs(
+                                view((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)).1,
+                                MAX_RUN,
+                            )
+                            .0
+                        }
+                    },
+                    base,
+                    out
+                );
+            } else {
+                let out = &mut band[i * OB..(i + last) * OB];
+                dispatch!(
+                    {
+                        const {
+                            runs(
+                                view((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)).1,
+                                MAX_RUN,
+                            )
+                            .1
+                        }
+                    },
+                    base,
+                    out
+                );
             }
-        }
+        });
     }
 
     /// The micro-kernel: `R` consecutive pixels of a row, whose first
@@ -458,6 +540,290 @@ pub(crate) mod avx512 {
                 let dst = &mut out[j * OB + half * LANES..][..LANES];
                 // SAFETY: AVX-512F is enabled; `dst` holds 16 floats.
                 unsafe { _mm512_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *v) };
+            }
+        }
+    }
+}
+
+/// The AVX2 + FMA body: the AVX-512F one with 8 lanes.
+pub(crate) mod avx2 {
+    use super::{pad, runs, view, Buffer, Plan, BAND, INPUT_CAP, WEIGHT_CAP};
+    use crate::conv::Post;
+    use crate::simd::conv::vector::avx2::{band_to_planes, load};
+    use crate::simd::conv::Epilogue;
+    use crate::simd::transpose::transpose8;
+    use core::arch::x86_64::{
+        __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_set1_ps, _mm256_setzero_ps,
+        _mm256_storeu_ps,
+    };
+    use core::mem::MaybeUninit;
+
+    const LANES: usize = 8;
+
+    /// Output channels per block: two vectors.
+    pub(crate) const OB: usize = 2 * LANES;
+
+    /// The most pixels of a run: `2·6` accumulators, two weight vectors
+    /// and a broadcast fill 15 of the 16 vector registers.
+    pub(crate) const MAX_RUN: usize = 6;
+
+    /// [`crate::conv::conv2d_fused`] for a convolution that
+    /// [`super::applies`]; see the [module docs](super).
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    pub(crate) fn conv2d<
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PB: usize,
+        const PL: usize,
+        const PR: usize,
+        const DH: usize,
+        const DW: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        let padded = PT + PB + PL + PR > 0;
+        let (ph, pw) = (H + PT + PB, W + PL + PR);
+        debug_assert!(super::applies(
+            OB,
+            (1, C, CG, O),
+            (KH, KW),
+            (SH, SW),
+            (padded, ph, pw),
+            (OH, OW)
+        ));
+        let mut padded_input = Buffer::<INPUT_CAP>::new();
+        let x: &[f32] = if padded {
+            pad::<PT, PL, C, H, W>(input, (ph, pw), &mut padded_input.0)
+        } else {
+            input.as_flattened().as_flattened()
+        };
+        let plan = Plan::new((KH, KW), (SH, SW), padded, (H, W, ph, pw), (OH, OW));
+        let mut weights = Buffer::<WEIGHT_CAP>::new();
+        let mut band = Buffer::<{ BAND * OB }>::new();
+        let mut o0 = 0;
+        while o0 < O {
+            let w = transpose_weights(weight, o0, &mut weights.0);
+            let mut b = [_mm256_setzero_ps(); 2];
+            if let Some(bias) = bias {
+                b = [load(&bias[o0..], LANES), load(&bias[o0 + LANES..], LANES)];
+            }
+            let ep = [
+                Epilogue::<LANES, OH, OW>::new(post, o0),
+                Epilogue::<LANES, OH, OW>::new(post, o0 + LANES),
+            ];
+            let rows = (BAND / plan.view.1).max(1);
+            let mut r0 = 0;
+            while r0 < plan.view.0 {
+                let r1 = plan.view.0.min(r0 + rows);
+                compute_band::<SH, SW, PT, PB, PL, PR, DH, DW, CG, KH, KW, OH, OW>(
+                    &plan,
+                    x,
+                    w,
+                    b,
+                    (r0, r1),
+                    &mut band.0,
+                );
+                let (q0, q1) = (r0 * plan.view.1, r1 * plan.view.1);
+                band_to_planes(&band.0, (q0, q1), o0, &ep, output);
+                r0 = r1;
+            }
+            o0 += OB;
+        }
+    }
+
+    /// Transposes output channels `o0..o0 + 16`'s weights into `buf`,
+    /// `K × 16` (`K = CG·KH·KW`): element `k·16 + l` is
+    /// `weight[o0 + l]`'s `k`-th, flattened in PyTorch's order. Returns the
+    /// `K·16` floats written.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn transpose_weights<'b, const CG: usize, const KH: usize, const KW: usize, const O: usize>(
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        o0: usize,
+        buf: &'b mut [MaybeUninit<f32>],
+    ) -> &'b [f32] {
+        let k = CG * KH * KW;
+        let buf = &mut buf[..k * OB];
+        for half in 0..2 {
+            let first = o0 + half * LANES;
+            let mut k0 = 0;
+            while k0 < k {
+                let n = LANES.min(k - k0);
+                let mut r = [_mm256_setzero_ps(); LANES];
+                for (v, kernel) in r.iter_mut().zip(&weight[first..first + LANES]) {
+                    let taps = kernel.as_flattened().as_flattened();
+                    *v = load(&taps[k0..], n);
+                }
+                transpose8(&mut r);
+                for (i, v) in r.iter().take(n).enumerate() {
+                    let at = (k0 + i) * OB + half * LANES;
+                    let dst = &mut buf[at..at + LANES];
+                    // SAFETY: AVX is enabled; `dst` holds 8 floats
+                    // (uninitialised memory is written, never read).
+                    unsafe { _mm256_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *v) };
+                }
+                k0 += n;
+            }
+        }
+        // SAFETY: for every `k` below `K` and both halves the loop above
+        // stored the 8 floats at `k·16 + half·8`: all `K·16`, and an
+        // initialised `MaybeUninit<f32>` is an `f32`.
+        unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) }
+    }
+
+    /// Computes rows `r0..r1` of the view for the block whose transposed
+    /// weights are `w` and biases `bias`, into `band`: pixel `i` of the
+    /// band (row-major from row `r0`) at `i·16`, its 16 channels.
+    ///
+    /// The run lengths are constants, matched on as such: only the (at
+    /// most two) micro-kernels a layer uses are instantiated.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    fn compute_band<
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PB: usize,
+        const PL: usize,
+        const PR: usize,
+        const DH: usize,
+        const DW: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        plan: &Plan,
+        x: &[f32],
+        w: &[f32],
+        bias: [__m256; 2],
+        (r0, r1): (usize, usize),
+        band: &mut [MaybeUninit<f32>],
+    ) {
+        macro_rules! dispatch {
+            ($n:expr, $base:expr, $out:expr) => {
+                with_run_length!(
+                    $n,
+                    run::<SW, DH, DW, CG, KH, KW>(plan, x, w, bias, $base, $out)
+                )
+            };
+        }
+        let (len, last) = runs(plan.view.1, MAX_RUN);
+        plan.each_run((r0, r1), (SH, SW), (len, last), |full, base, i| {
+            if full {
+                let out = &mut band[i * OB..(i + len) * OB];
+                dispatch!(
+                    {
+                        const {
+                            runs(
+                                view((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)).1,
+                                MAX_RUN,
+                            )
+                            .0
+                        }
+                    },
+                    base,
+                    out
+                );
+            } else {
+                let out = &mut band[i * OB..(i + last) * OB];
+                dispatch!(
+                    {
+                        const {
+                            runs(
+                                view((KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)).1,
+                                MAX_RUN,
+                            )
+                            .1
+                        }
+                    },
+                    base,
+                    out
+                );
+            }
+        });
+    }
+
+    /// The micro-kernel: `R` consecutive pixels of a row, whose first
+    /// pixel's first tap reads `x[base]`, for the 16 channels of the block;
+    /// stores them pixel-major into `out` (`R·16` floats).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn run<
+        const R: usize,
+        const SW: usize,
+        const DH: usize,
+        const DW: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+    >(
+        plan: &Plan,
+        x: &[f32],
+        w: &[f32],
+        bias: [__m256; 2],
+        base: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        // The last input element read: the last pixel's last tap; the last
+        // weight read: tap `K − 1`'s second vector.
+        let last = base
+            + (CG - 1) * plan.plane
+            + (KH - 1) * DH * plan.pitch
+            + (R - 1) * SW
+            + (KW - 1) * DW;
+        assert!(
+            last < x.len() && CG * KH * KW * OB <= w.len() && R * OB <= out.len(),
+            "channels: a run outside its buffers"
+        );
+        let (xp, wp) = (x.as_ptr(), w.as_ptr());
+        let mut acc = [bias; R];
+        for kh in 0..KH {
+            for c in 0..CG {
+                let row = base + c * plan.plane + kh * DH * plan.pitch;
+                let taps = (c * KH + kh) * KW * OB;
+                for kw in 0..KW {
+                    // SAFETY: AVX is enabled; tap `(c·KH + kh)·KW + kw`
+                    // is below `K`, so its 16 weights are inside `w`
+                    // (asserted above).
+                    let (w0, w1) = unsafe {
+                        (
+                            _mm256_loadu_ps(wp.add(taps + kw * OB)),
+                            _mm256_loadu_ps(wp.add(taps + kw * OB + LANES)),
+                        )
+                    };
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: `row + j·SW + kw·DW` is at most `last`
+                        // (each term at most its maximum), inside `x`.
+                        let v = _mm256_set1_ps(unsafe { *xp.add(row + j * SW + kw * DW) });
+                        a[0] = _mm256_fmadd_ps(w0, v, a[0]);
+                        a[1] = _mm256_fmadd_ps(w1, v, a[1]);
+                    }
+                }
+            }
+        }
+        for (j, a) in acc.iter().enumerate() {
+            for (half, v) in a.iter().enumerate() {
+                let dst = &mut out[j * OB + half * LANES..][..LANES];
+                // SAFETY: AVX is enabled; `dst` holds 8 floats.
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *v) };
             }
         }
     }

@@ -101,7 +101,7 @@ pub(crate) const fn profitable() -> bool {
 
 /// The AVX-512F body.
 pub(crate) mod avx512 {
-    use super::super::channels::{runs, MAX_RUN};
+    use super::super::channels::{avx512::MAX_RUN, runs};
     use super::BAND;
     use super::{BUF_PIXELS, MAX_TAPS};
     use crate::conv::Post;
@@ -302,8 +302,8 @@ pub(crate) mod avx512 {
                 )
             };
         }
-        let (len, last) = const { runs(OW) };
-        let pairs = const { 2 * runs(OW).0 <= MAX_RUN };
+        let (len, last) = const { runs(OW, MAX_RUN) };
+        let pairs = const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN };
         let mut row = r0;
         while row < r1 {
             let two = pairs && row + 1 < r1;
@@ -313,16 +313,16 @@ pub(crate) mod avx512 {
                 let base = (row * SH * group.pw + col * SW) * LANES;
                 let out = &mut band[((row - r0) * OW + col) * LANES..];
                 match (col + len < OW, two) {
-                    (true, false) => dispatch!({ const { runs(OW).0 } }, 1, base, out),
-                    (false, false) => dispatch!({ const { runs(OW).1 } }, 1, base, out),
+                    (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
+                    (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
                     (true, true) => {
-                        if const { 2 * runs(OW).0 <= MAX_RUN } {
-                            dispatch!({ const { runs(OW).0 } }, 2, base, out);
+                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                            dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
                         }
                     }
                     (false, true) => {
-                        if const { 2 * runs(OW).0 <= MAX_RUN } {
-                            dispatch!({ const { runs(OW).1 } }, 2, base, out);
+                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                            dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
                         }
                     }
                 }
