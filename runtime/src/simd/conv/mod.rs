@@ -609,6 +609,17 @@ static MASK8: [[i32; 8]; 256] = {
     t
 };
 
+/// The `vmaskmov` mask of the lanes set in `m` (`m < 256`): a row of
+/// [`MASK8`].
+#[target_feature(enable = "avx")]
+#[inline]
+fn mask8(m: u16) -> __m256i {
+    let row = &MASK8[usize::from(m) & 0xFF];
+    // SAFETY: AVX is enabled on this function; `row` is 8 `i32`s, 32 bytes,
+    // and the load is unaligned.
+    unsafe { _mm256_loadu_si256(row.as_ptr().cast()) }
+}
+
 /// The AVX2 + FMA body: 8 lanes, up to 4 output channels × 2 vectors
 /// (8 of the 16 `ymm` registers; larger blocks spill) per chunk.
 pub(crate) mod avx2 {
@@ -621,16 +632,6 @@ pub(crate) mod avx2 {
     const MS: usize = 8;
 
     conv_driver!("avx2,fma", 4, LANES, 2);
-
-    /// The `vmaskmov` mask of the lanes set in `m` (`m < 256`).
-    #[target_feature(enable = "avx")]
-    #[inline]
-    fn mask(m: u16) -> __m256i {
-        let row = &MASK8[usize::from(m) & 0xFF];
-        // SAFETY: AVX is enabled on this function; `row` is 8 `i32`s, 32
-        // bytes, and the load is unaligned.
-        unsafe { _mm256_loadu_si256(row.as_ptr().cast()) }
-    }
 
     /// The micro-kernel: output channels `0..OB` of the block, the `NS`
     /// vectors of pixels from flat index `p0`.
@@ -693,7 +694,7 @@ pub(crate) mod avx2 {
                             // bounds. Masked-off lanes are not accessed (no
                             // fault) and read as zero, so the OR merges the
                             // segments.
-                            let v = unsafe { _mm256_maskload_ps(p, mask(m)) };
+                            let v = unsafe { _mm256_maskload_ps(p, mask8(m)) };
                             x[s] = _mm256_or_ps(x[s], v);
                         }
                     }
@@ -733,7 +734,7 @@ pub(crate) mod avx2 {
                             // SAFETY: AVX is enabled on this function;
                             // `vmaskmovps` reads only lanes `0..n`, elements
                             // `pv..pv + n <= OH·OW` of the plane `r`.
-                            unsafe { _mm256_maskload_ps(p, mask(lane_mask(0, n))) }
+                            unsafe { _mm256_maskload_ps(p, mask8(lane_mask(0, n))) }
                         };
                         acc[ob][s] = _mm256_add_ps(acc[ob][s], rv);
                     }
@@ -755,7 +756,7 @@ pub(crate) mod avx2 {
                     // SAFETY: AVX is enabled on this function; the store
                     // writes only lanes `0..n`, pixels `pv..pv + n` inside
                     // `plane`, and does not touch the others.
-                    unsafe { _mm256_maskstore_ps(dst, mask(lane_mask(0, n)), acc[ob][s]) };
+                    unsafe { _mm256_maskstore_ps(dst, mask8(lane_mask(0, n)), acc[ob][s]) };
                 }
             }
         }

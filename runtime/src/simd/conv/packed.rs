@@ -96,12 +96,12 @@
 //! `rows + amax = H` rows of `PITCH = W` elements. The stores write only
 //! lanes whose column `ow < OW` in a row `r < rows` of the band.
 
-use super::{block_size, lane_mask, Epilogue};
+use super::{block_size, lane_mask, mask8, Epilogue};
 use crate::conv::Post;
 use core::arch::x86_64::{
-    __m256, __m256i, _mm256_castpd_ps, _mm256_castps_pd, _mm256_loadu_ps, _mm256_loadu_si256,
-    _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_permute4x64_pd, _mm256_setzero_ps,
-    _mm256_shuffle_ps, _mm256_storeu_ps,
+    __m256, _mm256_castpd_ps, _mm256_castps_pd, _mm256_loadu_ps, _mm256_maskload_ps,
+    _mm256_maskstore_ps, _mm256_permute4x64_pd, _mm256_setzero_ps, _mm256_shuffle_ps,
+    _mm256_storeu_ps,
 };
 use core::mem::MaybeUninit;
 
@@ -360,16 +360,6 @@ fn pack_row<const SW: usize>(dst: &mut [MaybeUninit<f32>], src: Option<&[f32]>, 
         }
         j0 += 8;
     }
-}
-
-/// The `vmaskmov` mask of the lanes set in `m` (`m < 256`).
-#[target_feature(enable = "avx")]
-#[inline]
-fn mask8(m: u16) -> __m256i {
-    let row = &super::MASK8[usize::from(m) & 0xFF];
-    // SAFETY: AVX is enabled on this function; `row` is 8 `i32`s, 32 bytes,
-    // and the load is unaligned.
-    unsafe { _mm256_loadu_si256(row.as_ptr().cast()) }
 }
 
 /// Per vector of a chunk, the output row segments it stores: segment `k`
@@ -1178,11 +1168,9 @@ pub(crate) mod avx2 {
     #![allow(clippy::wildcard_imports)]
     use super::*;
     use crate::simd::act::post_act256;
-    use crate::simd::conv::MASK8;
     use core::arch::x86_64::{
-        __m256i, _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_loadu_si256,
-        _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_mul_ps, _mm256_or_ps, _mm256_set1_ps,
-        _mm256_setzero_ps, _mm256_storeu_ps,
+        _mm256_add_ps, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskload_ps, _mm256_maskstore_ps,
+        _mm256_mul_ps, _mm256_or_ps, _mm256_set1_ps, _mm256_setzero_ps, _mm256_storeu_ps,
     };
 
     const LANES: usize = 8;
@@ -1217,16 +1205,6 @@ pub(crate) mod avx2 {
         });
     }
 
-    /// The `vmaskmov` mask of the lanes set in `m` (`m < 256`).
-    #[target_feature(enable = "avx")]
-    #[inline]
-    fn mask(m: u16) -> __m256i {
-        let row = &MASK8[usize::from(m) & 0xFF];
-        // SAFETY: AVX is enabled on this function; `row` is 8 `i32`s, 32
-        // bytes, and the load is unaligned.
-        unsafe { _mm256_loadu_si256(row.as_ptr().cast()) }
-    }
-
     /// The micro-kernel: output channels `0..OB` of the block, the `NS`
     /// vectors of wide pixels from `q`; `MASKED` for the band's last chunk.
     #[target_feature(enable = "avx2,fma")]
@@ -1251,11 +1229,11 @@ pub(crate) mod avx2 {
         band: Band,
         q: usize,
     ) {
-        let mut load_mask = [mask(0xFF); NS];
+        let mut load_mask = [mask8(0xFF); NS];
         if MASKED {
             for (s, m) in load_mask.iter_mut().enumerate() {
                 let qs = q + s * LANES;
-                *m = mask(lane_mask(0, band.nq.saturating_sub(qs).min(LANES)));
+                *m = mask8(lane_mask(0, band.nq.saturating_sub(qs).min(LANES)));
             }
         }
         let mut acc = [[_mm256_setzero_ps(); NS]; OB];
@@ -1319,7 +1297,7 @@ pub(crate) mod avx2 {
                             let v = unsafe {
                                 _mm256_maskload_ps(
                                     r.wrapping_offset(st.off[s][k]),
-                                    mask(st.mask[s][k]),
+                                    mask8(st.mask[s][k]),
                                 )
                             };
                             rv = _mm256_or_ps(rv, v);
@@ -1349,7 +1327,7 @@ pub(crate) mod avx2 {
                         // `< OW`, inside `plane`. Empty segments are
                         // skipped: a masked store is microcoded on AMD's
                         // cores even with no lane.
-                        unsafe { _mm256_maskstore_ps(dst, mask(m), acc[ob][s]) };
+                        unsafe { _mm256_maskstore_ps(dst, mask8(m), acc[ob][s]) };
                     }
                 }
             }
@@ -1392,11 +1370,11 @@ pub(crate) mod avx2 {
         band: Band,
         q: usize,
     ) {
-        let mut load_mask = [mask(0xFF); NS];
+        let mut load_mask = [mask8(0xFF); NS];
         if MASKED {
             for (s, m) in load_mask.iter_mut().enumerate() {
                 let qs = q + s * LANES;
-                *m = mask(lane_mask(0, band.nq.saturating_sub(qs).min(LANES)));
+                *m = mask8(lane_mask(0, band.nq.saturating_sub(qs).min(LANES)));
             }
         }
         let st = Stores::<NS, MS>::new(q, LANES, band, OW);
@@ -1449,7 +1427,7 @@ pub(crate) mod avx2 {
                             let v = unsafe {
                                 _mm256_maskload_ps(
                                     r.wrapping_offset(st.off[s][k]),
-                                    mask(st.mask[s][k]),
+                                    mask8(st.mask[s][k]),
                                 )
                             };
                             rv = _mm256_or_ps(rv, v);
@@ -1475,7 +1453,7 @@ pub(crate) mod avx2 {
                         // writes only the lanes of the segment's mask,
                         // output pixels of the band's rows and columns
                         // `< OW`, inside `plane`.
-                        unsafe { _mm256_maskstore_ps(dst, mask(m), acc[s]) };
+                        unsafe { _mm256_maskstore_ps(dst, mask8(m), acc[s]) };
                     }
                 }
             }

@@ -410,13 +410,12 @@ pub(crate) mod avx2 {
     use crate::act::PostAct;
     use crate::conv::Post;
     use crate::simd::act::post_act256;
-    use crate::simd::conv::coefficients;
+    use crate::simd::conv::{coefficients, lane_mask, mask8};
     use core::arch::x86_64::{
-        __m256, __m256i, _mm256_add_ps, _mm256_and_si256, _mm256_castpd_ps, _mm256_castps_pd,
-        _mm256_cmpgt_epi32, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_maskload_ps,
-        _mm256_maskstore_ps, _mm256_max_ps, _mm256_mul_ps, _mm256_permute4x64_pd,
-        _mm256_set1_epi32, _mm256_set1_ps, _mm256_setr_epi32, _mm256_setzero_ps, _mm256_shuffle_ps,
-        _mm256_storeu_ps,
+        __m256, __m256i, _mm256_add_ps, _mm256_castpd_ps, _mm256_castps_pd, _mm256_fmadd_ps,
+        _mm256_loadu_ps, _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_max_ps, _mm256_mul_ps,
+        _mm256_permute4x64_pd, _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps,
+        _mm256_shuffle_ps, _mm256_storeu_ps,
     };
 
     const LANES: usize = 8;
@@ -570,13 +569,6 @@ pub(crate) mod avx2 {
             ow0: usize,
             n: usize,
         ) -> Self {
-            let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-            // Lanes `lo..hi` of a vector as an `i32` mask.
-            let between = |lo: usize, hi: usize| {
-                let ge = _mm256_cmpgt_epi32(index, _mm256_set1_epi32(lo as i32 - 1));
-                let lt = _mm256_cmpgt_epi32(_mm256_set1_epi32(hi as i32), index);
-                _mm256_and_si256(ge, lt)
-            };
             let mut m = Masks {
                 lo: [_mm256_set1_epi32(0); MAX_KW],
                 hi: [_mm256_set1_epi32(0); MAX_KW],
@@ -588,10 +580,10 @@ pub(crate) mod avx2 {
             let lanes = |s: isize, first: usize| {
                 let lo = (-s).clamp(0, 16) as usize;
                 let hi = ((W as isize - s).clamp(0, 16) as usize).min(SW * (n - 1) + 1);
-                between(
+                mask8(lane_mask(
                     lo.clamp(first, first + LANES) - first,
                     hi.clamp(first, first + LANES) - first,
-                )
+                ))
             };
             for kw in 0..KW {
                 let s = (SW * ow0 + kw) as isize - PL as isize;
@@ -704,9 +696,7 @@ pub(crate) mod avx2 {
         acc: &mut [__m256; R],
         plane: &mut [[f32; OW]; OH],
     ) {
-        let index = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-        #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)] // n <= 8.
-        let m = _mm256_cmpgt_epi32(_mm256_set1_epi32(n as i32), index);
+        let m = mask8(lane_mask(0, n));
         if let Some((alpha, beta)) = ch.norm {
             let (alpha, beta) = (_mm256_set1_ps(alpha), _mm256_set1_ps(beta));
             for a in acc.iter_mut() {
