@@ -56,7 +56,7 @@
 //! most [`WEIGHT_CAP`]` / 32` weights per output channel with AVX-512F
 //! (576: 64 input channels at 3×3; twice as many with AVX2), a padded
 //! input of at most [`INPUT_CAP`] floats, and output rows of at most
-//! [`BAND`] pixels. Its three buffers (72, 72 and 32 or 16 KiB) are on the
+//! [`BAND`] pixels. Its three buffers (72, 72.25 and 32 or 16 KiB) are on the
 //! stack.
 
 use core::mem::MaybeUninit;
