@@ -26,11 +26,14 @@
 //!   Without padding at stride 1 (every 1×1 pointwise convolution, a GEMM)
 //!   the input is read in place. Depthwise convolutions pack every channel
 //!   at once and run each chunk of pixels for all of them;
-//! - the *channel-blocked depthwise* body (`simd/conv/depthwise.rs`,
-//!   AVX-512F), tried first, takes depthwise convolutions of a multiple of 16 channels
-//!   on planes of up to 1,024 padded pixels, vectorised across 16
-//!   channels instead of along the pixels (small planes fill few lanes and
-//!   cost the packed body a masked store per output row);
+//! - the *channel-blocked depthwise* body (`simd/conv/depthwise.rs`),
+//!   tried first, takes depthwise convolutions of a multiple of 16 channels
+//!   on planes of up to 1,024 padded pixels, vectorised across 16 (AVX2:
+//!   8) channels instead of along the pixels (small planes fill few lanes
+//!   and cost the packed body a masked store per output row); with
+//!   AVX-512F only where the row-wise body (`simd/conv/rowwise.rs`) does
+//!   not take the layer, rows of fewer than 12 columns, and with AVX2
+//!   wherever it applies;
 //! - the *output-channel* body (`simd/conv/channels.rs`), tried next,
 //!   takes ungrouped convolutions of a multiple of two vectors of output
 //!   channels (32 with AVX-512F, at most 576 weights each; 16 with AVX2,
@@ -569,9 +572,11 @@ fn conv2d_with<
     #[cfg(target_arch = "x86_64")]
     if kind::<P>() == PadKind::Zeros {
         use simd::conv::{channels, depthwise, packed, rowwise};
+        let blocked =
+            const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) };
         let use_rowwise = const { rowwise::applies((G, C, CG, O), (SW, DW), KW) }
             && match body {
-                Body::Auto => rowwise::profitable(isa == Isa::Avx2, OW),
+                Body::Auto => rowwise::profitable(isa == Isa::Avx2, OW, blocked),
                 Body::Simd | Body::Rowwise => true,
                 Body::Direct | Body::Packed | Body::Depthwise | Body::Channels => false,
             };
@@ -595,18 +600,43 @@ fn conv2d_with<
             }
             return;
         }
-        let use_depthwise =
-            const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) }
-                && match body {
-                    Body::Auto => depthwise::profitable(),
-                    Body::Simd | Body::Depthwise => true,
-                    Body::Direct | Body::Packed | Body::Channels | Body::Rowwise => false,
-                };
+        let use_depthwise = blocked
+            && match body {
+                Body::Auto => depthwise::profitable(),
+                Body::Simd | Body::Depthwise => true,
+                Body::Direct | Body::Packed | Body::Channels | Body::Rowwise => false,
+            };
         if isa == Isa::Avx512 && use_depthwise && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.
             unsafe {
                 depthwise::avx512::conv2d::<
+                    SH,
+                    SW,
+                    PT,
+                    PB,
+                    PL,
+                    PR,
+                    DH,
+                    DW,
+                    C,
+                    H,
+                    W,
+                    O,
+                    CG,
+                    KH,
+                    KW,
+                    OH,
+                    OW,
+                >(input, weight, bias, post, output);
+            }
+            return;
+        }
+        if isa == Isa::Avx2 && use_depthwise && simd::has_avx2_fma() {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with.
+            unsafe {
+                depthwise::avx2::conv2d::<
                     SH,
                     SW,
                     PT,
@@ -2199,7 +2229,7 @@ mod tests {
     }
 
     #[test]
-    fn depthwise_avx512_matches_reference() {
+    fn depthwise_matches_reference_on_every_isa() {
         depthwise_cases!();
     }
 

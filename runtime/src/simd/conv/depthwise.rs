@@ -1,5 +1,7 @@
-//! The channel-blocked depthwise body (AVX-512F): depthwise convolutions
-//! vectorised across 16 *channels* instead of along a plane's pixels.
+//! The channel-blocked depthwise body (AVX-512F, and AVX2 + FMA in
+//! [`avx2`]): depthwise convolutions vectorised across 16 (AVX2: 8)
+//! *channels* instead of along a plane's pixels. The text below counts
+//! AVX-512F's 16 lanes.
 //!
 //! # Why
 //!
@@ -59,7 +61,7 @@
 //! [`applies`]: depthwise (`groups = in = out channels`), channels a
 //! multiple of 16, at most [`MAX_TAPS`] kernel taps, and a padded plane of
 //! at most [`BUF_PIXELS`] pixels and rows of at most [`BAND`] (its buffers
-//! are 64 and 16 KiB on the stack).
+//! are 64 and 16 KiB on the stack, half that with AVX2).
 
 /// The most padded input pixels of a plane: the buffer holds one vector
 /// (16 channels) per pixel, 64 KiB: up to a 32×32 padded plane. Larger
@@ -99,11 +101,38 @@ pub(crate) const fn profitable() -> bool {
     true
 }
 
+/// Walks output rows `r0..r1` of a plane of `OW`-pixel rows, each cut
+/// into runs of `len` pixels and a shorter last one ([`runs`](super::channels::runs)),
+/// two rows at a time where `pairs` (a run is at most half the longest)
+/// and two rows are left: calls `f(full, two, base, at)`, `full` whether
+/// the run is `len` long, `two` whether it covers two rows, `base` the
+/// padded input pixel (row pitch `pw`) its first output's first tap reads
+/// at stride `(SH, SW)`, `at` its first output's pixel in the band
+/// (row-major from row `r0`).
+#[inline]
+fn each_run<const SH: usize, const SW: usize, const OW: usize>(
+    pw: usize,
+    (len, pairs): (usize, bool),
+    (r0, r1): (usize, usize),
+    mut f: impl FnMut(bool, bool, usize, usize),
+) {
+    let mut row = r0;
+    while row < r1 {
+        let two = pairs && row + 1 < r1;
+        let mut col = 0;
+        while col < OW {
+            let full = col + len < OW;
+            f(full, two, row * SH * pw + col * SW, (row - r0) * OW + col);
+            col += if full { len } else { OW - col };
+        }
+        row += if two { 2 } else { 1 };
+    }
+}
+
 /// The AVX-512F body.
 pub(crate) mod avx512 {
     use super::super::channels::{avx512::MAX_RUN, runs};
-    use super::BAND;
-    use super::{BUF_PIXELS, MAX_TAPS};
+    use super::{each_run, BAND, BUF_PIXELS, MAX_TAPS};
     use crate::conv::Post;
     use crate::simd::conv::vector::{band_to_planes, load, store};
     use crate::simd::conv::Epilogue;
@@ -270,11 +299,8 @@ pub(crate) mod avx512 {
     }
 
     /// Computes output rows `r0..r1` of the group into `band`: pixel `i`
-    /// of the band (row-major from row `r0`) at `i·16`, its 16 channels.
-    /// Each row is cut into runs of nearly equal length ([`runs`]), two
-    /// rows at a time where a run is at most half of [`MAX_RUN`] pixels
-    /// (DS-CNN's 5-pixel rows: 10 independent accumulators, not 5, for the
-    /// FMA latency).
+    /// of the band (row-major from row `r0`) at `i·16`, its 16 channels,
+    /// in the runs of [`super::each_run`].
     ///
     /// The run lengths are constants, matched on as such: only the
     /// micro-kernels a layer uses are instantiated.
@@ -302,34 +328,24 @@ pub(crate) mod avx512 {
                 )
             };
         }
-        let (len, last) = const { runs(OW, MAX_RUN) };
-        let pairs = const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN };
-        let mut row = r0;
-        while row < r1 {
-            let two = pairs && row + 1 < r1;
-            let mut col = 0;
-            while col < OW {
-                let n = if col + len < OW { len } else { last };
-                let base = (row * SH * group.pw + col * SW) * LANES;
-                let out = &mut band[((row - r0) * OW + col) * LANES..];
-                match (col + len < OW, two) {
-                    (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
-                    (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
-                    (true, true) => {
-                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                            dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
-                        }
-                    }
-                    (false, true) => {
-                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                            dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
-                        }
+        let (len, pairs) = const { (runs(OW, MAX_RUN).0, 2 * runs(OW, MAX_RUN).0 <= MAX_RUN) };
+        each_run::<SH, SW, OW>(group.pw, (len, pairs), (r0, r1), |full, two, base, at| {
+            let (base, out) = (base * LANES, &mut band[at * LANES..]);
+            match (full, two) {
+                (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
+                (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
+                (true, true) => {
+                    if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                        dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
                     }
                 }
-                col += n;
+                (false, true) => {
+                    if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                        dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
+                    }
+                }
             }
-            row += if two { 2 } else { 1 };
-        }
+        });
     }
 
     /// The micro-kernel: `ROWS` rows of `R` consecutive output pixels of
@@ -389,6 +405,286 @@ pub(crate) mod avx512 {
                 let dst = &mut out[(rr * ow + j) * LANES..][..LANES];
                 // SAFETY: AVX-512F is enabled; `dst` holds 16 floats.
                 unsafe { _mm512_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *a) };
+            }
+        }
+    }
+}
+
+/// The AVX2 + FMA body: the AVX-512F one with 8 lanes (groups of 8
+/// channels, 8×8 transposes, a 32 KiB buffer for the same
+/// [`BUF_PIXELS`]), run lengths of up to 12 pixels (one accumulator per
+/// pixel: 12 of the 16 registers, with the tap's weights beside them).
+pub(crate) mod avx2 {
+    use super::super::channels::runs;
+    use super::{each_run, BAND, BUF_PIXELS, MAX_TAPS};
+    use crate::conv::Post;
+    use crate::simd::conv::vector::avx2::{band_to_planes, load};
+    use crate::simd::conv::Epilogue;
+    use crate::simd::transpose::transpose8;
+    use core::arch::x86_64::{
+        __m256, _mm256_fmadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm256_storeu_ps,
+    };
+    use core::mem::MaybeUninit;
+
+    const LANES: usize = 8;
+
+    /// The most pixels of a run: 12 accumulators, the tap's weights and an
+    /// input vector fill 14 of the 16 vector registers.
+    const MAX_RUN: usize = 12;
+
+    /// The pixel-major padded input of one group of channels, a vector per
+    /// pixel; cache-line aligned, so that no vector spans two lines.
+    #[repr(C, align(64))]
+    struct Buffer([MaybeUninit<f32>; BUF_PIXELS * LANES]);
+
+    /// The output pixels of a band, a vector each, cache-line aligned.
+    #[repr(C, align(64))]
+    struct Band([MaybeUninit<f32>; BAND * LANES]);
+
+    /// [`crate::conv::conv2d_fused`] for a depthwise convolution that
+    /// [`super::applies`]; see the [module docs](super).
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    pub(crate) fn conv2d<
+        const SH: usize,
+        const SW: usize,
+        const PT: usize,
+        const PB: usize,
+        const PL: usize,
+        const PR: usize,
+        const DH: usize,
+        const DW: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        let (ph, pw) = (H + PT + PB, W + PL + PR);
+        // `O == C` (as `applies`), so channel `c < C` indexes all of them.
+        debug_assert!(super::applies((C, C, CG, O), (KH, KW), (ph, pw)));
+        let mut buffer = Buffer([MaybeUninit::uninit(); BUF_PIXELS * LANES]);
+        let prefix = buffer.0.get_mut(..ph * pw * LANES).unwrap_or_default();
+        prefix.fill(MaybeUninit::new(0.0));
+        // SAFETY: every element of `prefix` was initialised just above, and
+        // an initialised `MaybeUninit<f32>` is an `f32` (same size,
+        // alignment and validity).
+        let buf =
+            unsafe { &mut *(core::ptr::from_mut::<[MaybeUninit<f32>]>(prefix) as *mut [f32]) };
+        let mut band = Band([MaybeUninit::uninit(); BAND * LANES]);
+        // Whole rows per band (`applies`: a row fits).
+        let rows = (BAND / OW).max(1);
+        let mut c0 = 0;
+        while c0 < C {
+            pack::<PT, PL, C, H, W>(input, c0, pw, buf);
+            let weights = tap_weights::<KH, KW, CG, O>(weight, c0);
+            let bias = match bias {
+                Some(bias) => load(&bias[c0..], LANES),
+                None => _mm256_setzero_ps(),
+            };
+            let group = Group {
+                pw,
+                weights: &weights,
+                bias,
+            };
+            let ep = [Epilogue::<LANES, OH, OW>::new(post, c0)];
+            let mut r0 = 0;
+            while r0 < OH {
+                let r1 = OH.min(r0 + rows);
+                compute_band::<SH, SW, DH, DW, KH, KW, OW>(&group, buf, (r0, r1), &mut band.0);
+                band_to_planes(&band.0, (r0 * OW, r1 * OW), c0, &ep, output);
+                r0 = r1;
+            }
+            c0 += LANES;
+        }
+    }
+
+    /// Each tap's weights for channels `c0..c0 + 8`: each channel's
+    /// `KH·KW` taps (contiguous) transposed 8 at a time.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn tap_weights<const KH: usize, const KW: usize, const CG: usize, const O: usize>(
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        c0: usize,
+    ) -> [__m256; MAX_TAPS] {
+        let mut weights = [_mm256_setzero_ps(); MAX_TAPS];
+        for (k, out) in weights.chunks_mut(LANES).enumerate() {
+            let t0 = k * LANES;
+            if t0 >= KH * KW {
+                break;
+            }
+            let n = LANES.min(KH * KW - t0);
+            let mut r = [_mm256_setzero_ps(); LANES];
+            for (v, kernel) in r.iter_mut().zip(weight.iter().skip(c0)) {
+                let taps = kernel.as_flattened().as_flattened();
+                *v = load(taps.get(t0..).unwrap_or_default(), n);
+            }
+            transpose8(&mut r);
+            for (w, v) in out.iter_mut().zip(r) {
+                *w = v;
+            }
+        }
+        weights
+    }
+
+    /// What the compute step of one group of 8 channels reads.
+    struct Group<'a> {
+        /// Padded pixels per buffer row.
+        pw: usize,
+        /// Each tap's 8 weights.
+        weights: &'a [__m256; MAX_TAPS],
+        /// The 8 channels' biases.
+        bias: __m256,
+    }
+
+    /// Transposes channels `c0..c0 + 8` of `input` into the interior of
+    /// the pixel-major buffer (row pitch `pw` pixels).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn pack<const PT: usize, const PL: usize, const C: usize, const H: usize, const W: usize>(
+        input: &[[[f32; W]; H]; C],
+        c0: usize,
+        pw: usize,
+        buf: &mut [f32],
+    ) {
+        let mut p = 0;
+        let (mut h, mut w) = (0, 0);
+        while p < H * W {
+            let n = LANES.min(H * W - p);
+            let mut r = [_mm256_setzero_ps(); LANES];
+            for (l, v) in r.iter_mut().enumerate() {
+                let plane = input[c0 + l].as_flattened();
+                *v = load(plane.get(p..).unwrap_or_default(), n);
+            }
+            transpose8(&mut r);
+            for v in r.iter().take(n) {
+                let at = ((h + PT) * pw + w + PL) * LANES;
+                let dst = &mut buf[at..at + LANES];
+                // SAFETY: AVX is enabled; `dst` holds 8 floats.
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), *v) };
+                w += 1;
+                if w == W {
+                    w = 0;
+                    h += 1;
+                }
+            }
+            p += n;
+        }
+    }
+
+    /// Computes output rows `r0..r1` of the group into `band`: pixel `i`
+    /// of the band (row-major from row `r0`) at `i·8`, its 8 channels, in
+    /// the runs of [`super::each_run`].
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn compute_band<
+        const SH: usize,
+        const SW: usize,
+        const DH: usize,
+        const DW: usize,
+        const KH: usize,
+        const KW: usize,
+        const OW: usize,
+    >(
+        group: &Group<'_>,
+        buf: &[f32],
+        (r0, r1): (usize, usize),
+        band: &mut [MaybeUninit<f32>],
+    ) {
+        macro_rules! dispatch {
+            ($n:expr, $rows:literal, $base:expr, $out:expr) => {
+                with_run_length!(
+                    $n,
+                    run::<$rows, SH, SW, DH, DW, KH, KW>(group, buf, $base, OW, $out)
+                )
+            };
+        }
+        let (len, pairs) = const { (runs(OW, MAX_RUN).0, 2 * runs(OW, MAX_RUN).0 <= MAX_RUN) };
+        each_run::<SH, SW, OW>(group.pw, (len, pairs), (r0, r1), |full, two, base, at| {
+            let (base, out) = (base * LANES, &mut band[at * LANES..]);
+            match (full, two) {
+                (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
+                (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
+                (true, true) => {
+                    if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                        dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
+                    }
+                }
+                (false, true) => {
+                    if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                        dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
+                    }
+                }
+            }
+        });
+    }
+
+    /// The micro-kernel: `ROWS` rows of `R` consecutive output pixels of
+    /// the group, the first pixel's first tap at `buf[base]`; stores each
+    /// pixel's 8 channels at `out[(rr·ow + j)·8]` (row `rr`, pixel `j`).
+    /// Each accumulator is `bias + Σ_kh Σ_kw w·x` in that order, one FMA
+    /// per term, as in the packed body.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    fn run<
+        const R: usize,
+        const ROWS: usize,
+        const SH: usize,
+        const SW: usize,
+        const DH: usize,
+        const DW: usize,
+        const KH: usize,
+        const KW: usize,
+    >(
+        group: &Group<'_>,
+        buf: &[f32],
+        base: usize,
+        ow: usize,
+        out: &mut [MaybeUninit<f32>],
+    ) {
+        let pitch = group.pw * LANES;
+        // The last element read: the last row's last pixel's last tap.
+        let last = base
+            + ((ROWS - 1) * SH + (KH - 1) * DH) * pitch
+            + ((R - 1) * SW + (KW - 1) * DW) * LANES
+            + LANES;
+        assert!(
+            last <= buf.len() && ((ROWS - 1) * ow + R) * LANES <= out.len(),
+            "depthwise: a run outside its buffers"
+        );
+        let p = buf.as_ptr();
+        let mut acc = [[group.bias; R]; ROWS];
+        for kh in 0..KH {
+            for kw in 0..KW {
+                let w = group.weights[kh * KW + kw];
+                for (rr, acc) in acc.iter_mut().enumerate() {
+                    let row = base + (rr * SH + kh * DH) * pitch + kw * DW * LANES;
+                    for (j, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: AVX is enabled; the offset is at most
+                        // `last − 8` (each term at most its maximum), so
+                        // the 8 floats are inside `buf` (asserted above).
+                        let x = unsafe { _mm256_loadu_ps(p.add(row + j * SW * LANES)) };
+                        *a = _mm256_fmadd_ps(w, x, *a);
+                    }
+                }
+            }
+        }
+        for (rr, acc) in acc.iter().enumerate() {
+            for (j, a) in acc.iter().enumerate() {
+                let dst = &mut out[(rr * ow + j) * LANES..][..LANES];
+                // SAFETY: AVX is enabled; `dst` holds 8 floats.
+                unsafe { _mm256_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *a) };
             }
         }
     }

@@ -43,7 +43,7 @@
 //! [`applies`]: depthwise (`groups = in = out channels`), horizontal stride
 //! 1 or 2 without horizontal dilation, at most [`MAX_KW`] kernel columns;
 //! [`profitable`] with AVX-512F on rows of at least 12 output columns,
-//! with AVX2 on every row.
+//! with AVX2 where the channel-blocked body does not apply.
 
 /// Output rows computed together at horizontal stride 1: independent
 /// accumulators for the FMA latency. At stride 2 two: with four, the
@@ -65,11 +65,20 @@ pub(crate) const fn applies(
 pub(crate) const MAX_KW: usize = 7;
 
 /// Whether it beats the other bodies where it [`applies`], for output rows
-/// of `ow` columns, with AVX2 (`avx2`) or AVX-512F.
+/// of `ow` columns, with AVX2 (`avx2`) or AVX-512F, where the
+/// channel-blocked body applies (`blocked`) or not.
 ///
-/// With AVX2 everywhere: the alternative there is the packed body, and the
-/// row-wise one beat it on every depthwise layer of MobileNetV1 and DS-CNN
-/// (see [`avx2`]).
+/// With AVX2 wherever the channel-blocked body does not apply: the
+/// alternative there is the packed body, and the row-wise one beat it on
+/// every depthwise layer of MobileNetV1 and DS-CNN (see [`avx2`]). Where
+/// it does, the channel-blocked body was as fast or faster on every layer
+/// of the zoo it takes (`cargo bench -p constnet-runtime --bench kernels
+/// -- layers/`, fastest of 3 interleaved runs, µs, row-wise against
+/// channel-blocked, AMD Zen 3): MobileNetV1's stride-1 64 ch 12×12 8.60
+/// against 4.58, 256 ch 3×3 5.26 against 3.08, 32 ch 24×24 9.78 against
+/// 9.53, 128 ch 6×6 3.02 against 2.99; its stride-2 32 ch 24×24 6.03
+/// against 4.67, 64 ch 12×12 3.13 against 2.31, 128 ch 6×6 3.29 against
+/// 2.08; DS-CNN's 64 ch 25×5 5.11 against 4.53.
 ///
 /// With AVX-512F on rows of at least 12 (at most a quarter of the lanes
 /// idle), where it also beats the channel-blocked body. Measured with `cargo bench -p
@@ -81,8 +90,12 @@ pub(crate) const MAX_KW: usize = 7;
 /// 128 ch 6×6 1.26 against 1.38, 256 ch 3×3 0.63 against 2.69 (one
 /// vector per row of 3). At 6 columns and stride 2 it won (64 ch 12×12,
 /// 1.07 against 1.27); the rule keeps one threshold.
-pub(crate) const fn profitable(avx2: bool, ow: usize) -> bool {
-    avx2 || ow >= 12
+pub(crate) const fn profitable(avx2: bool, ow: usize, blocked: bool) -> bool {
+    if avx2 {
+        !blocked
+    } else {
+        ow >= 12
+    }
 }
 
 /// The AVX-512F body.
