@@ -42,8 +42,8 @@
 //!   vectors, so no lane is computed for nothing (the packed body's junk
 //!   columns and plane tails); the weights are transposed once per call.
 //!   It yields to the packed body's in-place GEMM, an unpadded 1×1
-//!   convolution over a multiple of 16 pixels, and with AVX2 also to wide
-//!   stride-1 rows with many taps (`channels::profitable`);
+//!   convolution over a multiple of 16 pixels (with AVX-512F at stride 1
+//!   only; `channels::profitable`);
 //! - the *direct* body (`simd/conv/mod.rs`), horizontal stride 1 only,
 //!   reads the input in place with one masked load per row segment (the
 //!   padding is only a mask): the fallback for inputs whose packed band
@@ -661,7 +661,7 @@ fn conv2d_with<
         let use_channels = match body {
             Body::Auto => channels::profitable(
                 isa == Isa::Avx2,
-                (CG, KH, KW),
+                (KH, KW),
                 (SH, SW),
                 PT + PB + PL + PR > 0,
                 (OH, OW),

@@ -88,14 +88,16 @@ pub(crate) const fn view(
     }
 }
 
-/// The length of the runs of at most `max` pixels a row of `n` pixels is
-/// cut into (the last one may be shorter) and the last run's: as few runs
-/// as possible, of nearly equal length (16 → 8 + 8, 13 → 7 + 6 with
-/// `max = 12`).
-pub(crate) const fn runs(n: usize, max: usize) -> (usize, usize) {
+/// How a row of `n` pixels is cut into runs of at most `max`: as few runs
+/// as possible, of nearly equal length, `(long, short, longs)`: the first
+/// `longs` runs are `long` pixels, the others `short` (`long − 1`, or
+/// `long` when they divide `n`). With `max = 12`: 16 → 8 + 8, 13 → 7 + 6;
+/// with `max = 6`: 32 → 6 + 6 + 5 + 5 + 5 + 5, not 5 runs of 6 and one of
+/// 2, whose 4 accumulators would wait on the FMA latency.
+pub(crate) const fn runs(n: usize, max: usize) -> (usize, usize, usize) {
     let count = n.div_ceil(max);
-    let len = n.div_ceil(count);
-    (len, n - (count - 1) * len)
+    let short = n / count;
+    (n.div_ceil(count), short, n - count * short)
 }
 
 /// Whether this body, with blocks of `ob` output channels, computes the
@@ -133,20 +135,20 @@ pub(crate) const fn applies(
 /// 8.8.
 ///
 /// With AVX2, on an AMD Zen 3 core, the same bench (fastest of 2
-/// interleaved runs, µs, packed → this body) found two more exceptions.
-/// Unpadded 1×1 convolutions over a multiple of 16 pixels at any stride:
+/// interleaved runs, µs, packed → this body) found one more exception:
+/// unpadded 1×1 convolutions over a multiple of 16 pixels at any stride,
 /// ResNet-8's stride-2 projections 16→32 3.7 → 5.4 and 32→64 3.2 → 4.0
-/// (with 16 or 32 taps the transposes cost as much as the products). And
-/// stride-1 rows of 32 pixels or more with at least 64 taps, where the
-/// packed body wastes few lanes: ResNet-8's first stage, 3×3 16×32×32, 62
-/// → 67. It wins on ResNet-8's 3×3 32×16×16 67 → 56, 64×8×8 91 → 56,
-/// stride-2 16→32 40 → 30 and 32→64 39 → 28, its 3→16 32×32 first layer
-/// 17.2 → 15.0; DS-CNN's first layer 21.0 → 10.7; MobileNetV1's 1×1
-/// 128→128 6×6 17.1 → 14.9, 128→256 3×3 13.8 → 10.7 and 256→256 3×3 24.1
-/// → 20.8.
+/// (with 16 or 32 taps the transposes cost as much as the products). It
+/// wins on ResNet-8's 3×3 32×16×16 67 → 56, 64×8×8 91 → 56, stride-2
+/// 16→32 40 → 30 and 32→64 39 → 28, its 3→16 32×32 first layer 17.2 →
+/// 15.0; DS-CNN's first layer 21.0 → 10.7; MobileNetV1's 1×1 128→128 6×6
+/// 17.1 → 14.9, 128→256 3×3 13.8 → 10.7 and 256→256 3×3 24.1 → 20.8.
+/// ResNet-8's first stage, 3×3 16×32×32, was an exception too (62 → 67)
+/// while its rows of 32 were cut into runs of 6, 6, 6, 6, 6 and 2; in
+/// balanced runs ([`runs`]) it wins, 61.6 → 55.6.
 pub(crate) const fn profitable(
     avx2: bool,
-    (cg, kh, kw): (usize, usize, usize),
+    (kh, kw): (usize, usize),
     (sh, sw): (usize, usize),
     padded: bool,
     (oh, ow): (usize, usize),
@@ -154,8 +156,7 @@ pub(crate) const fn profitable(
     let one_by_one = kh == 1 && kw == 1 && !padded;
     let gemm = one_by_one && (oh * ow).is_multiple_of(16);
     if avx2 {
-        let wide = sw == 1 && ow >= 32 && cg * kh * kw >= 64;
-        !gemm && !wide
+        !gemm
     } else {
         !(gemm && sh == 1 && sw == 1)
     }
@@ -199,9 +200,9 @@ impl Plan {
         }
     }
 
-    /// Calls `f(full, base, i)` for each run of rows `r0..r1` of the view,
-    /// cut into runs of `len` pixels and a last one of `last`
-    /// ([`runs`]): `full` is whether the run is `len` long, `base` the
+    /// Calls `f(long, base, i)` for each run of rows `r0..r1` of the view,
+    /// cut into runs as [`runs`] says (`long` and `short` pixels, the first
+    /// `longs` of each row long): `long` is whether the run is, `base` the
     /// input offset its first pixel's first tap reads at stride `(sh,
     /// sw)`, `i` its first pixel's index in the band (row-major from row
     /// `r0`).
@@ -210,7 +211,7 @@ impl Plan {
         &self,
         (r0, r1): (usize, usize),
         (sh, sw): (usize, usize),
-        (len, last): (usize, usize),
+        (long, short, longs): (usize, usize, usize),
         mut f: impl FnMut(bool, usize, usize),
     ) {
         let ow = self.view.1;
@@ -218,9 +219,9 @@ impl Plan {
         for row in r0..r1 {
             let mut col = 0;
             while col < ow {
-                let full = col + len < ow;
-                f(full, row * sh * self.pitch + col * sw, i);
-                let n = if full { len } else { last };
+                let is_long = col < longs * long;
+                f(is_long, row * sh * self.pitch + col * sw, i);
+                let n = if is_long { long } else { short };
                 col += n;
                 i += n;
             }
@@ -441,9 +442,9 @@ pub(crate) mod avx512 {
                 )
             };
         }
-        let (len, last) = runs(plan.view.1, MAX_RUN);
-        plan.each_run((r0, r1), (SH, SW), (len, last), |full, base, i| {
-            if full {
+        let (len, last, longs) = runs(plan.view.1, MAX_RUN);
+        plan.each_run((r0, r1), (SH, SW), (len, last, longs), |long, base, i| {
+            if long {
                 let out = &mut band[i * OB..(i + len) * OB];
                 dispatch!(
                     {
@@ -725,9 +726,9 @@ pub(crate) mod avx2 {
                 )
             };
         }
-        let (len, last) = runs(plan.view.1, MAX_RUN);
-        plan.each_run((r0, r1), (SH, SW), (len, last), |full, base, i| {
-            if full {
+        let (len, last, longs) = runs(plan.view.1, MAX_RUN);
+        plan.each_run((r0, r1), (SH, SW), (len, last, longs), |long, base, i| {
+            if long {
                 let out = &mut band[i * OB..(i + len) * OB];
                 dispatch!(
                     {

@@ -102,17 +102,17 @@ pub(crate) const fn profitable() -> bool {
 }
 
 /// Walks output rows `r0..r1` of a plane of `OW`-pixel rows, each cut
-/// into runs of `len` pixels and a shorter last one ([`runs`](super::channels::runs)),
-/// two rows at a time where `pairs` (a run is at most half the longest)
-/// and two rows are left: calls `f(full, two, base, at)`, `full` whether
-/// the run is `len` long, `two` whether it covers two rows, `base` the
-/// padded input pixel (row pitch `pw`) its first output's first tap reads
-/// at stride `(SH, SW)`, `at` its first output's pixel in the band
-/// (row-major from row `r0`).
+/// into runs as [`runs`](super::channels::runs) says (`long` and shorter
+/// pixels, the first `longs` of each row long), two rows at a time where
+/// `pairs` (a run is at most half the longest) and two rows are left:
+/// calls `f(long, two, base, at)`, `long` whether the run is, `two`
+/// whether it covers two rows, `base` the padded input pixel (row pitch
+/// `pw`) its first output's first tap reads at stride `(SH, SW)`, `at` its
+/// first output's pixel in the band (row-major from row `r0`).
 #[inline]
 fn each_run<const SH: usize, const SW: usize, const OW: usize>(
     pw: usize,
-    (len, pairs): (usize, bool),
+    (long, short, longs, pairs): (usize, usize, usize, bool),
     (r0, r1): (usize, usize),
     mut f: impl FnMut(bool, bool, usize, usize),
 ) {
@@ -121,9 +121,14 @@ fn each_run<const SH: usize, const SW: usize, const OW: usize>(
         let two = pairs && row + 1 < r1;
         let mut col = 0;
         while col < OW {
-            let full = col + len < OW;
-            f(full, two, row * SH * pw + col * SW, (row - r0) * OW + col);
-            col += if full { len } else { OW - col };
+            let is_long = col < longs * long;
+            f(
+                is_long,
+                two,
+                row * SH * pw + col * SW,
+                (row - r0) * OW + col,
+            );
+            col += if is_long { long } else { short };
         }
         row += if two { 2 } else { 1 };
     }
@@ -328,24 +333,30 @@ pub(crate) mod avx512 {
                 )
             };
         }
-        let (len, pairs) = const { (runs(OW, MAX_RUN).0, 2 * runs(OW, MAX_RUN).0 <= MAX_RUN) };
-        each_run::<SH, SW, OW>(group.pw, (len, pairs), (r0, r1), |full, two, base, at| {
-            let (base, out) = (base * LANES, &mut band[at * LANES..]);
-            match (full, two) {
-                (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
-                (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
-                (true, true) => {
-                    if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                        dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
+        let (long, short, longs) = const { runs(OW, MAX_RUN) };
+        let pairs = 2 * long <= MAX_RUN;
+        each_run::<SH, SW, OW>(
+            group.pw,
+            (long, short, longs, pairs),
+            (r0, r1),
+            |long, two, base, at| {
+                let (base, out) = (base * LANES, &mut band[at * LANES..]);
+                match (long, two) {
+                    (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
+                    (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
+                    (true, true) => {
+                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                            dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
+                        }
+                    }
+                    (false, true) => {
+                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                            dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
+                        }
                     }
                 }
-                (false, true) => {
-                    if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                        dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
-                    }
-                }
-            }
-        });
+            },
+        );
     }
 
     /// The micro-kernel: `ROWS` rows of `R` consecutive output pixels of
@@ -609,24 +620,30 @@ pub(crate) mod avx2 {
                 )
             };
         }
-        let (len, pairs) = const { (runs(OW, MAX_RUN).0, 2 * runs(OW, MAX_RUN).0 <= MAX_RUN) };
-        each_run::<SH, SW, OW>(group.pw, (len, pairs), (r0, r1), |full, two, base, at| {
-            let (base, out) = (base * LANES, &mut band[at * LANES..]);
-            match (full, two) {
-                (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
-                (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
-                (true, true) => {
-                    if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                        dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
+        let (long, short, longs) = const { runs(OW, MAX_RUN) };
+        let pairs = 2 * long <= MAX_RUN;
+        each_run::<SH, SW, OW>(
+            group.pw,
+            (long, short, longs, pairs),
+            (r0, r1),
+            |long, two, base, at| {
+                let (base, out) = (base * LANES, &mut band[at * LANES..]);
+                match (long, two) {
+                    (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
+                    (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
+                    (true, true) => {
+                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                            dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
+                        }
+                    }
+                    (false, true) => {
+                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                            dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
+                        }
                     }
                 }
-                (false, true) => {
-                    if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                        dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
-                    }
-                }
-            }
-        });
+            },
+        );
     }
 
     /// The micro-kernel: `ROWS` rows of `R` consecutive output pixels of

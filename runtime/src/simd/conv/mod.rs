@@ -772,8 +772,30 @@ mod vector;
 
 #[cfg(test)]
 mod tests {
+    use super::channels::runs;
     use super::coefficients;
     use crate::norm::Norm;
+
+    /// Rows are cut into as few runs as the longest allows, each `long` or
+    /// one shorter, the long ones first, covering the row exactly: every
+    /// row width up to 300 pixels with runs of at most 6 and 12.
+    #[test]
+    fn runs_are_balanced() {
+        assert_eq!(runs(32, 6), (6, 5, 2));
+        assert_eq!(runs(16, 6), (6, 5, 1));
+        assert_eq!(runs(16, 12), (8, 8, 0));
+        assert_eq!(runs(13, 12), (7, 6, 1));
+        for max in [6, 12] {
+            for n in 1..=300 {
+                let (long, short, longs) = runs(n, max);
+                let count = n.div_ceil(max);
+                assert!(long <= max && short >= 1, "{n} in runs of {max}");
+                assert!(long == short || long == short + 1, "{n}, {max}");
+                assert!(longs < count || long == short, "{n}, {max}");
+                assert_eq!(longs * long + (count - longs) * short, n, "{n}, {max}");
+            }
+        }
+    }
 
     /// The vectorised coefficients are `Norm::coefficients`' bit for bit:
     /// random channels, and the special ones (a zero variance with a zero
