@@ -134,6 +134,71 @@ fn each_run<const SH: usize, const SW: usize, const OW: usize>(
     }
 }
 
+/// Defines `compute_band` in the ISA module that expands it, with that
+/// module's `LANES`, `MAX_RUN`, `Group` and `run`: the same walk and the
+/// same choice of micro-kernel for both instruction sets.
+macro_rules! compute_band {
+    ($feature:literal) => {
+        /// Computes output rows `r0..r1` of the group into `band`: pixel `i`
+        /// of the band (row-major from row `r0`) at `i·LANES`, its `LANES`
+        /// channels, in the runs of [`super::each_run`].
+        ///
+        /// The run lengths are constants, matched on as such: only the
+        /// micro-kernels a layer uses are instantiated.
+        #[target_feature(enable = $feature)]
+        #[inline]
+        fn compute_band<
+            const SH: usize,
+            const SW: usize,
+            const DH: usize,
+            const DW: usize,
+            const KH: usize,
+            const KW: usize,
+            const OW: usize,
+        >(
+            group: &Group<'_>,
+            buf: &[f32],
+            (r0, r1): (usize, usize),
+            band: &mut [MaybeUninit<f32>],
+        ) {
+            macro_rules! dispatch {
+                ($n:expr, $rows:literal, $base:expr, $out:expr) => {
+                    with_run_length!(
+                        $n,
+                        run::<$rows, SH, SW, DH, DW, KH, KW>(group, buf, $base, OW, $out)
+                    )
+                };
+            }
+            let (long, short, longs) = const { runs(OW, MAX_RUN) };
+            let pairs = 2 * long <= MAX_RUN;
+            each_run::<SH, SW, OW>(
+                group.pw,
+                (long, short, longs, pairs),
+                (r0, r1),
+                |is_long, two, base, at| {
+                    let (base, out) = (base * LANES, &mut band[at * LANES..]);
+                    match (is_long, two) {
+                        (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
+                        (false, false) => {
+                            dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out)
+                        }
+                        (true, true) => {
+                            if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                                dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
+                            }
+                        }
+                        (false, true) => {
+                            if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
+                                dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
+                            }
+                        }
+                    }
+                },
+            );
+        }
+    };
+}
+
 /// The AVX-512F body.
 pub(crate) mod avx512 {
     use super::super::channels::{avx512::MAX_RUN, runs};
@@ -303,61 +368,7 @@ pub(crate) mod avx512 {
         }
     }
 
-    /// Computes output rows `r0..r1` of the group into `band`: pixel `i`
-    /// of the band (row-major from row `r0`) at `i·16`, its 16 channels,
-    /// in the runs of [`super::each_run`].
-    ///
-    /// The run lengths are constants, matched on as such: only the
-    /// micro-kernels a layer uses are instantiated.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn compute_band<
-        const SH: usize,
-        const SW: usize,
-        const DH: usize,
-        const DW: usize,
-        const KH: usize,
-        const KW: usize,
-        const OW: usize,
-    >(
-        group: &Group<'_>,
-        buf: &[f32],
-        (r0, r1): (usize, usize),
-        band: &mut [MaybeUninit<f32>],
-    ) {
-        macro_rules! dispatch {
-            ($n:expr, $rows:literal, $base:expr, $out:expr) => {
-                with_run_length!(
-                    $n,
-                    run::<$rows, SH, SW, DH, DW, KH, KW>(group, buf, $base, OW, $out)
-                )
-            };
-        }
-        let (long, short, longs) = const { runs(OW, MAX_RUN) };
-        let pairs = 2 * long <= MAX_RUN;
-        each_run::<SH, SW, OW>(
-            group.pw,
-            (long, short, longs, pairs),
-            (r0, r1),
-            |long, two, base, at| {
-                let (base, out) = (base * LANES, &mut band[at * LANES..]);
-                match (long, two) {
-                    (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
-                    (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
-                    (true, true) => {
-                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                            dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
-                        }
-                    }
-                    (false, true) => {
-                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                            dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
-                        }
-                    }
-                }
-            },
-        );
-    }
+    compute_band!("avx512f");
 
     /// The micro-kernel: `ROWS` rows of `R` consecutive output pixels of
     /// the group, the first pixel's first tap at `buf[base]`; stores each
@@ -593,58 +604,7 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// Computes output rows `r0..r1` of the group into `band`: pixel `i`
-    /// of the band (row-major from row `r0`) at `i·8`, its 8 channels, in
-    /// the runs of [`super::each_run`].
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn compute_band<
-        const SH: usize,
-        const SW: usize,
-        const DH: usize,
-        const DW: usize,
-        const KH: usize,
-        const KW: usize,
-        const OW: usize,
-    >(
-        group: &Group<'_>,
-        buf: &[f32],
-        (r0, r1): (usize, usize),
-        band: &mut [MaybeUninit<f32>],
-    ) {
-        macro_rules! dispatch {
-            ($n:expr, $rows:literal, $base:expr, $out:expr) => {
-                with_run_length!(
-                    $n,
-                    run::<$rows, SH, SW, DH, DW, KH, KW>(group, buf, $base, OW, $out)
-                )
-            };
-        }
-        let (long, short, longs) = const { runs(OW, MAX_RUN) };
-        let pairs = 2 * long <= MAX_RUN;
-        each_run::<SH, SW, OW>(
-            group.pw,
-            (long, short, longs, pairs),
-            (r0, r1),
-            |long, two, base, at| {
-                let (base, out) = (base * LANES, &mut band[at * LANES..]);
-                match (long, two) {
-                    (true, false) => dispatch!({ const { runs(OW, MAX_RUN).0 } }, 1, base, out),
-                    (false, false) => dispatch!({ const { runs(OW, MAX_RUN).1 } }, 1, base, out),
-                    (true, true) => {
-                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                            dispatch!({ const { runs(OW, MAX_RUN).0 } }, 2, base, out);
-                        }
-                    }
-                    (false, true) => {
-                        if const { 2 * runs(OW, MAX_RUN).0 <= MAX_RUN } {
-                            dispatch!({ const { runs(OW, MAX_RUN).1 } }, 2, base, out);
-                        }
-                    }
-                }
-            },
-        );
-    }
+    compute_band!("avx2,fma");
 
     /// The micro-kernel: `ROWS` rows of `R` consecutive output pixels of
     /// the group, the first pixel's first tap at `buf[base]`; stores each
