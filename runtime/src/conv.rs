@@ -2190,7 +2190,8 @@ mod tests {
     /// (`simd/conv/depthwise.rs`), each checked to be one it takes:
     /// DS-CNN's and MobileNetV1's depthwise layers (stride 1 and 2, Keras
     /// "same" padding at stride 2), several groups of 16 channels, planes
-    /// of one pixel, of fewer than 16 pixels and of a multiple of 16, a
+    /// of one pixel, of fewer than 16 pixels and of a multiple of 16, rows
+    /// shorter and longer than a vector (not a multiple of it), a
     /// 5×5 kernel, dilation, a 1×1 kernel, and the largest padded plane.
     macro_rules! depthwise_cases {
         () => {{
@@ -2207,6 +2208,9 @@ mod tests {
                 }};
             }
             dw!(601, bias = true; C=16 H=5 W=3 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            // Rows longer than a vector (8 and 16 lanes), packed a vector
+            // at a time, the last overlapping the one before it.
+            dw!(614, bias = true; C=16 H=2 W=19 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
             #[cfg(not(miri))]
             {
                 dw!(602, bias = true; C=64 H=25 W=5 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));

@@ -52,6 +52,17 @@
 //! layer 2.48 → 1.95 µs and MobileNetV1's 128-channel 6×6 one 1.68 → 1.20
 //! (fastest of 4 interleaved runs of the kernels bench).
 //!
+//! The pack step walks rows, not the flattened plane ([`pack!`]): each
+//! pixel's buffer offset, worked out with a division by `W`, cost more
+//! instructions than its loads and shuffles. With the pack step skipped (a
+//! measurement only, wrong results) most layers ran in half the time; the
+//! row walk made them, with AVX2 on an AMD Zen 3 core (`cargo bench -p
+//! constnet-runtime --bench kernels -- layers/`, fastest of 3 interleaved
+//! runs, µs): MobileNetV1's stride-1 32 ch 24×24 10.07 → 7.69, 64 ch
+//! 12×12 4.73 → 3.73, 128 ch 6×6 3.08 → 1.95, 256 ch 3×3 3.19 → 1.34; its
+//! stride-2 32 ch 24×24 4.85 → 3.24, 64 ch 12×12 2.43 → 1.57, 128 ch 6×6
+//! 2.21 → 1.03; DS-CNN's 64 ch 25×5 4.65 → 3.80.
+//!
 //! Each output is `bias + Σ_kh Σ_kw w·x` in that order, one fused
 //! multiply-add per term: the packed body's order, so both give the same
 //! bits.
@@ -199,12 +210,111 @@ macro_rules! compute_band {
     };
 }
 
+/// Defines `pack` in the ISA module that expands it, with that module's
+/// `LANES`, `load` (a short load) and the given vector type, full load and
+/// store, and transpose: the same walk over the input for both
+/// instruction sets.
+///
+/// The walk keeps the work per vector of pixels to its loads, shuffles and
+/// one store at an offset known at compile time relative to its row:
+/// - rows of at least `LANES` pixels, row by row, a vector of pixels at a
+///   time, the last one overlapping the one before it (its pixels are
+///   written twice, with the same values) rather than shortened;
+/// - shorter rows, as many whole rows as a vector of the flattened plane
+///   holds, while a whole vector is left in the plane; the rest (and a
+///   plane smaller than a vector) a vector at a time, each pixel's offset
+///   worked out.
+///
+/// Packing pixel by pixel along the flattened plane, each offset worked
+/// out with a division by `W`, took as long as the arithmetic: the
+/// instructions per pixel, not the memory, bounded it (see the
+/// [module docs](self) for the measurements).
+macro_rules! pack {
+    ($feature:literal, $vector:ty, $zero:ident, $loadu:ident, $storeu:ident, $transpose:ident) => {
+        /// Transposes channels `c0..c0 + LANES` of `input` into the
+        /// interior of the pixel-major buffer (row pitch `pw` pixels).
+        #[target_feature(enable = $feature)]
+        #[inline]
+        fn pack<
+            const PT: usize,
+            const PL: usize,
+            const C: usize,
+            const H: usize,
+            const W: usize,
+        >(
+            input: &[[[f32; W]; H]; C],
+            c0: usize,
+            pw: usize,
+            buf: &mut [f32],
+        ) {
+            let planes = &input[c0..c0 + LANES];
+            // Pixels `p..p + LANES` of each plane, transposed: vector `i`
+            // holds pixel `p + i`'s channels.
+            let pixels = |p: usize| -> [$vector; LANES] {
+                let mut r = [$zero(); LANES];
+                for (v, plane) in r.iter_mut().zip(planes) {
+                    let src = &plane.as_flattened()[p..p + LANES];
+                    // SAFETY: the feature is enabled; `src` holds `LANES`
+                    // floats.
+                    *v = unsafe { $loadu(src.as_ptr()) };
+                }
+                $transpose(&mut r);
+                r
+            };
+            let put = |buf: &mut [f32], at: usize, v: $vector| {
+                let dst = &mut buf[at..at + LANES];
+                // SAFETY: the feature is enabled; `dst` holds `LANES`
+                // floats.
+                unsafe { $storeu(dst.as_mut_ptr(), v) };
+            };
+            // The buffer offset of the vector of input pixel `(h, w)`.
+            let at = |h: usize, w: usize| ((h + PT) * pw + w + PL) * LANES;
+            let mut p = 0;
+            if W >= LANES {
+                for h in 0..H {
+                    let mut w0 = 0;
+                    while w0 < W {
+                        let w = w0.min(W - LANES);
+                        for (i, v) in pixels(h * W + w).into_iter().enumerate() {
+                            put(buf, at(h, w + i), v);
+                        }
+                        w0 += LANES;
+                    }
+                }
+                p = H * W;
+            } else {
+                // Whole rows per vector.
+                let k = LANES / W;
+                while p + LANES <= H * W {
+                    let h = p / W;
+                    for (j, v) in pixels(p).into_iter().enumerate().take(k * W) {
+                        put(buf, at(h + j / W, j % W), v);
+                    }
+                    p += k * W;
+                }
+            }
+            while p < H * W {
+                let n = LANES.min(H * W - p);
+                let mut r = [$zero(); LANES];
+                for (v, plane) in r.iter_mut().zip(planes) {
+                    *v = load(&plane.as_flattened()[p..], n);
+                }
+                $transpose(&mut r);
+                for (i, v) in r.into_iter().take(n).enumerate() {
+                    put(buf, at((p + i) / W, (p + i) % W), v);
+                }
+                p += n;
+            }
+        }
+    };
+}
+
 /// The AVX-512F body.
 pub(crate) mod avx512 {
     use super::super::channels::{avx512::MAX_RUN, runs};
     use super::{each_run, BAND, BUF_PIXELS, MAX_TAPS};
     use crate::conv::Post;
-    use crate::simd::conv::vector::{band_to_planes, load, store};
+    use crate::simd::conv::vector::{band_to_planes, load};
     use crate::simd::conv::Epilogue;
     use crate::simd::transpose::transpose16;
     use core::arch::x86_64::{
@@ -335,38 +445,14 @@ pub(crate) mod avx512 {
         bias: __m512,
     }
 
-    /// Transposes channels `c0..c0 + 16` of `input` into the interior of
-    /// the pixel-major buffer (row pitch `pw` pixels).
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    fn pack<const PT: usize, const PL: usize, const C: usize, const H: usize, const W: usize>(
-        input: &[[[f32; W]; H]; C],
-        c0: usize,
-        pw: usize,
-        buf: &mut [f32],
-    ) {
-        let mut p = 0;
-        let (mut h, mut w) = (0, 0);
-        while p < H * W {
-            let n = LANES.min(H * W - p);
-            let mut r = [_mm512_setzero_ps(); 16];
-            for (l, v) in r.iter_mut().enumerate() {
-                let plane = input[c0 + l].as_flattened();
-                *v = load(plane.get(p..).unwrap_or_default(), n);
-            }
-            transpose16(&mut r);
-            for v in r.iter().take(n) {
-                let at = ((h + PT) * pw + w + PL) * LANES;
-                store(*v, buf.get_mut(at..).unwrap_or_default(), LANES);
-                w += 1;
-                if w == W {
-                    w = 0;
-                    h += 1;
-                }
-            }
-            p += n;
-        }
-    }
+    pack!(
+        "avx512f",
+        __m512,
+        _mm512_setzero_ps,
+        _mm512_loadu_ps,
+        _mm512_storeu_ps,
+        transpose16
+    );
 
     compute_band!("avx512f");
 
@@ -569,40 +655,14 @@ pub(crate) mod avx2 {
         bias: __m256,
     }
 
-    /// Transposes channels `c0..c0 + 8` of `input` into the interior of
-    /// the pixel-major buffer (row pitch `pw` pixels).
-    #[target_feature(enable = "avx2,fma")]
-    #[inline]
-    fn pack<const PT: usize, const PL: usize, const C: usize, const H: usize, const W: usize>(
-        input: &[[[f32; W]; H]; C],
-        c0: usize,
-        pw: usize,
-        buf: &mut [f32],
-    ) {
-        let mut p = 0;
-        let (mut h, mut w) = (0, 0);
-        while p < H * W {
-            let n = LANES.min(H * W - p);
-            let mut r = [_mm256_setzero_ps(); LANES];
-            for (l, v) in r.iter_mut().enumerate() {
-                let plane = input[c0 + l].as_flattened();
-                *v = load(plane.get(p..).unwrap_or_default(), n);
-            }
-            transpose8(&mut r);
-            for v in r.iter().take(n) {
-                let at = ((h + PT) * pw + w + PL) * LANES;
-                let dst = &mut buf[at..at + LANES];
-                // SAFETY: AVX is enabled; `dst` holds 8 floats.
-                unsafe { _mm256_storeu_ps(dst.as_mut_ptr(), *v) };
-                w += 1;
-                if w == W {
-                    w = 0;
-                    h += 1;
-                }
-            }
-            p += n;
-        }
-    }
+    pack!(
+        "avx2,fma",
+        __m256,
+        _mm256_setzero_ps,
+        _mm256_loadu_ps,
+        _mm256_storeu_ps,
+        transpose8
+    );
 
     compute_band!("avx2,fma");
 
