@@ -14,7 +14,7 @@
 //! output, whatever the plane's size, stride, dilation or padding.
 //!
 //! The text below counts AVX-512F's 16 lanes; with AVX2 read 8 lanes, 16
-//! channels per block, runs of at most 6 pixels (12 accumulators of the
+//! channels per block, runs of at most 5 pixels (10 accumulators of the
 //! 16 registers), 8×8 transposes.
 //!
 //! # Algorithm
@@ -564,9 +564,16 @@ pub(crate) mod avx2 {
     /// Output channels per block: two vectors.
     pub(crate) const OB: usize = 2 * LANES;
 
-    /// The most pixels of a run: `2·6` accumulators, two weight vectors
-    /// and a broadcast fill 15 of the 16 vector registers.
-    pub(crate) const MAX_RUN: usize = 6;
+    /// The most pixels of a run: `2·5` accumulators, two weight vectors
+    /// and a broadcast, 13 of the 16 vector registers. With runs of 6 (15
+    /// registers) the compiler kept some accumulators on the stack, a
+    /// store and a reload in their FMA chains; runs of 5 made (`cargo
+    /// bench -p constnet-runtime --bench kernels -- layers/`, AMD Zen 3,
+    /// fastest of 3 interleaved runs, in two orders, µs) ResNet-8's 3×3
+    /// 16×32×32 57.0 → 51.8 and 58.8 → 53.1, 64×8×8 58.3 → 54.7, stride-2
+    /// 16→32 30.2 → 26.5, its 3→16 first layer 13.5 → 11.9, and no layer
+    /// slower.
+    pub(crate) const MAX_RUN: usize = 5;
 
     /// [`crate::conv::conv2d_fused`] for a convolution that
     /// [`super::applies`]; see the [module docs](super).
