@@ -2319,7 +2319,7 @@ mod tests {
     /// each checked to be one it takes: MobileNetV1's 48×48 and 24×24
     /// layers at stride 1 and 2 (rows of 16 + 8 columns, Keras "same"),
     /// rows of one vector and a tail, band tails (rows not a multiple of
-    /// the 4 or 2 computed together), an odd width at stride 2, vertical
+    /// the 8, 4 or 2 computed together), an odd width at stride 2, vertical
     /// strides 2 and 3 and vertical dilation, a 5×5 kernel, the widest
     /// kernel it takes (7 columns), padding on one side, a 1-pixel plane
     /// and DS-CNN's 5-column rows (also small enough for Miri).
@@ -2358,6 +2358,8 @@ mod tests {
                 rw!(912, bias = true; C=4 H=7 W=17 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(1, 1));
                 rw!(913, bias = true; C=64 H=25 W=5 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
                 rw!(914, bias = true; C=3 H=9 W=16 K=(3, 3) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                // 13 rows at stride 1: a band of 8 (AVX2), one of 4, one row.
+                rw!(916, bias = true; C=2 H=13 W=18 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
             }
         }};
     }
