@@ -52,7 +52,7 @@
 //! layer 2.48 → 1.95 µs and MobileNetV1's 128-channel 6×6 one 1.68 → 1.20
 //! (fastest of 4 interleaved runs of the kernels bench).
 //!
-//! The pack step walks rows, not the flattened plane ([`pack!`]): each
+//! The pack step walks rows, not the flattened plane (`pack!` below): each
 //! pixel's buffer offset, worked out with a division by `W`, cost more
 //! instructions than its loads and shuffles. With the pack step skipped (a
 //! measurement only, wrong results) most layers ran in half the time; the

@@ -396,7 +396,8 @@ pub(crate) mod avx512 {
 }
 
 /// The AVX2 + FMA body: the AVX-512 body's loops, 8 output columns per
-/// vector. AVX2 has no embedded broadcast, so each channel's taps are
+/// vector and, at stride 1, 8 rows at a time ([`ROWS`], then
+/// 4), not 4. AVX2 has no embedded broadcast, so each channel's taps are
 /// broadcast once into vectors, which the multiply-adds read as memory
 /// operands. Vectors of columns whose loads all stay inside the input row
 /// use plain loads, the others `vmaskmovps`; at stride 2 two loads, a
