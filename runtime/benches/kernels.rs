@@ -2,7 +2,9 @@
 //! next to the naive reference kernels (`constnet_runtime::reference`); and
 //! a ResNet basic block's convolution (3×3, stride 1, 16 → 16 channels on
 //! 32×32, no bias, then BatchNorm2d, the block's input added, ReLU) fused
-//! with `conv2d_fused` next to the unfused sequence of kernels.
+//! with `conv2d_fused` next to the unfused sequence of kernels; and fused
+//! with only the norm or only the residual, to show what each costs in the
+//! store.
 //!
 //! ```sh
 //! taskset -c 0 cargo bench -p constnet-runtime --bench kernels
@@ -138,15 +140,21 @@ impl Block {
 
     /// The same in one pass: the epilogue in the convolution's store.
     fn fused(&mut self) {
+        self.fused_with(true, true);
+    }
+
+    /// As `fused`, with the norm and the residual each fused or left out:
+    /// what each part of the epilogue costs in the store.
+    fn fused_with(&mut self, with_norm: bool, with_residual: bool) {
         let post = Post {
-            norm: Some(Norm {
+            norm: with_norm.then_some(Norm {
                 weight: Some(&self.gamma),
                 bias: Some(&self.beta),
                 running_mean: &self.mean,
                 running_var: &self.var,
                 eps: BN_EPS,
             }),
-            residual: Some(&self.x),
+            residual: with_residual.then_some(&self.x),
             act: PostAct::Relu,
         };
         conv::conv2d_fused::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, 16, 32, 32, 16, 16, 3, 3, 32, 32>(
@@ -372,6 +380,12 @@ fn cases() -> Vec<Case> {
             n.block.unfused()
         }),
         ("block/fused", Work::Macs(BLOCK_MACS), |n| n.block.fused()),
+        ("block/fused bn+relu", Work::Macs(BLOCK_MACS), |n| {
+            n.block.fused_with(true, false);
+        }),
+        ("block/fused add+relu", Work::Macs(BLOCK_MACS), |n| {
+            n.block.fused_with(false, true);
+        }),
         ("block/bn+add+relu", Work::Elements(BLOCK_ELEMENTS), |n| {
             let b = &mut n.block;
             norm::batch_norm2d(
