@@ -772,7 +772,7 @@ mod vector;
 
 #[cfg(test)]
 mod tests {
-    use super::channels::runs;
+    use super::channels::{profitable, runs};
     use super::coefficients;
     use crate::norm::Norm;
 
@@ -795,6 +795,22 @@ mod tests {
                 assert_eq!(longs * long + (count - longs) * short, n, "{n}, {max}");
             }
         }
+    }
+
+    /// Which unpadded 1×1 convolutions leave the output-channel body for the
+    /// packed one: with AVX-512F at stride 1, those over whole vectors of
+    /// pixels or nearly (DS-CNN's 125 = 8·16 − 3), not over a 6×6 plane (36
+    /// of 48 lanes) or 14 pixels; with AVX2 only whole vectors, at any stride.
+    #[test]
+    fn one_by_one_bodies() {
+        let one = |avx2, s, plane| profitable(avx2, (1, 1), (s, s), false, plane);
+        assert!(!one(false, 1, (12, 12)) && !one(false, 1, (25, 5)));
+        assert!(one(false, 1, (6, 6)) && one(false, 1, (3, 3)) && one(false, 1, (14, 1)));
+        assert!(one(false, 2, (16, 16)) && one(false, 2, (25, 5)));
+        assert!(!one(true, 1, (12, 12)) && !one(true, 2, (16, 16)));
+        assert!(one(true, 1, (25, 5)) && one(true, 1, (6, 6)));
+        assert!(profitable(false, (3, 3), (1, 1), true, (16, 16)));
+        assert!(profitable(false, (1, 1), (1, 1), true, (16, 16)));
     }
 
     /// The vectorised coefficients are `Norm::coefficients`' bit for bit:
