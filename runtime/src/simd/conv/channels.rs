@@ -127,21 +127,20 @@ pub(crate) const fn applies(
 /// (`avx2`) or AVX-512F.
 ///
 /// With AVX-512F: everywhere but on a 1×1 convolution at stride 1 without
-/// padding over a multiple of 16 pixels, where the packed body computes no
-/// lane for nothing either and transposes nothing (MobileNetV1's 64→128
-/// 12×12 layer, 11.3 against 11.8 µs), or over nearly one: at most one lane
-/// in 16 computed for nothing. DS-CNN's 64→64 layer on 25×5 = 125 pixels
-/// (8 vectors, 3 lanes wasted) runs 4.9 → 4.4 µs in the packed body, and
-/// the network 32.4 → 30.5 µs (fastest of 3 interleaved runs, 2026-12-04,
-/// AMD EPYC Zen 4). With AVX2 the same layer is faster in this body (9.2
-/// against 9.9 µs, the AVX2 bodies forced on the same machine), so AVX2
-/// keeps the exact-multiple rule below. Measured with `cargo bench -p
+/// padding over a multiple of 16 pixels, or nearly (at most one lane in 16
+/// computed for nothing), where the packed body wastes (almost) no lane
+/// either and transposes nothing. Measured with `cargo bench -p
 /// constnet-runtime --bench kernels` (fastest of 4 interleaved runs, µs,
 /// packed → this body): ResNet-8's 3×3 32×16×16 23.9 → 21.6, 64×8×8 26.1
 /// → 22.7, stride-2 16→32 13.3 → 11.9 and 32→64 14.1 → 12.0, its 1×1
 /// stride-2 projection 2.53 → 2.12; DS-CNN's 10×4 stride-2 first layer 4.8
 /// → 4.0; MobileNetV1's 1×1 128→128 6×6 7.5 → 6.0 and 256→256 3×3 11.5 →
-/// 8.8.
+/// 8.8; but its 64→128 12×12 layer 11.3 → 11.8. Later, on an AMD EPYC
+/// with AVX-512F (2026-12-04, fastest of 3 interleaved runs), DS-CNN's
+/// 64→64 layer on 25×5 = 125 pixels (8 vectors, 3 lanes wasted) 4.4 → 4.9,
+/// so "nearly" joined the rule: the network went 32.4 → 30.5 µs. With AVX2
+/// (its bodies forced on that machine) the same layer is faster in this
+/// body, 9.2 against 9.9 µs: AVX2 keeps the exact-multiple rule below.
 ///
 /// With AVX2, on an AMD Zen 3 core, the same bench (fastest of 2
 /// interleaved runs, µs, packed → this body) found one more exception:
