@@ -669,42 +669,67 @@ fn conv2d_with<
             Body::Simd | Body::Channels => true,
             Body::Direct | Body::Packed | Body::Depthwise | Body::Rowwise => false,
         };
-        if isa == Isa::Avx512
-            && const {
-                channels::applies(
-                    channels::avx512::OB,
-                    (G, C, CG, O),
-                    (KH, KW),
-                    (SH, SW),
-                    (PT + PB + PL + PR > 0, H + PT + PB, W + PL + PR),
-                    (OH, OW),
-                )
-            }
-            && use_channels
-            && simd::has_avx512()
-        {
+        // With AVX-512F: blocks of two vectors, or of one where the
+        // channels are not a multiple of 32 (by default only where it pays).
+        let vectors = const {
+            channels::avx512::vectors(
+                (G, C, CG, O),
+                (KH, KW),
+                (SH, SW),
+                (PT + PB + PL + PR > 0, H + PT + PB, W + PL + PR),
+                (OH, OW),
+            )
+        };
+        let two = vectors == 2;
+        let one = vectors == 1
+            && (body != Body::Auto || const { channels::one_vector_pays(KW, SW, DW, OW) });
+        if isa == Isa::Avx512 && (two || one) && use_channels && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.
             unsafe {
-                channels::avx512::conv2d::<
-                    SH,
-                    SW,
-                    PT,
-                    PB,
-                    PL,
-                    PR,
-                    DH,
-                    DW,
-                    C,
-                    H,
-                    W,
-                    O,
-                    CG,
-                    KH,
-                    KW,
-                    OH,
-                    OW,
-                >(input, weight, bias, post, output);
+                if two {
+                    channels::avx512::conv2d::<
+                        2,
+                        SH,
+                        SW,
+                        PT,
+                        PB,
+                        PL,
+                        PR,
+                        DH,
+                        DW,
+                        C,
+                        H,
+                        W,
+                        O,
+                        CG,
+                        KH,
+                        KW,
+                        OH,
+                        OW,
+                    >(input, weight, bias, post, output);
+                } else {
+                    channels::avx512::conv2d::<
+                        1,
+                        SH,
+                        SW,
+                        PT,
+                        PB,
+                        PL,
+                        PR,
+                        DH,
+                        DW,
+                        C,
+                        H,
+                        W,
+                        O,
+                        CG,
+                        KH,
+                        KW,
+                        OH,
+                        OW,
+                    >(input, weight, bias, post, output);
+                }
             }
             return;
         }
@@ -2277,6 +2302,8 @@ mod tests {
     macro_rules! channels_cases {
         () => {{
             channels_case!(701, bias = true; C=2 H=4 W=5 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            // 16 channels: AVX-512F's blocks of one vector.
+            channels_case!(719, bias = true; C=2 H=6 W=7 O=16 K=(3, 3) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
             #[cfg(not(miri))]
             {
                 channels_case!(702, bias = true; C=32 H=16 W=16 O=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
@@ -2299,6 +2326,8 @@ mod tests {
             channels_case!(716, bias = true; C=16 H=32 W=32 O=16 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
             channels_case!(717, bias = false; C=72 H=4 W=4 O=16 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
             channels_case!(718, bias = true; C=2 H=20 W=27 O=48 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+            // LeNet-5's conv2, which AVX-512F runs in blocks of one vector.
+            channels_case!(720, bias = true; C=6 H=14 W=14 O=16 K=(5, 5) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
         }};
     }
 

@@ -1,6 +1,8 @@
 //! The output-channel body: convolutions vectorised across *output
 //! channels*, two vectors at a time (32 channels with AVX-512F, 16 with
-//! AVX2 + FMA), instead of along a plane's pixels.
+//! AVX2 + FMA), instead of along a plane's pixels. With AVX-512F, a
+//! convolution whose output channels are a multiple of 16 but not of 32
+//! runs one vector at a time where [`one_vector_pays`].
 //!
 //! # Why
 //!
@@ -172,6 +174,20 @@ pub(crate) const fn profitable(
     }
 }
 
+/// Whether, with AVX-512F, blocks of one vector (16 output channels) beat
+/// the packed body, for a convolution with 16 (not 32) channels per block:
+/// where more than a fifth of the packed body's lanes are junk columns,
+/// `bmax = (KW − 1)·DW / SW` of every `OW + bmax` (see
+/// [`packed`](super::packed)). Measured (`taskset -c 0 cargo bench -p
+/// constnet-runtime --bench kernels`, 2 interleaved runs, µs, packed →
+/// one vector): LeNet-5's conv2, 6 → 16 5×5 on 14×14 (4 junk columns of
+/// 14), 2.89 → 2.09; but ResNet-8's 16-channel 32×32 3×3 layer (2 of 34)
+/// 21.0 → 21.5 and its 3 → 16 first layer 4.8 → 7.0.
+pub(crate) const fn one_vector_pays(kw: usize, sw: usize, dw: usize, ow: usize) -> bool {
+    let pitch = ow + (kw - 1) * dw / sw;
+    5 * ow < 4 * pitch
+}
+
 /// A stack buffer of `N` floats, cache-line aligned so that no vector of
 /// the weights or the band spans two lines.
 #[repr(C, align(64))]
@@ -287,18 +303,40 @@ pub(crate) mod avx512 {
 
     const LANES: usize = 16;
 
-    /// Output channels per block: two vectors.
+    /// Output channels per block: two vectors (`V = 2`); one (`V = 1`)
+    /// where the channels are not a multiple of this.
     pub(crate) const OB: usize = 2 * LANES;
 
     /// The most pixels of a run: `2·12` accumulators, two weight vectors
-    /// and a broadcast fill 27 of the 32 vector registers.
+    /// and a broadcast fill 27 of the 32 vector registers (one vector: 14).
     pub(crate) const MAX_RUN: usize = 12;
 
+    /// The vectors per block for this convolution: 2 where the body
+    /// [`applies`](super::applies) with blocks of 32 channels, else 1 where
+    /// it does with blocks of 16, else 0 (it does not apply).
+    pub(crate) const fn vectors(
+        groups: (usize, usize, usize, usize),
+        kernel: (usize, usize),
+        stride: (usize, usize),
+        padded: (bool, usize, usize),
+        out: (usize, usize),
+    ) -> usize {
+        if super::applies(OB, groups, kernel, stride, padded, out) {
+            2
+        } else if super::applies(LANES, groups, kernel, stride, padded, out) {
+            1
+        } else {
+            0
+        }
+    }
+
     /// [`crate::conv::conv2d_fused`] for a convolution that
-    /// [`super::applies`]; see the [module docs](super).
+    /// [`super::applies`] with blocks of `V` vectors (`V·16` channels, `V`
+    /// 1 or 2); see the [module docs](super).
     #[target_feature(enable = "avx512f")]
     #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
     pub(crate) fn conv2d<
+        const V: usize,
         const SH: usize,
         const SW: usize,
         const PT: usize,
@@ -326,7 +364,7 @@ pub(crate) mod avx512 {
         let padded = PT + PB + PL + PR > 0;
         let (ph, pw) = (H + PT + PB, W + PL + PR);
         debug_assert!(super::applies(
-            OB,
+            V * LANES,
             (1, C, CG, O),
             (KH, KW),
             (SH, SW),
@@ -344,20 +382,20 @@ pub(crate) mod avx512 {
         let mut band = Buffer::<{ BAND * OB }>::new();
         let mut o0 = 0;
         while o0 < O {
-            let w = transpose_weights(weight, o0, &mut weights.0);
-            let mut b = [_mm512_setzero_ps(); 2];
+            let w = transpose_weights::<V, CG, KH, KW, O>(weight, o0, &mut weights.0);
+            let mut b = [_mm512_setzero_ps(); V];
             if let Some(bias) = bias {
-                b = [load(&bias[o0..], LANES), load(&bias[o0 + LANES..], LANES)];
+                for (v, b) in b.iter_mut().enumerate() {
+                    *b = load(&bias[o0 + v * LANES..], LANES);
+                }
             }
-            let ep = [
-                Epilogue::<LANES, OH, OW>::new(post, o0),
-                Epilogue::<LANES, OH, OW>::new(post, o0 + LANES),
-            ];
+            let ep: [_; V] =
+                core::array::from_fn(|v| Epilogue::<LANES, OH, OW>::new(post, o0 + v * LANES));
             let rows = (BAND / plan.view.1).max(1);
             let mut r0 = 0;
             while r0 < plan.view.0 {
                 let r1 = plan.view.0.min(r0 + rows);
-                compute_band::<SH, SW, PT, PB, PL, PR, DH, DW, CG, KH, KW, OH, OW>(
+                compute_band::<V, SH, SW, PT, PB, PL, PR, DH, DW, CG, KH, KW, OH, OW>(
                     &plan,
                     x,
                     w,
@@ -369,24 +407,32 @@ pub(crate) mod avx512 {
                 band_to_planes(&band.0, (q0, q1), o0, &ep, output);
                 r0 = r1;
             }
-            o0 += OB;
+            o0 += V * LANES;
         }
     }
 
-    /// Transposes output channels `o0..o0 + 32`'s weights into `buf`,
-    /// `K × 32` (`K = CG·KH·KW`): element `k·32 + l` is
+    /// Transposes output channels `o0..o0 + OB`'s weights (`OB = V·16`)
+    /// into `buf`, `K × OB` (`K = CG·KH·KW`): element `k·OB + l` is
     /// `weight[o0 + l]`'s `k`-th, flattened in PyTorch's order. Returns the
-    /// `K·32` floats written.
+    /// `K·OB` floats written.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn transpose_weights<'b, const CG: usize, const KH: usize, const KW: usize, const O: usize>(
+    fn transpose_weights<
+        'b,
+        const V: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const O: usize,
+    >(
         weight: &[[[[f32; KW]; KH]; CG]; O],
         o0: usize,
         buf: &'b mut [MaybeUninit<f32>],
     ) -> &'b [f32] {
         let k = CG * KH * KW;
-        let buf = &mut buf[..k * OB];
-        for half in 0..2 {
+        let ob = V * LANES;
+        let buf = &mut buf[..k * ob];
+        for half in 0..V {
             let first = o0 + half * LANES;
             let mut k0 = 0;
             while k0 < k {
@@ -398,7 +444,7 @@ pub(crate) mod avx512 {
                 }
                 transpose16(&mut r);
                 for (i, v) in r.iter().take(n).enumerate() {
-                    let at = (k0 + i) * OB + half * LANES;
+                    let at = (k0 + i) * ob + half * LANES;
                     let dst = &mut buf[at..at + LANES];
                     // SAFETY: AVX-512F is enabled; `dst` holds 16 floats
                     // (uninitialised memory is written, never read).
@@ -408,14 +454,14 @@ pub(crate) mod avx512 {
             }
         }
         // SAFETY: for every `k` below `K` and both halves the loop above
-        // stored the 16 floats at `k·32 + half·16`: all `K·32`, and an
+        // stored the 16 floats at `k·OB + half·16`: all `K·OB`, and an
         // initialised `MaybeUninit<f32>` is an `f32`.
         unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) }
     }
 
     /// Computes rows `r0..r1` of the view for the block whose transposed
     /// weights are `w` and biases `bias`, into `band`: pixel `i` of the
-    /// band (row-major from row `r0`) at `i·32`, its 32 channels.
+    /// band (row-major from row `r0`) at `i·V·16`, its `V·16` channels.
     ///
     /// The run lengths are constants, matched on as such: only the (at
     /// most two) micro-kernels a layer uses are instantiated.
@@ -423,6 +469,7 @@ pub(crate) mod avx512 {
     #[inline]
     #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
     fn compute_band<
+        const V: usize,
         const SH: usize,
         const SW: usize,
         const PT: usize,
@@ -440,7 +487,7 @@ pub(crate) mod avx512 {
         plan: &Plan,
         x: &[f32],
         w: &[f32],
-        bias: [__m512; 2],
+        bias: [__m512; V],
         (r0, r1): (usize, usize),
         band: &mut [MaybeUninit<f32>],
     ) {
@@ -448,14 +495,14 @@ pub(crate) mod avx512 {
             ($n:expr, $base:expr, $out:expr) => {
                 with_run_length!(
                     $n,
-                    run::<SW, DH, DW, CG, KH, KW>(plan, x, w, bias, $base, $out)
+                    run::<V, SW, DH, DW, CG, KH, KW>(plan, x, w, bias, $base, $out)
                 )
             };
         }
         let (len, last, longs) = runs(plan.view.1, MAX_RUN);
         plan.each_run((r0, r1), (SH, SW), (len, last, longs), |long, base, i| {
             if long {
-                let out = &mut band[i * OB..(i + len) * OB];
+                let out = &mut band[i * V * LANES..(i + len) * V * LANES];
                 dispatch!(
                     {
                         const {
@@ -470,7 +517,7 @@ pub(crate) mod avx512 {
                     out
                 );
             } else {
-                let out = &mut band[i * OB..(i + last) * OB];
+                let out = &mut band[i * V * LANES..(i + last) * V * LANES];
                 dispatch!(
                     {
                         const {
@@ -489,12 +536,13 @@ pub(crate) mod avx512 {
     }
 
     /// The micro-kernel: `R` consecutive pixels of a row, whose first
-    /// pixel's first tap reads `x[base]`, for the 32 channels of the block;
-    /// stores them pixel-major into `out` (`R·32` floats).
+    /// pixel's first tap reads `x[base]`, for the `V·16` channels of the
+    /// block; stores them pixel-major into `out` (`R·V·16` floats).
     #[target_feature(enable = "avx512f")]
     #[inline]
     fn run<
         const R: usize,
+        const V: usize,
         const SW: usize,
         const DH: usize,
         const DW: usize,
@@ -505,7 +553,7 @@ pub(crate) mod avx512 {
         plan: &Plan,
         x: &[f32],
         w: &[f32],
-        bias: [__m512; 2],
+        bias: [__m512; V],
         base: usize,
         out: &mut [MaybeUninit<f32>],
     ) {
@@ -517,7 +565,7 @@ pub(crate) mod avx512 {
             + (R - 1) * SW
             + (KW - 1) * DW;
         assert!(
-            last < x.len() && CG * KH * KW * OB <= w.len() && R * OB <= out.len(),
+            last < x.len() && CG * KH * KW * V * LANES <= w.len() && R * V * LANES <= out.len(),
             "channels: a run outside its buffers"
         );
         let (xp, wp) = (x.as_ptr(), w.as_ptr());
@@ -525,30 +573,29 @@ pub(crate) mod avx512 {
         for kh in 0..KH {
             for c in 0..CG {
                 let row = base + c * plan.plane + kh * DH * plan.pitch;
-                let taps = (c * KH + kh) * KW * OB;
+                let taps = (c * KH + kh) * KW * V * LANES;
                 for kw in 0..KW {
-                    // SAFETY: AVX-512F is enabled; tap `(c·KH + kh)·KW + kw`
-                    // is below `K`, so its 32 weights are inside `w`
-                    // (asserted above).
-                    let (w0, w1) = unsafe {
-                        (
-                            _mm512_loadu_ps(wp.add(taps + kw * OB)),
-                            _mm512_loadu_ps(wp.add(taps + kw * OB + LANES)),
-                        )
-                    };
+                    let mut wv = [_mm512_setzero_ps(); V];
+                    for (v, w) in wv.iter_mut().enumerate() {
+                        // SAFETY: AVX-512F is enabled; tap `(c·KH + kh)·KW +
+                        // kw` is below `K`, so its `V·16` weights are inside
+                        // `w` (asserted above).
+                        *w = unsafe { _mm512_loadu_ps(wp.add(taps + (kw * V + v) * LANES)) };
+                    }
                     for (j, a) in acc.iter_mut().enumerate() {
                         // SAFETY: `row + j·SW + kw·DW` is at most `last`
                         // (each term at most its maximum), inside `x`.
-                        let v = _mm512_set1_ps(unsafe { *xp.add(row + j * SW + kw * DW) });
-                        a[0] = _mm512_fmadd_ps(w0, v, a[0]);
-                        a[1] = _mm512_fmadd_ps(w1, v, a[1]);
+                        let x = _mm512_set1_ps(unsafe { *xp.add(row + j * SW + kw * DW) });
+                        for (a, w) in a.iter_mut().zip(&wv) {
+                            *a = _mm512_fmadd_ps(*w, x, *a);
+                        }
                     }
                 }
             }
         }
         for (j, a) in acc.iter().enumerate() {
             for (half, v) in a.iter().enumerate() {
-                let dst = &mut out[j * OB + half * LANES..][..LANES];
+                let dst = &mut out[(j * V + half) * LANES..][..LANES];
                 // SAFETY: AVX-512F is enabled; `dst` holds 16 floats.
                 unsafe { _mm512_storeu_ps(dst.as_mut_ptr().cast::<f32>(), *v) };
             }

@@ -772,7 +772,7 @@ mod vector;
 
 #[cfg(test)]
 mod tests {
-    use super::channels::{profitable, runs};
+    use super::channels::{avx512, one_vector_pays, profitable, runs};
     use super::coefficients;
     use crate::norm::Norm;
 
@@ -811,6 +811,27 @@ mod tests {
         assert!(one(true, 1, (25, 5)) && one(true, 1, (6, 6)));
         assert!(profitable(false, (3, 3), (1, 1), true, (16, 16)));
         assert!(profitable(false, (1, 1), (1, 1), true, (16, 16)));
+    }
+
+    /// AVX-512F's blocks: two vectors where the channels are a multiple of
+    /// 32, one where only of 16, none otherwise; one vector pays where more
+    /// than a fifth of the packed body's lanes would be junk columns
+    /// (LeNet-5's conv2, 4 of 14), not on ResNet-8's 32×32 planes (2 of 34)
+    /// nor at stride 2 (1 of 17).
+    #[test]
+    fn avx512_blocks() {
+        let vectors =
+            |c, o| avx512::vectors((1, c, c, o), (3, 3), (1, 1), (true, 34, 34), (32, 32));
+        assert_eq!(
+            (vectors(16, 32), vectors(16, 64), vectors(16, 96)),
+            (2, 2, 2)
+        );
+        assert_eq!((vectors(16, 16), vectors(3, 48)), (1, 1));
+        assert_eq!((vectors(16, 8), vectors(16, 24)), (0, 0));
+        assert!(one_vector_pays(5, 1, 1, 10));
+        assert!(!one_vector_pays(3, 1, 1, 32) && !one_vector_pays(3, 2, 1, 16));
+        assert!(!one_vector_pays(1, 1, 1, 7) && !one_vector_pays(3, 1, 1, 9));
+        assert!(one_vector_pays(3, 1, 1, 7) && one_vector_pays(3, 1, 2, 9));
     }
 
     /// The vectorised coefficients are `Norm::coefficients`' bit for bit:
