@@ -684,51 +684,37 @@ fn conv2d_with<
         let one = vectors == 1
             && (body != Body::Auto || const { channels::one_vector_pays(KW, SW, DW, OW) });
         if isa == Isa::Avx512 && (two || one) && use_channels && simd::has_avx512() {
+            macro_rules! blocks_of {
+                ($v:literal) => {
+                    channels::avx512::conv2d::<
+                        $v,
+                        SH,
+                        SW,
+                        PT,
+                        PB,
+                        PL,
+                        PR,
+                        DH,
+                        DW,
+                        C,
+                        H,
+                        W,
+                        O,
+                        CG,
+                        KH,
+                        KW,
+                        OH,
+                        OW,
+                    >(input, weight, bias, post, output)
+                };
+            }
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.
             unsafe {
                 if two {
-                    channels::avx512::conv2d::<
-                        2,
-                        SH,
-                        SW,
-                        PT,
-                        PB,
-                        PL,
-                        PR,
-                        DH,
-                        DW,
-                        C,
-                        H,
-                        W,
-                        O,
-                        CG,
-                        KH,
-                        KW,
-                        OH,
-                        OW,
-                    >(input, weight, bias, post, output);
+                    blocks_of!(2);
                 } else {
-                    channels::avx512::conv2d::<
-                        1,
-                        SH,
-                        SW,
-                        PT,
-                        PB,
-                        PL,
-                        PR,
-                        DH,
-                        DW,
-                        C,
-                        H,
-                        W,
-                        O,
-                        CG,
-                        KH,
-                        KW,
-                        OH,
-                        OW,
-                    >(input, weight, bias, post, output);
+                    blocks_of!(1);
                 }
             }
             return;

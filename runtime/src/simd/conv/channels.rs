@@ -168,8 +168,10 @@ pub(crate) const fn profitable(
     if avx2 {
         !(one_by_one && pixels.is_multiple_of(16))
     } else {
-        // At most one lane in 16 of the packed body's vectors is wasted.
-        let nearly_whole = pixels * 16 >= pixels.next_multiple_of(16) * 15;
+        // At most one lane in 16 of the packed body's vectors is wasted:
+        // `wasted / (pixels + wasted) <= 1/16`, i.e. `pixels >= 15·wasted`.
+        let wasted = (16 - pixels % 16) % 16;
+        let nearly_whole = pixels >= 15 * wasted;
         !(one_by_one && nearly_whole && sh == 1 && sw == 1)
     }
 }
@@ -184,8 +186,10 @@ pub(crate) const fn profitable(
 /// 14), 2.89 → 2.09; but ResNet-8's 16-channel 32×32 3×3 layer (2 of 34)
 /// 21.0 → 21.5 and its 3 → 16 first layer 4.8 → 7.0.
 pub(crate) const fn one_vector_pays(kw: usize, sw: usize, dw: usize, ow: usize) -> bool {
-    let pitch = ow + (kw - 1) * dw / sw;
-    5 * ow < 4 * pitch
+    // `bmax / (ow + bmax) > 1/5`, i.e. `4·bmax > ow`; saturating, so that
+    // no size overflows the constant evaluation.
+    let bmax = (kw - 1).saturating_mul(dw) / sw;
+    bmax.saturating_mul(4) > ow
 }
 
 /// A stack buffer of `N` floats, cache-line aligned so that no vector of

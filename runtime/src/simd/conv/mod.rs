@@ -809,6 +809,8 @@ mod tests {
         assert!(one(false, 2, (16, 16)) && one(false, 2, (25, 5)));
         assert!(!one(true, 1, (12, 12)) && !one(true, 2, (16, 16)));
         assert!(one(true, 1, (25, 5)) && one(true, 1, (6, 6)));
+        // No overflow, whatever the plane's size.
+        assert!(!one(false, 1, (usize::MAX, 1)) && !one(false, 1, (usize::MAX - 1, 1)));
         assert!(profitable(false, (3, 3), (1, 1), true, (16, 16)));
         assert!(profitable(false, (1, 1), (1, 1), true, (16, 16)));
     }
@@ -832,6 +834,8 @@ mod tests {
         assert!(!one_vector_pays(3, 1, 1, 32) && !one_vector_pays(3, 2, 1, 16));
         assert!(!one_vector_pays(1, 1, 1, 7) && !one_vector_pays(3, 1, 1, 9));
         assert!(one_vector_pays(3, 1, 1, 7) && one_vector_pays(3, 1, 2, 9));
+        assert!(one_vector_pays(usize::MAX, 1, usize::MAX, usize::MAX - 1));
+        assert!(!one_vector_pays(usize::MAX, 1, usize::MAX, usize::MAX));
     }
 
     /// The vectorised coefficients are `Norm::coefficients`' bit for bit:
