@@ -580,7 +580,11 @@ fn conv2d_with<
                 Body::Simd | Body::Rowwise => true,
                 Body::Direct | Body::Packed | Body::Depthwise | Body::Channels => false,
             };
-        if isa == Isa::Avx512 && use_rowwise && simd::has_avx512() {
+        if isa == Isa::Avx512
+            && use_rowwise
+            && const { rowwise::avx512::fits(SW, (H, W), (PL, KW, OW)) }
+            && simd::has_avx512()
+        {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.
             unsafe {
@@ -2348,6 +2352,16 @@ mod tests {
                         simd::conv::rowwise::applies(($c, $c, 1, $c), ($sw, $dw), $kw),
                         "seed {}: not a geometry of the row-wise body", $seed
                     );
+                    // With AVX-512F, every stride-2 case runs the stride-2
+                    // path, not another body.
+                    assert!(
+                        simd::conv::rowwise::avx512::fits(
+                            $sw,
+                            ($h, $w),
+                            ($pl, $kw, ($w + $pl + $pr - $kw) / $sw + 1)
+                        ),
+                        "seed {}: not a geometry of the AVX-512F stride-2 path", $seed
+                    );
                     asym_case!(@body Body::Rowwise; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
                         C=$c H=$h W=$w O=$c G=$c K=($kh, $kw) S=($sh, $sw) P=($pt, $pb, $pl, $pr) D=($dh, $dw));
                 }};
@@ -2375,6 +2389,15 @@ mod tests {
                 rw!(914, bias = true; C=3 H=9 W=16 K=(3, 3) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
                 // 13 rows at stride 1: a band of 8 (AVX2), one of 4, one row.
                 rw!(916, bias = true; C=2 H=13 W=18 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+                // Stride 2 on rows narrower than a vector of their own
+                // input (3 and 2 columns: the lanes past the output read
+                // the following rows and the tail of the deinterleaved
+                // plane), and with the most padding the AVX-512F stride-2
+                // path takes (8 columns each side; 17 output columns, a
+                // vector and one).
+                rw!(917, bias = true; C=3 H=5 W=3 K=(3, 3) S=(2, 2) P=(1, 1, 1, 1) D=(1, 1));
+                rw!(918, bias = true; C=2 H=9 W=2 K=(3, 3) S=(2, 2) P=(1, 1, 1, 1) D=(1, 1));
+                rw!(919, bias = true; C=2 H=6 W=21 K=(1, 5) S=(1, 2) P=(0, 0, 8, 8) D=(1, 1));
             }
         }};
     }

@@ -1,7 +1,8 @@
 //! The row-wise depthwise body (AVX-512F, and AVX2 + FMA in [`avx2`]): a
 //! depthwise convolution at horizontal stride 1 or 2 computed a vector of
 //! 16 (8) output columns of one row at a time, straight from the input
-//! planes: nothing is packed or transposed.
+//! planes (at stride 2 with AVX-512F, from each plane deinterleaved once):
+//! nothing is packed or transposed.
 //!
 //! # Why
 //!
@@ -18,18 +19,25 @@
 //!
 //! Channel by channel (its input plane stays in the cache), for each
 //! vector of up to 16 consecutive output columns of a row (a row of 24 is
-//! 16 + 8), the masks of every kernel column are worked out once; then for
-//! each band of [`ROWS`] output rows (2 at stride 2), that many
+//! 16 + 8), the masks of every kernel column are worked out once (at stride
+//! 2 with AVX-512F, the offsets); then for
+//! each band of [`ROWS`] output rows (2 at stride 2 with AVX2), that many
 //! accumulators (independent chains for the FMA latency) start at the
 //! bias, and each tap `(kh, kw)` adds `w · x`, with `x` the 16 input values
 //! that output columns `ow0..ow0 + 16` read:
 //!
 //! - at stride 1, one unaligned load from column `ow0 + kw − PL`;
-//! - at stride 2, two loads of 16 from column `2·ow0 + kw − PL` and one
-//!   `vpermt2ps` that keeps the even elements of the 32.
+//! - at stride 2 with AVX2, two loads of 16 from column `2·ow0 + kw − PL`
+//!   and a shuffle that keeps the even elements of the 32;
+//! - at stride 2 with AVX-512F, one plain load from the channel's plane
+//!   deinterleaved once per call (each row's even columns, then its odd
+//!   ones, with zero margins: `avx512::conv2d_s2`): input column `2·ow + kw
+//!   − PL` is element `ow + ⌊(kw − PL) / 2⌋` of the even or the odd part,
+//!   so consecutive output columns read consecutive elements.
 //!
 //! Lanes whose input column is in the padding are masked off (they read
-//! zero); an input row in the padding is a vector of zeros. The
+//! zero), or read the deinterleaved plane's zero margins; an input row in
+//! the padding is a vector of zeros. The
 //! accumulators go through the epilogue ([`Post`](crate::conv::Post): norm, residual,
 //! activation, the other bodies' operations) and a masked store into the
 //! output row.
@@ -43,12 +51,15 @@
 //! [`applies`]: depthwise (`groups = in = out channels`), horizontal stride
 //! 1 or 2 without horizontal dilation, at most [`MAX_KW`] kernel columns;
 //! [`profitable`] with AVX-512F on rows of at least 12 output columns,
-//! with AVX2 where the channel-blocked body does not apply.
+//! with AVX2 where the channel-blocked body does not apply. At stride 2,
+//! the AVX-512F body also needs the deinterleaved plane to fit its stack
+//! buffer and margins ([`avx512::fits`]: planes up to 112×112, up to 16
+//! padding columns on the left and 8 on the right); other layers go to the
+//! other bodies.
 
 /// Output rows computed together at horizontal stride 1: independent
-/// accumulators for the FMA latency. At stride 2 two: with four, the
-/// compiler kept some of the loaded and permuted rows in memory
-/// (MobileNetV1's 16-channel 48×48 layer 8.7 µs against 4.7 with two).
+/// accumulators for the FMA latency. (At stride 2 the AVX-512F body
+/// computes 4 too, `avx512::conv2d_s2`; the AVX2 body 2.)
 pub(crate) const ROWS: usize = 4;
 
 /// Whether this body computes the zero-padded convolution: see the
@@ -106,9 +117,9 @@ pub(crate) mod avx512 {
     use crate::simd::act::post_act512;
     use crate::simd::conv::{coefficients, lane_mask};
     use core::arch::x86_64::{
-        __m512, __m512i, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps,
+        __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
         _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_permutex2var_ps,
-        _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps,
+        _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
     };
 
     const LANES: usize = 16;
@@ -140,6 +151,12 @@ pub(crate) mod avx512 {
         output: &mut [[[f32; OW]; OH]; O],
     ) {
         debug_assert!(super::applies((C, C, CG, O), (SW, 1), KW));
+        if SW == 2 {
+            conv2d_s2::<SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
+                input, weight, bias, post, output,
+            );
+            return;
+        }
         let norms: Option<[(f32, f32); O]> = post.norm.map(|n| coefficients::<O, O>(&n, 0));
         // Channel by channel, so that each input plane is read from the
         // cache by every vector of columns.
@@ -153,10 +170,10 @@ pub(crate) mod avx512 {
             let mut ow0 = 0;
             while ow0 < OW {
                 let n = LANES.min(OW - ow0);
-                let masks = Masks::new::<SW, PL, W, KW>(ow0, n);
+                let masks = Masks::new::<PL, W, KW>(ow0, n);
                 let mut r0 = 0;
-                while SW == 1 && r0 + ROWS <= OH {
-                    rows::<ROWS, SH, SW, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
+                while r0 + ROWS <= OH {
+                    rows::<ROWS, SH, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
                         &ch,
                         &masks,
                         post,
@@ -165,18 +182,8 @@ pub(crate) mod avx512 {
                     );
                     r0 += ROWS;
                 }
-                while SW == 2 && r0 + 2 <= OH {
-                    rows::<2, SH, SW, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
-                        &ch,
-                        &masks,
-                        post,
-                        (o, r0, ow0, n),
-                        &mut output[o],
-                    );
-                    r0 += 2;
-                }
                 while r0 < OH {
-                    rows::<1, SH, SW, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
+                    rows::<1, SH, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
                         &ch,
                         &masks,
                         post,
@@ -200,7 +207,6 @@ pub(crate) mod avx512 {
     fn rows<
         const R: usize,
         const SH: usize,
-        const SW: usize,
         const PT: usize,
         const PL: usize,
         const DH: usize,
@@ -218,7 +224,7 @@ pub(crate) mod avx512 {
         (o, r0, ow0, n): (usize, usize, usize, usize),
         plane: &mut [[f32; OW]; OH],
     ) {
-        let mut acc = band::<R, SH, SW, PT, PL, DH, H, W, KH, KW>(ch, masks, r0, ow0);
+        let mut acc = band::<R, SH, PT, PL, DH, H, W, KH, KW>(ch, masks, r0, ow0);
         finish(ch, post, o, (r0, ow0, n), &mut acc, plane);
     }
 
@@ -231,40 +237,22 @@ pub(crate) mod avx512 {
         norm: Option<(f32, f32)>,
     }
 
-    /// The load masks of each kernel column for one vector of output
-    /// columns: at stride 1 `lo[kw]` for the one load; at stride 2 `lo[kw]`
-    /// and `hi[kw]` for the loads of elements `0..16` and `16..32`.
-    struct Masks {
-        lo: [u16; MAX_KW],
-        hi: [u16; MAX_KW],
-    }
+    /// The load mask of each kernel column for one vector of output columns
+    /// at stride 1.
+    struct Masks([u16; MAX_KW]);
 
     impl Masks {
         /// For output columns `ow0..ow0 + n`.
         #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
-        fn new<const SW: usize, const PL: usize, const W: usize, const KW: usize>(
-            ow0: usize,
-            n: usize,
-        ) -> Self {
-            let mut m = Masks {
-                lo: [0; MAX_KW],
-                hi: [0; MAX_KW],
-            };
-            // The elements `e` of a load from column `s` that are input
-            // columns (`0 <= s + e < W`) and that the `n` lanes use (`e <=
-            // SW·(n − 1)`), within `first..first + 16`.
-            let lanes = |s: isize, first: usize| {
-                let lo = (-s).clamp(0, 32) as usize;
-                let hi = ((W as isize - s).clamp(0, 32) as usize).min(SW * (n - 1) + 1);
-                lane_mask(
-                    lo.clamp(first, first + 16) - first,
-                    hi.clamp(first, first + 16) - first,
-                )
-            };
+        fn new<const PL: usize, const W: usize, const KW: usize>(ow0: usize, n: usize) -> Self {
+            let mut m = Masks([0; MAX_KW]);
             for kw in 0..KW {
-                let s = (SW * ow0 + kw) as isize - PL as isize;
-                m.lo[kw] = lanes(s, 0);
-                m.hi[kw] = lanes(s, 16);
+                // The elements `e` of a load from column `s` that are input
+                // columns (`0 <= s + e < W`) and that the `n` lanes use.
+                let s = (ow0 + kw) as isize - PL as isize;
+                let lo = (-s).clamp(0, 16) as usize;
+                let hi = ((W as isize - s).clamp(0, 16) as usize).min(n);
+                m.0[kw] = lane_mask(lo, hi);
             }
             m
         }
@@ -278,7 +266,6 @@ pub(crate) mod avx512 {
     fn band<
         const R: usize,
         const SH: usize,
-        const SW: usize,
         const PT: usize,
         const PL: usize,
         const DH: usize,
@@ -292,7 +279,6 @@ pub(crate) mod avx512 {
         r0: usize,
         ow0: usize,
     ) -> [__m512; R] {
-        let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         let mut acc = [_mm512_set1_ps(ch.bias); R];
         let x = ch.input.as_ptr();
         for kh in 0..KH {
@@ -306,8 +292,14 @@ pub(crate) mod avx512 {
                     let w = _mm512_set1_ps(ch.weight[kh * KW + kw]);
                     let v = match ih {
                         Some(ih) => {
-                            let s = (ih * W + SW * ow0 + kw) as isize - PL as isize;
-                            row_load::<SW>(x, s, masks.lo[kw], masks.hi[kw], evens)
+                            let s = (ih * W + ow0 + kw) as isize - PL as isize;
+                            // SAFETY: AVX-512F is enabled on this function.
+                            // The mask keeps only lanes whose element `s +
+                            // e` is an input column `0..W` of input row `ih
+                            // < H` (`Masks::new`): elements of the plane.
+                            // The pointer is formed with wrapping
+                            // arithmetic; masked-off lanes are not accessed.
+                            unsafe { _mm512_maskz_loadu_ps(masks.0[kw], x.wrapping_offset(s)) }
                         }
                         None => _mm512_setzero_ps(),
                     };
@@ -318,34 +310,342 @@ pub(crate) mod avx512 {
         acc
     }
 
-    /// The 16 input values of a vector of output columns: at stride 1
-    /// elements `s..s + 16` of the plane `x`, at stride 2 the even ones of
-    /// `s..s + 32`; lanes outside the masks read zero.
+    /// The zero floats before each part of a [`Split`] row: for the
+    /// padding columns, and for the vector lanes past a row's last output
+    /// column, which are computed and not stored (see [`fits`]).
+    const MARGIN: usize = 16;
+
+    /// The largest [`Split`] (in floats) the stride-2 path takes: it is on
+    /// the stack (128 KiB at this size).
+    pub(crate) const MAX_SPLIT: usize = 32768;
+
+    /// Whether the stride-2 path takes a layer with input planes of `h × w`,
+    /// `pl` columns of padding on the left, `kw` kernel columns and output
+    /// rows of `ow` columns: a [`Split`] of at most [`MAX_SPLIT`] floats,
+    /// and every load inside it with each lane that is stored reading a
+    /// value or a zero of the padding.
+    ///
+    /// A load reads 16 elements of a part from element `ow0 + ⌊(kw −
+    /// pl) / 2⌋`: at least `−MARGIN` (into the part's lead, or the row's
+    /// gap: zeros) with `pl ≤ MARGIN`. The last one ends at most `ow + 14 +
+    /// ⌊(kw − 1 − pl) / 2⌋` elements past the part's start: it must be
+    /// inside the part's `w` floats and the `2·MARGIN` after them (the gap
+    /// and the odd part, the next row, or `Split::tail`). A stored lane
+    /// reads input column `2·(ow − 1) + kw − 1 − pl` at most: at most
+    /// `MARGIN / 2` columns of right padding, zeros of the part or of the
+    /// `MARGIN` after it.
+    #[allow(clippy::cast_possible_wrap)] // Sizes far below `isize::MAX`.
+    pub(crate) const fn fits(
+        sw: usize,
+        (h, w): (usize, usize),
+        (pl, kw, ow): (usize, usize, usize),
+    ) -> bool {
+        if sw != 2 {
+            return true;
+        }
+        if pl > MARGIN || ow == 0 || kw == 0 || w > MAX_SPLIT || ow > MAX_SPLIT || kw > MAX_KW {
+            return false;
+        }
+        let (w_, pl_, kw_, ow_) = (w as isize, pl as isize, kw as isize, ow as isize);
+        let last = ow_ + 14 + (kw_ - 1 - pl_).div_euclid(2);
+        let right = 2 * (ow_ - 1) + kw_ - pl_ - w_;
+        let size = h.saturating_mul(w.saturating_mul(2).saturating_add(2 * MARGIN));
+        last < w_ + 2 * MARGIN as isize
+            && right <= (MARGIN / 2) as isize
+            && size <= MAX_SPLIT - 2 * MARGIN
+    }
+
+    /// One input row deinterleaved: its even columns, then its odd ones,
+    /// each part `W` floats long (of which `⌈W / 2⌉` and `⌊W / 2⌋` are
+    /// the row's) and led by [`MARGIN`] zeros.
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct SplitRow<const W: usize> {
+        lead: [f32; MARGIN],
+        evens: [f32; W],
+        gap: [f32; MARGIN],
+        odds: [f32; W],
+    }
+
+    /// A channel's input plane deinterleaved, row by row, and `2·MARGIN`
+    /// zeros after the last row for the lanes past its last output column.
+    /// Every load a tap makes is inside, and every one whose lane is stored
+    /// reads either an input value or a zero of the padding: plain loads,
+    /// no masks.
+    #[repr(C)]
+    #[derive(Clone, Copy)]
+    struct Split<const W: usize, const H: usize> {
+        rows: [SplitRow<W>; H],
+        tail: [f32; 2 * MARGIN],
+    }
+
+    /// Output rows computed together by the stride-2 path.
+    const ROWS_S2: usize = 4;
+
+    /// The most bytes of deinterleaved planes the stride-2 path keeps two
+    /// of ([`channels_s2`]): beyond, two planes and the input streaming
+    /// through crowd the 48 KiB L1 data cache.
+    const DOUBLE: usize = 16 * 1024;
+
+    /// The stride-2 path: each channel's input plane is deinterleaved once
+    /// into a [`Split`], so that every tap of every vector of output
+    /// columns is one plain load, as at stride 1 but without masks.
+    /// Reading the input in place instead took two masked loads and a
+    /// `vpermt2ps` per tap and output row: three permutes per input row and
+    /// vector of outputs, for each output row reading it.
+    #[target_feature(enable = "avx512f")]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    fn conv2d_s2<
+        const SH: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        assert!(
+            fits(2, (H, W), (PL, KW, OW)),
+            "rowwise::conv2d_s2: a geometry the stride-2 path does not take"
+        );
+        let norms: Option<[(f32, f32); O]> = post.norm.map(|n| coefficients::<O, O>(&n, 0));
+        let zeros = SplitRow {
+            lead: [0.0; MARGIN],
+            evens: [0.0; W],
+            gap: [0.0; MARGIN],
+            odds: [0.0; W],
+        };
+        let empty = Split {
+            rows: [zeros; H],
+            tail: [0.0; 2 * MARGIN],
+        };
+        if const { 2 * size_of::<Split<W, H>>() <= DOUBLE } {
+            channels_s2::<2, SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
+                input,
+                (weight, bias, norms.as_ref()),
+                post,
+                &mut [empty; 2],
+                output,
+            );
+        } else {
+            channels_s2::<1, SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
+                input,
+                (weight, bias, norms.as_ref()),
+                post,
+                &mut [empty; 1],
+                output,
+            );
+        }
+    }
+
+    /// [`conv2d_s2`]'s loop over channels, with `N` deinterleaved planes: with
+    /// two, channel `o + 1`'s is deinterleaved before channel `o` is
+    /// computed, so that its loads (from L2: the whole input does not fit
+    /// L1) overlap the arithmetic.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn row_load<const SW: usize>(
-        x: *const f32,
-        s: isize,
-        lo: u16,
-        hi: u16,
-        evens: __m512i,
-    ) -> __m512 {
-        // SAFETY: AVX-512F is enabled on this function. The masks keep only
-        // lanes whose element `s + e` is an input column `0..W` of input
-        // row `ih` (`Masks::new`, `s = ih·W + SW·ow0 + kw − PL` with
-        // `ih < H`): elements of the plane. The pointers are formed with
-        // wrapping arithmetic; masked-off lanes are not accessed.
-        unsafe {
-            let a = _mm512_maskz_loadu_ps(lo, x.wrapping_offset(s));
-            if SW == 1 {
-                return a;
+    #[allow(clippy::too_many_arguments, clippy::type_complexity)] // Const parameters, not arguments.
+    fn channels_s2<
+        const N: usize,
+        const SH: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        (weight, bias, norms): (
+            &[[[[f32; KW]; KH]; CG]; O],
+            Option<&[f32; O]>,
+            Option<&[(f32, f32); O]>,
+        ),
+        post: &Post<'_, O, OH, OW>,
+        splits: &mut [Split<W, H>; N],
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        let fill = |o: usize, split: &mut Split<W, H>| {
+            for (row, out) in input[o].iter().zip(&mut split.rows) {
+                deinterleave::<W>(row, out);
             }
-            let b = if hi == 0 {
-                _mm512_setzero_ps()
-            } else {
-                _mm512_maskz_loadu_ps(hi, x.wrapping_offset(s + 16))
+        };
+        if N == 2 {
+            fill(0, &mut splits[0]);
+        }
+        for o in 0..O {
+            let (head, tail) = splits.split_at_mut(1);
+            let (split, next) = match (N, o % 2) {
+                (1, _) => (&mut head[0], None),
+                (_, 0) => (&mut head[0], tail.first_mut()),
+                _ => (&mut tail[0], Some(&mut head[0])),
             };
-            _mm512_permutex2var_ps(a, evens, b)
+            match next {
+                Some(next) if o + 1 < O => fill(o + 1, next),
+                Some(_) => {}
+                None => fill(o, split),
+            }
+            let split = &*split;
+            let ch = Channel {
+                input: input[o].as_flattened(),
+                weight: weight[o][0].as_flattened(),
+                bias: bias.map_or(0.0, |b| b[o]),
+                norm: norms.map(|n| n[o]),
+            };
+            let mut r0 = 0;
+            while r0 + ROWS_S2 <= OH {
+                band_s2::<ROWS_S2, SH, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
+                    &ch,
+                    split,
+                    post,
+                    (o, r0),
+                    &mut output[o],
+                );
+                r0 += ROWS_S2;
+            }
+            while r0 < OH {
+                band_s2::<1, SH, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
+                    &ch,
+                    split,
+                    post,
+                    (o, r0),
+                    &mut output[o],
+                );
+                r0 += 1;
+            }
+        }
+    }
+
+    /// Output rows `r0..r0 + R` of channel `o` at stride 2, from its
+    /// deinterleaved input plane: every vector of columns computed,
+    /// through the epilogue and stored.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(
+        clippy::too_many_arguments,
+        clippy::cast_possible_wrap,
+        clippy::cast_sign_loss
+    )] // Const parameters; sizes far below `isize::MAX`.
+    fn band_s2<
+        const R: usize,
+        const SH: usize,
+        const PT: usize,
+        const PL: usize,
+        const DH: usize,
+        const H: usize,
+        const W: usize,
+        const KH: usize,
+        const KW: usize,
+        const O: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        ch: &Channel<'_>,
+        split: &Split<W, H>,
+        post: &Post<'_, O, OH, OW>,
+        (o, r0): (usize, usize),
+        plane: &mut [[f32; OW]; OH],
+    ) {
+        // Output column `ow` reads input column `2·ow + kw − PL`: element
+        // `ow + ⌊(kw − PL) / 2⌋` of the even part if `kw − PL` is even, of
+        // the odd part if odd; `at[kw]` is that element's offset in a
+        // `SplitRow` for `ow = 0`.
+        let mut at = [0usize; MAX_KW];
+        for (kw, at) in at.iter_mut().enumerate().take(KW) {
+            let q = kw as isize - PL as isize;
+            let part = if q.rem_euclid(2) == 0 {
+                MARGIN
+            } else {
+                2 * MARGIN + W
+            };
+            *at = (part as isize + q.div_euclid(2)) as usize;
+        }
+        let base: *const f32 = (&raw const *split).cast();
+        let stride = size_of::<SplitRow<W>>() / size_of::<f32>();
+        let mut ow0 = 0;
+        while ow0 < OW {
+            let n = LANES.min(OW - ow0);
+            let mut acc = [_mm512_set1_ps(ch.bias); R];
+            for kh in 0..KH {
+                for (r, a) in acc.iter_mut().enumerate() {
+                    let ih = ((r0 + r) * SH + kh * DH)
+                        .checked_sub(PT)
+                        .filter(|&ih| ih < H);
+                    for (kw, &at) in at.iter().enumerate().take(KW) {
+                        let w = _mm512_set1_ps(ch.weight[kh * KW + kw]);
+                        // A padding row is zeros, multiplied as the other
+                        // bodies do (so an infinite weight gives NaN there
+                        // too).
+                        let v = match ih {
+                            // SAFETY: AVX-512F is enabled on this function.
+                            // The 16 elements are inside `split` (`fits`,
+                            // asserted by the caller), from whose whole
+                            // extent `base` was formed.
+                            Some(ih) => unsafe {
+                                _mm512_loadu_ps(base.add(ih * stride + at + ow0))
+                            },
+                            None => _mm512_setzero_ps(),
+                        };
+                        *a = _mm512_fmadd_ps(w, v, *a);
+                    }
+                }
+            }
+            finish(ch, post, o, (r0, ow0, n), &mut acc, plane);
+            ow0 += n;
+        }
+    }
+
+    /// Copies `row` into `out` deinterleaved (its even columns, then its odd
+    /// ones) and leaves the rest of `out` zero: two permutes per 32 columns.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn deinterleave<const W: usize>(row: &[f32; W], out: &mut SplitRow<W>) {
+        let evens = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odds = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+        let x = row.as_ptr();
+        let y: *mut f32 = (&raw mut *out).cast();
+        let mut c0 = 0;
+        while c0 < W {
+            let left = W - c0;
+            // SAFETY: AVX-512F is enabled on this function. The load masks
+            // keep columns `c0..c0 + min(left, 32)`, inside `row`; the
+            // other lanes read zero, so the permuted vectors' lanes past
+            // the row's values are zeros. The even vector goes to `evens[c0
+            // / 2..]` and `gap`: `c0 / 2 + 16 ≤ W + MARGIN` (`c0 < W`). The
+            // odd one goes to `odds[c0 / 2..]`, its mask keeping it inside
+            // `odds`. `y` is formed from `out`, a `repr(C)` row.
+            unsafe {
+                let a = _mm512_maskz_loadu_ps(lane_mask(0, left.min(16)), x.add(c0));
+                let b = _mm512_maskz_loadu_ps(
+                    lane_mask(0, left.saturating_sub(16).min(16)),
+                    x.wrapping_add(c0 + 16),
+                );
+                _mm512_storeu_ps(y.add(MARGIN + c0 / 2), _mm512_permutex2var_ps(a, evens, b));
+                _mm512_mask_storeu_ps(
+                    y.add(2 * MARGIN + W + c0 / 2),
+                    lane_mask(0, (W - c0 / 2).min(16)),
+                    _mm512_permutex2var_ps(a, odds, b),
+                );
+            }
+            c0 += 32;
         }
     }
 
