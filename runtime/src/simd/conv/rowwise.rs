@@ -151,13 +151,28 @@ pub(crate) mod avx512 {
         output: &mut [[[f32; OW]; OH]; O],
     ) {
         debug_assert!(super::applies((C, C, CG, O), (SW, 1), KW));
+        let norms: Option<[(f32, f32); O]> = post.norm.map(|n| coefficients::<O, O>(&n, 0));
         if SW == 2 {
-            conv2d_s2::<SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
-                input, weight, bias, post, output,
-            );
+            let taps = (weight, bias, norms.as_ref());
+            if const { 2 * size_of::<Split<W, H>>() <= DOUBLE } {
+                conv2d_s2::<2, SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
+                    input,
+                    taps,
+                    post,
+                    &mut [Split::ZERO; 2],
+                    output,
+                );
+            } else {
+                conv2d_s2::<1, SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
+                    input,
+                    taps,
+                    post,
+                    &mut [Split::ZERO; 1],
+                    output,
+                );
+            }
             return;
         }
-        let norms: Option<[(f32, f32); O]> = post.norm.map(|n| coefficients::<O, O>(&n, 0));
         // Channel by channel, so that each input plane is read from the
         // cache by every vector of columns.
         for o in 0..O {
@@ -379,11 +394,24 @@ pub(crate) mod avx512 {
         tail: [f32; 2 * MARGIN],
     }
 
+    impl<const W: usize, const H: usize> Split<W, H> {
+        /// All zeros: every margin, and the parts before they are filled.
+        const ZERO: Self = Split {
+            rows: [SplitRow {
+                lead: [0.0; MARGIN],
+                evens: [0.0; W],
+                gap: [0.0; MARGIN],
+                odds: [0.0; W],
+            }; H],
+            tail: [0.0; 2 * MARGIN],
+        };
+    }
+
     /// Output rows computed together by the stride-2 path.
     const ROWS_S2: usize = 4;
 
     /// The most bytes of deinterleaved planes the stride-2 path keeps two
-    /// of ([`channels_s2`]): beyond, two planes and the input streaming
+    /// of ([`conv2d_s2`]): beyond, two planes and the input streaming
     /// through crowd the 48 KiB L1 data cache.
     const DOUBLE: usize = 16 * 1024;
 
@@ -393,71 +421,15 @@ pub(crate) mod avx512 {
     /// Reading the input in place instead took two masked loads and a
     /// `vpermt2ps` per tap and output row: three permutes per input row and
     /// vector of outputs, for each output row reading it.
-    #[target_feature(enable = "avx512f")]
-    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
-    fn conv2d_s2<
-        const SH: usize,
-        const PT: usize,
-        const PL: usize,
-        const DH: usize,
-        const C: usize,
-        const H: usize,
-        const W: usize,
-        const O: usize,
-        const CG: usize,
-        const KH: usize,
-        const KW: usize,
-        const OH: usize,
-        const OW: usize,
-    >(
-        input: &[[[f32; W]; H]; C],
-        weight: &[[[[f32; KW]; KH]; CG]; O],
-        bias: Option<&[f32; O]>,
-        post: &Post<'_, O, OH, OW>,
-        output: &mut [[[f32; OW]; OH]; O],
-    ) {
-        assert!(
-            fits(2, (H, W), (PL, KW, OW)),
-            "rowwise::conv2d_s2: a geometry the stride-2 path does not take"
-        );
-        let norms: Option<[(f32, f32); O]> = post.norm.map(|n| coefficients::<O, O>(&n, 0));
-        let zeros = SplitRow {
-            lead: [0.0; MARGIN],
-            evens: [0.0; W],
-            gap: [0.0; MARGIN],
-            odds: [0.0; W],
-        };
-        let empty = Split {
-            rows: [zeros; H],
-            tail: [0.0; 2 * MARGIN],
-        };
-        if const { 2 * size_of::<Split<W, H>>() <= DOUBLE } {
-            channels_s2::<2, SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
-                input,
-                (weight, bias, norms.as_ref()),
-                post,
-                &mut [empty; 2],
-                output,
-            );
-        } else {
-            channels_s2::<1, SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
-                input,
-                (weight, bias, norms.as_ref()),
-                post,
-                &mut [empty; 1],
-                output,
-            );
-        }
-    }
-
-    /// [`conv2d_s2`]'s loop over channels, with `N` deinterleaved planes: with
-    /// two, channel `o + 1`'s is deinterleaved before channel `o` is
-    /// computed, so that its loads (from L2: the whole input does not fit
-    /// L1) overlap the arithmetic.
+    ///
+    /// With `N = 2` planes, channel `o + 1`'s is deinterleaved before
+    /// channel `o` is computed, so that its loads (from L2: the whole input
+    /// does not fit L1) overlap the arithmetic; with one, each channel's
+    /// just before it is computed.
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)] // Const parameters, not arguments.
-    fn channels_s2<
+    fn conv2d_s2<
         const N: usize,
         const SH: usize,
         const PT: usize,
@@ -483,6 +455,10 @@ pub(crate) mod avx512 {
         splits: &mut [Split<W, H>; N],
         output: &mut [[[f32; OW]; OH]; O],
     ) {
+        assert!(
+            fits(2, (H, W), (PL, KW, OW)),
+            "rowwise::conv2d_s2: a geometry the stride-2 path does not take"
+        );
         let fill = |o: usize, split: &mut Split<W, H>| {
             for (row, out) in input[o].iter().zip(&mut split.rows) {
                 deinterleave::<W>(row, out);
