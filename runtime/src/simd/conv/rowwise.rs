@@ -341,8 +341,8 @@ pub(crate) mod avx512 {
     /// value or a zero of the padding.
     ///
     /// A load reads 16 elements of a part from element `ow0 + ⌊(kw −
-    /// pl) / 2⌋`: at least `−MARGIN` (into the part's lead, or the row's
-    /// gap: zeros) with `pl ≤ MARGIN`. The last one ends at most `ow + 14 +
+    /// pl) / 2⌋`: at least `−MARGIN / 2` with `pl ≤ MARGIN`, into the
+    /// part's lead (or, for the odd part, the row's gap): zeros. The last one ends at most `ow + 14 +
     /// ⌊(kw − 1 − pl) / 2⌋` elements past the part's start: it must be
     /// inside the part's `w` floats and the `2·MARGIN` after them (the gap
     /// and the odd part, the next row, or `Split::tail`). A stored lane
