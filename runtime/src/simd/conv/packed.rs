@@ -748,7 +748,7 @@ pub(crate) mod avx512 {
         rows: usize,
     ) {
         let (pitch, plane_len) = (lay.pitch, lay.plane_rows * lay.pitch);
-        let pre = core::array::from_fn(|k| pair_masks::<PL, W>(k, pitch.max(LANES * k)));
+        let pre = first_pair_masks::<PL, W>(pitch);
         let out = buf.as_mut_ptr().cast::<f32>();
         let mut plane = 0;
         for channel in input {
@@ -767,6 +767,14 @@ pub(crate) mod avx512 {
                 plane += 2;
             }
         }
+    }
+
+    /// The [`pair_masks`] of a row's first [`PAIR_STEPS`] steps, for
+    /// [`split_row`]: the same for every row of `pitch` columns.
+    pub(crate) fn first_pair_masks<const PL: usize, const W: usize>(
+        pitch: usize,
+    ) -> [(u16, u16, u16); PAIR_STEPS] {
+        core::array::from_fn(|k| pair_masks::<PL, W>(k, pitch.max(LANES * k)))
     }
 
     /// The masks of step `k` of a row of [`pack_pairs`] (plane columns
@@ -788,13 +796,14 @@ pub(crate) mod avx512 {
         )
     }
 
-    /// One input row of [`pack_pairs`]: `even[j] = src[2j − PL]`, `odd[j]
-    /// = src[2j + 1 − PL]` for `j < pitch`, zero outside `src`; `pre` the
-    /// first steps' [`pair_masks`], the same for every row.
+    /// One input row of [`pack_pairs`] (and of the row-wise body's stride-2
+    /// path): `even[j] = src[2j − PL]`, `odd[j] = src[2j + 1 − PL]` for `j
+    /// < pitch`, zero outside `src`; `pre` the [`first_pair_masks`]. `even`
+    /// and `odd` must each have `pitch` floats to write.
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::cast_possible_wrap)] // Sizes far below `isize::MAX`.
-    fn split_row<const PL: usize, const W: usize>(
+    pub(crate) fn split_row<const PL: usize, const W: usize>(
         even: *mut f32,
         odd: *mut f32,
         pitch: usize,
@@ -859,7 +868,7 @@ pub(crate) mod avx512 {
     }
 
     /// Steps of a row whose [`pair_masks`] [`pack_pairs`] works out once.
-    const PAIR_STEPS: usize = 16;
+    pub(crate) const PAIR_STEPS: usize = 16;
 
     /// Writes zeros over elements `from..to` of `plane`, 16 at a time.
     #[target_feature(enable = "avx512f")]
