@@ -487,6 +487,9 @@ pub(crate) enum Body {
     /// applies.
     #[cfg_attr(not(test), allow(dead_code))]
     Rowwise,
+    /// The Winograd body (`simd/conv/winograd.rs`) where it applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Winograd,
 }
 
 /// The shared implementation: checks the geometry at compile time, then runs
@@ -571,14 +574,16 @@ fn conv2d_with<
 
     #[cfg(target_arch = "x86_64")]
     if kind::<P>() == PadKind::Zeros {
-        use simd::conv::{channels, depthwise, packed, rowwise};
+        use simd::conv::{channels, depthwise, packed, rowwise, winograd};
         let blocked =
             const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) };
         let use_rowwise = const { rowwise::applies((G, C, CG, O), (SW, DW), KW) }
             && match body {
                 Body::Auto => rowwise::profitable(isa == Isa::Avx2, OW, blocked),
                 Body::Simd | Body::Rowwise => true,
-                Body::Direct | Body::Packed | Body::Depthwise | Body::Channels => false,
+                Body::Direct | Body::Packed | Body::Depthwise | Body::Channels | Body::Winograd => {
+                    false
+                }
             };
         if isa == Isa::Avx512
             && use_rowwise
@@ -608,7 +613,9 @@ fn conv2d_with<
             && match body {
                 Body::Auto => depthwise::profitable(),
                 Body::Simd | Body::Depthwise => true,
-                Body::Direct | Body::Packed | Body::Channels | Body::Rowwise => false,
+                Body::Direct | Body::Packed | Body::Channels | Body::Rowwise | Body::Winograd => {
+                    false
+                }
             };
         if isa == Isa::Avx512 && use_depthwise && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
@@ -662,6 +669,26 @@ fn conv2d_with<
             }
             return;
         }
+        // With AVX2: stride-1 3×3 layers of 16 channels and more as
+        // F(2×2, 3×3), 2.25× fewer multiplies.
+        let use_winograd = const { winograd::applies((G, C, O), (KH, KW), (SH, SW), (DH, DW), (OH, OW)) }
+            && match body {
+                Body::Auto => const { winograd::profitable(C, O) },
+                Body::Simd | Body::Winograd => true,
+                Body::Direct | Body::Packed | Body::Depthwise | Body::Channels | Body::Rowwise => {
+                    false
+                }
+            };
+        if isa == Isa::Avx2 && use_winograd && simd::has_avx2_fma() {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with.
+            unsafe {
+                winograd::avx2::conv2d::<PT, PL, C, H, W, O, CG, KH, KW, OH, OW>(
+                    input, weight, bias, post, output,
+                );
+            }
+            return;
+        }
         let use_channels = match body {
             Body::Auto => channels::profitable(
                 isa == Isa::Avx2,
@@ -671,7 +698,7 @@ fn conv2d_with<
                 (OH, OW),
             ),
             Body::Simd | Body::Channels => true,
-            Body::Direct | Body::Packed | Body::Depthwise | Body::Rowwise => false,
+            Body::Direct | Body::Packed | Body::Depthwise | Body::Rowwise | Body::Winograd => false,
         };
         // With AVX-512F: blocks of two vectors, or of one where the
         // channels are not a multiple of 32 (by default only where it pays).
@@ -778,14 +805,22 @@ fn conv2d_with<
             && match body {
                 Body::Auto => packed::profitable(O / G, CG, KH * KW),
                 Body::Simd | Body::Packed => true,
-                Body::Direct | Body::Depthwise | Body::Channels | Body::Rowwise => false,
+                Body::Direct
+                | Body::Depthwise
+                | Body::Channels
+                | Body::Rowwise
+                | Body::Winograd => false,
             };
         let use_direct = !use_packed
             && simd::conv::supported(SW)
             && match body {
                 Body::Auto => simd::conv::profitable(O / G, CG, PL + PR),
                 Body::Simd | Body::Direct => true,
-                Body::Packed | Body::Depthwise | Body::Channels | Body::Rowwise => false,
+                Body::Packed
+                | Body::Depthwise
+                | Body::Channels
+                | Body::Rowwise
+                | Body::Winograd => false,
             };
         match isa {
             Isa::Avx512 if use_packed && simd::has_avx512() => {
@@ -2408,6 +2443,42 @@ mod tests {
         rowwise_cases!();
     }
 
+    /// The Winograd body (AVX2 + FMA; the other instruction sets run their
+    /// own bodies on the same cases) against the `f64` reference: ResNet-8's
+    /// layers, padding on some sides only, more padding than the kernel
+    /// needs, none, and tile rows of one and two vectors.
+    #[test]
+    fn winograd_matches_reference_on_every_isa() {
+        macro_rules! wg {
+            ($seed:expr, bias = $bias:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal
+             P=($pt:literal, $pb:literal, $pl:literal, $pr:literal)) => {{
+                assert!(
+                    simd::conv::winograd::applies(
+                        (1, $c, $o),
+                        (3, 3),
+                        (1, 1),
+                        (1, 1),
+                        ($h + $pt + $pb - 2, $w + $pl + $pr - 2)
+                    ),
+                    "seed {}: not a geometry of the Winograd body", $seed
+                );
+                asym_case!(@body Body::Winograd; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
+                    C=$c H=$h W=$w O=$o G=1 K=(3, 3) S=(1, 1) P=($pt, $pb, $pl, $pr) D=(1, 1));
+            }};
+        }
+        // Under Miri: one band, one tile row per vector.
+        wg!(951, bias = true; C=2 H=4 W=16 O=4 P=(1, 1, 1, 1));
+        #[cfg(not(miri))]
+        {
+            wg!(952, bias = true; C=16 H=32 W=32 O=16 P=(1, 1, 1, 1));
+            wg!(953, bias = false; C=32 H=16 W=16 O=32 P=(1, 1, 1, 1));
+            wg!(954, bias = true; C=4 H=17 W=16 O=8 P=(0, 1, 2, 0));
+            wg!(955, bias = true; C=8 H=18 W=18 O=4 P=(0, 0, 0, 0));
+            wg!(956, bias = true; C=3 H=14 W=14 O=12 P=(2, 2, 2, 2));
+            wg!(957, bias = false; C=5 H=4 W=32 O=4 P=(1, 1, 1, 1));
+        }
+    }
+
     #[test]
     fn asymmetric_reflect_matches_reference() {
         asym_cases!(Reflect, PaddingMode::Reflect);
@@ -2613,6 +2684,9 @@ mod tests {
         post_case!(Zeros, z, 319; C=8 H=9 W=11 O=64 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 320; C=16 H=6 W=6 O=32 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+        // The Winograd body (AVX2): the epilogue after the convolution.
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 324; C=4 H=8 W=16 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         // Its AVX2 blocks of 16 channels, with bands that end inside a
         // vector of pixels (the residual read, and the stores, past them).
         #[cfg(not(miri))]

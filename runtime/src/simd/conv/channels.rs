@@ -195,10 +195,10 @@ pub(crate) const fn one_vector_pays(kw: usize, sw: usize, dw: usize, ow: usize) 
 /// A stack buffer of `N` floats, cache-line aligned so that no vector of
 /// the weights or the band spans two lines.
 #[repr(C, align(64))]
-struct Buffer<const N: usize>([MaybeUninit<f32>; N]);
+pub(crate) struct Buffer<const N: usize>(pub(crate) [MaybeUninit<f32>; N]);
 
 impl<const N: usize> Buffer<N> {
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         Buffer([MaybeUninit::uninit(); N])
     }
 }
@@ -263,7 +263,14 @@ impl Plan {
 /// before it, and zeros after it up to a `ph × pw` plane per channel;
 /// returns the `C·ph·pw` floats written.
 #[inline]
-fn pad<'b, const PT: usize, const PL: usize, const C: usize, const H: usize, const W: usize>(
+pub(crate) fn pad<
+    'b,
+    const PT: usize,
+    const PL: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+>(
     input: &[[[f32; W]; H]; C],
     (ph, pw): (usize, usize),
     buf: &'b mut [MaybeUninit<f32>],

@@ -769,6 +769,7 @@ pub(crate) mod depthwise;
 pub(crate) mod packed;
 pub(crate) mod rowwise;
 mod vector;
+pub(crate) mod winograd;
 
 #[cfg(test)]
 mod tests {

@@ -1,0 +1,455 @@
+//! The *Winograd* body: 3×3 convolutions at stride 1 computed as
+//! F(2×2, 3×3) (Lavin & Gray, *Fast Algorithms for Convolutional Neural
+//! Networks*, 2016), with AVX2 + FMA.
+//!
+//! # Algorithm
+//!
+//! The output plane of channel `k` is cut into 2×2 *tiles*. The tile at
+//! `(i, j)` reads the 4×4 patch `d_c` of the zero-padded input starting at
+//! row `2i`, column `2j` of every input channel `c`, and is
+//!
+//! ```text
+//! Y = Aᵀ [ Σ_c (G g_kc Gᵀ) ⊙ (Bᵀ d_c B) ] A        (⊙: element by element)
+//!
+//!      ⎡1  0 −1  0⎤        ⎡ 1    0    0 ⎤
+//! Bᵀ = ⎢0  1  1  0⎥    G = ⎢1/2  1/2  1/2⎥    Aᵀ = ⎡1 1  1  0⎤
+//!      ⎢0 −1  1  0⎥        ⎢1/2 −1/2  1/2⎥         ⎣0 1 −1 −1⎦
+//!      ⎣0  1  0 −1⎦        ⎣ 0    0    1 ⎦
+//! ```
+//!
+//! So each (tile, input channel, output channel) costs 16 multiply-adds
+//! instead of the direct convolution's 36: 2.25× fewer. The sum over `c`
+//! is, for each of the 16 positions `ξ` of the 4×4 transforms, a matrix
+//! product `M[ξ] = U[ξ] · V[ξ]` of the transformed weights `U[ξ]` (`K × C`)
+//! and the transformed input `V[ξ]` (`C × tiles`). The transforms are
+//! additions (and the weights' halvings), the products are FMAs.
+//!
+//! Per call:
+//!
+//! 1. The input is copied once, zero-padded, into a stack buffer
+//!    ([`channels::pad`]), and the weights transformed into
+//!    `U[ξ][k][c]` (scalar; `K·C` 3×3 filters, about 1–2% of the layer's
+//!    time at 16–32 channels).
+//! 2. The tiles, in row-major order, are taken in *bands* of 16, two
+//!    vectors of 8 consecutive tiles of one tile row. For a band, the input
+//!    transform `V[ξ][c][t]` is vectorised across the 8 tiles of a vector:
+//!    their patches start at the even columns of the padded rows `2i ..
+//!    2i + 3`, so each row is read as two vectors and split into its even
+//!    and odd columns (`vshufps` + `vpermpd`), once at the patch's column 0
+//!    and once at column 2 (`d0, d1` and `d2, d3`).
+//! 3. For each block of 4 output channels, the 16 products `M[ξ]` for the
+//!    band: 4 channels × 2 vectors of tiles, 8 accumulators, each step over
+//!    `c` two vector loads of `V`, four broadcasts of `U` and 8 FMAs, every
+//!    operand in L1 (the band's `V` is `16 · C · 16` floats, 32 KiB at 32
+//!    channels). Then `Y = Aᵀ M A` in registers, the bias added, and each
+//!    tile's two columns interleaved back into pixel order (`vunpcklps` /
+//!    `vunpckhps` + `vperm2f128`): two whole vectors of an output row.
+//!
+//! A fused epilogue ([`crate::conv::Post`]) is applied to those two
+//! vectors before they are stored: the norm, the residual (loaded from the
+//! same pixels) and the activation, the portable code's operations in its
+//! order, so a fused call is the unfused sequence bit for bit, as
+//! everywhere.
+//!
+//! # What it takes
+//!
+//! Groups 1, a 3×3 kernel, stride and dilation 1, zero padding of any
+//! amount per side that gives an even output height and width; tile rows
+//! of a multiple of 8 tiles (output widths of a multiple of 16) and a
+//! multiple of 16 tiles in all, so that vectors and bands are whole; a
+//! multiple of 4 output channels; and the padded input (at most
+//! [`channels::INPUT_CAP`] floats), the transformed weights (`16·K·C ≤`
+//! [`U_CAP`]) and a band's transformed input (`16·C·16 ≤` [`V_CAP`]) in
+//! their stack buffers: together at most 168 KiB.
+//!
+//! # Numerics
+//!
+//! Not the direct bodies' bits: the transforms add and subtract inputs (and
+//! weights) before the products, and products after them, so the rounding
+//! errors differ, and are larger by a small factor (each transformed value
+//! is a sum of up to 4 inputs or 9 weights, each output a sum of 9
+//! products' sums). The tests hold it to the same bound as every body,
+//! `1e-5` of an `f64` reference (relative above one), and ResNet-8 to
+//! `1e-4` of PyTorch. Infinities differ: an infinite input reaches several of `V`'s
+//! positions, and the output transform subtracts them, so where the direct
+//! convolution gives `±∞` this body may give NaN. NaN inputs give NaN in
+//! the tiles that read them, as they should.
+//!
+//! # Why it pays
+//!
+//! The direct bodies run ResNet-8's stride-1 3×3 layers at 84–91% of the
+//! FMA peak already; what is left is the number of multiplies. At 16–32
+//! channels the transforms (about 4 additions per input value and per
+//! output value) and the weight transform are small against the 2.25×
+//! fewer FMAs. With fewer channels (ResNet-8's first layer, 3 → 16) they
+//! are not, and [`profitable`] leaves such layers to the direct bodies.
+
+use super::channels::{self, pad, Buffer};
+use core::mem::MaybeUninit;
+
+/// Tiles per band: two vectors of 8.
+const BAND: usize = 16;
+
+/// Output channels per block of accumulators.
+const KB: usize = 4;
+
+/// Capacity of the transformed weights, `16·K·C` floats (64 KiB).
+pub(crate) const U_CAP: usize = 16 * 1024;
+
+/// Capacity of a band's transformed input, `16·C·BAND` floats (32 KiB).
+pub(crate) const V_CAP: usize = 16 * 32 * BAND;
+
+/// Whether the body computes this convolution (see the module docs): the
+/// geometry, and every buffer's size.
+pub(crate) const fn applies(
+    (g, c, o): (usize, usize, usize),
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    (dh, dw): (usize, usize),
+    (oh, ow): (usize, usize),
+) -> bool {
+    if g != 1 || kh != 3 || kw != 3 || sh != 1 || sw != 1 || dh != 1 || dw != 1 {
+        return false;
+    }
+    if oh % 2 != 0 || ow % 2 != 0 || (ow / 2) % 8 != 0 || (oh / 2 * ow / 2) % BAND != 0 {
+        return false;
+    }
+    // The sizes: `saturating_mul` so that no product overflows the constant
+    // evaluation.
+    o % KB == 0
+        && c.saturating_mul(oh + 2).saturating_mul(ow + 2) <= channels::INPUT_CAP
+        && o.saturating_mul(c).saturating_mul(16) <= U_CAP
+        && c.saturating_mul(16 * BAND) <= V_CAP
+}
+
+/// Whether it beats the direct bodies: with at least 16 input and output
+/// channels (at 3 input channels the transforms cost more than the
+/// multiplies saved).
+pub(crate) const fn profitable(c: usize, o: usize) -> bool {
+    c >= 16 && o >= 16
+}
+
+/// `U[ξ][k][c] = (G g_kc Gᵀ)[ξ]`, written to `buf` and returned as `16·K`
+/// rows of `C`.
+fn transform_weights<'b, const C: usize, const O: usize, const KH: usize, const KW: usize>(
+    weight: &[[[[f32; KW]; KH]; C]; O],
+    buf: &'b mut [MaybeUninit<f32>],
+) -> &'b [[f32; C]] {
+    let buf = &mut buf[..16 * O * C];
+    for (k, w_k) in weight.iter().enumerate() {
+        for (c, g) in w_k.iter().enumerate() {
+            // G g, column by column (`col(s)` is column `s`'s 4 rows),
+            // then each row times Gᵀ.
+            let col = |s: usize| {
+                let (g0, g1, g2) = (g[0][s], g[1][s], g[2][s]);
+                [g0, (g0 + g1 + g2) * 0.5, (g0 - g1 + g2) * 0.5, g2]
+            };
+            let (c0, c1, c2) = (col(0), col(1), col(2));
+            for p in 0..4 {
+                let (a0, a1, a2) = (c0[p], c1[p], c2[p]);
+                let row = [a0, (a0 + a1 + a2) * 0.5, (a0 - a1 + a2) * 0.5, a2];
+                for (q, &u) in row.iter().enumerate() {
+                    buf[((4 * p + q) * O + k) * C + c] = MaybeUninit::new(u);
+                }
+            }
+        }
+    }
+    // SAFETY: the loops above wrote every element of `buf`: each `(k, c)`
+    // pair and each of the 16 `ξ = 4p + q`, at `(ξ·O + k)·C + c`, which
+    // ranges over `0..16·O·C`; an initialised `MaybeUninit<f32>` is an
+    // `f32` (same size, alignment and validity).
+    let floats = unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) };
+    floats.as_chunks::<C>().0
+}
+
+/// The AVX2 + FMA body.
+pub(crate) mod avx2 {
+    use super::{pad, transform_weights, Buffer, BAND, KB, U_CAP, V_CAP};
+    use crate::conv::Post;
+    use crate::simd::act::post_act256;
+    use crate::simd::conv::channels::INPUT_CAP;
+    use crate::simd::conv::Epilogue;
+    use core::arch::x86_64::{
+        __m256, _mm256_add_ps, _mm256_castpd_ps, _mm256_castps_pd, _mm256_fmadd_ps,
+        _mm256_loadu_ps, _mm256_mul_ps, _mm256_permute2f128_ps, _mm256_permute4x64_pd,
+        _mm256_set1_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_sub_ps,
+        _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+    };
+    use core::mem::MaybeUninit;
+
+    /// Lanes per vector.
+    const L: usize = 8;
+
+    /// The vector at `x[at..at + 8]` (bounds-checked).
+    #[inline(always)]
+    fn load(x: &[f32], at: usize) -> __m256 {
+        let x = &x[at..at + L];
+        // SAFETY: `x` holds 8 floats; the body's `target_feature` (AVX)
+        // is enabled wherever this inlines.
+        unsafe { _mm256_loadu_ps(x.as_ptr()) }
+    }
+
+    /// Stores `v` at `x[at..at + 8]` (bounds-checked).
+    #[inline(always)]
+    fn store(v: __m256, x: &mut [f32], at: usize) {
+        let x = &mut x[at..at + L];
+        // SAFETY: `x` holds 8 floats; AVX as in `load`.
+        unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
+    }
+
+    /// The even and the odd elements of the 16 floats `a ++ b`.
+    #[inline(always)]
+    fn split(a: __m256, b: __m256) -> (__m256, __m256) {
+        // SAFETY: AVX2 as in `load` (`vpermpd` is AVX2).
+        unsafe {
+            // a0 a2 b0 b2 | a4 a6 b4 b6, then the 64-bit pairs reordered.
+            let e = _mm256_shuffle_ps::<0x88>(a, b);
+            let o = _mm256_shuffle_ps::<0xDD>(a, b);
+            (
+                _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(e))),
+                _mm256_castpd_ps(_mm256_permute4x64_pd::<0xD8>(_mm256_castps_pd(o))),
+            )
+        }
+    }
+
+    /// `e0 o0 e1 o1 … e7 o7`: the 16 floats of `e` and `o` interleaved.
+    #[inline(always)]
+    fn zip(e: __m256, o: __m256) -> (__m256, __m256) {
+        // SAFETY: AVX as in `load`.
+        unsafe {
+            let lo = _mm256_unpacklo_ps(e, o); // e0 o0 e1 o1 | e4 o4 e5 o5
+            let hi = _mm256_unpackhi_ps(e, o); // e2 o2 e3 o3 | e6 o6 e7 o7
+            (
+                _mm256_permute2f128_ps::<0x20>(lo, hi),
+                _mm256_permute2f128_ps::<0x31>(lo, hi),
+            )
+        }
+    }
+
+    /// `(x0 − x2, x1 + x2, x2 − x1, x1 − x3)`: `Bᵀ x` along one axis.
+    #[inline(always)]
+    fn bt(x: [__m256; 4]) -> [__m256; 4] {
+        // SAFETY: AVX as in `load`.
+        unsafe {
+            [
+                _mm256_sub_ps(x[0], x[2]),
+                _mm256_add_ps(x[1], x[2]),
+                _mm256_sub_ps(x[2], x[1]),
+                _mm256_sub_ps(x[1], x[3]),
+            ]
+        }
+    }
+
+    /// `(m0 + m1 + m2, m1 − m2 − m3)`: `Aᵀ m` along one axis.
+    #[inline(always)]
+    fn at(m: [__m256; 4]) -> [__m256; 2] {
+        // SAFETY: AVX as in `load`.
+        unsafe {
+            [
+                _mm256_add_ps(_mm256_add_ps(m[0], m[1]), m[2]),
+                _mm256_sub_ps(_mm256_sub_ps(m[1], m[2]), m[3]),
+            ]
+        }
+    }
+
+    /// The transformed input of one band, `V[ξ][c]`: `16·C` rows of the
+    /// band's 16 tiles, written to `buf`. `xp` is the padded input, `pw`
+    /// floats per row, `ph·pw` per channel; the band's first tile is `t0`
+    /// of a plane of tile rows of `tw` tiles.
+    #[inline(always)]
+    fn transform_input<'b, const C: usize>(
+        xp: &[f32],
+        (ph, pw): (usize, usize),
+        (t0, tw): (usize, usize),
+        buf: &'b mut [MaybeUninit<f32>],
+    ) -> &'b [[f32; BAND]] {
+        let buf = &mut buf[..16 * C * BAND];
+        // SAFETY: AVX as in `load`.
+        let zero = unsafe { _mm256_setzero_ps() };
+        for (c, plane) in xp.chunks_exact(ph * pw).take(C).enumerate() {
+            for half in 0..2 {
+                let t = t0 + half * L;
+                let (i, j0) = (t / tw, t % tw);
+                // Bᵀ along each of the patch's 4 rows. (Loops, not
+                // `array::from_fn`: a closure would not inline into the
+                // `target_feature` body, nor its intrinsics.)
+                let mut rows = [[zero; 4]; 4];
+                for (r, t) in rows.iter_mut().enumerate() {
+                    let row = &plane[(2 * i + r) * pw..(2 * i + r + 1) * pw];
+                    let (d0, d1) = split(load(row, 2 * j0), load(row, 2 * j0 + L));
+                    let (d2, d3) = split(load(row, 2 * j0 + 2), load(row, 2 * j0 + 2 + L));
+                    *t = bt([d0, d1, d2, d3]);
+                }
+                // Then along the columns: V[4p + q] = (Bᵀ d B)[p][q].
+                for q in 0..4 {
+                    let v = bt(rows.map(|r| r[q]));
+                    for (p, &v) in v.iter().enumerate() {
+                        let at = ((4 * p + q) * C + c) * BAND + half * L;
+                        let dst = &mut buf[at..at + L];
+                        // SAFETY: `dst` holds 8 floats (`MaybeUninit<f32>`
+                        // has `f32`'s layout); AVX as in `load`.
+                        unsafe { _mm256_storeu_ps(dst.as_mut_ptr().cast(), v) };
+                    }
+                }
+            }
+        }
+        // SAFETY: the loops wrote every element: for each `ξ = 4p + q`,
+        // channel `c` and half of the band, the 8 floats at `(ξ·C + c)·16 +
+        // 8·half`, which cover `0..16·C·16`; an initialised
+        // `MaybeUninit<f32>` is an `f32`.
+        let floats = unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) };
+        floats.as_chunks::<BAND>().0
+    }
+
+    /// `M[ξ]` for output channels `k0..k0 + 4` and the band's tiles: `u` is
+    /// `U[ξ]`'s 4 rows, `v` is `V[ξ]`'s `C` rows.
+    #[inline(always)]
+    fn product<const C: usize>(u: &[[f32; C]], v: &[[f32; BAND]]) -> [[__m256; 2]; KB] {
+        let u: &[[f32; C]; KB] = u.try_into().expect("4 rows of U");
+        // SAFETY: AVX + FMA as in `load`.
+        unsafe {
+            let mut acc = [[_mm256_setzero_ps(); 2]; KB];
+            for (c, x) in v.iter().enumerate().take(C) {
+                let x = [
+                    _mm256_loadu_ps(x.as_ptr()),
+                    _mm256_loadu_ps(x[L..].as_ptr()),
+                ];
+                for (acc, u) in acc.iter_mut().zip(u) {
+                    let w = _mm256_set1_ps(u[c]);
+                    acc[0] = _mm256_fmadd_ps(w, x[0], acc[0]);
+                    acc[1] = _mm256_fmadd_ps(w, x[1], acc[1]);
+                }
+            }
+            acc
+        }
+    }
+
+    /// `Y = Aᵀ M A + bias` for one output channel's 8 tiles of tile row `i`
+    /// from column `j0` (`m(ξ)` their `M[ξ]`), stored as two vectors in
+    /// each of the output rows `2i` and `2i + 1`.
+    #[inline(always)]
+    fn store_tiles<const O: usize, const OH: usize, const OW: usize>(
+        m: impl Fn(usize) -> __m256,
+        (k, bias): (usize, f32),
+        ep: &Epilogue<'_, O, OH, OW>,
+        (i, j0): (usize, usize),
+        plane: &mut [[f32; OW]; OH],
+    ) {
+        // Aᵀ along the columns (q) of each row p, giving column b; then
+        // along the rows: y[b][a] is output row a, column b of the tiles.
+        let cols = [
+            at([m(0), m(1), m(2), m(3)]),
+            at([m(4), m(5), m(6), m(7)]),
+            at([m(8), m(9), m(10), m(11)]),
+            at([m(12), m(13), m(14), m(15)]),
+        ];
+        let y = [
+            at([cols[0][0], cols[1][0], cols[2][0], cols[3][0]]),
+            at([cols[0][1], cols[1][1], cols[2][1], cols[3][1]]),
+        ];
+        // SAFETY: AVX as in `load`.
+        let b = unsafe { _mm256_set1_ps(bias) };
+        for (a, row) in plane[2 * i..2 * i + 2].iter_mut().enumerate() {
+            // SAFETY: AVX as in `load`.
+            let (y0, y1) = unsafe { (_mm256_add_ps(y[0][a], b), _mm256_add_ps(y[1][a], b)) };
+            let (lo, hi) = zip(y0, y1);
+            let mut v = [lo, hi];
+            if ep.any {
+                epilogue(&mut v, ep, (k, 2 * i + a, 2 * j0));
+            }
+            store(v[0], row, 2 * j0);
+            store(v[1], row, 2 * j0 + L);
+        }
+    }
+
+    /// The fused epilogue on the 16 outputs of channel `k` at row `r` from
+    /// column `col`: the norm (a multiply, then an add), the residual, the
+    /// activation, as the portable code does them, so the same bits.
+    #[inline(always)]
+    fn epilogue<const O: usize, const OH: usize, const OW: usize>(
+        v: &mut [__m256; 2],
+        ep: &Epilogue<'_, O, OH, OW>,
+        (k, r, col): (usize, usize, usize),
+    ) {
+        // SAFETY: AVX as in `load`.
+        unsafe {
+            if let Some(norm) = &ep.norm {
+                let (alpha, beta) = norm[k];
+                let (alpha, beta) = (_mm256_set1_ps(alpha), _mm256_set1_ps(beta));
+                for v in v.iter_mut() {
+                    *v = _mm256_add_ps(_mm256_mul_ps(*v, alpha), beta);
+                }
+            }
+            if let Some(residual) = ep.residual {
+                let row = &residual[k][r];
+                v[0] = _mm256_add_ps(v[0], load(row, col));
+                v[1] = _mm256_add_ps(v[1], load(row, col + L));
+            }
+            post_act256(v, ep.act);
+        }
+    }
+
+    /// The body; see the module docs.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2 and FMA.
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    pub(crate) unsafe fn conv2d<
+        const PT: usize,
+        const PL: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        // Not a `const` assertion: the dispatch instantiates this function
+        // for every geometry and calls it only for those that apply.
+        assert!(CG == C && super::applies((1, C, O), (KH, KW), (1, 1), (1, 1), (OH, OW)));
+        let (ph, pw) = (OH + 2, OW + 2);
+        let mut padded = Buffer::<INPUT_CAP>::new();
+        let xp = pad::<PT, PL, C, H, W>(input, (ph, pw), &mut padded.0);
+        let mut u_buf = Buffer::<U_CAP>::new();
+        let u = transform_weights(weight, &mut u_buf.0);
+        let mut v_buf = Buffer::<V_CAP>::new();
+        let ep = Epilogue::<O, OH, OW>::new(post, 0);
+        let tw = OW / 2;
+        for t0 in (0..OH / 2 * tw).step_by(BAND) {
+            let v = transform_input::<C>(xp, (ph, pw), (t0, tw), &mut v_buf.0);
+            for k0 in (0..O).step_by(KB) {
+                // M[ξ][k][half] for the block's 4 channels, each written
+                // once (an array literal: no zeroing first).
+                macro_rules! products {
+                    ($($xi:literal)*) => {
+                        [$(product::<CG>(
+                            &u[$xi * O + k0..$xi * O + k0 + KB],
+                            &v[$xi * C..($xi + 1) * C],
+                        )),*]
+                    };
+                }
+                let m = products!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+                for kk in 0..KB {
+                    let k = k0 + kk;
+                    let b = bias.map_or(0.0, |b| b[k]);
+                    for half in 0..2 {
+                        let t = t0 + half * L;
+                        let m = |xi: usize| m[xi][kk][half];
+                        store_tiles(m, (k, b), &ep, (t / tw, t % tw), &mut output[k]);
+                    }
+                }
+            }
+        }
+    }
+}
