@@ -2466,8 +2466,10 @@ mod tests {
                     C=$c H=$h W=$w O=$o G=1 K=(3, 3) S=(1, 1) P=($pt, $pb, $pl, $pr) D=(1, 1));
             }};
         }
-        // Under Miri: one band, one tile row per vector.
+        // Under Miri: one band, one tile row per vector; and one of two
+        // tile rows per vector.
         wg!(951, bias = true; C=2 H=4 W=16 O=4 P=(1, 1, 1, 1));
+        wg!(961, bias = true; C=2 H=8 W=8 O=4 P=(1, 1, 1, 1));
         #[cfg(not(miri))]
         {
             wg!(952, bias = true; C=16 H=32 W=32 O=16 P=(1, 1, 1, 1));
@@ -2476,6 +2478,12 @@ mod tests {
             wg!(955, bias = true; C=8 H=18 W=18 O=4 P=(0, 0, 0, 0));
             wg!(956, bias = true; C=3 H=14 W=14 O=12 P=(2, 2, 2, 2));
             wg!(957, bias = false; C=5 H=4 W=32 O=4 P=(1, 1, 1, 1));
+            // Tile rows of 4 (a vector's tiles in two tile rows): ResNet-8's
+            // 64-channel layer, one band (each block's weights transformed
+            // as needed), and two bands (all the weights first).
+            wg!(958, bias = true; C=64 H=8 W=8 O=64 P=(1, 1, 1, 1));
+            wg!(959, bias = true; C=3 H=16 W=8 O=8 P=(1, 1, 1, 1));
+            wg!(960, bias = false; C=6 H=10 W=9 O=4 P=(0, 0, 0, 1));
         }
     }
 
@@ -2687,6 +2695,8 @@ mod tests {
         // The Winograd body (AVX2): the epilogue after the convolution.
         #[cfg(not(miri))]
         post_case!(Zeros, z, 324; C=4 H=8 W=16 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 325; C=4 H=8 W=8 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         // Its AVX2 blocks of 16 channels, with bands that end inside a
         // vector of pixels (the residual read, and the stores, past them).
         #[cfg(not(miri))]

@@ -84,7 +84,7 @@
 //! fewer FMAs. With fewer channels (ResNet-8's first layer, 3 → 16) they
 //! are not, and [`profitable`] leaves such layers to the direct bodies.
 
-use super::channels::{self, pad, Buffer};
+use super::channels::{pad, Buffer};
 use core::mem::MaybeUninit;
 
 /// Tiles per band: two vectors of 8.
@@ -93,14 +93,41 @@ const BAND: usize = 16;
 /// Output channels per block of accumulators.
 const KB: usize = 4;
 
-/// Capacity of the transformed weights, `16·K·C` floats (64 KiB).
-pub(crate) const U_CAP: usize = 16 * 1024;
+/// The stack buffer of a call, in floats (168 KiB): the padded input, the
+/// transformed weights and a band's transformed input, one after another.
+pub(crate) const CAP: usize = 42 * 1024;
 
-/// Capacity of a band's transformed input, `16·C·BAND` floats (32 KiB).
-pub(crate) const V_CAP: usize = 16 * 32 * BAND;
+/// How a call uses its buffer: [`plan`].
+struct Plan {
+    /// Floats of the padded input, `C·(OH + 2)·(OW + 2)`.
+    input: usize,
+    /// Whether the weights are transformed once for every band (where
+    /// there are several); with one band, block by block as the products
+    /// need them, so that the deep layers' `16·K·C` floats need not fit.
+    whole_u: bool,
+    /// Floats of the transformed weights kept at a time: `16·K·C`, or
+    /// `16·KB·C`.
+    u: usize,
+    /// Floats of a band's transformed input, `16·C·BAND`.
+    v: usize,
+}
+
+/// The plan of a convolution with `c` input and `o` output channels and an
+/// `oh × ow` output. `saturating_mul` so that no size overflows the
+/// constant evaluation.
+const fn plan(c: usize, o: usize, (oh, ow): (usize, usize)) -> Plan {
+    let whole_u = (oh / 2) * (ow / 2) > BAND;
+    Plan {
+        input: c.saturating_mul(oh + 2).saturating_mul(ow + 2),
+        whole_u,
+        u: c.saturating_mul(16)
+            .saturating_mul(if whole_u { o } else { KB }),
+        v: c.saturating_mul(16 * BAND),
+    }
+}
 
 /// Whether the body computes this convolution (see the module docs): the
-/// geometry, and every buffer's size.
+/// geometry, and the buffer's size.
 pub(crate) const fn applies(
     (g, c, o): (usize, usize, usize),
     (kh, kw): (usize, usize),
@@ -111,15 +138,12 @@ pub(crate) const fn applies(
     if g != 1 || kh != 3 || kw != 3 || sh != 1 || sw != 1 || dh != 1 || dw != 1 {
         return false;
     }
-    if oh % 2 != 0 || ow % 2 != 0 || (ow / 2) % 8 != 0 || (oh / 2 * ow / 2) % BAND != 0 {
+    let tw = ow / 2;
+    if oh % 2 != 0 || ow % 2 != 0 || !(tw % 8 == 0 || tw == 4) || (oh / 2 * tw) % BAND != 0 {
         return false;
     }
-    // The sizes: `saturating_mul` so that no product overflows the constant
-    // evaluation.
-    o % KB == 0
-        && c.saturating_mul(oh + 2).saturating_mul(ow + 2) <= channels::INPUT_CAP
-        && o.saturating_mul(c).saturating_mul(16) <= U_CAP
-        && c.saturating_mul(16 * BAND) <= V_CAP
+    let p = plan(c, o, (oh, ow));
+    o % KB == 0 && p.input.saturating_add(p.u).saturating_add(p.v) <= CAP
 }
 
 /// Whether it beats the direct bodies: with at least 16 input and output
@@ -129,14 +153,16 @@ pub(crate) const fn profitable(c: usize, o: usize) -> bool {
     c >= 16 && o >= 16
 }
 
-/// `U[ξ][k][c] = (G g_kc Gᵀ)[ξ]`, written to `buf` and returned as `16·K`
-/// rows of `C`.
+/// `U[ξ][k][c] = (G g_kc Gᵀ)[ξ]` for the `kn` output channels from `k0`,
+/// written to `buf` and returned as `16·kn` rows of `C`, row `ξ·kn + k −
+/// k0`.
 fn transform_weights<'b, const C: usize, const O: usize, const KH: usize, const KW: usize>(
     weight: &[[[[f32; KW]; KH]; C]; O],
+    (k0, kn): (usize, usize),
     buf: &'b mut [MaybeUninit<f32>],
 ) -> &'b [[f32; C]] {
-    let buf = &mut buf[..16 * O * C];
-    for (k, w_k) in weight.iter().enumerate() {
+    let buf = &mut buf[..16 * kn * C];
+    for (k, w_k) in weight[k0..k0 + kn].iter().enumerate() {
         for (c, g) in w_k.iter().enumerate() {
             // G g, column by column (`col(s)` is column `s`'s 4 rows),
             // then each row times Gᵀ.
@@ -149,31 +175,30 @@ fn transform_weights<'b, const C: usize, const O: usize, const KH: usize, const 
                 let (a0, a1, a2) = (c0[p], c1[p], c2[p]);
                 let row = [a0, (a0 + a1 + a2) * 0.5, (a0 - a1 + a2) * 0.5, a2];
                 for (q, &u) in row.iter().enumerate() {
-                    buf[((4 * p + q) * O + k) * C + c] = MaybeUninit::new(u);
+                    buf[((4 * p + q) * kn + k) * C + c] = MaybeUninit::new(u);
                 }
             }
         }
     }
     // SAFETY: the loops above wrote every element of `buf`: each `(k, c)`
-    // pair and each of the 16 `ξ = 4p + q`, at `(ξ·O + k)·C + c`, which
-    // ranges over `0..16·O·C`; an initialised `MaybeUninit<f32>` is an
-    // `f32` (same size, alignment and validity).
+    // pair (`k < kn`) and each of the 16 `ξ = 4p + q`, at `(ξ·kn + k)·C +
+    // c`, which ranges over `0..16·kn·C`; an initialised `MaybeUninit<f32>`
+    // is an `f32` (same size, alignment and validity).
     let floats = unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) };
     floats.as_chunks::<C>().0
 }
 
 /// The AVX2 + FMA body.
 pub(crate) mod avx2 {
-    use super::{pad, transform_weights, Buffer, BAND, KB, U_CAP, V_CAP};
+    use super::{pad, plan, transform_weights, Buffer, BAND, CAP, KB};
     use crate::conv::Post;
     use crate::simd::act::post_act256;
-    use crate::simd::conv::channels::INPUT_CAP;
     use crate::simd::conv::Epilogue;
     use core::arch::x86_64::{
         __m256, _mm256_add_ps, _mm256_castpd_ps, _mm256_castps_pd, _mm256_fmadd_ps,
-        _mm256_loadu_ps, _mm256_mul_ps, _mm256_permute2f128_ps, _mm256_permute4x64_pd,
-        _mm256_set1_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps, _mm256_sub_ps,
-        _mm256_unpackhi_ps, _mm256_unpacklo_ps,
+        _mm256_loadu2_m128, _mm256_loadu_ps, _mm256_mul_ps, _mm256_permute2f128_ps,
+        _mm256_permute4x64_pd, _mm256_set1_ps, _mm256_setzero_ps, _mm256_shuffle_ps,
+        _mm256_storeu_ps, _mm256_sub_ps, _mm256_unpackhi_ps, _mm256_unpacklo_ps,
     };
     use core::mem::MaybeUninit;
 
@@ -195,6 +220,27 @@ pub(crate) mod avx2 {
         let x = &mut x[at..at + L];
         // SAFETY: `x` holds 8 floats; AVX as in `load`.
         unsafe { _mm256_storeu_ps(x.as_mut_ptr(), v) }
+    }
+
+    /// `a[at..at + 4] ++ b[at..at + 4]` (bounds-checked).
+    #[inline(always)]
+    fn load2(a: &[f32], b: &[f32], at: usize) -> __m256 {
+        let (a, b) = (&a[at..at + 4], &b[at..at + 4]);
+        // SAFETY: `a` and `b` hold 4 floats each; AVX as in `load`.
+        unsafe { _mm256_loadu2_m128(b.as_ptr(), a.as_ptr()) }
+    }
+
+    /// In each 128-bit half, the even and the odd elements of that half of
+    /// `a` followed by that half of `b`.
+    #[inline(always)]
+    fn split_halves(a: __m256, b: __m256) -> (__m256, __m256) {
+        // SAFETY: AVX as in `load`.
+        unsafe {
+            (
+                _mm256_shuffle_ps::<0x88>(a, b),
+                _mm256_shuffle_ps::<0xDD>(a, b),
+            )
+        }
     }
 
     /// The even and the odd elements of the 16 floats `a ++ b`.
@@ -275,9 +321,20 @@ pub(crate) mod avx2 {
                 // `target_feature` body, nor its intrinsics.)
                 let mut rows = [[zero; 4]; 4];
                 for (r, t) in rows.iter_mut().enumerate() {
-                    let row = &plane[(2 * i + r) * pw..(2 * i + r + 1) * pw];
-                    let (d0, d1) = split(load(row, 2 * j0), load(row, 2 * j0 + L));
-                    let (d2, d3) = split(load(row, 2 * j0 + 2), load(row, 2 * j0 + 2 + L));
+                    let row = |i: usize| &plane[(2 * i + r) * pw..(2 * i + r + 1) * pw];
+                    let [d0, d1, d2, d3] = if tw == 4 {
+                        // Tile rows of 4: the vector's tiles are those of
+                        // tile rows `i` and `i + 1`, one in each half.
+                        let (a, b) = (row(i), row(i + 1));
+                        let (d0, d1) = split_halves(load2(a, b, 0), load2(a, b, 4));
+                        let (d2, d3) = split_halves(load2(a, b, 2), load2(a, b, 6));
+                        [d0, d1, d2, d3]
+                    } else {
+                        let row = row(i);
+                        let (d0, d1) = split(load(row, 2 * j0), load(row, 2 * j0 + L));
+                        let (d2, d3) = split(load(row, 2 * j0 + 2), load(row, 2 * j0 + 2 + L));
+                        [d0, d1, d2, d3]
+                    };
                     *t = bt([d0, d1, d2, d3]);
                 }
                 // Then along the columns: V[4p + q] = (Bᵀ d B)[p][q].
@@ -324,15 +381,17 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// `Y = Aᵀ M A + bias` for one output channel's 8 tiles of tile row `i`
-    /// from column `j0` (`m(ξ)` their `M[ξ]`), stored as two vectors in
-    /// each of the output rows `2i` and `2i + 1`.
+    /// `Y = Aᵀ M A + bias` for one output channel's 8 tiles from tile `t`
+    /// (`m(ξ)` their `M[ξ]`) in tile rows of `tw`: two vectors in each of
+    /// the output rows `2i` and `2i + 1` of the tiles' tile row `i`, or
+    /// with tile rows of 4 one vector in each of those rows of tile rows `i`
+    /// and `i + 1`.
     #[inline(always)]
     fn store_tiles<const O: usize, const OH: usize, const OW: usize>(
         m: impl Fn(usize) -> __m256,
         (k, bias): (usize, f32),
         ep: &Epilogue<'_, O, OH, OW>,
-        (i, j0): (usize, usize),
+        (t, tw): (usize, usize),
         plane: &mut [[f32; OW]; OH],
     ) {
         // Aᵀ along the columns (q) of each row p, giving column b; then
@@ -349,27 +408,37 @@ pub(crate) mod avx2 {
         ];
         // SAFETY: AVX as in `load`.
         let b = unsafe { _mm256_set1_ps(bias) };
-        for (a, row) in plane[2 * i..2 * i + 2].iter_mut().enumerate() {
+        let (i, j0) = (t / tw, t % tw);
+        for (a, (y0, y1)) in y[0].into_iter().zip(y[1]).enumerate() {
             // SAFETY: AVX as in `load`.
-            let (y0, y1) = unsafe { (_mm256_add_ps(y[0][a], b), _mm256_add_ps(y[1][a], b)) };
+            let (y0, y1) = unsafe { (_mm256_add_ps(y0, b), _mm256_add_ps(y1, b)) };
             let (lo, hi) = zip(y0, y1);
+            // Where each vector goes: (row, column).
+            let at = if tw == 4 {
+                [(2 * i + a, 0), (2 * i + 2 + a, 0)]
+            } else {
+                [(2 * i + a, 2 * j0), (2 * i + a, 2 * j0 + L)]
+            };
             let mut v = [lo, hi];
             if ep.any {
-                epilogue(&mut v, ep, (k, 2 * i + a, 2 * j0));
+                epilogue(&mut v, ep, k, at);
             }
-            store(v[0], row, 2 * j0);
-            store(v[1], row, 2 * j0 + L);
+            for (v, (r, col)) in v.into_iter().zip(at) {
+                store(v, &mut plane[r], col);
+            }
         }
     }
 
-    /// The fused epilogue on the 16 outputs of channel `k` at row `r` from
-    /// column `col`: the norm (a multiply, then an add), the residual, the
-    /// activation, as the portable code does them, so the same bits.
+    /// The fused epilogue on two vectors of outputs of channel `k`, at
+    /// `(row, column)` `at[0]` and `at[1]`: the norm (a multiply, then an
+    /// add), the residual, the activation, as the portable code does them,
+    /// so the same bits.
     #[inline(always)]
     fn epilogue<const O: usize, const OH: usize, const OW: usize>(
         v: &mut [__m256; 2],
         ep: &Epilogue<'_, O, OH, OW>,
-        (k, r, col): (usize, usize, usize),
+        k: usize,
+        at: [(usize, usize); 2],
     ) {
         // SAFETY: AVX as in `load`.
         unsafe {
@@ -381,11 +450,43 @@ pub(crate) mod avx2 {
                 }
             }
             if let Some(residual) = ep.residual {
-                let row = &residual[k][r];
-                v[0] = _mm256_add_ps(v[0], load(row, col));
-                v[1] = _mm256_add_ps(v[1], load(row, col + L));
+                for (v, (r, col)) in v.iter_mut().zip(at) {
+                    *v = _mm256_add_ps(*v, load(&residual[k][r], col));
+                }
             }
             post_act256(v, ep.act);
+        }
+    }
+
+    /// Output channels `k0..k0 + 4` of the band of tiles from `t0`: the 16
+    /// products (`U[ξ]`'s rows for the block at `u[ξ·n + first..]`), then
+    /// each channel's output transform, bias, epilogue and store.
+    #[inline(always)]
+    fn block<const C: usize, const O: usize, const CG: usize, const OH: usize, const OW: usize>(
+        (u, n, first): (&[[f32; CG]], usize, usize),
+        v: &[[f32; BAND]],
+        (bias, ep): (Option<&[f32; O]>, &Epilogue<'_, O, OH, OW>),
+        (t0, tw, k0): (usize, usize, usize),
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        // M[ξ][k][half], each written once (an array literal: no zeroing
+        // first).
+        macro_rules! products {
+            ($($xi:literal)*) => {
+                [$(product::<CG>(
+                    &u[$xi * n + first..$xi * n + first + KB],
+                    &v[$xi * C..($xi + 1) * C],
+                )),*]
+            };
+        }
+        let m = products!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+        for kk in 0..KB {
+            let k = k0 + kk;
+            let b = bias.map_or(0.0, |b| b[k]);
+            for half in 0..2 {
+                let m = |xi: usize| m[xi][kk][half];
+                store_tiles(m, (k, b), ep, (t0 + half * L, tw), &mut output[k]);
+            }
         }
     }
 
@@ -418,37 +519,31 @@ pub(crate) mod avx2 {
         // Not a `const` assertion: the dispatch instantiates this function
         // for every geometry and calls it only for those that apply.
         assert!(CG == C && super::applies((1, C, O), (KH, KW), (1, 1), (1, 1), (OH, OW)));
+        let plan = const { plan(C, O, (OH, OW)) };
         let (ph, pw) = (OH + 2, OW + 2);
-        let mut padded = Buffer::<INPUT_CAP>::new();
-        let xp = pad::<PT, PL, C, H, W>(input, (ph, pw), &mut padded.0);
-        let mut u_buf = Buffer::<U_CAP>::new();
-        let u = transform_weights(weight, &mut u_buf.0);
-        let mut v_buf = Buffer::<V_CAP>::new();
+        let mut buf = Buffer::<CAP>::new();
+        let (padded, rest) = buf.0.split_at_mut(plan.input);
+        let (u_buf, v_buf) = rest.split_at_mut(plan.u);
+        let xp = pad::<PT, PL, C, H, W>(input, (ph, pw), padded);
+        // The weights of every channel, rows `ξ·O + k`; or (one band) none
+        // yet, and the buffer for each block's.
+        let (u_all, mut u_block) = if plan.whole_u {
+            (Some(transform_weights(weight, (0, O), u_buf)), None)
+        } else {
+            (None, Some(u_buf))
+        };
         let ep = Epilogue::<O, OH, OW>::new(post, 0);
         let tw = OW / 2;
         for t0 in (0..OH / 2 * tw).step_by(BAND) {
-            let v = transform_input::<C>(xp, (ph, pw), (t0, tw), &mut v_buf.0);
+            let v = transform_input::<C>(xp, (ph, pw), (t0, tw), v_buf);
             for k0 in (0..O).step_by(KB) {
-                // M[ξ][k][half] for the block's 4 channels, each written
-                // once (an array literal: no zeroing first).
-                macro_rules! products {
-                    ($($xi:literal)*) => {
-                        [$(product::<CG>(
-                            &u[$xi * O + k0..$xi * O + k0 + KB],
-                            &v[$xi * C..($xi + 1) * C],
-                        )),*]
-                    };
-                }
-                let m = products!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
-                for kk in 0..KB {
-                    let k = k0 + kk;
-                    let b = bias.map_or(0.0, |b| b[k]);
-                    for half in 0..2 {
-                        let t = t0 + half * L;
-                        let m = |xi: usize| m[xi][kk][half];
-                        store_tiles(m, (k, b), &ep, (t / tw, t % tw), &mut output[k]);
-                    }
-                }
+                // This block's 4 rows of `U[ξ]` are `u[ξ·n + first..][..4]`.
+                let (u, n, first) = match (u_all, u_block.as_deref_mut()) {
+                    (Some(u), _) => (u, O, k0),
+                    (None, Some(b)) => (transform_weights(weight, (k0, KB), b), KB, 0),
+                    (None, None) => unreachable!("the weights or their buffer"),
+                };
+                block::<C, O, CG, OH, OW>((u, n, first), v, (bias, &ep), (t0, tw, k0), output);
             }
         }
     }
