@@ -27,9 +27,9 @@
 //! Per call:
 //!
 //! 1. The input is copied once, zero-padded, into a stack buffer
-//!    ([`channels::pad`]), and the weights transformed into
-//!    `U[ξ][k][c]` (scalar; `K·C` 3×3 filters, about 1–2% of the layer's
-//!    time at 16–32 channels).
+//!    ([`pad`]), and the weights transformed into `U[ξ][k][c]` (scalar,
+//!    inlined into the body where every size is a constant; `K·C` 3×3
+//!    filters, a few % of the layer's time).
 //! 2. The tiles, in row-major order, are taken in *bands* of 16, two
 //!    vectors of 8 consecutive tiles of one tile row. For a band, the input
 //!    transform `V[ξ][c][t]` is vectorised across the 8 tiles of a vector:
@@ -55,12 +55,13 @@
 //!
 //! Groups 1, a 3×3 kernel, stride and dilation 1, zero padding of any
 //! amount per side that gives an even output height and width; tile rows
-//! of a multiple of 8 tiles (output widths of a multiple of 16) and a
-//! multiple of 16 tiles in all, so that vectors and bands are whole; a
-//! multiple of 4 output channels; and the padded input (at most
-//! [`channels::INPUT_CAP`] floats), the transformed weights (`16·K·C ≤`
-//! [`U_CAP`]) and a band's transformed input (`16·C·16 ≤` [`V_CAP`]) in
-//! their stack buffers: together at most 168 KiB.
+//! of a multiple of 8 tiles (output widths of a multiple of 16) or of 4
+//! (a vector's 8 tiles then lie in two tile rows, one per 128-bit half)
+//! and a multiple of 16 tiles in all, so that vectors and bands are whole;
+//! a multiple of 4 output channels; and the padded input, the transformed
+//! weights (`16·K·C` floats, or one block's `16·4·C` where there is one
+//! band) and a band's transformed input (`16·C·16`) within one stack
+//! buffer of [`CAP`] floats, 168 KiB ([`plan`]).
 //!
 //! # Numerics
 //!
