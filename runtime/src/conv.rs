@@ -2116,61 +2116,68 @@ mod tests {
          C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
          K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
          P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)) => {{
-            const C: usize = $c;
-            const G: usize = $g;
-            const CG: usize = C / G;
-            const O: usize = $o;
-            const H: usize = $h;
-            const W: usize = $w;
-            const OH: usize = match output_len_padded(H, $kh, $sh, $pt, $pb, $dh) { Some(n) => n, None => 0 };
-            const OW: usize = match output_len_padded(W, $kw, $sw, $pl, $pr, $dw) { Some(n) => n, None => 0 };
-            let mut rng = Rng::new($seed);
-            let mut x = [[[0.0f32; W]; H]; C];
-            rng.fill(Tensor::as_flat_mut(&mut x));
-            let mut w = [[[[0.0f32; $kw]; $kh]; CG]; O];
-            rng.fill(w.as_flattened_mut().as_flattened_mut().as_flattened_mut());
-            let mut b = [0.0f32; O];
-            rng.fill(&mut b);
-            let bias: Option<&[f32; O]> = if $bias { Some(&b) } else { None };
-            let p = Conv2dParams {
-                in_channels: C,
-                out_channels: O,
-                kernel: ($kh, $kw),
-                stride: ($sh, $sw),
-                padding: (0, 0),
-                dilation: ($dh, $dw),
-                groups: G,
-                padding_mode: $mode,
-            };
-            let mut expected = std::vec![0.0f32; O * OH * OW];
-            reference_padded_conv(
-                $mode,
-                &p,
-                (H, W),
-                ($pt, $pb, $pl, $pr),
-                Tensor::as_flat(&x),
-                w.as_flattened().as_flattened().as_flattened(),
-                bias.map(|b| b.as_slice()),
-                &mut expected,
-            );
-            let isas = if $mode == PaddingMode::Zeros { isas() } else { std::vec![Isa::Portable] };
-            for isa in isas {
+            // A function per case, so that in a debug build (no stack slot
+            // reuse) a test's frame holds one case's arrays, not the sum
+            // of all of them.
+            #[inline(never)]
+            fn case() {
+                const C: usize = $c;
+                const G: usize = $g;
+                const CG: usize = C / G;
+                const O: usize = $o;
+                const H: usize = $h;
+                const W: usize = $w;
+                const OH: usize = match output_len_padded(H, $kh, $sh, $pt, $pb, $dh) { Some(n) => n, None => 0 };
+                const OW: usize = match output_len_padded(W, $kw, $sw, $pl, $pr, $dw) { Some(n) => n, None => 0 };
+                let mut rng = Rng::new($seed);
+                let mut x = [[[0.0f32; W]; H]; C];
+                rng.fill(Tensor::as_flat_mut(&mut x));
+                let mut w = [[[[0.0f32; $kw]; $kh]; CG]; O];
+                rng.fill(w.as_flattened_mut().as_flattened_mut().as_flattened_mut());
+                let mut b = [0.0f32; O];
+                rng.fill(&mut b);
+                let bias: Option<&[f32; O]> = if $bias { Some(&b) } else { None };
+                let p = Conv2dParams {
+                    in_channels: C,
+                    out_channels: O,
+                    kernel: ($kh, $kw),
+                    stride: ($sh, $sw),
+                    padding: (0, 0),
+                    dilation: ($dh, $dw),
+                    groups: G,
+                    padding_mode: $mode,
+                };
+                let mut expected = std::vec![0.0f32; O * OH * OW];
+                reference_padded_conv(
+                    $mode,
+                    &p,
+                    (H, W),
+                    ($pt, $pb, $pl, $pr),
+                    Tensor::as_flat(&x),
+                    w.as_flattened().as_flattened().as_flattened(),
+                    bias.map(|b| b.as_slice()),
+                    &mut expected,
+                );
+                let isas = if $mode == PaddingMode::Zeros { isas() } else { std::vec![Isa::Portable] };
+                for isa in isas {
+                    let mut y = [[[f32::NAN; OW]; OH]; O];
+                    conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
+                        isa, $body, &x, &w, bias, &Post::NONE, &mut y,
+                    );
+                    let what = std::format!(
+                        "{:?} on {isa:?}, seed {}: C={} H={} W={} O={} G={} P=({}, {}, {}, {})",
+                        $mode, $seed, C, H, W, O, G, $pt, $pb, $pl, $pr
+                    );
+                    assert_close(Tensor::as_flat(&y), &expected, &what);
+                }
+                // The public entry (run-time dispatch) agrees too.
                 let mut y = [[[f32::NAN; OW]; OH]; O];
-                conv2d_with::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
-                    isa, $body, &x, &w, bias, &Post::NONE, &mut y,
+                conv2d_fused::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
+                    &x, &w, bias, &Post::NONE, &mut y,
                 );
-                let what = std::format!(
-                    "{:?} on {isa:?}, seed {}: C={} H={} W={} O={} G={} P=({}, {}, {}, {})",
-                    $mode, $seed, C, H, W, O, G, $pt, $pb, $pl, $pr
-                );
-                assert_close(Tensor::as_flat(&y), &expected, &what);
+                assert_close(Tensor::as_flat(&y), &expected, "conv2d_fused");
             }
-            // The public entry (run-time dispatch) agrees too.
-            let mut y = [[[f32::NAN; OW]; OH]; O];
-            conv2d_fused::<$ty, $sh, $sw, $pt, $pb, $pl, $pr, $dh, $dw, G, C, H, W, O, CG, $kh, $kw, OH, OW>(
-                &x, &w, bias, &Post::NONE, &mut y,
-            );
-            assert_close(Tensor::as_flat(&y), &expected, "conv2d_fused");
+            case();
         }};
     }
 
