@@ -490,6 +490,9 @@ pub(crate) enum Body {
     /// The Winograd body (`simd/conv/winograd.rs`) where it applies.
     #[cfg_attr(not(test), allow(dead_code))]
     Winograd,
+    /// The dot-product body (`simd/conv/dot.rs`) where it applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Dot,
 }
 
 /// The shared implementation: checks the geometry at compile time, then runs
@@ -574,16 +577,19 @@ fn conv2d_with<
 
     #[cfg(target_arch = "x86_64")]
     if kind::<P>() == PadKind::Zeros {
-        use simd::conv::{channels, depthwise, packed, rowwise, winograd};
+        use simd::conv::{channels, depthwise, dot, packed, rowwise, winograd};
         let blocked =
             const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) };
         let use_rowwise = const { rowwise::applies((G, C, CG, O), (SW, DW), KW) }
             && match body {
                 Body::Auto => rowwise::profitable(isa == Isa::Avx2, OW, blocked),
                 Body::Simd | Body::Rowwise => true,
-                Body::Direct | Body::Packed | Body::Depthwise | Body::Channels | Body::Winograd => {
-                    false
-                }
+                Body::Direct
+                | Body::Packed
+                | Body::Depthwise
+                | Body::Channels
+                | Body::Winograd
+                | Body::Dot => false,
             };
         if isa == Isa::Avx512
             && use_rowwise
@@ -613,9 +619,12 @@ fn conv2d_with<
             && match body {
                 Body::Auto => depthwise::profitable(),
                 Body::Simd | Body::Depthwise => true,
-                Body::Direct | Body::Packed | Body::Channels | Body::Rowwise | Body::Winograd => {
-                    false
-                }
+                Body::Direct
+                | Body::Packed
+                | Body::Channels
+                | Body::Rowwise
+                | Body::Winograd
+                | Body::Dot => false,
             };
         if isa == Isa::Avx512 && use_depthwise && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
@@ -675,15 +684,48 @@ fn conv2d_with<
             && match body {
                 Body::Auto => const { winograd::profitable(C, O) },
                 Body::Simd | Body::Winograd => true,
-                Body::Direct | Body::Packed | Body::Depthwise | Body::Channels | Body::Rowwise => {
-                    false
-                }
+                Body::Direct
+                | Body::Packed
+                | Body::Depthwise
+                | Body::Channels
+                | Body::Rowwise
+                | Body::Dot => false,
             };
         if isa == Isa::Avx2 && use_winograd && simd::has_avx2_fma() {
             // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
             // the features this body is compiled with.
             unsafe {
                 winograd::avx2::conv2d::<PT, PL, C, H, W, O, CG, KH, KW, OH, OW>(
+                    input, weight, bias, post, output,
+                );
+            }
+            return;
+        }
+        // With AVX2: 1×1 layers on small planes as dot products along the
+        // channels, the weights read as stored.
+        let use_dot = const {
+            dot::applies(
+                (G, C, O),
+                (KH, KW),
+                (SH, SW),
+                PT + PB + PL + PR > 0,
+                (OH, OW),
+            )
+        } && match body {
+            Body::Auto | Body::Simd => const { dot::profitable((OH, OW)) },
+            Body::Dot => true,
+            Body::Direct
+            | Body::Packed
+            | Body::Depthwise
+            | Body::Channels
+            | Body::Rowwise
+            | Body::Winograd => false,
+        };
+        if isa == Isa::Avx2 && use_dot && simd::has_avx2_fma() {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with.
+            unsafe {
+                dot::avx2::conv2d::<C, H, W, O, CG, KH, KW, OH, OW>(
                     input, weight, bias, post, output,
                 );
             }
@@ -698,7 +740,12 @@ fn conv2d_with<
                 (OH, OW),
             ),
             Body::Simd | Body::Channels => true,
-            Body::Direct | Body::Packed | Body::Depthwise | Body::Rowwise | Body::Winograd => false,
+            Body::Direct
+            | Body::Packed
+            | Body::Depthwise
+            | Body::Rowwise
+            | Body::Winograd
+            | Body::Dot => false,
         };
         // With AVX-512F: blocks of two vectors, or of one where the
         // channels are not a multiple of 32 (by default only where it pays).
@@ -809,7 +856,8 @@ fn conv2d_with<
                 | Body::Depthwise
                 | Body::Channels
                 | Body::Rowwise
-                | Body::Winograd => false,
+                | Body::Winograd
+                | Body::Dot => false,
             };
         let use_direct = !use_packed
             && simd::conv::supported(SW)
@@ -820,7 +868,8 @@ fn conv2d_with<
                 | Body::Depthwise
                 | Body::Channels
                 | Body::Rowwise
-                | Body::Winograd => false,
+                | Body::Winograd
+                | Body::Dot => false,
             };
         match isa {
             Isa::Avx512 if use_packed && simd::has_avx512() => {
@@ -2494,6 +2543,38 @@ mod tests {
         }
     }
 
+    /// The dot-product body (AVX2 + FMA; the other instruction sets run
+    /// their own bodies on the same cases) against the `f64` reference:
+    /// MobileNetV1's pointwise layers on 3×3 and 6×6 planes, pixel counts
+    /// that leave 1 and 2 pixels after the blocks of 3, a single pixel, the
+    /// fewest channels it takes (8 in, 4 out), and the largest transposed
+    /// input its buffer holds.
+    #[test]
+    fn dot_matches_reference_on_every_isa() {
+        macro_rules! dt {
+            ($seed:expr, bias = $bias:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal) => {{
+                assert!(
+                    simd::conv::dot::applies((1, $c, $o), (1, 1), (1, 1), false, ($h, $w)),
+                    "seed {}: not a geometry of the dot-product body", $seed
+                );
+                asym_case!(@body Body::Dot; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
+                    C=$c H=$h W=$w O=$o G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+            }};
+        }
+        // Under Miri: blocks of 3 pixels and a remainder of 2, and of 1.
+        dt!(971, bias = true; C=8 H=1 W=5 O=4);
+        dt!(972, bias = false; C=16 H=2 W=2 O=8);
+        #[cfg(not(miri))]
+        {
+            dt!(973, bias = true; C=256 H=3 W=3 O=256);
+            dt!(974, bias = true; C=128 H=3 W=3 O=256);
+            dt!(975, bias = false; C=128 H=6 W=6 O=128);
+            dt!(976, bias = true; C=64 H=1 W=1 O=12);
+            dt!(977, bias = true; C=24 H=7 W=5 O=20);
+            dt!(978, bias = true; C=1024 H=2 W=4 O=4);
+        }
+    }
+
     #[test]
     fn asymmetric_reflect_matches_reference() {
         asym_cases!(Reflect, PaddingMode::Reflect);
@@ -2704,6 +2785,12 @@ mod tests {
         post_case!(Zeros, z, 324; C=4 H=8 W=16 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 325; C=4 H=8 W=8 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        // The dot-product body (AVX2): blocks of 3 pixels, and a remainder
+        // of 2.
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 326; C=16 H=3 W=3 O=12 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 327; C=8 H=1 W=5 O=8 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
         // Its AVX2 blocks of 16 channels, with bands that end inside a
         // vector of pixels (the residual read, and the stores, past them).
         #[cfg(not(miri))]

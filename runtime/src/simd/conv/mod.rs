@@ -766,6 +766,7 @@ pub(crate) mod avx2 {
 /// The packed body (after the macros above, which it uses).
 pub(crate) mod channels;
 pub(crate) mod depthwise;
+pub(crate) mod dot;
 pub(crate) mod packed;
 pub(crate) mod rowwise;
 mod vector;

@@ -1,0 +1,269 @@
+//! The *dot-product* body: 1×1 convolutions over small planes (at most
+//! [`MAX_PIXELS`] pixels: MobileNetV1's last two pointwise layers, on 3×3)
+//! as dot products along the input channels, with AVX2 + FMA.
+//!
+//! # Why another body
+//!
+//! A 1×1 convolution is the matrix product `out[O][P] = W[O][C] · X[C][P]`
+//! over the `P` pixels. The other bodies put pixels (the packed body) or
+//! output channels (the output-channel body) in the vector lanes. On a
+//! 3×3 plane the first wastes most lanes, and the second transposes the
+//! weights into `C × 16` blocks on every call: `O·C` floats read and
+//! written for `O·C·P` multiply-adds, so with `P = 9` the transposes cost
+//! about as much as the products (MobileNetV1's 256 → 256 layer ran at 55%
+//! of the FMA peak there). Here the lanes run along the input channels:
+//! the weights are read as they are stored (row `o` of `W` is contiguous),
+//! and only the *input*, `C·P` floats, is transposed, into `X[P][C]`:
+//! one float moved per `O` multiply-adds instead of one per `P`.
+//!
+//! # The kernel
+//!
+//! Each block of 4 output channels × 3 pixels keeps 12 accumulators of 8
+//! lanes; each step over 8 channels loads the 4 weight vectors and the 3
+//! input vectors and does 12 FMAs (7 loads per 12 FMAs: the FMA ports bound
+//! it, and every operand is in L1: a block's weights `4·C` floats, the
+//! transposed input `P·C`). At the end, each accumulator's 8 lanes are
+//! summed (three `vhaddps` and one add for 4 of them at once) and the bias
+//! added. Pixels left over (`P` not a multiple of 3) take blocks of 1 or 2.
+//!
+//! The fused epilogue ([`crate::conv::Post`]) is applied to each block's
+//! 12 sums before they are stored, with the portable code's operations in
+//! its order, so a fused call is the unfused sequence bit for bit.
+//!
+//! # Numerics
+//!
+//! Each output is `bias + Σ_c w·x` summed in a different order than the
+//! other bodies' (8 partial sums of every 8th channel, then those added
+//! pairwise): not their bits, within the bound every body is held to
+//! (`1e-5` of an `f64` reference).
+//!
+//! # What it takes
+//!
+//! Groups 1, a 1×1 kernel at stride 1 without padding, input channels a
+//! multiple of 8, output channels a multiple of 4, and `P·C` within the
+//! stack buffer of [`CAP`] floats (32 KiB) for the transposed input.
+
+use super::channels::Buffer;
+use super::Epilogue;
+use core::mem::MaybeUninit;
+
+/// The transposed input's buffer, in floats (32 KiB).
+pub(crate) const CAP: usize = 8192;
+
+/// Output channels per block.
+const OB: usize = 4;
+
+/// Pixels per block.
+const PB: usize = 3;
+
+/// The most pixels [`profitable`] gives this body: it wins on 3×3 planes
+/// and loses on 6×6 ones ([`profitable`]).
+pub(crate) const MAX_PIXELS: usize = 16;
+
+/// Whether the body computes a convolution with `g` groups, `c` input and
+/// `o` output channels, a `kh × kw` kernel, strides `sh, sw`, padding or
+/// not and an `oh × ow` output.
+pub(crate) const fn applies(
+    (g, c, o): (usize, usize, usize),
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    padded: bool,
+    (oh, ow): (usize, usize),
+) -> bool {
+    g == 1
+        && kh == 1
+        && kw == 1
+        && sh == 1
+        && sw == 1
+        && !padded
+        && c.is_multiple_of(8)
+        && o.is_multiple_of(OB)
+        && oh.saturating_mul(ow).saturating_mul(c) <= CAP
+}
+
+/// Whether it beats the output-channel body where it [`applies`]: on
+/// planes of at most [`MAX_PIXELS`] pixels. Measured with `taskset -c 0
+/// cargo bench -p constnet-runtime --bench kernels -- mbv1/1x1` (2
+/// interleaved runs, AMD Zen 3, µs, output-channel body → this one):
+/// MobileNetV1's 256 → 256 on 3×3 20.1–20.5 → 15.3, 128 → 256 on 3×3
+/// 10.3–10.4 → 8.85, but 128 → 128 on 6×6 14.4 → 17.6 (16 steps of 8
+/// channels per block against 32: the sums' reduction and the stores
+/// weigh twice as much, and 36 pixels amortise the weights' transposes).
+pub(crate) const fn profitable((oh, ow): (usize, usize)) -> bool {
+    oh.saturating_mul(ow) <= MAX_PIXELS
+}
+
+pub(crate) mod avx2 {
+    use super::{Buffer, Epilogue, MaybeUninit, CAP, OB, PB};
+    #[cfg(doc)]
+    use crate::conv::epilogue_plane;
+    use crate::conv::Post;
+    use core::arch::x86_64::{
+        __m128, __m256, _mm256_castps256_ps128, _mm256_extractf128_ps, _mm256_fmadd_ps,
+        _mm256_hadd_ps, _mm256_loadu_ps, _mm256_setzero_ps, _mm_add_ps, _mm_storeu_ps,
+    };
+
+    /// [`crate::conv::conv2d_fused`] for the geometries of
+    /// [`applies`](super::applies); see the [module docs](super).
+    #[target_feature(enable = "avx2,fma")]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    pub(crate) fn conv2d<
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        // Instantiated for every geometry (the dispatch picks the body at
+        // run time), so not a `const` assertion; out of its geometries the
+        // slicing below panics rather than read out of bounds.
+        debug_assert!(
+            const { super::applies((C / CG, C, O), (KH, KW), (1, 1), false, (OH, OW)) }
+                && H * W == OH * OW
+                && CG == C
+        );
+        let pixels = H * W;
+        let mut buf = Buffer::<CAP>::new();
+        let xt = transpose(input, &mut buf.0[..pixels * C]);
+        for o0 in (0..O).step_by(OB) {
+            let rows: [&[f32]; OB] = [
+                weight[o0].as_flattened().as_flattened(),
+                weight[o0 + 1].as_flattened().as_flattened(),
+                weight[o0 + 2].as_flattened().as_flattened(),
+                weight[o0 + 3].as_flattened().as_flattened(),
+            ];
+            let mut b = [0.0f32; OB];
+            if let Some(bias) = bias {
+                b.copy_from_slice(&bias[o0..o0 + OB]);
+            }
+            let ep = Epilogue::<OB, OH, OW>::new(post, o0);
+            let out = channels!(mut output, o0, OB);
+            let mut p0 = 0;
+            while p0 + PB <= pixels {
+                finish(out, p0, &b, &ep, &block::<C, PB>(&rows, &xt[p0 * C..]));
+                p0 += PB;
+            }
+            match pixels - p0 {
+                1 => finish(out, p0, &b, &ep, &block::<C, 1>(&rows, &xt[p0 * C..])),
+                2 => finish(out, p0, &b, &ep, &block::<C, 2>(&rows, &xt[p0 * C..])),
+                _ => {}
+            }
+        }
+    }
+
+    /// `X[P][C]` from the input `[C][P]`, into `buf` (`P·C` floats).
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn transpose<'b, const C: usize, const H: usize, const W: usize>(
+        input: &[[[f32; W]; H]; C],
+        buf: &'b mut [MaybeUninit<f32>],
+    ) -> &'b [f32] {
+        let pixels = H * W;
+        for (c, plane) in input.iter().enumerate() {
+            for (p, &x) in plane.as_flattened().iter().enumerate() {
+                buf[p * C + c] = MaybeUninit::new(x);
+            }
+        }
+        debug_assert_eq!(buf.len(), pixels * C);
+        // SAFETY: every element `p·C + c` of `buf` (`p < P`, `c < C`, all
+        // `P·C` of them) was just written; a `MaybeUninit<f32>` that is
+        // initialised is an `f32`.
+        unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) }
+    }
+
+    /// The sums `Σ_c W[o][c]·X[p][c]` of the block's 4 output channels
+    /// (`rows`) and `NP` pixels (`xt`'s first `NP` rows of `C`), by pixel:
+    /// `[p][o]`.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    #[allow(clippy::needless_range_loop)]
+    fn block<const C: usize, const NP: usize>(rows: &[&[f32]; OB], xt: &[f32]) -> [__m128; NP] {
+        let rows = [&rows[0][..C], &rows[1][..C], &rows[2][..C], &rows[3][..C]];
+        let xt = &xt[..NP * C];
+        let mut acc = [[_mm256_setzero_ps(); NP]; OB];
+        for k in 0..C / 8 {
+            let c = 8 * k;
+            let mut x = [_mm256_setzero_ps(); NP];
+            for p in 0..NP {
+                // SAFETY: AVX is enabled on this function; `xt` holds `NP·C`
+                // floats and `c + 8 <= C` (`C` a multiple of 8).
+                x[p] = unsafe { _mm256_loadu_ps(xt.as_ptr().add(p * C + c)) };
+            }
+            for o in 0..OB {
+                // SAFETY: as above, row `o` holds `C` floats.
+                let w = unsafe { _mm256_loadu_ps(rows[o].as_ptr().add(c)) };
+                for p in 0..NP {
+                    acc[o][p] = _mm256_fmadd_ps(w, x[p], acc[o][p]);
+                }
+            }
+        }
+        let mut sums = [_mm256_castps256_ps128(_mm256_setzero_ps()); NP];
+        for p in 0..NP {
+            sums[p] = hsum4([acc[0][p], acc[1][p], acc[2][p], acc[3][p]]);
+        }
+        sums
+    }
+
+    /// The lane sums of 4 vectors, as the 4 lanes of one: two rounds of
+    /// pairwise `vhaddps`, then the two 128-bit halves added.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn hsum4(v: [__m256; 4]) -> __m128 {
+        let ab = _mm256_hadd_ps(v[0], v[1]);
+        let cd = _mm256_hadd_ps(v[2], v[3]);
+        let abcd = _mm256_hadd_ps(ab, cd);
+        _mm_add_ps(
+            _mm256_castps256_ps128(abcd),
+            _mm256_extractf128_ps::<1>(abcd),
+        )
+    }
+
+    /// Writes `bias + sums[p][o]`, with the epilogue, to the block's
+    /// channel `o` (`out`), pixel `p0 + p`. The epilogue is
+    /// [`epilogue_plane`]'s operations on each value, in its order.
+    #[target_feature(enable = "avx2,fma")]
+    #[inline]
+    fn finish<const OH: usize, const OW: usize, const NP: usize>(
+        out: &mut [[[f32; OW]; OH]; OB],
+        p0: usize,
+        bias: &[f32; OB],
+        ep: &Epilogue<'_, OB, OH, OW>,
+        sums: &[__m128; NP],
+    ) {
+        for (p, &s) in (p0..).zip(sums) {
+            let mut v = [0.0f32; OB];
+            // SAFETY: SSE is enabled on this function (AVX2 implies it);
+            // `v` holds 4 floats.
+            unsafe { _mm_storeu_ps(v.as_mut_ptr(), s) };
+            for (v, &b) in v.iter_mut().zip(bias) {
+                *v += b;
+            }
+            if ep.any {
+                if let Some(norm) = &ep.norm {
+                    for (v, &(alpha, beta)) in v.iter_mut().zip(norm) {
+                        *v = *v * alpha + beta;
+                    }
+                }
+                if let Some(residual) = ep.residual {
+                    for (v, r) in v.iter_mut().zip(residual) {
+                        *v += r.as_flattened()[p];
+                    }
+                }
+                ep.act.apply_all(&mut v);
+            }
+            for (plane, v) in out.iter_mut().zip(v) {
+                plane.as_flattened_mut()[p] = v;
+            }
+        }
+    }
+}
