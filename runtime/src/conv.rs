@@ -1863,6 +1863,12 @@ mod tests {
                 // Padding wider than the input: bands that read no input row.
                 conv_case!($kernel, z, 427, bias = true; C=3 H=2 W=3 O=5 G=1 K=(3, 3) S=(1, 1) P=(3, 3) D=(1, 1));
                 conv_case!($kernel, z, 428, bias = false; C=4 H=3 W=2 O=4 G=4 K=(2, 2) S=(1, 1) P=(4, 2) D=(1, 1));
+                // Output rows of whole chunks (AVX2: 16, 32 and 48 columns
+                // for blocks of 4, 2 and 1 channels) with junk columns:
+                // computed row by row, junk skipped, whole stores.
+                conv_case!($kernel, z, 431, bias = true; C=3 H=12 W=32 O=8 G=1 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 432, bias = true; C=2 H=5 W=32 O=6 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 433, bias = false; C=2 H=4 W=50 O=1 G=1 K=(1, 3) S=(1, 1) P=(0, 0) D=(1, 1));
             }
             #[cfg(miri)]
             {
@@ -1871,6 +1877,7 @@ mod tests {
                 conv_case!($kernel, z, 412, bias = true; C=1 H=7 W=8 O=2 G=1 K=(3, 2) S=(3, 2) P=(0, 1) D=(2, 3));
                 conv_case!($kernel, z, 416, bias = true; C=3 H=4 W=5 O=3 G=3 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
                 conv_case!($kernel, z, 417, bias = false; C=2 H=5 W=6 O=2 G=2 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
+                conv_case!($kernel, z, 431, bias = true; C=1 H=3 W=16 O=4 G=1 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
             }
         }};
     }
@@ -2785,6 +2792,9 @@ mod tests {
         post_case!(Zeros, z, 324; C=4 H=8 W=16 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 325; C=4 H=8 W=8 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        // The packed body's rows of whole chunks (AVX2, 16 columns).
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 328; C=3 H=12 W=32 O=8 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         // The dot-product body (AVX2): blocks of 3 pixels, and a remainder
         // of 2.
         #[cfg(not(miri))]

@@ -647,6 +647,21 @@ macro_rules! packed_driver {
             }
             let ep = Epilogue::<OB, OH, OW>::new(post, o);
             let step = NS * $lanes;
+            if const { OW % (NS * $lanes) == 0 } && band.pitch != OW {
+                // Whole chunks per output row: each starts a row's
+                // multiple of `step` columns in, so the junk columns are
+                // skipped and every store is a whole vector (a masked
+                // store, for a vector across the end of a row, is
+                // microcoded on AMD's cores).
+                for r in 0..band.rows {
+                    for j in (0..OW).step_by(step) {
+                        chunk::<OB, NS, false, CG, KH, KW, OH, OW>(
+                            src, channel, taps, weight, &b, &ep, output, band, r * band.pitch + j,
+                        );
+                    }
+                }
+                return;
+            }
             let mut q = 0;
             while q + step <= band.nq {
                 chunk::<OB, NS, false, CG, KH, KW, OH, OW>(
