@@ -495,6 +495,21 @@ pub(crate) enum Body {
     Dot,
 }
 
+impl Body {
+    /// Whether this choice runs the body `own` where it applies: always if
+    /// it names `own`, under `Auto` where `auto` (the body's rule of where
+    /// it pays), under `Simd` where `simd` (`true` for every body but the
+    /// dot-product one, which keeps `Auto`'s rule so that the pointwise
+    /// cases of the other bodies' tests still reach those bodies).
+    fn selects(self, own: Body, auto: bool, simd: bool) -> bool {
+        match self {
+            Body::Auto => auto,
+            Body::Simd => simd,
+            chosen => chosen == own,
+        }
+    }
+}
+
 /// The shared implementation: checks the geometry at compile time, then runs
 /// the SIMD body that `body` picks for `isa` where it applies (zero
 /// padding, the CPU has the feature, the geometry suits the body) and
@@ -581,16 +596,11 @@ fn conv2d_with<
         let blocked =
             const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) };
         let use_rowwise = const { rowwise::applies((G, C, CG, O), (SW, DW), KW) }
-            && match body {
-                Body::Auto => rowwise::profitable(isa == Isa::Avx2, OW, blocked),
-                Body::Simd | Body::Rowwise => true,
-                Body::Direct
-                | Body::Packed
-                | Body::Depthwise
-                | Body::Channels
-                | Body::Winograd
-                | Body::Dot => false,
-            };
+            && body.selects(
+                Body::Rowwise,
+                rowwise::profitable(isa == Isa::Avx2, OW, blocked),
+                true,
+            );
         if isa == Isa::Avx512
             && use_rowwise
             && const { rowwise::avx512::fits(SW, (H, W), (PL, KW, OW)) }
@@ -615,17 +625,7 @@ fn conv2d_with<
             }
             return;
         }
-        let use_depthwise = blocked
-            && match body {
-                Body::Auto => depthwise::profitable(),
-                Body::Simd | Body::Depthwise => true,
-                Body::Direct
-                | Body::Packed
-                | Body::Channels
-                | Body::Rowwise
-                | Body::Winograd
-                | Body::Dot => false,
-            };
+        let use_depthwise = blocked && body.selects(Body::Depthwise, depthwise::profitable(), true);
         if isa == Isa::Avx512 && use_depthwise && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.
@@ -681,16 +681,7 @@ fn conv2d_with<
         // With AVX2: stride-1 3×3 layers of 16 channels and more as
         // F(2×2, 3×3), 2.25× fewer multiplies.
         let use_winograd = const { winograd::applies((G, C, O), (KH, KW), (SH, SW), (DH, DW), (OH, OW)) }
-            && match body {
-                Body::Auto => const { winograd::profitable(C, O) },
-                Body::Simd | Body::Winograd => true,
-                Body::Direct
-                | Body::Packed
-                | Body::Depthwise
-                | Body::Channels
-                | Body::Rowwise
-                | Body::Dot => false,
-            };
+            && body.selects(Body::Winograd, const { winograd::profitable(C, O) }, true);
         if isa == Isa::Avx2 && use_winograd && simd::has_avx2_fma() {
             // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
             // the features this body is compiled with.
@@ -711,15 +702,9 @@ fn conv2d_with<
                 PT + PB + PL + PR > 0,
                 (OH, OW),
             )
-        } && match body {
-            Body::Auto | Body::Simd => const { dot::profitable((OH, OW)) },
-            Body::Dot => true,
-            Body::Direct
-            | Body::Packed
-            | Body::Depthwise
-            | Body::Channels
-            | Body::Rowwise
-            | Body::Winograd => false,
+        } && {
+            let pays = const { dot::profitable((OH, OW)) };
+            body.selects(Body::Dot, pays, pays)
         };
         if isa == Isa::Avx2 && use_dot && simd::has_avx2_fma() {
             // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
@@ -731,22 +716,17 @@ fn conv2d_with<
             }
             return;
         }
-        let use_channels = match body {
-            Body::Auto => channels::profitable(
+        let use_channels = body.selects(
+            Body::Channels,
+            channels::profitable(
                 isa == Isa::Avx2,
                 (KH, KW),
                 (SH, SW),
                 PT + PB + PL + PR > 0,
                 (OH, OW),
             ),
-            Body::Simd | Body::Channels => true,
-            Body::Direct
-            | Body::Packed
-            | Body::Depthwise
-            | Body::Rowwise
-            | Body::Winograd
-            | Body::Dot => false,
-        };
+            true,
+        );
         // With AVX-512F: blocks of two vectors, or of one where the
         // channels are not a multiple of 32 (by default only where it pays).
         let vectors = const {
@@ -848,29 +828,15 @@ fn conv2d_with<
             )
             .fits
         };
-        let use_packed = packed_fits
-            && match body {
-                Body::Auto => packed::profitable(O / G, CG, KH * KW),
-                Body::Simd | Body::Packed => true,
-                Body::Direct
-                | Body::Depthwise
-                | Body::Channels
-                | Body::Rowwise
-                | Body::Winograd
-                | Body::Dot => false,
-            };
+        let use_packed =
+            packed_fits && body.selects(Body::Packed, packed::profitable(O / G, CG, KH * KW), true);
         let use_direct = !use_packed
             && simd::conv::supported(SW)
-            && match body {
-                Body::Auto => simd::conv::profitable(O / G, CG, PL + PR),
-                Body::Simd | Body::Direct => true,
-                Body::Packed
-                | Body::Depthwise
-                | Body::Channels
-                | Body::Rowwise
-                | Body::Winograd
-                | Body::Dot => false,
-            };
+            && body.selects(
+                Body::Direct,
+                simd::conv::profitable(O / G, CG, PL + PR),
+                true,
+            );
         match isa {
             Isa::Avx512 if use_packed && simd::has_avx512() => {
                 // SAFETY: the guard just checked that the CPU has AVX-512F,

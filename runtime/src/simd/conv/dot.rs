@@ -57,7 +57,7 @@ const OB: usize = 4;
 const PB: usize = 3;
 
 /// The most pixels [`profitable`] gives this body: it wins on 3×3 planes
-/// and loses on 6×6 ones ([`profitable`]).
+/// and loses on 6×6 ones (measured there).
 pub(crate) const MAX_PIXELS: usize = 16;
 
 /// Whether the body computes a convolution with `g` groups, `c` input and
@@ -196,7 +196,7 @@ pub(crate) mod avx2 {
             let mut x = [_mm256_setzero_ps(); NP];
             for p in 0..NP {
                 // SAFETY: AVX is enabled on this function; `xt` holds `NP·C`
-                // floats and `c + 8 <= C` (`C` a multiple of 8).
+                // floats and `c + 8 = 8·(k + 1) <= C` (`k < C / 8`).
                 x[p] = unsafe { _mm256_loadu_ps(xt.as_ptr().add(p * C + c)) };
             }
             for o in 0..OB {
