@@ -1,7 +1,11 @@
 //! Running a network over many samples.
 //!
 //! [`forward_batch`] runs a slice of inputs on the calling thread with one
-//! workspace on the stack: no heap allocation at all. With the `rayon`
+//! workspace on the stack: no heap allocation at all. It calls
+//! [`Network::forward_batch_with`], which networks of dense layers
+//! override to run tiles of samples through each layer at once (each
+//! weight read once per tile); every output has the bits
+//! [`Network::forward`] gives its input alone. With the `rayon`
 //! feature, [`par_forward_batch`] spreads the slice over rayon's thread
 //! pool; each worker reuses one heap workspace for all the samples it runs,
 //! so the number of allocations depends on how rayon splits the work, never
@@ -23,9 +27,7 @@ pub fn forward_batch<N: Network>(net: &N, inputs: &[N::Input], outputs: &mut [N:
         outputs.len()
     );
     let mut workspace = <N::Workspace as bytemuck::Zeroable>::zeroed();
-    for (x, y) in inputs.iter().zip(outputs) {
-        *y = net.forward_with(x, &mut workspace);
-    }
+    net.forward_batch_with(inputs, outputs, &mut workspace);
 }
 
 /// [`forward_batch`] on all cores with rayon (feature `rayon`).
@@ -61,8 +63,6 @@ where
         .par_chunks(chunk)
         .zip(outputs.par_chunks_mut(chunk))
         .for_each_init(N::new_workspace, |workspace, (xs, ys)| {
-            for (x, y) in xs.iter().zip(ys) {
-                *y = net.forward_with(x, workspace);
-            }
+            net.forward_batch_with(xs, ys, workspace);
         });
 }

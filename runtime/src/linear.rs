@@ -33,6 +33,7 @@
 #![deny(clippy::undocumented_unsafe_blocks)]
 pub use crate::act::PostAct;
 use crate::simd::{self, Isa};
+use crate::tensor::head;
 
 /// The number of independent partial sums in a dot product: one AVX
 /// register, or two SSE/NEON registers.
@@ -115,6 +116,95 @@ pub fn linear_fused<const I: usize, const O: usize>(
         );
     };
     linear_with(simd::best(), input, weight, bias, act, output);
+}
+
+/// [`linear_fused`] on many samples at once: for every `s`,
+/// `outputs[s][..O] = act(weight · inputs[s][..I] + bias)`, the rest of
+/// each output row left as it was. Each output has the bits
+/// [`linear_fused`] gives that sample alone on the same CPU: the batch
+/// changes which weights are in cache, not the arithmetic.
+///
+/// Rows are `W` floats wide (`I <= W` and `O <= W`, checked at compile
+/// time), so that two buffers of `[f32; W]` rows serve every layer of a
+/// network in turn. With one sample the weights are streamed once per
+/// sample and the layer waits on memory; here each block of weight rows is
+/// loaded once and used for every sample (see `simd/linear.rs` in the
+/// sources).
+///
+/// # Panics
+///
+/// If `inputs` and `outputs` differ in length.
+///
+/// ```
+/// use constnet_runtime::linear::{linear_batch, PostAct};
+/// let w = [[1.0, 0.0, -1.0], [0.5, 0.5, 0.5]];
+/// let xs = [[1.0, 2.0, 3.0], [4.0, 0.0, 2.0]];
+/// let mut ys = [[0.0f32; 3]; 2];
+/// linear_batch(&xs, &w, None, PostAct::Relu, &mut ys);
+/// assert_eq!(ys, [[0.0, 3.0, 0.0], [2.0, 3.0, 0.0]]);
+/// ```
+#[inline]
+pub fn linear_batch<const I: usize, const O: usize, const W: usize>(
+    inputs: &[[f32; W]],
+    weight: &[[f32; I]; O],
+    bias: Option<&[f32; O]>,
+    act: PostAct,
+    outputs: &mut [[f32; W]],
+) {
+    const {
+        assert!(
+            I > 0 && O > 0,
+            "linear: in_features and out_features must be positive"
+        );
+        assert!(
+            I <= W && O <= W,
+            "linear_batch: rows narrower than the layer"
+        );
+    };
+    assert_eq!(
+        inputs.len(),
+        outputs.len(),
+        "linear_batch: {} inputs but {} outputs",
+        inputs.len(),
+        outputs.len()
+    );
+    linear_batch_with(simd::best(), inputs, weight, bias, act, outputs);
+}
+
+/// [`linear_batch`] on the SIMD body of `isa` if the CPU has it, else
+/// the portable body, one weight row at a time for every sample.
+#[inline]
+fn linear_batch_with<const I: usize, const O: usize, const W: usize>(
+    isa: Isa,
+    inputs: &[[f32; W]],
+    weight: &[[f32; I]; O],
+    bias: Option<&[f32; O]>,
+    act: PostAct,
+    outputs: &mut [[f32; W]],
+) {
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 if simd::has_avx512() => {
+            // SAFETY: the guard just checked that the CPU has AVX-512F, the
+            // one feature this body is compiled with.
+            unsafe { simd::linear::avx512::linear_batch(inputs, weight, bias, act, outputs) };
+        }
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 if simd::has_avx2_fma() => {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with.
+            unsafe { simd::linear::avx2::linear_batch(inputs, weight, bias, act, outputs) };
+        }
+        _ => {
+            let mut biases = bias.into_iter().flatten();
+            for (o, row) in weight.iter().enumerate() {
+                let b = biases.next().copied().unwrap_or(0.0);
+                for (x, y) in inputs.iter().zip(outputs.iter_mut()) {
+                    y[o] = act.apply(dot(row, head(x)) + b);
+                }
+            }
+        }
+    }
 }
 
 /// [`linear_fused`] on the SIMD body of `isa` if the CPU has it, else
@@ -323,6 +413,82 @@ mod tests {
         case!(4; I=120 O=84);
         #[cfg(not(miri))]
         case!(5; I=400 O=23);
+    }
+
+    /// `linear_batch` gives each sample the bits `linear_fused` gives it
+    /// alone, on every instruction set, for every activation, for batches
+    /// of 0 to 9 samples (whole groups of 3 or 4 and every remainder), on
+    /// both sides of the 8-row blocks and of the vector width; the rest of
+    /// each output row is left untouched.
+    #[test]
+    fn batch_matches_single_on_every_isa() {
+        let mut isas = std::vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if simd::has_avx2_fma() {
+                isas.push(Isa::Avx2);
+            }
+            if simd::has_avx512() {
+                isas.push(Isa::Avx512);
+            }
+        }
+        let acts = [
+            PostAct::None,
+            PostAct::Relu,
+            PostAct::Relu6,
+            PostAct::LeakyRelu(0.2),
+            PostAct::Hardswish,
+            PostAct::Hardsigmoid,
+        ];
+        macro_rules! case {
+            ($seed:expr; I=$i:literal O=$o:literal W=$w:literal bias=$bias:literal) => {{
+                const I: usize = $i;
+                const O: usize = $o;
+                const W: usize = $w;
+                let mut rng = Rng::new($seed);
+                let mut xs = [[0.0f32; W]; 9];
+                rng.fill(xs.as_flattened_mut());
+                xs.as_flattened_mut().iter_mut().for_each(|v| *v *= 4.0);
+                let mut w = [[0.0f32; I]; O];
+                rng.fill(w.as_flattened_mut());
+                let mut b = [0.0f32; O];
+                rng.fill(&mut b);
+                let bias: Option<&[f32; O]> = if $bias { Some(&b) } else { None };
+                for &isa in &isas {
+                    for act in acts {
+                        for n in 0..=9 {
+                            let mut ys = [[-7.5f32; W]; 9];
+                            linear_batch_with(isa, &xs[..n], &w, bias, act, &mut ys[..n]);
+                            for (s, (x, y)) in xs.iter().zip(&ys).enumerate() {
+                                let mut alone = [f32::NAN; O];
+                                linear_with(isa, head::<I, W>(x), &w, bias, act, &mut alone);
+                                let want: std::vec::Vec<u32> = if s < n {
+                                    alone.iter().map(|v| v.to_bits()).collect()
+                                } else {
+                                    std::vec![(-7.5f32).to_bits(); O]
+                                };
+                                let got: std::vec::Vec<u32> = y[..O].iter().map(|v| v.to_bits()).collect();
+                                assert_eq!(got, want, "{isa:?} {act:?} I={I} O={O} n={n} sample {s}");
+                                assert!(y[O..].iter().all(|&v| v == -7.5), "{isa:?} row tail, sample {s}");
+                            }
+                        }
+                    }
+                }
+            }};
+        }
+        case!(1; I=7 O=3 W=7 bias=true);
+        case!(2; I=16 O=8 W=20 bias=false);
+        case!(3; I=33 O=15 W=40 bias=true);
+        case!(4; I=9 O=24 W=24 bias=true);
+        // Under Miri (every operation interpreted), the small cases only.
+        #[cfg(not(miri))]
+        case!(5; I=640 O=128 W=640 bias=true);
+        #[cfg(not(miri))]
+        case!(6; I=128 O=8 W=128 bias=true);
+        #[cfg(not(miri))]
+        case!(7; I=8 O=130 W=130 bias=false);
+        #[cfg(not(miri))]
+        case!(8; I=120 O=84 W=128 bias=true);
     }
 
     #[test]

@@ -168,6 +168,38 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
     /// heap nor a large stack frame is needed.
     fn forward_with(&self, input: &Self::Input, workspace: &mut Self::Workspace) -> Self::Output;
 
+    /// Runs every input, writing the matching output, on this thread with
+    /// caller-owned scratch memory: what [`crate::batch::forward_batch`]
+    /// calls. Every output has the bits [`Network::forward_with`] gives its
+    /// input alone.
+    ///
+    /// The default runs the samples one by one. A network of dense layers
+    /// (a chain of linear layers, batch norms, activations and softmax)
+    /// overrides it: its samples go through each layer in tiles, each
+    /// weight row read once per tile instead of once per sample
+    /// ([`crate::linear::linear_batch`]), with the tile on the stack.
+    ///
+    /// # Panics
+    ///
+    /// If `inputs` and `outputs` differ in length.
+    fn forward_batch_with(
+        &self,
+        inputs: &[Self::Input],
+        outputs: &mut [Self::Output],
+        workspace: &mut Self::Workspace,
+    ) {
+        assert_eq!(
+            inputs.len(),
+            outputs.len(),
+            "forward_batch_with: {} inputs but {} outputs",
+            inputs.len(),
+            outputs.len()
+        );
+        for (x, y) in inputs.iter().zip(outputs) {
+            *y = self.forward_with(x, workspace);
+        }
+    }
+
     /// Runs one sample layer by layer, without fusing any, keeping every
     /// row of [`Network::LAYERS`] (layer, merge, block) in `trace`
     /// (caller-owned: no heap). The result equals

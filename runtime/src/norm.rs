@@ -1,6 +1,7 @@
 //! Normalisation layers: `torch.nn.BatchNorm2d` in evaluation mode.
 
 #![allow(clippy::doc_markdown)] // "PyTorch" and "NaN" are names, not code.
+use crate::tensor::head_mut;
 /// `torch.nn.BatchNorm2d(C, eps)` in evaluation mode (`model.eval()`), in
 /// place on one `[C, H, W]` sample:
 /// `y = (x − running_mean) / sqrt(running_var + eps) · weight + bias`,
@@ -41,6 +42,51 @@ pub fn batch_norm2d<const C: usize, const H: usize, const W: usize>(
     for (plane, (alpha, beta)) in x.iter_mut().zip(norm.coefficients()) {
         for v in plane.as_flattened_mut() {
             *v = *v * alpha + beta;
+        }
+    }
+}
+
+/// `torch.nn.BatchNorm1d` in evaluation mode on many samples at once: the
+/// first `C` floats of each row of `W` (`C <= W`, checked at compile time)
+/// are one sample's features. Each sample gets the bits [`batch_norm2d`]
+/// gives it alone (the same coefficients, the same `x·α + β`); the
+/// coefficients, a square root and a division per feature, are computed
+/// once for all the rows instead of once per sample.
+///
+/// ```
+/// use constnet_runtime::norm::batch_norm_rows;
+/// // mean 1, var 3, eps 1: std 2; weight 4, bias -1.
+/// let mut rows = [[1.0f32, 3.0, 9.0], [-1.0, 5.0, 9.0]];
+/// batch_norm_rows::<2, 3>(&mut rows, Some(&[4.0, 4.0]), Some(&[-1.0, -1.0]), &[1.0, 1.0], &[3.0, 3.0], 1.0);
+/// assert_eq!(rows, [[-1.0, 3.0, 9.0], [-5.0, 7.0, 9.0]]);
+/// ```
+#[inline]
+pub fn batch_norm_rows<const C: usize, const W: usize>(
+    rows: &mut [[f32; W]],
+    weight: Option<&[f32; C]>,
+    bias: Option<&[f32; C]>,
+    running_mean: &[f32; C],
+    running_var: &[f32; C],
+    eps: f32,
+) {
+    const {
+        assert!(C > 0, "batch_norm: num_features must be positive");
+        assert!(C <= W, "batch_norm_rows: rows narrower than the features");
+    };
+    let norm = Norm {
+        weight,
+        bias,
+        running_mean,
+        running_var,
+        eps,
+    };
+    let (mut alpha, mut beta) = ([0.0f32; C], [0.0f32; C]);
+    for ((a, b), ab) in alpha.iter_mut().zip(&mut beta).zip(norm.coefficients()) {
+        (*a, *b) = ab;
+    }
+    for row in rows {
+        for ((v, a), b) in head_mut::<C, W>(row).iter_mut().zip(&alpha).zip(&beta) {
+            *v = *v * a + b;
         }
     }
 }
@@ -185,6 +231,41 @@ mod tests {
             batch_norm2d(&mut x, w, b, &mean, &var, 1e-5);
             assert_close(Tensor::as_flat(&x), &expected, stringify!(batch_norm2d $seed));
         }};
+    }
+
+    /// `batch_norm_rows` gives each row `batch_norm2d`'s bits on that
+    /// sample alone (as 1×1 planes), and leaves the rest of the row.
+    #[test]
+    fn rows_are_per_sample_bits() {
+        const C: usize = 37;
+        let mut rng = Rng::new(77);
+        let mut rows = [[0.0f32; 40]; 5];
+        rng.fill(rows.as_flattened_mut());
+        let (mut weight, mut bias, mut mean, mut var) =
+            ([0.0f32; C], [0.0f32; C], [0.0f32; C], [0.0f32; C]);
+        for t in [&mut weight, &mut bias, &mut mean, &mut var] {
+            rng.fill(t);
+        }
+        for v in &mut var {
+            *v = v.abs() * 2.0;
+        }
+        for affine in [true, false] {
+            let (w, b) = if affine {
+                (Some(&weight), Some(&bias))
+            } else {
+                (None, None)
+            };
+            let mut got = rows;
+            batch_norm_rows::<C, 40>(&mut got, w, b, &mean, &var, 1e-3);
+            for (row, want) in got.iter().zip(&rows) {
+                let mut alone: [[[f32; 1]; 1]; C] = core::array::from_fn(|c| [[want[c]]]);
+                batch_norm2d(&mut alone, w, b, &mean, &var, 1e-3);
+                let alone: std::vec::Vec<u32> = alone.iter().map(|p| p[0][0].to_bits()).collect();
+                let row_bits: std::vec::Vec<u32> = row[..C].iter().map(|v| v.to_bits()).collect();
+                assert_eq!(row_bits, alone, "affine={affine}");
+                assert_eq!(row[C..], want[C..]);
+            }
+        }
     }
 
     #[test]

@@ -315,3 +315,18 @@ mod tests {
         assert_eq!(t[0][0][0], 1.0);
     }
 }
+
+/// The first `N` floats of a row of `W` (`N <= W`, which every caller
+/// checks at compile time).
+#[inline]
+pub(crate) fn head<const N: usize, const W: usize>(row: &[f32; W]) -> &[f32; N] {
+    row.first_chunk::<N>()
+        .unwrap_or_else(|| unreachable!("{N} > {W}"))
+}
+
+/// [`head`], mutably.
+#[inline]
+pub(crate) fn head_mut<const N: usize, const W: usize>(row: &mut [f32; W]) -> &mut [f32; N] {
+    row.first_chunk_mut::<N>()
+        .unwrap_or_else(|| unreachable!("{N} > {W}"))
+}
