@@ -1,10 +1,13 @@
 //! Batches: `forward_batch` on one thread and `par_forward_batch` on all
-//! cores give exactly the per-sample outputs.
+//! cores give exactly the per-sample outputs, for a convolutional network
+//! (one sample at a time) and for networks of dense layers (tiles of
+//! samples through each layer, `linear::linear_batch`).
 
 mod common;
 
 use common::{first_inputs, lenet, Input, LeNet5};
 use constnet::batch::forward_batch;
+use constnet::Network;
 
 fn setup(n: usize) -> (Box<LeNet5>, Vec<Input>) {
     (lenet(), first_inputs(n))
@@ -36,5 +39,120 @@ fn par_forward_batch_equals_per_sample() {
     constnet::batch::par_forward_batch(&*net, &inputs, &mut outputs);
     for (x, y) in inputs.iter().zip(&outputs) {
         assert_eq!(*y, net.forward(x));
+    }
+}
+
+constnet::network! {
+    /// Every layer a tile runs: a map input flattened, linear layers with
+    /// and without bias, widths on both sides of the 8-row blocks, batch
+    /// norm, fused and unfused activations, dropout, softmax.
+    pub struct Mlp {
+        input: [2, 5, 7],
+        Flatten,
+        Linear(70, 33), BatchNorm1d(33), Tanh,
+        Linear(33, 16, bias = false), ReLU,
+        Dropout(0.5),
+        Linear(16, 45), LeakyReLU(0.1),
+        Linear(45, 10),
+        LogSoftmax(dim = 1),
+    }
+}
+
+constnet::network! {
+    /// A dense network that is not a chain (a residual add): one sample
+    /// at a time.
+    pub struct Residual {
+        input: [24],
+        Residual { Linear(24, 24), ReLU, Linear(24, 24) },
+        Linear(24, 3),
+    }
+}
+
+/// A network with random weights (batch-norm variances positive).
+fn random<N: Network>(seed: u32) -> Box<N> {
+    let mut net = N::new_zeroed();
+    let mut state = seed;
+    net.visit_params_mut(&mut |info, values| {
+        for v in values {
+            state = state.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            let u = f64::from(state >> 8) / f64::from(1u32 << 24);
+            #[allow(clippy::cast_possible_truncation)]
+            let x = (u * 2.0 - 1.0) as f32;
+            *v = if info.name.ends_with("running_var") {
+                x.abs() + 0.5
+            } else {
+                x
+            };
+        }
+    });
+    net
+}
+
+/// `n` random inputs.
+fn inputs<N: Network>(n: usize, seed: u32) -> Vec<N::Input> {
+    let mut state = seed;
+    (0..n)
+        .map(|_| {
+            let mut x = <N::Input as constnet::Tensor>::zeroed();
+            for v in constnet::Tensor::as_flat_mut(&mut x) {
+                state = state.wrapping_mul(22_695_477).wrapping_add(1);
+                #[allow(clippy::cast_precision_loss)]
+                let u = (state >> 9) as f32 / (1u32 << 23) as f32;
+                *v = u * 4.0 - 2.0;
+            }
+            x
+        })
+        .collect()
+}
+
+/// `forward_batch` on batches of every size from 0 to `max` (whole tiles,
+/// every remainder, the single sample) equals `forward` on each sample,
+/// bit for bit.
+fn batches_equal_per_sample<N: Network>(max: usize) {
+    let net = random::<N>(7);
+    let xs = inputs::<N>(max, 11);
+    let want: Vec<N::Output> = xs.iter().map(|x| net.forward(x)).collect();
+    for n in 0..=max {
+        let mut ys = vec![<N::Output as constnet::Tensor>::zeroed(); n];
+        forward_batch(&*net, &xs[..n], &mut ys);
+        for (i, (y, w)) in ys.iter().zip(&want).enumerate() {
+            let bits = |t: &N::Output| -> Vec<u32> {
+                constnet::Tensor::as_flat(t)
+                    .iter()
+                    .map(|v| v.to_bits())
+                    .collect()
+            };
+            assert_eq!(bits(y), bits(w), "batch of {n}, sample {i}");
+        }
+    }
+}
+
+#[test]
+fn dense_tiles_equal_per_sample() {
+    batches_equal_per_sample::<Mlp>(40);
+}
+
+#[test]
+fn dense_graph_that_is_not_a_chain_equals_per_sample() {
+    batches_equal_per_sample::<Residual>(5);
+}
+
+#[test]
+#[should_panic(expected = "3 inputs but 2 outputs")]
+fn dense_tiles_check_lengths() {
+    let net = random::<Mlp>(1);
+    let mut outputs = vec![[0.0f32; 10]; 2];
+    forward_batch(&*net, &inputs::<Mlp>(3, 2), &mut outputs);
+}
+
+#[cfg(feature = "rayon")]
+#[test]
+fn par_forward_batch_of_dense_tiles_equals_per_sample() {
+    let net = random::<Mlp>(3);
+    let xs = inputs::<Mlp>(203, 5);
+    let mut outputs = vec![[0.0f32; 10]; xs.len()];
+    constnet::batch::par_forward_batch(&*net, &xs, &mut outputs);
+    for (x, y) in xs.iter().zip(&outputs) {
+        assert_eq!(y.map(f32::to_bits), net.forward(x).map(f32::to_bits));
     }
 }

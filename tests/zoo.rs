@@ -1,6 +1,7 @@
 //! The benchmark zoo's networks (`data/zoo/`, written by `tools/zoo.py`)
 //! match PyTorch: every output of the golden inputs, and every traced
-//! layer of the first one, within 1e-4 (or 1e-3 relative above 1).
+//! layer of the first one, within 1e-4 (or 1e-3 relative above 1); and
+//! `forward_batch` on all the golden inputs at once gives `forward`'s bits.
 
 use std::path::Path;
 
@@ -36,12 +37,24 @@ fn check<N: Network>(name: &str) -> usize {
     let golden = SafeTensors::deserialize(&bytes).unwrap();
     let (inputs, outputs) = (f32s(&golden, "input"), f32s(&golden, "output"));
     let mut workspace = N::new_workspace();
-    let pairs = inputs
+    let xs: Vec<N::Input> = inputs
         .chunks_exact(<N::Input as Tensor>::LEN)
+        .map(|x| *N::Input::from_flat(x).unwrap())
+        .collect();
+    let mut batched = vec![<N::Output as Tensor>::zeroed(); xs.len()];
+    constnet::batch::forward_batch(&*net, &xs, &mut batched);
+    let pairs = xs
+        .iter()
         .zip(outputs.chunks_exact(<N::Output as Tensor>::LEN));
     for (i, (x, want)) in pairs.enumerate() {
-        let x = N::Input::from_flat(x).unwrap();
         let got = net.forward_with(x, &mut workspace);
+        let bits =
+            |t: &N::Output| -> Vec<u32> { t.as_flat().iter().map(|v| v.to_bits()).collect() };
+        assert_eq!(
+            bits(&batched[i]),
+            bits(&got),
+            "{name} input {i}: forward_batch"
+        );
         for (j, (&g, &w)) in got.as_flat().iter().zip(want).enumerate() {
             assert!(
                 within(g, w),

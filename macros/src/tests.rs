@@ -511,3 +511,42 @@ fn floats_must_be_finite_in_f32() {
     let e = one_error(quote! { struct N { input: [2, 3, 3], BatchNorm2d(2, eps = 1e39) } });
     assert!(e.contains("eps = 1e39 is not a finite f32"), "{e}");
 }
+
+#[test]
+fn dense_chains_run_in_tiles_and_nothing_else_does() {
+    let text = |body: TokenStream| run(body).unwrap().to_string();
+    // The autoencoder's 640 → 128 → … → 640: tiles of 12 samples (two
+    // buffers of 12 × 640 floats, 61440 bytes).
+    let mlp = text(quote! {
+        pub struct Mlp {
+            input: [640],
+            Linear(640, 128), BatchNorm1d(128), ReLU,
+            Linear(128, 8), ReLU,
+            Linear(8, 640),
+        }
+    });
+    assert!(mlp.contains("fn forward_batch_with"), "{mlp}");
+    assert!(mlp.contains("[[0.0f32 ; 640] ; 12]"), "{mlp}");
+    assert!(mlp.contains("linear_batch :: < 640 , 128 , _ >"), "{mlp}");
+    assert!(mlp.contains("61440 bytes"), "{mlp}");
+    assert!(mlp.contains("batch_norm_rows :: < 128 , _ >"), "{mlp}");
+    // Wider values, fewer samples per tile: 8192 / 1000 = 8.
+    let wide = text(quote! {
+        pub struct Wide { input: [1000], Linear(1000, 10) }
+    });
+    assert!(wide.contains("[[0.0f32 ; 1000] ; 8]"), "{wide}");
+    // Too wide for two samples in 64 KiB: one at a time.
+    let huge = text(quote! {
+        pub struct Huge { input: [5000], Linear(5000, 10) }
+    });
+    assert!(!huge.contains("fn forward_batch_with"), "{huge}");
+    // A convolution, a residual add, no linear layer: the trait's default.
+    for body in [
+        lenet(),
+        quote! { pub struct R { input: [8], Residual { Linear(8, 8) }, Linear(8, 2) } },
+        quote! { pub struct A { input: [8], ReLU, Softmax(dim = 1) } },
+    ] {
+        let out = text(body);
+        assert!(!out.contains("fn forward_batch_with"), "{out}");
+    }
+}

@@ -136,7 +136,7 @@ fn activation(krate: &TokenStream, act: Activation, slice: &TokenStream) -> Toke
 }
 
 /// The activation a convolution or linear layer applies in its store.
-fn post_act(krate: &TokenStream, act: Option<Activation>) -> TokenStream {
+pub fn post_act(krate: &TokenStream, act: Option<Activation>) -> TokenStream {
     let act = match act {
         None => quote!(None),
         Some(Activation::Relu) => quote!(Relu),

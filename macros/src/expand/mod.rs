@@ -1,7 +1,8 @@
 //! Code generation: the weights struct, the workspace struct, the trace,
 //! `forward`, and the `Network` impl with the layer table. Split by
 //! concern: `weights` (the struct's fields and what walks them), `forward`
-//! (the fused graph on the workspace), `trace` (the checked graph on the
+//! (the fused graph on the workspace), `batch` (tiles of samples through
+//! networks of dense layers), `trace` (the checked graph on the
 //! trace), `kernels` (one node as one kernel call, for both), `table` (the
 //! layer table), `types` (shared helpers); this file puts them together.
 //!
@@ -9,6 +10,7 @@
 //! `$crate`), so it keeps working when the user renames the dependency, and
 //! it is meant to read well under `cargo expand`: one kernel call per node.
 
+mod batch;
 mod forward;
 mod kernels;
 mod table;
@@ -47,7 +49,7 @@ pub fn expand(
     let structs = parts.structs(&weights.fields, memory);
     let trace = trace::items(krate, &net.ident, &net.vis, &net.cfg, graph);
     let inherent = parts.inherent(&weights.zeros, fused, memory);
-    let network = parts.network_impl(&weights);
+    let network = parts.network_impl(&weights, batch::method(krate, fused));
     let baked = baked.map(|b| parts.baked(b));
     quote! {
         #baked
@@ -228,7 +230,7 @@ impl Parts<'_> {
     }
 
     /// `impl Network`.
-    fn network_impl(&self, weights: &weights::Weights) -> TokenStream {
+    fn network_impl(&self, weights: &weights::Weights, batch: Option<TokenStream>) -> TokenStream {
         let Network {
             cfg, ident: name, ..
         } = self.net;
@@ -262,6 +264,8 @@ impl Parts<'_> {
                 fn forward_traced(&self, input: &Self::Input, trace: &mut Self::Trace) -> Self::Output {
                     #name::forward_traced(self, input, trace)
                 }
+
+                #batch
 
                 fn visit_params(&self, f: &mut dyn FnMut(&'static #krate::ParamInfo, &[f32])) {
                     #(#visit)*
