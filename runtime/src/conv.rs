@@ -500,7 +500,9 @@ impl Body {
     /// it names `own`, under `Auto` where `auto` (the body's rule of where
     /// it pays), under `Simd` where `simd` (`true` for every body but the
     /// dot-product one, which keeps `Auto`'s rule so that the pointwise
-    /// cases of the other bodies' tests still reach those bodies).
+    /// cases of the other bodies' tests still reach those bodies). Only the
+    /// x86-64 dispatch asks.
+    #[cfg(target_arch = "x86_64")]
     fn selects(self, own: Body, auto: bool, simd: bool) -> bool {
         match self {
             Body::Auto => auto,
