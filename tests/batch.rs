@@ -156,3 +156,32 @@ fn par_forward_batch_of_dense_tiles_equals_per_sample() {
         assert_eq!(y.map(f32::to_bits), net.forward(x).map(f32::to_bits));
     }
 }
+
+/// `ndarray::forward_batch` on a dense network: a standard-layout batch
+/// goes through the tiles whole, a strided one sample by sample; both
+/// give `forward`'s bits.
+#[cfg(feature = "ndarray")]
+#[test]
+fn ndarray_batches_of_dense_tiles_equal_per_sample() {
+    use ndarray::{s, Array4};
+    let net = random::<Mlp>(9);
+    let xs = inputs::<Mlp>(29, 13);
+    let flat: Vec<f32> = xs
+        .iter()
+        .flat_map(|x| constnet::Tensor::as_flat(x).to_vec())
+        .collect();
+    let batch = Array4::from_shape_vec((29, 2, 5, 7), flat).unwrap();
+    let bits = |v: Vec<f32>| -> Vec<u32> { v.into_iter().map(f32::to_bits).collect() };
+    let out = constnet::ndarray::forward_batch(&*net, batch.view()).unwrap();
+    assert_eq!(out.shape(), [29, 10]);
+    for (row, x) in out.rows().into_iter().zip(&xs) {
+        assert_eq!(bits(row.to_vec()), bits(net.forward(x).to_vec()));
+    }
+    let strided = batch.slice(s![..;3, .., .., ..]);
+    assert!(strided.as_slice().is_none());
+    let out = constnet::ndarray::forward_batch(&*net, strided).unwrap();
+    assert_eq!(out.shape(), [10, 10]);
+    for (row, x) in out.rows().into_iter().zip(xs.iter().step_by(3)) {
+        assert_eq!(bits(row.to_vec()), bits(net.forward(x).to_vec()));
+    }
+}

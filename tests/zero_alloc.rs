@@ -145,3 +145,35 @@ fn the_counter_counts() {
     assert!(allocations() > before);
     drop(v);
 }
+
+#[path = "common/zoo.rs"]
+#[allow(dead_code)]
+mod zoo;
+
+/// A network of dense layers runs `forward_batch` in tiles on the stack:
+/// no allocation either.
+#[test]
+fn dense_tiles_do_not_allocate() {
+    use zoo::AutoEncoder;
+    let mut net = AutoEncoder::new_zeroed();
+    net.visit_params_mut(&mut |info, values| {
+        let fill = if info.name.ends_with("running_var") {
+            1.0
+        } else {
+            0.01
+        };
+        values.fill(fill);
+    });
+    let batch = vec![[0.5f32; 640]; 64];
+    let mut outputs = vec![[0.0f32; 640]; 64];
+    let before = allocations();
+    constnet::batch::forward_batch(&*net, &batch, &mut outputs);
+    let after = allocations();
+    assert_eq!(
+        after - before,
+        0,
+        "dense tiles allocated {} times",
+        after - before
+    );
+    assert!(outputs.iter().flatten().all(|v| v.is_finite() && *v != 0.0));
+}

@@ -101,9 +101,12 @@ pub fn forward_view<N: Network, D: Dimension>(
 /// output flattened in row-major order.
 ///
 /// One workspace ([`Network::new_workspace`], on the heap) serves the whole
-/// batch. Each sample that is contiguous in standard layout is used in place
-/// — always the case for a standard-layout batch — and any other is copied
-/// into one reused heap buffer first.
+/// batch. A batch contiguous in standard layout goes to
+/// [`Network::forward_batch_with`] as it is (a network of dense layers then
+/// runs it in tiles of samples, each weight read once per tile); otherwise
+/// each sample that is contiguous is used in place and any other is copied
+/// into one reused heap buffer first. Either way every output has the bits
+/// [`Network::forward`] gives its sample.
 ///
 /// ```
 /// use constnet_runtime::{ndarray::forward_batch, Network};
@@ -134,6 +137,17 @@ pub fn forward_batch<N: Network, D: Dimension>(
         return Ok(out);
     }
     let mut workspace = N::new_workspace();
+    let whole = x
+        .as_slice()
+        .and_then(|x| bytemuck::try_cast_slice::<f32, N::Input>(x).ok());
+    if let (Some(inputs), Some(outputs)) = (
+        whole,
+        out.as_slice_mut()
+            .and_then(|y| bytemuck::try_cast_slice_mut::<f32, N::Output>(y).ok()),
+    ) {
+        net.forward_batch_with(inputs, outputs, &mut workspace);
+        return Ok(out);
+    }
     // Filled only for samples that are not contiguous.
     let mut staging: Vec<f32> = Vec::new();
     let x = x.into_dyn();

@@ -9,7 +9,11 @@
 //! optimiser removes the length checks.
 
 /// A fixed-size `f32` tensor stored contiguously in row-major order.
-pub trait Tensor: Sized + Copy + 'static {
+///
+/// `bytemuck::Pod`: any bytes are a valid value, so a slice of floats
+/// holding whole tensors is viewed as a slice of tensors
+/// (`bytemuck::try_cast_slice`) without a copy or `unsafe`.
+pub trait Tensor: bytemuck::Pod {
     /// The shape, outermost dimension first.
     const SHAPE: &'static [usize];
     /// The number of elements, the product of [`Tensor::SHAPE`].
@@ -253,6 +257,21 @@ pub fn view_mut<T: Tensor>(flat: &mut [f32]) -> &mut T {
     }
 }
 
+/// The first `N` floats of a row of `W` (`N <= W`, which every caller
+/// checks at compile time).
+#[inline]
+pub(crate) fn head<const N: usize, const W: usize>(row: &[f32; W]) -> &[f32; N] {
+    row.first_chunk::<N>()
+        .unwrap_or_else(|| unreachable!("{N} > {W}"))
+}
+
+/// [`head`], mutably.
+#[inline]
+pub(crate) fn head_mut<const N: usize, const W: usize>(row: &mut [f32; W]) -> &mut [f32; N] {
+    row.first_chunk_mut::<N>()
+        .unwrap_or_else(|| unreachable!("{N} > {W}"))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -314,19 +333,4 @@ mod tests {
         m[0] = 1.0;
         assert_eq!(t[0][0][0], 1.0);
     }
-}
-
-/// The first `N` floats of a row of `W` (`N <= W`, which every caller
-/// checks at compile time).
-#[inline]
-pub(crate) fn head<const N: usize, const W: usize>(row: &[f32; W]) -> &[f32; N] {
-    row.first_chunk::<N>()
-        .unwrap_or_else(|| unreachable!("{N} > {W}"))
-}
-
-/// [`head`], mutably.
-#[inline]
-pub(crate) fn head_mut<const N: usize, const W: usize>(row: &mut [f32; W]) -> &mut [f32; N] {
-    row.first_chunk_mut::<N>()
-        .unwrap_or_else(|| unreachable!("{N} > {W}"))
 }
