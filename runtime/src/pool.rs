@@ -279,7 +279,7 @@ fn max_pool2d_with<
                 // SAFETY: the guard just checked that the CPU has AVX2 and
                 // FMA, the features this body is compiled with; `supported`
                 // holds, as the body requires.
-                unsafe { simd::pool::max_pool_2x2_avx2(input, output) };
+                unsafe { simd::pool::pool_2x2_avx2::<false, C, H, W, OH, OW>(input, output, 1.0) };
                 return;
             }
             _ => {}
@@ -487,6 +487,21 @@ fn avg_pool2d_with<
                 }
                 _ => {}
             }
+        }
+        // A 2×2 window at stride 2 with every window whole (LeNet-5's
+        // pools): the 2×2 body, plain loads and no gather (the AVX-512F
+        // body is the max pool's only; not measured, so not taken here).
+        #[allow(clippy::cast_precision_loss)] // 4 or the override, small.
+        let divisor = if DIVISOR == 0 { 4.0 } else { DIVISOR as f32 };
+        if simd::pool::supported(KH, KW, SH, SW, PH, PW, 1, 1, H, W, OH, OW)
+            && isa == Isa::Avx2
+            && simd::has_avx2_fma()
+        {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with; `supported` holds,
+            // as the body requires.
+            unsafe { simd::pool::pool_2x2_avx2::<true, C, H, W, OH, OW>(input, output, divisor) };
+            return;
         }
         let cols: [(usize, usize); KW] = core::array::from_fn(|kw| tap_range(kw, PW, W, SW, OW));
         let windows: [(usize, usize); OW] =
@@ -1078,6 +1093,80 @@ mod tests {
         // the last window is partial and goes to the portable body.
         max2_case!(isas, 16; C=2 H=8 W=18 ceil=true);
         max2_case!(isas, 17; C=2 H=7 W=19 ceil=true);
+    }
+
+    /// The 2×2 stride-2 average pool on the AVX2 2×2 body gives the
+    /// portable bits exactly (NaN, infinities, signed zeros included), for
+    /// widths around the vector sizes, odd sizes (the last row and column
+    /// unread) and a divisor override; LeNet-5's two pools.
+    #[test]
+    fn avg_pool_2x2_avx2_is_exact() {
+        let mut isas = std::vec![Isa::Portable];
+        #[cfg(target_arch = "x86_64")]
+        if simd::has_avx2_fma() {
+            isas.push(Isa::Avx2);
+        } else {
+            std::eprintln!("skipped: this CPU has no AVX2+FMA");
+        }
+        macro_rules! case {
+            ($seed:expr; C=$c:literal H=$h:literal W=$w:literal divisor=$div:literal) => {{
+                const C: usize = $c;
+                const H: usize = $h;
+                const W: usize = $w;
+                const OH: usize = H / 2;
+                const OW: usize = W / 2;
+                let mut rng = Rng::new($seed);
+                let mut x = [[[0.0f32; W]; H]; C];
+                rng.fill(Tensor::as_flat_mut(&mut x));
+                // Magnitudes from 0.01 to 100 with full mantissas: sums that
+                // round, so that another order of the additions shows.
+                for (i, v) in Tensor::as_flat_mut(&mut x).iter_mut().enumerate() {
+                    let scale = [0.01f32, 0.3, 1.7, 23.0, 100.0][i % 5];
+                    *v = (*v + 0.123_456_79) * scale;
+                }
+                let specials = [f32::NAN, -0.0, f32::INFINITY, 0.0, f32::NEG_INFINITY, -0.0];
+                for (v, s) in Tensor::as_flat_mut(&mut x)
+                    .iter_mut()
+                    .step_by(11)
+                    .zip(specials.iter().cycle())
+                {
+                    *v = *s;
+                }
+                // A window of four −0.0: the sum starts at +0.0 (PyTorch's).
+                x[0][0][0] = -0.0;
+                x[0][0][1] = -0.0;
+                x[0][1][0] = -0.0;
+                x[0][1][1] = -0.0;
+                let mut want = [[[f32::NAN; OW]; OH]; C];
+                avg_pool2d_portable::<2, 2, 2, 2, 0, 0, true, $div, C, H, W, OH, OW>(&x, &mut want);
+                assert_eq!(want[0][0][0].to_bits(), 0.0f32.to_bits());
+                for &isa in &isas {
+                    let mut got = [[[f32::NAN; OW]; OH]; C];
+                    avg_pool2d_with::<2, 2, 2, 2, 0, 0, true, $div, C, H, W, OH, OW>(
+                        isa, &x, &mut got,
+                    );
+                    assert_eq!(
+                        bits(&got),
+                        bits(&want),
+                        "avg_pool2d 2x2 on {isa:?}, seed {}",
+                        $seed
+                    );
+                }
+            }};
+        }
+        #[cfg(not(miri))]
+        case!(61; C=6 H=28 W=28 divisor=0);
+        #[cfg(miri)]
+        case!(61; C=1 H=4 W=28 divisor=0);
+        case!(62; C=2 H=10 W=10 divisor=0);
+        case!(63; C=1 H=4 W=14 divisor=0);
+        case!(64; C=1 H=4 W=15 divisor=0);
+        case!(65; C=1 H=4 W=16 divisor=0);
+        case!(66; C=1 H=5 W=17 divisor=0);
+        case!(67; C=1 H=2 W=32 divisor=0);
+        case!(68; C=1 H=2 W=33 divisor=0);
+        case!(69; C=1 H=3 W=35 divisor=3);
+        case!(70; C=2 H=2 W=2 divisor=0);
     }
 
     #[test]

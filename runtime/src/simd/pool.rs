@@ -6,7 +6,10 @@
 //! into even and odd columns with a permute, and the four window taps are
 //! folded in PyTorch's order `(0,0), (0,1), (1,0), (1,1)` with PyTorch's
 //! `val > max || isnan(val)` rule as a compare-and-blend. The result is the
-//! portable kernel's bit for bit, NaN and signed zeros included.
+//! portable kernel's bit for bit, NaN and signed zeros included. With
+//! AVX2 the same body runs the 2×2 stride-2 average pool (whole windows),
+//! which the general [`avg_row`] reads with two masked loads and a
+//! deinterleave per tap.
 //!
 //! [`crate::pool::avg_pool2d`] for every window ([`avg_row`]) and the
 //! adaptive pools ([`adaptive`]), generic over the [`Strided`] tokens; see
@@ -16,9 +19,10 @@ use super::lanes::{low_mask, prefix8, Avx2, Avx512};
 use super::math::Simd;
 use super::transpose::transpose16;
 use core::arch::x86_64::{
-    __m256, __m256i, __m512, _mm256_blendv_ps, _mm256_castpd_ps, _mm256_castps_pd, _mm256_cmp_ps,
-    _mm256_loadu_si256, _mm256_mask_i32gather_ps, _mm256_maskload_ps, _mm256_maskstore_ps,
-    _mm256_or_ps, _mm256_permute4x64_pd, _mm256_set1_epi32, _mm256_setzero_ps, _mm256_shuffle_ps,
+    __m256, __m256i, __m512, _mm256_add_ps, _mm256_blendv_ps, _mm256_castpd_ps, _mm256_castps_pd,
+    _mm256_cmp_ps, _mm256_div_ps, _mm256_loadu_ps, _mm256_loadu_si256, _mm256_mask_i32gather_ps,
+    _mm256_maskload_ps, _mm256_maskstore_ps, _mm256_or_ps, _mm256_permute4x64_pd,
+    _mm256_set1_epi32, _mm256_set1_ps, _mm256_setzero_ps, _mm256_shuffle_ps, _mm256_storeu_ps,
     _mm256_xor_si256, _mm512_cmp_ps_mask, _mm512_loadu_si512, _mm512_mask_i32gather_ps,
     _mm512_mask_mov_ps, _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_permutex2var_ps,
     _mm512_setr_epi32, _mm512_setzero_ps, _CMP_GT_OQ, _CMP_UNORD_Q,
@@ -152,9 +156,15 @@ pub(crate) fn max_pool_2x2_avx512<
     }
 }
 
-/// The AVX2 body.
+/// The AVX2 body: the max pool, or with `AVG` the average pool (whose
+/// windows here are all whole: the four taps added in the same order to
+/// `+0.0`, as [`avg_row`] and the portable kernel do, then divided by
+/// `divisor`, the same bits). A chunk of 8 outputs whose 16 input columns
+/// are all inside the row is read with plain loads; the last, partial one
+/// with masked loads.
 #[target_feature(enable = "avx2,fma")]
-pub(crate) fn max_pool_2x2_avx2<
+pub(crate) fn pool_2x2_avx2<
+    const AVG: bool,
     const C: usize,
     const H: usize,
     const W: usize,
@@ -163,6 +173,7 @@ pub(crate) fn max_pool_2x2_avx2<
 >(
     input: &[[[f32; W]; H]; C],
     output: &mut [[[f32; OW]; OH]; C],
+    divisor: f32,
 ) {
     const LANES: usize = 8;
     // SAFETY: this function is compiled with AVX2 and FMA, and calling it
@@ -181,33 +192,58 @@ pub(crate) fn max_pool_2x2_avx2<
                 let mut taps = [[_mm256_setzero_ps(); 2]; 2];
                 for (tap, row) in taps.iter_mut().zip(rows) {
                     let p = row.as_ptr().wrapping_add(2 * ow);
-                    // SAFETY: AVX is enabled on this function. `vmaskmovps`
-                    // touches lanes `0..min(2n, 8)` and `0..2n − 8` of
-                    // columns `2·ow..` and `2·ow + 8..`: columns below
-                    // `2·(ow + n) <= 2·OW <= W`, inside `row` (no fault on
-                    // the others).
-                    let (a, b) = unsafe {
-                        (
-                            _mm256_maskload_ps(p, lo),
-                            // No load without a lane (as in the AVX-512 body).
-                            if 2 * n > LANES {
-                                _mm256_maskload_ps(p.wrapping_add(LANES), hi)
-                            } else {
-                                _mm256_setzero_ps()
-                            },
-                        )
+                    let (a, b) = if n == LANES {
+                        // SAFETY: AVX is enabled on this function; columns
+                        // `2·ow .. 2·ow + 16 <= 2·OW <= W`, inside `row`.
+                        unsafe { (_mm256_loadu_ps(p), _mm256_loadu_ps(p.wrapping_add(LANES))) }
+                    } else {
+                        // SAFETY: AVX is enabled on this function.
+                        // `vmaskmovps` touches lanes `0..min(2n, 8)` and
+                        // `0..2n − 8` of columns `2·ow..` and `2·ow + 8..`:
+                        // columns below `2·(ow + n) <= 2·OW <= W`, inside
+                        // `row` (no fault on the others).
+                        unsafe {
+                            (
+                                _mm256_maskload_ps(p, lo),
+                                // No load without a lane (as in the AVX-512 body).
+                                if 2 * n > LANES {
+                                    _mm256_maskload_ps(p.wrapping_add(LANES), hi)
+                                } else {
+                                    _mm256_setzero_ps()
+                                },
+                            )
+                        }
                     };
                     *tap = split256(a, b);
                 }
-                let m = fold256(
-                    fold256(fold256(taps[0][0], taps[0][1]), taps[1][0]),
-                    taps[1][1],
-                );
-                // SAFETY: AVX is enabled on this function; the store writes
-                // lanes `0..n`, columns `ow..ow + n <= OW` of `out_row`.
-                unsafe {
-                    _mm256_maskstore_ps(out_row.as_mut_ptr().wrapping_add(ow), prefix8(tok, n), m)
+                let m = if AVG {
+                    let mut sum = _mm256_setzero_ps();
+                    for t in [taps[0][0], taps[0][1], taps[1][0], taps[1][1]] {
+                        sum = _mm256_add_ps(sum, t);
+                    }
+                    _mm256_div_ps(sum, _mm256_set1_ps(divisor))
+                } else {
+                    fold256(
+                        fold256(fold256(taps[0][0], taps[0][1]), taps[1][0]),
+                        taps[1][1],
+                    )
                 };
+                if n == LANES {
+                    // SAFETY: AVX is enabled on this function; columns
+                    // `ow..ow + 8 <= OW` of `out_row`.
+                    unsafe { _mm256_storeu_ps(out_row.as_mut_ptr().wrapping_add(ow), m) };
+                } else {
+                    // SAFETY: AVX is enabled on this function; the store
+                    // writes lanes `0..n`, columns `ow..ow + n <= OW` of
+                    // `out_row`.
+                    unsafe {
+                        _mm256_maskstore_ps(
+                            out_row.as_mut_ptr().wrapping_add(ow),
+                            prefix8(tok, n),
+                            m,
+                        )
+                    };
+                }
                 ow += LANES;
             }
         }
