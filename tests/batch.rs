@@ -185,3 +185,35 @@ fn ndarray_batches_of_dense_tiles_equal_per_sample() {
         assert_eq!(bits(row.to_vec()), bits(net.forward(x).to_vec()));
     }
 }
+
+#[test]
+#[should_panic(expected = "forward_batch_with: 3 inputs but 2 outputs")]
+fn generated_forward_batch_with_checks_lengths() {
+    let net = random::<Mlp>(1);
+    let mut workspace = Mlp::new_workspace();
+    let mut outputs = vec![[0.0f32; 10]; 2];
+    net.forward_batch_with(&inputs::<Mlp>(3, 2), &mut outputs, &mut workspace);
+}
+
+#[test]
+#[should_panic(expected = "forward_batch_with: 1 inputs but 2 outputs")]
+fn default_forward_batch_with_checks_lengths() {
+    let (net, inputs) = setup(1);
+    let mut workspace = LeNet5::new_workspace();
+    let mut outputs = vec![[0.0f32; 10]; 2];
+    net.forward_batch_with(&inputs, &mut outputs, &mut workspace);
+}
+
+#[test]
+#[should_panic(expected = "linear_batch: 2 inputs but 1 outputs")]
+fn linear_batch_checks_lengths() {
+    let w = [[1.0f32; 3]; 2];
+    let mut ys = [[0.0f32; 3]; 1];
+    constnet::linear::linear_batch(
+        &[[1.0f32; 3]; 2],
+        &w,
+        None,
+        constnet::linear::PostAct::None,
+        &mut ys,
+    );
+}

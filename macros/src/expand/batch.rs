@@ -155,11 +155,7 @@ fn linear(krate: &TokenStream, node: &Node, src: &Ident, dst: &Ident) -> TokenSt
     };
     let (i, o) = (lit(in_features), lit(out_features));
     let field = &node.field;
-    let bias = if bias {
-        quote!(Some(&self.#field.bias))
-    } else {
-        quote!(None)
-    };
+    let bias = kernels::bias(&quote!(self.#field), bias);
     let act = kernels::post_act(krate, node.post.act);
     quote! {
         #krate::linear::linear_batch::<#i, #o, _>(&#src[..n], &self.#field.weight, #bias, #act, &mut #dst[..n]);
@@ -173,14 +169,7 @@ fn in_place(krate: &TokenStream, node: &Node, buf: &Ident) -> TokenStream {
     if let (Op::BatchNorm2d { eps, affine, .. }, Shape::Flat(c)) = (&node.op, node.shape) {
         let field = &node.field;
         let (c, eps) = (lit(c), Literal::f32_suffixed(*eps));
-        let (weight, bias) = if *affine {
-            (
-                quote!(Some(&self.#field.weight)),
-                quote!(Some(&self.#field.bias)),
-            )
-        } else {
-            (quote!(None), quote!(None))
-        };
+        let (weight, bias) = kernels::norm_affine(&quote!(self.#field), *affine);
         return quote! {
             #krate::norm::batch_norm_rows::<#c, _>(
                 &mut #buf[..n], #weight, #bias, &self.#field.running_mean, &self.#field.running_var, #eps,

@@ -86,11 +86,7 @@ pub fn in_place(call: &Call, target: &TokenStream) -> TokenStream {
             let typed = quote!(#krate::tensor::view_mut::<[[[f32; #w]; #h]; #c]>(#target));
             let bn = call.weights();
             let eps = Literal::f32_suffixed(eps);
-            let (weight, bias) = if affine {
-                (quote!(Some(&#bn.weight)), quote!(Some(&#bn.bias)))
-            } else {
-                (quote!(None), quote!(None))
-            };
+            let (weight, bias) = norm_affine(&bn, affine);
             quote! {
                 #krate::norm::batch_norm2d::<#c, #h, #w>(
                     #typed, #weight, #bias, &#bn.running_mean, &#bn.running_var, #eps,
@@ -132,6 +128,25 @@ fn activation(krate: &TokenStream, act: Activation, slice: &TokenStream) -> Toke
             quote!(#krate::act::#f(#slice, #v);)
         }
         None => quote!(#krate::act::#f(#slice);),
+    }
+}
+
+/// `Some(&<weights>.bias)` for a layer with a bias, else `None`.
+pub fn bias(weights: &TokenStream, bias: bool) -> TokenStream {
+    if bias {
+        quote!(Some(&#weights.bias))
+    } else {
+        quote!(None)
+    }
+}
+
+/// A batch norm's `(weight, bias)` arguments: `Some(&<bn>.weight)` and
+/// `Some(&<bn>.bias)` if it is affine, else `None` twice.
+pub fn norm_affine(bn: &TokenStream, affine: bool) -> (TokenStream, TokenStream) {
+    if affine {
+        (quote!(Some(&#bn.weight)), quote!(Some(&#bn.bias)))
+    } else {
+        (quote!(None), quote!(None))
     }
 }
 
@@ -186,11 +201,7 @@ fn conv(call: &Call, dst: &TokenStream) -> TokenStream {
     );
     let (kh, kw) = (lit(kernel.0), lit(kernel.1));
     let weights = call.weights();
-    let bias = if bias {
-        quote!(Some(&#weights.bias))
-    } else {
-        quote!(None)
-    };
+    let bias = self::bias(&weights, bias);
     let plain = call.node.post.is_empty() && call.residual.is_none();
     if let (Some((ph, pw)), true) = (padding.as_symmetric(), plain) {
         let f = match padding_mode {
@@ -235,14 +246,7 @@ fn post(call: &Call) -> TokenStream {
         |bn| {
             let field = &bn.field;
             let eps = Literal::f32_suffixed(bn.eps);
-            let (weight, bias) = if bn.affine {
-                (
-                    quote!(Some(&self.#field.weight)),
-                    quote!(Some(&self.#field.bias)),
-                )
-            } else {
-                (quote!(None), quote!(None))
-            };
+            let (weight, bias) = norm_affine(&quote!(self.#field), bn.affine);
             quote!(Some(#krate::conv::Norm {
                 weight: #weight,
                 bias: #bias,
@@ -268,11 +272,7 @@ fn linear(call: &Call, bias: bool, dst: &TokenStream) -> TokenStream {
         lit(call.node.shape.len().unwrap_or(0)),
     );
     let weights = call.weights();
-    let bias = if bias {
-        quote!(Some(&#weights.bias))
-    } else {
-        quote!(None)
-    };
+    let bias = self::bias(&weights, bias);
     match call.node.post.act {
         None => quote! {
             #krate::linear::linear::<#i, #o>(#src, &#weights.weight, #bias, #dst);
