@@ -493,6 +493,9 @@ pub(crate) enum Body {
     /// The dot-product body (`simd/conv/dot.rs`) where it applies.
     #[cfg_attr(not(test), allow(dead_code))]
     Dot,
+    /// The pointwise body (`simd/conv/pointwise.rs`) where it applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Pointwise,
 }
 
 impl Body {
@@ -594,7 +597,7 @@ fn conv2d_with<
 
     #[cfg(target_arch = "x86_64")]
     if kind::<P>() == PadKind::Zeros {
-        use simd::conv::{channels, depthwise, dot, packed, rowwise, winograd};
+        use simd::conv::{channels, depthwise, dot, packed, pointwise, rowwise, winograd};
         let blocked =
             const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) };
         let use_rowwise = const { rowwise::applies((G, C, CG, O), (SW, DW), KW) }
@@ -713,6 +716,22 @@ fn conv2d_with<
             // the features this body is compiled with.
             unsafe {
                 dot::avx2::conv2d::<C, H, W, O, CG, KH, KW, OH, OW>(
+                    input, weight, bias, post, output,
+                );
+            }
+            return;
+        }
+        let use_pointwise =
+            const { pointwise::applies(G, (KH, KW), (SH, SW), PT + PB + PL + PR > 0, (OH, OW)) }
+                && {
+                    let pays = const { pointwise::profitable((OH, OW)) };
+                    body.selects(Body::Pointwise, pays, pays)
+                };
+        if isa == Isa::Avx2 && use_pointwise && simd::has_avx2_fma() {
+            // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
+            // the features this body is compiled with.
+            unsafe {
+                pointwise::avx2::conv2d::<C, H, W, O, CG, KH, KW, OH, OW>(
                     input, weight, bias, post, output,
                 );
             }
@@ -2550,6 +2569,84 @@ mod tests {
         }
     }
 
+    /// The pointwise body (AVX2 + FMA; the other instruction sets run
+    /// their own bodies on the same cases) against the `f64` reference, and
+    /// bit for bit against the packed body (the same sums in the same
+    /// order): one vector of pixels, a vector and one overlapping it,
+    /// chunks of 16 with a vector and an overlapping one after them, whole
+    /// chunks, DS-CNN's 25×5 and MobileNetV1's 8 → 16 on 48×48, and output
+    /// channels that leave every remainder after blocks of 6 (blocks of 4,
+    /// 2 and 1).
+    #[test]
+    fn pointwise_matches_reference_on_every_isa() {
+        macro_rules! pw {
+            ($seed:expr, bias = $bias:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal) => {{
+                assert!(
+                    simd::conv::pointwise::applies(1, (1, 1), (1, 1), false, ($h, $w)),
+                    "seed {}: not a geometry of the pointwise body", $seed
+                );
+                asym_case!(@body Body::Pointwise; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
+                    C=$c H=$h W=$w O=$o G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+                pointwise_bits::<$c, $h, $w, $o>($seed);
+            }};
+        }
+        // Under Miri: one vector, one and an overlapping one, with blocks
+        // of 6 and 1, and of 4 and 2.
+        pw!(981, bias = true; C=3 H=2 W=4 O=7);
+        pw!(982, bias = false; C=2 H=3 W=3 O=12);
+        #[cfg(not(miri))]
+        {
+            pw!(983, bias = true; C=5 H=9 W=11 O=11);
+            pw!(984, bias = true; C=1 H=4 W=8 O=8);
+            pw!(985, bias = true; C=16 H=6 W=4 O=3);
+            pw!(986, bias = true; C=64 H=25 W=5 O=64);
+            pw!(987, bias = false; C=8 H=48 W=48 O=16);
+            pw!(988, bias = true; C=32 H=12 W=12 O=13);
+        }
+    }
+
+    /// The pointwise body's bits equal the packed body's, with a bias and
+    /// without, on every instruction set this CPU has.
+    fn pointwise_bits<const C: usize, const H: usize, const W: usize, const O: usize>(seed: u32) {
+        let mut rng = Rng::new(seed);
+        let mut x = std::vec![[[0.0f32; W]; H]; C];
+        rng.fill(x.as_flattened_mut().as_flattened_mut());
+        let mut w = std::vec![[[[0.0f32; 1]; 1]; C]; O];
+        rng.fill(w.as_flattened_mut().as_flattened_mut().as_flattened_mut());
+        let mut b = [0.0f32; O];
+        rng.fill(&mut b);
+        let x = <&[[[f32; W]; H]; C]>::try_from(x.as_slice()).expect("C planes");
+        let w = <&[[[[f32; 1]; 1]; C]; O]>::try_from(w.as_slice()).expect("O rows");
+        for isa in isas() {
+            for bias in [Some(&b), None] {
+                let run = |body| {
+                    let mut y = std::vec![[[f32::NAN; W]; H]; O];
+                    let out =
+                        <&mut [[[f32; W]; H]; O]>::try_from(y.as_mut_slice()).expect("O planes");
+                    conv2d_with::<Zeros, 1, 1, 0, 0, 0, 0, 1, 1, 1, C, H, W, O, C, 1, 1, H, W>(
+                        isa,
+                        body,
+                        x,
+                        w,
+                        bias,
+                        &Post::NONE,
+                        out,
+                    );
+                    y
+                };
+                let (pointwise, packed) = (run(Body::Pointwise), run(Body::Packed));
+                assert!(
+                    same_bits(
+                        pointwise.as_flattened().as_flattened(),
+                        packed.as_flattened().as_flattened()
+                    ),
+                    "seed {seed}, {isa:?}, bias {}: pointwise != packed",
+                    bias.is_some()
+                );
+            }
+        }
+    }
+
     #[test]
     fn asymmetric_reflect_matches_reference() {
         asym_cases!(Reflect, PaddingMode::Reflect);
@@ -2769,6 +2866,13 @@ mod tests {
         post_case!(Zeros, z, 326; C=16 H=3 W=3 O=12 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 327; C=8 H=1 W=5 O=8 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+        // The pointwise body (AVX2): chunks of 16 pixels, a vector and one
+        // overlapping it (stored twice), blocks of 6, 4 and 1 channels; and
+        // of 6 and 2.
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 329; C=5 H=9 W=11 O=11 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 330; C=3 H=8 W=9 O=8 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
         // Its AVX2 blocks of 16 channels, with bands that end inside a
         // vector of pixels (the residual read, and the stores, past them).
         #[cfg(not(miri))]

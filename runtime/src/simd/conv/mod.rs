@@ -768,6 +768,7 @@ pub(crate) mod channels;
 pub(crate) mod depthwise;
 pub(crate) mod dot;
 pub(crate) mod packed;
+pub(crate) mod pointwise;
 pub(crate) mod rowwise;
 mod vector;
 pub(crate) mod winograd;
