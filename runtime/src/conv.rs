@@ -44,6 +44,12 @@
 //!   It yields to the packed body's in-place GEMM, an unpadded 1×1
 //!   convolution over a multiple of 16 pixels (with AVX-512F at stride 1
 //!   only; `channels::profitable`);
+//! - with AVX2, the *pointwise* body (`simd/conv/pointwise.rs`), tried
+//!   before the output-channel and packed bodies, takes unpadded 1×1
+//!   convolutions at stride 1 on planes of at least 64 pixels: the input
+//!   read in place as a matrix, blocks of 6 output channels × 16 pixels,
+//!   no store segments and no masks (the dot-product body,
+//!   `simd/conv/dot.rs`, keeps the planes of at most 16 pixels);
 //! - the *direct* body (`simd/conv/mod.rs`), horizontal stride 1 only,
 //!   reads the input in place with one masked load per row segment (the
 //!   padding is only a mask): the fallback for inputs whose packed band
