@@ -2612,7 +2612,8 @@ mod tests {
     }
 
     /// The pointwise body's bits equal the packed body's, with a bias and
-    /// without, on every instruction set this CPU has.
+    /// without, with AVX2 (the one instruction set it has a body for) if
+    /// this CPU has it.
     fn pointwise_bits<const C: usize, const H: usize, const W: usize, const O: usize>(seed: u32) {
         let mut rng = Rng::new(seed);
         let mut x = std::vec![[[0.0f32; W]; H]; C];
@@ -2623,7 +2624,7 @@ mod tests {
         rng.fill(&mut b);
         let x = <&[[[f32; W]; H]; C]>::try_from(x.as_slice()).expect("C planes");
         let w = <&[[[[f32; 1]; 1]; C]; O]>::try_from(w.as_slice()).expect("O rows");
-        for isa in isas() {
+        for isa in isas().into_iter().filter(|&isa| isa == Isa::Avx2) {
             for bias in [Some(&b), None] {
                 let run = |body| {
                     let mut y = std::vec![[[f32::NAN; W]; H]; O];
