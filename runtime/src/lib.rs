@@ -8,6 +8,9 @@
 //!   [`norm`], [`pad`], [`merge`]; each kernel is generic over its sizes with const generics and
 //!   checks at compile time (post-monomorphisation) that its output sizes
 //!   follow from its input sizes;
+//! - [`quant`]: int8 inference with TensorFlow Lite's semantics (per-channel
+//!   int8 weights, fixed-point rescaling, portable kernels) and the
+//!   calibration that quantizes a float network from representative inputs;
 //! - [`reference`](mod@reference): naive twins of the kernels, written for
 //!   obviousness, that the tests compare the kernels against;
 //! - [`network`]: the [`Network`] trait every generated network implements,
@@ -39,6 +42,7 @@ pub mod network;
 pub mod norm;
 pub mod pad;
 pub mod pool;
+pub mod quant;
 pub mod reference;
 mod simd;
 pub mod tensor;

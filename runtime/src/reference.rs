@@ -173,6 +173,61 @@ pub fn conv2d(
     }
 }
 
+/// The `i64` accumulators of an int8 `Conv2d` (TFLite's `ConvPerChannel`
+/// before its bias and rescaling): `Σ w · (x − input_zero)` over every tap,
+/// a tap outside the input reading `input_zero` (zero padding). `p.padding`
+/// is the padding before the input (top, left); the padding after it only
+/// sets `(oh, ow)`, given explicitly. `p.padding_mode` must be zeros.
+///
+/// # Panics
+///
+/// If a slice length disagrees with the sizes.
+#[allow(clippy::too_many_arguments)] // The layer's parameters, as the kernel's.
+pub fn quant_conv2d(
+    p: &Conv2dParams,
+    (h, w): (usize, usize),
+    (oh_n, ow_n): (usize, usize),
+    input: &[i8],
+    input_zero: i8,
+    weight: &[i8],
+    acc: &mut [i64],
+) {
+    assert_eq!(p.padding_mode, PaddingMode::Zeros);
+    let cg = p.in_channels / p.groups;
+    let og = p.out_channels / p.groups;
+    let (kh_n, kw_n) = p.kernel;
+    assert_eq!(input.len(), p.in_channels * h * w);
+    assert_eq!(weight.len(), p.weight_len());
+    assert_eq!(acc.len(), p.out_channels * oh_n * ow_n);
+    let at = |c: usize, ih: isize, iw: isize| -> i64 {
+        if (0..h as isize).contains(&ih) && (0..w as isize).contains(&iw) {
+            i64::from(input[(c * h + ih as usize) * w + iw as usize])
+        } else {
+            i64::from(input_zero)
+        }
+    };
+    for o in 0..p.out_channels {
+        for oh in 0..oh_n {
+            for ow in 0..ow_n {
+                let mut sum = 0i64;
+                for ci in 0..cg {
+                    for kh in 0..kh_n {
+                        for kw in 0..kw_n {
+                            let ih = (oh * p.stride.0 + kh * p.dilation.0) as isize
+                                - p.padding.0 as isize;
+                            let iw = (ow * p.stride.1 + kw * p.dilation.1) as isize
+                                - p.padding.1 as isize;
+                            let x = at((o / og) * cg + ci, ih, iw) - i64::from(input_zero);
+                            sum += i64::from(weight[((o * cg + ci) * kh_n + kh) * kw_n + kw]) * x;
+                        }
+                    }
+                }
+                acc[(o * oh_n + oh) * ow_n + ow] = sum;
+            }
+        }
+    }
+}
+
 /// `F.pad(x, (left, right, top, bottom), mode, value)` on `[C, H, W]` into
 /// `output` (`[C, top + H + bottom, left + W + right]`): each output pixel
 /// reads the input position its mode maps it to, or is `value` where

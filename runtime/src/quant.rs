@@ -1,0 +1,224 @@
+//! int8 inference: quantized tensors and the kernels that run on them.
+//!
+//! # Semantics: TensorFlow Lite's int8 kernels
+//!
+//! Every operation here computes what TFLite's reference int8 kernels
+//! (`reference_integer_ops`) compute, on PyTorch's `[C][H][W]` layout instead
+//! of TFLite's `[H][W][C]` (the same numbers, another order):
+//!
+//! - a tensor's real value is `scale · (q − zero_point)` with `q` an `i8`
+//!   ([`QParams`]): activations asymmetric, one scale and zero point per
+//!   tensor; weights symmetric (zero point 0, values in `[−127, 127]`), one
+//!   scale per output channel; biases `i32` on the scale `s_in · s_w[o]`;
+//! - a convolution or linear layer sums `w · (x − zp_in)` in `i32`, adds the
+//!   bias, rescales to the output's scale by the fixed-point multiplier
+//!   [`Requant`] (`s_in · s_w[o] / s_out`; see [`fixed`]) with TFLite's
+//!   rounding for the layer ([`Rounding`]: two roundings in a convolution,
+//!   gemmlowp's; one in a linear layer, ruy's), adds the output
+//!   zero point and clamps to the fused activation's range ([`Clamp`]:
+//!   ReLU and ReLU6 are clamps, not passes);
+//! - zero padding is the input's zero point (TFLite skips the taps outside
+//!   the input, which is the same sum);
+//! - max pooling keeps the input's scale and takes the largest `q`;
+//!   average pooling too, dividing the sum by the count rounded half away
+//!   from zero;
+//! - [`quantize`] rounds `x / scale` half away from zero and adds the zero
+//!   point, saturating; [`dequantize`] is `scale · (q − zero_point)`.
+//!
+//! The modules: [`fixed`] (the fixed-point arithmetic), [`conv`],
+//! [`linear`], [`pool`] (the kernels, portable Rust), [`observe`] (ranges
+//! to quantization parameters, as TFLite's calibrator chooses them) and,
+//! with `alloc`, [`calibrate`] (ranges of every layer of a float network
+//! over representative inputs).
+
+#[cfg(feature = "alloc")]
+pub mod calibrate;
+pub mod conv;
+pub mod fixed;
+pub mod linear;
+pub mod observe;
+pub mod pool;
+
+pub use fixed::{Requant, Rounding};
+pub use observe::{QParams, RangeError};
+
+/// The range a layer's `i8` outputs are clamped to: `[−128, 127]`, or
+/// narrower for a fused ReLU (`[zp, 127]`) or ReLU6 (`[zp, zp + round(6 /
+/// scale)]`), as TFLite's `CalculateActivationRangeQuantized`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Clamp {
+    /// The smallest output.
+    pub min: i8,
+    /// The largest output.
+    pub max: i8,
+}
+
+impl Clamp {
+    /// No activation: the whole `i8` range.
+    pub const NONE: Clamp = Clamp {
+        min: i8::MIN,
+        max: i8::MAX,
+    };
+
+    /// A fused ReLU on an output quantized with `out`: real 0 and above.
+    #[must_use]
+    pub fn relu(out: QParams) -> Clamp {
+        Clamp {
+            min: out.zero_point,
+            max: i8::MAX,
+        }
+    }
+
+    /// A fused ReLU6 on an output quantized with `out`: real 0 to 6.
+    #[must_use]
+    pub fn relu6(out: QParams) -> Clamp {
+        Clamp {
+            min: out.zero_point,
+            max: out.quantize(6.0),
+        }
+    }
+
+    #[inline]
+    #[allow(clippy::cast_possible_truncation)] // Clamped into `i8` first.
+    fn apply(self, v: i32) -> i8 {
+        v.clamp(i32::from(self.min), i32::from(self.max)) as i8
+    }
+}
+
+/// What a convolution or linear layer does with its `i32` accumulators as it
+/// stores them: `clamp(requant[o].apply(acc + bias[o]) + zero_point)`.
+#[derive(Clone, Copy, Debug)]
+pub struct Rescale<'a, const O: usize> {
+    /// The `i32` bias on the accumulator's scale `s_in · s_w[o]`.
+    pub bias: Option<&'a [i32; O]>,
+    /// `s_in · s_w[o] / s_out` per output channel.
+    pub requant: &'a [Requant; O],
+    /// The output's zero point.
+    pub zero_point: i8,
+    /// The fused activation.
+    pub clamp: Clamp,
+    /// How `acc · M` is rounded: [`Rounding::Double`] in convolutions,
+    /// [`Rounding::Single`] in linear layers, as TFLite's kernels.
+    pub rounding: Rounding,
+}
+
+impl<const O: usize> Rescale<'_, O> {
+    /// Output channel `o`'s value for the accumulator `acc`.
+    #[inline]
+    #[must_use]
+    pub fn store(&self, o: usize, acc: i32) -> i8 {
+        let acc = match self.bias {
+            Some(b) => acc.wrapping_add(b[o]),
+            None => acc,
+        };
+        let v = self.requant[o]
+            .apply_with(self.rounding, acc)
+            .saturating_add(i32::from(self.zero_point));
+        self.clamp.apply(v)
+    }
+}
+
+/// `output[i] = quantize(input[i])` with `params` (TFLite's `Quantize`).
+///
+/// ```
+/// use constnet_runtime::quant::{quantize, QParams};
+/// let p = QParams { scale: 0.5, zero_point: -10 };
+/// let mut q = [0i8; 4];
+/// quantize(&[0.0, 1.25, -0.25, 1000.0], p, &mut q);
+/// assert_eq!(q, [-10, -7, -11, 127]);
+/// ```
+pub fn quantize(input: &[f32], params: QParams, output: &mut [i8]) {
+    assert_eq!(input.len(), output.len(), "quantize: lengths differ");
+    for (q, &x) in output.iter_mut().zip(input) {
+        *q = params.quantize(x);
+    }
+}
+
+/// `output[i] = dequantize(input[i])` with `params` (TFLite's `Dequantize`).
+///
+/// ```
+/// use constnet_runtime::quant::{dequantize, QParams};
+/// let p = QParams { scale: 0.5, zero_point: -10 };
+/// let mut x = [0.0f32; 3];
+/// dequantize(&[-10, -7, 127], p, &mut x);
+/// assert_eq!(x, [0.0, 1.5, 68.5]);
+/// ```
+pub fn dequantize(input: &[i8], params: QParams, output: &mut [f32]) {
+    assert_eq!(input.len(), output.len(), "dequantize: lengths differ");
+    for (x, &q) in output.iter_mut().zip(input) {
+        *x = params.dequantize(q);
+    }
+}
+
+/// ReLU on a tensor quantized with zero point `zero_point`, in place: `max(q,
+/// zero_point)`. Layers before it fuse it as a [`Clamp`] instead.
+pub fn relu(values: &mut [i8], zero_point: i8) {
+    for q in values {
+        *q = (*q).max(zero_point);
+    }
+}
+
+/// Helpers the int8 kernel tests share.
+#[cfg(test)]
+pub(crate) mod test_util {
+    use super::Rescale;
+    use crate::reference::test_util::Rng;
+
+    /// Random `i8`s in `[lo, hi]`.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+    pub(crate) fn bytes(rng: &mut Rng, out: &mut [i8], lo: i8, hi: i8) {
+        let span = (i32::from(hi) - i32::from(lo) + 1) as u32;
+        for x in out {
+            *x = (i32::from(lo) + (rng.next_u32() % span) as i32) as i8;
+        }
+    }
+
+    /// Per-channel multipliers that map channel `o`'s largest accumulator to
+    /// about ±100, so the outputs spread over the `i8` range.
+    #[allow(clippy::cast_precision_loss)]
+    pub(crate) fn multipliers<const O: usize>(
+        rng: &mut Rng,
+        acc: &[i64],
+        bias: &[i32; O],
+    ) -> [f64; O] {
+        let per = acc.len() / O;
+        core::array::from_fn(|o| {
+            let top = acc[o * per..][..per]
+                .iter()
+                .map(|a| (a + i64::from(bias[o])).abs())
+                .max()
+                .unwrap_or(1);
+            100.0 / top.max(1) as f64 * (1.0 + 0.5 * f64::from(rng.next_f32()))
+        })
+    }
+
+    /// Checks `got` against the twin's accumulators: exactly through the same
+    /// `store`, and within one unit of rounding the real product once.
+    #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+    pub(crate) fn check<const O: usize>(
+        got: &[i8],
+        acc: &[i64],
+        r: &Rescale<'_, O>,
+        real: &[f64; O],
+        what: &str,
+    ) {
+        let per = acc.len() / O;
+        let mut inside = 0;
+        for (i, (&g, &a)) in got.iter().zip(acc).enumerate() {
+            let o = i / per;
+            assert_eq!(g, r.store(o, a as i32), "{what}: output {i} (channel {o})");
+            let b = r.bias.map_or(0, |b| b[o]);
+            let once = libm::round((a + i64::from(b)) as f64 * real[o]) + f64::from(r.zero_point);
+            let once = once.clamp(f64::from(r.clamp.min), f64::from(r.clamp.max));
+            assert!(
+                (f64::from(g) - once).abs() <= 1.0,
+                "{what}: output {i}: {g} against {once}"
+            );
+            inside += usize::from(g > r.clamp.min && g < r.clamp.max);
+        }
+        assert!(
+            inside * 4 > got.len(),
+            "{what}: most outputs clamped, the check says little"
+        );
+    }
+}

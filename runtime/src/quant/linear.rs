@@ -1,0 +1,109 @@
+//! int8 fully connected layer, TFLite's `FullyConnectedPerChannel` (per
+//! output channel weight scales, symmetric weights).
+
+use super::Rescale;
+
+/// `torch.nn.Linear` quantized: `output[o] = rescale.store(o, Σ_i
+/// weight[o][i] · (input[i] − input_zero))`. PyTorch's weight layout
+/// `[out_features, in_features]`: each output reads one contiguous row.
+///
+/// Checked at compile time: `I > 0`, `O > 0`, and `I · 128 · 255 < 2^31`
+/// (the `i32` accumulator cannot overflow).
+///
+/// ```
+/// use constnet_runtime::quant::{linear::linear, Clamp, Requant, Rescale, Rounding};
+/// let requant = [Requant::new(1.0), Requant::new(0.5)];
+/// let r = Rescale { bias: None, requant: &requant, zero_point: 1, clamp: Clamp::NONE, rounding: Rounding::Single };
+/// let mut y = [0i8; 2];
+/// linear(&[3, 4, 5], 2, &[[1, 0, -1], [2, 2, 2]], &r, &mut y);
+/// // (1 − 3) + 1 = −1; (2 + 4 + 6) · 0.5 + 1 = 7
+/// assert_eq!(y, [-1, 7]);
+/// ```
+pub fn linear<const I: usize, const O: usize>(
+    input: &[i8; I],
+    input_zero: i8,
+    weight: &[[i8; I]; O],
+    rescale: &Rescale<'_, O>,
+    output: &mut [i8; O],
+) {
+    const {
+        assert!(I > 0 && O > 0, "quant::linear: features must be positive");
+        assert!(
+            I as u64 * 128 * 255 < 1 << 31,
+            "quant::linear: too many inputs for an i32 accumulator"
+        );
+    };
+    let zp = i32::from(input_zero);
+    for (o, (y, w)) in output.iter_mut().zip(weight).enumerate() {
+        let acc: i32 = w
+            .iter()
+            .zip(input)
+            .map(|(&w, &x)| i32::from(w) * (i32::from(x) - zp))
+            .sum();
+        *y = rescale.store(o, acc);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::linear;
+    use crate::quant::test_util::{bytes, check, multipliers};
+    use crate::quant::{Clamp, Requant, Rescale, Rounding};
+    use crate::reference::test_util::Rng;
+
+    fn case<const I: usize, const O: usize>(seed: u32, bias: bool, relu: bool) {
+        let mut rng = Rng::new(seed);
+        let mut x = [0i8; I];
+        let mut w = [[0i8; I]; O];
+        bytes(&mut rng, &mut x, -128, 127);
+        bytes(&mut rng, w.as_flattened_mut(), -127, 127);
+        let zp = bytes_one(&mut rng);
+        let b: [i32; O] = core::array::from_fn(|_| (rng.next_u32() % 4001) as i32 - 2000);
+        let acc: std::vec::Vec<i64> = w
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .zip(&x)
+                    .map(|(&w, &x)| i64::from(w) * (i64::from(x) - i64::from(zp)))
+                    .sum()
+            })
+            .collect();
+        let zero = [0i32; O];
+        let real = multipliers(&mut rng, &acc, if bias { &b } else { &zero });
+        let requant = real.map(Requant::new);
+        let out_zp = bytes_one(&mut rng) / 4;
+        let clamp = if relu {
+            Clamp {
+                min: out_zp,
+                max: i8::MAX,
+            }
+        } else {
+            Clamp::NONE
+        };
+        let r = Rescale {
+            bias: bias.then_some(&b),
+            requant: &requant,
+            zero_point: out_zp,
+            clamp,
+            rounding: Rounding::Single,
+        };
+        let mut y = [0i8; O];
+        linear(&x, zp, &w, &r, &mut y);
+        check(&y, &acc, &r, &real, "linear");
+    }
+
+    fn bytes_one(rng: &mut Rng) -> i8 {
+        let mut b = [0i8];
+        bytes(rng, &mut b, -128, 127);
+        b[0]
+    }
+
+    #[test]
+    fn linear_matches_the_sum_and_the_real_product() {
+        case::<400, 120>(11, true, true); // LeNet-5's fc1
+        case::<120, 84>(12, true, false);
+        case::<84, 10>(13, false, false);
+        case::<1, 3>(14, true, false);
+        case::<640, 128>(15, true, true); // the autoencoder's first layer
+    }
+}

@@ -1,0 +1,243 @@
+//! int8 pooling, TFLite's `MaxPool` and `AveragePool`: the output keeps the
+//! input's scale and zero point, so no rescaling.
+
+use crate::pool::output_len;
+
+/// The kernel indices of one window inside the input (see `conv::taps`),
+/// dilation 1.
+#[inline]
+fn window(o: usize, stride: usize, pad: usize, kernel: usize, len: usize) -> (usize, usize) {
+    let start = o * stride;
+    let first = pad.saturating_sub(start).min(kernel);
+    let end = (len + pad).saturating_sub(start).min(kernel);
+    (first, end.max(first))
+}
+
+/// `torch.nn.MaxPool2d(kernel_size=(KH, KW), stride=(SH, SW), padding=(PH,
+/// PW))` quantized: the largest `q` of each window's positions inside the
+/// input (padding is never the maximum, as PyTorch's `−∞`).
+///
+/// Checked at compile time as [`crate::pool::max_pool2d`] (without
+/// dilation and ceil mode).
+///
+/// ```
+/// use constnet_runtime::quant::pool::max_pool2d;
+/// let x = [[[1i8, -2, 3, 4], [5, 6, -7, 8]]];
+/// let mut y = [[[0i8; 2]; 1]; 1];
+/// max_pool2d::<2, 2, 2, 2, 0, 0, 1, 2, 4, 1, 2>(&x, &mut y);
+/// assert_eq!(y, [[[6, 8]]]);
+/// ```
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+pub fn max_pool2d<
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[i8; W]; H]; C],
+    output: &mut [[[i8; OW]; OH]; C],
+) {
+    const { check::<KH, KW, SH, SW, PH, PW, H, W, OH, OW>() };
+    for (plane, out) in input.iter().zip(output.iter_mut()) {
+        for (oy, row) in out.iter_mut().enumerate() {
+            let (i0, i1) = window(oy, SH, PH, KH, H);
+            for (ox, y) in row.iter_mut().enumerate() {
+                let (j0, j1) = window(ox, SW, PW, KW, W);
+                let mut m = i8::MIN;
+                for i in i0..i1 {
+                    for j in j0..j1 {
+                        m = m.max(plane[oy * SH + i - PH][ox * SW + j - PW]);
+                    }
+                }
+                *y = m;
+            }
+        }
+    }
+}
+
+/// `torch.nn.AvgPool2d(kernel_size=(KH, KW), stride=(SH, SW), padding=(PH,
+/// PW), count_include_pad=COUNT_PAD)` quantized: each window's sum of `q`
+/// (padding counts as the zero point) divided by its count, rounded half
+/// away from zero. TFLite's `AveragePool` divides by the positions inside
+/// the input, PyTorch's `count_include_pad=False`; with `COUNT_PAD` the
+/// padded positions count too, PyTorch's default (the same without
+/// padding).
+///
+/// ```
+/// use constnet_runtime::quant::pool::avg_pool2d;
+/// let x = [[[1i8, 2, -3, -4], [5, 6, -7, -7]]];
+/// let mut y = [[[0i8; 2]; 1]; 1];
+/// avg_pool2d::<2, 2, 2, 2, 0, 0, false, 1, 2, 4, 1, 2>(&x, 0, &mut y);
+/// assert_eq!(y, [[[4, -5]]]); // 14 / 4 = 3.5 → 4; −21 / 4 = −5.25 → −5
+/// ```
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+pub fn avg_pool2d<
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const COUNT_PAD: bool,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[i8; W]; H]; C],
+    zero_point: i8,
+    output: &mut [[[i8; OW]; OH]; C],
+) {
+    const { check::<KH, KW, SH, SW, PH, PW, H, W, OH, OW>() };
+    for (plane, out) in input.iter().zip(output.iter_mut()) {
+        for (oy, row) in out.iter_mut().enumerate() {
+            let (i0, i1) = window(oy, SH, PH, KH, H);
+            for (ox, y) in row.iter_mut().enumerate() {
+                let (j0, j1) = window(ox, SW, PW, KW, W);
+                let mut sum = 0i32;
+                for i in i0..i1 {
+                    for j in j0..j1 {
+                        sum += i32::from(plane[oy * SH + i - PH][ox * SW + j - PW]);
+                    }
+                }
+                let inside = (i1 - i0) * (j1 - j0);
+                let count = if COUNT_PAD {
+                    // PyTorch counts the padded positions of the window, not
+                    // those past the padding (a window may end outside it).
+                    let rows = (oy * SH + KH).min(H + 2 * PH) - oy * SH;
+                    let cols = (ox * SW + KW).min(W + 2 * PW) - ox * SW;
+                    sum += i32::from(zero_point) * (rows * cols - inside) as i32;
+                    rows * cols
+                } else {
+                    inside
+                };
+                *y = round_div(sum, count as i32);
+            }
+        }
+    }
+}
+
+/// `sum / count` rounded half away from zero, as TFLite's `AveragePool`:
+/// `(sum ± count / 2) / count` with C's truncating division.
+#[inline]
+#[allow(clippy::cast_possible_truncation)] // An average of `i8`s is an `i8`.
+fn round_div(sum: i32, count: i32) -> i8 {
+    let q = if sum > 0 {
+        (sum + count / 2) / count
+    } else {
+        (sum - count / 2) / count
+    };
+    q as i8
+}
+
+/// The compile-time checks both pools share.
+const fn check<
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>() {
+    assert!(
+        matches!(output_len(H, KH, SH, PH, 1, false), Some(n) if n == OH)
+            && matches!(output_len(W, KW, SW, PW, 1, false), Some(n) if n == OW),
+        "quant pool: OH and OW must be PyTorch's output sizes (and the padding at most half the kernel)"
+    );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{avg_pool2d, max_pool2d};
+    use crate::quant::test_util::bytes;
+    use crate::reference::test_util::Rng;
+
+    /// The window of output `(oy, ox)` from the definition: every position
+    /// of the padded input it covers, `None` for padding.
+    #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)]
+    fn positions(
+        plane: &[std::vec::Vec<i8>],
+        (oy, ox): (usize, usize),
+        (k, s, p): ((usize, usize), (usize, usize), (usize, usize)),
+    ) -> std::vec::Vec<Option<i8>> {
+        let (h, w) = (plane.len() as isize, plane[0].len() as isize);
+        let mut v = std::vec::Vec::new();
+        for i in 0..k.0 {
+            for j in 0..k.1 {
+                let y = (oy * s.0 + i) as isize - p.0 as isize;
+                let x = (ox * s.1 + j) as isize - p.1 as isize;
+                // PyTorch's window stops at the padding's end.
+                if y >= h + p.0 as isize || x >= w + p.1 as isize {
+                    continue;
+                }
+                let inside = (0..h).contains(&y) && (0..w).contains(&x);
+                v.push(inside.then(|| plane[y as usize][x as usize]));
+            }
+        }
+        v
+    }
+
+    macro_rules! case {
+        ($seed:expr; C=$c:literal H=$h:literal W=$w:literal K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal) P=($ph:literal, $pw:literal) -> ($oh:literal, $ow:literal)) => {{
+            let mut rng = Rng::new($seed);
+            let mut x = [[[0i8; $w]; $h]; $c];
+            bytes(&mut rng, x.as_flattened_mut().as_flattened_mut(), -128, 127);
+            let zp = (rng.next_u32() % 256) as i32 as i8;
+            let mut max = [[[0i8; $ow]; $oh]; $c];
+            let mut avg = [[[0i8; $ow]; $oh]; $c];
+            let mut avg_pad = [[[0i8; $ow]; $oh]; $c];
+            max_pool2d::<$kh, $kw, $sh, $sw, $ph, $pw, $c, $h, $w, $oh, $ow>(&x, &mut max);
+            avg_pool2d::<$kh, $kw, $sh, $sw, $ph, $pw, false, $c, $h, $w, $oh, $ow>(
+                &x, zp, &mut avg,
+            );
+            avg_pool2d::<$kh, $kw, $sh, $sw, $ph, $pw, true, $c, $h, $w, $oh, $ow>(
+                &x,
+                zp,
+                &mut avg_pad,
+            );
+            for c in 0..$c {
+                let plane: std::vec::Vec<std::vec::Vec<i8>> =
+                    x[c].iter().map(|r| r.to_vec()).collect();
+                for oy in 0..$oh {
+                    for ox in 0..$ow {
+                        let win = positions(&plane, (oy, ox), (($kh, $kw), ($sh, $sw), ($ph, $pw)));
+                        let inside: std::vec::Vec<f64> =
+                            win.iter().flatten().map(|&q| f64::from(q)).collect();
+                        let top = win.iter().flatten().max().copied().unwrap();
+                        assert_eq!(max[c][oy][ox], top, "max ({c}, {oy}, {ox})");
+                        let mean = libm::round(inside.iter().sum::<f64>() / inside.len() as f64);
+                        assert_eq!(f64::from(avg[c][oy][ox]), mean, "avg ({c}, {oy}, {ox})");
+                        let all: f64 = win.iter().map(|q| f64::from(q.unwrap_or(zp))).sum();
+                        let mean = libm::round(all / win.len() as f64);
+                        assert_eq!(
+                            f64::from(avg_pad[c][oy][ox]),
+                            mean,
+                            "avg, padding counted ({c}, {oy}, {ox})"
+                        );
+                    }
+                }
+            }
+        }};
+    }
+
+    #[test]
+    fn pools_match_their_definitions() {
+        case!(21; C=3 H=28 W=28 K=(2, 2) S=(2, 2) P=(0, 0) -> (14, 14)); // LeNet-5
+        case!(22; C=2 H=9 W=7 K=(3, 3) S=(2, 2) P=(1, 1) -> (5, 4));
+        case!(23; C=2 H=6 W=8 K=(3, 2) S=(1, 2) P=(1, 0) -> (6, 4));
+        case!(24; C=1 H=5 W=5 K=(5, 5) S=(1, 1) P=(2, 2) -> (5, 5));
+        case!(25; C=4 H=25 W=5 K=(25, 5) S=(1, 1) P=(0, 0) -> (1, 1)); // DS-CNN's global pool
+    }
+}
