@@ -1,0 +1,491 @@
+//! constnet's int8 kernels (`constnet::quant`) against TensorFlow Lite's
+//! reference int8 kernels, on the shipped LeNet-5, and the int8 network's
+//! accuracy with constnet's own calibration.
+//!
+//! `tests/int8/lenet5_tflite.safetensors` (written by
+//! `tools/tflite_int8_golden.py`) holds LeNet-5 as TFLite's converter
+//! quantized it (per-channel int8 weights, int32 biases, every activation's
+//! scale and zero point) and what TFLite's reference kernels computed with
+//! it: every tensor of 20 test digits and the int8 logits of all 2,000. The
+//! network below is assembled by hand from the kernels, one call per layer,
+//! as `network!` will generate it.
+
+mod common;
+
+use common::mnist::{lenet_input, Mnist};
+use common::{data, lenet, root, LeNet5};
+use constnet::quant::calibrate::{calibrate, Method};
+use constnet::quant::observe::{quantize_bias, quantize_weights};
+use constnet::quant::{conv, linear, pool, quantize, Clamp, QParams, Requant, Rescale, Rounding};
+use safetensors::SafeTensors;
+
+/// One LeNet-5 input.
+type Image = [[[f32; 32]; 32]; 1];
+
+/// A quantized convolution or linear layer: int8 weights, int32 bias, and
+/// the per-channel multipliers `s_in · s_w[o] / s_out`.
+struct Layer<W, const O: usize> {
+    weight: W,
+    bias: [i32; O],
+    requant: [Requant; O],
+    out: QParams,
+    rounding: Rounding,
+}
+
+/// Weight, bias, weight scales, input scale, output parameters.
+type Parts = (Vec<i8>, Vec<i32>, Vec<f32>, f32, QParams);
+
+/// A convolution: TFLite rounds its rescaling twice.
+impl<const O: usize, const C: usize, const K: usize> Layer<[[[[i8; K]; K]; C]; O], O> {
+    fn conv(parts: Parts) -> Self {
+        Layer::new(rank4(&parts.0), parts, Rounding::Double)
+    }
+}
+
+/// A linear layer: TFLite (on ruy) rounds its rescaling once.
+impl<const O: usize, const I: usize> Layer<[[i8; I]; O], O> {
+    fn linear(parts: Parts) -> Self {
+        Layer::new(rank2(&parts.0), parts, Rounding::Single)
+    }
+}
+
+impl<W, const O: usize> Layer<W, O> {
+    fn new(weight: W, (_, b, s_w, s_in, out): Parts, rounding: Rounding) -> Self {
+        Layer {
+            weight,
+            bias: b.try_into().unwrap(),
+            requant: requants(s_in, &s_w, out.scale),
+            out,
+            rounding,
+        }
+    }
+
+    fn rescale(&self) -> Rescale<'_, O> {
+        Rescale {
+            bias: Some(&self.bias),
+            requant: &self.requant,
+            zero_point: self.out.zero_point,
+            clamp: Clamp::NONE,
+            rounding: self.rounding,
+        }
+    }
+
+    /// With the ReLU that follows it fused, as TFLite fuses it.
+    fn rescale_relu(&self) -> Rescale<'_, O> {
+        Rescale {
+            clamp: Clamp::relu(self.out),
+            ..self.rescale()
+        }
+    }
+}
+
+/// TFLite's multipliers: `s_in · s_w[o] / s_out` in `f64` from the `f32`
+/// scales (`PopulateConvolutionQuantizationParams`).
+fn requants<const O: usize>(s_in: f32, s_w: &[f32], s_out: f32) -> [Requant; O] {
+    std::array::from_fn(|o| Requant::new(f64::from(s_in) * f64::from(s_w[o]) / f64::from(s_out)))
+}
+
+struct Int8LeNet {
+    input: QParams,
+    conv1: Layer<[[[[i8; 5]; 5]; 1]; 6], 6>,
+    conv2: Layer<[[[[i8; 5]; 5]; 6]; 16], 16>,
+    fc1: Layer<[[i8; 400]; 120], 120>,
+    fc2: Layer<[[i8; 120]; 84], 84>,
+    fc3: Layer<[[i8; 84]; 10], 10>,
+}
+
+/// Every tensor of one forward pass.
+#[derive(Default)]
+struct Trace {
+    input: Vec<i8>,
+    conv1: Vec<i8>,
+    pool1: Vec<i8>,
+    conv2: Vec<i8>,
+    pool2: Vec<i8>,
+    fc1: Vec<i8>,
+    fc2: Vec<i8>,
+    fc3: Vec<i8>,
+}
+
+impl Int8LeNet {
+    /// The same network with other roundings, to show that the data tells
+    /// them apart.
+    fn set_roundings(&mut self, conv: Rounding, linear: Rounding) {
+        (self.conv1.rounding, self.conv2.rounding) = (conv, conv);
+        (self.fc1.rounding, self.fc2.rounding, self.fc3.rounding) = (linear, linear, linear);
+    }
+
+    fn forward(&self, x: &Image) -> Trace {
+        let mut q = [[[0i8; 32]; 32]; 1];
+        quantize(
+            x.as_flattened().as_flattened(),
+            self.input,
+            q.as_flattened_mut().as_flattened_mut(),
+        );
+        let mut c1 = [[[0i8; 28]; 28]; 6];
+        conv::conv2d::<1, 1, 0, 0, 0, 0, 1, 1, 1, 1, 32, 32, 6, 1, 5, 5, 28, 28>(
+            &q,
+            self.input.zero_point,
+            &self.conv1.weight,
+            &self.conv1.rescale_relu(),
+            &mut c1,
+        );
+        let mut p1 = [[[0i8; 14]; 14]; 6];
+        pool::max_pool2d::<2, 2, 2, 2, 0, 0, 6, 28, 28, 14, 14>(&c1, &mut p1);
+        let mut c2 = [[[0i8; 10]; 10]; 16];
+        conv::conv2d::<1, 1, 0, 0, 0, 0, 1, 1, 1, 6, 14, 14, 16, 6, 5, 5, 10, 10>(
+            &p1,
+            self.conv1.out.zero_point,
+            &self.conv2.weight,
+            &self.conv2.rescale_relu(),
+            &mut c2,
+        );
+        let mut p2 = [[[0i8; 5]; 5]; 16];
+        pool::max_pool2d::<2, 2, 2, 2, 0, 0, 16, 10, 10, 5, 5>(&c2, &mut p2);
+        let flat: &[i8; 400] = p2.as_flattened().as_flattened().try_into().unwrap();
+        let mut f1 = [0i8; 120];
+        linear::linear(
+            flat,
+            self.conv2.out.zero_point,
+            &self.fc1.weight,
+            &self.fc1.rescale_relu(),
+            &mut f1,
+        );
+        let mut f2 = [0i8; 84];
+        linear::linear(
+            &f1,
+            self.fc1.out.zero_point,
+            &self.fc2.weight,
+            &self.fc2.rescale_relu(),
+            &mut f2,
+        );
+        let mut f3 = [0i8; 10];
+        linear::linear(
+            &f2,
+            self.fc2.out.zero_point,
+            &self.fc3.weight,
+            &self.fc3.rescale(),
+            &mut f3,
+        );
+        let flat = |t: &[i8]| t.to_vec();
+        Trace {
+            input: flat(q.as_flattened().as_flattened()),
+            conv1: flat(c1.as_flattened().as_flattened()),
+            pool1: flat(p1.as_flattened().as_flattened()),
+            conv2: flat(c2.as_flattened().as_flattened()),
+            pool2: flat(p2.as_flattened().as_flattened()),
+            fc1: flat(&f1),
+            fc2: flat(&f2),
+            fc3: flat(&f3),
+        }
+    }
+
+    /// The network as TFLite quantized it.
+    fn from_tflite(file: &SafeTensors<'_>) -> Int8LeNet {
+        let p = |t: &str| QParams {
+            scale: f32s(file, &format!("{t}.scale"))[0],
+            zero_point: i8::try_from(i32s(file, &format!("{t}.zero_point"))[0]).unwrap(),
+        };
+        let input = p("input");
+        // The max pools keep their input's parameters: TFLite's file says so.
+        assert_eq!(p("pool1"), p("conv1"));
+        assert_eq!(p("pool2"), p("conv2"));
+        let layer = |name: &str, s_in: f32, out: QParams| {
+            let s_w = f32s(file, &format!("{name}.weight_scale"));
+            (
+                i8s(file, &format!("{name}.weight")),
+                i32s(file, &format!("{name}.bias")),
+                s_w,
+                s_in,
+                out,
+            )
+        };
+        let (c1, c2, f1, f2) = (p("conv1"), p("conv2"), p("fc1"), p("fc2"));
+        Int8LeNet {
+            input,
+            conv1: Layer::conv(layer("conv1", input.scale, c1)),
+            conv2: Layer::conv(layer("conv2", c1.scale, c2)),
+            fc1: Layer::linear(layer("fc1", c2.scale, f1)),
+            fc2: Layer::linear(layer("fc2", f1.scale, f2)),
+            fc3: Layer::linear(layer("fc3", f2.scale, p("fc3"))),
+        }
+    }
+
+    /// The float network quantized with constnet's calibration: TFLite's
+    /// rules (per-channel symmetric weights, asymmetric activations), each
+    /// convolution and linear layer's output taking the range of the ReLU
+    /// after it, the pools their input's.
+    fn from_float(net: &LeNet5, calibration_inputs: &[Image], method: Method) -> Int8LeNet {
+        let cal = calibrate(net, calibration_inputs, method).unwrap();
+        let after = |name: &str| {
+            cal.layers[cal.layers.iter().position(|(l, _)| l.name == name).unwrap() + 1].1
+        };
+        let (c1, c2, f1, f2) = (after("conv1"), after("conv2"), after("fc1"), after("fc2"));
+        let f3 = cal.layers.last().unwrap().1;
+        let layer = |w: &[f32], b: &[f32], s_in: f32, out: QParams| {
+            let mut weight = vec![0i8; w.len()];
+            let mut scales = vec![0f32; b.len()];
+            quantize_weights(w, &mut weight, &mut scales).unwrap();
+            let mut bias = vec![0i32; b.len()];
+            quantize_bias(b, s_in, &scales, &mut bias);
+            (weight, bias, scales, s_in, out)
+        };
+        Int8LeNet {
+            input: cal.input,
+            conv1: Layer::conv(layer(
+                net.conv1
+                    .weight
+                    .as_flattened()
+                    .as_flattened()
+                    .as_flattened(),
+                &net.conv1.bias,
+                cal.input.scale,
+                c1,
+            )),
+            conv2: Layer::conv(layer(
+                net.conv2
+                    .weight
+                    .as_flattened()
+                    .as_flattened()
+                    .as_flattened(),
+                &net.conv2.bias,
+                c1.scale,
+                c2,
+            )),
+            fc1: Layer::linear(layer(
+                net.fc1.weight.as_flattened(),
+                &net.fc1.bias,
+                c2.scale,
+                f1,
+            )),
+            fc2: Layer::linear(layer(
+                net.fc2.weight.as_flattened(),
+                &net.fc2.bias,
+                f1.scale,
+                f2,
+            )),
+            fc3: Layer::linear(layer(
+                net.fc3.weight.as_flattened(),
+                &net.fc3.bias,
+                f2.scale,
+                f3,
+            )),
+        }
+    }
+}
+
+fn f32s(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
+    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
+    t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn i32s(file: &SafeTensors<'_>, name: &str) -> Vec<i32> {
+    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(t.dtype(), safetensors::Dtype::I32, "{name}");
+    t.data()
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn i8s(file: &SafeTensors<'_>, name: &str) -> Vec<i8> {
+    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    assert_eq!(t.dtype(), safetensors::Dtype::I8, "{name}");
+    t.data().iter().map(|&b| b as i8).collect()
+}
+
+fn golden() -> Vec<u8> {
+    std::fs::read(root().join("tests/int8/lenet5_tflite.safetensors")).unwrap()
+}
+
+fn rank4<const O: usize, const C: usize, const KH: usize, const KW: usize>(
+    v: &[i8],
+) -> [[[[i8; KW]; KH]; C]; O] {
+    let mut a = [[[[0i8; KW]; KH]; C]; O];
+    a.as_flattened_mut()
+        .as_flattened_mut()
+        .as_flattened_mut()
+        .copy_from_slice(v);
+    a
+}
+
+fn rank2<const O: usize, const I: usize>(v: &[i8]) -> [[i8; I]; O] {
+    let mut a = [[0i8; I]; O];
+    a.as_flattened_mut().copy_from_slice(v);
+    a
+}
+
+fn rank3(v: &[f32]) -> Image {
+    let mut a: Image = [[[0f32; 32]; 32]; 1];
+    a.as_flattened_mut()
+        .as_flattened_mut()
+        .copy_from_slice(&v[..1024]);
+    a
+}
+
+fn train_inputs(n: usize) -> Vec<Image> {
+    let train = Mnist::load(&data("mnist"), "train").unwrap();
+    train.images[..n].iter().map(lenet_input).collect()
+}
+
+const TENSORS: [&str; 8] = [
+    "input", "conv1", "pool1", "conv2", "pool2", "fc1", "fc2", "fc3",
+];
+
+#[test]
+fn every_tensor_equals_tflite_reference_kernels() {
+    let bytes = golden();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let net = Int8LeNet::from_tflite(&file);
+    let inputs = f32s(&file, "input.float");
+    let expected: Vec<Vec<i8>> = TENSORS
+        .iter()
+        .map(|t| i8s(&file, &format!("{t}.values")))
+        .collect();
+    let test = Mnist::load(&data("mnist"), "t10k").unwrap();
+    assert_eq!(inputs.len(), 20 * 1024);
+    for d in 0..20 {
+        let x = rank3(&inputs[d * 1024..]);
+        assert_eq!(
+            x,
+            lenet_input(&test.images[d]),
+            "digit {d}: the tool's preprocessing"
+        );
+        let t = net.forward(&x);
+        let ours = [
+            &t.input, &t.conv1, &t.pool1, &t.conv2, &t.pool2, &t.fc1, &t.fc2, &t.fc3,
+        ];
+        for ((name, ours), theirs) in TENSORS.iter().zip(ours).zip(&expected) {
+            let n = ours.len();
+            assert_eq!(theirs.len(), 20 * n, "{name}");
+            let differ = ours
+                .iter()
+                .zip(&theirs[d * n..][..n])
+                .filter(|(a, b)| a != b)
+                .count();
+            assert_eq!(
+                differ, 0,
+                "digit {d}, tensor {name}: {differ} of {n} values differ from TFLite's"
+            );
+        }
+    }
+    let logits = i8s(&file, "fc3.all");
+    for (d, digit) in test.images.iter().enumerate() {
+        let t = net.forward(&lenet_input(digit));
+        assert_eq!(t.fc3, logits[d * 10..][..10], "digit {d}: int8 logits");
+    }
+    // Each layer kind's rounding is pinned by the data: the other rule
+    // changes some of these values.
+    let mut other = Int8LeNet::from_tflite(&file);
+    for (conv, linear, layers) in [
+        (Rounding::Single, Rounding::Single, 0..4),
+        (Rounding::Double, Rounding::Double, 4..7),
+    ] {
+        other.set_roundings(conv, linear);
+        let mut differ = 0;
+        for d in 0..20 {
+            let (a, b) = (
+                net.forward(&rank3(&inputs[d * 1024..])),
+                other.forward(&rank3(&inputs[d * 1024..])),
+            );
+            let a = [
+                &a.conv1, &a.pool1, &a.conv2, &a.pool2, &a.fc1, &a.fc2, &a.fc3,
+            ];
+            let b = [
+                &b.conv1, &b.pool1, &b.conv2, &b.pool2, &b.fc1, &b.fc2, &b.fc3,
+            ];
+            differ += layers
+                .clone()
+                .map(|l| a[l].iter().zip(b[l]).filter(|(x, y)| x != y).count())
+                .sum::<usize>();
+        }
+        println!("conv {conv:?}, linear {linear:?}: {differ} values differ");
+        assert!(
+            differ > 0,
+            "conv {conv:?}, linear {linear:?}: no value differs"
+        );
+    }
+}
+
+#[test]
+fn calibration_finds_tflites_parameters() {
+    let bytes = golden();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let theirs = Int8LeNet::from_tflite(&file);
+    let ours = Int8LeNet::from_float(&lenet(), &train_inputs(500), Method::MinMax);
+    let pairs = [
+        ("input", ours.input, theirs.input),
+        ("conv1", ours.conv1.out, theirs.conv1.out),
+        ("conv2", ours.conv2.out, theirs.conv2.out),
+        ("fc1", ours.fc1.out, theirs.fc1.out),
+        ("fc2", ours.fc2.out, theirs.fc2.out),
+        ("fc3", ours.fc3.out, theirs.fc3.out),
+    ];
+    for (name, a, b) in pairs {
+        println!("{name}: constnet {a:?}, TFLite {b:?}");
+        assert_eq!(a.zero_point, b.zero_point, "{name}");
+        assert!(
+            (a.scale / b.scale - 1.0).abs() < 1e-5,
+            "{name}: {a:?} against {b:?}"
+        );
+    }
+    let weights = |n: &Int8LeNet| -> Vec<i8> {
+        [
+            n.conv1.weight.as_flattened().as_flattened().as_flattened(),
+            n.conv2.weight.as_flattened().as_flattened().as_flattened(),
+            n.fc1.weight.as_flattened(),
+            n.fc2.weight.as_flattened(),
+            n.fc3.weight.as_flattened(),
+        ]
+        .concat()
+    };
+    let (a, b) = (weights(&ours), weights(&theirs));
+    let differ = a.iter().zip(&b).filter(|(x, y)| x != y).count();
+    let worst = a
+        .iter()
+        .zip(&b)
+        .map(|(&x, &y)| (i16::from(x) - i16::from(y)).abs())
+        .max()
+        .unwrap();
+    println!(
+        "{differ} of {} int8 weights differ from TFLite's, by at most {worst}",
+        a.len()
+    );
+    assert!(
+        worst <= 1 && differ * 1000 < a.len(),
+        "{differ} weights differ, by up to {worst}"
+    );
+}
+
+#[test]
+fn int8_accuracy_is_within_half_a_point_of_float() {
+    let float = lenet();
+    let test = Mnist::load(&data("mnist"), "t10k").unwrap();
+    let calibration = train_inputs(500);
+    let correct = |predict: &dyn Fn(&Image) -> usize| {
+        test.images
+            .iter()
+            .zip(&test.labels)
+            .filter(|(d, &l)| predict(&lenet_input(d)) == usize::from(l))
+            .count()
+    };
+    let argmax = |v: &[i8]| {
+        (0..v.len())
+            .max_by_key(|&i| (v[i], std::cmp::Reverse(i)))
+            .unwrap()
+    };
+    let f = correct(&|x| common::mnist::argmax(&constnet::Network::forward(&*float, x)));
+    for method in [Method::MinMax, Method::Percentile(1e-4)] {
+        let q = Int8LeNet::from_float(&float, &calibration, method);
+        let c = correct(&|x| argmax(&q.forward(x).fc3));
+        println!("{method:?}: float {f}/2000, int8 {c}/2000");
+        assert!(
+            c.abs_diff(f) <= 10,
+            "{method:?}: int8 {c}/2000 against float {f}/2000"
+        );
+    }
+}
