@@ -26,21 +26,36 @@
 //!   point, saturating; [`dequantize`] is `scale · (q − zero_point)`.
 //!
 //! The modules: [`fixed`] (the fixed-point arithmetic), [`conv`],
-//! [`linear`], [`pool`] (the kernels, portable Rust), [`observe`] (ranges
-//! to quantization parameters, as TFLite's calibrator chooses them) and,
-//! with `alloc`, [`calibrate`] (ranges of every layer of a float network
-//! over representative inputs).
+//! [`linear`], [`pool`] (the kernels, portable Rust), [`tensor`] (`i8`
+//! arrays viewed flat), [`observe`] (ranges to quantization parameters, as
+//! TFLite's calibrator chooses them), [`layer`] (a quantized layer made
+//! from a float one), [`network`] (the [`Int8Network`] trait `network!`
+//! implements for `#[int8]`) and, with `alloc`, [`calibrate`] (ranges of
+//! every layer of a float network over representative inputs).
 
 #[cfg(feature = "alloc")]
 pub mod calibrate;
 pub mod conv;
 pub mod fixed;
+pub mod layer;
 pub mod linear;
+pub mod network;
 pub mod observe;
 pub mod pool;
+pub mod tensor;
 
 pub use fixed::{Requant, Rounding};
+pub use layer::QLayer;
+pub use network::{Int8Network, QuantizeError};
 pub use observe::{QParams, RangeError};
+pub use tensor::QTensor;
+
+// SAFETY: plain integers and floats; all zeros is a valid value of each.
+unsafe impl bytemuck::Zeroable for QParams {}
+// SAFETY: as above.
+unsafe impl bytemuck::Zeroable for Clamp {}
+// SAFETY: as above.
+unsafe impl bytemuck::Zeroable for Requant {}
 
 /// The range a layer's `i8` outputs are clamped to: `[−128, 127]`, or
 /// narrower for a fused ReLU (`[zp, 127]`) or ReLU6 (`[zp, zp + round(6 /

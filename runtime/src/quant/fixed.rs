@@ -98,11 +98,12 @@ impl Requant {
 /// How [`Requant::apply_with`] rounds `acc · M`: TFLite rounds differently
 /// in different kernels, and constnet follows each.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(u8)] // `Double` is 0: a zeroed `QLayer` is valid.
 pub enum Rounding {
     /// Twice, [`Requant::apply`]: TFLite's reference convolutions (gemmlowp's
     /// fixed-point functions).
     #[default]
-    Double,
+    Double = 0,
     /// Once, [`Requant::apply_single`]: TFLite's fully connected layers, which
     /// run on ruy (and every kernel built with `TFLITE_SINGLE_ROUNDING`).
     Single,

@@ -304,7 +304,6 @@ impl Observer for Percentile {
 /// assert_eq!(q, [64, -127, 0, 0]);
 /// assert_eq!(s, [1.0 / 127.0, 1.0]);
 /// ```
-#[allow(clippy::cast_possible_truncation)] // Rounded into [-127, 127] first.
 pub fn quantize_weights(
     weights: &[f32],
     quantized: &mut [i8],
@@ -327,19 +326,37 @@ pub fn quantize_weights(
         .zip(quantized.chunks_mut(per))
         .zip(scales)
     {
-        let mut top = 0.0f32;
-        for &x in w {
-            if !x.is_finite() {
-                return Err(RangeError::NotFinite { min: x, max: x });
-            }
-            top = top.max(x.abs());
-        }
-        *s = if top > 0.0 { top / 127.0 } else { 1.0 };
-        for (q, &x) in q.iter_mut().zip(w) {
-            *q = libm::roundf(x / *s).clamp(-127.0, 127.0) as i8;
-        }
+        *s = quantize_channel(w, 1.0, q)?;
     }
     Ok(())
+}
+
+/// One output channel of [`quantize_weights`], each weight multiplied by
+/// `factor` first (a folded batch norm's `γ / √(σ² + ε)`, 1 otherwise):
+/// writes `quantized` and returns the channel's scale.
+///
+/// # Errors
+///
+/// [`RangeError::NotFinite`] if a (scaled) weight is NaN or infinite.
+#[allow(clippy::cast_possible_truncation)] // Rounded into [-127, 127] first.
+pub fn quantize_channel(
+    weights: &[f32],
+    factor: f32,
+    quantized: &mut [i8],
+) -> Result<f32, RangeError> {
+    let mut top = 0.0f32;
+    for &x in weights {
+        let x = x * factor;
+        if !x.is_finite() {
+            return Err(RangeError::NotFinite { min: x, max: x });
+        }
+        top = top.max(x.abs());
+    }
+    let scale = if top > 0.0 { top / 127.0 } else { 1.0 };
+    for (q, &x) in quantized.iter_mut().zip(weights) {
+        *q = libm::roundf(x * factor / scale).clamp(-127.0, 127.0) as i8;
+    }
+    Ok(scale)
 }
 
 /// Quantizes a bias to `i32` on each channel's accumulator scale `s_in ·

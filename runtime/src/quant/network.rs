@@ -1,0 +1,133 @@
+//! The [`Int8Network`] trait: what `network!` generates for `#[int8]`, the
+//! quantized twin of a float [`Network`].
+
+use core::fmt;
+
+use super::observe::{QParams, RangeError};
+use super::tensor::QTensor;
+use super::{dequantize, quantize};
+use crate::network::Network;
+use crate::tensor::Tensor;
+
+/// A declared network quantized to int8, TFLite's semantics (see
+/// [`crate::quant`]). `network!` implements it for `<Name>Int8` when the
+/// declaration carries `#[int8]`.
+pub trait Int8Network: Sized + bytemuck::Zeroable + 'static {
+    /// The float network it quantizes.
+    type Float: Network;
+    /// The quantized input, e.g. `[[[i8; 32]; 32]; 1]`.
+    type Input: QTensor;
+    /// The quantized output, e.g. `[i8; 10]`.
+    type Output: QTensor;
+    /// Scratch memory for one forward pass: every intermediate `i8` value.
+    type Workspace: bytemuck::Zeroable;
+
+    /// Bytes of the quantized network: int8 weights, int32 biases and the
+    /// per-channel scales and multipliers.
+    const WEIGHT_BYTES: usize = core::mem::size_of::<Self>();
+    /// Bytes of scratch memory of one forward pass.
+    const WORKSPACE_BYTES: usize = core::mem::size_of::<Self::Workspace>();
+
+    /// Quantizes `float` with the parameters of its input and of every
+    /// layer's output (`layers[i]` for [`Network::LAYERS`]`[i]`, as
+    /// [`calibrate`](super::calibrate::calibrate) finds them).
+    ///
+    /// # Errors
+    ///
+    /// [`QuantizeError::Layers`] if `layers` does not have one entry per
+    /// layer, [`QuantizeError::Weights`] naming the layer whose weights are
+    /// not finite.
+    fn quantize_from(
+        &mut self,
+        float: &Self::Float,
+        input: QParams,
+        layers: &[QParams],
+    ) -> Result<(), QuantizeError>;
+
+    /// Runs one quantized sample. No heap allocation; the workspace lives
+    /// on the stack.
+    fn forward(&self, input: &Self::Input) -> Self::Output;
+
+    /// Runs one quantized sample in caller-owned scratch memory.
+    fn forward_with(&self, input: &Self::Input, workspace: &mut Self::Workspace) -> Self::Output;
+
+    /// How the input is quantized.
+    fn input_params(&self) -> QParams;
+
+    /// How the output is quantized.
+    fn output_params(&self) -> QParams;
+
+    /// Runs one float sample: quantized with [`Int8Network::input_params`],
+    /// run in int8, dequantized with [`Int8Network::output_params`].
+    fn forward_f32(
+        &self,
+        input: &<Self::Float as Network>::Input,
+    ) -> <Self::Float as Network>::Output {
+        let mut q = <Self::Input as bytemuck::Zeroable>::zeroed();
+        quantize(input.as_flat(), self.input_params(), q.as_flat_mut());
+        let out = self.forward(&q);
+        let mut y = <<Self::Float as Network>::Output as Tensor>::zeroed();
+        dequantize(out.as_flat(), self.output_params(), y.as_flat_mut());
+        y
+    }
+
+    /// The quantized network of `float` with `calibration`'s parameters,
+    /// on the heap.
+    ///
+    /// # Errors
+    ///
+    /// As [`Int8Network::quantize_from`].
+    #[cfg(feature = "alloc")]
+    fn quantize(
+        float: &Self::Float,
+        calibration: &super::calibrate::Calibration,
+    ) -> Result<alloc::boxed::Box<Self>, QuantizeError> {
+        let layers: alloc::vec::Vec<QParams> = calibration.layers.iter().map(|l| l.1).collect();
+        let mut q: alloc::boxed::Box<Self> = bytemuck::zeroed_box();
+        q.quantize_from(float, calibration.input, &layers)?;
+        Ok(q)
+    }
+
+    /// A zeroed workspace on the heap.
+    #[cfg(feature = "alloc")]
+    fn new_workspace() -> alloc::boxed::Box<Self::Workspace> {
+        bytemuck::zeroed_box()
+    }
+}
+
+/// Why a network could not be quantized.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum QuantizeError {
+    /// The parameters are not one per layer of the float network.
+    Layers {
+        /// The network's layers.
+        expected: usize,
+        /// The parameters given.
+        found: usize,
+    },
+    /// A layer's weights or bias (a folded batch norm's included) are NaN
+    /// or infinite.
+    Weights {
+        /// The layer's `state_dict` prefix.
+        layer: &'static str,
+        /// What is wrong.
+        error: RangeError,
+    },
+}
+
+impl fmt::Display for QuantizeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            QuantizeError::Layers { expected, found } => write!(
+                f,
+                "quantization parameters for {found} layers given, the network has {expected} (calibrate the same network)"
+            ),
+            QuantizeError::Weights { layer, error } => {
+                write!(f, "cannot quantize the weights of layer `{layer}`: {error}")
+            }
+        }
+    }
+}
+
+#[cfg(feature = "std")]
+impl std::error::Error for QuantizeError {}
