@@ -13,10 +13,12 @@
 mod common;
 
 use common::mnist::{lenet_input, Mnist};
-use common::{data, lenet, root, LeNet5};
-use constnet::quant::calibrate::{calibrate, Method};
+use common::{data, lenet, root, LeNet5, LeNet5Int8};
+use constnet::quant::calibrate::{calibrate, Calibration, Method};
 use constnet::quant::observe::{quantize_bias, quantize_weights};
 use constnet::quant::{conv, linear, pool, quantize, Clamp, QParams, Requant, Rescale, Rounding};
+use constnet::quant::{Int8Network, QTensor};
+use constnet::Network;
 use safetensors::SafeTensors;
 
 /// One LeNet-5 input.
@@ -478,7 +480,7 @@ fn int8_accuracy_is_within_half_a_point_of_float() {
             .max_by_key(|&i| (v[i], std::cmp::Reverse(i)))
             .unwrap()
     };
-    let f = correct(&|x| common::mnist::argmax(&constnet::Network::forward(&*float, x)));
+    let f = correct(&|x| common::mnist::argmax(&float.forward(x)));
     for method in [Method::MinMax, Method::Percentile(1e-4)] {
         let q = Int8LeNet::from_float(&float, &calibration, method);
         let c = correct(&|x| argmax(&q.forward(x).fc3));
@@ -489,3 +491,139 @@ fn int8_accuracy_is_within_half_a_point_of_float() {
         );
     }
 }
+
+/// TFLite's parameters as a calibration of the float LeNet-5: each layer's
+/// output takes the parameters of the TFLite tensor it ends in (a ReLU's or
+/// a pool's, the convolution's or linear layer's before it).
+fn tflite_calibration(theirs: &Int8LeNet) -> Calibration {
+    let mut current = theirs.input;
+    let layers = LeNet5::LAYERS
+        .iter()
+        .map(|l| {
+            current = match l.name {
+                "conv1" => theirs.conv1.out,
+                "conv2" => theirs.conv2.out,
+                "fc1" => theirs.fc1.out,
+                "fc2" => theirs.fc2.out,
+                "fc3" => theirs.fc3.out,
+                _ => current,
+            };
+            (l, current)
+        })
+        .collect();
+    Calibration {
+        input: theirs.input,
+        layers,
+    }
+}
+
+#[test]
+fn generated_int8_network_equals_tflite() {
+    let bytes = golden();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let theirs = Int8LeNet::from_tflite(&file);
+    let float = lenet();
+    let ours = LeNet5Int8::quantize(&float, &tflite_calibration(&theirs)).unwrap();
+    // The weights it quantized itself are TFLite's.
+    assert_eq!(ours.conv1.weight, theirs.conv1.weight);
+    assert_eq!(ours.fc1.weight, theirs.fc1.weight);
+    assert_eq!(ours.fc3.bias, theirs.fc3.bias);
+    assert_eq!(ours.input_params(), theirs.input);
+    assert_eq!(ours.output_params(), theirs.fc3.out);
+    let logits = i8s(&file, "fc3.all");
+    let test = Mnist::load(&data("mnist"), "t10k").unwrap();
+    let mut workspace = LeNet5Int8::new_workspace();
+    for (d, digit) in test.images.iter().enumerate() {
+        let x = lenet_input(digit);
+        let mut q = [[[0i8; 32]; 32]; 1];
+        quantize(
+            x.as_flattened().as_flattened(),
+            ours.input_params(),
+            q.as_flat_mut(),
+        );
+        let y = ours.forward_with(&q, &mut workspace);
+        assert_eq!(y, logits[d * 10..][..10], "digit {d}");
+        if d < 50 {
+            assert_eq!(ours.forward(&q), y);
+            let real = ours.forward_f32(&x);
+            for (r, &q) in real.iter().zip(&y) {
+                assert_eq!(*r, ours.output_params().dequantize(q));
+            }
+        }
+    }
+}
+
+#[test]
+fn generated_int8_network_equals_the_kernels_assembled_by_hand() {
+    let float = lenet();
+    let inputs = train_inputs(200);
+    let by_hand = Int8LeNet::from_float(&float, &inputs, Method::MinMax);
+    let calibration = calibrate(&*float, &inputs, Method::MinMax).unwrap();
+    let generated = LeNet5Int8::quantize(&float, &calibration).unwrap();
+    assert_eq!(generated.conv2.weight, by_hand.conv2.weight);
+    assert_eq!(generated.fc2.requant, by_hand.fc2.requant);
+    for digit in &Mnist::load(&data("mnist"), "t10k").unwrap().images[..300] {
+        let x = lenet_input(digit);
+        let t = by_hand.forward(&x);
+        let mut q = [[[0i8; 32]; 32]; 1];
+        quantize(
+            x.as_flattened().as_flattened(),
+            generated.input_params(),
+            q.as_flat_mut(),
+        );
+        assert_eq!(t.input, q.as_flat());
+        assert_eq!(generated.forward(&q)[..], t.fc3[..]);
+    }
+    println!(
+        "LeNet5Int8: {} bytes of weights (float: {}), workspace {} bytes",
+        <LeNet5Int8 as Int8Network>::WEIGHT_BYTES,
+        LeNet5::WEIGHT_BYTES,
+        <LeNet5Int8 as Int8Network>::WORKSPACE_BYTES
+    );
+}
+
+#[test]
+fn quantize_errors_name_the_layer() {
+    let mut float = lenet();
+    let calibration = calibrate(&*float, &train_inputs(20), Method::MinMax).unwrap();
+    let mut short = calibration.clone();
+    short.layers.pop();
+    let e = LeNet5Int8::quantize(&float, &short).err().unwrap();
+    assert_eq!(
+        e,
+        constnet::quant::QuantizeError::Layers {
+            expected: 12,
+            found: 11
+        }
+    );
+    float.fc2.weight[3][7] = f32::NAN;
+    let e = LeNet5Int8::quantize(&float, &calibration).err().unwrap();
+    assert!(
+        matches!(
+            e,
+            constnet::quant::QuantizeError::Weights { layer: "fc2", .. }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("`fc2`"), "{e}");
+    // Calibration errors name the tensor too: zero inputs have no range.
+    let float = lenet();
+    let zeros = vec![[[[0.0f32; 32]; 32]; 1]; 3];
+    let e = calibrate(&*float, &zeros, Method::MinMax).err().unwrap();
+    assert_eq!(e.to_string(), "cannot quantize the network's input: every value is 0: a constant tensor has no scale (give inputs that vary)");
+    assert_eq!(
+        calibrate(&*float, &[], Method::MinMax).err(),
+        Some(constnet::quant::calibrate::CalibrationError::NoInputs)
+    );
+    let mut nan = zeros.clone();
+    nan[2][0][5][5] = f32::NAN;
+    assert_eq!(
+        calibrate(&*float, &nan, Method::MinMax).err(),
+        Some(constnet::quant::calibrate::CalibrationError::BadInput { index: 2 })
+    );
+}
+
+// Issue 14's budget: the int8 LeNet-5 (weights, biases, scales and
+// multipliers) in 64 KiB, under a third of the float one's 241 KiB.
+const _: () = assert!(<LeNet5Int8 as Int8Network>::WEIGHT_BYTES <= 64 * 1024);
+const _: () = assert!(<LeNet5Int8 as Int8Network>::WEIGHT_BYTES * 3 < LeNet5::WEIGHT_BYTES);

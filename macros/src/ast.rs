@@ -86,6 +86,8 @@ pub struct Network {
     pub cfg: Vec<Attribute>,
     /// `#[weights("file.safetensors")]`: weights to bake in at compile time.
     pub weights: Option<syn::LitStr>,
+    /// `#[int8]`: also generate the quantized network `<Name>Int8`.
+    pub int8: Option<Attribute>,
     pub vis: Visibility,
     pub ident: Ident,
     /// The entries of the body, `input:` lines included (`check` wants
@@ -315,6 +317,7 @@ fn parse_network(input: ParseStream, mut attrs: Vec<Attribute>) -> syn::Result<N
             ));
         }
     }
+    let int8 = take_int8(&mut attrs)?;
     let (cfg, attrs) = split_cfg(attrs)?;
     let vis: Visibility = input.parse()?;
     input.parse::<Token![struct]>()?;
@@ -324,10 +327,32 @@ fn parse_network(input: ParseStream, mut attrs: Vec<Attribute>) -> syn::Result<N
         attrs,
         cfg,
         weights,
+        int8,
         vis,
         ident,
         body,
     })
+}
+
+/// Removes `#[int8]` from the attributes: a bare path, at most once.
+fn take_int8(attrs: &mut Vec<Attribute>) -> syn::Result<Option<Attribute>> {
+    let Some(i) = attrs.iter().position(|a| a.path().is_ident("int8")) else {
+        return Ok(None);
+    };
+    let attr = attrs.remove(i);
+    if !matches!(attr.meta, syn::Meta::Path(_)) {
+        return Err(syn::Error::new_spanned(
+            &attr,
+            "expected `#[int8]`, without arguments: it generates the quantized network `<Name>Int8` next to the float one",
+        ));
+    }
+    if let Some(again) = attrs.iter().find(|a| a.path().is_ident("int8")) {
+        return Err(syn::Error::new_spanned(
+            again,
+            "only one `#[int8]` attribute is allowed",
+        ));
+    }
+    Ok(Some(attr))
 }
 
 /// `{ entry, entry, … }`, with the braces' span.
@@ -348,7 +373,7 @@ fn split_cfg(attrs: Vec<Attribute>) -> syn::Result<(Vec<Attribute>, Vec<Attribut
         let metas = attr.parse_args_with(Punctuated::<syn::Meta, Token![,]>::parse_terminated)?;
         for meta in metas.iter().skip(1) {
             let path = meta.path();
-            if ["cfg", "cfg_attr", "weights"]
+            if ["cfg", "cfg_attr", "weights", "int8"]
                 .iter()
                 .any(|n| path.is_ident(n))
             {

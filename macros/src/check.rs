@@ -22,6 +22,7 @@ mod block;
 mod conv;
 mod dense;
 mod elementwise;
+pub mod int8;
 mod merge;
 mod norm;
 mod pad;

@@ -28,13 +28,53 @@ pub fn fuse(graph: &Graph) -> Graph {
                 fold_pad(&mut g, i);
                 fold_norm(&mut g, i);
                 fold_residual(&mut g, i);
-                fold_act(&mut g, i);
+                fold_act(&mut g, i, cheap);
             }
-            Op::Linear { .. } => fold_act(&mut g, i),
+            Op::Linear { .. } => {
+                fold_act(&mut g, i, cheap);
+            }
             _ => {}
         }
     }
     g
+}
+
+/// The fusions of the int8 network: a padding layer and a `BatchNorm2d`
+/// into the convolution around them (the norm into its weights, when
+/// quantizing), and a ReLU or ReLU6 into a convolution or linear layer
+/// (the clamp of its store). Also returns, per node, the layer-table row
+/// that shows its value after the fusions (a convolution's ReLU's row, say):
+/// the row whose calibrated range quantizes that value.
+pub fn fuse_int8(graph: &Graph) -> (Graph, Vec<usize>) {
+    let mut g = graph.clone();
+    let mut shown: Vec<usize> = g.nodes.iter().map(|n| n.row).collect();
+    let clamp = |act: Activation| matches!(act, Activation::Relu | Activation::Relu6);
+    for i in 0..g.nodes.len() {
+        let folded = match g.nodes[i].op {
+            Op::Conv2d { .. } => {
+                fold_pad(&mut g, i);
+                [fold_norm(&mut g, i), fold_act(&mut g, i, clamp)]
+            }
+            Op::Linear { .. } => [None, fold_act(&mut g, i, clamp)],
+            _ => [None, None],
+        };
+        for n in folded.into_iter().flatten() {
+            shown[i] = shown[n];
+        }
+    }
+    (g, shown)
+}
+
+/// The activations the float kernels apply in a convolution's store.
+fn cheap(act: Activation) -> bool {
+    matches!(
+        act,
+        Activation::Relu
+            | Activation::Relu6
+            | Activation::LeakyRelu { .. }
+            | Activation::Hardswish
+            | Activation::Hardsigmoid
+    )
 }
 
 /// The nodes that read `v` (the network's output counting as a reader,
@@ -119,9 +159,9 @@ fn fold_pad(g: &mut Graph, i: usize) {
     }
 }
 
-/// A `BatchNorm2d` after convolution `i`.
-fn fold_norm(g: &mut Graph, i: usize) {
-    let Some(n) = sole_reader(g, i) else { return };
+/// A `BatchNorm2d` after convolution `i`; returns the node folded.
+fn fold_norm(g: &mut Graph, i: usize) -> Option<usize> {
+    let n = sole_reader(g, i)?;
     if let (Op::BatchNorm2d { eps, affine, .. }, true) =
         (&g.nodes[n].op, g.nodes[i].post.is_empty())
     {
@@ -131,7 +171,9 @@ fn fold_norm(g: &mut Graph, i: usize) {
             affine: *affine,
         });
         absorb(g, n, i);
+        return Some(n);
     }
+    None
 }
 
 /// An `Add` of convolution `i`'s output and a value computed before it.
@@ -152,22 +194,17 @@ fn fold_residual(g: &mut Graph, i: usize) {
     }
 }
 
-/// A cheap activation after node `i` (a convolution or a linear layer).
-fn fold_act(g: &mut Graph, i: usize) {
-    let Some(r) = sole_reader(g, i) else { return };
+/// An activation that `foldable` accepts after node `i` (a convolution or a
+/// linear layer); returns the node folded.
+fn fold_act(g: &mut Graph, i: usize, foldable: impl Fn(Activation) -> bool) -> Option<usize> {
+    let r = sole_reader(g, i)?;
     let Op::Activation(act) = g.nodes[r].op else {
-        return;
+        return None;
     };
-    let cheap = matches!(
-        act,
-        Activation::Relu
-            | Activation::Relu6
-            | Activation::LeakyRelu { .. }
-            | Activation::Hardswish
-            | Activation::Hardsigmoid
-    );
-    if cheap && g.nodes[i].post.act.is_none() {
+    if foldable(act) && g.nodes[i].post.act.is_none() {
         g.nodes[i].post.act = Some(act);
         absorb(g, r, i);
+        return Some(r);
     }
+    None
 }

@@ -7,7 +7,7 @@
 //! nodes. A plain chain of layers is a graph where every node reads the one
 //! before it.
 
-use proc_macro2::Ident;
+use proc_macro2::{Ident, Span};
 
 use crate::op::{Activation, Op};
 use crate::shape::{Receptive, Shape};
@@ -37,6 +37,9 @@ pub struct Node {
     pub row: usize,
     /// What `fuse` folded into it.
     pub post: Post,
+    /// The layer's kind in the source (`Conv2d`, `Add`), for errors about it
+    /// found after `check` (int8 support).
+    pub span: Span,
 }
 
 impl Node {

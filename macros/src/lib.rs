@@ -75,12 +75,31 @@ fn one(inv: &ast::Invocation, net: &ast::Network) -> syn::Result<proc_macro2::To
         Some(path) => Some(bake::bake(path, &graph, &inv.krate, &net.ident)?),
         None => None,
     };
-    Ok(expand::expand(
+    let int8 = match &net.int8 {
+        Some(attr) => Some(int8(inv, net, attr, &graph)?),
+        None => None,
+    };
+    let float = expand::expand(&inv.krate, net, &graph, &fused, &memory, baked.as_ref());
+    Ok(quote::quote!(#float #int8))
+}
+
+/// `#[int8]`: the quantized network, through the same stages on the
+/// int8-fused graph.
+fn int8(
+    inv: &ast::Invocation,
+    net: &ast::Network,
+    attr: &syn::Attribute,
+    graph: &graph::Graph,
+) -> syn::Result<proc_macro2::TokenStream> {
+    let (fused, shown) = fuse::fuse_int8(graph);
+    check::int8::check(&fused, attr)?;
+    let memory = memory::plan(&fused).map_err(|e| e.error(&net.ident))?;
+    Ok(expand::int8_items(
         &inv.krate,
         net,
-        &graph,
         &fused,
+        &shown,
+        graph.rows.len(),
         &memory,
-        baked.as_ref(),
     ))
 }

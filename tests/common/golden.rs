@@ -8,7 +8,9 @@
 
 constnet::network! {
     /// VGG-style blocks: 3x3 convs with padding 1, BatchNorm, ReLU, 2x2 max
-    /// pools, a bias-free conv, Flatten, Linear, Dropout (`nn.Sequential`).
+    /// pools, a bias-free conv, Flatten, Linear, Dropout (`nn.Sequential`);
+    /// with its int8 twin `VggStackInt8`.
+    #[int8]
     pub struct VggStack {
         input: [3, 16, 12],
         Conv2d(3, 8, 3, padding = 1),

@@ -13,7 +13,9 @@ use constnet::Network;
 use safetensors::SafeTensors;
 
 constnet::network! {
-    /// LeNet-5, ReLU + max-pool variant, as in `examples/lenet.rs`.
+    /// LeNet-5, ReLU + max-pool variant, as in `examples/lenet.rs`; with
+    /// its int8 twin `LeNet5Int8`.
+    #[int8]
     pub struct LeNet5 {
         input: [1, 32, 32],
         conv1: Conv2d(1, 6, 5),

@@ -207,7 +207,7 @@ impl Walker<'_> {
                 receptive: (1, 1),
             };
             let op = if label == "add" { Op::Add } else { Op::Cat };
-            self.node(op, inputs, row, &place.key)
+            self.node(op, inputs, row, &place.key, group.kind.span())
         });
         Some(Tip { flow, value })
     }

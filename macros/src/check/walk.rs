@@ -292,7 +292,7 @@ impl Walker<'_> {
                     formula: c.formula,
                     receptive: (1, 1),
                 };
-                Some(self.node(c.op, vec![input], row, &place.key))
+                Some(self.node(c.op, vec![input], row, &place.key, layer.kind.span()))
             }
             _ => None,
         };
@@ -342,6 +342,7 @@ impl Walker<'_> {
         inputs: Vec<Value>,
         mut row: Row,
         key: &str,
+        span: proc_macro2::Span,
     ) -> Value {
         let value = Value::Node(self.nodes.len());
         row.value = value;
@@ -353,6 +354,7 @@ impl Walker<'_> {
             key: key.to_string(),
             row: self.rows.len(),
             post: Post::default(),
+            span,
         });
         self.rows.push(row);
         value

@@ -10,7 +10,7 @@ use proc_macro2::TokenStream;
 use quote::quote;
 
 use super::kernels::{self, Call};
-use super::types::{lit, map_dims, range, tensor_type};
+use super::types::{lit, map_dims, range, Elem};
 use crate::graph::{Graph, Value};
 use crate::memory::{Loc, MemoryPlan, Region, Step};
 use crate::shape::Shape;
@@ -20,14 +20,18 @@ struct Gen<'a> {
     krate: &'a TokenStream,
     graph: &'a Graph,
     memory: &'a MemoryPlan,
+    elem: Elem,
 }
 
-/// `forward_with`'s statements, then its result.
-pub fn body(krate: &TokenStream, graph: &Graph, memory: &MemoryPlan) -> TokenStream {
+/// `forward_with`'s statements, then its result: the float network's
+/// (`Elem::F32`) or the int8 network's (`Elem::I8`), on a workspace of that
+/// element.
+pub fn body(krate: &TokenStream, graph: &Graph, memory: &MemoryPlan, elem: Elem) -> TokenStream {
     let gen = Gen {
         krate,
         graph,
         memory,
+        elem,
     };
     let steps = (0..graph.nodes.len()).map(|i| gen.node(i));
     let result = gen.whole(graph.output);
@@ -42,9 +46,9 @@ impl Gen<'_> {
     fn whole(&self, v: Value) -> TokenStream {
         match self.memory.loc(v) {
             Some(Loc::Buf { region, shape }) => {
-                let (ty, r) = (tensor_type(shape), range(region.offset, region.end()));
-                let krate = self.krate;
-                quote!(#krate::tensor::view::<#ty>(&workspace.buf[#r]))
+                let (ty, r) = (self.elem.ty(shape), range(region.offset, region.end()));
+                let tensors = self.elem.tensors(self.krate);
+                quote!(#tensors::view::<#ty>(&workspace.buf[#r]))
             }
             Some(Loc::Input { shape }) => self.input(shape),
             None => quote!(compile_error!(
@@ -58,19 +62,19 @@ impl Gen<'_> {
         if shape == self.graph.input {
             return quote!(input);
         }
-        let krate = self.krate;
+        let tensors = self.elem.tensors(self.krate);
         let [c, h, w] = map_dims(self.graph.input).map(lit);
         let n = lit(shape.len().unwrap_or(0));
-        quote!(#krate::tensor::flatten::<#c, #h, #w, #n>(input))
+        quote!(#tensors::flatten::<#c, #h, #w, #n>(input))
     }
 
     /// `&T` for a value read while `write` is written: from the half of
     /// the split workspace it lies in.
     fn beside(&self, v: Value, write: Region) -> TokenStream {
-        let krate = self.krate;
+        let tensors = self.elem.tensors(self.krate);
         match self.memory.loc(v) {
             Some(Loc::Buf { region, shape }) => {
-                let ty = tensor_type(shape);
+                let ty = self.elem.ty(shape);
                 let half = if region.end() <= write.offset {
                     let r = range(region.offset, region.end());
                     quote!(&below[#r])
@@ -84,7 +88,7 @@ impl Gen<'_> {
                     let r = range(s, e);
                     quote!(&above[#r])
                 };
-                quote!(#krate::tensor::view::<#ty>(#half))
+                quote!(#tensors::view::<#ty>(#half))
             }
             Some(Loc::Input { shape }) => self.input(shape),
             None => quote!(compile_error!(
@@ -145,14 +149,21 @@ impl Gen<'_> {
             let r = range(write.offset, write.end());
             (quote!(&mut workspace.buf[#r]), quote!())
         };
-        let code = match copy {
-            None => kernels::produce(&call, &target),
-            Some(from) => {
+        let code = match (copy, self.elem) {
+            (None, Elem::F32) => kernels::produce(&call, &target),
+            (None, Elem::I8) => super::int8::kernels::produce(&call, &target),
+            (Some(from), _) => {
                 let copy = from.map(|src| {
                     let from = &call.inputs[0].0;
-                    super::types::copy(self.krate, from, &target, src.shape())
+                    match self.elem {
+                        Elem::F32 => super::types::copy(self.krate, from, &target, src.shape()),
+                        Elem::I8 => super::int8::kernels::copy(self.krate, from, &target),
+                    }
                 });
-                let op = kernels::in_place(&call, &target);
+                let op = match self.elem {
+                    Elem::F32 => kernels::in_place(&call, &target),
+                    Elem::I8 => super::int8::kernels::in_place(&call, &target),
+                };
                 quote!(#copy #op)
             }
         };

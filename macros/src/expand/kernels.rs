@@ -21,7 +21,7 @@ pub struct Call<'a> {
 }
 
 impl Call<'_> {
-    fn input(&self, i: usize) -> (TokenStream, Shape) {
+    pub fn input(&self, i: usize) -> (TokenStream, Shape) {
         self.inputs
             .get(i)
             .cloned()
@@ -29,7 +29,7 @@ impl Call<'_> {
     }
 
     /// `&self.<field>`'s tensors.
-    fn weights(&self) -> TokenStream {
+    pub fn weights(&self) -> TokenStream {
         let field = &self.node.field;
         quote!(self.#field)
     }

@@ -12,6 +12,7 @@
 
 mod batch;
 mod forward;
+mod int8;
 mod kernels;
 mod table;
 mod trace;
@@ -26,6 +27,8 @@ use crate::bake::Baked;
 use crate::graph::Graph;
 use crate::memory::MemoryPlan;
 use types::{lit, tensor_type};
+
+pub use int8::items as int8_items;
 
 /// Everything one network generates. `graph` is the network as checked
 /// (the weights, the table, the trace); `fused` the same after `fuse`,
@@ -161,7 +164,7 @@ impl Parts<'_> {
         let totals = self.graph.totals;
         let (parameters, macs) = (lit(totals.params), lit(totals.macs));
         let (weight_bytes, ws_bytes) = (lit(totals.weight_bytes), lit(memory.bytes));
-        let forward = forward::body(krate, fused, memory);
+        let forward = forward::body(krate, fused, memory, types::Elem::F32);
         let traced = trace::body(krate, self.graph);
         let name_str = name.to_string();
         quote! {

@@ -16,10 +16,41 @@ pub fn tensor_type(shape: Shape) -> TokenStream {
 
 /// The type of a tensor with these dimensions (PyTorch's layout).
 pub fn param_type(dims: &[usize]) -> TokenStream {
-    dims.iter().rev().fold(quote!(f32), |inner, &d| {
+    array_type(&quote!(f32), dims)
+}
+
+/// `[[elem; d2]; d1]…` for `dims = [d1, d2, …]`.
+pub fn array_type(elem: &TokenStream, dims: &[usize]) -> TokenStream {
+    dims.iter().rev().fold(elem.clone(), |inner, &d| {
         let d = lit(d);
         quote!([#inner; #d])
     })
+}
+
+/// The element type of a workspace: the float network's `f32`, or the int8
+/// network's `i8`. Each has its array types and its runtime views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Elem {
+    F32,
+    I8,
+}
+
+impl Elem {
+    /// The array type of a value of `shape`.
+    pub fn ty(self, shape: Shape) -> TokenStream {
+        match self {
+            Elem::F32 => tensor_type(shape),
+            Elem::I8 => array_type(&quote!(i8), &shape.dims()),
+        }
+    }
+
+    /// The runtime module with `view`, `view_mut` and `flatten` for it.
+    pub fn tensors(self, krate: &TokenStream) -> TokenStream {
+        match self {
+            Elem::F32 => quote!(#krate::tensor),
+            Elem::I8 => quote!(#krate::quant::tensor),
+        }
+    }
 }
 
 /// A zero value of a tensor, usable in `const` context.

@@ -1,0 +1,142 @@
+//! One node of the int8 network as one call of an int8 kernel
+//! (`constnet_runtime::quant`), on `i8` operands.
+
+use proc_macro2::TokenStream;
+use quote::quote;
+
+use super::super::kernels::Call;
+use super::super::types::{lit, map_dims, Elem};
+use super::value_index;
+use crate::op::{Op, Pads};
+
+/// `self.values[k]`: the quantization parameters of the node's input `i`.
+fn input_params(call: &Call, i: usize) -> TokenStream {
+    let k = lit(call.node.inputs.get(i).map_or(0, |&v| value_index(v)));
+    quote!(self.values[#k])
+}
+
+/// Code for a node that writes a new value into `dst`, a `&mut [i8]` of
+/// exactly its size.
+pub fn produce(call: &Call, dst: &TokenStream) -> TokenStream {
+    let krate = call.krate;
+    let out_ty = Elem::I8.ty(call.node.shape);
+    let typed = quote!(#krate::quant::tensor::view_mut::<#out_ty>(#dst));
+    let (src, in_shape) = call.input(0);
+    let weights = call.weights();
+    match call.node.op {
+        Op::Conv2d { .. } => conv(call, &typed),
+        Op::Linear { .. } => {
+            let (i, o) = (
+                lit(in_shape.len().unwrap_or(0)),
+                lit(call.node.shape.len().unwrap_or(0)),
+            );
+            quote! {
+                #krate::quant::linear::linear::<#i, #o>(
+                    #src, #weights.input_zero, &#weights.weight, &#weights.rescale(), #typed,
+                );
+            }
+        }
+        _ => pool(call, &typed),
+    }
+}
+
+/// Code for a node that works in place on `target` (a ReLU on its own: the
+/// value keeps its input's parameters, so it is `max(q, zero_point)`).
+pub fn in_place(call: &Call, target: &TokenStream) -> TokenStream {
+    let krate = call.krate;
+    let params = input_params(call, 0);
+    match call.node.op {
+        Op::Activation(_) => quote!(#krate::quant::relu(#target, #params.zero_point);),
+        _ => quote!(),
+    }
+}
+
+/// Copies the `i8` tensor `src` (an `&T`) into `dst` (an `&mut [i8]` of its
+/// length).
+pub fn copy(krate: &TokenStream, src: &TokenStream, dst: &TokenStream) -> TokenStream {
+    quote!((#dst).copy_from_slice(#krate::quant::QTensor::as_flat(#src));)
+}
+
+fn conv(call: &Call, dst: &TokenStream) -> TokenStream {
+    let Op::Conv2d {
+        in_channels,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+        ..
+    } = call.node.op
+    else {
+        return quote!();
+    };
+    let krate = call.krate;
+    let (src, in_shape) = call.input(0);
+    let [c, h, w] = map_dims(in_shape).map(lit);
+    let [o, oh, ow] = map_dims(call.node.shape).map(lit);
+    let (sh, sw, dh, dw) = (
+        lit(stride.0),
+        lit(stride.1),
+        lit(dilation.0),
+        lit(dilation.1),
+    );
+    let (g, cg) = (
+        lit(groups),
+        lit(in_channels.checked_div(groups).unwrap_or(0)),
+    );
+    let (kh, kw) = (lit(kernel.0), lit(kernel.1));
+    let Pads {
+        top,
+        bottom,
+        left,
+        right,
+    } = padding;
+    let (pt, pb, pl, pr) = (lit(top), lit(bottom), lit(left), lit(right));
+    let weights = call.weights();
+    quote! {
+        #krate::quant::conv::conv2d::<#sh, #sw, #pt, #pb, #pl, #pr, #dh, #dw, #g, #c, #h, #w, #o, #cg, #kh, #kw, #oh, #ow>(
+            #src, #weights.input_zero, &#weights.weight, &#weights.rescale(), #dst,
+        );
+    }
+}
+
+/// The pooling layers (`check::int8` lets through only what these take).
+fn pool(call: &Call, dst: &TokenStream) -> TokenStream {
+    let krate = call.krate;
+    let (src, in_shape) = call.input(0);
+    let [c, h, w] = map_dims(in_shape).map(lit);
+    let [_, oh, ow] = map_dims(call.node.shape).map(lit);
+    match call.node.op {
+        Op::MaxPool2d {
+            kernel,
+            stride,
+            padding,
+            ..
+        } => {
+            let (kh, kw, sh, sw) = (lit(kernel.0), lit(kernel.1), lit(stride.0), lit(stride.1));
+            let (ph, pw) = (lit(padding.0), lit(padding.1));
+            quote! {
+                #krate::quant::pool::max_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, #c, #h, #w, #oh, #ow>(#src, #dst);
+            }
+        }
+        Op::AvgPool2d {
+            kernel,
+            stride,
+            padding,
+            count_include_pad,
+            ..
+        } => {
+            let (kh, kw, sh, sw) = (lit(kernel.0), lit(kernel.1), lit(stride.0), lit(stride.1));
+            let (ph, pw) = (lit(padding.0), lit(padding.1));
+            let params = input_params(call, 0);
+            quote! {
+                #krate::quant::pool::avg_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, #count_include_pad, #c, #h, #w, #oh, #ow>(
+                    #src, #params.zero_point, #dst,
+                );
+            }
+        }
+        _ => {
+            quote!(compile_error!("constnet internal error: a layer without an int8 kernel passed the int8 check");)
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! `#[int8]`: the quantized twin `<Name>Int8` of a network, its workspace,
+//! and its `Int8Network` impl. Split by concern: `kernels` (one node as one
+//! int8 kernel call), `quantize` (`quantize_from`: each layer made from the
+//! float one); this file puts them together. `forward_with`'s body is the
+//! float network's generator run on `i8` (`forward::body` with `Elem::I8`).
+
+pub mod kernels;
+mod quantize;
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote};
+
+use super::forward;
+use super::types::{array_type, lit, Elem};
+use crate::ast::Network;
+use crate::graph::{Graph, Value};
+use crate::memory::MemoryPlan;
+use crate::op::Op;
+
+/// The index of a value in the int8 network's `values` table: 0 for the
+/// input, `i + 1` for node `i`'s output.
+pub fn value_index(v: Value) -> usize {
+    match v {
+        Value::Input => 0,
+        Value::Node(i) => i.saturating_add(1),
+    }
+}
+
+/// Everything `#[int8]` generates. `graph` is the int8-fused graph
+/// (`fuse::fuse_int8`), `shown` its rows per node, `layers` the float
+/// network's number of layer-table rows.
+pub fn items(
+    krate: &TokenStream,
+    net: &Network,
+    graph: &Graph,
+    shown: &[usize],
+    layers: usize,
+    memory: &MemoryPlan,
+) -> TokenStream {
+    let Network {
+        cfg, vis, ident, ..
+    } = net;
+    let name = format_ident!("{}Int8", ident);
+    let ws = format_ident!("{}Int8Workspace", ident);
+    let (input_ty, output_ty) = (Elem::I8.ty(graph.input), Elem::I8.ty(graph.output_shape()));
+    let (ws_len, values) = (lit(memory.len), lit(graph.nodes.len().saturating_add(1)));
+    let out = lit(value_index(graph.output));
+    let fields = fields(krate, graph);
+    let quantize = quantize::body(krate, graph, shown, layers);
+    let forward = forward::body(krate, graph, memory, Elem::I8);
+    let doc = format!(
+        "[`{ident}`] quantized to int8 with TensorFlow Lite's semantics (see `constnet::quant`): per-channel int8 weights, int32 biases, int8 activations. Make one with `Int8Network::quantize(&float, &calibration)`; run it with `Int8Network::forward` (int8 in and out) or `forward_f32`. Workspace: {} bytes.",
+        memory.len
+    );
+    let ws_doc = format!(
+        "Scratch memory for one forward pass of [`{name}`]: {} bytes.",
+        memory.len
+    );
+    quote! {
+        #(#cfg)*
+        #[doc = #doc]
+        #[derive(Clone, PartialEq)]
+        #vis struct #name {
+            #(#fields)*
+            /// The quantization parameters of the input (0) and of each
+            /// node's output, in execution order.
+            pub values: [#krate::quant::QParams; #values],
+        }
+
+        #(#cfg)*
+        #[doc = #ws_doc]
+        #[derive(Clone)]
+        #vis struct #ws {
+            buf: [i8; #ws_len],
+        }
+
+        #(#cfg)*
+        impl #ws {
+            /// A workspace of zeros.
+            #[must_use]
+            pub const fn new() -> Self {
+                Self { buf: [0; #ws_len] }
+            }
+        }
+
+        #(#cfg)*
+        impl ::core::default::Default for #ws {
+            fn default() -> Self {
+                Self::new()
+            }
+        }
+
+        // SAFETY: an `i8` array; all zeros is a valid value.
+        #(#cfg)*
+        #[allow(unsafe_code)]
+        unsafe impl #krate::__private::bytemuck::Zeroable for #ws {}
+
+        // SAFETY: every field is a `QLayer` of integer and float arrays or
+        // an array of `QParams`, for which all zeros is a valid value.
+        #(#cfg)*
+        #[allow(unsafe_code)]
+        unsafe impl #krate::__private::bytemuck::Zeroable for #name {}
+
+        #(#cfg)*
+        impl #krate::quant::Int8Network for #name {
+            type Float = #ident;
+            type Input = #input_ty;
+            type Output = #output_ty;
+            type Workspace = #ws;
+
+            fn quantize_from(
+                &mut self,
+                float: &#ident,
+                input: #krate::quant::QParams,
+                layers: &[#krate::quant::QParams],
+            ) -> ::core::result::Result<(), #krate::quant::QuantizeError> {
+                #quantize
+            }
+
+            fn forward(&self, input: &Self::Input) -> Self::Output {
+                let mut workspace = #ws::new();
+                self.forward_with(input, &mut workspace)
+            }
+
+            fn forward_with(&self, input: &Self::Input, workspace: &mut #ws) -> Self::Output {
+                #forward
+            }
+
+            fn input_params(&self) -> #krate::quant::QParams {
+                self.values[0]
+            }
+
+            fn output_params(&self) -> #krate::quant::QParams {
+                self.values[#out]
+            }
+        }
+    }
+}
+
+/// One `QLayer` field per convolution and linear layer, named as the float
+/// network's.
+fn fields(krate: &TokenStream, graph: &Graph) -> Vec<TokenStream> {
+    graph
+        .nodes
+        .iter()
+        .filter(|n| matches!(n.op, Op::Conv2d { .. } | Op::Linear { .. }))
+        .map(|n| {
+            let shapes = n.op.param_shapes();
+            let dims = shapes.first().map_or(&[][..], |(_, d)| d.as_slice());
+            let (ty, o) = (
+                array_type(&quote!(i8), dims),
+                lit(dims.first().copied().unwrap_or(0)),
+            );
+            let (field, doc) = (&n.field, format!("`{}`, quantized.", n.key));
+            quote! {
+                #[doc = #doc]
+                pub #field: #krate::quant::QLayer<#ty, #o>,
+            }
+        })
+        .collect()
+}

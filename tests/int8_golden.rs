@@ -1,0 +1,73 @@
+//! `#[int8]` on a golden network of the vocabulary (`tests/golden/`):
+//! VGG-style blocks with batch norms folded into bias-free and biased
+//! convolutions, ReLUs fused and not, max pools, Dropout and Linear. The
+//! int8 network, calibrated in Rust, against the float one (itself within
+//! 1e-4 of PyTorch, `tests/golden_networks.rs`).
+
+use std::fs;
+use std::path::Path;
+
+use constnet::quant::calibrate::{calibrate, Method};
+use constnet::quant::Int8Network;
+use constnet::{Network, Tensor};
+use safetensors::SafeTensors;
+
+#[path = "common/golden.rs"]
+#[allow(dead_code)]
+mod golden;
+use golden::{VggStack, VggStackInt8};
+
+/// Standard normal samples (Box–Muller over xorshift32), like the golden
+/// inputs (`torch.randn`).
+fn normal(seed: u32, out: &mut [f32]) {
+    let mut s = seed.wrapping_mul(0x9E37_79B9) | 1;
+    let mut uniform = || {
+        s ^= s << 13;
+        s ^= s >> 17;
+        s ^= s << 5;
+        (f64::from(s >> 8) + 0.5) / f64::from(1u32 << 24)
+    };
+    for x in out {
+        let (u, v) = (uniform(), uniform());
+        *x = ((-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()) as f32;
+    }
+}
+
+#[test]
+fn vgg_stack_int8_follows_the_float_network() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let net =
+        VggStack::from_safetensors(&fs::read(dir.join("vgg_stack.safetensors")).unwrap()).unwrap();
+    let calibration: Vec<<VggStack as Network>::Input> = (0..200)
+        .map(|i| {
+            let mut x = <VggStack as Network>::Input::zeroed();
+            normal(i, x.as_flat_mut());
+            x
+        })
+        .collect();
+    let params = calibrate(&*net, &calibration, Method::MinMax).unwrap();
+    let q = VggStackInt8::quantize(&net, &params).unwrap();
+    let io_bytes = fs::read(dir.join("vgg_stack.io.safetensors")).unwrap();
+    let io = SafeTensors::deserialize(&io_bytes).unwrap();
+    let inputs: Vec<f32> = io
+        .tensor("__input")
+        .unwrap()
+        .data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect();
+    let scale = q.output_params().scale;
+    let mut worst = 0.0f32;
+    for x in inputs.chunks_exact(<VggStack as Network>::Input::LEN) {
+        let x = <VggStack as Network>::Input::from_flat(x).unwrap();
+        let (float, int8) = (net.forward(x), q.forward_f32(x));
+        for (a, b) in float.iter().zip(&int8) {
+            worst = worst.max((a - b).abs() / scale);
+        }
+    }
+    println!("VggStack int8 against float: max |diff| {worst:.2} output steps (scale {scale})");
+    assert!(worst <= 4.0, "{worst} output steps");
+}
+
+// Batch norms folded into the convolutions: a quarter of the bytes, and less.
+const _: () = assert!(<VggStackInt8 as Int8Network>::WEIGHT_BYTES * 3 < VggStack::WEIGHT_BYTES);
