@@ -119,7 +119,7 @@ pub struct Rescale<'a, const O: usize> {
 
 impl<const O: usize> Rescale<'_, O> {
     /// Output channel `o`'s value for the accumulator `acc`.
-    #[inline]
+    #[inline(always)]
     #[must_use]
     pub fn store(&self, o: usize, acc: i32) -> i8 {
         let acc = match self.bias {

@@ -84,7 +84,7 @@ impl Requant {
     /// `int32` product does on every target TFLite runs on), then
     /// [`rounding_doubling_high_mul`] and [`rounding_divide_by_pot`].
     #[must_use]
-    #[inline]
+    #[inline(always)]
     pub fn apply(self, acc: i32) -> i32 {
         let left = self.shift.max(0);
         let right = (-self.shift).max(0);
@@ -121,7 +121,7 @@ impl Requant {
     /// assert_eq!(r.apply(-6), -2); // twice: away from zero
     /// ```
     #[must_use]
-    #[inline]
+    #[inline(always)]
     #[allow(clippy::cast_possible_truncation)] // Clamped into `i32` first.
     pub fn apply_single(self, acc: i32) -> i32 {
         let total = 31 - self.shift;
@@ -131,7 +131,7 @@ impl Requant {
 
     /// [`Requant::apply`] or [`Requant::apply_single`], as `rounding` says.
     #[must_use]
-    #[inline]
+    #[inline(always)]
     pub fn apply_with(self, rounding: Rounding, acc: i32) -> i32 {
         match rounding {
             Rounding::Double => self.apply(acc),
@@ -145,7 +145,7 @@ impl Requant {
 /// `1 − 2^30`, not `−2^30`); the one overflowing case, `i32::MIN ·
 /// i32::MIN`, saturates to `i32::MAX`.
 #[must_use]
-#[inline]
+#[inline(always)]
 #[allow(clippy::cast_possible_truncation)] // |a·b / 2^31| ≤ 2^31, and 2^31 is the saturated case.
 pub fn rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
@@ -160,7 +160,7 @@ pub fn rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
 /// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` rounded to the nearest
 /// integer, ties away from zero. `exponent` in `0..=31`.
 #[must_use]
-#[inline]
+#[inline(always)]
 pub fn rounding_divide_by_pot(x: i32, exponent: i32) -> i32 {
     debug_assert!((0..=31).contains(&exponent), "exponent {exponent}");
     let mask = ((1i64 << exponent) - 1) as i32;

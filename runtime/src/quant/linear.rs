@@ -2,6 +2,7 @@
 //! output channel weight scales, symmetric weights).
 
 use super::Rescale;
+use crate::simd::{self, Isa};
 
 /// `torch.nn.Linear` quantized: `output[o] = rescale.store(o, Σ_i
 /// weight[o][i] · (input[i] − input_zero))`. PyTorch's weight layout
@@ -33,23 +34,74 @@ pub fn linear<const I: usize, const O: usize>(
             "quant::linear: too many inputs for an i32 accumulator"
         );
     };
+    linear_with(simd::best(), input, input_zero, weight, rescale, output);
+}
+
+/// [`linear`] compiled for `isa` (AVX2 and AVX-512 machines take the AVX2
+/// build; the tests run each).
+pub(crate) fn linear_with<const I: usize, const O: usize>(
+    isa: Isa,
+    input: &[i8; I],
+    input_zero: i8,
+    weight: &[[i8; I]; O],
+    rescale: &Rescale<'_, O>,
+    output: &mut [i8; O],
+) {
+    #[cfg(target_arch = "x86_64")]
+    if isa != Isa::Portable {
+        // SAFETY: `isa` is AVX2 or AVX-512F only when `simd::best` found
+        // them on this CPU (or the build enables them), and every CPU with
+        // AVX-512F has AVX2; the function is safe code compiled with AVX2.
+        unsafe { dots_avx2(input, input_zero, weight, rescale, output) };
+        return;
+    }
+    let _ = isa;
+    dots(input, input_zero, weight, rescale, output);
+}
+
+/// [`dots`] compiled with AVX2.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dots_avx2<const I: usize, const O: usize>(
+    input: &[i8; I],
+    input_zero: i8,
+    weight: &[[i8; I]; O],
+    rescale: &Rescale<'_, O>,
+    output: &mut [i8; O],
+) {
+    dots(input, input_zero, weight, rescale, output);
+}
+
+/// Each output as `Σ w · x − zp · Σ w`: two plain `i8` dot products, which
+/// LLVM turns into widening multiply-adds of pairs (`pmaddwd`), rather
+/// than `Σ w · (x − zp)`, which needs every `x − zp` widened to `i32`
+/// first. The same integer sum.
+#[inline(always)]
+fn dots<const I: usize, const O: usize>(
+    input: &[i8; I],
+    input_zero: i8,
+    weight: &[[i8; I]; O],
+    rescale: &Rescale<'_, O>,
+    output: &mut [i8; O],
+) {
     let zp = i32::from(input_zero);
     for (o, (y, w)) in output.iter_mut().zip(weight).enumerate() {
-        let acc: i32 = w
-            .iter()
-            .zip(input)
-            .map(|(&w, &x)| i32::from(w) * (i32::from(x) - zp))
-            .sum();
-        *y = rescale.store(o, acc);
+        let (mut dot, mut sum) = (0i32, 0i32);
+        for (&w, &x) in w.iter().zip(input) {
+            dot += i32::from(i16::from(w) * i16::from(x));
+            sum += i32::from(w);
+        }
+        *y = rescale.store(o, dot - zp * sum);
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::linear;
+    use super::linear_with;
     use crate::quant::test_util::{bytes, check, multipliers};
     use crate::quant::{Clamp, Requant, Rescale, Rounding};
     use crate::reference::test_util::Rng;
+    use crate::simd::{self, Isa};
 
     fn case<const I: usize, const O: usize>(seed: u32, bias: bool, relu: bool) {
         let mut rng = Rng::new(seed);
@@ -87,9 +139,11 @@ mod tests {
             clamp,
             rounding: Rounding::Single,
         };
-        let mut y = [0i8; O];
-        linear(&x, zp, &w, &r, &mut y);
-        check(&y, &acc, &r, &real, "linear");
+        for isa in [Isa::Portable, simd::best()] {
+            let mut y = [0i8; O];
+            linear_with(isa, &x, zp, &w, &r, &mut y);
+            check(&y, &acc, &r, &real, "linear");
+        }
     }
 
     fn bytes_one(rng: &mut Rng) -> i8 {
@@ -99,7 +153,7 @@ mod tests {
     }
 
     #[test]
-    fn linear_matches_the_sum_and_the_real_product() {
+    fn linear_matches_the_sum_and_the_real_product_on_every_isa() {
         case::<400, 120>(11, true, true); // LeNet-5's fc1
         case::<120, 84>(12, true, false);
         case::<84, 10>(13, false, false);
