@@ -3,6 +3,9 @@
 //! the percentage of the single-core FMA peak measured in the same run
 //! (`runtime/benches/common/fma.rs`, the `peak` bench's kernel).
 //!
+//! The int8 twin runs in the same group (`int8, batch 1, one thread`), so
+//! the two compare within one run.
+//!
 //! ```sh
 //! taskset -c 0 cargo bench --bench lenet -- 'batch'   # one core
 //! cargo bench --bench lenet --features rayon          # all cores too
@@ -14,8 +17,10 @@ mod common;
 use std::hint::black_box;
 use std::time::Duration;
 
-use common::{first_inputs, lenet, LeNet5};
+use common::{first_inputs, lenet, mnist, LeNet5, LeNet5Int8};
 use constnet::batch::forward_batch;
+use constnet::quant::calibrate::{calibrate, Method};
+use constnet::quant::{quantize, Int8Network, QTensor};
 use constnet::Network;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -55,6 +60,33 @@ fn bench(c: &mut Criterion) {
             b.iter(|| constnet::batch::par_forward_batch(&*net, black_box(xs), &mut outputs));
         },
     );
+    // The int8 twin (`#[int8]`), calibrated on 200 training digits; its
+    // input quantized once per digit, as a deployment quantizes its sensor
+    // data.
+    group.throughput(Throughput::Elements(flops));
+    let train = mnist::Mnist::load(&common::data("mnist"), "train").expect("data/mnist");
+    let calibration: Vec<_> = train.images[..200].iter().map(mnist::lenet_input).collect();
+    let calibration = calibrate(&*net, &calibration, Method::MinMax).expect("calibration");
+    let int8 = LeNet5Int8::quantize(&net, &calibration).expect("quantization");
+    let quantized: Vec<[[[i8; 32]; 32]; 1]> = inputs
+        .iter()
+        .map(|x| {
+            let mut q = [[[0i8; 32]; 32]; 1];
+            quantize(
+                x.as_flattened().as_flattened(),
+                int8.input_params(),
+                q.as_flat_mut(),
+            );
+            q
+        })
+        .collect();
+    let mut int8_workspace = LeNet5Int8::new_workspace();
+    group.bench_function("int8, batch 1, one thread", |b| {
+        b.iter(|| {
+            i = (i + 1) % quantized.len();
+            int8.forward_with(black_box(&quantized[i]), &mut int8_workspace)
+        });
+    });
     group.finish();
 
     // A one-line summary in the units of the issue: µs per image and
