@@ -627,3 +627,81 @@ fn quantize_errors_name_the_layer() {
 // multipliers) in 64 KiB, under a third of the float one's 241 KiB.
 const _: () = assert!(<LeNet5Int8 as Int8Network>::WEIGHT_BYTES <= 64 * 1024);
 const _: () = assert!(<LeNet5Int8 as Int8Network>::WEIGHT_BYTES * 3 < LeNet5::WEIGHT_BYTES);
+
+/// `bytes` with tensor `name` replaced by `(dtype, shape, data)`, or
+/// removed (`None`).
+fn edit(
+    bytes: &[u8],
+    name: &str,
+    with: Option<(safetensors::Dtype, Vec<usize>, Vec<u8>)>,
+) -> Vec<u8> {
+    let file = SafeTensors::deserialize(bytes).unwrap();
+    let mut tensors: Vec<(String, safetensors::tensor::TensorView<'_>)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| n != name)
+        .collect();
+    if let Some((dtype, shape, data)) = &with {
+        tensors.push((
+            name.to_string(),
+            safetensors::tensor::TensorView::new(*dtype, shape.clone(), data).unwrap(),
+        ));
+    }
+    safetensors::serialize(tensors, None).unwrap()
+}
+
+#[test]
+fn saved_int8_network_loads_back_bit_for_bit() {
+    use constnet::quant::store::StoreError;
+    let float = lenet();
+    let calibration = calibrate(&*float, &train_inputs(100), Method::MinMax).unwrap();
+    let q = LeNet5Int8::quantize(&float, &calibration).unwrap();
+    let bytes = q.to_safetensors().unwrap();
+    println!("LeNet5Int8 as safetensors: {} bytes", bytes.len());
+    let back = LeNet5Int8::from_safetensors(&bytes).unwrap();
+    assert!(*back == *q, "the loaded network differs from the saved one");
+
+    let err = |b: &[u8]| LeNet5Int8::from_safetensors(b).err().unwrap();
+    assert!(matches!(err(&bytes[..20]), StoreError::Malformed(_)));
+    let e = err(&edit(&bytes, "fc2.bias", None));
+    assert_eq!(
+        e,
+        StoreError::Missing {
+            tensor: "fc2.bias".into()
+        }
+    );
+    assert_eq!(e.to_string(), "tensor `fc2.bias` is missing from the file");
+    let e = err(&edit(
+        &bytes,
+        "conv1.weight",
+        Some((safetensors::Dtype::F32, vec![6, 1, 5, 5], vec![0; 600])),
+    ));
+    assert!(
+        matches!(&e, StoreError::WrongDtype { tensor, expected: "I8", .. } if tensor == "conv1.weight"),
+        "{e}"
+    );
+    let e = err(&edit(
+        &bytes,
+        "fc3.weight",
+        Some((safetensors::Dtype::I8, vec![10, 80], vec![0; 800])),
+    ));
+    assert_eq!(
+        e.to_string(),
+        "tensor `fc3.weight` has shape [10, 80], but the int8 network stores [10, 84]"
+    );
+    let mut scales = vec![0u8; 4 * 13];
+    scales[..4].copy_from_slice(&1.0f32.to_le_bytes());
+    let e = err(&edit(
+        &bytes,
+        "values.scale",
+        Some((safetensors::Dtype::F32, vec![13], scales)),
+    ));
+    assert_eq!(
+        e,
+        StoreError::BadScale {
+            tensor: "values.scale".into(),
+            index: 1,
+            value: 0.0
+        }
+    );
+}

@@ -31,7 +31,8 @@
 //! TFLite's calibrator chooses them), [`layer`] (a quantized layer made
 //! from a float one), [`network`] (the [`Int8Network`] trait `network!`
 //! implements for `#[int8]`) and, with `alloc`, [`calibrate`] (ranges of
-//! every layer of a float network over representative inputs).
+//! every layer of a float network over representative inputs) and
+//! [`store`] (saving and loading an int8 network as safetensors).
 
 #[cfg(feature = "alloc")]
 pub mod calibrate;
@@ -42,6 +43,8 @@ pub mod linear;
 pub mod network;
 pub mod observe;
 pub mod pool;
+#[cfg(feature = "alloc")]
+pub mod store;
 pub mod tensor;
 
 pub use fixed::{Requant, Rounding};

@@ -139,6 +139,16 @@ impl<W: QTensor, const O: usize> QLayer<W, O> {
             self.weight_scale[o] = quantize_channel(w, k, q)?;
         }
         quantize_bias(&bias, input.scale, &self.weight_scale, &mut self.bias);
+        self.restore(input, output, act, rounding);
+        Ok(())
+    }
+
+    /// Sets what follows from the stored tensors (weights, bias, weight
+    /// scales) and the input's and output's parameters: the multipliers
+    /// `s_in · s_w[o] / s_out` (as TFLite computes them, in `f64`), the zero
+    /// points, the clamp of `act`, the rounding. [`QLayer::quantize`] ends
+    /// with it; loading a saved int8 network calls it too.
+    pub fn restore(&mut self, input: QParams, output: QParams, act: Act, rounding: Rounding) {
         for (r, &s_w) in self.requant.iter_mut().zip(&self.weight_scale) {
             *r = Requant::new(f64::from(input.scale) * f64::from(s_w) / f64::from(output.scale));
         }
@@ -150,6 +160,5 @@ impl<W: QTensor, const O: usize> QLayer<W, O> {
             Act::Relu => Clamp::relu(output),
             Act::Relu6 => Clamp::relu6(output),
         };
-        Ok(())
     }
 }

@@ -51,6 +51,47 @@ pub trait Int8Network: Sized + bytemuck::Zeroable + 'static {
     /// Runs one quantized sample in caller-owned scratch memory.
     fn forward_with(&self, input: &Self::Input, workspace: &mut Self::Workspace) -> Self::Output;
 
+    /// The parameters of the input (0) and of each node's output, in
+    /// execution order.
+    fn values(&self) -> &[QParams];
+
+    /// [`Int8Network::values`], mutably.
+    fn values_mut(&mut self) -> &mut [QParams];
+
+    /// Calls `f` with the name, shape and data of every stored tensor of
+    /// the layers: `<key>.weight`, `<key>.bias`, `<key>.weight_scale`.
+    fn visit_stored(&self, f: &mut dyn FnMut(&'static str, &'static [usize], Stored<'_>));
+
+    /// [`Int8Network::visit_stored`], to fill them.
+    fn visit_stored_mut(
+        &mut self,
+        f: &mut dyn FnMut(&'static str, &'static [usize], StoredMut<'_>),
+    );
+
+    /// Derives every layer's multipliers, zero points and clamp from the
+    /// stored tensors and [`Int8Network::values`] (after loading).
+    fn restore(&mut self);
+
+    /// The network as a safetensors file ([`super::store`]).
+    ///
+    /// # Errors
+    ///
+    /// As [`super::store::to_safetensors`].
+    #[cfg(feature = "alloc")]
+    fn to_safetensors(&self) -> Result<alloc::vec::Vec<u8>, super::store::StoreError> {
+        super::store::to_safetensors(self)
+    }
+
+    /// The network [`Int8Network::to_safetensors`] saved, on the heap.
+    ///
+    /// # Errors
+    ///
+    /// As [`super::store::from_safetensors`]: the error names the tensor.
+    #[cfg(feature = "alloc")]
+    fn from_safetensors(bytes: &[u8]) -> Result<alloc::boxed::Box<Self>, super::store::StoreError> {
+        super::store::from_safetensors(bytes)
+    }
+
     /// How the input is quantized.
     fn input_params(&self) -> QParams;
 
@@ -93,6 +134,28 @@ pub trait Int8Network: Sized + bytemuck::Zeroable + 'static {
     fn new_workspace() -> alloc::boxed::Box<Self::Workspace> {
         bytemuck::zeroed_box()
     }
+}
+
+/// One stored tensor of an int8 network, borrowed.
+#[derive(Debug)]
+pub enum Stored<'a> {
+    /// Weights.
+    I8(&'a [i8]),
+    /// Biases.
+    I32(&'a [i32]),
+    /// Scales.
+    F32(&'a [f32]),
+}
+
+/// One stored tensor of an int8 network, to fill.
+#[derive(Debug)]
+pub enum StoredMut<'a> {
+    /// Weights.
+    I8(&'a mut [i8]),
+    /// Biases.
+    I32(&'a mut [i32]),
+    /// Scales.
+    F32(&'a mut [f32]),
 }
 
 /// Why a network could not be quantized.

@@ -47,6 +47,11 @@ pub fn items(
     let out = lit(value_index(graph.output));
     let fields = fields(krate, graph);
     let quantize = quantize::body(krate, graph, shown, layers);
+    let restore = quantize::restore(krate, graph);
+    let (visit, visit_mut) = (
+        quantize::visit(krate, graph, false),
+        quantize::visit(krate, graph, true),
+    );
     let forward = forward::body(krate, graph, memory, Elem::I8);
     let doc = format!(
         "[`{ident}`] quantized to int8 with TensorFlow Lite's semantics (see `constnet::quant`): per-channel int8 weights, int32 biases, int8 activations. Make one with `Int8Network::quantize(&float, &calibration)`; run it with `Int8Network::forward` (int8 in and out) or `forward_f32`. Workspace: {} bytes.",
@@ -124,6 +129,32 @@ pub fn items(
 
             fn forward_with(&self, input: &Self::Input, workspace: &mut #ws) -> Self::Output {
                 #forward
+            }
+
+            fn values(&self) -> &[#krate::quant::QParams] {
+                &self.values
+            }
+
+            fn values_mut(&mut self) -> &mut [#krate::quant::QParams] {
+                &mut self.values
+            }
+
+            fn visit_stored(
+                &self,
+                f: &mut dyn FnMut(&'static str, &'static [usize], #krate::quant::network::Stored<'_>),
+            ) {
+                #visit
+            }
+
+            fn visit_stored_mut(
+                &mut self,
+                f: &mut dyn FnMut(&'static str, &'static [usize], #krate::quant::network::StoredMut<'_>),
+            ) {
+                #visit_mut
+            }
+
+            fn restore(&mut self) {
+                #restore
             }
 
             fn input_params(&self) -> #krate::quant::QParams {

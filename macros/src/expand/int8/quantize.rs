@@ -1,5 +1,7 @@
 //! `quantize_from`: the values' parameters in execution order, each
-//! convolution and linear layer quantized from the float one with them.
+//! convolution and linear layer quantized from the float one with them;
+//! `restore`, the same derivation from stored tensors; the visitors of the
+//! stored tensors.
 
 use proc_macro2::{Literal, TokenStream};
 use quote::quote;
@@ -25,8 +27,12 @@ pub fn body(krate: &TokenStream, graph: &Graph, shown: &[usize], layers: usize) 
                     #layer
                 }
             }
-            // Folded into another node: never read.
-            Op::Folded => quote!(),
+            // Folded into another node: never read; the parameters before
+            // it, so that every entry is a valid one (saved files check).
+            Op::Folded => {
+                let before = lit(i);
+                quote!(self.values[#this] = self.values[#before];)
+            }
             // Pools, a lone ReLU, views: the input's parameters.
             _ => quote!(self.values[#this] = self.values[#from];),
         }
@@ -43,11 +49,10 @@ pub fn body(krate: &TokenStream, graph: &Graph, shown: &[usize], layers: usize) 
 
 /// `self.<field>.quantize(…)` for a convolution or linear layer.
 fn layer(krate: &TokenStream, node: &Node, from: &Literal, this: &Literal) -> TokenStream {
-    let (bias, rounding) = match node.op {
-        Op::Conv2d { bias, .. } => (bias, quote!(Double)),
-        Op::Linear { bias, .. } => (bias, quote!(Single)),
-        _ => (false, quote!(Double)),
-    };
+    let bias = matches!(
+        node.op,
+        Op::Conv2d { bias: true, .. } | Op::Linear { bias: true, .. }
+    );
     let field = &node.field;
     let bias = if bias {
         quote!(Some(#krate::Tensor::as_flat(&float.#field.bias)))
@@ -71,11 +76,7 @@ fn layer(krate: &TokenStream, node: &Node, from: &Literal, this: &Literal) -> To
             }))
         },
     );
-    let act = match node.post.act {
-        Some(Activation::Relu) => quote!(Relu),
-        Some(Activation::Relu6) => quote!(Relu6),
-        _ => quote!(None),
-    };
+    let (act, rounding) = act_rounding(node);
     let key = &node.key;
     quote! {
         self.#field
@@ -92,4 +93,74 @@ fn layer(krate: &TokenStream, node: &Node, from: &Literal, this: &Literal) -> To
             )
             .map_err(|error| #krate::quant::QuantizeError::Weights { layer: #key, error })?;
     }
+}
+
+/// The activation a layer clamps to and TFLite's rounding for its kind.
+fn act_rounding(node: &Node) -> (TokenStream, TokenStream) {
+    let act = match node.post.act {
+        Some(Activation::Relu) => quote!(Relu),
+        Some(Activation::Relu6) => quote!(Relu6),
+        _ => quote!(None),
+    };
+    let rounding = match node.op {
+        Op::Linear { .. } => quote!(Single),
+        _ => quote!(Double),
+    };
+    (act, rounding)
+}
+
+/// The convolution and linear layers with their index.
+fn layers(graph: &Graph) -> impl Iterator<Item = (usize, &Node)> {
+    graph
+        .nodes
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| matches!(n.op, Op::Conv2d { .. } | Op::Linear { .. }))
+}
+
+/// The body of `restore`: each layer's derived fields from its stored
+/// tensors and the values' parameters.
+pub fn restore(krate: &TokenStream, graph: &Graph) -> TokenStream {
+    let steps = layers(graph).map(|(i, node)| {
+        let this = lit(value_index(crate::graph::Value::Node(i)));
+        let from = lit(node.inputs.first().map_or(0, |&v| value_index(v)));
+        let (act, rounding) = act_rounding(node);
+        let field = &node.field;
+        quote! {
+            self.#field.restore(
+                self.values[#from],
+                self.values[#this],
+                #krate::quant::layer::Act::#act,
+                #krate::quant::Rounding::#rounding,
+            );
+        }
+    });
+    quote!(#(#steps)*)
+}
+
+/// The body of `visit_stored` (or, `mutable`, `visit_stored_mut`).
+pub fn visit(krate: &TokenStream, graph: &Graph, mutable: bool) -> TokenStream {
+    let (stored, flat, borrow) = if mutable {
+        (quote!(StoredMut), quote!(as_flat_mut), quote!(&mut))
+    } else {
+        (quote!(Stored), quote!(as_flat), quote!(&))
+    };
+    let calls = layers(graph).map(|(_, node)| {
+        let field = &node.field;
+        let shapes = node.op.param_shapes();
+        let dims = shapes.first().map_or(&[][..], |(_, d)| d.as_slice());
+        let o = lit(dims.first().copied().unwrap_or(0));
+        let dims = dims.iter().map(|&d| lit(d));
+        let (w, b, s) = (
+            format!("{}.weight", node.key),
+            format!("{}.bias", node.key),
+            format!("{}.weight_scale", node.key),
+        );
+        quote! {
+            f(#w, &[#(#dims),*], #krate::quant::network::#stored::I8(#krate::quant::QTensor::#flat(#borrow self.#field.weight)));
+            f(#b, &[#o], #krate::quant::network::#stored::I32(#borrow self.#field.bias));
+            f(#s, &[#o], #krate::quant::network::#stored::F32(#borrow self.#field.weight_scale));
+        }
+    });
+    quote!(#(#calls)*)
 }
