@@ -168,6 +168,46 @@ pub fn post_act(krate: &TokenStream, act: Option<Activation>) -> TokenStream {
     quote!(#krate::conv::PostAct::#act)
 }
 
+/// A convolution's const parameters in the order of the runtime's
+/// `conv2d_fused` and `quant::conv::conv2d`: `SH, SW, PT, PB, PL, PR, DH,
+/// DW, G, C, H, W, O, CG, KH, KW, OH, OW`.
+pub fn conv_consts(call: &Call) -> TokenStream {
+    let Op::Conv2d {
+        in_channels,
+        kernel,
+        stride,
+        padding,
+        dilation,
+        groups,
+        ..
+    } = call.node.op
+    else {
+        return quote!();
+    };
+    let (_, in_shape) = call.input(0);
+    let [c, h, w] = map_dims(in_shape).map(lit);
+    let [o, oh, ow] = map_dims(call.node.shape).map(lit);
+    let (sh, sw, dh, dw) = (
+        lit(stride.0),
+        lit(stride.1),
+        lit(dilation.0),
+        lit(dilation.1),
+    );
+    let (g, cg) = (
+        lit(groups),
+        lit(in_channels.checked_div(groups).unwrap_or(0)),
+    );
+    let (kh, kw) = (lit(kernel.0), lit(kernel.1));
+    let Pads {
+        top,
+        bottom,
+        left,
+        right,
+    } = padding;
+    let (pt, pb, pl, pr) = (lit(top), lit(bottom), lit(left), lit(right));
+    quote!(#sh, #sw, #pt, #pb, #pl, #pr, #dh, #dw, #g, #c, #h, #w, #o, #cg, #kh, #kw, #oh, #ow)
+}
+
 /// A convolution: the plain entry points when nothing is folded into it
 /// and its padding is symmetric, else `conv2d_fused`.
 fn conv(call: &Call, dst: &TokenStream) -> TokenStream {
@@ -187,23 +227,23 @@ fn conv(call: &Call, dst: &TokenStream) -> TokenStream {
     };
     let krate = call.krate;
     let (src, in_shape) = call.input(0);
-    let [c, h, w] = map_dims(in_shape).map(lit);
-    let [o, oh, ow] = map_dims(call.node.shape).map(lit);
-    let (sh, sw, dh, dw) = (
-        lit(stride.0),
-        lit(stride.1),
-        lit(dilation.0),
-        lit(dilation.1),
-    );
-    let (g, cg) = (
-        lit(groups),
-        lit(in_channels.checked_div(groups).unwrap_or(0)),
-    );
-    let (kh, kw) = (lit(kernel.0), lit(kernel.1));
     let weights = call.weights();
     let bias = self::bias(&weights, bias);
     let plain = call.node.post.is_empty() && call.residual.is_none();
     if let (Some((ph, pw)), true) = (padding.as_symmetric(), plain) {
+        let [c, h, w] = map_dims(in_shape).map(lit);
+        let [o, oh, ow] = map_dims(call.node.shape).map(lit);
+        let (sh, sw, dh, dw) = (
+            lit(stride.0),
+            lit(stride.1),
+            lit(dilation.0),
+            lit(dilation.1),
+        );
+        let (g, cg) = (
+            lit(groups),
+            lit(in_channels.checked_div(groups).unwrap_or(0)),
+        );
+        let (kh, kw) = (lit(kernel.0), lit(kernel.1));
         let f = match padding_mode {
             PadMode::Zeros => quote!(conv2d),
             PadMode::Reflect => quote!(conv2d_reflect),
@@ -223,16 +263,10 @@ fn conv(call: &Call, dst: &TokenStream) -> TokenStream {
         PadMode::Replicate => quote!(Replicate),
         PadMode::Circular => quote!(Circular),
     };
-    let Pads {
-        top,
-        bottom,
-        left,
-        right,
-    } = padding;
-    let (pt, pb, pl, pr) = (lit(top), lit(bottom), lit(left), lit(right));
+    let consts = conv_consts(call);
     let post = post(call);
     quote! {
-        #krate::conv::conv2d_fused::<#krate::conv::#mode, #sh, #sw, #pt, #pb, #pl, #pr, #dh, #dw, #g, #c, #h, #w, #o, #cg, #kh, #kw, #oh, #ow>(
+        #krate::conv::conv2d_fused::<#krate::conv::#mode, #consts>(
             #src, &#weights.weight, #bias, &#post, #dst,
         );
     }

@@ -4,10 +4,10 @@
 use proc_macro2::TokenStream;
 use quote::quote;
 
-use super::super::kernels::Call;
+use super::super::kernels::{conv_consts, Call};
 use super::super::types::{lit, map_dims, Elem};
 use super::value_index;
-use crate::op::{Op, Pads};
+use crate::op::Op;
 
 /// `self.values[k]`: the quantization parameters of the node's input `i`.
 fn input_params(call: &Call, i: usize) -> TokenStream {
@@ -58,43 +58,11 @@ pub fn copy(krate: &TokenStream, src: &TokenStream, dst: &TokenStream) -> TokenS
 }
 
 fn conv(call: &Call, dst: &TokenStream) -> TokenStream {
-    let Op::Conv2d {
-        in_channels,
-        kernel,
-        stride,
-        padding,
-        dilation,
-        groups,
-        ..
-    } = call.node.op
-    else {
-        return quote!();
-    };
     let krate = call.krate;
-    let (src, in_shape) = call.input(0);
-    let [c, h, w] = map_dims(in_shape).map(lit);
-    let [o, oh, ow] = map_dims(call.node.shape).map(lit);
-    let (sh, sw, dh, dw) = (
-        lit(stride.0),
-        lit(stride.1),
-        lit(dilation.0),
-        lit(dilation.1),
-    );
-    let (g, cg) = (
-        lit(groups),
-        lit(in_channels.checked_div(groups).unwrap_or(0)),
-    );
-    let (kh, kw) = (lit(kernel.0), lit(kernel.1));
-    let Pads {
-        top,
-        bottom,
-        left,
-        right,
-    } = padding;
-    let (pt, pb, pl, pr) = (lit(top), lit(bottom), lit(left), lit(right));
-    let weights = call.weights();
+    let (src, _) = call.input(0);
+    let (consts, weights) = (conv_consts(call), call.weights());
     quote! {
-        #krate::quant::conv::conv2d::<#sh, #sw, #pt, #pb, #pl, #pr, #dh, #dw, #g, #c, #h, #w, #o, #cg, #kh, #kw, #oh, #ow>(
+        #krate::quant::conv::conv2d::<#consts>(
             #src, #weights.input_zero, &#weights.weight, &#weights.rescale(), #dst,
         );
     }
