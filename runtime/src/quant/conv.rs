@@ -158,14 +158,14 @@ pub(crate) fn conv2d_with<
         // them on this CPU (or the build enables them), and every CPU with
         // AVX-512F has AVX2; the function is safe code compiled with AVX2.
         unsafe {
-            rows_avx2::<SH, SW, PT, PL, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+            rows_avx2::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
                 input, input_zero, weight, rescale, output,
             );
         }
         return;
     }
     let _ = isa;
-    rows::<SH, SW, PT, PL, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+    rows::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
         input, input_zero, weight, rescale, output,
     );
 }
@@ -179,6 +179,7 @@ unsafe fn rows_avx2<
     const SW: usize,
     const PT: usize,
     const PL: usize,
+    const PR: usize,
     const DH: usize,
     const DW: usize,
     const G: usize,
@@ -198,7 +199,7 @@ unsafe fn rows_avx2<
     rescale: &Rescale<'_, O>,
     output: &mut [[[i8; OW]; OH]; O],
 ) {
-    rows::<SH, SW, PT, PL, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+    rows::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
         input, input_zero, weight, rescale, output,
     );
 }
@@ -212,6 +213,7 @@ fn rows<
     const SW: usize,
     const PT: usize,
     const PL: usize,
+    const PR: usize,
     const DH: usize,
     const DW: usize,
     const G: usize,
@@ -244,6 +246,13 @@ fn rows<
                 for i in i0..i1 {
                     let src = &plane[oy * SH + i * DH - PT];
                     for (j, (&wv, &(a, b))) in wc[i].iter().zip(&columns).enumerate() {
+                        if PL == 0 && PR == 0 {
+                            // No column padding: every tap reaches the whole
+                            // row, and `acc` is indexed by constants only, so
+                            // LLVM keeps it in registers across the taps.
+                            add_tap_row::<SW, OW>(&mut acc, &src[j * DW..], i32::from(wv), zp);
+                            continue;
+                        }
                         // The input column of output `a` (inside the row
                         // when `a < b`; an empty range reads nothing).
                         let start = (a * SW + j * DW).saturating_sub(PL).min(W);
