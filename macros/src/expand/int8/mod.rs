@@ -7,7 +7,7 @@
 pub mod kernels;
 mod quantize;
 
-use proc_macro2::TokenStream;
+use proc_macro2::{Ident, TokenStream};
 use quote::{format_ident, quote};
 
 use super::forward;
@@ -37,31 +37,53 @@ pub fn items(
     layers: usize,
     memory: &MemoryPlan,
 ) -> TokenStream {
-    let Network {
-        cfg, vis, ident, ..
-    } = net;
-    let name = format_ident!("{}Int8", ident);
-    let ws = format_ident!("{}Int8Workspace", ident);
-    let (input_ty, output_ty) = (Elem::I8.ty(graph.input), Elem::I8.ty(graph.output_shape()));
-    let (ws_len, values) = (lit(memory.len), lit(graph.nodes.len().saturating_add(1)));
-    let out = lit(value_index(graph.output));
-    let fields = fields(krate, graph);
-    let quantize = quantize::body(krate, graph, shown, layers);
-    let restore = quantize::restore(krate, graph);
-    let (visit, visit_mut) = (
-        quantize::visit(krate, graph, false),
-        quantize::visit(krate, graph, true),
-    );
-    let forward = forward::body(krate, graph, memory, Elem::I8);
-    let doc = format!(
-        "[`{ident}`] quantized to int8 with TensorFlow Lite's semantics (see `constnet::quant`): per-channel int8 weights, int32 biases, int8 activations. Make one with `Int8Network::quantize(&float, &calibration)`; run it with `Int8Network::forward` (int8 in and out) or `forward_f32`. Workspace: {} bytes.",
-        memory.len
-    );
-    let ws_doc = format!(
-        "Scratch memory for one forward pass of [`{name}`]: {} bytes.",
-        memory.len
-    );
-    quote! {
+    let parts = Parts {
+        krate,
+        net,
+        graph,
+        name: format_ident!("{}Int8", net.ident),
+        ws: format_ident!("{}Int8Workspace", net.ident),
+    };
+    let structs = parts.structs(memory);
+    let network = parts.network_impl(shown, layers, memory);
+    quote!(#structs #network)
+}
+
+/// What both halves need.
+struct Parts<'a> {
+    krate: &'a TokenStream,
+    net: &'a Network,
+    graph: &'a Graph,
+    /// `<Name>Int8`.
+    name: Ident,
+    /// `<Name>Int8Workspace`.
+    ws: Ident,
+}
+
+impl Parts<'_> {
+    /// The struct, its workspace, and their `Zeroable` impls.
+    fn structs(&self, memory: &MemoryPlan) -> TokenStream {
+        let Parts {
+            krate,
+            net,
+            graph,
+            name,
+            ws,
+        } = self;
+        let Network {
+            cfg, vis, ident, ..
+        } = net;
+        let (ws_len, values) = (lit(memory.len), lit(graph.nodes.len().saturating_add(1)));
+        let fields = fields(krate, graph);
+        let doc = format!(
+            "[`{ident}`] quantized to int8 with TensorFlow Lite's semantics (see `constnet::quant`): per-channel int8 weights, int32 biases, int8 activations. Make one with `Int8Network::quantize(&float, &calibration)`; run it with `Int8Network::forward` (int8 in and out) or `forward_f32`. Workspace: {} bytes.",
+            memory.len
+        );
+        let ws_doc = format!(
+            "Scratch memory for one forward pass of [`{name}`]: {} bytes.",
+            memory.len
+        );
+        quote! {
         #(#cfg)*
         #[doc = #doc]
         #[derive(Clone, PartialEq)]
@@ -106,6 +128,29 @@ pub fn items(
         #[allow(unsafe_code)]
         unsafe impl #krate::__private::bytemuck::Zeroable for #name {}
 
+        }
+    }
+
+    /// `impl Int8Network`.
+    fn network_impl(&self, shown: &[usize], layers: usize, memory: &MemoryPlan) -> TokenStream {
+        let Parts {
+            krate,
+            net,
+            graph,
+            name,
+            ws,
+        } = self;
+        let Network { cfg, ident, .. } = net;
+        let (input_ty, output_ty) = (Elem::I8.ty(graph.input), Elem::I8.ty(graph.output_shape()));
+        let out = lit(value_index(graph.output));
+        let quantize = quantize::body(krate, graph, shown, layers);
+        let restore = quantize::restore(krate, graph);
+        let (visit, visit_mut) = (
+            quantize::visit(krate, graph, false),
+            quantize::visit(krate, graph, true),
+        );
+        let forward = forward::body(krate, graph, memory, Elem::I8);
+        quote! {
         #(#cfg)*
         impl #krate::quant::Int8Network for #name {
             type Float = #ident;
@@ -164,6 +209,7 @@ pub fn items(
             fn output_params(&self) -> #krate::quant::QParams {
                 self.values[#out]
             }
+        }
         }
     }
 }
