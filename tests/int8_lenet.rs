@@ -13,7 +13,7 @@
 mod common;
 
 use common::mnist::{lenet_input, Mnist};
-use common::{data, lenet, root, LeNet5, LeNet5Int8};
+use common::{data, lenet, root, tensor_f32, LeNet5, LeNet5Int8};
 use constnet::quant::calibrate::{calibrate, Calibration, Method};
 use constnet::quant::observe::{quantize_bias, quantize_weights};
 use constnet::quant::{conv, linear, pool, quantize, Clamp, QParams, Requant, Rescale, Rounding};
@@ -185,7 +185,7 @@ impl Int8LeNet {
     /// The network as TFLite quantized it.
     fn from_tflite(file: &SafeTensors<'_>) -> Int8LeNet {
         let p = |t: &str| QParams {
-            scale: f32s(file, &format!("{t}.scale"))[0],
+            scale: tensor_f32(file, &format!("{t}.scale")).1[0],
             zero_point: i8::try_from(i32s(file, &format!("{t}.zero_point"))[0]).unwrap(),
         };
         let input = p("input");
@@ -193,7 +193,7 @@ impl Int8LeNet {
         assert_eq!(p("pool1"), p("conv1"));
         assert_eq!(p("pool2"), p("conv2"));
         let layer = |name: &str, s_in: f32, out: QParams| {
-            let s_w = f32s(file, &format!("{name}.weight_scale"));
+            let s_w = tensor_f32(file, &format!("{name}.weight_scale")).1;
             (
                 i8s(file, &format!("{name}.weight")),
                 i32s(file, &format!("{name}.bias")),
@@ -276,15 +276,6 @@ impl Int8LeNet {
     }
 }
 
-fn f32s(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
-    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(t.dtype(), safetensors::Dtype::F32, "{name}");
-    t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
 fn i32s(file: &SafeTensors<'_>, name: &str) -> Vec<i32> {
     let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
     assert_eq!(t.dtype(), safetensors::Dtype::I32, "{name}");
@@ -343,7 +334,7 @@ fn every_tensor_equals_tflite_reference_kernels() {
     let bytes = golden();
     let file = SafeTensors::deserialize(&bytes).unwrap();
     let net = Int8LeNet::from_tflite(&file);
-    let inputs = f32s(&file, "input.float");
+    let inputs = tensor_f32(&file, "input.float").1;
     let expected: Vec<Vec<i8>> = TENSORS
         .iter()
         .map(|t| i8s(&file, &format!("{t}.values")))
@@ -596,6 +587,10 @@ fn quantize_errors_name_the_layer() {
             found: 11
         }
     );
+    assert_eq!(
+        e.to_string(),
+        "quantization parameters for 11 layers given, the network has 12 (calibrate the same network)"
+    );
     float.fc2.weight[3][7] = f32::NAN;
     let e = LeNet5Int8::quantize(&float, &calibration).err().unwrap();
     assert!(
@@ -620,6 +615,16 @@ fn quantize_errors_name_the_layer() {
     assert_eq!(
         calibrate(&*float, &nan, Method::MinMax).err(),
         Some(constnet::quant::calibrate::CalibrationError::BadInput { index: 2 })
+    );
+    let e = calibrate(&*float, &[], Method::MinMax).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "calibration needs at least one input, none were given"
+    );
+    let e = calibrate(&*float, &nan, Method::MinMax).err().unwrap();
+    assert_eq!(
+        e.to_string(),
+        "calibration input 2 holds NaN or an infinite value"
     );
 }
 
@@ -662,7 +667,9 @@ fn saved_int8_network_loads_back_bit_for_bit() {
     assert!(*back == *q, "the loaded network differs from the saved one");
 
     let err = |b: &[u8]| LeNet5Int8::from_safetensors(b).err().unwrap();
-    assert!(matches!(err(&bytes[..20]), StoreError::Malformed(_)));
+    let e = err(&bytes[..20]);
+    assert!(matches!(e, StoreError::Malformed(_)));
+    assert!(e.to_string().starts_with("not a safetensors file: "), "{e}");
     let e = err(&edit(&bytes, "fc2.bias", None));
     assert_eq!(
         e,
@@ -679,6 +686,10 @@ fn saved_int8_network_loads_back_bit_for_bit() {
     assert!(
         matches!(&e, StoreError::WrongDtype { tensor, expected: "I8", .. } if tensor == "conv1.weight"),
         "{e}"
+    );
+    assert_eq!(
+        e.to_string(),
+        "tensor `conv1.weight` has dtype F32; the int8 network stores it as I8"
     );
     let e = err(&edit(
         &bytes,
@@ -703,5 +714,9 @@ fn saved_int8_network_loads_back_bit_for_bit() {
             index: 1,
             value: 0.0
         }
+    );
+    assert_eq!(
+        e.to_string(),
+        "tensor `values.scale`[1] is 0; a scale must be positive and finite"
     );
 }

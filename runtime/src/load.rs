@@ -300,18 +300,20 @@ pub fn from_file_with<N: Network>(
     from_safetensors_with(&bytes, options)
 }
 
-/// One tensor ready to be written: `F32`, little-endian bytes.
-struct F32Tensor {
-    shape: &'static [usize],
-    data: Vec<u8>,
+/// One tensor ready to be written: its type, shape and little-endian
+/// bytes (also the int8 networks' tensors, `quant::store`).
+pub(crate) struct RawTensor {
+    pub(crate) dtype: Dtype,
+    pub(crate) shape: Vec<usize>,
+    pub(crate) data: Vec<u8>,
 }
 
-impl View for &F32Tensor {
+impl View for &RawTensor {
     fn dtype(&self) -> Dtype {
-        Dtype::F32
+        self.dtype
     }
     fn shape(&self) -> &[usize] {
-        self.shape
+        &self.shape
     }
     fn data(&self) -> alloc::borrow::Cow<'_, [u8]> {
         alloc::borrow::Cow::Borrowed(&self.data)
@@ -342,7 +344,7 @@ impl View for &F32Tensor {
 /// [`LoadError::Malformed`] if the `safetensors` serializer refuses the
 /// tensors, which happens only for a header over 100 MB.
 pub fn to_safetensors<N: Network>(net: &N) -> Result<Vec<u8>, LoadError> {
-    let mut tensors: Vec<(&'static str, F32Tensor)> = Vec::with_capacity(N::PARAMS.len());
+    let mut tensors: Vec<(&'static str, RawTensor)> = Vec::with_capacity(N::PARAMS.len());
     net.visit_params(&mut |info, src| {
         let mut data = Vec::with_capacity(src.len() * 4);
         for v in src {
@@ -350,8 +352,9 @@ pub fn to_safetensors<N: Network>(net: &N) -> Result<Vec<u8>, LoadError> {
         }
         tensors.push((
             info.name,
-            F32Tensor {
-                shape: info.shape,
+            RawTensor {
+                dtype: Dtype::F32,
+                shape: info.shape.to_vec(),
                 data,
             },
         ));

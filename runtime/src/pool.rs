@@ -324,7 +324,7 @@ fn max_pool2d_portable<
 /// `pool_size` factor, computed before clamping to the input) and inside the
 /// real input.
 #[inline]
-const fn avg_window(
+pub(crate) const fn avg_window(
     i: usize,
     kernel: usize,
     stride: usize,

@@ -446,6 +446,16 @@ mod tests {
         for e in [RangeError::Empty, RangeError::Constant { value: 0.0 }] {
             assert!(!std::format!("{e}").is_empty());
         }
+        let message = |e: RangeError| std::format!("{e}");
+        assert_eq!(message(RangeError::Empty), "no values were observed");
+        assert_eq!(
+            message(QParams::from_range(2.0, 1.0).unwrap_err()),
+            "the range [2, 1] has min > max"
+        );
+        assert_eq!(
+            message(QParams::from_range(f32::NAN, 1.0).unwrap_err()),
+            "the range [NaN, 1] is not finite (NaN or infinite values)"
+        );
     }
 
     #[test]

@@ -1,17 +1,8 @@
 //! int8 pooling, TFLite's `MaxPool` and `AveragePool`: the output keeps the
 //! input's scale and zero point, so no rescaling.
 
-use crate::pool::output_len;
-
-/// The kernel indices of one window inside the input (see `conv::taps`),
-/// dilation 1.
-#[inline]
-fn window(o: usize, stride: usize, pad: usize, kernel: usize, len: usize) -> (usize, usize) {
-    let start = o * stride;
-    let first = pad.saturating_sub(start).min(kernel);
-    let end = (len + pad).saturating_sub(start).min(kernel);
-    (first, end.max(first))
-}
+use super::conv::taps;
+use crate::pool::{avg_window, output_len};
 
 /// `torch.nn.MaxPool2d(kernel_size=(KH, KW), stride=(SH, SW), padding=(PH,
 /// PW))` quantized: the largest `q` of each window's positions inside the
@@ -47,9 +38,9 @@ pub fn max_pool2d<
     const { check::<KH, KW, SH, SW, PH, PW, H, W, OH, OW>() };
     for (plane, out) in input.iter().zip(output.iter_mut()) {
         for (oy, row) in out.iter_mut().enumerate() {
-            let (i0, i1) = window(oy, SH, PH, KH, H);
+            let (i0, i1) = taps(oy, SH, PH, 1, KH, H);
             for (ox, y) in row.iter_mut().enumerate() {
-                let (j0, j1) = window(ox, SW, PW, KW, W);
+                let (j0, j1) = taps(ox, SW, PW, 1, KW, W);
                 let mut m = i8::MIN;
                 for i in i0..i1 {
                     for j in j0..j1 {
@@ -99,9 +90,9 @@ pub fn avg_pool2d<
     const { check::<KH, KW, SH, SW, PH, PW, H, W, OH, OW>() };
     for (plane, out) in input.iter().zip(output.iter_mut()) {
         for (oy, row) in out.iter_mut().enumerate() {
-            let (i0, i1) = window(oy, SH, PH, KH, H);
+            let (i0, i1) = taps(oy, SH, PH, 1, KH, H);
             for (ox, y) in row.iter_mut().enumerate() {
-                let (j0, j1) = window(ox, SW, PW, KW, W);
+                let (j0, j1) = taps(ox, SW, PW, 1, KW, W);
                 let mut sum = 0i32;
                 for i in i0..i1 {
                     for j in j0..j1 {
@@ -112,10 +103,9 @@ pub fn avg_pool2d<
                 let count = if COUNT_PAD {
                     // PyTorch counts the padded positions of the window, not
                     // those past the padding (a window may end outside it).
-                    let rows = (oy * SH + KH).min(H + 2 * PH) - oy * SH;
-                    let cols = (ox * SW + KW).min(W + 2 * PW) - ox * SW;
-                    sum += i32::from(zero_point) * (rows * cols - inside) as i32;
-                    rows * cols
+                    let padded = avg_window(oy, KH, SH, PH, H).0 * avg_window(ox, KW, SW, PW, W).0;
+                    sum += i32::from(zero_point) * (padded - inside) as i32;
+                    padded
                 } else {
                     inside
                 };

@@ -9,17 +9,17 @@
 //! points and clamps are derived from these when loading, exactly as when
 //! quantizing, so a loaded network gives the saved one's bits.
 
-use alloc::borrow::Cow;
 use alloc::boxed::Box;
 use alloc::format;
 use alloc::string::{String, ToString};
 use alloc::vec::Vec;
 use core::fmt;
 
-use safetensors::tensor::{Dtype, SafeTensors, View};
+use safetensors::tensor::{Dtype, SafeTensors};
 
 use super::network::{Int8Network, Stored, StoredMut};
 use super::observe::QParams;
+use crate::load::RawTensor;
 
 /// Why an int8 file could not be loaded; every message names the tensor.
 #[derive(Clone, Debug, PartialEq)]
@@ -99,35 +99,13 @@ impl fmt::Display for StoreError {
 #[cfg(feature = "std")]
 impl std::error::Error for StoreError {}
 
-/// One tensor to write.
-struct Raw {
-    dtype: Dtype,
-    shape: Vec<usize>,
-    data: Vec<u8>,
-}
-
-impl View for &Raw {
-    fn dtype(&self) -> Dtype {
-        self.dtype
-    }
-    fn shape(&self) -> &[usize] {
-        &self.shape
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.data)
-    }
-    fn data_len(&self) -> usize {
-        self.data.len()
-    }
-}
-
-fn raw(shape: &[usize], stored: &Stored<'_>) -> Raw {
+fn raw(shape: &[usize], stored: &Stored<'_>) -> RawTensor {
     let (dtype, data) = match stored {
         Stored::I8(v) => (Dtype::I8, v.iter().map(|&x| x.to_le_bytes()[0]).collect()),
         Stored::I32(v) => (Dtype::I32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
         Stored::F32(v) => (Dtype::F32, v.iter().flat_map(|x| x.to_le_bytes()).collect()),
     };
-    Raw {
+    RawTensor {
         dtype,
         shape: shape.to_vec(),
         data,
@@ -141,7 +119,7 @@ fn raw(shape: &[usize], stored: &Stored<'_>) -> Raw {
 /// [`StoreError::Malformed`] if the serializer refuses them (a header over
 /// 100 MB).
 pub fn to_safetensors<N: Int8Network>(net: &N) -> Result<Vec<u8>, StoreError> {
-    let mut tensors: Vec<(String, Raw)> = Vec::new();
+    let mut tensors: Vec<(String, RawTensor)> = Vec::new();
     net.visit_stored(&mut |name, shape, stored| {
         tensors.push((name.to_string(), raw(shape, &stored)))
     });
