@@ -47,6 +47,8 @@ pub(crate) mod math;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod pool;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod qrescale;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod transpose;
 
 /// An instruction set a kernel can run on.

@@ -1,0 +1,324 @@
+//! [`Rescale::store`] on eight `i32` accumulators of one output channel at a
+//! time, with AVX2, bit for bit (TFLite's two roundings, [`Rounding::Double`]).
+//!
+//! The scalar code multiplies in `i64` and divides with C's truncation; the
+//! vector code has neither a 64-bit arithmetic shift nor a division, and
+//! needs neither:
+//!
+//! - gemmlowp's `SaturatingRoundingDoublingHighMul(a, b)` truncates `(ab +
+//!   nudge) / 2^31` toward zero with the nudge `2^30` for `ab ≥ 0` and `1 −
+//!   2^30` for `ab < 0`. For `ab < 0` that is `ceil((ab + 1 − 2^30) / 2^31)
+//!   = floor((ab + 2^30) / 2^31)`, so in every case it is `(ab + 2^30) >> 31`,
+//!   arithmetic. Its low 32 bits are bits 31 to 62 of `ab + 2^30`, which a
+//!   logical 64-bit shift (`vpsrlq`) gives as well. `vpmuldq` multiplies the
+//!   even lanes; the odd ones are shifted down first, and their results
+//!   shifted up by one bit lands them in the odd lanes' places (`vpblendd`).
+//!   The one overflow, `i32::MIN · i32::MIN`, gives `i32::MIN` there and is
+//!   flipped to `i32::MAX` with an xor.
+//! - `RoundingDivideByPOT` is already lane-wise `i32` arithmetic.
+//! - `saturating_add(zero_point)` then the clamp: the value is first clamped
+//!   to `±2^16` (any value beyond ends up at the clamp's bound either way),
+//!   after which the addition cannot overflow.
+
+#![allow(clippy::inline_always)] // Must inline into #[target_feature] callers.
+
+use crate::quant::{Rescale, Rounding};
+use core::arch::x86_64::{
+    __m256i, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256, _mm256_blend_epi32,
+    _mm256_cmpeq_epi32, _mm256_cmpgt_epi32, _mm256_loadu_si256, _mm256_max_epi32, _mm256_min_epi32,
+    _mm256_mul_epi32, _mm256_set1_epi32, _mm256_set1_epi64x, _mm256_setzero_si256,
+    _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srai_epi32, _mm256_srav_epi32, _mm256_srli_epi64,
+    _mm256_sub_epi32, _mm256_xor_si256,
+};
+
+/// A [`Rescale`]'s constants for eight lanes: one output channel's in every
+/// lane ([`Lanes::new`]), or eight channels' ([`Lanes::channels`]).
+#[derive(Clone, Copy)]
+pub(crate) struct Lanes {
+    bias: __m256i,
+    /// The multipliers, and the odd lanes' moved to the even places for
+    /// `vpmuldq`.
+    multiplier: __m256i,
+    multiplier_odd: __m256i,
+    /// Whether the multiplier is `i32::MIN` (all ones) or not (zero).
+    multiplier_min: __m256i,
+    left: __m256i,
+    right: __m256i,
+    /// `2^right − 1`, the remainder's mask.
+    mask: __m256i,
+    zero_point: __m256i,
+    min: __m256i,
+    max: __m256i,
+}
+
+impl Lanes {
+    /// Channel `o` of `rescale` in every lane, or `None` if it rounds once
+    /// ([`Rounding::Single`], left to the scalar code).
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn new<const O: usize>(rescale: &Rescale<'_, O>, o: usize) -> Option<Lanes> {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { Lanes::channels(rescale, [o; 8]) }
+    }
+
+    /// Channel `channels[k]` of `rescale` in lane `k`, or `None` if it
+    /// rounds once.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn channels<const O: usize>(
+        rescale: &Rescale<'_, O>,
+        channels: [usize; 8],
+    ) -> Option<Lanes> {
+        if rescale.rounding != Rounding::Double {
+            return None;
+        }
+        /// `f` of each lane's channel. (AVX2 on the function itself: a
+        /// plain helper would keep the load an out-of-line call.)
+        #[target_feature(enable = "avx2")]
+        #[inline]
+        fn each(channels: [usize; 8], f: impl Fn(usize) -> i32) -> __m256i {
+            let v: [i32; 8] = channels.map(f);
+            // SAFETY: AVX2 is enabled on this function; the load reads the
+            // eight `i32`s of `v`.
+            unsafe { _mm256_loadu_si256(v.as_ptr().cast::<__m256i>()) }
+        }
+        let shift = |o: usize| rescale.requant[o].shift;
+        // SAFETY: the caller guarantees AVX2 (for `each` and the shift).
+        unsafe {
+            let multiplier = each(channels, |o| rescale.requant[o].multiplier);
+            Some(Lanes {
+                bias: each(channels, |o| rescale.bias.map_or(0, |b| b[o])),
+                multiplier,
+                multiplier_odd: _mm256_srli_epi64(multiplier, 32),
+                multiplier_min: each(channels, |o| {
+                    -i32::from(rescale.requant[o].multiplier == i32::MIN)
+                }),
+                left: each(channels, |o| shift(o).max(0)),
+                right: each(channels, |o| (-shift(o)).max(0)),
+                #[allow(clippy::cast_possible_truncation)] // 2^31 − 1 at most.
+                mask: each(channels, |o| ((1i64 << (-shift(o)).max(0)) - 1) as i32),
+                zero_point: each(channels, |_| i32::from(rescale.zero_point)),
+                min: each(channels, |_| i32::from(rescale.clamp.min)),
+                max: each(channels, |_| i32::from(rescale.clamp.max)),
+            })
+        }
+    }
+
+    /// `Rescale::store(channel, acc[k])` for the eight lanes `k`, as `i32`s
+    /// in `[clamp.min, clamp.max]`.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn store(&self, acc: __m256i) -> __m256i {
+        let x = _mm256_sllv_epi32(_mm256_add_epi32(acc, self.bias), self.left);
+        // Rounding doubling high multiply, even lanes then odd ones.
+        let half = _mm256_set1_epi64x(1 << 30);
+        let even = _mm256_add_epi64(_mm256_mul_epi32(x, self.multiplier), half);
+        let odd = _mm256_add_epi64(
+            _mm256_mul_epi32(_mm256_srli_epi64(x, 32), self.multiplier_odd),
+            half,
+        );
+        let high = _mm256_blend_epi32(
+            _mm256_srli_epi64(even, 31),
+            _mm256_slli_epi64(odd, 1),
+            0b1010_1010,
+        );
+        let overflow = _mm256_and_si256(
+            _mm256_cmpeq_epi32(x, _mm256_set1_epi32(i32::MIN)),
+            self.multiplier_min,
+        );
+        let high = _mm256_xor_si256(high, overflow);
+        // Rounding divide by 2^right, ties away from zero.
+        let remainder = _mm256_and_si256(high, self.mask);
+        let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
+        let threshold = _mm256_sub_epi32(_mm256_srai_epi32(self.mask, 1), negative);
+        let up = _mm256_cmpgt_epi32(remainder, threshold);
+        let v = _mm256_sub_epi32(_mm256_srav_epi32(high, self.right), up);
+        // + zero point, saturating, then the clamp.
+        let v = _mm256_min_epi32(
+            _mm256_max_epi32(v, _mm256_set1_epi32(-1 << 16)),
+            _mm256_set1_epi32(1 << 16),
+        );
+        let v = _mm256_add_epi32(v, self.zero_point);
+        _mm256_min_epi32(_mm256_max_epi32(v, self.min), self.max)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Lanes;
+    use crate::quant::{Clamp, Requant, Rescale, Rounding};
+    use crate::reference::test_util::Rng;
+    use core::arch::x86_64::{__m256i, _mm256_loadu_si256, _mm256_storeu_si256};
+
+    #[target_feature(enable = "avx2")]
+    fn lanes_avx2(r: &Rescale<'_, 1>, acc: &[i32; 8]) -> [i32; 8] {
+        let mut out = [0i32; 8];
+        // SAFETY: AVX2 is enabled on this function; the loads and stores
+        // read and write exactly the eight `i32`s of the two arrays.
+        unsafe {
+            let lanes = Lanes::new(r, 0).expect("double rounding");
+            let v = lanes.store(_mm256_loadu_si256(acc.as_ptr().cast::<__m256i>()));
+            _mm256_storeu_si256(out.as_mut_ptr().cast::<__m256i>(), v);
+        }
+        out
+    }
+
+    /// Every shift from −31 to 30, both extreme multipliers, biases, zero
+    /// points, clamps and accumulators near the edges: the lanes equal
+    /// `Rescale::store` exactly.
+    #[test]
+    fn store_avx2_equals_the_scalar_store() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut rng = Rng::new(7);
+        let mut edges = std::vec![
+            0,
+            1,
+            -1,
+            i32::MAX,
+            i32::MIN,
+            i32::MIN + 1,
+            1 << 30,
+            -(1 << 30)
+        ];
+        for k in 0..31 {
+            edges.push(1 << k);
+            edges.push(-(1 << k));
+            edges.push((1 << k) + 1);
+        }
+        let shifts: std::vec::Vec<i32> = if cfg!(miri) {
+            std::vec![-31, -8, 0, 1, 30]
+        } else {
+            (-31..=30).collect()
+        };
+        for shift in shifts {
+            for multiplier in [0, 1 << 30, (1 << 30) + 12_345, i32::MAX, i32::MIN] {
+                let requant = [Requant { multiplier, shift }];
+                let bias = [(rng.next_u32() % 2001) as i32 - 1000];
+                #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+                let zero_point = (rng.next_u32() % 256) as u8 as i8;
+                for clamp in [
+                    Clamp::NONE,
+                    Clamp {
+                        min: zero_point.min(90),
+                        max: 100,
+                    },
+                ] {
+                    let r = Rescale {
+                        bias: Some(&bias),
+                        requant: &requant,
+                        zero_point,
+                        clamp,
+                        rounding: Rounding::Double,
+                    };
+                    for chunk in 0..if cfg!(miri) { 2 } else { 12 } {
+                        let acc: [i32; 8] = core::array::from_fn(|k| {
+                            let e = edges[(chunk * 8 + k) % edges.len()];
+                            if chunk % 3 == 2 {
+                                rng.next_u32() as i32
+                            } else {
+                                e
+                            }
+                        });
+                        // SAFETY: AVX2 was detected above.
+                        let got = unsafe { lanes_avx2(&r, &acc) };
+                        for (k, (&g, &a)) in got.iter().zip(&acc).enumerate() {
+                            assert_eq!(
+                                g,
+                                i32::from(r.store(0, a)),
+                                "acc {a} lane {k} shift {shift} multiplier {multiplier}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    #[target_feature(enable = "avx2")]
+    fn channels_avx2(r: &Rescale<'_, 8>, acc: &[i32; 8]) -> [i32; 8] {
+        let mut out = [0i32; 8];
+        // SAFETY: AVX2 is enabled on this function; the loads and stores
+        // read and write exactly the eight `i32`s of the two arrays.
+        unsafe {
+            let lanes = Lanes::channels(r, [0, 1, 2, 3, 4, 5, 6, 7]).expect("double rounding");
+            let v = lanes.store(_mm256_loadu_si256(acc.as_ptr().cast::<__m256i>()));
+            _mm256_storeu_si256(out.as_mut_ptr().cast::<__m256i>(), v);
+        }
+        out
+    }
+
+    /// Eight channels, each lane its own shift, multiplier and bias.
+    #[test]
+    fn store_of_eight_channels_avx2_equals_the_scalar_store() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let mut rng = Rng::new(8);
+        for round in 0..if cfg!(miri) { 4 } else { 400 } {
+            let requant: [Requant; 8] = core::array::from_fn(|k| Requant {
+                multiplier: match (round + k) % 5 {
+                    0 => i32::MIN,
+                    1 => 0,
+                    _ => (rng.next_u32() >> 1) as i32,
+                },
+                shift: (rng.next_u32() % 62) as i32 - 31,
+            });
+            let bias: [i32; 8] = core::array::from_fn(|_| rng.next_u32() as i32 >> 8);
+            let r = Rescale {
+                bias: Some(&bias),
+                requant: &requant,
+                zero_point: -5,
+                clamp: Clamp {
+                    min: -100,
+                    max: 120,
+                },
+                rounding: Rounding::Double,
+            };
+            let acc: [i32; 8] = core::array::from_fn(|k| {
+                let a = rng.next_u32() as i32;
+                if k % 3 == 0 {
+                    a >> (rng.next_u32() % 31)
+                } else {
+                    a
+                }
+            });
+            // SAFETY: AVX2 was detected above.
+            let got = unsafe { channels_avx2(&r, &acc) };
+            for (k, (&g, &a)) in got.iter().zip(&acc).enumerate() {
+                assert_eq!(
+                    g,
+                    i32::from(r.store(k, a)),
+                    "acc {a} lane {k} {:?}",
+                    requant[k]
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn single_rounding_is_left_to_the_scalar_code_avx2() {
+        let requant = [Requant::new(0.5)];
+        let r = Rescale {
+            bias: None,
+            requant: &requant,
+            zero_point: 0,
+            clamp: Clamp::NONE,
+            rounding: Rounding::Single,
+        };
+        if std::is_x86_feature_detected!("avx2") {
+            // SAFETY: AVX2 was detected.
+            assert!(unsafe { Lanes::new(&r, 0) }.is_none());
+        }
+    }
+}
