@@ -158,11 +158,32 @@ pub(crate) fn conv2d_with<
     if isa != Isa::Portable {
         // SAFETY: `isa` is AVX2 or AVX-512F only when `simd::best` found
         // them on this CPU (or the build enables them), and every CPU with
-        // AVX-512F has AVX2; the function is safe code compiled with AVX2.
+        // AVX-512F has AVX2; `rows_avx2` is safe code compiled with AVX2.
         unsafe {
-            rows_avx2::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
-                input, input_zero, weight, rescale, output,
-            );
+            if !simd::qconv::conv2d_avx2::<
+                SH,
+                SW,
+                PT,
+                PL,
+                PR,
+                DH,
+                DW,
+                G,
+                C,
+                H,
+                W,
+                O,
+                CG,
+                KH,
+                KW,
+                OH,
+                OW,
+            >(input, input_zero, weight, rescale, output)
+            {
+                rows_avx2::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+                    input, input_zero, weight, rescale, output,
+                );
+            }
         }
         return;
     }

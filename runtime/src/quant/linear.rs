@@ -51,24 +51,11 @@ pub(crate) fn linear_with<const I: usize, const O: usize>(
     if isa != Isa::Portable {
         // SAFETY: `isa` is AVX2 or AVX-512F only when `simd::best` found
         // them on this CPU (or the build enables them), and every CPU with
-        // AVX-512F has AVX2; the function is safe code compiled with AVX2.
-        unsafe { dots_avx2(input, input_zero, weight, rescale, output) };
+        // AVX-512F has AVX2.
+        unsafe { simd::qlinear::linear_avx2(input, input_zero, weight, rescale, output) };
         return;
     }
     let _ = isa;
-    dots(input, input_zero, weight, rescale, output);
-}
-
-/// [`dots`] compiled with AVX2.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn dots_avx2<const I: usize, const O: usize>(
-    input: &[i8; I],
-    input_zero: i8,
-    weight: &[[i8; I]; O],
-    rescale: &Rescale<'_, O>,
-    output: &mut [i8; O],
-) {
     dots(input, input_zero, weight, rescale, output);
 }
 

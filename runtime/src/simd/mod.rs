@@ -47,6 +47,10 @@ pub(crate) mod math;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod pool;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod qconv;
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod qlinear;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod qrescale;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod transpose;

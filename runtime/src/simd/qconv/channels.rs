@@ -1,0 +1,105 @@
+//! Output channels in lanes: a block of 6 output pixels by 16 output
+//! channels (two vectors; or 12 pixels by 8), 12 accumulators in
+//! registers; each tap is one or two loads of packed weight pairs, one
+//! broadcast pair of input taps per pixel and one `vpmaddwd` per pixel and
+//! vector. Only the output's pixels are computed, in any order, so nothing
+//! is thrown away at the row ends: the better choice when the planes are
+//! much wider than the output (LeNet-5's conv2: 14 for 10) and the layer
+//! has 8 or more output channels.
+
+#![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
+
+use super::Operands;
+use crate::simd::qrescale::Lanes;
+use core::arch::x86_64::{
+    __m256i, _mm256_add_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi32,
+    _mm256_setzero_si256, _mm256_storeu_si256,
+};
+
+/// Output channels per block, at most.
+pub(super) const CHANNELS: usize = 16;
+
+/// Every output pixel of the band, for the `count` (at most `8 · V`) output
+/// channels `out` whose weights are packed and whose rescaling is `lanes`;
+/// `P` pixels at a time.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[inline(always)]
+pub(super) unsafe fn run<const V: usize, const P: usize, const OH: usize, const OW: usize>(
+    ops: &Operands<'_, CHANNELS>,
+    lanes: &[Lanes; V],
+    oy0: usize,
+    rows: usize,
+    out: &mut [[[i8; OW]; OH]],
+) {
+    let pixels = rows * OW;
+    for m0 in (0..pixels).step_by(P) {
+        // Output pixel m is (m / OW, m % OW); a short last block repeats
+        // its last pixel.
+        let at = |k: usize| {
+            let m = (m0 + k).min(pixels - 1);
+            (m / OW, m % OW)
+        };
+        let n: [usize; P] = core::array::from_fn(|k| {
+            let (r, x) = at(k);
+            r * ops.wu + x
+        });
+        // SAFETY: the caller guarantees AVX2.
+        let acc = unsafe { tile::<V, P>(ops, &n) };
+        for (k, acc) in acc.iter().enumerate().take(pixels - m0) {
+            let (r, x) = at(k);
+            for (v, (acc, lanes)) in acc.iter().zip(lanes).enumerate() {
+                let mut values = [0i32; 8];
+                // SAFETY: the caller guarantees AVX2; the store writes the
+                // eight `i32`s of `values`.
+                unsafe {
+                    _mm256_storeu_si256(values.as_mut_ptr().cast::<__m256i>(), lanes.store(*acc));
+                }
+                for (o, &y) in out.iter_mut().skip(8 * v).zip(&values) {
+                    #[allow(clippy::cast_possible_truncation)] // Clamped into i8.
+                    {
+                        o[oy0 + r][x] = y as i8;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The accumulators of the pixels at indices `n` for `8 · V` channels.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[inline(always)]
+unsafe fn tile<const V: usize, const P: usize>(
+    ops: &Operands<'_, CHANNELS>,
+    n: &[usize; P],
+) -> [[__m256i; V]; P] {
+    // SAFETY: the caller guarantees AVX2.
+    let mut acc = [[unsafe { _mm256_setzero_si256() }; V]; P];
+    for (&off, w) in ops.offsets.iter().zip(ops.packed) {
+        let taps = &ops.planes[off..];
+        // (A loop, not `array::from_fn`: a closure does not inherit the
+        // target features, and the load would stay a call.)
+        // SAFETY: the caller guarantees AVX2.
+        let mut wv = [unsafe { _mm256_setzero_si256() }; V];
+        for (v, wv) in wv.iter_mut().enumerate() {
+            // SAFETY: the caller guarantees AVX2; the load reads eight of
+            // the 16 `i32`s of `w`.
+            *wv = unsafe { _mm256_loadu_si256(w[8 * v..][..8].as_ptr().cast::<__m256i>()) };
+        }
+        for (acc, &n) in acc.iter_mut().zip(n) {
+            // SAFETY: the caller guarantees AVX2.
+            unsafe {
+                let x = _mm256_set1_epi32(taps[n]);
+                for (acc, &w) in acc.iter_mut().zip(&wv) {
+                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(x, w));
+                }
+            }
+        }
+    }
+    acc
+}

@@ -1,0 +1,564 @@
+//! The int8 convolution ([`crate::quant::conv::conv2d`]) with AVX2's
+//! `vpmaddwd`: sixteen `i16 · i16` products summed in pairs into eight
+//! `i32` lanes per instruction, exact (no saturation: `|x − zp| ≤ 255`,
+//! `|w| ≤ 128`), so the results are the portable kernel's bit for bit.
+//!
+//! # Layout: pairs of taps in `i32` lanes ([`planes`])
+//!
+//! `vpmaddwd` multiplies lane pairs: each `i32` lane of the input holds two
+//! taps' `x − zp` as `i16`s, each of the weight's the two matching weights.
+//! The kernel pairs taps of consecutive channels `(c, c + 1)` when a group
+//! has an even number of channels, and otherwise of consecutive kernel
+//! columns `(j, j + 1)` (an odd kernel width pairs its last column with a
+//! zero weight).
+//!
+//! The input of a band of output rows is rewritten once into such pairs
+//! (the "planes", on the stack), zero padding included (`x − zp` of a
+//! padded tap is 0) and split into the `SH · SW` phases of the stride
+//! (space to depth: phase `(a, b)` holds padded rows `SH·u + a`, columns
+//! `SW·v + b`). In a phase plane of width `wu`, output pixel `(r, x)`'s tap
+//! `(i, j)` sits at `(r + i·DH / SH) · wu + x + j·DW / SW`: with pixel
+//! indices `n = r · wu + x`, every tap is at a fixed offset from `n`, for
+//! any stride, dilation and padding.
+//!
+//! # Two micro-kernels
+//!
+//! - [`pixels`]: 16 consecutive indices `n` in two vectors by up to 6
+//!   output channels; every tap a contiguous load. It also computes the
+//!   indices `x ≥ OW` at each row's end and drops them.
+//! - [`channels`]: 16 output channels in two vectors by 6 pixels (or 8 by
+//!   12); every tap a broadcast per pixel. Only real pixels, but the
+//!   channels are rounded up to 8.
+//!
+//! The layer takes the one with fewer multiply-adds, decided at compile
+//! time: LeNet-5's conv1 (6 channels, planes 32 wide for 28 outputs)
+//! the first, conv2 (16 channels, 14 for 10) the second.
+//! Both keep 12 accumulators in registers across all the taps, then
+//! requantize them in vector form ([`Lanes::store`]) and write the valid
+//! outputs.
+//!
+//! Scratch space is fixed (the planes' 24 KiB, the packed weights', the
+//! tap offsets'): a layer is cut into bands of output rows whose planes fit.
+//! Layers where not even one row fits, or with more than [`TAPS`] pairs of
+//! taps per output, or with single rounding, return `false` and run on the
+//! portable kernel.
+
+#![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
+
+mod channels;
+mod pixels;
+mod planes;
+
+use super::qrescale::Lanes;
+use crate::quant::Rescale;
+use core::mem::MaybeUninit;
+use planes::Geometry;
+
+/// `i32`s of pair planes a band may use (24 KiB).
+const PLANES: usize = 6 * 1024;
+/// Pairs of taps per output channel the packed weights hold.
+const TAPS: usize = 384;
+/// Pixel indices per tile of the pixels kernel: two vectors of eight.
+const NT: usize = 16;
+
+/// What a micro-kernel reads: the planes, each tap's offset into them, and
+/// the weight pairs of a block of at most `N` output channels.
+struct Operands<'a, const N: usize> {
+    planes: &'a [i32],
+    offsets: &'a [usize],
+    packed: &'a [[i32; N]],
+    wu: usize,
+}
+
+/// Whether the channels kernel does fewer multiply-adds than the pixels one
+/// on a layer (per group; see the module docs).
+const fn channels_in_lanes(geo: &Geometry, per_group: usize, oh: usize, ow: usize) -> bool {
+    let pixels = (oh * geo.wu).div_ceil(NT) * NT * per_group;
+    let channels = (oh * ow).div_ceil(6) * 6 * per_group.div_ceil(8) * 8;
+    channels < pixels
+}
+
+/// The kernel; `false` (nothing written) if the layer does not fit it.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+pub(crate) unsafe fn conv2d_avx2<
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const PR: usize,
+    const DH: usize,
+    const DW: usize,
+    const G: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[i8; W]; H]; C],
+    input_zero: i8,
+    weight: &[[[[i8; KW]; KH]; CG]; O],
+    rescale: &Rescale<'_, O>,
+    output: &mut [[[i8; OW]; OH]; O],
+) -> bool {
+    let by_channels = const {
+        match Geometry::new((SH, SW, DH, DW), (CG, KH, KW), (PL, W, PR), OH) {
+            Some(geo) => channels_in_lanes(&geo, O / G, OH, OW),
+            None => false,
+        }
+    };
+    // SAFETY: the caller guarantees AVX2.
+    unsafe {
+        conv2d_by::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+            by_channels,
+            input,
+            input_zero,
+            weight,
+            rescale,
+            output,
+        )
+    }
+}
+
+/// [`conv2d_avx2`] with the micro-kernel chosen by the caller (the tests
+/// run both on every layer).
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+unsafe fn conv2d_by<
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const PR: usize,
+    const DH: usize,
+    const DW: usize,
+    const G: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    by_channels: bool,
+    input: &[[[i8; W]; H]; C],
+    input_zero: i8,
+    weight: &[[[[i8; KW]; KH]; CG]; O],
+    rescale: &Rescale<'_, O>,
+    output: &mut [[[i8; OW]; OH]; O],
+) -> bool {
+    // Evaluated at compile time: every loop bound below is a constant.
+    let geo = const { Geometry::new((SH, SW, DH, DW), (CG, KH, KW), (PL, W, PR), OH) };
+    let Some(geo) = geo else {
+        return false;
+    };
+    // SAFETY: AVX2 is enabled on this function.
+    if unsafe { Lanes::new(rescale, 0) }.is_none() {
+        return false;
+    }
+    // SAFETY: the caller guarantees AVX2.
+    unsafe {
+        layer::<SH, SW, PT, PL, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+            &geo,
+            by_channels,
+            input,
+            input_zero,
+            weight,
+            rescale,
+            output,
+        );
+    }
+    true
+}
+
+/// The layer, band by band and group by group, once it is known to fit:
+/// its scratch arrays (sized by the layer, and so at most a few tens of
+/// KiB) live in this function's frame only.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[target_feature(enable = "avx2")]
+#[inline(never)]
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+unsafe fn layer<
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const DH: usize,
+    const DW: usize,
+    const G: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    geo: &Geometry,
+    by_channels: bool,
+    input: &[[[i8; W]; H]; C],
+    input_zero: i8,
+    weight: &[[[[i8; KW]; KH]; CG]; O],
+    rescale: &Rescale<'_, O>,
+    output: &mut [[[i8; OW]; OH]; O],
+) {
+    // At least `taps` long: CG · KH · KW ≥ cq · KH · jq.
+    let mut offsets = [[[0usize; KW]; KH]; CG];
+    let offsets = &mut offsets.as_flattened_mut().as_flattened_mut()[..geo.taps(KH)];
+    planes::offsets::<SH, SW, DH, DW, KH>(geo, offsets);
+    let mut planes = [const { MaybeUninit::uninit() }; PLANES];
+    let per_group = O / G;
+    for oy0 in (0..OH).step_by(geo.band) {
+        let rows = geo.band.min(OH - oy0);
+        for g in 0..G {
+            let band = Band {
+                geo,
+                planes: planes::fill::<SH, SW, PT, PL, DW, H, W>(
+                    geo,
+                    &input[g * CG..][..CG],
+                    i32::from(input_zero),
+                    oy0,
+                    rows,
+                    &mut planes,
+                ),
+                offsets,
+                oy0,
+                rows,
+            };
+            let outputs = g * per_group..(g + 1) * per_group;
+            // SAFETY: AVX2 is enabled on this function.
+            unsafe {
+                if by_channels {
+                    band.by_channels::<KH, KW, CG, O, OH, OW>(weight, rescale, outputs, output);
+                } else {
+                    band.by_pixels::<KH, KW, CG, O, OH, OW>(weight, rescale, outputs, output);
+                }
+            }
+        }
+    }
+}
+
+/// One group's planes over one band of output rows.
+struct Band<'a> {
+    geo: &'a Geometry,
+    planes: &'a [i32],
+    offsets: &'a [usize],
+    oy0: usize,
+    rows: usize,
+}
+
+impl Band<'_> {
+    /// The output channels `outputs` in blocks of up to 6, by [`pixels`].
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    unsafe fn by_pixels<
+        const KH: usize,
+        const KW: usize,
+        const CG: usize,
+        const O: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        &self,
+        weight: &[[[[i8; KW]; KH]; CG]; O],
+        rescale: &Rescale<'_, O>,
+        outputs: core::ops::Range<usize>,
+        output: &mut [[[i8; OW]; OH]; O],
+    ) {
+        const N: usize = pixels::CHANNELS;
+        let mut packed = [[[[0i32; N]; KW]; KH]; CG];
+        let packed = &mut packed.as_flattened_mut().as_flattened_mut()[..self.offsets.len()];
+        for o0 in outputs.clone().step_by(N) {
+            let b = N.min(outputs.end - o0);
+            planes::pack::<KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], packed);
+            let ops = Operands {
+                planes: self.planes,
+                offsets: self.offsets,
+                packed,
+                wu: self.geo.wu,
+            };
+            // Block channel k's rescaling (past the block's end, unused).
+            let lanes = |k: usize| {
+                // SAFETY: the caller guarantees AVX2.
+                unsafe { Lanes::new(rescale, o0 + k.min(b - 1)) }.expect("double rounding")
+            };
+            let (oy0, rows, out) = (self.oy0, self.rows, &mut output[o0..o0 + b]);
+            // SAFETY: the caller guarantees AVX2.
+            unsafe {
+                match b {
+                    6 => {
+                        pixels::run::<6, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
+                    }
+                    5 => {
+                        pixels::run::<5, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
+                    }
+                    4 => {
+                        pixels::run::<4, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
+                    }
+                    3 => {
+                        pixels::run::<3, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
+                    }
+                    2 => {
+                        pixels::run::<2, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
+                    }
+                    _ => {
+                        pixels::run::<1, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
+                    }
+                }
+            }
+        }
+    }
+
+    /// The output channels `outputs` in blocks of up to 16, by [`channels`].
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    unsafe fn by_channels<
+        const KH: usize,
+        const KW: usize,
+        const CG: usize,
+        const O: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        &self,
+        weight: &[[[[i8; KW]; KH]; CG]; O],
+        rescale: &Rescale<'_, O>,
+        outputs: core::ops::Range<usize>,
+        output: &mut [[[i8; OW]; OH]; O],
+    ) {
+        const N: usize = channels::CHANNELS;
+        let mut packed = [[[[0i32; N]; KW]; KH]; CG];
+        let packed = &mut packed.as_flattened_mut().as_flattened_mut()[..self.offsets.len()];
+        for o0 in outputs.clone().step_by(N) {
+            let b = N.min(outputs.end - o0);
+            planes::pack::<KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], packed);
+            let ops = Operands {
+                planes: self.planes,
+                offsets: self.offsets,
+                packed,
+                wu: self.geo.wu,
+            };
+            // Lane k of vector v is channel o0 + 8v + k (the last one again
+            // past the block's end; those lanes are not stored).
+            let lanes = |v: usize| {
+                // SAFETY: the caller guarantees AVX2.
+                unsafe {
+                    Lanes::channels(
+                        rescale,
+                        core::array::from_fn(|k| o0 + (8 * v + k).min(b - 1)),
+                    )
+                }
+                .expect("double rounding")
+            };
+            let (oy0, rows, out) = (self.oy0, self.rows, &mut output[o0..o0 + b]);
+            // SAFETY: the caller guarantees AVX2.
+            unsafe {
+                if b > 8 {
+                    channels::run::<2, 6, OH, OW>(
+                        &ops,
+                        &core::array::from_fn(lanes),
+                        oy0,
+                        rows,
+                        out,
+                    );
+                } else {
+                    channels::run::<1, 12, OH, OW>(
+                        &ops,
+                        &core::array::from_fn(lanes),
+                        oy0,
+                        rows,
+                        out,
+                    );
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::conv2d_by;
+    use crate::quant::test_util::{bytes, check, multipliers};
+    use crate::quant::{Clamp, Requant, Rescale, Rounding};
+    use crate::reference::{quant_conv2d, test_util::Rng, Conv2dParams, PaddingMode};
+    use std::vec::Vec;
+
+    /// Both micro-kernels on one layer against the naive twin: exactly its
+    /// accumulators through `Rescale::store` (see `test_util::check`).
+    /// `fits` says whether the layer fits the scratch space (else both
+    /// must decline, writing nothing).
+    macro_rules! case {
+        ($seed:expr, fits = $fits:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
+         K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal) P=($pt:literal, $pl:literal, $pr:literal)
+         D=($dh:literal, $dw:literal) -> ($oh:literal, $ow:literal)) => {{
+            const CG: usize = $c / $g;
+            let mut rng = Rng::new($seed);
+            let mut x = [[[0i8; $w]; $h]; $c];
+            let mut w = [[[[0i8; $kw]; $kh]; CG]; $o];
+            bytes(&mut rng, x.as_flattened_mut().as_flattened_mut(), -128, 127);
+            bytes(
+                &mut rng,
+                w.as_flattened_mut().as_flattened_mut().as_flattened_mut(),
+                -128,
+                127,
+            );
+            #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
+            let zp = (rng.next_u32() % 256) as u8 as i8;
+            let bias: [i32; $o] =
+                core::array::from_fn(|_| (rng.next_u32() % 20_001) as i32 - 10_000);
+            let p = Conv2dParams {
+                in_channels: $c,
+                out_channels: $o,
+                kernel: ($kh, $kw),
+                stride: ($sh, $sw),
+                padding: ($pt, $pl),
+                dilation: ($dh, $dw),
+                groups: $g,
+                padding_mode: PaddingMode::Zeros,
+            };
+            let mut acc = Vec::from([0i64; $o * $oh * $ow]);
+            let (xs, ws) = (
+                x.as_flattened().as_flattened(),
+                w.as_flattened().as_flattened().as_flattened(),
+            );
+            quant_conv2d(&p, ($h, $w), ($oh, $ow), xs, zp, ws, &mut acc);
+            let real = multipliers(&mut rng, &acc, &bias);
+            let requant = real.map(Requant::new);
+            let out_zp = (rng.next_u32() % 64) as i8 - 32;
+            let r = Rescale {
+                bias: Some(&bias),
+                requant: &requant,
+                zero_point: out_zp,
+                clamp: if $seed % 2 == 0 {
+                    Clamp::NONE
+                } else {
+                    Clamp {
+                        min: out_zp,
+                        max: 120,
+                    }
+                },
+                rounding: Rounding::Double,
+            };
+            for by_channels in [false, true] {
+                let mut y = [[[7i8; $ow]; $oh]; $o];
+                // SAFETY: AVX2 was detected by the caller.
+                let done = unsafe {
+                    conv2d_by::<
+                        $sh,
+                        $sw,
+                        $pt,
+                        $pl,
+                        $pr,
+                        $dh,
+                        $dw,
+                        $g,
+                        $c,
+                        $h,
+                        $w,
+                        $o,
+                        CG,
+                        $kh,
+                        $kw,
+                        $oh,
+                        $ow,
+                    >(by_channels, &x, zp, &w, &r, &mut y)
+                };
+                assert_eq!(done, $fits, "seed {}", $seed);
+                let what = std::format!("seed {}, by channels {by_channels}", $seed);
+                if done {
+                    check(y.as_flattened().as_flattened(), &acc, &r, &real, &what);
+                } else {
+                    assert!(
+                        y.as_flattened().as_flattened().iter().all(|&v| v == 7),
+                        "{what}: wrote"
+                    );
+                }
+            }
+        }};
+    }
+
+    #[test]
+    fn both_kernels_match_the_twin_avx2() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        // Stride 2, padding, an odd channel count in groups, depthwise,
+        // dilation, a 10×4 kernel, pointwise; 1 to 24 outputs a group.
+        case!(1, fits = true; C=16 H=9 W=10 O=24 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
+        case!(2, fits = true; C=8 H=9 W=9 O=8 G=8 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
+        case!(3, fits = true; C=6 H=7 W=8 O=10 G=2 K=(3, 2) S=(1, 2) P=(0, 1, 0) D=(1, 1) -> (5, 4));
+        case!(4, fits = true; C=3 H=9 W=11 O=9 G=1 K=(3, 3) S=(1, 1) P=(2, 2, 1) D=(2, 2) -> (9, 10));
+        case!(5, fits = true; C=1 H=19 W=10 O=5 G=1 K=(10, 4) S=(2, 2) P=(4, 1, 1) D=(1, 1) -> (9, 5));
+        case!(6, fits = true; C=32 H=6 W=6 O=20 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (6, 6));
+        case!(7, fits = true; C=2 H=8 W=8 O=13 G=1 K=(2, 3) S=(3, 1) P=(1, 0, 2) D=(1, 2) -> (3, 6));
+        // Planes too big for one row, and too many taps: declined.
+        case!(8, fits = false; C=2 H=1 W=6200 O=1 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (1, 6200));
+        case!(9, fits = false; C=96 H=3 W=3 O=1 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (3, 3));
+        if cfg!(miri) {
+            return;
+        }
+        // LeNet-5's two convolutions; bands (64 channels: 7 rows a band).
+        case!(10, fits = true; C=1 H=32 W=32 O=6 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (28, 28));
+        case!(11, fits = true; C=6 H=14 W=14 O=16 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (10, 10));
+        case!(12, fits = true; C=64 H=16 W=16 O=17 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (16, 16));
+        case!(13, fits = true; C=16 H=32 W=32 O=32 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (16, 16));
+    }
+
+    #[test]
+    fn single_rounding_is_declined_avx2() {
+        if !std::is_x86_feature_detected!("avx2") {
+            return;
+        }
+        let requant = [Requant::new(0.01)];
+        let r = Rescale {
+            bias: None,
+            requant: &requant,
+            zero_point: 0,
+            clamp: Clamp::NONE,
+            rounding: Rounding::Single,
+        };
+        let mut y = [[[0i8; 2]; 2]; 1];
+        for by_channels in [false, true] {
+            // SAFETY: AVX2 was detected above.
+            let done = unsafe {
+                conv2d_by::<1, 1, 0, 0, 0, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2>(
+                    by_channels,
+                    &[[[1, 2], [3, 4]]],
+                    0,
+                    &[[[[1]]]],
+                    &r,
+                    &mut y,
+                )
+            };
+            assert!(!done);
+        }
+    }
+}

@@ -1,0 +1,93 @@
+//! Pixels in lanes: a tile of 16 consecutive pixel indices `n` (two
+//! vectors) by up to 6 output channels, 12 accumulators in registers; each
+//! tap is two loads from the planes, one broadcast weight pair per channel
+//! and two `vpmaddwd` per channel. The pixels at `x ≥ OW` of each row are
+//! computed and dropped, which is cheap when the planes are hardly wider
+//! than the output (LeNet-5's conv1: 32 for 28) and the layer has few
+//! output channels.
+
+#![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
+
+use super::{Operands, NT};
+use crate::simd::qrescale::Lanes;
+use core::arch::x86_64::{
+    __m256i, _mm256_add_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi32,
+    _mm256_setzero_si256, _mm256_storeu_si256,
+};
+
+/// Output channels per block, at most.
+pub(super) const CHANNELS: usize = 6;
+
+/// Every tile of the band's `rows · wu` pixel indices, for the `B` output
+/// channels `out` whose weights are packed and whose rescaling is `lanes`.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[inline(always)]
+pub(super) unsafe fn run<const B: usize, const OH: usize, const OW: usize>(
+    ops: &Operands<'_, CHANNELS>,
+    lanes: &[Lanes; B],
+    oy0: usize,
+    rows: usize,
+    out: &mut [[[i8; OW]; OH]],
+) {
+    let mut values = [[0i32; NT]; B];
+    for n0 in (0..rows * ops.wu).step_by(NT) {
+        // SAFETY: the caller guarantees AVX2.
+        let acc = unsafe { tile::<B>(ops, n0) };
+        for ((v, acc), lanes) in values.iter_mut().zip(&acc).zip(lanes) {
+            // SAFETY: the caller guarantees AVX2; each store writes the
+            // eight `i32`s of one half of `v`.
+            unsafe {
+                _mm256_storeu_si256(v.as_mut_ptr().cast::<__m256i>(), lanes.store(acc[0]));
+                _mm256_storeu_si256(v[8..].as_mut_ptr().cast::<__m256i>(), lanes.store(acc[1]));
+            }
+        }
+        // The tile's pixels, row by row; those at x ≥ OW are dropped.
+        let (mut r, mut x, mut k) = (n0 / ops.wu, n0 % ops.wu, 0);
+        while k < NT && r < rows {
+            let len = (NT - k).min(ops.wu - x);
+            let valid = len.min(OW.saturating_sub(x));
+            for (o, v) in out.iter_mut().zip(&values).filter(|_| valid > 0) {
+                for (y, &v) in o[oy0 + r][x..x + valid].iter_mut().zip(&v[k..k + valid]) {
+                    #[allow(clippy::cast_possible_truncation)] // Clamped into i8.
+                    {
+                        *y = v as i8;
+                    }
+                }
+            }
+            k += len;
+            x += len;
+            if x == ops.wu {
+                (r, x) = (r + 1, 0);
+            }
+        }
+    }
+}
+
+/// The accumulators of pixel indices `n0 .. n0 + 16` for `B` channels.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[inline(always)]
+unsafe fn tile<const B: usize>(ops: &Operands<'_, CHANNELS>, n0: usize) -> [[__m256i; 2]; B] {
+    // SAFETY: the caller guarantees AVX2.
+    let mut acc = [[unsafe { _mm256_setzero_si256() }; 2]; B];
+    for (&off, w) in ops.offsets.iter().zip(ops.packed) {
+        let x = &ops.planes[off + n0..off + n0 + NT];
+        // SAFETY: the caller guarantees AVX2; `x` holds the 16 `i32`s
+        // the two unaligned loads read.
+        unsafe {
+            let x0 = _mm256_loadu_si256(x.as_ptr().cast::<__m256i>());
+            let x1 = _mm256_loadu_si256(x[8..].as_ptr().cast::<__m256i>());
+            for (acc, &w) in acc.iter_mut().zip(w) {
+                let w = _mm256_set1_epi32(w);
+                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(x0, w));
+                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(x1, w));
+            }
+        }
+    }
+    acc
+}
