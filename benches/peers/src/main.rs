@@ -34,6 +34,7 @@
 mod alloc;
 mod candle;
 mod engine;
+mod int8;
 mod measure;
 mod nets;
 mod onnxruntime;
@@ -331,5 +332,8 @@ fn run() -> Res<()> {
     report::print_times(&rows, BIG, true, peak);
     report::print_allocations(&rows, BIG);
     report::print_unsupported(&rows);
+    if let Some(lenet) = benches.iter().find(|b| b.case.name == "lenet5") {
+        int8::run(&root, &lenet.case, ort.as_ref(), rounds, &budget)?;
+    }
     Ok(())
 }

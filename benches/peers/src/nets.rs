@@ -10,7 +10,7 @@ use constnet::{Network, Tensor};
 use crate::engine::{Constnet, Engine, Res, BIG};
 
 #[path = "../../../tests/common/mod.rs"]
-mod common; // LeNet-5 (as examples/lenet.rs) and the MNIST reader
+pub mod common; // LeNet-5 (as examples/lenet.rs) and the MNIST reader
 #[allow(dead_code)] // the networks without an ONNX export are not run
 #[path = "../../../tests/common/golden.rs"]
 mod golden;
