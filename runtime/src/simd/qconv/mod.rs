@@ -37,10 +37,12 @@
 //! requantize them in vector form ([`Lanes::store`]) and write the valid
 //! outputs.
 //!
-//! Scratch space is fixed (the planes' 24 KiB, the packed weights', the
-//! tap offsets'): a layer is cut into bands of output rows whose planes fit.
-//! Layers where not even one row fits, or with more than [`TAPS`] pairs of
-//! taps per output, or with single rounding, return `false` and run on the
+//! Scratch space is on the stack: the planes in a fixed 24 KiB buffer
+//! (not zeroed first: [`planes::fill`] writes every element it hands out),
+//! the tap offsets and packed weights in arrays sized by the layer. A
+//! layer is cut into bands of output rows whose planes fit. Layers where
+//! not even one row fits, or with more than [`TAPS`] pairs of taps per
+//! output, or with single rounding, return `false` and run on the
 //! portable kernel.
 
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
