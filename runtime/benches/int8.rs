@@ -14,7 +14,7 @@
 #![allow(clippy::cast_precision_loss)] // Counts far below 2^52, printed as f64.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use constnet_runtime::conv::{Post, PostAct, Zeros};
 use constnet_runtime::quant::{
@@ -27,6 +27,8 @@ use criterion::{Criterion, Throughput};
 mod fma;
 #[path = "common/madd.rs"]
 mod madd;
+#[path = "common/timing.rs"]
+mod timing;
 
 /// One layer twice: its name, MACs, the int8 call and the f32 call.
 struct Layer {
@@ -193,33 +195,6 @@ fn layers() -> Vec<Layer> {
     ]
 }
 
-/// The median and the best of 101 timings of `f`, each over enough calls
-/// to last 200 µs.
-fn time(f: &mut dyn FnMut()) -> (Duration, Duration) {
-    let mut reps = 1u32;
-    loop {
-        let start = Instant::now();
-        for _ in 0..reps {
-            f();
-        }
-        if start.elapsed() > Duration::from_micros(200) || reps >= 1 << 20 {
-            break;
-        }
-        reps *= 2;
-    }
-    let mut samples: Vec<Duration> = (0..101)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..reps {
-                f();
-            }
-            start.elapsed() / reps
-        })
-        .collect();
-    samples.sort();
-    (samples[samples.len() / 2], samples[0])
-}
-
 fn main() {
     let mut criterion = Criterion::default()
         .warm_up_time(Duration::from_millis(300))
@@ -262,8 +237,8 @@ fn main() {
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for l in &mut layers {
-        let (i8_median, _) = time(&mut l.int8);
-        let (f32_median, _) = time(&mut l.f32);
+        let (i8_median, _) = timing::median_and_best(&mut l.int8);
+        let (f32_median, _) = timing::median_and_best(&mut l.f32);
         let gmacs = l.macs as f64 / i8_median.as_secs_f64() / 1e9;
         println!(
             "| {} | {} | {:.2} | {:.2} | {:.2}× | {gmacs:.1} | {} |",

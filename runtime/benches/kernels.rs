@@ -29,7 +29,7 @@
 #![allow(clippy::large_stack_arrays)] // A few KiB of LeNet activations.
 
 use std::hint::black_box;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use constnet_runtime::conv::{Norm, Post, PostAct, Zeros};
 use constnet_runtime::reference::{self, Conv2dParams, MaxPool2dParams, PaddingMode};
@@ -38,6 +38,8 @@ use criterion::{Criterion, Throughput};
 
 #[path = "common/fma.rs"]
 mod fma;
+#[path = "common/timing.rs"]
+mod timing;
 
 /// Deterministic data in `[-1, 1)` (xorshift32), no dependency needed.
 fn fill(xs: &mut [f32], seed: u32) {
@@ -412,29 +414,7 @@ fn cases() -> Vec<Case> {
 /// The median and the minimum time of one call of `f`, over batches of
 /// calls (on a shared machine the minimum is the steadier figure).
 fn time(net: &mut LeNet, f: fn(&mut LeNet)) -> (Duration, Duration) {
-    // Calibrate a batch to about 200 µs.
-    let mut reps = 1u32;
-    loop {
-        let start = Instant::now();
-        for _ in 0..reps {
-            f(black_box(&mut *net));
-        }
-        if start.elapsed() > Duration::from_micros(200) || reps >= 1 << 20 {
-            break;
-        }
-        reps *= 2;
-    }
-    let mut samples: Vec<Duration> = (0..101)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..reps {
-                f(black_box(&mut *net));
-            }
-            start.elapsed() / reps
-        })
-        .collect();
-    samples.sort();
-    (samples[samples.len() / 2], samples[0])
+    timing::median_and_best(&mut || f(black_box(&mut *net)))
 }
 
 /// One benchmarked convolution layer: its name, MACs and a call.
@@ -551,28 +531,7 @@ fn layers() -> Vec<Layer> {
 
 /// [`time`] for a layer.
 fn time_layer(l: &mut Layer) -> (Duration, Duration) {
-    let mut reps = 1u32;
-    loop {
-        let start = Instant::now();
-        for _ in 0..reps {
-            (l.run)();
-        }
-        if start.elapsed() > Duration::from_micros(200) || reps >= 1 << 20 {
-            break;
-        }
-        reps *= 2;
-    }
-    let mut samples: Vec<Duration> = (0..101)
-        .map(|_| {
-            let start = Instant::now();
-            for _ in 0..reps {
-                (l.run)();
-            }
-            start.elapsed() / reps
-        })
-        .collect();
-    samples.sort();
-    (samples[samples.len() / 2], samples[0])
+    timing::median_and_best(&mut l.run)
 }
 
 /// The `layers` group and its table (rows matching `filter`).
