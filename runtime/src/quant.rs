@@ -26,7 +26,8 @@
 //!   point, saturating; [`dequantize`] is `scale · (q − zero_point)`.
 //!
 //! The modules: [`fixed`] (the fixed-point arithmetic), [`conv`],
-//! [`linear`], [`pool`] (the kernels, portable Rust), [`tensor`] (`i8`
+//! [`linear`], [`pool`] (the kernels, portable Rust; the AVX2 bodies of
+//! the first two are in `simd::qconv` and `simd::qlinear`), [`tensor`] (`i8`
 //! arrays viewed flat), [`observe`] (ranges to quantization parameters, as
 //! TFLite's calibrator chooses them), [`layer`] (a quantized layer made
 //! from a float one), [`network`] (the [`Int8Network`] trait `network!`

@@ -12,9 +12,12 @@
 //! `i` is inside the input, the output columns whose input column is
 //! inside too form one range (computed once per call per `j`), and the tap
 //! adds `w · (x − zp_in)` to all of them in a loop without bounds tests,
-//! contiguous at stride 1, which LLVM vectorises. Where the CPU has AVX2
-//! the same code is compiled for it (`#[target_feature]`, chosen at run
-//! time as the float kernels are): 8 lanes of `i32` instead of SSE2's 4.
+//! contiguous at stride 1, which LLVM vectorises: the portable kernel, and
+//! the twin the SIMD one is tested against. Where the CPU has AVX2 (chosen
+//! at run time as the float kernels are) the layer runs on
+//! `simd::qconv` (`vpmaddwd` on pairs of taps, the same bits), or, if it
+//! does not fit that kernel's scratch space, on this code compiled with
+//! AVX2 (`#[target_feature]`).
 //!
 //! Each product is at most `128 · 255` in size, so the sum of `CG · KH ·
 //! KW` of them fits `i32` up to 65,793 taps, checked at compile time.
@@ -124,8 +127,8 @@ pub fn conv2d<
     );
 }
 
-/// [`conv2d`] compiled for `isa` (AVX2 and AVX-512 machines take the AVX2
-/// build; the tests run each).
+/// [`conv2d`] on `isa` (AVX2 and AVX-512 machines take `simd::qconv`, or
+/// the AVX2 build of the portable kernel; the tests run each).
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 pub(crate) fn conv2d_with<
     const SH: usize,

@@ -1,5 +1,6 @@
 //! int8 fully connected layer, TFLite's `FullyConnectedPerChannel` (per
-//! output channel weight scales, symmetric weights).
+//! output channel weight scales, symmetric weights): the portable kernel
+//! here, `simd::qlinear` (AVX2 `vpmaddwd`) where the CPU has AVX2.
 
 use super::Rescale;
 use crate::simd::{self, Isa};
@@ -37,8 +38,8 @@ pub fn linear<const I: usize, const O: usize>(
     linear_with(simd::best(), input, input_zero, weight, rescale, output);
 }
 
-/// [`linear`] compiled for `isa` (AVX2 and AVX-512 machines take the AVX2
-/// build; the tests run each).
+/// [`linear`] on `isa` (AVX2 and AVX-512 machines take `simd::qlinear`;
+/// the tests run each).
 pub(crate) fn linear_with<const I: usize, const O: usize>(
     isa: Isa,
     input: &[i8; I],
