@@ -720,3 +720,25 @@ fn saved_int8_network_loads_back_bit_for_bit() {
         "tensor `values.scale`[1] is 0; a scale must be positive and finite"
     );
 }
+
+/// `data/lenet5_int8.safetensors`, the int8 LeNet-5 that
+/// `examples/embedded` bakes in, is this network quantized with TFLite's
+/// parameters, saved with `to_safetensors`. `CONSTNET_WRITE_INT8=1 cargo
+/// test --test int8_lenet shipped` (re)writes it.
+#[test]
+fn shipped_int8_file_is_the_network_quantized_as_tflite_did() {
+    let bytes = golden();
+    let theirs = Int8LeNet::from_tflite(&SafeTensors::deserialize(&bytes).unwrap());
+    let ours = LeNet5Int8::quantize(&lenet(), &tflite_calibration(&theirs)).unwrap();
+    let saved = ours.to_safetensors().unwrap();
+    let path = data("lenet5_int8.safetensors");
+    if std::env::var_os("CONSTNET_WRITE_INT8").is_some() {
+        std::fs::write(&path, &saved).unwrap();
+    }
+    let shipped = std::fs::read(&path).unwrap();
+    assert!(
+        shipped == saved,
+        "{} differs from TFLite's quantization; CONSTNET_WRITE_INT8=1 rewrites it",
+        path.display()
+    );
+}

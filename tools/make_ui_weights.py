@@ -5,7 +5,10 @@ for the network `input: [4], fc: Linear(4, 2)` (keys fc.weight [2, 4] and
 fc.bias [2]), and three for the two-layer network
 `input: [4], fc1: Linear(4, 3), ReLU, fc2: Linear(3, 2)`: several problems
 of every kind at once, nn.Sequential keys, and nn.DataParallel's `module.`
-prefix.
+prefix. Also one int8 file (`to_safetensors`' format) with a problem of
+every kind for `#[int8(weights = "…")]` on `input: [4], fc: Linear(4, 2)`
+(keys fc.weight I8 [2, 4], fc.bias I32 [2], fc.weight_scale F32 [2],
+values.scale F32 [2], values.zero_point I8 [2]).
 
 Run from the repository root with a Python that has numpy and safetensors
 (`pip install numpy safetensors`; PyTorch is not needed):
@@ -13,7 +16,7 @@ Run from the repository root with a Python that has numpy and safetensors
     python3 tools/make_ui_weights.py
 
 Writes tests/ui/weights/{missing_tensor,wrong_shape,wrong_dtype,extra_tensor,
-many_problems,sequential_keys,data_parallel}.safetensors.
+many_problems,sequential_keys,data_parallel,int8_problems}.safetensors.
 The output is deterministic.
 """
 
@@ -54,6 +57,14 @@ FILES = {
     },
     # nn.DataParallel(model).state_dict().
     "data_parallel": {f"module.{k}": v for k, v in TWO_LAYERS.items()},
+    # int8: a weight of the wrong shape, a float bias, a zero scale, the
+    # values' zero points missing.
+    "int8_problems": {
+        "fc.weight": np.arange(8, dtype=np.int8).reshape(4, 2),
+        "fc.bias": B,
+        "fc.weight_scale": np.array([0.01, 0.0], dtype=np.float32),
+        "values.scale": np.array([0.05, 0.1], dtype=np.float32),
+    },
 }
 
 os.makedirs(OUT, exist_ok=True)

@@ -87,7 +87,7 @@ pub struct Network {
     /// `#[weights("file.safetensors")]`: weights to bake in at compile time.
     pub weights: Option<syn::LitStr>,
     /// `#[int8]`: also generate the quantized network `<Name>Int8`.
-    pub int8: Option<Attribute>,
+    pub int8: Option<Int8>,
     pub vis: Visibility,
     pub ident: Ident,
     /// The entries of the body, `input:` lines included (`check` wants
@@ -334,25 +334,57 @@ fn parse_network(input: ParseStream, mut attrs: Vec<Attribute>) -> syn::Result<N
     })
 }
 
-/// Removes `#[int8]` from the attributes: a bare path, at most once.
-fn take_int8(attrs: &mut Vec<Attribute>) -> syn::Result<Option<Attribute>> {
+/// `#[int8]` or `#[int8(weights = "file.safetensors")]`.
+pub struct Int8 {
+    /// The attribute, for errors about the network as a whole.
+    pub attr: Attribute,
+    /// An int8 file saved by `to_safetensors`, to bake in at compile time.
+    pub weights: Option<syn::LitStr>,
+}
+
+/// What `#[int8(…)]` takes.
+const INT8_FORMS: &str = "expected `#[int8]`, which generates the quantized network `<Name>Int8` next to the float one, or `#[int8(weights = \"path/to/file.safetensors\")]`, which also bakes in an int8 file saved by `to_safetensors`";
+
+/// Removes `#[int8]` / `#[int8(weights = "…")]` from the attributes, at
+/// most one.
+fn take_int8(attrs: &mut Vec<Attribute>) -> syn::Result<Option<Int8>> {
     let Some(i) = attrs.iter().position(|a| a.path().is_ident("int8")) else {
         return Ok(None);
     };
     let attr = attrs.remove(i);
-    if !matches!(attr.meta, syn::Meta::Path(_)) {
-        return Err(syn::Error::new_spanned(
-            &attr,
-            "expected `#[int8]`, without arguments: it generates the quantized network `<Name>Int8` next to the float one",
-        ));
-    }
+    let weights = match &attr.meta {
+        syn::Meta::Path(_) => None,
+        syn::Meta::List(list) => Some(list.parse_args_with(int8_weights).map_err(|e| {
+            let mut e = e;
+            e.combine(syn::Error::new_spanned(&attr, INT8_FORMS));
+            e
+        })?),
+        syn::Meta::NameValue(_) => return Err(syn::Error::new_spanned(&attr, INT8_FORMS)),
+    };
     if let Some(again) = attrs.iter().find(|a| a.path().is_ident("int8")) {
         return Err(syn::Error::new_spanned(
             again,
             "only one `#[int8]` attribute is allowed",
         ));
     }
-    Ok(Some(attr))
+    Ok(Some(Int8 { attr, weights }))
+}
+
+/// `weights = "file.safetensors"`, the arguments of `#[int8(…)]`.
+fn int8_weights(input: ParseStream) -> syn::Result<syn::LitStr> {
+    let key: Ident = input.parse()?;
+    if key != "weights" {
+        return Err(syn::Error::new_spanned(
+            &key,
+            format!("unknown `#[int8]` argument `{key}`"),
+        ));
+    }
+    input.parse::<Token![=]>()?;
+    let path: syn::LitStr = input.parse()?;
+    if !input.is_empty() {
+        return Err(input.error("unexpected tokens after the weights file"));
+    }
+    Ok(path)
 }
 
 /// `{ entry, entry, … }`, with the braces' span.

@@ -22,6 +22,8 @@ use syn::LitStr;
 use crate::graph::{Graph, Node};
 use crate::op::Op;
 
+pub mod int8;
+
 /// The baked weights as the expression of a `Name { … }` value, plus the
 /// `include_bytes!` that makes the file a dependency of the build.
 pub struct Baked {
@@ -55,13 +57,8 @@ fn locate(path: &LitStr) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// Reads and checks the file named by `path`, then spells out the weights.
-pub fn bake(
-    path: &LitStr,
-    graph: &Graph,
-    krate: &TokenStream,
-    name: &syn::Ident,
-) -> syn::Result<Baked> {
+/// The file `path` names (`locate`) and its bytes, or an error on `path`.
+fn read_file(path: &LitStr) -> syn::Result<(PathBuf, Vec<u8>)> {
     let error = |msg: String| syn::Error::new_spanned(path, msg);
     let shown = path.value();
     let file = locate(path).ok_or_else(|| {
@@ -71,6 +68,27 @@ pub fn bake(
     })?;
     let bytes = std::fs::read(&file)
         .map_err(|e| error(format!("cannot read the weights file `{shown}`: {e}")))?;
+    Ok((file, bytes))
+}
+
+/// `include_bytes!` of `file`, so that editing it rebuilds the crate.
+fn track(file: &std::path::Path) -> TokenStream {
+    let abs = file.to_string_lossy().into_owned();
+    quote!(
+        const _: &[u8] = include_bytes!(#abs);
+    )
+}
+
+/// Reads and checks the file named by `path`, then spells out the weights.
+pub fn bake(
+    path: &LitStr,
+    graph: &Graph,
+    krate: &TokenStream,
+    name: &syn::Ident,
+) -> syn::Result<Baked> {
+    let error = |msg: String| syn::Error::new_spanned(path, msg);
+    let shown = path.value();
+    let (file, bytes) = read_file(path)?;
     let fields = read(&bytes, graph).map_err(|e| {
         error(format!(
             "weights file `{shown}`: {}",
@@ -95,12 +113,9 @@ pub fn bake(
         };
         quote!(#field: #ty)
     });
-    let abs = file.to_string_lossy().into_owned();
     Ok(Baked {
         value: quote!(#name { #(#inits),* }),
-        track: quote!(
-            const _: &[u8] = include_bytes!(#abs);
-        ),
+        track: track(&file),
     })
 }
 
@@ -143,17 +158,27 @@ fn read<'p>(
         .collect())
 }
 
-/// A nested array literal of `dims` over row-major `values`.
-#[allow(clippy::arithmetic_side_effects)] // offsets within `values`, whose length the loader checked
+/// A nested array literal of `dims` over row-major `f32` `values`.
 fn nested(dims: &[usize], values: &[f32]) -> TokenStream {
+    nested_with(dims, values, &float)
+}
+
+/// A nested array literal of `dims` over row-major `values`, each spelled
+/// by `spell` (0 for values missing).
+#[allow(clippy::arithmetic_side_effects)] // offsets within `values`, whose length the loader checked
+fn nested_with<T: Copy + Default>(
+    dims: &[usize],
+    values: &[T],
+    spell: &dyn Fn(T) -> TokenStream,
+) -> TokenStream {
     match dims.split_first() {
-        None => values.first().map_or_else(|| quote!(0.0), |&v| float(v)),
+        None => spell(values.first().copied().unwrap_or_default()),
         Some((&n, rest)) => {
             let stride: usize = rest.iter().product();
             let items = (0..n).map(|i| {
                 let start = (i * stride).min(values.len());
                 let end = (start + stride).min(values.len());
-                nested(rest, &values[start..end])
+                nested_with(rest, &values[start..end], spell)
             });
             quote!([#(#items),*])
         }

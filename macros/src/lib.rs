@@ -22,6 +22,7 @@ mod fuse;
 mod graph;
 mod memory;
 mod op;
+mod quant;
 mod shape;
 mod spec;
 
@@ -88,12 +89,17 @@ fn one(inv: &ast::Invocation, net: &ast::Network) -> syn::Result<proc_macro2::To
 fn int8(
     inv: &ast::Invocation,
     net: &ast::Network,
-    attr: &syn::Attribute,
+    int8: &ast::Int8,
     graph: &graph::Graph,
 ) -> syn::Result<proc_macro2::TokenStream> {
     let (fused, shown) = fuse::fuse_int8(graph);
-    check::int8::check(&fused, attr)?;
+    check::int8::check(&fused, &int8.attr)?;
     let memory = memory::plan(&fused).map_err(|e| e.error(&net.ident))?;
+    let name = quote::format_ident!("{}Int8", net.ident);
+    let baked = match &int8.weights {
+        Some(path) => Some(bake::int8::bake(path, &fused, &inv.krate, &name)?),
+        None => None,
+    };
     Ok(expand::int8_items(
         &inv.krate,
         net,
@@ -101,5 +107,6 @@ fn int8(
         &shown,
         graph.rows.len(),
         &memory,
+        baked.as_ref(),
     ))
 }

@@ -1,4 +1,4 @@
-// `#[int8]` takes no arguments.
+// `#[int8]` takes no arguments but `weights = "…"`.
 constnet::network! {
     #[int8(per_tensor)]
     pub struct Net {

@@ -45,6 +45,25 @@ pub enum Act {
     Relu6,
 }
 
+impl Act {
+    /// The clamp of this activation on an output quantized with `output`.
+    #[must_use]
+    pub fn clamp(self, output: QParams) -> Clamp {
+        match self {
+            Act::None => Clamp::NONE,
+            Act::Relu => Clamp::relu(output),
+            Act::Relu6 => Clamp::relu6(output),
+        }
+    }
+}
+
+/// The multiplier of output channel `o` whose weights have scale `s_w`:
+/// `s_in · s_w / s_out`, computed in `f64` as TFLite does.
+#[must_use]
+pub fn requant(input: QParams, s_w: f32, output: QParams) -> Requant {
+    Requant::new(f64::from(input.scale) * f64::from(s_w) / f64::from(output.scale))
+}
+
 /// A float layer's tensors, as the float network holds them.
 #[derive(Clone, Copy, Debug)]
 pub struct Float<'a> {
@@ -150,15 +169,11 @@ impl<W: QTensor, const O: usize> QLayer<W, O> {
     /// with it; loading a saved int8 network calls it too.
     pub fn restore(&mut self, input: QParams, output: QParams, act: Act, rounding: Rounding) {
         for (r, &s_w) in self.requant.iter_mut().zip(&self.weight_scale) {
-            *r = Requant::new(f64::from(input.scale) * f64::from(s_w) / f64::from(output.scale));
+            *r = requant(input, s_w, output);
         }
         self.input_zero = input.zero_point;
         self.output = output;
         self.rounding = rounding;
-        self.clamp = match act {
-            Act::None => Clamp::NONE,
-            Act::Relu => Clamp::relu(output),
-            Act::Relu6 => Clamp::relu6(output),
-        };
+        self.clamp = act.clamp(output);
     }
 }

@@ -199,6 +199,69 @@ fn read(
     Ok(())
 }
 
+/// The element type of a tensor an int8 file holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    /// `I8`: weights, zero points.
+    I8,
+    /// `I32`: biases.
+    I32,
+    /// `F32`: scales (positive and finite).
+    F32,
+}
+
+/// A tensor read by [`check`], decoded.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Decoded {
+    /// An `I8` tensor.
+    I8(Vec<i8>),
+    /// An `I32` tensor.
+    I32(Vec<i32>),
+    /// An `F32` tensor.
+    F32(Vec<f32>),
+}
+
+/// Checks that the int8 file `bytes` holds each `(name, shape, kind)` of
+/// `wanted` as [`from_safetensors`] would, and decodes them in that order:
+/// what `#[int8(weights = "…")]` bakes in while compiling, so that a file
+/// it accepts is exactly one the loader accepts.
+///
+/// # Errors
+///
+/// Every tensor that is missing, of another type or shape, or holds a
+/// scale that is not positive and finite; or the one
+/// [`StoreError::Malformed`].
+pub fn check(
+    bytes: &[u8],
+    wanted: &[(&str, &[usize], Kind)],
+) -> Result<Vec<Decoded>, Vec<StoreError>> {
+    let file = SafeTensors::deserialize(bytes)
+        .map_err(|e| alloc::vec![StoreError::Malformed(e.to_string())])?;
+    let (mut decoded, mut errors) = (Vec::new(), Vec::new());
+    for &(name, shape, kind) in wanted {
+        let len = shape.iter().product();
+        let mut tensor = match kind {
+            Kind::I8 => Decoded::I8(alloc::vec![0; len]),
+            Kind::I32 => Decoded::I32(alloc::vec![0; len]),
+            Kind::F32 => Decoded::F32(alloc::vec![0.0; len]),
+        };
+        let dst = match &mut tensor {
+            Decoded::I8(v) => StoredMut::I8(v),
+            Decoded::I32(v) => StoredMut::I32(v),
+            Decoded::F32(v) => StoredMut::F32(v),
+        };
+        match read(&file, name, shape, dst) {
+            Ok(()) => decoded.push(tensor),
+            Err(e) => errors.push(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(decoded)
+    } else {
+        Err(errors)
+    }
+}
+
 /// The int8 network saved by [`to_safetensors`], on the heap.
 ///
 /// # Errors

@@ -6,8 +6,8 @@ use quote::quote;
 
 use super::super::kernels::{conv_consts, Call};
 use super::super::types::{lit, map_dims, Elem};
-use super::value_index;
 use crate::op::Op;
+use crate::quant::value_index;
 
 /// `self.values[k]`: the quantization parameters of the node's input `i`.
 fn input_params(call: &Call, i: usize) -> TokenStream {

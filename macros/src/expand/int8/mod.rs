@@ -13,18 +13,11 @@ use quote::{format_ident, quote};
 use super::forward;
 use super::types::{array_type, lit, Elem};
 use crate::ast::Network;
-use crate::graph::{Graph, Value};
+use crate::bake::Baked;
+use crate::graph::Graph;
 use crate::memory::MemoryPlan;
 use crate::op::Op;
-
-/// The index of a value in the int8 network's `values` table: 0 for the
-/// input, `i + 1` for node `i`'s output.
-pub fn value_index(v: Value) -> usize {
-    match v {
-        Value::Input => 0,
-        Value::Node(i) => i.saturating_add(1),
-    }
-}
+use crate::quant::value_index;
 
 /// Everything `#[int8]` generates. `graph` is the int8-fused graph
 /// (`fuse::fuse_int8`), `shown` its rows per node, `layers` the float
@@ -36,6 +29,7 @@ pub fn items(
     shown: &[usize],
     layers: usize,
     memory: &MemoryPlan,
+    baked: Option<&Baked>,
 ) -> TokenStream {
     let parts = Parts {
         krate,
@@ -46,7 +40,8 @@ pub fn items(
     };
     let structs = parts.structs(memory);
     let network = parts.network_impl(shown, layers, memory);
-    quote!(#structs #network)
+    let baked = baked.map(|b| parts.baked(b));
+    quote!(#structs #network #baked)
 }
 
 /// What both halves need.
@@ -128,6 +123,38 @@ impl Parts<'_> {
         #[allow(unsafe_code)]
         unsafe impl #krate::__private::bytemuck::Zeroable for #name {}
 
+        }
+    }
+
+    /// `<Name>Int8::baked()`, with the `include_bytes!` that rebuilds on
+    /// change.
+    fn baked(&self, b: &Baked) -> TokenStream {
+        let (cfg, name) = (&self.net.cfg, &self.name);
+        let (value, track) = (&b.value, &b.track);
+        let file = self
+            .net
+            .int8
+            .as_ref()
+            .and_then(|i| i.weights.as_ref())
+            .map(syn::LitStr::value)
+            .unwrap_or_default();
+        let doc = format!(
+            "The int8 network saved in `{file}`, read, checked and baked in at compile time: a `static`, in flash on a microcontroller; no parsing, allocation or copy at run time."
+        );
+        quote! {
+            // Rebuild when the int8 file changes.
+            #(#cfg)*
+            #track
+
+            #(#cfg)*
+            impl #name {
+                #[doc = #doc]
+                #[must_use]
+                pub fn baked() -> &'static Self {
+                    static BAKED: #name = #value;
+                    &BAKED
+                }
+            }
         }
     }
 

@@ -8,9 +8,11 @@ use quote::quote;
 
 use super::super::kernels::norm_affine;
 use super::super::types::lit;
-use super::value_index;
 use crate::graph::{Graph, Node};
-use crate::op::{Activation, Op};
+use crate::op::Op;
+use crate::quant::{act_rounding, layers, value_index};
+use constnet_runtime::quant::layer::Act;
+use constnet_runtime::quant::Rounding;
 
 /// The body of `quantize_from`.
 pub fn body(krate: &TokenStream, graph: &Graph, shown: &[usize], layers: usize) -> TokenStream {
@@ -76,7 +78,7 @@ fn layer(krate: &TokenStream, node: &Node, from: &Literal, this: &Literal) -> To
             }))
         },
     );
-    let (act, rounding) = act_rounding(node);
+    let (act, rounding) = act_rounding_idents(node);
     let key = &node.key;
     quote! {
         self.#field
@@ -95,27 +97,20 @@ fn layer(krate: &TokenStream, node: &Node, from: &Literal, this: &Literal) -> To
     }
 }
 
-/// The activation a layer clamps to and TFLite's rounding for its kind.
-fn act_rounding(node: &Node) -> (TokenStream, TokenStream) {
-    let act = match node.post.act {
-        Some(Activation::Relu) => quote!(Relu),
-        Some(Activation::Relu6) => quote!(Relu6),
-        _ => quote!(None),
+/// A layer's activation and rounding (`quant::act_rounding`) as the names
+/// of their runtime variants.
+fn act_rounding_idents(node: &Node) -> (TokenStream, TokenStream) {
+    let (act, rounding) = act_rounding(node);
+    let act = match act {
+        Act::None => quote!(None),
+        Act::Relu => quote!(Relu),
+        Act::Relu6 => quote!(Relu6),
     };
-    let rounding = match node.op {
-        Op::Linear { .. } => quote!(Single),
-        _ => quote!(Double),
+    let rounding = match rounding {
+        Rounding::Single => quote!(Single),
+        Rounding::Double => quote!(Double),
     };
     (act, rounding)
-}
-
-/// The convolution and linear layers with their index.
-fn layers(graph: &Graph) -> impl Iterator<Item = (usize, &Node)> {
-    graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.op, Op::Conv2d { .. } | Op::Linear { .. }))
 }
 
 /// The body of `restore`: each layer's derived fields from its stored
@@ -124,7 +119,7 @@ pub fn restore(krate: &TokenStream, graph: &Graph) -> TokenStream {
     let steps = layers(graph).map(|(i, node)| {
         let this = lit(value_index(crate::graph::Value::Node(i)));
         let from = lit(node.inputs.first().map_or(0, |&v| value_index(v)));
-        let (act, rounding) = act_rounding(node);
+        let (act, rounding) = act_rounding_idents(node);
         let field = &node.field;
         quote! {
             self.#field.restore(

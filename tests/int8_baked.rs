@@ -1,0 +1,148 @@
+//! `#[int8(weights = "…")]`: the int8 LeNet-5 of
+//! `data/lenet5_int8.safetensors` (TFLite's quantization, saved by
+//! `to_safetensors`; `tests/int8_lenet.rs` checks the file) baked in at
+//! compile time, as `examples/embedded`'s int8 firmware bakes it; and a
+//! small CNN whose clamps are not the whole `i8` range (a ReLU6 on an
+//! output whose range holds negatives), so that every derived field is
+//! checked on values that tell a wrong derivation apart.
+
+mod common;
+
+use common::data;
+use common::mnist::{lenet_input, Mnist};
+use constnet::quant::calibrate::Calibration;
+use constnet::quant::{quantize, Clamp, Int8Network, QParams, QTensor};
+use constnet::Network;
+use safetensors::SafeTensors;
+
+constnet::network! {
+    /// LeNet-5 with its int8 twin baked in from the shipped int8 file.
+    #[int8(weights = "data/lenet5_int8.safetensors")]
+    pub struct Baked {
+        input: [1, 32, 32],
+        conv1: Conv2d(1, 6, 5),
+        ReLU,
+        MaxPool2d(2),
+        conv2: Conv2d(6, 16, 5),
+        ReLU,
+        MaxPool2d(2),
+        Flatten,
+        fc1: Linear(16 * 5 * 5, 120),
+        ReLU,
+        fc2: Linear(120, 84),
+        ReLU,
+        fc3: Linear(84, 10),
+    }
+}
+
+constnet::network! {
+    /// A small CNN with a fused ReLU6, baked from `tests/int8/relu6_cnn.safetensors`.
+    #[int8(weights = "tests/int8/relu6_cnn.safetensors")]
+    pub struct Relu6Cnn {
+        input: [2, 6, 6],
+        conv: Conv2d(2, 3, 3, padding = 1),
+        ReLU6,
+        MaxPool2d(2),
+        Flatten,
+        fc: Linear(27, 4),
+    }
+}
+
+/// `Relu6Cnn` with weights from xorshift32, quantized with every output on
+/// `[-3.1, 7.1]`: zero point −51, the ReLU6 clamp `[-51, 99]`.
+fn relu6_cnn() -> Box<Relu6CnnInt8> {
+    let mut float = Relu6Cnn::new_zeroed();
+    let mut s = 0x2545_F491u32;
+    float.visit_params_mut(&mut |_, values| {
+        for v in values {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            *v = (s as f32 / u32::MAX as f32) - 0.5;
+        }
+    });
+    let out = QParams {
+        scale: 10.2 / 255.0,
+        zero_point: -51,
+    };
+    let calibration = Calibration {
+        input: QParams {
+            scale: 0.02,
+            zero_point: 3,
+        },
+        layers: Relu6Cnn::LAYERS.iter().map(|l| (l, out)).collect(),
+    };
+    Relu6CnnInt8::quantize(&float, &calibration).unwrap()
+}
+
+/// The fixture is `relu6_cnn()` saved; `CONSTNET_WRITE_INT8=1 cargo test
+/// --test int8_baked` (re)writes it.
+#[test]
+fn relu6_cnn_fixture_is_the_quantized_network() {
+    let saved = relu6_cnn().to_safetensors().unwrap();
+    let path = common::root().join("tests/int8/relu6_cnn.safetensors");
+    if std::env::var_os("CONSTNET_WRITE_INT8").is_some() {
+        std::fs::write(&path, &saved).unwrap();
+    }
+    assert!(
+        std::fs::read(&path).unwrap() == saved,
+        "{} is stale",
+        path.display()
+    );
+}
+
+#[test]
+fn baked_relu6_cnn_equals_the_quantized_one() {
+    let quantized = relu6_cnn();
+    let baked = Relu6CnnInt8::baked();
+    assert_eq!(baked.conv.clamp, Clamp { min: -51, max: 99 });
+    assert_eq!(baked.conv, quantized.conv);
+    assert_eq!(baked.fc, quantized.fc);
+    assert!(*baked == *quantized);
+    let mut x = [[[0i8; 6]; 6]; 2];
+    for (i, q) in x.as_flat_mut().iter_mut().enumerate() {
+        *q = (i as i8).wrapping_mul(37);
+    }
+    assert_eq!(baked.forward(&x), quantized.forward(&x));
+}
+
+#[test]
+fn baked_int8_network_equals_the_loaded_file() {
+    let bytes = std::fs::read(data("lenet5_int8.safetensors")).unwrap();
+    let loaded = BakedInt8::from_safetensors(&bytes).unwrap();
+    let baked = BakedInt8::baked();
+    // Field by field first, for a readable failure; then the whole struct
+    // (multipliers, clamps, zero points and roundings included).
+    assert_eq!(baked.values, loaded.values);
+    assert_eq!(baked.conv1, loaded.conv1);
+    assert_eq!(baked.conv2, loaded.conv2);
+    assert_eq!(baked.fc1, loaded.fc1);
+    assert_eq!(baked.fc2, loaded.fc2);
+    assert_eq!(baked.fc3, loaded.fc3);
+    assert!(*baked == *loaded);
+    // Every layer has a requantization to derive: none was left zero.
+    assert!(baked.fc3.requant.iter().all(|r| r.multiplier != 0));
+}
+
+#[test]
+fn baked_int8_network_gives_tflites_logits() {
+    let golden =
+        std::fs::read(common::root().join("tests/int8/lenet5_tflite.safetensors")).unwrap();
+    let golden = SafeTensors::deserialize(&golden).unwrap();
+    let logits = golden.tensor("fc3.all").unwrap().data();
+    let net = BakedInt8::baked();
+    let mut workspace = BakedInt8::new_workspace();
+    let test = Mnist::load(&data("mnist"), "t10k").unwrap();
+    for (d, digit) in test.images.iter().enumerate() {
+        let x = lenet_input(digit);
+        let mut q = [[[0i8; 32]; 32]; 1];
+        quantize(
+            x.as_flattened().as_flattened(),
+            net.input_params(),
+            q.as_flat_mut(),
+        );
+        let y = net.forward_with(&q, &mut workspace);
+        let theirs: Vec<i8> = logits[d * 10..][..10].iter().map(|&b| b as i8).collect();
+        assert_eq!(y[..], theirs[..], "digit {d}");
+    }
+}
