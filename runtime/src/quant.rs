@@ -97,10 +97,15 @@ impl Clamp {
         }
     }
 
+    /// `v` clamped to `[min, max]`. Not `i32::clamp`, whose `min <= max`
+    /// assertion (the fields are public) would keep panic code in every
+    /// int8 kernel on targets where nothing proves it, as on `thumbv7em`;
+    /// for a valid clamp the two are equal, and for any the result is an
+    /// `i8` (`max(v, min)` then `min(…, max)` lies between two `i8`s).
     #[inline]
-    #[allow(clippy::cast_possible_truncation)] // Clamped into `i8` first.
+    #[allow(clippy::cast_possible_truncation)] // Between two `i8`s.
     fn apply(self, v: i32) -> i8 {
-        v.clamp(i32::from(self.min), i32::from(self.max)) as i8
+        v.max(i32::from(self.min)).min(i32::from(self.max)) as i8
     }
 }
 
