@@ -1,8 +1,11 @@
 //! Build script: links with cortex-m-rt's `link.x` and our `memory.x`, and
 //! compiles the first `COUNT` MNIST test digits shipped in `data/mnist/`,
 //! their labels, and `PyTorch`'s logits for them (from
-//! `data/lenet5_golden.safetensors`, the reference the host tests use) into
-//! `$OUT_DIR/digits.rs`, which `src/main.rs` `include!`s.
+//! `data/lenet5_golden.safetensors`, the reference the host tests use) and
+//! TensorFlow Lite's int8 logits for them (from
+//! `tests/int8/lenet5_tflite.safetensors`, which `tests/int8_lenet.rs`
+//! checks the int8 network against) into `$OUT_DIR/digits.rs`, which
+//! `src/lib.rs` `include!`s.
 
 use std::env;
 use std::fmt::Write as _;
@@ -43,7 +46,8 @@ fn main() {
     let images_path = root.join("data/mnist/t10k-images-idx3-ubyte.gz");
     let labels_path = root.join("data/mnist/t10k-labels-idx1-ubyte.gz");
     let golden_path = root.join("data/lenet5_golden.safetensors");
-    for p in [&images_path, &labels_path, &golden_path] {
+    let tflite_path = root.join("tests/int8/lenet5_tflite.safetensors");
+    for p in [&images_path, &labels_path, &golden_path, &tflite_path] {
         println!("cargo:rerun-if-changed={}", p.display());
     }
     let images = gunzip(&images_path);
@@ -125,6 +129,24 @@ fn main() {
             .iter()
             .map(|b| format!("0x{:04x}_{:04x}", b >> 16, b & 0xffff))
             .collect();
+        writeln!(src, "    [{}],", row.join(", ")).unwrap();
+    }
+    src.push_str("];\n");
+
+    // TFLite's int8 logits of the same digits: `fc3.all` [2000, 10] I8.
+    let tflite = fs::read(&tflite_path).unwrap();
+    let st = safetensors::SafeTensors::deserialize(&tflite).unwrap();
+    let int8 = st.tensor("fc3.all").unwrap();
+    assert_eq!(int8.dtype(), safetensors::Dtype::I8);
+    assert_eq!(int8.shape()[1], 10);
+    writeln!(
+        src,
+        "/// TensorFlow Lite's int8 logits for them (its reference kernels)."
+    )
+    .unwrap();
+    writeln!(src, "pub static TFLITE_LOGITS: [[i8; 10]; {COUNT}] = [").unwrap();
+    for row in int8.data()[..COUNT * 10].chunks_exact(10) {
+        let row: Vec<String> = row.iter().map(|&b| (b as i8).to_string()).collect();
         writeln!(src, "    [{}],", row.join(", ")).unwrap();
     }
     src.push_str("];\n");

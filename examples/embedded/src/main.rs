@@ -9,10 +9,11 @@
 #![no_main]
 #![warn(clippy::pedantic)]
 
-use core::arch::asm;
 use core::fmt::Write as _;
 use core::ptr;
 
+use constnet_embedded::digits::{DIGITS, GOLDEN_LOGITS, LABELS};
+use constnet_embedded::{argmax, e7, fail, lenet_input, measured, ram, say, stop, Input};
 use cortex_m_rt::entry;
 use cortex_m_semihosting::{debug, hio};
 
@@ -42,135 +43,11 @@ constnet::network! {
 const _: () = assert!(LeNet5::WORKSPACE_BYTES <= 24 * 1024);
 const _: () = assert!(LeNet5::WEIGHT_BYTES <= 256 * 1024);
 
-/// `DIGITS`, `LABELS` and `GOLDEN_LOGITS` (`PyTorch`'s logits), generated
-/// by `build.rs` from `data/`.
-mod digits {
-    include!(concat!(env!("OUT_DIR"), "/digits.rs"));
-}
-use digits::{DIGITS, GOLDEN_LOGITS, LABELS};
-
-/// One input sample, `[1, 32, 32]`.
-type Input = [[[f32; 32]; 32]; 1];
-
 /// The signature of `LeNet5::forward_with`.
 type Forward = fn(&LeNet5, &Input, &mut LeNet5Workspace) -> [f32; 10];
 
-/// `writeln!` to the host's standard output through semihosting, ignoring
-/// errors. (`hprintln!` would do, but the `RefCell` behind it brings
-/// `core::cell::panic_already_borrowed` and `core::panicking::panic_fmt`
-/// into the binary; this keeps the whole firmware free of panic code.)
-macro_rules! say {
-    ($out:expr, $($arg:tt)*) => {
-        let _ = writeln!($out, $($arg)*);
-    };
-}
-
 /// The tolerance of the host parity test (`tests/lenet_parity.rs`).
 const TOLERANCE: f32 = 1e-4;
-
-/// What the unused stack is painted with before a measured call.
-const PAINT: u32 = 0xCCCC_CCCC;
-
-extern "C" {
-    /// Start of RAM (cortex-m-rt's linker script; `.data` and `.bss` follow).
-    static _ram_start: u8;
-    /// End of the statics (`.data`, `.bss`, `.uninit`): the lowest address
-    /// the stack may grow down to (cortex-m-rt's linker script).
-    static _stack_end: u8;
-    /// Top of RAM, where the stack starts (cortex-m-rt's linker script).
-    static _stack_start: u8;
-}
-
-/// Evaluates `$body` with the free stack `[$bottom, SP)` painted first, and
-/// gives `($body's value, bytes of stack that $body used below SP)`. Must
-/// be used in `main` itself, whose stack pointer is fixed in its body.
-macro_rules! measured {
-    ($bottom:expr, $body:expr) => {{
-        let sp = cortex_m::register::msp::read() as usize;
-        paint($bottom, sp);
-        let value = $body;
-        (value, sp - deepest($bottom, sp))
-    }};
-}
-
-/// LeNet-5's input as `examples/mnist/mod.rs` makes it (and PyTorch): the
-/// digit zero-padded by 2 to 32x32, each byte `b` mapped to
-/// `(b / 255 - 0.1307) / 0.3081` in `f32` with true division at each step.
-fn lenet_input(digit: &[[u8; 28]; 28], x: &mut Input) {
-    let normalise = |b: u8| (f32::from(b) / 255.0 - 0.1307) / 0.3081;
-    // In place: a `[[[f32; 32]; 32]; 1]` value would be a 4 KiB temporary.
-    for row in &mut x[0] {
-        row.fill(normalise(0));
-    }
-    for (row, src) in x[0][2..30].iter_mut().zip(digit) {
-        for (v, &b) in row[2..30].iter_mut().zip(src) {
-            *v = normalise(b);
-        }
-    }
-}
-
-/// The index of the largest value (the first one on ties).
-fn argmax(values: &[f32; 10]) -> usize {
-    let mut best = 0;
-    let mut max = values[0];
-    for (i, &v) in values.iter().enumerate() {
-        if v > max {
-            best = i;
-            max = v;
-        }
-    }
-    best
-}
-
-/// Writes `PAINT` to every word of `[bottom, top)`, with registers only:
-/// inline assembly that touches no stack, so that it can paint right up to
-/// the current stack pointer. Always inlined, for the same reason: a call
-/// would put its own frame in the region being painted.
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn paint(bottom: usize, top: usize) {
-    if bottom >= top {
-        return;
-    }
-    // SAFETY: `[bottom, top)` is free stack below the current stack pointer
-    // (between the end of the statics and SP), which nothing live uses.
-    unsafe {
-        asm!(
-            "2:",
-            "str {pat}, [{p}], #4",
-            "cmp {p}, {top}",
-            "blo 2b",
-            p = inout(reg) bottom => _,
-            top = in(reg) top,
-            pat = in(reg) PAINT,
-            options(nostack),
-        );
-    }
-}
-
-/// The lowest word of `[bottom, top)` that no longer holds `PAINT` (`top`
-/// if none changed): the deepest point the stack reached. Always inlined:
-/// it then runs in `main`'s frame, above the region it reads.
-#[allow(clippy::inline_always)]
-#[inline(always)]
-fn deepest(bottom: usize, top: usize) -> usize {
-    let mut addr = bottom;
-    while addr < top {
-        // SAFETY: an aligned word of RAM between the statics and SP.
-        if unsafe { ptr::read_volatile(addr as *const u32) } != PAINT {
-            return addr;
-        }
-        addr += 4;
-    }
-    top
-}
-
-/// A non-negative `f32` in units of 1e-7, as an integer: the firmware prints
-/// integers only, so no float formatting code is linked in. (`as` saturates.)
-#[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-fn e7(x: f32) -> u32 {
-    (x * 1e7) as u32
-}
 
 #[entry]
 #[allow(clippy::too_many_lines)]
@@ -193,10 +70,7 @@ fn main() -> ! {
 
     let Ok(mut out) = hio::hstdout() else { fail() };
 
-    // Only the addresses of these linker symbols are taken (which is safe).
-    let ram_start = ptr::addr_of!(_ram_start) as usize;
-    let stack_bottom = ptr::addr_of!(_stack_end) as usize;
-    let stack_top = ptr::addr_of!(_stack_start) as usize;
+    let (ram_start, stack_bottom, stack_top) = ram();
     // The frames of `Reset` and `main`, above the calls measured below.
     let main_frames = stack_top - cortex_m::register::msp::read() as usize;
 
@@ -231,7 +105,7 @@ fn main() -> ! {
         .zip(LABELS.iter().zip(&GOLDEN_LOGITS))
         .enumerate()
     {
-        lenet_input(digit, input);
+        lenet_input(digit, input, |v| v);
         let (logits, used) = measured!(stack_bottom, forward(net, input, workspace));
         forward_stack = forward_stack.max(used);
 
@@ -292,29 +166,5 @@ fn main() -> ! {
         stop(debug::EXIT_SUCCESS)
     } else {
         stop(debug::EXIT_FAILURE)
-    }
-}
-
-/// Reports failure to QEMU and stops.
-fn fail() -> ! {
-    stop(debug::EXIT_FAILURE)
-}
-
-/// Ends the run: QEMU exits with `status`. (On a board with a debugger
-/// attached the debugger is told; then the core sleeps.)
-fn stop(status: debug::ExitStatus) -> ! {
-    debug::exit(status);
-    loop {
-        cortex_m::asm::wfi();
-    }
-}
-
-/// A panic stops the core where it is. None can happen: the release binary
-/// contains no panic code at all (`check.sh` verifies it), so this handler
-/// is not even linked in.
-#[panic_handler]
-fn panic(_: &core::panic::PanicInfo) -> ! {
-    loop {
-        cortex_m::asm::wfi();
     }
 }
