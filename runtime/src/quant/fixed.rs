@@ -151,10 +151,15 @@ pub fn rounding_doubling_high_mul(a: i32, b: i32) -> i32 {
     if a == i32::MIN && b == i32::MIN {
         return i32::MAX;
     }
+    // gemmlowp truncates `(ab + nudge) / 2^31` toward zero, the nudge `2^30`
+    // for `ab ≥ 0` and `1 − 2^30` below. Both equal `⌊(ab + 2^30) / 2^31⌋`:
+    // for `ab ≥ 0` truncation is the floor; for `ab < 0`, `t = ab + 2^30`,
+    // truncating `(t + 1 − 2^31) / 2^31` is `−⌊(2^31 − 1 − t) / 2^31⌋`,
+    // which is `⌊t / 2^31⌋` for every integer `t`. One arithmetic shift
+    // instead of a signed division (and its sign fix-ups on 32-bit cores);
+    // the tests check it against the definition on every sign.
     let ab = i64::from(a) * i64::from(b);
-    let nudge = if ab >= 0 { 1 << 30 } else { 1 - (1 << 30) };
-    // `/` truncates toward zero, as C's does: with the nudge, ties round up.
-    ((ab + nudge) / (1 << 31)) as i32
+    ((ab + (1 << 30)) >> 31) as i32
 }
 
 /// gemmlowp's `RoundingDivideByPOT`: `x / 2^exponent` rounded to the nearest
