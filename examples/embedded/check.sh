@@ -24,12 +24,14 @@ tools="$(rustc --print sysroot)/lib/rustlib/$(rustc -vV | sed -n 's/^host: //p')
 if [ ! -x "$tools/llvm-nm" ]; then
     rustup component add llvm-tools >/dev/null 2>&1 || true
 fi
-if [ -x "$tools/llvm-nm" ] && [ -x "$tools/llvm-size" ]; then
+if [ -x "$tools/llvm-nm" ] && [ -x "$tools/llvm-size" ] && [ -x "$tools/llvm-objdump" ]; then
     size=("$tools/llvm-size" -A)
     nm=("$tools/llvm-nm" -C)
+    objdump=("$tools/llvm-objdump" -d)
 elif command -v arm-none-eabi-nm >/dev/null && command -v arm-none-eabi-size >/dev/null; then
     size=(arm-none-eabi-size -A)
     nm=(arm-none-eabi-nm -C)
+    objdump=(arm-none-eabi-objdump -d)
 else
     echo "error: need llvm-tools (rustup component add llvm-tools) or binutils-arm-none-eabi" >&2
     exit 1
@@ -53,6 +55,20 @@ check() {
         return 1
     fi
     echo "ok: no panic symbols (no core::panicking::*, panic_bounds_check, slice_*_fail, unwrap_failed, panic handler)"
+
+    # The int8 kernels' dual 16-bit multiply-adds (runtime/src/simd/dsp.rs).
+    if [ "$name" = constnet-embedded-int8 ]; then
+        step "$name DSP check: ${objdump[*]} | count smlad, sxtb16"
+        listing=$("${objdump[@]}" "$elf")
+        smlad=$(grep -cE '\ssmlad\s' <<<"$listing" || true)
+        sxtb16=$(grep -cE '\ssxtb16\s' <<<"$listing" || true)
+        echo "smlad: $smlad, sxtb16: $sxtb16 (the convolutions' and the linear layers' int8 products)"
+        if [ "$smlad" -eq 0 ] || [ "$sxtb16" -eq 0 ]; then
+            echo "error: the int8 firmware has no smlad or no sxtb16: the DSP kernels were not compiled in" >&2
+            return 1
+        fi
+        echo "ok: the int8 kernels run on smlad"
+    fi
 
     if ! command -v qemu-system-arm >/dev/null; then
         step "qemu-system-arm is not installed: $name not run (apt-get install qemu-system-arm)"

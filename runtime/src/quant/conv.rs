@@ -191,6 +191,13 @@ pub(crate) fn conv2d_with<
         return;
     }
     let _ = isa;
+    // Arm: dual 16-bit multiply-adds (`smlad`) where the DSP extension is.
+    #[cfg(target_arch = "arm")]
+    if simd::qpairs::conv2d::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+        input, input_zero, weight, rescale, output,
+    ) {
+        return;
+    }
     rows::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
         input, input_zero, weight, rescale, output,
     );
@@ -391,6 +398,44 @@ mod tests {
                 clamp,
                 rounding: Rounding::Double,
             };
+            // The pairs kernel (Arm's, portable code) takes every layer
+            // without a column dilation.
+            let mut y = [[[0i8; $ow]; $oh]; $o];
+            let taken = simd::qpairs::conv2d::<
+                $sh,
+                $sw,
+                $pt,
+                $pl,
+                $pr,
+                $dh,
+                $dw,
+                $g,
+                $c,
+                $h,
+                $w,
+                $o,
+                CG,
+                $kh,
+                $kw,
+                $oh,
+                $ow,
+            >(&x, zp, &w, &r, &mut y);
+            assert_eq!(
+                taken,
+                $dw == 1,
+                concat!("seed ", $seed, ": pairs kernel taken")
+            );
+            if taken {
+                check(
+                    y.as_flattened().as_flattened(),
+                    &acc,
+                    &r,
+                    &real,
+                    concat!("seed ", $seed, " pairs"),
+                );
+            } else {
+                assert!(y.as_flattened().as_flattened().iter().all(|&v| v == 0));
+            }
             for isa in [Isa::Portable, simd::best()] {
                 let mut y = [[[0i8; $ow]; $oh]; $o];
                 conv2d_with::<

@@ -57,6 +57,11 @@ pub(crate) fn linear_with<const I: usize, const O: usize>(
         return;
     }
     let _ = isa;
+    // Arm: `sxtb16` and `smlad` where the DSP extension is.
+    #[cfg(target_arch = "arm")]
+    if simd::qdense::linear(input, input_zero, weight, rescale, output) {
+        return;
+    }
     dots(input, input_zero, weight, rescale, output);
 }
 
@@ -132,6 +137,15 @@ mod tests {
             linear_with(isa, &x, zp, &w, &r, &mut y);
             check(&y, &acc, &r, &real, "linear");
         }
+        // Arm's DSP kernel (portable code off Arm) takes up to 1,024 inputs.
+        let mut y = [0i8; O];
+        let taken = simd::qdense::linear(&x, zp, &w, &r, &mut y);
+        assert_eq!(taken, I <= 2 * simd::qdense::XWORDS, "qdense taken");
+        if taken {
+            check(&y, &acc, &r, &real, "linear (qdense)");
+        } else {
+            assert!(y.iter().all(|&v| v == 0));
+        }
     }
 
     fn bytes_one(rng: &mut Rng) -> i8 {
@@ -149,6 +163,12 @@ mod tests {
         if !cfg!(miri) {
             case::<400, 120>(11, true, true);
             case::<640, 128>(15, true, true);
+            // More inputs than the DSP kernel's buffer: declined.
+            case::<1030, 2>(16, true, false);
         }
+        // Every remainder of the inputs' groups of four.
+        case::<5, 2>(17, true, false);
+        case::<6, 3>(18, false, true);
+        case::<7, 1>(19, true, false);
     }
 }

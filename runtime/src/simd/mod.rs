@@ -39,6 +39,8 @@
 pub(crate) mod act;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod conv;
+#[cfg(any(target_arch = "arm", test))]
+pub(crate) mod dsp;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod lanes;
 #[cfg(target_arch = "x86_64")]
@@ -48,8 +50,12 @@ pub(crate) mod math;
 pub(crate) mod pool;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod qconv;
+#[cfg(any(target_arch = "arm", test))]
+pub(crate) mod qdense;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod qlinear;
+#[cfg(any(target_arch = "arm", test))]
+pub(crate) mod qpairs;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod qrescale;
 #[cfg(target_arch = "x86_64")]
