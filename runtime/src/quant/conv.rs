@@ -17,7 +17,9 @@
 //! at run time as the float kernels are) the layer runs on
 //! `simd::qconv` (`vpmaddwd` on pairs of taps, the same bits), or, if it
 //! does not fit that kernel's scratch space, on this code compiled with
-//! AVX2 (`#[target_feature]`).
+//! AVX2 (`#[target_feature]`). On Arm cores with the DSP extension
+//! (`thumbv7em`: Cortex-M4, M7) it runs on `simd::qpairs` (`smlad` on
+//! pairs of taps, the same bits) where it fits.
 //!
 //! Each product is at most `128 · 255` in size, so the sum of `CG · KH ·
 //! KW` of them fits `i32` up to 65,793 taps, checked at compile time.

@@ -19,6 +19,11 @@
 //! for (`-C target-cpu=…` / `-C target-feature=…`, read with
 //! `cfg!(target_feature = …)`) decide.
 //!
+//! The int8 kernels have one more body, for Arm cores with the DSP
+//! extension (Cortex-M4, M7): `qpairs` and `qdense` on the dual 16-bit
+//! multiply-add `smlad` (`dsp`), chosen at compile time by
+//! `cfg(constnet_arm_dsp)`, which `build.rs` sets for `thumbv7em` targets.
+//!
 //! The SIMD bodies are `#[target_feature(enable = …)]` functions; calling
 //! one is `unsafe` (the CPU must have the feature), and every call site says
 //! why it holds: the caller got the [`Isa`] from [`best`], or from a test
