@@ -3,8 +3,9 @@
 //! Lite's rules, and run on the 2,000 held-out test digits next to the
 //! float network.
 //!
-//! Prints each quantized tensor's scale and zero point, the bytes of both
-//! networks, and both accuracies.
+//! Prints the int8 layer table (each value's scale and zero point, each
+//! layer's weight scales), the bytes of both networks, and both
+//! accuracies.
 //!
 //! Run with `cargo run --release --example lenet_int8`.
 
@@ -59,17 +60,8 @@ fn run() -> Result<(), Box<dyn Error>> {
     let calibration = calibrate(&*float, &calibration, Method::MinMax)?;
     let int8 = LeNet5Int8::quantize(&float, &calibration)?;
 
-    println!("quantized tensors (real = scale · (q − zero point)):");
-    println!("  input: {:?}", int8.input_params());
-    for (name, layer) in [
-        ("conv1", int8.conv1.output),
-        ("conv2", int8.conv2.output),
-        ("fc1", int8.fc1.output),
-        ("fc2", int8.fc2.output),
-        ("fc3", int8.fc3.output),
-    ] {
-        println!("  {name}: {layer:?}");
-    }
+    println!("quantized values (real = scale · (q − zero point)):");
+    println!("{}", int8.summary());
     println!(
         "weights: {} bytes in f32, {} bytes in int8; workspace: {} bytes in f32, {} in int8",
         LeNet5::WEIGHT_BYTES,

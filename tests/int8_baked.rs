@@ -146,3 +146,41 @@ fn baked_int8_network_gives_tflites_logits() {
         assert_eq!(y[..], theirs[..], "digit {d}");
     }
 }
+
+#[test]
+fn summary_shows_each_rows_parameters_and_weight_scales() {
+    let net = BakedInt8::baked();
+    let text = net.summary().to_string();
+    let lines: Vec<&str> = text.lines().collect();
+    // A header, the input, one row per layer of the float table.
+    assert_eq!(lines.len(), 2 + Baked::LAYERS.len(), "{text}");
+    let row = |name: &str| {
+        *lines
+            .iter()
+            .find(|l| l.split_whitespace().next() == Some(name))
+            .unwrap_or_else(|| panic!("no row {name}:\n{text}"))
+    };
+    let params = |p: constnet::quant::QParams| format!("{:.5e}  {:>5}", p.scale, p.zero_point);
+    assert!(row("input").contains(&params(net.input_params())), "{text}");
+    for (name, layer) in [
+        ("conv1", &net.conv1.weight_scale[..]),
+        ("fc1", &net.fc1.weight_scale[..]),
+    ] {
+        let lo = layer.iter().copied().fold(f32::INFINITY, f32::min);
+        let hi = layer.iter().copied().fold(0.0, f32::max);
+        assert!(
+            row(name).ends_with(&format!("{lo:.5e} … {hi:.5e}")),
+            "{text}"
+        );
+    }
+    assert!(row("conv1").contains(&params(net.conv1.output)), "{text}");
+    // The ReLU fused into conv2 and the pool after it show conv2's
+    // clamped output; they have no weights.
+    for name in ["4", "5"] {
+        assert!(
+            row(name).ends_with(&params(net.conv2.output)),
+            "{name}: {text}"
+        );
+    }
+    assert!(row("fc3").contains(&params(net.output_params())), "{text}");
+}

@@ -46,6 +46,7 @@ pub mod observe;
 pub mod pool;
 #[cfg(feature = "alloc")]
 pub mod store;
+pub mod summary;
 pub mod tensor;
 
 pub use fixed::{Requant, Rounding};

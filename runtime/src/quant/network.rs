@@ -28,6 +28,15 @@ pub trait Int8Network: Sized + bytemuck::Zeroable + 'static {
     /// Bytes of scratch memory of one forward pass.
     const WORKSPACE_BYTES: usize = core::mem::size_of::<Self::Workspace>();
 
+    /// For each row of the float network's [`Network::LAYERS`], the index
+    /// in [`Int8Network::values`] of the value it shows (`None` for a row
+    /// no int8 value stands for). Generated; [`Int8Network::summary`] reads it.
+    const ROW_VALUES: &'static [Option<usize>];
+
+    /// For each row of [`Network::LAYERS`], the `state_dict` prefix of its
+    /// quantized layer (`""` for a row without weights). Generated.
+    const ROW_KEYS: &'static [&'static str];
+
     /// Quantizes `float` with the parameters of its input and of every
     /// layer's output (`layers[i]` for [`Network::LAYERS`]`[i]`, as
     /// [`calibrate`](super::calibrate::calibrate) finds them).
@@ -127,6 +136,12 @@ pub trait Int8Network: Sized + bytemuck::Zeroable + 'static {
         let mut q: alloc::boxed::Box<Self> = bytemuck::zeroed_box();
         q.quantize_from(float, calibration.input, &layers)?;
         Ok(q)
+    }
+
+    /// The layer table with each row's output scale and zero point and the
+    /// range of its weight scales; print it with `{}`.
+    fn summary(&self) -> super::summary::Int8Summary<'_, Self> {
+        super::summary::Int8Summary { net: self }
     }
 
     /// A zeroed workspace on the heap.

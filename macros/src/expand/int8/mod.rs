@@ -177,6 +177,7 @@ impl Parts<'_> {
             quantize::visit(krate, graph, true),
         );
         let forward = forward::body(krate, graph, memory, Elem::I8);
+        let (row_values, row_keys) = rows(graph, layers);
         quote! {
         #(#cfg)*
         impl #krate::quant::Int8Network for #name {
@@ -184,6 +185,9 @@ impl Parts<'_> {
             type Input = #input_ty;
             type Output = #output_ty;
             type Workspace = #ws;
+
+            const ROW_VALUES: &'static [::core::option::Option<usize>] = &[#(#row_values),*];
+            const ROW_KEYS: &'static [&'static str] = &[#(#row_keys),*];
 
             fn quantize_from(
                 &mut self,
@@ -262,4 +266,26 @@ fn fields(krate: &TokenStream, graph: &Graph) -> Vec<TokenStream> {
             }
         })
         .collect()
+}
+
+/// For each of the float network's `layers` rows, the values-table index
+/// of the first node on that row (a fused activation's row shows the
+/// convolution's clamped output) and the key of its quantized layer.
+fn rows(graph: &Graph, layers: usize) -> (Vec<TokenStream>, Vec<String>) {
+    (0..layers)
+        .map(|r| {
+            let node = graph.nodes.iter().enumerate().find(|(_, n)| n.row == r);
+            let value = node.map_or_else(
+                || quote!(::core::option::Option::None),
+                |(i, _)| {
+                    let v = lit(value_index(crate::graph::Value::Node(i)));
+                    quote!(::core::option::Option::Some(#v))
+                },
+            );
+            let key = node
+                .filter(|(_, n)| matches!(n.op, Op::Conv2d { .. } | Op::Linear { .. }))
+                .map_or_else(String::new, |(_, n)| n.key.clone());
+            (value, key)
+        })
+        .unzip()
 }
