@@ -6,6 +6,7 @@
 #![warn(clippy::pedantic)]
 
 use core::arch::asm;
+use core::fmt::Write;
 use core::ptr;
 
 use cortex_m_semihosting::debug;
@@ -160,6 +161,47 @@ pub fn ram() -> (usize, usize, usize) {
 #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
 pub fn e7(x: f32) -> u32 {
     (x * 1e7) as u32
+}
+
+/// What a firmware measured of its stack, in bytes.
+pub struct StackUse {
+    /// The deepest `forward_with` call.
+    pub forward: usize,
+    /// The deepest printed line.
+    pub print: usize,
+    /// The frames of `Reset` and `main` above the measured calls.
+    pub main_frames: usize,
+    /// The number of `forward_with` calls measured.
+    pub calls: usize,
+}
+
+/// Prints the stack and RAM report, then stops QEMU: with success if `ok`.
+pub fn finish(out: &mut impl Write, stack: &StackUse, ok: bool) -> ! {
+    let (ram_start, stack_bottom, stack_top) = ram();
+    let peak = stack.main_frames + stack.forward.max(stack.print);
+    let statics = stack_bottom - ram_start;
+    say!(
+        out,
+        "stack: forward_with {} bytes (deepest of {} calls), printing a line {} bytes, Reset+main frames {} bytes: peak {} bytes",
+        stack.forward,
+        stack.calls,
+        stack.print,
+        stack.main_frames,
+        peak
+    );
+    say!(
+        out,
+        "RAM: statics (.data+.bss) {} bytes + peak stack {} bytes = {} bytes (of {} bytes)",
+        statics,
+        peak,
+        statics + peak,
+        stack_top - ram_start
+    );
+    stop(if ok {
+        debug::EXIT_SUCCESS
+    } else {
+        debug::EXIT_FAILURE
+    })
 }
 
 /// Reports failure to QEMU and stops.

@@ -13,9 +13,11 @@ use core::fmt::Write as _;
 use core::ptr;
 
 use constnet_embedded::digits::{DIGITS, GOLDEN_LOGITS, LABELS};
-use constnet_embedded::{argmax, e7, fail, lenet_input, measured, ram, say, stop, Input};
+use constnet_embedded::{
+    argmax, e7, fail, finish, lenet_input, measured, ram, say, Input, StackUse,
+};
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, hio};
+use cortex_m_semihosting::hio;
 
 constnet::network! {
     /// LeNet-5, `ReLU` + max-pool variant (as in `examples/lenet.rs`), with the
@@ -70,7 +72,7 @@ fn main() -> ! {
 
     let Ok(mut out) = hio::hstdout() else { fail() };
 
-    let (ram_start, stack_bottom, stack_top) = ram();
+    let (_, stack_bottom, stack_top) = ram();
     // The frames of `Reset` and `main`, above the calls measured below.
     let main_frames = stack_top - cortex_m::register::msp::read() as usize;
 
@@ -141,30 +143,13 @@ fn main() -> ! {
         n,
         e7(worst_diff)
     );
-    let peak = main_frames + forward_stack.max(print_stack);
-    let statics = stack_bottom - ram_start;
-    say!(
-        out,
-        "stack: forward_with {} bytes (deepest of {} calls), printing a line {} bytes, Reset+main frames {} bytes: peak {} bytes",
-        forward_stack,
-        n,
-        print_stack,
+    let stack = StackUse {
+        forward: forward_stack,
+        print: print_stack,
         main_frames,
-        peak
-    );
-    say!(
-        out,
-        "RAM: statics (.data+.bss) {} bytes + peak stack {} bytes = {} bytes (of {} bytes)",
-        statics,
-        peak,
-        statics + peak,
-        stack_top - ram_start
-    );
+        calls: n,
+    };
     // QEMU exits with status 0 only if every digit was classified as on
     // the host.
-    if agree == n {
-        stop(debug::EXIT_SUCCESS)
-    } else {
-        stop(debug::EXIT_FAILURE)
-    }
+    finish(&mut out, &stack, agree == n)
 }

@@ -15,9 +15,9 @@ use core::ptr;
 
 use constnet::quant::Int8Network;
 use constnet_embedded::digits::{DIGITS, LABELS, TFLITE_LOGITS};
-use constnet_embedded::{argmax, fail, lenet_input, measured, ram, say, stop};
+use constnet_embedded::{argmax, fail, finish, lenet_input, measured, ram, say, StackUse};
 use cortex_m_rt::entry;
-use cortex_m_semihosting::{debug, hio};
+use cortex_m_semihosting::hio;
 
 constnet::network! {
     /// LeNet-5, `ReLU` + max-pool variant, as the float firmware declares
@@ -67,7 +67,7 @@ fn main() -> ! {
         core::hint::black_box(<LeNet5Int8 as Int8Network>::forward_with as Forward);
 
     let Ok(mut out) = hio::hstdout() else { fail() };
-    let (ram_start, stack_bottom, stack_top) = ram();
+    let (_, stack_bottom, stack_top) = ram();
     let main_frames = stack_top - cortex_m::register::msp::read() as usize;
 
     say!(
@@ -125,29 +125,13 @@ fn main() -> ! {
         exact,
         n
     );
-    let peak = main_frames + forward_stack.max(print_stack);
-    let statics = stack_bottom - ram_start;
-    say!(
-        out,
-        "stack: forward_with {} bytes (deepest of {} calls), printing a line {} bytes, Reset+main frames {} bytes: peak {} bytes",
-        forward_stack,
-        n,
-        print_stack,
+    let stack = StackUse {
+        forward: forward_stack,
+        print: print_stack,
         main_frames,
-        peak
-    );
-    say!(
-        out,
-        "RAM: statics (.data+.bss) {} bytes + peak stack {} bytes = {} bytes (of {} bytes)",
-        statics,
-        peak,
-        statics + peak,
-        stack_top - ram_start
-    );
-    // QEMU exits with status 0 only if every digit's int8 logits are TFLite's.
-    if exact == n {
-        stop(debug::EXIT_SUCCESS)
-    } else {
-        stop(debug::EXIT_FAILURE)
-    }
+        calls: n,
+    };
+    // QEMU exits with status 0 only if every digit was classified as on
+    // the host.
+    finish(&mut out, &stack, exact == n)
 }
