@@ -28,9 +28,10 @@
 //! `examples/embedded/README.md`.
 //!
 //! Integer sums are exact: the bits are `quant::conv`'s. A layer with a
-//! column dilation (its taps are not adjacent), more weight words than
-//! [`WWORDS`] per output channel, or input rows too wide for one output
-//! row's band in [`XWORDS`] returns `false` and runs on the row kernel.
+//! column dilation (its taps are not adjacent), more weight words per
+//! output channel than half of [`WWORDS`], or input rows too wide for one
+//! output row's band in [`XWORDS`] returns `false` and runs on the row
+//! kernel.
 
 use super::dsp::{pair, smlad, smlad2};
 use crate::quant::Rescale;
