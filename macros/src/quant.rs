@@ -3,6 +3,7 @@
 //! activation and rounding TFLite gives each.
 
 use constnet_runtime::quant::layer::Act;
+use constnet_runtime::quant::store::Kind;
 use constnet_runtime::quant::Rounding;
 
 use crate::graph::{Graph, Node, Value};
@@ -20,11 +21,33 @@ pub fn value_index(v: Value) -> usize {
 /// The convolution and linear layers (those with a `QLayer`) with their
 /// node index, in execution order.
 pub fn layers(graph: &Graph) -> impl Iterator<Item = (usize, &Node)> {
-    graph
-        .nodes
-        .iter()
-        .enumerate()
-        .filter(|(_, n)| matches!(n.op, Op::Conv2d { .. } | Op::Linear { .. }))
+    graph.nodes.iter().enumerate().filter(|(_, n)| quantized(n))
+}
+
+/// Whether `node` is a quantized layer (a convolution or linear layer,
+/// with a `QLayer`).
+pub fn quantized(node: &Node) -> bool {
+    matches!(node.op, Op::Conv2d { .. } | Op::Linear { .. })
+}
+
+/// A quantized layer's weight shape (PyTorch's) and its output channels.
+pub fn weight_shape(node: &Node) -> (Vec<usize>, usize) {
+    let shapes = node.op.param_shapes();
+    let dims = shapes.first().map_or_else(Vec::new, |(_, d)| d.clone());
+    let o = dims.first().copied().unwrap_or(0);
+    (dims, o)
+}
+
+/// The tensors an int8 file stores for a quantized layer, in
+/// `Int8Network::visit_stored`'s order: `weight` (`I8`), `bias` (`I32`),
+/// `weight_scale` (`F32`), with their names and shapes.
+pub fn stored(node: &Node) -> [(String, Vec<usize>, Kind); 3] {
+    let (dims, o) = weight_shape(node);
+    [
+        (format!("{}.weight", node.key), dims, Kind::I8),
+        (format!("{}.bias", node.key), vec![o], Kind::I32),
+        (format!("{}.weight_scale", node.key), vec![o], Kind::F32),
+    ]
 }
 
 /// The activation a layer clamps to and TFLite's rounding for its kind:

@@ -20,22 +20,14 @@ use syn::LitStr;
 
 use super::{float, nested_with, read_file, track, Baked};
 use crate::graph::{Graph, Node, Value};
-use crate::quant::{act_rounding, layers, value_index};
+use crate::quant::{act_rounding, layers, stored, value_index, weight_shape};
 
 /// The tensors an int8 file holds for `graph`, in the order of
 /// `Int8Network::visit_stored` then the values' table: each layer's
 /// `weight` (`I8`), `bias` (`I32`), `weight_scale` (`F32`), then
 /// `values.scale` (`F32`) and `values.zero_point` (`I8`).
 fn wanted(graph: &Graph) -> Vec<(String, Vec<usize>, Kind)> {
-    let mut wanted = Vec::new();
-    for (_, node) in layers(graph) {
-        let shapes = node.op.param_shapes();
-        let dims = shapes.first().map_or_else(Vec::new, |(_, d)| d.clone());
-        let o = vec![dims.first().copied().unwrap_or(0)];
-        wanted.push((format!("{}.weight", node.key), dims, Kind::I8));
-        wanted.push((format!("{}.bias", node.key), o.clone(), Kind::I32));
-        wanted.push((format!("{}.weight_scale", node.key), o, Kind::F32));
-    }
+    let mut wanted: Vec<_> = layers(graph).flat_map(|(_, node)| stored(node)).collect();
     let n = vec![graph.nodes.len().saturating_add(1)];
     wanted.push(("values.scale".into(), n.clone(), Kind::F32));
     wanted.push(("values.zero_point".into(), n, Kind::I8));
@@ -124,9 +116,8 @@ fn layer(
     let input = param(node.inputs.first().copied().unwrap_or(Value::Input));
     let output = param(Value::Node(i));
     let (act, rounding) = act_rounding(node);
-    let shapes = node.op.param_shapes();
-    let dims = shapes.first().map_or(&[][..], |(_, d)| d.as_slice());
-    let weight = nested_with(dims, weight, &|q: i8| int(q.into()));
+    let (dims, _) = weight_shape(node);
+    let weight = nested_with(&dims, weight, &|q: i8| int(q.into()));
     let bias = bias.iter().map(|&b| int(b.into()));
     let weight_scale = scales.iter().map(|&s| float(s));
     let requant = scales.iter().map(|&s| {

@@ -16,8 +16,7 @@ use crate::ast::Network;
 use crate::bake::Baked;
 use crate::graph::Graph;
 use crate::memory::MemoryPlan;
-use crate::op::Op;
-use crate::quant::value_index;
+use crate::quant::{layers, quantized, value_index, weight_shape};
 
 /// Everything `#[int8]` generates. `graph` is the int8-fused graph
 /// (`fuse::fuse_int8`), `shown` its rows per node, `layers` the float
@@ -248,17 +247,10 @@ impl Parts<'_> {
 /// One `QLayer` field per convolution and linear layer, named as the float
 /// network's.
 fn fields(krate: &TokenStream, graph: &Graph) -> Vec<TokenStream> {
-    graph
-        .nodes
-        .iter()
-        .filter(|n| matches!(n.op, Op::Conv2d { .. } | Op::Linear { .. }))
-        .map(|n| {
-            let shapes = n.op.param_shapes();
-            let dims = shapes.first().map_or(&[][..], |(_, d)| d.as_slice());
-            let (ty, o) = (
-                array_type(&quote!(i8), dims),
-                lit(dims.first().copied().unwrap_or(0)),
-            );
+    layers(graph)
+        .map(|(_, n)| {
+            let (dims, o) = weight_shape(n);
+            let (ty, o) = (array_type(&quote!(i8), &dims), lit(o));
             let (field, doc) = (&n.field, format!("`{}`, quantized.", n.key));
             quote! {
                 #[doc = #doc]
@@ -283,7 +275,7 @@ fn rows(graph: &Graph, layers: usize) -> (Vec<TokenStream>, Vec<String>) {
                 },
             );
             let key = node
-                .filter(|(_, n)| matches!(n.op, Op::Conv2d { .. } | Op::Linear { .. }))
+                .filter(|(_, n)| quantized(n))
                 .map_or_else(String::new, |(_, n)| n.key.clone());
             (value, key)
         })

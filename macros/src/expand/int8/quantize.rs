@@ -10,8 +10,9 @@ use super::super::kernels::norm_affine;
 use super::super::types::lit;
 use crate::graph::{Graph, Node};
 use crate::op::Op;
-use crate::quant::{act_rounding, layers, value_index};
+use crate::quant::{act_rounding, layers, stored, value_index};
 use constnet_runtime::quant::layer::Act;
+use constnet_runtime::quant::store::Kind;
 use constnet_runtime::quant::Rounding;
 
 /// The body of `quantize_from`.
@@ -135,27 +136,25 @@ pub fn restore(krate: &TokenStream, graph: &Graph) -> TokenStream {
 
 /// The body of `visit_stored` (or, `mutable`, `visit_stored_mut`).
 pub fn visit(krate: &TokenStream, graph: &Graph, mutable: bool) -> TokenStream {
-    let (stored, flat, borrow) = if mutable {
+    let (ty, flat, borrow) = if mutable {
         (quote!(StoredMut), quote!(as_flat_mut), quote!(&mut))
     } else {
         (quote!(Stored), quote!(as_flat), quote!(&))
     };
-    let calls = layers(graph).map(|(_, node)| {
+    let calls = layers(graph).flat_map(|(_, node)| {
         let field = &node.field;
-        let shapes = node.op.param_shapes();
-        let dims = shapes.first().map_or(&[][..], |(_, d)| d.as_slice());
-        let o = lit(dims.first().copied().unwrap_or(0));
-        let dims = dims.iter().map(|&d| lit(d));
-        let (w, b, s) = (
-            format!("{}.weight", node.key),
-            format!("{}.bias", node.key),
-            format!("{}.weight_scale", node.key),
-        );
-        quote! {
-            f(#w, &[#(#dims),*], #krate::quant::network::#stored::I8(#krate::quant::QTensor::#flat(#borrow self.#field.weight)));
-            f(#b, &[#o], #krate::quant::network::#stored::I32(#borrow self.#field.bias));
-            f(#s, &[#o], #krate::quant::network::#stored::F32(#borrow self.#field.weight_scale));
-        }
+        stored(node).map(|(name, dims, kind)| {
+            let dims = dims.iter().map(|&d| lit(d));
+            let (variant, data) = match kind {
+                Kind::I8 => (
+                    quote!(I8),
+                    quote!(#krate::quant::QTensor::#flat(#borrow self.#field.weight)),
+                ),
+                Kind::I32 => (quote!(I32), quote!(#borrow self.#field.bias)),
+                Kind::F32 => (quote!(F32), quote!(#borrow self.#field.weight_scale)),
+            };
+            quote!(f(#name, &[#(#dims),*], #krate::quant::network::#ty::#variant(#data));)
+        })
     });
     quote!(#(#calls)*)
 }
