@@ -239,7 +239,13 @@ pub fn check(
         .map_err(|e| alloc::vec![StoreError::Malformed(e.to_string())])?;
     let (mut decoded, mut errors) = (Vec::new(), Vec::new());
     for &(name, shape, kind) in wanted {
-        let len = shape.iter().product();
+        // Sized by the file's tensor only once its shape is the one wanted
+        // (its data then holds exactly that many values): a declared shape
+        // the file does not have allocates nothing, however large.
+        let len = match file.tensor(name) {
+            Ok(t) if t.shape() == shape => shape.iter().product(),
+            _ => 0,
+        };
         let mut tensor = match kind {
             Kind::I8 => Decoded::I8(alloc::vec![0; len]),
             Kind::I32 => Decoded::I32(alloc::vec![0; len]),
