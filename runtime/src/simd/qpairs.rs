@@ -124,7 +124,7 @@ pub(crate) fn conv2d<
             let mut o = g * per_group;
             while o < (g + 1) * per_group {
                 let two = o + 1 < (g + 1) * per_group;
-                // Only the channels `run` reads: the odd words when `two`.
+                wb.fill(0);
                 for k in 0..1 + usize::from(two) {
                     if let Some(w) = weight.get(o + k) {
                         pack_weights(w.as_flattened(), geo.taps, k, &mut wb);
