@@ -369,6 +369,25 @@ fn new_vocabulary_errors() {
     assert!(run(quote! { struct N { input: [3, 4, 4], Flatten(-3, -1) } }).is_ok());
 }
 
+/// `#[int8(weights = "…")]` on a layer of 2^30 output channels whose file
+/// disagrees: a compile error naming the tensors, not a panic (and the
+/// int8 loader sizes a buffer only after the file's shape matched, so the
+/// declared gigabytes are never requested).
+#[test]
+fn huge_int8_layers_with_a_disagreeing_file_are_errors() {
+    let e = one_error(quote! {
+        #[int8(weights = "../tests/ui/weights/int8_problems.safetensors")]
+        struct Big { input: [4], fc: Linear(4, 1073741824) }
+    });
+    assert!(e.contains("does not fit `BigInt8`"), "{e}");
+    assert!(
+        e.contains(
+            "tensor `fc.weight` has shape [4, 2], but the int8 network stores [1073741824, 4]"
+        ),
+        "{e}"
+    );
+}
+
 /// Sizes up to `u64::MAX` are compile errors with a span, never a panic or
 /// a wrapped number (issue 10: each of these panicked, or in a release
 /// build of the macro silently gave `WORKSPACE_BYTES == 0`).
