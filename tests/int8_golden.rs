@@ -15,7 +15,7 @@ use safetensors::SafeTensors;
 #[path = "common/golden.rs"]
 #[allow(dead_code)]
 mod golden;
-use golden::{VggStack, VggStackInt8};
+use golden::{ResNetCifar, ResNetCifarInt8, VggStack, VggStackInt8};
 
 /// Standard normal samples (Box–Muller over xorshift32), like the golden
 /// inputs (`torch.randn`).
@@ -33,21 +33,27 @@ fn normal(seed: u32, out: &mut [f32]) {
     }
 }
 
-#[test]
-fn vgg_stack_int8_follows_the_float_network() {
+/// The worst difference between the float network and the int8 one
+/// calibrated in Rust on 200 standard normal inputs, in output steps, over
+/// the golden inputs of `tests/golden/<name>.io.safetensors`.
+fn int8_against_float<N, Q>(name: &str) -> f32
+where
+    N: Network,
+    Q: Int8Network<Float = N>,
+{
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
     let net =
-        VggStack::from_safetensors(&fs::read(dir.join("vgg_stack.safetensors")).unwrap()).unwrap();
-    let calibration: Vec<<VggStack as Network>::Input> = (0..200)
+        N::from_safetensors(&fs::read(dir.join(format!("{name}.safetensors"))).unwrap()).unwrap();
+    let calibration: Vec<N::Input> = (0..200)
         .map(|i| {
-            let mut x = <VggStack as Network>::Input::zeroed();
+            let mut x = N::Input::zeroed();
             normal(i, x.as_flat_mut());
             x
         })
         .collect();
     let params = calibrate(&*net, &calibration, Method::MinMax).unwrap();
-    let q = VggStackInt8::quantize(&net, &params).unwrap();
-    let io_bytes = fs::read(dir.join("vgg_stack.io.safetensors")).unwrap();
+    let q = Q::quantize(&net, &params).unwrap();
+    let io_bytes = fs::read(dir.join(format!("{name}.io.safetensors"))).unwrap();
     let io = SafeTensors::deserialize(&io_bytes).unwrap();
     let inputs: Vec<f32> = io
         .tensor("__input")
@@ -58,15 +64,29 @@ fn vgg_stack_int8_follows_the_float_network() {
         .collect();
     let scale = q.output_params().scale;
     let mut worst = 0.0f32;
-    for x in inputs.chunks_exact(<VggStack as Network>::Input::LEN) {
-        let x = <VggStack as Network>::Input::from_flat(x).unwrap();
+    for x in inputs.chunks_exact(N::Input::LEN) {
+        let x = N::Input::from_flat(x).unwrap();
         let (float, int8) = (net.forward(x), q.forward_f32(x));
-        for (a, b) in float.iter().zip(&int8) {
+        for (a, b) in float.as_flat().iter().zip(int8.as_flat()) {
             worst = worst.max((a - b).abs() / scale);
         }
     }
-    println!("VggStack int8 against float: max |diff| {worst:.2} output steps (scale {scale})");
+    println!("{name} int8 against float: max |diff| {worst:.2} output steps (scale {scale})");
+    worst
+}
+
+#[test]
+fn vgg_stack_int8_follows_the_float_network() {
+    let worst = int8_against_float::<VggStack, VggStackInt8>("vgg_stack");
     assert!(worst <= 4.0, "{worst} output steps");
+}
+
+/// Residual connections: int8 `Add`s with their ReLUs fused, stride-2
+/// projections, a global average pool.
+#[test]
+fn resnet_cifar_int8_follows_the_float_network() {
+    let worst = int8_against_float::<ResNetCifar, ResNetCifarInt8>("resnet_cifar");
+    assert!(worst <= 8.0, "{worst} output steps");
 }
 
 // Batch norms folded into the convolutions: a quarter of the bytes, and less.

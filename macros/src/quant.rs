@@ -64,3 +64,12 @@ pub fn act_rounding(node: &Node) -> (Act, Rounding) {
     };
     (act, rounding)
 }
+
+/// The name of `act`'s `constnet_runtime::quant::layer::Act` variant.
+pub fn act_ident(act: Act) -> proc_macro2::TokenStream {
+    match act {
+        Act::None => quote::quote!(None),
+        Act::Relu => quote::quote!(Relu),
+        Act::Relu6 => quote::quote!(Relu6),
+    }
+}

@@ -36,6 +36,7 @@
 //! [`store`] (saving and loading an int8 network as safetensors).
 
 #[cfg(feature = "alloc")]
+pub mod add;
 pub mod calibrate;
 pub mod conv;
 pub mod fixed;

@@ -434,6 +434,7 @@ constnet::network! {
 
     /// A torchvision-style ResNet on 32×32: identity shortcuts in stage 1,
     /// projections in stages 2 and 3.
+    #[int8]
     pub struct ResNetCifar {
         input: [3, 32, 32],
         conv1: Conv2d(3, 16, 3, padding = 1, bias = false),

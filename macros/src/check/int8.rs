@@ -5,9 +5,10 @@
 
 use crate::graph::{Graph, Node};
 use crate::op::{Activation, Op, PadMode};
+use crate::shape::Shape;
 
 /// What the error says the int8 network supports.
-const SUPPORTED: &str = "`#[int8]` quantizes Conv2d (zero padding), Linear, BatchNorm2d after a convolution, ReLU and ReLU6 after a convolution or linear layer, ReLU, MaxPool2d and AvgPool2d (without ceil_mode, dilation or divisor_override), padding layers folded into the convolution after them, Flatten, Dropout and Identity";
+const SUPPORTED: &str = "`#[int8]` quantizes Conv2d (zero padding), Linear, BatchNorm2d after a convolution, ReLU and ReLU6 after a convolution, linear layer or Add, ReLU, Add of two values, MaxPool2d and AvgPool2d (without ceil_mode, dilation or divisor_override), AdaptiveAvgPool2d whose bins divide the map, padding layers folded into the convolution after them, Flatten, Dropout and Identity";
 
 /// Every node of the int8-fused `graph` has an int8 kernel, or an error
 /// per node that has none and one on `attr` (the `#[int8]`).
@@ -15,7 +16,7 @@ pub fn check(graph: &Graph, attr: &syn::Attribute) -> syn::Result<()> {
     let mut errors = graph
         .nodes
         .iter()
-        .filter_map(|n| why_not(n).map(|why| error(graph, n, why)))
+        .filter_map(|n| why_not(graph, n).map(|why| error(graph, n, why)))
         .reduce(|mut a, b| {
             a.combine(b);
             a
@@ -27,7 +28,7 @@ pub fn check(graph: &Graph, attr: &syn::Attribute) -> syn::Result<()> {
 }
 
 /// Why node `n` has no int8 kernel, or `None` if it has one.
-fn why_not(n: &Node) -> Option<&'static str> {
+fn why_not(graph: &Graph, n: &Node) -> Option<&'static str> {
     match n.op {
         Op::Conv2d { padding_mode, .. } if padding_mode != PadMode::Zeros => {
             Some("int8 convolutions pad with zeros only")
@@ -51,6 +52,13 @@ fn why_not(n: &Node) -> Option<&'static str> {
             Some("int8 average pooling has no ceil_mode or divisor_override")
         }
         Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => None,
+        Op::Add if n.inputs.len() != 2 => Some("an int8 Add adds two values only"),
+        Op::Add => None,
+        Op::AdaptiveAvgPool2d => {
+            let input = n.inputs.first().map(|&v| graph.shape(v));
+            let even = input.and_then(|s| adaptive_window(s, n.shape)).is_some();
+            (!even).then_some("int8 adaptive average pooling needs bins that divide the map")
+        }
         Op::Activation(Activation::Relu6) => {
             Some("int8 ReLU6 is fused into the convolution or linear layer before it only")
         }
@@ -59,6 +67,17 @@ fn why_not(n: &Node) -> Option<&'static str> {
         }
         _ => Some("this layer has no int8 kernel yet"),
     }
+}
+
+/// The window (and stride) `[kh, kw]` of an adaptive pool from `input` to
+/// `output` whose bins divide the map: the same pool as `AvgPool2d` with
+/// that kernel and stride.
+pub fn adaptive_window(input: Shape, output: Shape) -> Option<[usize; 2]> {
+    let (Shape::Map { h, w, .. }, Shape::Map { h: oh, w: ow, .. }) = (input, output) else {
+        return None;
+    };
+    let even = |n: usize, o: usize| n.checked_div(o).filter(|&k| n.is_multiple_of(o) && k > 0);
+    Some([even(h, oh)?, even(w, ow)?])
 }
 
 fn error(graph: &Graph, n: &Node, why: &str) -> syn::Error {

@@ -38,8 +38,8 @@ const MAX_TILE: usize = 12;
 enum Step<'a> {
     /// A linear layer: from one buffer into the other.
     Linear(&'a Node),
-    /// An in-place layer, on each row.
-    InPlace(&'a Node),
+    /// An in-place layer (with its index), on each row.
+    InPlace(usize, &'a Node),
 }
 
 /// The `forward_batch_with` of the `Network` impl, or `None` if the
@@ -68,7 +68,7 @@ pub fn method(krate: &TokenStream, graph: &Graph) -> Option<TokenStream> {
                 calls.push(linear(krate, node, &cur, &next));
                 cur = next;
             }
-            Step::InPlace(node) => calls.push(in_place(krate, node, &cur)),
+            Step::InPlace(i, node) => calls.push(in_place(krate, i, node, &cur)),
         }
     }
     let doc = format!(
@@ -123,7 +123,7 @@ fn chain(graph: &Graph) -> Option<Vec<Step<'_>>> {
         match node.op {
             Op::Linear { .. } if plain => steps.push(Step::Linear(node)),
             Op::BatchNorm2d { .. } | Op::Activation(_) | Op::Softmax { .. } => {
-                steps.push(Step::InPlace(node));
+                steps.push(Step::InPlace(i, node));
             }
             Op::Flatten | Op::Identity => {}
             _ => return None,
@@ -165,7 +165,7 @@ fn linear(krate: &TokenStream, node: &Node, src: &Ident, dst: &Ident) -> TokenSt
 /// An in-place layer on the first `len` floats of each row of `buf`: a
 /// batch norm of vectors with its coefficients computed once for the tile,
 /// anything else with `forward`'s kernel call on each row.
-fn in_place(krate: &TokenStream, node: &Node, buf: &Ident) -> TokenStream {
+fn in_place(krate: &TokenStream, index: usize, node: &Node, buf: &Ident) -> TokenStream {
     if let (Op::BatchNorm2d { eps, affine, .. }, Shape::Flat(c)) = (&node.op, node.shape) {
         let field = &node.field;
         let (c, eps) = (lit(c), Literal::f32_suffixed(*eps));
@@ -180,6 +180,7 @@ fn in_place(krate: &TokenStream, node: &Node, buf: &Ident) -> TokenStream {
     let call = Call {
         krate,
         node,
+        index,
         inputs: Vec::new(),
         residual: None,
     };

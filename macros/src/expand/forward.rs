@@ -135,6 +135,7 @@ impl Gen<'_> {
         let call = Call {
             krate: self.krate,
             node,
+            index: i,
             inputs,
             residual: node.post.residual.map(value),
         };

@@ -14,6 +14,8 @@ use crate::shape::Shape;
 pub struct Call<'a> {
     pub krate: &'a TokenStream,
     pub node: &'a Node,
+    /// The node's index in the graph: its output is `Value::Node(index)`.
+    pub index: usize,
     /// `&T` expressions of the node's inputs, with their shapes.
     pub inputs: Vec<(TokenStream, Shape)>,
     /// `&T` of the fused residual, if any.

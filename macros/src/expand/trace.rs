@@ -87,7 +87,7 @@ pub fn items(
 /// `forward_traced`'s statements, then its result.
 pub fn body(krate: &TokenStream, graph: &Graph) -> TokenStream {
     let value = |v: Value, shape: Shape| read(krate, graph, v, shape);
-    let steps = graph.nodes.iter().map(|node| {
+    let steps = graph.nodes.iter().enumerate().map(|(index, node)| {
         let field = &node.field;
         let inputs: Vec<(TokenStream, Shape)> = node
             .inputs
@@ -98,6 +98,7 @@ pub fn body(krate: &TokenStream, graph: &Graph) -> TokenStream {
         let call = Call {
             krate,
             node,
+            index,
             inputs,
             residual: None,
         };

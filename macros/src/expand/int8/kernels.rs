@@ -6,8 +6,10 @@ use quote::quote;
 
 use super::super::kernels::{conv_consts, Call};
 use super::super::types::{lit, map_dims, Elem};
+use crate::check::int8::adaptive_window;
+use crate::graph::Value;
 use crate::op::Op;
-use crate::quant::value_index;
+use crate::quant::{act_ident, act_rounding, value_index};
 
 /// `self.values[k]`: the quantization parameters of the node's input `i`.
 fn input_params(call: &Call, i: usize) -> TokenStream {
@@ -40,13 +42,29 @@ pub fn produce(call: &Call, dst: &TokenStream) -> TokenStream {
     }
 }
 
-/// Code for a node that works in place on `target` (a ReLU on its own: the
-/// value keeps its input's parameters, so it is `max(q, zero_point)`).
+/// Code for a node that works in place on `target`, which holds its first
+/// input: a ReLU on its own (the value keeps its input's parameters, so it
+/// is `max(q, zero_point)`), or an `Add` of the second input into it.
 pub fn in_place(call: &Call, target: &TokenStream) -> TokenStream {
     let krate = call.krate;
     let params = input_params(call, 0);
     match call.node.op {
         Op::Activation(_) => quote!(#krate::quant::relu(#target, #params.zero_point);),
+        Op::Add => {
+            let (other, _) = call.input(1);
+            let b = input_params(call, 1);
+            let this = lit(value_index(Value::Node(call.index)));
+            let act = act_ident(act_rounding(call.node).0);
+            quote! {
+                #krate::quant::add::add(
+                    #target,
+                    #krate::quant::QTensor::as_flat(#other),
+                    &#krate::quant::add::QAdd::new(
+                        #params, #b, self.values[#this], #krate::quant::layer::Act::#act,
+                    ),
+                );
+            }
+        }
         _ => quote!(),
     }
 }
@@ -99,6 +117,19 @@ fn pool(call: &Call, dst: &TokenStream) -> TokenStream {
             let params = input_params(call, 0);
             quote! {
                 #krate::quant::pool::avg_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, #count_include_pad, #c, #h, #w, #oh, #ow>(
+                    #src, #params.zero_point, #dst,
+                );
+            }
+        }
+        // Bins that divide the map (`check::int8`): an average pool with
+        // the bin as kernel and stride.
+        Op::AdaptiveAvgPool2d => {
+            let [kh, kw] = adaptive_window(in_shape, call.node.shape)
+                .unwrap_or([1, 1])
+                .map(lit);
+            let params = input_params(call, 0);
+            quote! {
+                #krate::quant::pool::avg_pool2d::<#kh, #kw, #kh, #kw, 0, 0, true, #c, #h, #w, #oh, #ow>(
                     #src, #params.zero_point, #dst,
                 );
             }

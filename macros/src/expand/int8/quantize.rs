@@ -10,8 +10,7 @@ use super::super::kernels::norm_affine;
 use super::super::types::lit;
 use crate::graph::{Graph, Node};
 use crate::op::Op;
-use crate::quant::{act_rounding, layers, stored, value_index};
-use constnet_runtime::quant::layer::Act;
+use crate::quant::{act_ident, act_rounding, layers, stored, value_index};
 use constnet_runtime::quant::store::Kind;
 use constnet_runtime::quant::Rounding;
 
@@ -29,6 +28,12 @@ pub fn body(krate: &TokenStream, graph: &Graph, shown: &[usize], layers: usize) 
                     self.values[#this] = layers[#row];
                     #layer
                 }
+            }
+            // Rescales its inputs to its own parameters (after a fused
+            // ReLU, those of the ReLU's row).
+            Op::Add => {
+                let row = lit(shown.get(i).copied().unwrap_or(0));
+                quote!(self.values[#this] = layers[#row];)
             }
             // Folded into another node: never read; the parameters before
             // it, so that every entry is a valid one (saved files check).
@@ -102,11 +107,7 @@ fn layer(krate: &TokenStream, node: &Node, from: &Literal, this: &Literal) -> To
 /// of their runtime variants.
 fn act_rounding_idents(node: &Node) -> (TokenStream, TokenStream) {
     let (act, rounding) = act_rounding(node);
-    let act = match act {
-        Act::None => quote!(None),
-        Act::Relu => quote!(Relu),
-        Act::Relu6 => quote!(Relu6),
-    };
+    let act = act_ident(act);
     let rounding = match rounding {
         Rounding::Single => quote!(Single),
         Rounding::Double => quote!(Double),
