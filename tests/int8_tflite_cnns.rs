@@ -1,0 +1,159 @@
+//! Golden CNNs (`tests/golden/`) quantized by TensorFlow Lite: constnet's
+//! `#[int8]` network with TFLite's parameters gives TFLite's reference
+//! kernels' int8 outputs, bit for bit. The files
+//! (`tests/int8/<name>_tflite.safetensors`) are written by
+//! `tools/tflite_int8_cnns.py`: TFLite's int8 weights, biases and weight
+//! scales (batch norms folded by TFLite's converter), the scale and zero
+//! point of every value under its layer-table row's name, and 64 inputs
+//! with TFLite's int8 outputs.
+
+use std::fs;
+use std::path::Path;
+
+use constnet::quant::calibrate::Calibration;
+use constnet::quant::network::StoredMut;
+use constnet::quant::{Int8Network, QParams, QTensor};
+use constnet::{Network, Tensor};
+use safetensors::SafeTensors;
+
+#[path = "common/golden.rs"]
+#[allow(dead_code)]
+mod golden;
+use golden::{ResNetCifar, ResNetCifarInt8, VggStack, VggStackInt8};
+
+fn floats(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
+    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    t.data()
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn ints(file: &SafeTensors<'_>, name: &str) -> Vec<i32> {
+    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    t.data()
+        .chunks_exact(4)
+        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
+        .collect()
+}
+
+fn bytes(file: &SafeTensors<'_>, name: &str) -> Vec<i8> {
+    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
+    t.data().iter().map(|&b| b as i8).collect()
+}
+
+/// The parameters TFLite gave the value shown by row (or `input`) `name`,
+/// if it wrote one.
+fn params(file: &SafeTensors<'_>, name: &str) -> Option<QParams> {
+    file.tensor(&format!("{name}.scale")).ok()?;
+    let zero_point = ints(file, &format!("{name}.zero_point"))[0];
+    Some(QParams {
+        scale: floats(file, &format!("{name}.scale"))[0],
+        zero_point: i8::try_from(zero_point).unwrap(),
+    })
+}
+
+/// What one golden network's comparison found.
+struct Report {
+    /// Outputs compared, and how many differ from TFLite's.
+    outputs: usize,
+    differ: usize,
+    /// Weights constnet quantizes from the float network that differ from
+    /// TFLite's (by at most one step: the folded batch norm's rounding).
+    weights_off: usize,
+}
+
+/// `Q` with TFLite's parameters and stored tensors, run on TFLite's int8
+/// inputs.
+fn against_tflite<N: Network, Q: Int8Network<Float = N>>(name: &str) -> Report {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let float = N::from_safetensors(
+        &fs::read(root.join(format!("tests/golden/{name}.safetensors"))).unwrap(),
+    )
+    .unwrap();
+    let bytes_ = fs::read(root.join(format!("tests/int8/{name}_tflite.safetensors"))).unwrap();
+    let file = SafeTensors::deserialize(&bytes_).unwrap();
+
+    // Each row's value as TFLite quantized it; a row TFLite wrote no value
+    // for (a folded batch norm, a pool, Flatten) keeps the one before, as
+    // constnet's values do.
+    let input = params(&file, "input").unwrap();
+    let mut last = input;
+    let layers = N::LAYERS
+        .iter()
+        .map(|row| {
+            last = params(&file, row.name).unwrap_or(last);
+            (row, last)
+        })
+        .collect();
+    let mut q = Q::quantize(&float, &Calibration { input, layers }).unwrap();
+
+    // TFLite's weights, biases and weight scales in place of constnet's.
+    let (mut weights, mut weights_off) = (0, 0);
+    q.visit_stored_mut(&mut |tensor, _, data| match data {
+        StoredMut::I8(w) => {
+            let theirs = bytes(&file, tensor);
+            weights += w.len();
+            for (a, &b) in w.iter_mut().zip(&theirs) {
+                assert!((i32::from(*a) - i32::from(b)).abs() <= 1, "{tensor}");
+                weights_off += usize::from(*a != b);
+                *a = b;
+            }
+            assert_eq!(w.len(), theirs.len(), "{tensor}");
+        }
+        StoredMut::I32(b) => b.copy_from_slice(&ints(&file, tensor)),
+        StoredMut::F32(s) => s.copy_from_slice(&floats(&file, tensor)),
+    });
+    q.restore();
+
+    // constnet quantizes the float inputs as TFLite's QUANTIZE does.
+    let inputs = bytes(&file, "input.values");
+    for (x, theirs) in floats(&file, "input.float")
+        .chunks_exact(N::Input::LEN)
+        .zip(inputs.chunks_exact(N::Input::LEN))
+    {
+        let ours: Vec<i8> = x.iter().map(|&v| input.quantize(v)).collect();
+        assert_eq!(ours, theirs, "{name}: quantized input");
+    }
+
+    let expected = bytes(&file, "output.values");
+    let (mut outputs, mut differ) = (0, 0);
+    for (x, theirs) in inputs
+        .chunks_exact(N::Input::LEN)
+        .zip(expected.chunks_exact(Q::Output::LEN))
+    {
+        let ours = q.forward(Q::Input::from_flat(x).unwrap());
+        outputs += theirs.len();
+        differ += ours
+            .as_flat()
+            .iter()
+            .zip(theirs)
+            .filter(|(a, b)| a != b)
+            .count();
+    }
+    println!(
+        "{name}: {differ} of {outputs} int8 outputs differ from TFLite's; \
+         {weights_off} of {weights} weights quantized from the float network differ from TFLite's by one step"
+    );
+    Report {
+        outputs,
+        differ,
+        weights_off,
+    }
+}
+
+#[test]
+fn vgg_stack_equals_tflite() {
+    let r = against_tflite::<VggStack, VggStackInt8>("vgg_stack");
+    assert_eq!((r.outputs, r.differ), (640, 0));
+    assert_eq!(r.weights_off, 0);
+}
+
+/// Residual `Add`s with fused ReLUs, stride-2 convolutions and projections,
+/// a global average pool.
+#[test]
+fn resnet_cifar_equals_tflite() {
+    let r = against_tflite::<ResNetCifar, ResNetCifarInt8>("resnet_cifar");
+    assert_eq!((r.outputs, r.differ), (640, 0));
+    assert_eq!(r.weights_off, 0);
+}

@@ -1,0 +1,307 @@
+#!/usr/bin/env python3
+"""Quantize golden CNNs of tests/golden/ with TensorFlow Lite and record
+TFLite's int8 network and what its reference kernels compute, so that
+constnet's `#[int8]` networks can be checked against them bit for bit
+without Python (tests/int8_tflite_cnns.rs).
+
+Needs (in a venv outside the repository; not needed by the tests or CI):
+    pip install tensorflow-cpu ai-edge-litert safetensors numpy
+Versions used for the shipped files: printed by the script and stored in
+each file's metadata.
+
+Run from the repository root:
+    python tools/tflite_int8_cnns.py            # every network below
+    python tools/tflite_int8_cnns.py vgg_stack  # one
+
+For each network <name>:
+    1. Builds it in Keras (NHWC) with the weights of
+       tests/golden/<name>.safetensors, each Keras layer named after the
+       constnet layer-table row whose value it produces (`layer1.0.conv1`,
+       `3`), and checks its outputs against PyTorch's golden ones
+       (tests/golden/<name>.io.safetensors) within 1e-4. PyTorch's padding
+       is an explicit ZeroPadding2D (TFLite's PAD, on the zero point), batch
+       norms are Keras BatchNormalization layers (the converter folds them
+       into the convolution before them), Flatten after a map is NHWC, so
+       the next Linear's columns are reordered.
+    2. Converts it to a full-integer TFLite model (per-channel int8
+       weights, int8 activations per tensor), calibrated by TFLite's
+       converter on 200 standard normal inputs (numpy seed 0).
+    3. Runs it with TFLite's *reference* kernels (BUILTIN_REF) on the 3
+       golden inputs and 61 more standard normal ones (seed 1).
+
+What it writes (tests/int8/<name>_tflite.safetensors), in PyTorch's layouts:
+    <key>.weight        I8   [O, C/g, KH, KW] / [O, I]  every conv / linear,
+                             as TFLite quantized it (batch norm folded in)
+    <key>.weight_scale  F32  [O]
+    <key>.bias          I32  [O]
+    <row>.scale F32 [1], <row>.zero_point I32 [1]
+                        the parameters of the value each TFLite op writes,
+                        under the name of the layer-table row that shows it
+                        (a convolution's fused ReLU's row); `input` for
+                        the quantized input
+    input.float         F32  [8, C, H, W]    the first 8 inputs
+    input.values        I8   [64, C, H, W]   TFLite's QUANTIZE of the 64
+    output.values       I8   [64, ...]       the int8 output
+"""
+import os
+import re
+import sys
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SAMPLES = 64
+FLOATS = 8
+
+
+class Builder:
+    """Keras layers from PyTorch tensors, named after constnet's rows."""
+
+    def __init__(self, tf, w):
+        self.L = tf.keras.layers
+        self.w = w
+        self.setters = []  # (layer, weights) once the model is built
+        self.flat_from = {}  # linear key -> (C, H, W) of the map flattened before it
+
+    def conv(self, x, key, stride=1, pad=0, groups=1, bn=None, eps=1e-5, act=None):
+        """Conv2d `key` (then BatchNorm2d `bn`, then activation `act` =
+        (kind, row name)), PyTorch's arguments."""
+        L, w = self.L, self.w
+        k = w[f"{key}.weight"]
+        o, cg, kh, kw = k.shape
+        c = cg * groups
+        bias = w.get(f"{key}.bias")
+        if pad:
+            x = L.ZeroPadding2D(pad, name=f"{key}.pad")(x)
+        if groups == 1:
+            layer = L.Conv2D(o, (kh, kw), strides=stride, use_bias=bias is not None, name=key)
+            kernel = k.transpose(2, 3, 1, 0)
+        elif groups == c and cg == 1:
+            layer = L.DepthwiseConv2D((kh, kw), strides=stride, depth_multiplier=o // c,
+                                      use_bias=bias is not None, name=key)
+            kernel = k.reshape(c, o // c, kh, kw).transpose(2, 3, 0, 1)
+        else:
+            raise ValueError(f"{key}: groups {groups} is neither 1 nor depthwise")
+        x = layer(x)
+        self.setters.append((layer, [kernel] + ([bias] if bias is not None else [])))
+        if bn is not None:
+            norm = L.BatchNormalization(epsilon=eps, name=bn)
+            x = norm(x)
+            self.setters.append((norm, [w[f"{bn}.weight"], w[f"{bn}.bias"],
+                                        w[f"{bn}.running_mean"], w[f"{bn}.running_var"]]))
+        return self.act(x, act)
+
+    def act(self, x, act):
+        if act is None:
+            return x
+        kind, name = act
+        if kind == "relu":
+            return self.L.ReLU(name=name)(x)
+        if kind == "relu6":
+            return self.L.ReLU(6.0, name=name)(x)
+        raise ValueError(kind)
+
+    def linear(self, x, key, act=None):
+        L, w = self.L, self.w
+        k = w[f"{key}.weight"]
+        o, i = k.shape
+        chw = self.flat_from.get(key)
+        if chw is not None:  # columns from PyTorch's C,H,W order to Keras' H,W,C
+            c, h, ww = chw
+            k = k.reshape(o, c, h, ww).transpose(0, 2, 3, 1).reshape(o, i)
+        bias = w.get(f"{key}.bias")
+        layer = L.Dense(o, use_bias=bias is not None, name=key)
+        x = layer(x)
+        self.setters.append((layer, [k.T] + ([bias] if bias is not None else [])))
+        return self.act(x, act)
+
+    def flatten(self, x, name, next_linear):
+        _, h, ww, c = x.shape
+        if h * ww > 1:
+            self.flat_from[next_linear] = (c, h, ww)
+        return self.L.Flatten(name=name)(x)
+
+    def finish(self, tf, inp, out):
+        model = tf.keras.Model(inp, out)
+        for layer, weights in self.setters:
+            layer.set_weights(weights)
+        return model
+
+
+def vgg_stack(tf, b):
+    x = inp = b.L.Input((16, 12, 3))
+    x = b.conv(x, "0", pad=1, bn="1", act=("relu", "2"))
+    x = b.conv(x, "3", pad=1, bn="4", act=("relu", "5"))
+    x = b.L.MaxPool2D(2, name="6")(x)
+    x = b.conv(x, "7", pad=1, act=("relu", "8"))
+    x = b.conv(x, "9", pad=1, bn="10", act=("relu", "11"))
+    x = b.L.MaxPool2D(2, name="12")(x)
+    x = b.flatten(x, "13", "14")
+    x = b.linear(x, "14", act=("relu", "15"))
+    x = b.linear(x, "17")
+    return inp, x
+
+
+def resnet_cifar(tf, b):
+    def block(x, p, stride, project):
+        y = b.conv(x, f"{p}.conv1", stride=stride, pad=1, bn=f"{p}.bn1", act=("relu", f"{p}.2"))
+        y = b.conv(y, f"{p}.conv2", pad=1, bn=f"{p}.bn2")
+        if project:
+            x = b.conv(x, f"{p}.downsample.0", stride=stride, bn=f"{p}.downsample.1")
+        y = b.L.Add(name=f"{p}.add")([y, x])
+        return b.L.ReLU(name=f"{p}.{6 if project else 5}")(y)
+
+    x = inp = b.L.Input((32, 32, 3))
+    x = b.conv(x, "conv1", pad=1, bn="bn1", act=("relu", "relu"))
+    x = block(x, "layer1.0", 1, False)
+    x = block(x, "layer1.1", 1, False)
+    x = block(x, "layer2.0", 2, True)
+    x = block(x, "layer2.1", 1, False)
+    x = block(x, "layer3.0", 2, True)
+    x = b.L.AveragePooling2D(8, name="avgpool")(x)
+    x = b.flatten(x, "7", "fc")
+    x = b.linear(x, "fc")
+    return inp, x
+
+
+NETWORKS = {"vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar}
+
+
+def convert(tf, model, calibration):
+    def representative():
+        for x in calibration:
+            yield [x[None]]
+
+    c = tf.lite.TFLiteConverter.from_keras_model(model)
+    c.optimizations = [tf.lite.Optimize.DEFAULT]
+    c.representative_dataset = representative
+    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    return c.convert()
+
+
+def layers_in(tensor_name):
+    """The Keras layers a TFLite tensor's name mentions: a fused op's output
+    is named after every op fused into it, `model/<layer>_1/<op>;...`
+    (Keras adds the `_1`)."""
+    return [re.sub(r"_\d+$", "", part.split("/")[1])
+            for part in tensor_name.split(";") if part.count("/") >= 2]
+
+
+def row_of(tensor_name, order):
+    """The row a TFLite op's output shows: the last of the Keras layers
+    fused into it (a ReLU after its convolution), in the model's order
+    `order` (name -> index); the model's output is named after no layer."""
+    named = [n for n in layers_in(tensor_name) if n in order]
+    return max(named, key=order.get) if named else max(order, key=order.get)
+
+
+def chw(a):
+    return a.transpose(2, 0, 1) if a.ndim == 3 else a
+
+
+def quantized_network(it, b, model):
+    details = {d["index"]: d for d in it.get_tensor_details()}
+    ops = it._get_ops_details()
+    order = {layer.name: i for i, layer in enumerate(model.layers)}
+    out = {}
+
+    def params(name, index):
+        q = details[index]["quantization_parameters"]
+        assert len(q["scales"]) == 1, (name, q)
+        out[f"{name}.scale"] = q["scales"].astype(np.float32)
+        out[f"{name}.zero_point"] = q["zero_points"].astype(np.int32)
+
+    def same_params(op):
+        a, z = (details[op["inputs"][0]]["quantization_parameters"],
+                details[op["outputs"][0]]["quantization_parameters"])
+        assert (a["scales"] == z["scales"]).all() and (a["zero_points"] == z["zero_points"]).all(), op
+
+    for op in ops:
+        kind = op["op_name"]
+        name = details[op["outputs"][0]]["name"]
+        if kind == "QUANTIZE":
+            params("input", op["outputs"][0])
+        elif kind in ("PAD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE"):
+            same_params(op)
+        elif kind == "ADD":
+            params(row_of(name, order), op["outputs"][0])
+        elif kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            params(row_of(name, order), op["outputs"][0])
+            wi, bi = op["inputs"][1], op["inputs"][2]
+            key = layers_in(details[wi]["name"])[0]
+            k = it.get_tensor(wi)
+            q = details[wi]["quantization_parameters"]
+            assert (q["zero_points"] == 0).all(), key
+            if kind == "CONV_2D":
+                k = k.transpose(0, 3, 1, 2)  # OHWI -> OIHW
+            elif kind == "DEPTHWISE_CONV_2D":
+                k = k[0].transpose(2, 0, 1)[:, None]  # 1,H,W,O -> O,1,H,W
+            elif key in b.flat_from:
+                c, h, ww = b.flat_from[key]
+                k = k.reshape(k.shape[0], h, ww, c).transpose(0, 3, 1, 2).reshape(k.shape[0], -1)
+            assert len(q["scales"]) == k.shape[0], (key, q)
+            out[f"{key}.weight"] = np.ascontiguousarray(k.astype(np.int8))
+            out[f"{key}.weight_scale"] = q["scales"].astype(np.float32)
+            out[f"{key}.bias"] = it.get_tensor(bi).astype(np.int32)
+        elif kind not in ("DEQUANTIZE", "SHAPE", "STRIDED_SLICE", "PACK"):
+            # (the last three: Flatten's int32 shape arithmetic for a dynamic batch)
+            raise ValueError(f"no row for TFLite op {kind} ({name})")
+    return out
+
+
+def one(name, tf, litert, meta):
+    from safetensors.numpy import load_file, save_file
+
+    w = load_file(os.path.join(ROOT, "tests", "golden", f"{name}.safetensors"))
+    io = load_file(os.path.join(ROOT, "tests", "golden", f"{name}.io.safetensors"))
+    b = Builder(tf, w)
+    inp, out = NETWORKS[name](tf, b)
+    model = b.finish(tf, inp, out)
+
+    golden_in = io["__input"].transpose(0, 2, 3, 1)
+    err = np.abs(model.predict(golden_in, verbose=0) - io["__output"]).max()
+    print(f"{name}: Keras float against PyTorch: max |diff| {err:.2e}")
+    assert err < 1e-4
+
+    shape = golden_in.shape[1:]
+    calibration = np.random.default_rng(0).standard_normal((200,) + shape).astype(np.float32)
+    more = np.random.default_rng(1).standard_normal((SAMPLES - 3,) + shape).astype(np.float32)
+    xs = np.concatenate([golden_in, more])
+    tfl = convert(tf, model, calibration)
+
+    it = litert.Interpreter(model_content=tfl,
+                            experimental_op_resolver_type=litert.OpResolverType.BUILTIN_REF,
+                            experimental_preserve_all_tensors=True, num_threads=1)
+    it.allocate_tensors()
+    quant = next(op for op in it._get_ops_details() if op["op_name"] == "QUANTIZE")
+    last = next(op for op in it._get_ops_details() if op["op_name"] == "DEQUANTIZE")
+    inputs, outputs = [], []
+    for x in xs:
+        it.set_tensor(it.get_input_details()[0]["index"], x[None])
+        it.invoke()
+        inputs.append(chw(it.get_tensor(quant["outputs"][0])[0]))
+        outputs.append(chw(it.get_tensor(last["inputs"][0])[0]))
+
+    tensors = quantized_network(it, b, model)
+    tensors["input.float"] = np.ascontiguousarray(xs[:FLOATS].transpose(0, 3, 1, 2))
+    tensors["input.values"] = np.ascontiguousarray(np.stack(inputs).astype(np.int8))
+    tensors["output.values"] = np.ascontiguousarray(np.stack(outputs).astype(np.int8))
+    path = os.path.join(ROOT, "tests", "int8", f"{name}_tflite.safetensors")
+    save_file(tensors, path, metadata=meta)
+    print(f"{name}: wrote {path}, {os.path.getsize(path)} bytes")
+
+
+def main():
+    import tensorflow as tf
+    import ai_edge_litert
+    from ai_edge_litert import interpreter as litert
+
+    print("tensorflow", tf.__version__, "ai-edge-litert", ai_edge_litert.__version__)
+    meta = {"tensorflow": tf.__version__, "ai_edge_litert": ai_edge_litert.__version__,
+            "calibration": "200 standard normal inputs, numpy seed 0", "kernels": "BUILTIN_REF"}
+    for name in sys.argv[1:] or NETWORKS:
+        one(name, tf, litert, meta)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
