@@ -19,7 +19,7 @@ use safetensors::SafeTensors;
 #[path = "common/golden.rs"]
 #[allow(dead_code)]
 mod golden;
-use golden::{ResNetCifar, ResNetCifarInt8, VggStack, VggStackInt8};
+use golden::{MobileNetV2, MobileNetV2Int8, ResNetCifar, ResNetCifarInt8, VggStack, VggStackInt8};
 
 fn floats(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
     let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -154,6 +154,15 @@ fn vgg_stack_equals_tflite() {
 #[test]
 fn resnet_cifar_equals_tflite() {
     let r = against_tflite::<ResNetCifar, ResNetCifarInt8>("resnet_cifar");
+    assert_eq!((r.outputs, r.differ), (640, 0));
+    assert_eq!(r.weights_off, 0);
+}
+
+/// Depthwise convolutions (stride 1 and 2) with ReLU6 fused, 1×1
+/// expansions and projections, residual `Add`s without an activation.
+#[test]
+fn mobilenet_v2_equals_tflite() {
+    let r = against_tflite::<MobileNetV2, MobileNetV2Int8>("mobilenet_v2");
     assert_eq!((r.outputs, r.differ), (640, 0));
     assert_eq!(r.weights_off, 0);
 }

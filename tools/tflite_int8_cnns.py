@@ -62,6 +62,7 @@ class Builder:
         self.w = w
         self.setters = []  # (layer, weights) once the model is built
         self.flat_from = {}  # linear key -> (C, H, W) of the map flattened before it
+        self.weighted = set()  # the keys of the convolutions and linear layers
 
     def conv(self, x, key, stride=1, pad=0, groups=1, bn=None, eps=1e-5, act=None):
         """Conv2d `key` (then BatchNorm2d `bn`, then activation `act` =
@@ -71,6 +72,7 @@ class Builder:
         o, cg, kh, kw = k.shape
         c = cg * groups
         bias = w.get(f"{key}.bias")
+        self.weighted.add(key)
         if pad:
             x = L.ZeroPadding2D(pad, name=f"{key}.pad")(x)
         if groups == 1:
@@ -110,6 +112,7 @@ class Builder:
             c, h, ww = chw
             k = k.reshape(o, c, h, ww).transpose(0, 2, 3, 1).reshape(o, i)
         bias = w.get(f"{key}.bias")
+        self.weighted.add(key)
         layer = L.Dense(o, use_bias=bias is not None, name=key)
         x = layer(x)
         self.setters.append((layer, [k.T] + ([bias] if bias is not None else [])))
@@ -164,7 +167,36 @@ def resnet_cifar(tf, b):
     return inp, x
 
 
-NETWORKS = {"vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar}
+def mobilenet_v2(tf, b):
+    def conv_bn_relu6(x, p, kernel=3, stride=1, groups=1):
+        return b.conv(x, f"{p}.0", stride=stride, pad=(kernel - 1) // 2, groups=groups,
+                      bn=f"{p}.1", act=("relu6", f"{p}.2"))
+
+    def inverted_residual(x, p, inp, oup, stride, expand):
+        y, i = x, 0
+        if expand != 1:
+            y, i = conv_bn_relu6(y, f"{p}.conv.0", kernel=1), 1
+        y = conv_bn_relu6(y, f"{p}.conv.{i}", stride=stride, groups=inp * expand)
+        y = b.conv(y, f"{p}.conv.{i + 1}", bn=f"{p}.conv.{i + 2}")
+        if stride == 1 and inp == oup:
+            y = b.L.Add(name=f"{p}.add")([y, x])
+        return y
+
+    x = inp = b.L.Input((32, 32, 3))
+    x = conv_bn_relu6(x, "features.0", stride=2)
+    x = inverted_residual(x, "features.1", 16, 8, 1, 1)
+    x = inverted_residual(x, "features.2", 8, 12, 2, 6)
+    x = inverted_residual(x, "features.3", 12, 12, 1, 6)
+    x = inverted_residual(x, "features.4", 12, 16, 2, 6)
+    x = inverted_residual(x, "features.5", 16, 16, 1, 6)
+    x = conv_bn_relu6(x, "features.6", kernel=1)
+    x = b.L.AveragePooling2D(4, name="1")(x)
+    x = b.flatten(x, "2", "classifier.1")
+    x = b.linear(x, "classifier.1")
+    return inp, x
+
+
+NETWORKS = {"vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar, "mobilenet_v2": mobilenet_v2}
 
 
 def convert(tf, model, calibration):
@@ -228,7 +260,9 @@ def quantized_network(it, b, model):
         elif kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             params(row_of(name, order), op["outputs"][0])
             wi, bi = op["inputs"][1], op["inputs"][2]
-            key = layers_in(details[wi]["name"])[0]
+            # (a weight is named after its layer's ops, a depthwise one after
+            # the batch norm folded into it too)
+            [key] = [n for n in layers_in(details[wi]["name"]) if n in b.weighted]
             k = it.get_tensor(wi)
             q = details[wi]["quantization_parameters"]
             assert (q["zero_points"] == 0).all(), key

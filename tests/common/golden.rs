@@ -301,6 +301,7 @@ constnet::network! {
     }
 
     /// MobileNetV2's structure, small.
+    #[int8]
     pub struct MobileNetV2 {
         input: [3, 32, 32],
         features: Sequential {
