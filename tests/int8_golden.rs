@@ -15,7 +15,7 @@ use safetensors::SafeTensors;
 #[path = "common/golden.rs"]
 #[allow(dead_code)]
 mod golden;
-use golden::{ResNetCifar, ResNetCifarInt8, VggStack, VggStackInt8};
+use golden::{ResNetCifar, ResNetCifarInt8, SqueezeNet, SqueezeNetInt8, VggStack, VggStackInt8};
 
 /// Standard normal samples (Box–Muller over xorshift32), like the golden
 /// inputs (`torch.randn`).
@@ -36,7 +36,7 @@ fn normal(seed: u32, out: &mut [f32]) {
 /// The worst difference between the float network and the int8 one
 /// calibrated in Rust on 200 standard normal inputs, in output steps, over
 /// the golden inputs of `tests/golden/<name>.io.safetensors`.
-fn int8_against_float<N, Q>(name: &str) -> f32
+fn int8_against_float<N, Q>(name: &str) -> (f32, Box<Q>)
 where
     N: Network,
     Q: Int8Network<Float = N>,
@@ -72,12 +72,12 @@ where
         }
     }
     println!("{name} int8 against float: max |diff| {worst:.2} output steps (scale {scale})");
-    worst
+    (worst, q)
 }
 
 #[test]
 fn vgg_stack_int8_follows_the_float_network() {
-    let worst = int8_against_float::<VggStack, VggStackInt8>("vgg_stack");
+    let (worst, _) = int8_against_float::<VggStack, VggStackInt8>("vgg_stack");
     assert!(worst <= 4.0, "{worst} output steps");
 }
 
@@ -85,8 +85,29 @@ fn vgg_stack_int8_follows_the_float_network() {
 /// projections, a global average pool.
 #[test]
 fn resnet_cifar_int8_follows_the_float_network() {
-    let worst = int8_against_float::<ResNetCifar, ResNetCifarInt8>("resnet_cifar");
+    let (worst, _) = int8_against_float::<ResNetCifar, ResNetCifarInt8>("resnet_cifar");
     assert!(worst <= 8.0, "{worst} output steps");
+}
+
+/// `Cat`s: each branch's last convolution is quantized with the `Cat`'s
+/// parameters (calibrated on the `Cat`'s row), so the `Cat` copies.
+#[test]
+fn squeezenet_int8_follows_the_float_network() {
+    let (worst, q) = int8_against_float::<SqueezeNet, SqueezeNetInt8>("squeezenet");
+    assert!(worst <= 4.0, "{worst} output steps");
+    let value = |name: &str| {
+        let row = SqueezeNet::LAYERS
+            .iter()
+            .position(|l| l.name == name)
+            .unwrap();
+        q.values()[SqueezeNetInt8::ROW_VALUES[row].unwrap()]
+    };
+    for fire in ["features.3", "features.4", "features.6"] {
+        let cat = value(&format!("{fire}.cat"));
+        assert_eq!(value(&format!("{fire}.expand1x1")), cat);
+        assert_eq!(value(&format!("{fire}.expand3x3")), cat);
+        assert_ne!(value(&format!("{fire}.squeeze")), cat);
+    }
 }
 
 // Batch norms folded into the convolutions: a quarter of the bytes, and less.

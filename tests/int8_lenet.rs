@@ -133,7 +133,7 @@ impl Int8LeNet {
             &mut c1,
         );
         let mut p1 = [[[0i8; 14]; 14]; 6];
-        pool::max_pool2d::<2, 2, 2, 2, 0, 0, 6, 28, 28, 14, 14>(&c1, &mut p1);
+        pool::max_pool2d::<2, 2, 2, 2, 0, 0, false, 6, 28, 28, 14, 14>(&c1, &mut p1);
         let mut c2 = [[[0i8; 10]; 10]; 16];
         conv::conv2d::<1, 1, 0, 0, 0, 0, 1, 1, 1, 6, 14, 14, 16, 6, 5, 5, 10, 10>(
             &p1,
@@ -143,7 +143,7 @@ impl Int8LeNet {
             &mut c2,
         );
         let mut p2 = [[[0i8; 5]; 5]; 16];
-        pool::max_pool2d::<2, 2, 2, 2, 0, 0, 16, 10, 10, 5, 5>(&c2, &mut p2);
+        pool::max_pool2d::<2, 2, 2, 2, 0, 0, false, 16, 10, 10, 5, 5>(&c2, &mut p2);
         let flat: &[i8; 400] = p2.as_flattened().as_flattened().try_into().unwrap();
         let mut f1 = [0i8; 120];
         linear::linear(

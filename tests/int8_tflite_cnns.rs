@@ -19,7 +19,10 @@ use safetensors::SafeTensors;
 #[path = "common/golden.rs"]
 #[allow(dead_code)]
 mod golden;
-use golden::{MobileNetV2, MobileNetV2Int8, ResNetCifar, ResNetCifarInt8, VggStack, VggStackInt8};
+use golden::{
+    MobileNetV2, MobileNetV2Int8, ResNetCifar, ResNetCifarInt8, SqueezeNet, SqueezeNetInt8,
+    VggStack, VggStackInt8,
+};
 
 fn floats(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
     let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
@@ -163,6 +166,17 @@ fn resnet_cifar_equals_tflite() {
 #[test]
 fn mobilenet_v2_equals_tflite() {
     let r = against_tflite::<MobileNetV2, MobileNetV2Int8>("mobilenet_v2");
+    assert_eq!((r.outputs, r.differ), (640, 0));
+    assert_eq!(r.weights_off, 0);
+}
+
+/// Fire modules (`Cat` of a 1×1 and a padded 3×3 branch, both quantized
+/// with the `Cat`'s parameters, as TFLite's converter does), ceil-mode max
+/// pools (TFLite: a PAD and a valid pool, equal after a ReLU), a 1×1
+/// classifier and a global average pool.
+#[test]
+fn squeezenet_equals_tflite() {
+    let r = against_tflite::<SqueezeNet, SqueezeNetInt8>("squeezenet");
     assert_eq!((r.outputs, r.differ), (640, 0));
     assert_eq!(r.weights_off, 0);
 }

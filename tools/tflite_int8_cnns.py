@@ -196,7 +196,36 @@ def mobilenet_v2(tf, b):
     return inp, x
 
 
-NETWORKS = {"vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar, "mobilenet_v2": mobilenet_v2}
+def squeezenet(tf, b):
+    def fire(x, p):
+        x = b.conv(x, f"{p}.squeeze", act=("relu", f"{p}.squeeze_activation"))
+        e1 = b.conv(x, f"{p}.expand1x1", act=("relu", f"{p}.expand1x1_activation"))
+        e3 = b.conv(x, f"{p}.expand3x3", pad=1, act=("relu", f"{p}.expand3x3_activation"))
+        return b.L.Concatenate(name=f"{p}.cat")([e1, e3])
+
+    def ceil_max_pool(x, name):
+        # MaxPool2d(3, stride=2, ceil_mode=True) on an even map: the last
+        # window runs one past it. Its inputs are ReLU outputs (>= 0), so
+        # padding with 0 (TFLite's PAD: the zero point) never changes a
+        # maximum.
+        x = b.L.ZeroPadding2D(((0, 1), (0, 1)), name=f"{name}.pad")(x)
+        return b.L.MaxPool2D(3, 2, name=name)(x)
+
+    x = inp = b.L.Input((33, 33, 3))
+    x = b.conv(x, "features.0", stride=2, act=("relu", "features.1"))
+    x = ceil_max_pool(x, "features.2")
+    x = fire(x, "features.3")
+    x = fire(x, "features.4")
+    x = ceil_max_pool(x, "features.5")
+    x = fire(x, "features.6")
+    x = b.conv(x, "classifier.1", act=("relu", "classifier.2"))
+    x = b.L.AveragePooling2D(4, name="classifier.3")(x)
+    x = b.L.Flatten(name="2")(x)
+    return inp, x
+
+
+NETWORKS = {"vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar, "mobilenet_v2": mobilenet_v2,
+            "squeezenet": squeezenet}
 
 
 def convert(tf, model, calibration):
@@ -255,7 +284,7 @@ def quantized_network(it, b, model):
             params("input", op["outputs"][0])
         elif kind in ("PAD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE"):
             same_params(op)
-        elif kind == "ADD":
+        elif kind in ("ADD", "CONCATENATION"):
             params(row_of(name, order), op["outputs"][0])
         elif kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             params(row_of(name, order), op["outputs"][0])

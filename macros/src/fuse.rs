@@ -17,6 +17,7 @@
 
 use crate::graph::{FoldedNorm, Graph, Node, Value};
 use crate::op::{Activation, Op, PadMode};
+use crate::quant::own_params;
 
 /// The graph with every fusion applied. Folded nodes stay, as
 /// `Op::Folded`, so that node indices keep their meaning.
@@ -62,7 +63,27 @@ pub fn fuse_int8(graph: &Graph) -> (Graph, Vec<usize>) {
             shown[i] = shown[n];
         }
     }
+    share_cat_params(&g, &mut shown);
     (g, shown)
+}
+
+/// A value only a `Cat` reads, and that gets its own parameters, is
+/// quantized as the `Cat`'s output, so that the `Cat` copies it (TFLite's
+/// converter does the same: an int8 concatenation's inputs have its
+/// parameters). Outer `Cat`s first, so that a `Cat` of a `Cat` passes the
+/// outer one's parameters on.
+fn share_cat_params(g: &Graph, shown: &mut [usize]) {
+    for (c, node) in g.nodes.iter().enumerate().rev() {
+        if node.op != Op::Cat {
+            continue;
+        }
+        for &v in &node.inputs {
+            let Value::Node(i) = v else { continue };
+            if own_params(&g.nodes[i]) && sole_reader(g, i) == Some(c) {
+                shown[i] = shown[c];
+            }
+        }
+    }
 }
 
 /// The activations the float kernels apply in a convolution's store.

@@ -30,6 +30,13 @@ pub fn quantized(node: &Node) -> bool {
     matches!(node.op, Op::Conv2d { .. } | Op::Linear { .. })
 }
 
+/// Whether `node`'s output gets its own parameters from calibration (a
+/// layer-table row's range): convolutions, linear layers, `Add` and `Cat`.
+/// The others keep their input's (pools, a lone ReLU, views).
+pub fn own_params(node: &Node) -> bool {
+    quantized(node) || matches!(node.op, Op::Add | Op::Cat)
+}
+
 /// A quantized layer's weight shape (PyTorch's) and its output channels.
 pub fn weight_shape(node: &Node) -> (Vec<usize>, usize) {
     let shapes = node.op.param_shapes();

@@ -38,6 +38,7 @@
 #[cfg(feature = "alloc")]
 pub mod add;
 pub mod calibrate;
+pub mod cat;
 pub mod conv;
 pub mod fixed;
 pub mod layer;

@@ -338,6 +338,7 @@ constnet::network! {
     }
 
     /// SqueezeNet 1.1's structure, small.
+    #[int8]
     pub struct SqueezeNet {
         input: [3, 33, 33],
         features: Sequential {

@@ -5,18 +5,23 @@ use super::conv::taps;
 use crate::pool::{avg_window, output_len};
 
 /// `torch.nn.MaxPool2d(kernel_size=(KH, KW), stride=(SH, SW), padding=(PH,
-/// PW))` quantized: the largest `q` of each window's positions inside the
-/// input (padding is never the maximum, as PyTorch's `−∞`).
+/// PW), ceil_mode=CEIL)` quantized: the largest `q` of each window's
+/// positions inside the input (padding, and with `CEIL` the part of a last
+/// window past it, is never the maximum, as PyTorch's `−∞`).
 ///
 /// Checked at compile time as [`crate::pool::max_pool2d`] (without
-/// dilation and ceil mode).
+/// dilation).
 ///
 /// ```
 /// use constnet_runtime::quant::pool::max_pool2d;
-/// let x = [[[1i8, -2, 3, 4], [5, 6, -7, 8]]];
+/// let x = [[[1i8, -2, 3, 4, 9], [5, 6, -7, 8, -9]]];
 /// let mut y = [[[0i8; 2]; 1]; 1];
-/// max_pool2d::<2, 2, 2, 2, 0, 0, 1, 2, 4, 1, 2>(&x, &mut y);
+/// max_pool2d::<2, 2, 2, 2, 0, 0, false, 1, 2, 5, 1, 2>(&x, &mut y);
 /// assert_eq!(y, [[[6, 8]]]);
+/// // ceil_mode = true: a third window, on the last column alone.
+/// let mut y = [[[0i8; 3]; 1]; 1];
+/// max_pool2d::<2, 2, 2, 2, 0, 0, true, 1, 2, 5, 1, 3>(&x, &mut y);
+/// assert_eq!(y, [[[6, 8, 9]]]);
 /// ```
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 pub fn max_pool2d<
@@ -26,6 +31,7 @@ pub fn max_pool2d<
     const SW: usize,
     const PH: usize,
     const PW: usize,
+    const CEIL: bool,
     const C: usize,
     const H: usize,
     const W: usize,
@@ -35,7 +41,7 @@ pub fn max_pool2d<
     input: &[[[i8; W]; H]; C],
     output: &mut [[[i8; OW]; OH]; C],
 ) {
-    const { check::<KH, KW, SH, SW, PH, PW, H, W, OH, OW>() };
+    const { check::<KH, KW, SH, SW, PH, PW, CEIL, H, W, OH, OW>() };
     for (plane, out) in input.iter().zip(output.iter_mut()) {
         for (oy, row) in out.iter_mut().enumerate() {
             let (i0, i1) = taps(oy, SH, PH, 1, KH, H);
@@ -87,7 +93,7 @@ pub fn avg_pool2d<
     zero_point: i8,
     output: &mut [[[i8; OW]; OH]; C],
 ) {
-    const { check::<KH, KW, SH, SW, PH, PW, H, W, OH, OW>() };
+    const { check::<KH, KW, SH, SW, PH, PW, false, H, W, OH, OW>() };
     for (plane, out) in input.iter().zip(output.iter_mut()) {
         for (oy, row) in out.iter_mut().enumerate() {
             let (i0, i1) = taps(oy, SH, PH, 1, KH, H);
@@ -136,14 +142,15 @@ const fn check<
     const SW: usize,
     const PH: usize,
     const PW: usize,
+    const CEIL: bool,
     const H: usize,
     const W: usize,
     const OH: usize,
     const OW: usize,
 >() {
     assert!(
-        matches!(output_len(H, KH, SH, PH, 1, false), Some(n) if n == OH)
-            && matches!(output_len(W, KW, SW, PW, 1, false), Some(n) if n == OW),
+        matches!(output_len(H, KH, SH, PH, 1, CEIL), Some(n) if n == OH)
+            && matches!(output_len(W, KW, SW, PW, 1, CEIL), Some(n) if n == OW),
         "quant pool: OH and OW must be PyTorch's output sizes (and the padding at most half the kernel)"
     );
 }
@@ -188,7 +195,7 @@ mod tests {
             let mut max = [[[0i8; $ow]; $oh]; $c];
             let mut avg = [[[0i8; $ow]; $oh]; $c];
             let mut avg_pad = [[[0i8; $ow]; $oh]; $c];
-            max_pool2d::<$kh, $kw, $sh, $sw, $ph, $pw, $c, $h, $w, $oh, $ow>(&x, &mut max);
+            max_pool2d::<$kh, $kw, $sh, $sw, $ph, $pw, false, $c, $h, $w, $oh, $ow>(&x, &mut max);
             avg_pool2d::<$kh, $kw, $sh, $sw, $ph, $pw, false, $c, $h, $w, $oh, $ow>(
                 &x, zp, &mut avg,
             );
@@ -229,5 +236,34 @@ mod tests {
         case!(23; C=2 H=6 W=8 K=(3, 2) S=(1, 2) P=(1, 0) -> (6, 4));
         case!(24; C=1 H=5 W=5 K=(5, 5) S=(1, 1) P=(2, 2) -> (5, 5));
         case!(25; C=4 H=25 W=5 K=(25, 5) S=(1, 1) P=(0, 0) -> (1, 1)); // DS-CNN's global pool
+    }
+
+    /// `ceil_mode`: the last windows run past the input (and its padding).
+    macro_rules! ceil_case {
+        ($seed:expr; H=$h:literal W=$w:literal K=$k:literal S=$s:literal P=$p:literal -> ($oh:literal, $ow:literal)) => {{
+            let mut rng = Rng::new($seed);
+            let mut x = [[[0i8; $w]; $h]; 2];
+            bytes(&mut rng, x.as_flattened_mut().as_flattened_mut(), -128, 127);
+            let mut max = [[[0i8; $ow]; $oh]; 2];
+            max_pool2d::<$k, $k, $s, $s, $p, $p, true, 2, $h, $w, $oh, $ow>(&x, &mut max);
+            for c in 0..2 {
+                let plane: std::vec::Vec<std::vec::Vec<i8>> =
+                    x[c].iter().map(|r| r.to_vec()).collect();
+                for oy in 0..$oh {
+                    for ox in 0..$ow {
+                        let win = positions(&plane, (oy, ox), (($k, $k), ($s, $s), ($p, $p)));
+                        let top = win.iter().flatten().max().copied().unwrap();
+                        assert_eq!(max[c][oy][ox], top, "({c}, {oy}, {ox})");
+                    }
+                }
+            }
+        }};
+    }
+
+    #[test]
+    fn max_pool_ceil_mode_matches_its_definition() {
+        ceil_case!(31; H=16 W=16 K=3 S=2 P=0 -> (8, 8)); // SqueezeNet's; floor: 7
+        ceil_case!(32; H=10 W=9 K=3 S=2 P=1 -> (6, 5)); // floor: 5 × 5
+        ceil_case!(33; H=7 W=8 K=2 S=2 P=1 -> (4, 5)); // last row's window in the padding: dropped
     }
 }

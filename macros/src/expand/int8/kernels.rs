@@ -38,7 +38,36 @@ pub fn produce(call: &Call, dst: &TokenStream) -> TokenStream {
                 );
             }
         }
+        Op::Cat => cat(call, dst),
         _ => pool(call, &typed),
+    }
+}
+
+/// `Cat`: each input requantized (a copy, when it has the output's
+/// parameters) into its range of `dst`.
+fn cat(call: &Call, dst: &TokenStream) -> TokenStream {
+    let krate = call.krate;
+    let this = lit(value_index(Value::Node(call.index)));
+    let mut start = 0usize;
+    let copies: Vec<TokenStream> = call
+        .inputs
+        .iter()
+        .enumerate()
+        .map(|(i, (src, shape))| {
+            let end = start.saturating_add(shape.len().unwrap_or(0));
+            let (s, e) = (lit(start), lit(end));
+            start = end;
+            let from = input_params(call, i);
+            quote! {
+                #krate::quant::cat::requantize(
+                    #krate::quant::QTensor::as_flat(#src), #from, self.values[#this], &mut out[#s..#e],
+                );
+            }
+        })
+        .collect();
+    quote! {
+        let out: &mut [i8] = #dst;
+        #(#copies)*
     }
 }
 
@@ -97,12 +126,13 @@ fn pool(call: &Call, dst: &TokenStream) -> TokenStream {
             kernel,
             stride,
             padding,
+            ceil_mode,
             ..
         } => {
             let (kh, kw, sh, sw) = (lit(kernel.0), lit(kernel.1), lit(stride.0), lit(stride.1));
             let (ph, pw) = (lit(padding.0), lit(padding.1));
             quote! {
-                #krate::quant::pool::max_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, #c, #h, #w, #oh, #ow>(#src, #dst);
+                #krate::quant::pool::max_pool2d::<#kh, #kw, #sh, #sw, #ph, #pw, #ceil_mode, #c, #h, #w, #oh, #ow>(#src, #dst);
             }
         }
         Op::AvgPool2d {

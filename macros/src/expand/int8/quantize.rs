@@ -10,7 +10,7 @@ use super::super::kernels::norm_affine;
 use super::super::types::lit;
 use crate::graph::{Graph, Node};
 use crate::op::Op;
-use crate::quant::{act_ident, act_rounding, layers, stored, value_index};
+use crate::quant::{act_ident, act_rounding, layers, own_params, quantized, stored, value_index};
 use constnet_runtime::quant::store::Kind;
 use constnet_runtime::quant::Rounding;
 
@@ -21,19 +21,15 @@ pub fn body(krate: &TokenStream, graph: &Graph, shown: &[usize], layers: usize) 
         let this = lit(value_index(crate::graph::Value::Node(i)));
         let from = lit(node.inputs.first().map_or(0, |&v| value_index(v)));
         match node.op {
-            Op::Conv2d { .. } | Op::Linear { .. } => {
+            // Its own parameters: its row's (after a fused ReLU, the
+            // ReLU's; the `Cat`'s, for a value only a `Cat` reads).
+            _ if own_params(node) => {
                 let row = lit(shown.get(i).copied().unwrap_or(0));
-                let layer = layer(krate, node, &from, &this);
+                let layer = quantized(node).then(|| layer(krate, node, &from, &this));
                 quote! {
                     self.values[#this] = layers[#row];
                     #layer
                 }
-            }
-            // Rescales its inputs to its own parameters (after a fused
-            // ReLU, those of the ReLU's row).
-            Op::Add => {
-                let row = lit(shown.get(i).copied().unwrap_or(0));
-                quote!(self.values[#this] = layers[#row];)
             }
             // Folded into another node: never read; the parameters before
             // it, so that every entry is a valid one (saved files check).
