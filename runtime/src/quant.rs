@@ -35,8 +35,8 @@
 //! every layer of a float network over representative inputs) and
 //! [`store`] (saving and loading an int8 network as safetensors).
 
-#[cfg(feature = "alloc")]
 pub mod add;
+#[cfg(feature = "alloc")]
 pub mod calibrate;
 pub mod cat;
 pub mod conv;
