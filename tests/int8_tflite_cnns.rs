@@ -21,7 +21,7 @@ use safetensors::SafeTensors;
 mod golden;
 use golden::{
     MobileNetV2, MobileNetV2Int8, ResNetCifar, ResNetCifarInt8, SqueezeNet, SqueezeNetInt8,
-    VggStack, VggStackInt8,
+    TinyEdge, TinyEdgeInt8, VggStack, VggStackInt8,
 };
 
 fn floats(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
@@ -178,5 +178,15 @@ fn mobilenet_v2_equals_tflite() {
 fn squeezenet_equals_tflite() {
     let r = against_tflite::<SqueezeNet, SqueezeNetInt8>("squeezenet");
     assert_eq!((r.outputs, r.differ), (640, 0));
+    assert_eq!(r.weights_off, 0);
+}
+
+/// A convolution whose kernel covers the whole input, a linear layer
+/// without bias, and TFLite's int8 softmax (gemmlowp's fixed-point `exp`
+/// and reciprocal; outputs on the 1/256 grid).
+#[test]
+fn tiny_edge_equals_tflite() {
+    let r = against_tflite::<TinyEdge, TinyEdgeInt8>("tiny_edge");
+    assert_eq!((r.outputs, r.differ), (8000, 0));
     assert_eq!(r.weights_off, 0);
 }

@@ -27,7 +27,8 @@ For each network <name>:
        weights, int8 activations per tensor), calibrated by TFLite's
        converter on 200 standard normal inputs (numpy seed 0).
     3. Runs it with TFLite's *reference* kernels (BUILTIN_REF) on the 3
-       golden inputs and 61 more standard normal ones (seed 1).
+       golden inputs and 61 more standard normal ones (seed 1); 1,997 more
+       for tiny_edge, whose int8 softmax is the point.
 
 What it writes (tests/int8/<name>_tflite.safetensors), in PyTorch's layouts:
     <key>.weight        I8   [O, C/g, KH, KW] / [O, I]  every conv / linear,
@@ -41,6 +42,7 @@ What it writes (tests/int8/<name>_tflite.safetensors), in PyTorch's layouts:
                         the quantized input
     input.float         F32  [8, C, H, W]    the first 8 inputs
     input.values        I8   [64, C, H, W]   TFLite's QUANTIZE of the 64
+                                             (2,000 for tiny_edge)
     output.values       I8   [64, ...]       the int8 output
 """
 import os
@@ -51,6 +53,7 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = 64
+MORE_SAMPLES = {"tiny_edge": 2000}  # (its int8 softmax, on many rows)
 FLOATS = 8
 
 
@@ -224,7 +227,16 @@ def squeezenet(tf, b):
     return inp, x
 
 
-NETWORKS = {"vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar, "mobilenet_v2": mobilenet_v2,
+def tiny_edge(tf, b):
+    x = inp = b.L.Input((5, 7, 2))
+    x = b.conv(x, "0")
+    x = b.flatten(x, "1", "2")
+    x = b.linear(x, "2")
+    x = b.L.Softmax(name="3")(x)
+    return inp, x
+
+
+NETWORKS = {"tiny_edge": tiny_edge, "vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar, "mobilenet_v2": mobilenet_v2,
             "squeezenet": squeezenet}
 
 
@@ -284,7 +296,7 @@ def quantized_network(it, b, model):
             params("input", op["outputs"][0])
         elif kind in ("PAD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE"):
             same_params(op)
-        elif kind in ("ADD", "CONCATENATION"):
+        elif kind in ("ADD", "CONCATENATION", "SOFTMAX"):
             params(row_of(name, order), op["outputs"][0])
         elif kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             params(row_of(name, order), op["outputs"][0])
@@ -305,7 +317,8 @@ def quantized_network(it, b, model):
             assert len(q["scales"]) == k.shape[0], (key, q)
             out[f"{key}.weight"] = np.ascontiguousarray(k.astype(np.int8))
             out[f"{key}.weight_scale"] = q["scales"].astype(np.float32)
-            out[f"{key}.bias"] = it.get_tensor(bi).astype(np.int32)
+            bias = it.get_tensor(bi) if bi >= 0 else np.zeros(k.shape[0])  # (no bias: -1)
+            out[f"{key}.bias"] = bias.astype(np.int32)
         elif kind not in ("DEQUANTIZE", "SHAPE", "STRIDED_SLICE", "PACK"):
             # (the last three: Flatten's int32 shape arithmetic for a dynamic batch)
             raise ValueError(f"no row for TFLite op {kind} ({name})")
@@ -328,7 +341,8 @@ def one(name, tf, litert, meta):
 
     shape = golden_in.shape[1:]
     calibration = np.random.default_rng(0).standard_normal((200,) + shape).astype(np.float32)
-    more = np.random.default_rng(1).standard_normal((SAMPLES - 3,) + shape).astype(np.float32)
+    samples = MORE_SAMPLES.get(name, SAMPLES)
+    more = np.random.default_rng(1).standard_normal((samples - 3,) + shape).astype(np.float32)
     xs = np.concatenate([golden_in, more])
     tfl = convert(tf, model, calibration)
 

@@ -22,11 +22,18 @@
 //! - max pooling keeps the input's scale and takes the largest `q`;
 //!   average pooling too, dividing the sum by the count rounded half away
 //!   from zero;
+//! - an addition rescales both inputs to a common fixed-point scale and
+//!   the sum to the output's ([`add`], TFLite's `ADD`, with the fused
+//!   activation's clamp); a concatenation copies inputs that have its
+//!   parameters (those `#[int8]` quantizes itself get them, as in TFLite)
+//!   and requantizes the others ([`cat`]); a softmax is gemmlowp's
+//!   fixed-point `exp` and reciprocal, its output on the grid 1/256, −128
+//!   ([`softmax`]);
 //! - [`quantize`] rounds `x / scale` half away from zero and adds the zero
 //!   point, saturating; [`dequantize`] is `scale · (q − zero_point)`.
 //!
 //! The modules: [`fixed`] (the fixed-point arithmetic), [`conv`],
-//! [`linear`], [`pool`] (the kernels, portable Rust; the AVX2 bodies of
+//! [`linear`], [`pool`], [`add`], [`cat`], [`softmax`] (the kernels, portable Rust; the AVX2 bodies of
 //! the first two are in `simd::qconv` and `simd::qlinear`), [`tensor`] (`i8`
 //! arrays viewed flat), [`observe`] (ranges to quantization parameters, as
 //! TFLite's calibrator chooses them), [`layer`] (a quantized layer made
@@ -46,6 +53,7 @@ pub mod linear;
 pub mod network;
 pub mod observe;
 pub mod pool;
+pub mod softmax;
 #[cfg(feature = "alloc")]
 pub mod store;
 pub mod summary;

@@ -268,6 +268,7 @@ constnet::network! {
 
 constnet::network! {
     /// A kernel as large as the non-square input, a 1x1 map flattened.
+    #[int8]
     pub struct TinyEdge {
         input: [2, 5, 7],
         Conv2d(2, 3, (5, 7)) -> [3, 1, 1],

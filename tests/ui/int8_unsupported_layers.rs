@@ -11,7 +11,7 @@ constnet::network! {
         ReLU6,
         Flatten,
         Linear(8 * 6 * 6, 10),
-        Softmax(dim = 1),
+        LogSoftmax(dim = 1),
     }
 }
 

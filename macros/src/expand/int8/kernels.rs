@@ -73,12 +73,24 @@ fn cat(call: &Call, dst: &TokenStream) -> TokenStream {
 
 /// Code for a node that works in place on `target`, which holds its first
 /// input: a ReLU on its own (the value keeps its input's parameters, so it
-/// is `max(q, zero_point)`), or an `Add` of the second input into it.
+/// is `max(q, zero_point)`), a softmax, or an `Add` of the second input
+/// into it.
 pub fn in_place(call: &Call, target: &TokenStream) -> TokenStream {
     let krate = call.krate;
     let params = input_params(call, 0);
     match call.node.op {
         Op::Activation(_) => quote!(#krate::quant::relu(#target, #params.zero_point);),
+        Op::Softmax {
+            outer, dim, inner, ..
+        } => {
+            let (o, d, i) = (lit(outer), lit(dim), lit(inner));
+            quote! {
+                #krate::quant::softmax::softmax::<#o, #d, #i>(
+                    #krate::quant::tensor::view_mut::<[[[i8; #i]; #d]; #o]>(#target),
+                    &#krate::quant::softmax::QSoftmax::new(#params),
+                );
+            }
+        }
         Op::Add => {
             let (other, _) = call.input(1);
             let b = input_params(call, 1);

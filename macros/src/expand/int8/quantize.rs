@@ -31,6 +31,8 @@ pub fn body(krate: &TokenStream, graph: &Graph, shown: &[usize], layers: usize) 
                     #layer
                 }
             }
+            // TFLite's fixed output grid.
+            Op::Softmax { .. } => quote!(self.values[#this] = #krate::quant::softmax::OUTPUT;),
             // Folded into another node: never read; the parameters before
             // it, so that every entry is a valid one (saved files check).
             Op::Folded => {
