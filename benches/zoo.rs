@@ -12,7 +12,9 @@
 //! Networks: LeNet-5 (the shipped weights and digits), and the zoo of
 //! `data/zoo/` (seeded weights and inputs from `tools/zoo.py`): LeNet-5
 //! with Tanh and average pooling, and MLPerf Tiny's four networks —
-//! ResNet-8, DS-CNN, MobileNetV1 ×0.25 and the autoencoder.
+//! ResNet-8, DS-CNN, MobileNetV1 ×0.25 and the autoencoder. The first three
+//! also in int8 ("int8, batch 1", `#[int8]`, calibrated on the golden
+//! inputs; TFLite's semantics, `tests/int8_tflite_cnns.rs`).
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -26,6 +28,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use constnet::batch::forward_batch;
+use constnet::quant::calibrate::{calibrate, Method};
+use constnet::quant::{quantize, Int8Network, QTensor};
 use constnet::{Network, Tensor};
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use safetensors::SafeTensors;
@@ -79,12 +83,44 @@ fn bench_zoo<N: Network>(c: &mut Criterion, name: &str) {
     bench_net(c, name, &*zoo_net::<N>(name), &zoo_inputs::<N>(name));
 }
 
+/// Benches the int8 twin `Q` of the zoo network `name` at batch 1
+/// (`forward_with`, int8 in and out), calibrated on its golden inputs, in
+/// the float network's group: "int8, batch 1" next to "batch 1".
+fn bench_zoo_int8<N: Network, Q: Int8Network<Float = N>>(c: &mut Criterion, name: &str) {
+    let (net, inputs) = (zoo_net::<N>(name), zoo_inputs::<N>(name));
+    let params = calibrate(&*net, &inputs, Method::MinMax).expect("calibration");
+    let q = Q::quantize(&net, &params).expect("quantization");
+    let quantized: Vec<Q::Input> = inputs
+        .iter()
+        .map(|x| {
+            let mut xq = vec![0i8; x.as_flat().len()];
+            quantize(x.as_flat(), q.input_params(), &mut xq);
+            *Q::Input::from_flat(&xq).expect("input size")
+        })
+        .collect();
+    let mut group = c.benchmark_group(name);
+    group.measurement_time(Duration::from_secs(3));
+    group.throughput(Throughput::Elements(2 * N::MACS as u64));
+    let mut workspace = Q::new_workspace();
+    let mut i = 0;
+    group.bench_function("int8, batch 1", |b| {
+        b.iter(|| {
+            i = (i + 1) % quantized.len();
+            q.forward_with(black_box(&quantized[i]), &mut workspace)
+        });
+    });
+    group.finish();
+}
+
 fn bench(c: &mut Criterion) {
     bench_net(c, "lenet5", &*common::lenet(), &common::first_inputs(64));
     bench_zoo::<zoo::LeNet5Tanh>(c, "lenet5_tanh");
     bench_zoo::<resnet8::ResNet8>(c, "resnet8");
+    bench_zoo_int8::<resnet8::ResNet8, resnet8::ResNet8Int8>(c, "resnet8");
     bench_zoo::<zoo::DsCnn>(c, "ds_cnn");
+    bench_zoo_int8::<zoo::DsCnn, zoo::DsCnnInt8>(c, "ds_cnn");
     bench_zoo::<zoo::MobileNetV1>(c, "mobilenet_v1_025");
+    bench_zoo_int8::<zoo::MobileNetV1, zoo::MobileNetV1Int8>(c, "mobilenet_v1_025");
     bench_zoo::<zoo::AutoEncoder>(c, "autoencoder");
 }
 

@@ -19,6 +19,11 @@ use safetensors::SafeTensors;
 #[path = "common/golden.rs"]
 #[allow(dead_code)]
 mod golden;
+#[path = "../examples/resnet8/net.rs"]
+mod resnet8;
+#[path = "common/zoo.rs"]
+#[allow(dead_code)]
+mod zoo;
 use golden::{
     MobileNetV2, MobileNetV2Int8, ResNetCifar, ResNetCifarInt8, SqueezeNet, SqueezeNetInt8,
     TinyEdge, TinyEdgeInt8, VggStack, VggStackInt8,
@@ -67,13 +72,15 @@ struct Report {
 }
 
 /// `Q` with TFLite's parameters and stored tensors, run on TFLite's int8
-/// inputs.
+/// inputs; the float network of `tests/golden/<name>.safetensors`.
 fn against_tflite<N: Network, Q: Int8Network<Float = N>>(name: &str) -> Report {
+    against_tflite_of::<N, Q>(name, &format!("tests/golden/{name}.safetensors"))
+}
+
+/// [`against_tflite`] with the float weights in `float` (under the root).
+fn against_tflite_of<N: Network, Q: Int8Network<Float = N>>(name: &str, float: &str) -> Report {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let float = N::from_safetensors(
-        &fs::read(root.join(format!("tests/golden/{name}.safetensors"))).unwrap(),
-    )
-    .unwrap();
+    let float = N::from_safetensors(&fs::read(root.join(float)).unwrap()).unwrap();
     let bytes_ = fs::read(root.join(format!("tests/int8/{name}_tflite.safetensors"))).unwrap();
     let file = SafeTensors::deserialize(&bytes_).unwrap();
 
@@ -189,4 +196,42 @@ fn tiny_edge_equals_tflite() {
     let r = against_tflite::<TinyEdge, TinyEdgeInt8>("tiny_edge");
     assert_eq!((r.outputs, r.differ), (8000, 0));
     assert_eq!(r.weights_off, 0);
+}
+
+/// MLPerf Tiny's image classification network: residual stacks with
+/// Keras' stride-2 "same" padding (a `ZeroPad2d` folded into the
+/// convolution), 1×1 stride-2 shortcuts, softmax.
+#[test]
+fn resnet8_equals_tflite() {
+    let r = against_tflite_of::<resnet8::ResNet8, resnet8::ResNet8Int8>(
+        "resnet8",
+        "data/zoo/resnet8.safetensors",
+    );
+    assert_eq!((r.outputs, r.differ), (640, 0));
+    assert_eq!(r.weights_off, 0);
+}
+
+/// MLPerf Tiny's keyword spotting network: a 10×4 stride-2 first layer with
+/// asymmetric padding, four depthwise-separable blocks, a 25×5 average
+/// pool, softmax.
+#[test]
+fn ds_cnn_equals_tflite() {
+    let r = against_tflite_of::<zoo::DsCnn, zoo::DsCnnInt8>("ds_cnn", "data/zoo/ds_cnn.safetensors");
+    assert_eq!((r.outputs, r.differ), (768, 0));
+    assert_eq!(r.weights_off, 0);
+}
+
+/// MLPerf Tiny's visual wake words network: MobileNetV1 ×0.25 on 96×96,
+/// thirteen depthwise-separable layers (four at stride 2 with Keras'
+/// padding), softmax.
+#[test]
+fn mobilenet_v1_equals_tflite() {
+    let r = against_tflite_of::<zoo::MobileNetV1, zoo::MobileNetV1Int8>(
+        "mobilenet_v1_025",
+        "data/zoo/mobilenet_v1_025.safetensors",
+    );
+    assert_eq!((r.outputs, r.differ), (32, 0));
+    // One weight of 208,112 lands on the other side of a rounding
+    // boundary: TensorFlow folds the batch norm in its own float order.
+    assert!(r.weights_off <= 1, "{}", r.weights_off);
 }

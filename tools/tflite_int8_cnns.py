@@ -53,8 +53,10 @@ import numpy as np
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = 64
-MORE_SAMPLES = {"tiny_edge": 2000}  # (its int8 softmax, on many rows)
+MORE_SAMPLES = {"tiny_edge": 2000,  # (its int8 softmax, on many rows)
+                "mobilenet_v1_025": 16}  # (27,648-value inputs)
 FLOATS = 8
+FEWER_FLOATS = {"mobilenet_v1_025": 2}
 
 
 class Builder:
@@ -236,6 +238,74 @@ def tiny_edge(tf, b):
     return inp, x
 
 
+def ds_cnn(tf, b):
+    x = inp = b.L.Input((49, 10, 1))
+    x = b.L.ZeroPadding2D(((4, 5), (1, 1)), name="0")(x)
+    x = b.conv(x, "1", stride=2, bn="2", act=("relu", "3"))
+    for i in range(4):
+        k = 4 + 6 * i
+        x = b.conv(x, f"{k}", pad=1, groups=64, bn=f"{k + 1}", act=("relu", f"{k + 2}"))
+        x = b.conv(x, f"{k + 3}", bn=f"{k + 4}", act=("relu", f"{k + 5}"))
+    x = b.L.AveragePooling2D((25, 5), name="28")(x)
+    x = b.flatten(x, "29", "30")
+    x = b.linear(x, "30")
+    x = b.L.Softmax(name="31")(x)
+    return inp, x
+
+
+def mobilenet_v1(tf, b):
+    def separable(x, p, inp, stride):
+        if stride == 2:
+            x = b.L.ZeroPadding2D(((0, 1), (0, 1)), name=f"{p}.0")(x)
+            first = 1
+        else:
+            first = 0
+        k = [f"{p}.{first + i}" for i in range(6)]
+        x = b.conv(x, k[0], stride=stride, pad=1 if stride == 1 else 0, groups=inp, bn=k[1],
+                   act=("relu", k[2]))
+        return b.conv(x, k[3], bn=k[4], act=("relu", k[5]))
+
+    x = inp = b.L.Input((96, 96, 3))
+    x = b.L.ZeroPadding2D(((0, 1), (0, 1)), name="0")(x)
+    x = b.conv(x, "1", stride=2, bn="2", act=("relu", "3"))
+    layers = [(8, 1), (16, 2), (32, 1), (32, 2), (64, 1), (64, 2)] + [(128, 1)] * 5 + [(128, 2), (256, 1)]
+    for i, (inp_c, stride) in enumerate(layers):
+        x = separable(x, f"4.{i}", inp_c, stride)
+    x = b.L.AveragePooling2D(3, name="5")(x)
+    x = b.flatten(x, "6", "7")
+    x = b.linear(x, "7")
+    x = b.L.Softmax(name="8")(x)
+    return inp, x
+
+
+def resnet8(tf, b):
+    def stack(x, p, stride):
+        if stride == 1:
+            y = b.conv(x, f"{p}.conv1", pad=1, bn=f"{p}.bn1", act=("relu", f"{p}.2"))
+        else:
+            y = b.L.ZeroPadding2D(((0, 1), (0, 1)), name=f"{p}.pad")(x)
+            y = b.conv(y, f"{p}.conv1", stride=2, bn=f"{p}.bn1", act=("relu", f"{p}.3"))
+        y = b.conv(y, f"{p}.conv2", pad=1, bn=f"{p}.bn2")
+        shortcut = x if stride == 1 else b.conv(x, f"{p}.shortcut", stride=2)
+        y = b.L.Add(name=f"{p}.add")([y, shortcut])
+        return b.L.ReLU(name=f"{p}.{5 if stride == 1 else 7}")(y)
+
+    x = inp = b.L.Input((32, 32, 3))
+    x = b.conv(x, "conv1", pad=1, bn="bn1", act=("relu", "2"))
+    x = stack(x, "stack1", 1)
+    x = stack(x, "stack2", 2)
+    x = stack(x, "stack3", 2)
+    x = b.L.AveragePooling2D(8, name="6")(x)
+    x = b.flatten(x, "7", "fc")
+    x = b.linear(x, "fc")
+    x = b.L.Softmax(name="9")(x)
+    return inp, x
+
+
+# The MLPerf Tiny networks of the zoo (data/zoo/, tests/common/zoo.rs and
+# examples/resnet8/net.rs), with their weights and golden inputs there.
+ZOO = {"ds_cnn": ds_cnn, "mobilenet_v1_025": mobilenet_v1, "resnet8": resnet8}
+
 NETWORKS = {"tiny_edge": tiny_edge, "vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar, "mobilenet_v2": mobilenet_v2,
             "squeezenet": squeezenet}
 
@@ -303,7 +373,7 @@ def quantized_network(it, b, model):
             wi, bi = op["inputs"][1], op["inputs"][2]
             # (a weight is named after its layer's ops, a depthwise one after
             # the batch norm folded into it too)
-            [key] = [n for n in layers_in(details[wi]["name"]) if n in b.weighted]
+            [key] = {n for n in layers_in(details[wi]["name"]) if n in b.weighted}
             k = it.get_tensor(wi)
             q = details[wi]["quantization_parameters"]
             assert (q["zero_points"] == 0).all(), key
@@ -328,21 +398,27 @@ def quantized_network(it, b, model):
 def one(name, tf, litert, meta):
     from safetensors.numpy import load_file, save_file
 
-    w = load_file(os.path.join(ROOT, "tests", "golden", f"{name}.safetensors"))
-    io = load_file(os.path.join(ROOT, "tests", "golden", f"{name}.io.safetensors"))
+    if name in ZOO:
+        w = load_file(os.path.join(ROOT, "data", "zoo", f"{name}.safetensors"))
+        io = load_file(os.path.join(ROOT, "data", "zoo", f"{name}_golden.safetensors"))
+        golden_in, golden_out = io["input"], io["output"]
+    else:
+        w = load_file(os.path.join(ROOT, "tests", "golden", f"{name}.safetensors"))
+        io = load_file(os.path.join(ROOT, "tests", "golden", f"{name}.io.safetensors"))
+        golden_in, golden_out = io["__input"], io["__output"]
     b = Builder(tf, w)
-    inp, out = NETWORKS[name](tf, b)
+    inp, out = {**NETWORKS, **ZOO}[name](tf, b)
     model = b.finish(tf, inp, out)
 
-    golden_in = io["__input"].transpose(0, 2, 3, 1)
-    err = np.abs(model.predict(golden_in, verbose=0) - io["__output"]).max()
+    golden_in = golden_in.transpose(0, 2, 3, 1)
+    err = np.abs(model.predict(golden_in, verbose=0) - golden_out).max()
     print(f"{name}: Keras float against PyTorch: max |diff| {err:.2e}")
     assert err < 1e-4
 
     shape = golden_in.shape[1:]
     calibration = np.random.default_rng(0).standard_normal((200,) + shape).astype(np.float32)
     samples = MORE_SAMPLES.get(name, SAMPLES)
-    more = np.random.default_rng(1).standard_normal((samples - 3,) + shape).astype(np.float32)
+    more = np.random.default_rng(1).standard_normal((samples - len(golden_in),) + shape).astype(np.float32)
     xs = np.concatenate([golden_in, more])
     tfl = convert(tf, model, calibration)
 
@@ -360,7 +436,8 @@ def one(name, tf, litert, meta):
         outputs.append(chw(it.get_tensor(last["inputs"][0])[0]))
 
     tensors = quantized_network(it, b, model)
-    tensors["input.float"] = np.ascontiguousarray(xs[:FLOATS].transpose(0, 3, 1, 2))
+    floats = FEWER_FLOATS.get(name, FLOATS)
+    tensors["input.float"] = np.ascontiguousarray(xs[:floats].transpose(0, 3, 1, 2))
     tensors["input.values"] = np.ascontiguousarray(np.stack(inputs).astype(np.int8))
     tensors["output.values"] = np.ascontiguousarray(np.stack(outputs).astype(np.int8))
     path = os.path.join(ROOT, "tests", "int8", f"{name}_tflite.safetensors")
@@ -376,7 +453,7 @@ def main():
     print("tensorflow", tf.__version__, "ai-edge-litert", ai_edge_litert.__version__)
     meta = {"tensorflow": tf.__version__, "ai_edge_litert": ai_edge_litert.__version__,
             "calibration": "200 standard normal inputs, numpy seed 0", "kernels": "BUILTIN_REF"}
-    for name in sys.argv[1:] or NETWORKS:
+    for name in sys.argv[1:] or {**NETWORKS, **ZOO}:
         one(name, tf, litert, meta)
 
 

@@ -30,6 +30,7 @@ constnet::network! {
     }
 
     /// ResNet-8 for 32×32 RGB images, 10 classes.
+    #[int8]
     pub struct ResNet8 {
         input: [3, 32, 32],
         conv1: Conv2d(3, 16, 3, padding = 1),

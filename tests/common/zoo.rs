@@ -7,6 +7,7 @@
 constnet::network! {
     /// MLPerf Tiny keyword spotting: DS-CNN on 49×10 MFCCs, 12 classes.
     /// Keras' stride-2 "same" padding is `ZeroPad2d((1, 1, 4, 5))`.
+    #[int8]
     pub struct DsCnn {
         input: [1, 49, 10],
         ZeroPad2d((1, 1, 4, 5)),
@@ -48,6 +49,7 @@ constnet::network! {
     /// MLPerf Tiny visual wake words: MobileNetV1 ×0.25 on 96×96 RGB, 2
     /// classes; the thirteen separable layers in an `nn.Sequential`
     /// (keys `4.0.0.weight`, …).
+    #[int8]
     pub struct MobileNetV1 {
         input: [3, 96, 96],
         ZeroPad2d((0, 1, 0, 1)),
