@@ -11,9 +11,10 @@ use std::fs;
 use std::path::Path;
 
 use constnet::quant::calibrate::Calibration;
-use constnet::quant::network::StoredMut;
+use constnet::quant::network::Stored;
 use constnet::quant::{Int8Network, QParams, QTensor};
 use constnet::{Network, Tensor};
+use safetensors::tensor::{Dtype, TensorView};
 use safetensors::SafeTensors;
 
 #[path = "common/golden.rs"]
@@ -96,25 +97,29 @@ fn against_tflite_of<N: Network, Q: Int8Network<Float = N>>(name: &str, float: &
             (row, last)
         })
         .collect();
-    let mut q = Q::quantize(&float, &Calibration { input, layers }).unwrap();
+    let ours = Q::quantize(&float, &Calibration { input, layers }).unwrap();
 
-    // TFLite's weights, biases and weight scales in place of constnet's.
-    let (mut weights, mut weights_off) = (0, 0);
-    q.visit_stored_mut(&mut |tensor, _, data| match data {
-        StoredMut::I8(w) => {
-            let theirs = bytes(&file, tensor);
-            weights += w.len();
-            for (a, &b) in w.iter_mut().zip(&theirs) {
-                assert!((i32::from(*a) - i32::from(b)).abs() <= 1, "{tensor}");
-                weights_off += usize::from(*a != b);
-                *a = b;
-            }
-            assert_eq!(w.len(), theirs.len(), "{tensor}");
+    // The network with TFLite's weights, biases and weight scales.
+    let q = Q::from_row_parameters(&float, &bytes_).unwrap();
+    let mut theirs = Vec::new();
+    q.visit_stored(&mut |_, _, data| {
+        if let Stored::I8(w) = data {
+            theirs.extend_from_slice(w);
         }
-        StoredMut::I32(b) => b.copy_from_slice(&ints(&file, tensor)),
-        StoredMut::F32(s) => s.copy_from_slice(&floats(&file, tensor)),
     });
-    q.restore();
+    let (mut weights, mut weights_off, mut k) = (0, 0, 0);
+    ours.visit_stored(&mut |tensor, _, data| {
+        if let Stored::I8(w) = data {
+            for &a in w {
+                let b = theirs[k];
+                assert!((i32::from(a) - i32::from(b)).abs() <= 1, "{tensor}");
+                weights_off += usize::from(a != b);
+                k += 1;
+            }
+            weights += w.len();
+        }
+    });
+    assert_eq!(k, theirs.len());
 
     // constnet quantizes the float inputs as TFLite's QUANTIZE does.
     let inputs = bytes(&file, "input.values");
@@ -216,7 +221,8 @@ fn resnet8_equals_tflite() {
 /// pool, softmax.
 #[test]
 fn ds_cnn_equals_tflite() {
-    let r = against_tflite_of::<zoo::DsCnn, zoo::DsCnnInt8>("ds_cnn", "data/zoo/ds_cnn.safetensors");
+    let r =
+        against_tflite_of::<zoo::DsCnn, zoo::DsCnnInt8>("ds_cnn", "data/zoo/ds_cnn.safetensors");
     assert_eq!((r.outputs, r.differ), (768, 0));
     assert_eq!(r.weights_off, 0);
 }
@@ -234,4 +240,79 @@ fn mobilenet_v1_equals_tflite() {
     // One weight of 208,112 lands on the other side of a rounding
     // boundary: TensorFlow folds the batch norm in its own float order.
     assert!(r.weights_off <= 1, "{}", r.weights_off);
+}
+
+/// `tests/int8/tiny_edge_tflite.safetensors` with tensor `name` replaced by
+/// `(dtype, shape, bytes)`, or dropped (`None`).
+fn edited(name: &str, replacement: Option<(Dtype, Vec<usize>, Vec<u8>)>) -> Vec<u8> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let bytes = fs::read(root.join("tests/int8/tiny_edge_tflite.safetensors")).unwrap();
+    let file = SafeTensors::deserialize(&bytes).unwrap();
+    let mut tensors: Vec<(String, TensorView<'_>)> = file
+        .tensors()
+        .into_iter()
+        .filter(|(n, _)| n != name)
+        .collect();
+    let owned = replacement;
+    if let Some((dtype, shape, data)) = &owned {
+        tensors.push((
+            name.to_string(),
+            TensorView::new(*dtype, shape.clone(), data).unwrap(),
+        ));
+    }
+    safetensors::serialize(tensors, None).unwrap()
+}
+
+/// A file that does not fit the network gets an `Err` naming the tensor.
+#[test]
+fn bad_row_parameter_files_are_errors_naming_the_tensor() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let float = TinyEdge::from_safetensors(
+        &fs::read(root.join("tests/golden/tiny_edge.safetensors")).unwrap(),
+    )
+    .unwrap();
+    let load = |bytes: Vec<u8>| TinyEdgeInt8::from_row_parameters(&float, &bytes).err();
+    let int = |v: i32| (Dtype::I32, vec![1], v.to_le_bytes().to_vec());
+    let cases = [
+        (edited("input.scale", None), "input.scale", "missing"),
+        (
+            edited("0.zero_point", Some(int(200))),
+            "0.zero_point",
+            "[-128, 127]",
+        ),
+        (
+            edited(
+                "2.zero_point",
+                Some((Dtype::F32, vec![1], 1f32.to_le_bytes().to_vec())),
+            ),
+            "2.zero_point",
+            "I32 or I8",
+        ),
+        (
+            edited(
+                "2.scale",
+                Some((Dtype::F32, vec![1], (-1f32).to_le_bytes().to_vec())),
+            ),
+            "2.scale",
+            "positive and finite",
+        ),
+        (edited("0.weight", None), "0.weight", "missing"),
+        (
+            edited("2.bias", Some((Dtype::I32, vec![3], vec![0; 12]))),
+            "2.bias",
+            "shape [3]",
+        ),
+    ];
+    for (bytes, tensor, says) in cases {
+        let e = load(bytes)
+            .unwrap_or_else(|| panic!("{tensor}: loaded"))
+            .to_string();
+        assert!(
+            e.contains(&format!("`{tensor}`")) && e.contains(says),
+            "{tensor}: {e}"
+        );
+    }
+    assert!(load(b"not a file".to_vec()).is_some());
+    // The file itself loads (a zero point may also be I8).
+    assert!(load(edited("2.zero_point", Some((Dtype::I8, vec![1], vec![1])))).is_none());
 }

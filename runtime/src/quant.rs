@@ -39,8 +39,9 @@
 //! TFLite's calibrator chooses them), [`layer`] (a quantized layer made
 //! from a float one), [`network`] (the [`Int8Network`] trait `network!`
 //! implements for `#[int8]`) and, with `alloc`, [`calibrate`] (ranges of
-//! every layer of a float network over representative inputs) and
-//! [`store`] (saving and loading an int8 network as safetensors).
+//! every layer of a float network over representative inputs), [`store`]
+//! (saving and loading an int8 network as safetensors) and [`import`]
+//! (loading one another tool quantized, TFLite's converter).
 
 pub mod add;
 #[cfg(feature = "alloc")]
@@ -48,6 +49,8 @@ pub mod calibrate;
 pub mod cat;
 pub mod conv;
 pub mod fixed;
+#[cfg(feature = "alloc")]
+pub mod import;
 pub mod layer;
 pub mod linear;
 pub mod network;

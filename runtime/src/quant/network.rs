@@ -101,6 +101,21 @@ pub trait Int8Network: Sized + bytemuck::Zeroable + 'static {
         super::store::from_safetensors(bytes)
     }
 
+    /// The network another tool quantized (TFLite's converter): weights
+    /// and parameters named after `float`'s keys and layer-table rows, see
+    /// [`super::import`]; on the heap.
+    ///
+    /// # Errors
+    ///
+    /// As [`super::import::from_row_parameters`]: the error names the tensor.
+    #[cfg(feature = "alloc")]
+    fn from_row_parameters(
+        float: &Self::Float,
+        bytes: &[u8],
+    ) -> Result<alloc::boxed::Box<Self>, super::store::StoreError> {
+        super::import::from_row_parameters(float, bytes)
+    }
+
     /// How the input is quantized.
     fn input_params(&self) -> QParams;
 

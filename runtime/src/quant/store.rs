@@ -59,6 +59,16 @@ pub enum StoreError {
         /// The value.
         value: f32,
     },
+    /// A zero point is not an `i8`.
+    BadZeroPoint {
+        /// The tensor.
+        tensor: String,
+        /// The value.
+        value: i64,
+    },
+    /// The float network's weights could not be quantized (loading a
+    /// network quantized elsewhere starts from it).
+    Float(super::QuantizeError),
 }
 
 impl fmt::Display for StoreError {
@@ -92,6 +102,11 @@ impl fmt::Display for StoreError {
                 f,
                 "tensor `{tensor}`[{index}] is {value}; a scale must be positive and finite"
             ),
+            StoreError::BadZeroPoint { tensor, value } => write!(
+                f,
+                "tensor `{tensor}` is {value}; an int8 zero point must lie in [-128, 127]"
+            ),
+            StoreError::Float(e) => write!(f, "the float network: {e}"),
         }
     }
 }
@@ -144,7 +159,7 @@ pub fn to_safetensors<N: Int8Network>(net: &N) -> Result<Vec<u8>, StoreError> {
 }
 
 /// Reads tensor `name` of `shape` into `dst`, checking its type and shape.
-fn read(
+pub(super) fn read(
     file: &SafeTensors<'_>,
     name: &str,
     shape: &[usize],
