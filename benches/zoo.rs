@@ -12,7 +12,7 @@
 //! Networks: LeNet-5 (the shipped weights and digits), and the zoo of
 //! `data/zoo/` (seeded weights and inputs from `tools/zoo.py`): LeNet-5
 //! with Tanh and average pooling, and MLPerf Tiny's four networks —
-//! ResNet-8, DS-CNN, MobileNetV1 ×0.25 and the autoencoder. The first three
+//! ResNet-8, DS-CNN, MobileNetV1 ×0.25 and the autoencoder. These four
 //! also in int8 ("int8, batch 1", `#[int8]`, calibrated on the golden
 //! inputs; TFLite's semantics, `tests/int8_tflite_cnns.rs`).
 
@@ -122,6 +122,7 @@ fn bench(c: &mut Criterion) {
     bench_zoo::<zoo::MobileNetV1>(c, "mobilenet_v1_025");
     bench_zoo_int8::<zoo::MobileNetV1, zoo::MobileNetV1Int8>(c, "mobilenet_v1_025");
     bench_zoo::<zoo::AutoEncoder>(c, "autoencoder");
+    bench_zoo_int8::<zoo::AutoEncoder, zoo::AutoEncoderInt8>(c, "autoencoder");
 }
 
 criterion_group!(benches, bench);

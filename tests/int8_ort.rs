@@ -43,12 +43,23 @@ fn lenet5_with_ort_scales_follows_ort_within_one_step() {
     let labels = common::test_digits().labels;
     let input = q.input_params();
     let (mut equal, mut right_ours, mut right_theirs) = (0, 0, 0);
-    let argmax = |v: &[i8]| (0..v.len()).max_by_key(|&i| (v[i], std::cmp::Reverse(i))).unwrap();
-    for ((x, ort), &label) in first_inputs(2000).iter().zip(theirs.chunks_exact(10)).zip(&labels) {
+    let argmax = |v: &[i8]| {
+        (0..v.len())
+            .max_by_key(|&i| (v[i], std::cmp::Reverse(i)))
+            .unwrap()
+    };
+    for ((x, ort), &label) in first_inputs(2000)
+        .iter()
+        .zip(theirs.chunks_exact(10))
+        .zip(&labels)
+    {
         let xq = quantize_like_ort(x.as_flat(), input.scale, input.zero_point);
         let ours = q.forward(<LeNet5Int8 as Int8Network>::Input::from_flat(&xq).unwrap());
         for (a, b) in ours.iter().zip(ort) {
-            assert!((i32::from(*a) - i32::from(*b)).abs() <= 1, "{ours:?} vs {ort:?}");
+            assert!(
+                (i32::from(*a) - i32::from(*b)).abs() <= 1,
+                "{ours:?} vs {ort:?}"
+            );
             equal += usize::from(a == b);
         }
         right_ours += usize::from(argmax(&ours) == usize::from(label));

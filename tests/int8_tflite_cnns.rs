@@ -316,3 +316,16 @@ fn bad_row_parameter_files_are_errors_naming_the_tensor() {
     // The file itself loads (a zero point may also be I8).
     assert!(load(edited("2.zero_point", Some((Dtype::I8, vec![1], vec![1])))).is_none());
 }
+
+/// MLPerf Tiny's anomaly detection network: the fully connected
+/// autoencoder, each `BatchNorm1d` folded into the linear layer before it
+/// (as TFLite's converter does).
+#[test]
+fn autoencoder_equals_tflite() {
+    let r = against_tflite_of::<zoo::AutoEncoder, zoo::AutoEncoderInt8>(
+        "autoencoder",
+        "data/zoo/autoencoder.safetensors",
+    );
+    assert_eq!((r.outputs, r.differ), (64 * 640, 0));
+    assert_eq!(r.weights_off, 0);
+}

@@ -92,10 +92,7 @@ class Builder:
         x = layer(x)
         self.setters.append((layer, [kernel] + ([bias] if bias is not None else [])))
         if bn is not None:
-            norm = L.BatchNormalization(epsilon=eps, name=bn)
-            x = norm(x)
-            self.setters.append((norm, [w[f"{bn}.weight"], w[f"{bn}.bias"],
-                                        w[f"{bn}.running_mean"], w[f"{bn}.running_var"]]))
+            x = self.norm(x, bn, eps)
         return self.act(x, act)
 
     def act(self, x, act):
@@ -108,7 +105,7 @@ class Builder:
             return self.L.ReLU(6.0, name=name)(x)
         raise ValueError(kind)
 
-    def linear(self, x, key, act=None):
+    def linear(self, x, key, bn=None, eps=1e-5, act=None):
         L, w = self.L, self.w
         k = w[f"{key}.weight"]
         o, i = k.shape
@@ -121,7 +118,17 @@ class Builder:
         layer = L.Dense(o, use_bias=bias is not None, name=key)
         x = layer(x)
         self.setters.append((layer, [k.T] + ([bias] if bias is not None else [])))
+        if bn is not None:
+            x = self.norm(x, bn, eps)
         return self.act(x, act)
+
+    def norm(self, x, bn, eps):
+        norm = self.L.BatchNormalization(epsilon=eps, name=bn)
+        x = norm(x)
+        w = self.w
+        self.setters.append((norm, [w[f"{bn}.weight"], w[f"{bn}.bias"],
+                                    w[f"{bn}.running_mean"], w[f"{bn}.running_var"]]))
+        return x
 
     def flatten(self, x, name, next_linear):
         _, h, ww, c = x.shape
@@ -302,9 +309,19 @@ def resnet8(tf, b):
     return inp, x
 
 
+def autoencoder(tf, b):
+    x = inp = b.L.Input((640,))
+    for i in range(9):
+        k = 3 * i
+        x = b.linear(x, f"{k}", bn=f"{k + 1}", act=("relu", f"{k + 2}"))
+    x = b.linear(x, "27")
+    return inp, x
+
+
 # The MLPerf Tiny networks of the zoo (data/zoo/, tests/common/zoo.rs and
 # examples/resnet8/net.rs), with their weights and golden inputs there.
-ZOO = {"ds_cnn": ds_cnn, "mobilenet_v1_025": mobilenet_v1, "resnet8": resnet8}
+ZOO = {"ds_cnn": ds_cnn, "mobilenet_v1_025": mobilenet_v1, "resnet8": resnet8,
+       "autoencoder": autoencoder}
 
 NETWORKS = {"tiny_edge": tiny_edge, "vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar, "mobilenet_v2": mobilenet_v2,
             "squeezenet": squeezenet}
@@ -371,9 +388,9 @@ def quantized_network(it, b, model):
         elif kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             params(row_of(name, order), op["outputs"][0])
             wi, bi = op["inputs"][1], op["inputs"][2]
-            # (a weight is named after its layer's ops, a depthwise one after
-            # the batch norm folded into it too)
-            [key] = {n for n in layers_in(details[wi]["name"]) if n in b.weighted}
+            # The layer: named by its weight (after its ops, or the batch
+            # norm folded into it) or by its output (after the ops fused).
+            [key] = {n for n in layers_in(details[wi]["name"]) + layers_in(name) if n in b.weighted}
             k = it.get_tensor(wi)
             q = details[wi]["quantization_parameters"]
             assert (q["zero_points"] == 0).all(), key
@@ -410,7 +427,8 @@ def one(name, tf, litert, meta):
     inp, out = {**NETWORKS, **ZOO}[name](tf, b)
     model = b.finish(tf, inp, out)
 
-    golden_in = golden_in.transpose(0, 2, 3, 1)
+    if golden_in.ndim == 4:
+        golden_in = golden_in.transpose(0, 2, 3, 1)
     err = np.abs(model.predict(golden_in, verbose=0) - golden_out).max()
     print(f"{name}: Keras float against PyTorch: max |diff| {err:.2e}")
     assert err < 1e-4
@@ -437,7 +455,8 @@ def one(name, tf, litert, meta):
 
     tensors = quantized_network(it, b, model)
     floats = FEWER_FLOATS.get(name, FLOATS)
-    tensors["input.float"] = np.ascontiguousarray(xs[:floats].transpose(0, 3, 1, 2))
+    nchw = xs[:floats].transpose(0, 3, 1, 2) if xs.ndim == 4 else xs[:floats]
+    tensors["input.float"] = np.ascontiguousarray(nchw)
     tensors["input.values"] = np.ascontiguousarray(np.stack(inputs).astype(np.int8))
     tensors["output.values"] = np.ascontiguousarray(np.stack(outputs).astype(np.int8))
     path = os.path.join(ROOT, "tests", "int8", f"{name}_tflite.safetensors")

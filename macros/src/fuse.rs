@@ -41,8 +41,8 @@ pub fn fuse(graph: &Graph) -> Graph {
 }
 
 /// The fusions of the int8 network: a padding layer and a `BatchNorm2d`
-/// into the convolution around them (the norm into its weights, when
-/// quantizing), and a ReLU or ReLU6 into a convolution, linear layer or
+/// into the convolution around them, a `BatchNorm1d` into the linear layer
+/// before it (a norm into the weights, when quantizing), and a ReLU or ReLU6 into a convolution, linear layer or
 /// `Add` (the clamp of its store, as TFLite's fused activations). Also returns, per node, the layer-table row
 /// that shows its value after the fusions (a convolution's ReLU's row, say):
 /// the row whose calibrated range quantizes that value.
@@ -56,7 +56,8 @@ pub fn fuse_int8(graph: &Graph) -> (Graph, Vec<usize>) {
                 fold_pad(&mut g, i);
                 [fold_norm(&mut g, i), fold_act(&mut g, i, clamp)]
             }
-            Op::Linear { .. } | Op::Add => [None, fold_act(&mut g, i, clamp)],
+            Op::Linear { .. } => [fold_norm(&mut g, i), fold_act(&mut g, i, clamp)],
+            Op::Add => [None, fold_act(&mut g, i, clamp)],
             _ => [None, None],
         };
         for n in folded.into_iter().flatten() {

@@ -81,6 +81,7 @@ constnet::network! {
 constnet::network! {
     /// MLPerf Tiny anomaly detection: the DCASE fully connected
     /// autoencoder on 640 log-mels.
+    #[int8]
     pub struct AutoEncoder {
         input: [640],
         Linear(640, 128), BatchNorm1d(128), ReLU,

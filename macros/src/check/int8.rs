@@ -8,7 +8,7 @@ use crate::op::{Activation, Op, PadMode};
 use crate::shape::Shape;
 
 /// What the error says the int8 network supports.
-const SUPPORTED: &str = "`#[int8]` quantizes Conv2d (zero padding), Linear, BatchNorm2d after a convolution, ReLU and ReLU6 after a convolution, linear layer or Add, ReLU, Softmax, Add of two values, Cat, MaxPool2d (without dilation), AvgPool2d (without ceil_mode or divisor_override), AdaptiveAvgPool2d whose bins divide the map, padding layers folded into the convolution after them, Flatten, Dropout and Identity";
+const SUPPORTED: &str = "`#[int8]` quantizes Conv2d (zero padding), Linear, BatchNorm2d after a convolution and BatchNorm1d after a linear layer, ReLU and ReLU6 after a convolution, linear layer or Add, ReLU, Softmax, Add of two values, Cat, MaxPool2d (without dilation), AvgPool2d (without ceil_mode or divisor_override), AdaptiveAvgPool2d whose bins divide the map, padding layers folded into the convolution after them, Flatten, Dropout and Identity";
 
 /// Every node of the int8-fused `graph` has an int8 kernel, or an error
 /// per node that has none and one on `attr` (the `#[int8]`).
@@ -59,7 +59,7 @@ fn why_not(graph: &Graph, n: &Node) -> Option<&'static str> {
             Some("int8 ReLU6 is fused into the convolution or linear layer before it only")
         }
         Op::BatchNorm2d { .. } => {
-            Some("an int8 batch norm is folded into the convolution before it only")
+            Some("an int8 batch norm is folded into the convolution or linear layer before it only")
         }
         _ => Some("this layer has no int8 kernel yet"),
     }
