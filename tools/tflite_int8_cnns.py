@@ -51,6 +51,9 @@ import sys
 
 import numpy as np
 
+# The full-integer conversion LeNet-5's golden uses too.
+from tflite_int8_golden import convert
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SAMPLES = 64
 MORE_SAMPLES = {"tiny_edge": 2000,  # (its int8 softmax, on many rows)
@@ -327,18 +330,6 @@ NETWORKS = {"tiny_edge": tiny_edge, "vgg_stack": vgg_stack, "resnet_cifar": resn
             "squeezenet": squeezenet}
 
 
-def convert(tf, model, calibration):
-    def representative():
-        for x in calibration:
-            yield [x[None]]
-
-    c = tf.lite.TFLiteConverter.from_keras_model(model)
-    c.optimizations = [tf.lite.Optimize.DEFAULT]
-    c.representative_dataset = representative
-    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    return c.convert()
-
-
 def layers_in(tensor_name):
     """The Keras layers a TFLite tensor's name mentions: a fused op's output
     is named after every op fused into it, `model/<layer>_1/<op>;...`
@@ -461,6 +452,7 @@ def one(name, tf, litert, meta):
     tensors["output.values"] = np.ascontiguousarray(np.stack(outputs).astype(np.int8))
     path = os.path.join(ROOT, "tests", "int8", f"{name}_tflite.safetensors")
     save_file(tensors, path, metadata=meta)
+    os.chmod(path, 0o644)
     print(f"{name}: wrote {path}, {os.path.getsize(path)} bytes")
 
 
