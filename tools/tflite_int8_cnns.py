@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Quantize golden CNNs of tests/golden/ with TensorFlow Lite and record
+"""Quantize golden CNNs of tests/golden/ and MLPerf Tiny's networks of the
+zoo (data/zoo/) with TensorFlow Lite and record
 TFLite's int8 network and what its reference kernels compute, so that
 constnet's `#[int8]` networks can be checked against them bit for bit
 without Python (tests/int8_tflite_cnns.rs).
@@ -13,22 +14,25 @@ Run from the repository root:
     python tools/tflite_int8_cnns.py            # every network below
     python tools/tflite_int8_cnns.py vgg_stack  # one
 
-For each network <name>:
+For each network <name> (NETWORKS: tests/golden/; ZOO: MLPerf Tiny's four
+networks of data/zoo/, their weights and golden inputs there):
     1. Builds it in Keras (NHWC) with the weights of
-       tests/golden/<name>.safetensors, each Keras layer named after the
-       constnet layer-table row whose value it produces (`layer1.0.conv1`,
-       `3`), and checks its outputs against PyTorch's golden ones
-       (tests/golden/<name>.io.safetensors) within 1e-4. PyTorch's padding
+       tests/golden/<name>.safetensors (data/zoo/<name>.safetensors), each
+       Keras layer named after the constnet layer-table row whose value it
+       produces (`layer1.0.conv1`, `3`), and checks its outputs against
+       PyTorch's golden ones (tests/golden/<name>.io.safetensors,
+       data/zoo/<name>_golden.safetensors) within 1e-4. PyTorch's padding
        is an explicit ZeroPadding2D (TFLite's PAD, on the zero point), batch
        norms are Keras BatchNormalization layers (the converter folds them
-       into the convolution before them), Flatten after a map is NHWC, so
+       into the convolution or dense layer before them), Flatten after a map is NHWC, so
        the next Linear's columns are reordered.
     2. Converts it to a full-integer TFLite model (per-channel int8
        weights, int8 activations per tensor), calibrated by TFLite's
        converter on 200 standard normal inputs (numpy seed 0).
-    3. Runs it with TFLite's *reference* kernels (BUILTIN_REF) on the 3
-       golden inputs and 61 more standard normal ones (seed 1); 1,997 more
-       for tiny_edge, whose int8 softmax is the point.
+    3. Runs it with TFLite's *reference* kernels (BUILTIN_REF) on the
+       golden inputs (3; the zoo's: 4) and standard normal ones (seed 1)
+       up to 64 inputs (tiny_edge: 2,000, its int8 softmax is the point;
+       mobilenet_v1_025: 16, 27,648 values each).
 
 What it writes (tests/int8/<name>_tflite.safetensors), in PyTorch's layouts:
     <key>.weight        I8   [O, C/g, KH, KW] / [O, I]  every conv / linear,
