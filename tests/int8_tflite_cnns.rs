@@ -26,8 +26,8 @@ mod resnet8;
 #[allow(dead_code)]
 mod zoo;
 use golden::{
-    MobileNetV2, MobileNetV2Int8, ResNetCifar, ResNetCifarInt8, SqueezeNet, SqueezeNetInt8,
-    TinyEdge, TinyEdgeInt8, VggStack, VggStackInt8,
+    MobileNet, MobileNetInt8, MobileNetV2, MobileNetV2Int8, ResNetCifar, ResNetCifarInt8,
+    SqueezeNet, SqueezeNetInt8, TinyEdge, TinyEdgeInt8, VggStack, VggStackInt8,
 };
 
 fn floats(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
@@ -200,6 +200,16 @@ fn squeezenet_equals_tflite() {
 fn tiny_edge_equals_tflite() {
     let r = against_tflite::<TinyEdge, TinyEdgeInt8>("tiny_edge");
     assert_eq!((r.outputs, r.differ), (8000, 0));
+    assert_eq!(r.weights_off, 0);
+}
+
+/// Depthwise convolutions (one with two outputs per channel, at stride
+/// 2), ReLU6 fused, TFLite's int8 Hardswish on its own, a global average
+/// pool over a 4×3 map, softmax.
+#[test]
+fn mobilenet_equals_tflite() {
+    let r = against_tflite::<MobileNet, MobileNetInt8>("mobilenet");
+    assert_eq!((r.outputs, r.differ), (384, 0));
     assert_eq!(r.weights_off, 0);
 }
 

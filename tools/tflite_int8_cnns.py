@@ -110,6 +110,8 @@ class Builder:
             return self.L.ReLU(name=name)(x)
         if kind == "relu6":
             return self.L.ReLU(6.0, name=name)(x)
+        if kind == "hardswish":
+            return self.L.Activation("hard_swish", name=name)(x)
         raise ValueError(kind)
 
     def linear(self, x, key, bn=None, eps=1e-5, act=None):
@@ -212,6 +214,20 @@ def mobilenet_v2(tf, b):
     x = b.L.AveragePooling2D(4, name="1")(x)
     x = b.flatten(x, "2", "classifier.1")
     x = b.linear(x, "classifier.1")
+    return inp, x
+
+
+def mobilenet(tf, b):
+    x = inp = b.L.Input((15, 11, 4))
+    x = b.conv(x, "stem", stride=2, pad=1, bn="stem_bn", act=("relu6", "2"))
+    x = b.conv(x, "dw1", pad=1, groups=8, bn="dw1_bn", act=("relu6", "5"))
+    x = b.conv(x, "pw1", bn="pw1_bn", act=("relu6", "8"))
+    x = b.conv(x, "dw2", stride=2, pad=1, groups=16, act=("hardswish", "10"))
+    x = b.conv(x, "pw2", bn="pw2_bn", eps=1e-3, act=("hardswish", "13"))
+    x = b.L.AveragePooling2D((4, 3), name="14")(x)
+    x = b.flatten(x, "15", "classifier")
+    x = b.linear(x, "classifier")
+    x = b.L.Softmax(name="18")(x)
     return inp, x
 
 
@@ -331,7 +347,7 @@ ZOO = {"ds_cnn": ds_cnn, "mobilenet_v1_025": mobilenet_v1, "resnet8": resnet8,
        "autoencoder": autoencoder}
 
 NETWORKS = {"tiny_edge": tiny_edge, "vgg_stack": vgg_stack, "resnet_cifar": resnet_cifar, "mobilenet_v2": mobilenet_v2,
-            "squeezenet": squeezenet}
+            "squeezenet": squeezenet, "mobilenet": mobilenet}
 
 
 def layers_in(tensor_name):
@@ -378,7 +394,7 @@ def quantized_network(it, b, model):
             params("input", op["outputs"][0])
         elif kind in ("PAD", "MAX_POOL_2D", "AVERAGE_POOL_2D", "RESHAPE"):
             same_params(op)
-        elif kind in ("ADD", "CONCATENATION", "SOFTMAX"):
+        elif kind in ("ADD", "CONCATENATION", "SOFTMAX", "HARD_SWISH"):
             params(row_of(name, order), op["outputs"][0])
         elif kind in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
             params(row_of(name, order), op["outputs"][0])

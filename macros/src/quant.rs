@@ -31,10 +31,15 @@ pub fn quantized(node: &Node) -> bool {
 }
 
 /// Whether `node`'s output gets its own parameters from calibration (a
-/// layer-table row's range): convolutions, linear layers, `Add` and `Cat`.
-/// The others keep their input's (pools, a lone ReLU, views).
+/// layer-table row's range): convolutions, linear layers, `Add`, `Cat` and
+/// Hardswish. The others keep their input's (pools, a lone ReLU, views) or
+/// have fixed ones (softmax).
 pub fn own_params(node: &Node) -> bool {
-    quantized(node) || matches!(node.op, Op::Add | Op::Cat)
+    quantized(node)
+        || matches!(
+            node.op,
+            Op::Add | Op::Cat | Op::Activation(Activation::Hardswish)
+        )
 }
 
 /// A quantized layer's weight shape (PyTorch's) and its output channels.

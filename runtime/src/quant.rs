@@ -28,12 +28,13 @@
 //!   parameters (those `#[int8]` quantizes itself get them, as in TFLite)
 //!   and requantizes the others ([`cat`]); a softmax is gemmlowp's
 //!   fixed-point `exp` and reciprocal, its output on the grid 1/256, −128
-//!   ([`softmax`]);
+//!   ([`softmax`]); a Hardswish is TFLite's 16-bit fixed-point kernel
+//!   ([`hardswish`]);
 //! - [`quantize`] rounds `x / scale` half away from zero and adds the zero
 //!   point, saturating; [`dequantize`] is `scale · (q − zero_point)`.
 //!
 //! The modules: [`fixed`] (the fixed-point arithmetic), [`conv`],
-//! [`linear`], [`pool`], [`add`], [`cat`], [`softmax`] (the kernels, portable Rust; the AVX2 bodies of
+//! [`linear`], [`pool`], [`add`], [`cat`], [`softmax`], [`hardswish`] (the kernels, portable Rust; the AVX2 bodies of
 //! the first two are in `simd::qconv` and `simd::qlinear`), [`tensor`] (`i8`
 //! arrays viewed flat), [`observe`] (ranges to quantization parameters, as
 //! TFLite's calibrator chooses them), [`layer`] (a quantized layer made
@@ -49,6 +50,7 @@ pub mod calibrate;
 pub mod cat;
 pub mod conv;
 pub mod fixed;
+pub mod hardswish;
 #[cfg(feature = "alloc")]
 pub mod import;
 pub mod layer;

@@ -37,6 +37,7 @@ constnet::network! {
 constnet::network! {
     /// Depthwise-separable (MobileNet-style), named attributes: depthwise
     /// (groups = in_channels) and depthwise with multiplier 2.
+    #[int8]
     pub struct MobileNet {
         input: [4, 15, 11],
         stem: Conv2d(4, 8, 3, stride = 2, padding = 1, bias = false),

@@ -8,7 +8,7 @@ use crate::op::{Activation, Op, PadMode};
 use crate::shape::Shape;
 
 /// What the error says the int8 network supports.
-const SUPPORTED: &str = "`#[int8]` quantizes Conv2d (zero padding), Linear, BatchNorm2d after a convolution and BatchNorm1d after a linear layer, ReLU and ReLU6 after a convolution, linear layer or Add, ReLU, Softmax, Add of two values, Cat, MaxPool2d (without dilation), AvgPool2d (without ceil_mode or divisor_override), AdaptiveAvgPool2d whose bins divide the map, padding layers folded into the convolution after them, Flatten, Dropout and Identity";
+const SUPPORTED: &str = "`#[int8]` quantizes Conv2d (zero padding), Linear, BatchNorm2d after a convolution and BatchNorm1d after a linear layer, ReLU and ReLU6 after a convolution, linear layer or Add, ReLU, Hardswish, Softmax, Add of two values, Cat, MaxPool2d (without dilation), AvgPool2d (without ceil_mode or divisor_override), AdaptiveAvgPool2d whose bins divide the map, padding layers folded into the convolution after them, Flatten, Dropout and Identity";
 
 /// Every node of the int8-fused `graph` has an int8 kernel, or an error
 /// per node that has none and one on `attr` (the `#[int8]`).
@@ -49,7 +49,10 @@ fn why_not(graph: &Graph, n: &Node) -> Option<&'static str> {
         }
         Op::MaxPool2d { .. } | Op::AvgPool2d { .. } => None,
         Op::Add if n.inputs.len() != 2 => Some("an int8 Add adds two values only"),
-        Op::Add | Op::Cat | Op::Softmax { log: false, .. } => None,
+        Op::Add
+        | Op::Cat
+        | Op::Softmax { log: false, .. }
+        | Op::Activation(Activation::Hardswish) => None,
         Op::AdaptiveAvgPool2d => {
             let input = n.inputs.first().map(|&v| graph.shape(v));
             let even = input.and_then(|s| adaptive_window(s, n.shape)).is_some();

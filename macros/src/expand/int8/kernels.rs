@@ -8,7 +8,7 @@ use super::super::kernels::{conv_consts, Call};
 use super::super::types::{lit, map_dims, Elem};
 use crate::check::int8::adaptive_window;
 use crate::graph::Value;
-use crate::op::Op;
+use crate::op::{Activation, Op};
 use crate::quant::{act_ident, act_rounding, value_index};
 
 /// `self.values[k]`: the quantization parameters of the node's input `i`.
@@ -73,12 +73,21 @@ fn cat(call: &Call, dst: &TokenStream) -> TokenStream {
 
 /// Code for a node that works in place on `target`, which holds its first
 /// input: a ReLU on its own (the value keeps its input's parameters, so it
-/// is `max(q, zero_point)`), a softmax, or an `Add` of the second input
-/// into it.
+/// is `max(q, zero_point)`), a Hardswish, a softmax, or an `Add` of the
+/// second input into it.
 pub fn in_place(call: &Call, target: &TokenStream) -> TokenStream {
     let krate = call.krate;
     let params = input_params(call, 0);
     match call.node.op {
+        Op::Activation(Activation::Hardswish) => {
+            let this = lit(value_index(Value::Node(call.index)));
+            quote! {
+                #krate::quant::hardswish::hardswish(
+                    #target,
+                    &#krate::quant::hardswish::QHardswish::new(#params, self.values[#this]),
+                );
+            }
+        }
         Op::Activation(_) => quote!(#krate::quant::relu(#target, #params.zero_point);),
         Op::Softmax {
             outer, dim, inner, ..
