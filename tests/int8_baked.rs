@@ -48,6 +48,95 @@ constnet::network! {
     }
 }
 
+constnet::network! {
+    /// A small graph network with every int8 kind that derives its
+    /// parameters at run time (`Add` with a fused ReLU, a `Cat` that
+    /// requantizes a branch read elsewhere, Hardswish, softmax), baked from
+    /// `tests/int8/graph_cnn.safetensors`.
+    #[int8(weights = "tests/int8/graph_cnn.safetensors")]
+    pub struct GraphCnn {
+        input: [2, 6, 6],
+        conv: Conv2d(2, 4, 3, padding = 1),
+        Add { Conv2d(4, 4, 1), {} },
+        ReLU,
+        Cat { Conv2d(4, 2, 3, padding = 1), {} },
+        Hardswish,
+        AdaptiveAvgPool2d(1),
+        Flatten,
+        fc: Linear(6, 3),
+        Softmax(dim = 1),
+    }
+}
+
+/// Fills `values` from xorshift32 state `s`, in [-0.5, 0.5).
+fn xorshift(s: &mut u32, values: &mut [f32]) {
+    for v in values {
+        *s ^= *s << 13;
+        *s ^= *s >> 17;
+        *s ^= *s << 5;
+        *v = (*s as f32 / u32::MAX as f32) - 0.5;
+    }
+}
+
+/// `GraphCnn` with xorshift weights, quantized with other parameters on
+/// every row (so that the `Cat` requantizes its identity branch).
+fn graph_cnn() -> Box<GraphCnnInt8> {
+    let mut float = GraphCnn::new_zeroed();
+    let mut s = 0x1234_5678u32;
+    float.visit_params_mut(&mut |_, values| xorshift(&mut s, values));
+    let calibration = Calibration {
+        input: QParams {
+            scale: 0.02,
+            zero_point: 3,
+        },
+        layers: GraphCnn::LAYERS
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let p = QParams {
+                    scale: 0.01 + 0.003 * i as f32,
+                    zero_point: (i as i8).wrapping_mul(13) % 40,
+                };
+                (l, p)
+            })
+            .collect(),
+    };
+    GraphCnnInt8::quantize(&float, &calibration).unwrap()
+}
+
+/// The fixture is `graph_cnn()` saved; `CONSTNET_WRITE_INT8=1` rewrites it.
+#[test]
+fn graph_cnn_fixture_is_the_quantized_network() {
+    let saved = graph_cnn().to_safetensors().unwrap();
+    let path = common::root().join("tests/int8/graph_cnn.safetensors");
+    if std::env::var_os("CONSTNET_WRITE_INT8").is_some() {
+        std::fs::write(&path, &saved).unwrap();
+    }
+    assert!(
+        std::fs::read(&path).unwrap() == saved,
+        "{} is stale",
+        path.display()
+    );
+}
+
+#[test]
+fn baked_graph_cnn_equals_the_quantized_one() {
+    let quantized = graph_cnn();
+    let baked = GraphCnnInt8::baked();
+    assert!(*baked == *quantized);
+    for seed in 0..8u8 {
+        let mut x = [[[0i8; 6]; 6]; 2];
+        for (i, q) in x.as_flat_mut().iter_mut().enumerate() {
+            *q = (i as i8).wrapping_mul(37).wrapping_add(seed as i8 * 11);
+        }
+        let (a, b) = (baked.forward(&x), quantized.forward(&x));
+        assert_eq!(a, b);
+        // The softmax's outputs: probabilities on the 1/256 grid.
+        let total: i32 = a.iter().map(|&q| i32::from(q) + 128).sum();
+        assert!((250..=262).contains(&total), "{a:?}");
+    }
+}
+
 /// `Relu6Cnn` with weights from xorshift32, quantized with every output on
 /// `[-3.1, 7.1]`: zero point −51, the ReLU6 clamp `[-51, 99]`.
 fn relu6_cnn() -> Box<Relu6CnnInt8> {
