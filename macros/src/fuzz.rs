@@ -225,6 +225,9 @@ const ATTRIBUTES: &[&str] = &[
     "#[weights(\"missing.safetensors\")]",
     "#[weights(1)]",
     "#[allow(dead_code)]",
+    "#[int8]",
+    "#[int8]",
+    "#[int8(weights = \"missing.safetensors\")]",
 ];
 
 /// A whole declaration, as source text: sometimes blocks first, then a

@@ -388,6 +388,45 @@ fn huge_int8_layers_with_a_disagreeing_file_are_errors() {
     );
 }
 
+/// `#[int8]` graph networks far beyond any memory: the int8 kinds whose
+/// parameters are derived when they run (`Add` with a fused ReLU, `Cat`,
+/// Hardswish, softmax) and the int8 pools (ceil mode, divisible adaptive
+/// bins) expand to valid Rust, and their int8 errors stay errors.
+#[test]
+fn huge_int8_graph_networks_expand_or_are_errors() {
+    let expansion = run(quote! {
+        #[int8]
+        struct Big {
+            input: [1048576, 1024, 1024],
+            Add { Conv2d(1048576, 1048576, 1), {} },
+            ReLU,
+            Cat { Conv2d(1048576, 1024, 3, padding = 1), {} },
+            Hardswish,
+            MaxPool2d(3, stride = 2, ceil_mode = true),
+            AdaptiveAvgPool2d(1),
+            Flatten,
+            Linear(1049600, 4294967296),
+            Softmax(dim = 1),
+        }
+    });
+    let expansion = expansion.unwrap_or_else(|e| panic!("{e:#?}"));
+    assert!(syn::parse2::<syn::File>(expansion).is_ok());
+    let e = errors(quote! {
+        #[int8]
+        struct Big {
+            input: [1048576, 1024, 1024],
+            Add { Conv2d(1048576, 1048576, 1), Conv2d(1048576, 1048576, 1), {} },
+            AdaptiveAvgPool2d((1000, 3)),
+        }
+    })
+    .join("\n");
+    assert!(e.contains("an int8 Add adds two values only"), "{e}");
+    assert!(
+        e.contains("int8 adaptive average pooling needs bins that divide the map"),
+        "{e}"
+    );
+}
+
 /// Sizes up to `u64::MAX` are compile errors with a span, never a panic or
 /// a wrapped number (issue 10: each of these panicked, or in a release
 /// build of the macro silently gave `WORKSPACE_BYTES == 0`).
