@@ -1,6 +1,7 @@
 //! What the int8 network's generated code and its baked `static` agree on:
-//! the table of values' parameters, which layers are quantized, and the
-//! activation and rounding TFLite gives each.
+//! the table of values' parameters and which nodes choose their own, which
+//! layers are quantized, the activation and rounding TFLite gives each, and
+//! the window of an adaptive average pool.
 
 use constnet_runtime::quant::layer::Act;
 use constnet_runtime::quant::store::Kind;
@@ -8,6 +9,7 @@ use constnet_runtime::quant::Rounding;
 
 use crate::graph::{Graph, Node, Value};
 use crate::op::{Activation, Op};
+use crate::shape::Shape;
 
 /// The index of a value in the int8 network's `values` table: 0 for the
 /// input, `i + 1` for node `i`'s output.
@@ -77,11 +79,13 @@ pub fn act_rounding(node: &Node) -> (Act, Rounding) {
     (act, rounding)
 }
 
-/// The name of `act`'s `constnet_runtime::quant::layer::Act` variant.
-pub fn act_ident(act: Act) -> proc_macro2::TokenStream {
-    match act {
-        Act::None => quote::quote!(None),
-        Act::Relu => quote::quote!(Relu),
-        Act::Relu6 => quote::quote!(Relu6),
-    }
+/// The window (and stride) `[kh, kw]` of an adaptive pool from `input` to
+/// `output` whose bins divide the map: the same pool as `AvgPool2d` with
+/// that kernel and stride.
+pub fn adaptive_window(input: Shape, output: Shape) -> Option<[usize; 2]> {
+    let (Shape::Map { h, w, .. }, Shape::Map { h: oh, w: ow, .. }) = (input, output) else {
+        return None;
+    };
+    let even = |n: usize, o: usize| n.checked_div(o).filter(|&k| n.is_multiple_of(o) && k > 0);
+    Some([even(h, oh)?, even(w, ow)?])
 }

@@ -5,7 +5,7 @@
 
 use crate::graph::{Graph, Node};
 use crate::op::{Activation, Op, PadMode};
-use crate::shape::Shape;
+use crate::quant::adaptive_window;
 
 /// What the error says the int8 network supports.
 const SUPPORTED: &str = "`#[int8]` quantizes Conv2d (zero padding), Linear, BatchNorm2d after a convolution and BatchNorm1d after a linear layer, ReLU and ReLU6 after a convolution, linear layer or Add, ReLU, Hardswish, Softmax, Add of two values, Cat, MaxPool2d (without dilation), AvgPool2d (without ceil_mode or divisor_override), AdaptiveAvgPool2d whose bins divide the map, padding layers folded into the convolution after them, Flatten, Dropout and Identity";
@@ -66,17 +66,6 @@ fn why_not(graph: &Graph, n: &Node) -> Option<&'static str> {
         }
         _ => Some("this layer has no int8 kernel yet"),
     }
-}
-
-/// The window (and stride) `[kh, kw]` of an adaptive pool from `input` to
-/// `output` whose bins divide the map: the same pool as `AvgPool2d` with
-/// that kernel and stride.
-pub fn adaptive_window(input: Shape, output: Shape) -> Option<[usize; 2]> {
-    let (Shape::Map { h, w, .. }, Shape::Map { h: oh, w: ow, .. }) = (input, output) else {
-        return None;
-    };
-    let even = |n: usize, o: usize| n.checked_div(o).filter(|&k| n.is_multiple_of(o) && k > 0);
-    Some([even(h, oh)?, even(w, ow)?])
 }
 
 fn error(graph: &Graph, n: &Node, why: &str) -> syn::Error {

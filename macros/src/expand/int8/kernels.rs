@@ -6,14 +6,20 @@ use quote::quote;
 
 use super::super::kernels::{conv_consts, Call};
 use super::super::types::{lit, map_dims, Elem};
-use crate::check::int8::adaptive_window;
+use super::act_ident;
 use crate::graph::Value;
 use crate::op::{Activation, Op};
-use crate::quant::{act_ident, act_rounding, value_index};
+use crate::quant::{act_rounding, adaptive_window, value_index};
 
 /// `self.values[k]`: the quantization parameters of the node's input `i`.
 fn input_params(call: &Call, i: usize) -> TokenStream {
     let k = lit(call.node.inputs.get(i).map_or(0, |&v| value_index(v)));
+    quote!(self.values[#k])
+}
+
+/// `self.values[k]`: the quantization parameters of the node's output.
+fn output_params(call: &Call) -> TokenStream {
+    let k = lit(value_index(Value::Node(call.index)));
     quote!(self.values[#k])
 }
 
@@ -47,7 +53,7 @@ pub fn produce(call: &Call, dst: &TokenStream) -> TokenStream {
 /// parameters) into its range of `dst`.
 fn cat(call: &Call, dst: &TokenStream) -> TokenStream {
     let krate = call.krate;
-    let this = lit(value_index(Value::Node(call.index)));
+    let to = output_params(call);
     let mut start = 0usize;
     let copies: Vec<TokenStream> = call
         .inputs
@@ -60,7 +66,7 @@ fn cat(call: &Call, dst: &TokenStream) -> TokenStream {
             let from = input_params(call, i);
             quote! {
                 #krate::quant::cat::requantize(
-                    #krate::quant::QTensor::as_flat(#src), #from, self.values[#this], &mut out[#s..#e],
+                    #krate::quant::QTensor::as_flat(#src), #from, #to, &mut out[#s..#e],
                 );
             }
         })
@@ -80,11 +86,11 @@ pub fn in_place(call: &Call, target: &TokenStream) -> TokenStream {
     let params = input_params(call, 0);
     match call.node.op {
         Op::Activation(Activation::Hardswish) => {
-            let this = lit(value_index(Value::Node(call.index)));
+            let out = output_params(call);
             quote! {
                 #krate::quant::hardswish::hardswish(
                     #target,
-                    &#krate::quant::hardswish::QHardswish::new(#params, self.values[#this]),
+                    &#krate::quant::hardswish::QHardswish::new(#params, #out),
                 );
             }
         }
@@ -103,14 +109,14 @@ pub fn in_place(call: &Call, target: &TokenStream) -> TokenStream {
         Op::Add => {
             let (other, _) = call.input(1);
             let b = input_params(call, 1);
-            let this = lit(value_index(Value::Node(call.index)));
+            let out = output_params(call);
             let act = act_ident(act_rounding(call.node).0);
             quote! {
                 #krate::quant::add::add(
                     #target,
                     #krate::quant::QTensor::as_flat(#other),
                     &#krate::quant::add::QAdd::new(
-                        #params, #b, self.values[#this], #krate::quant::layer::Act::#act,
+                        #params, #b, #out, #krate::quant::layer::Act::#act,
                     ),
                 );
             }

@@ -17,6 +17,7 @@ use crate::bake::Baked;
 use crate::graph::Graph;
 use crate::memory::MemoryPlan;
 use crate::quant::{layers, quantized, value_index, weight_shape};
+use constnet_runtime::quant::layer::Act;
 
 /// Everything `#[int8]` generates. `graph` is the int8-fused graph
 /// (`fuse::fuse_int8`), `shown` its rows per node, `layers` the float
@@ -280,4 +281,13 @@ fn rows(graph: &Graph, layers: usize) -> (Vec<TokenStream>, Vec<String>) {
             (value, key)
         })
         .unzip()
+}
+
+/// The name of `act`'s `constnet_runtime::quant::layer::Act` variant.
+fn act_ident(act: Act) -> TokenStream {
+    match act {
+        Act::None => quote!(None),
+        Act::Relu => quote!(Relu),
+        Act::Relu6 => quote!(Relu6),
+    }
 }

@@ -8,9 +8,10 @@ use quote::quote;
 
 use super::super::kernels::norm_affine;
 use super::super::types::lit;
+use super::act_ident;
 use crate::graph::{Graph, Node};
 use crate::op::Op;
-use crate::quant::{act_ident, act_rounding, layers, own_params, quantized, stored, value_index};
+use crate::quant::{act_rounding, layers, own_params, quantized, stored, value_index};
 use constnet_runtime::quant::store::Kind;
 use constnet_runtime::quant::Rounding;
 
