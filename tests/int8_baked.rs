@@ -107,15 +107,9 @@ fn graph_cnn() -> Box<GraphCnnInt8> {
 /// The fixture is `graph_cnn()` saved; `CONSTNET_WRITE_INT8=1` rewrites it.
 #[test]
 fn graph_cnn_fixture_is_the_quantized_network() {
-    let saved = graph_cnn().to_safetensors().unwrap();
-    let path = common::root().join("tests/int8/graph_cnn.safetensors");
-    if std::env::var_os("CONSTNET_WRITE_INT8").is_some() {
-        std::fs::write(&path, &saved).unwrap();
-    }
-    assert!(
-        std::fs::read(&path).unwrap() == saved,
-        "{} is stale",
-        path.display()
+    fixture_is(
+        "tests/int8/graph_cnn.safetensors",
+        &graph_cnn().to_safetensors().unwrap(),
     );
 }
 
@@ -142,14 +136,7 @@ fn baked_graph_cnn_equals_the_quantized_one() {
 fn relu6_cnn() -> Box<Relu6CnnInt8> {
     let mut float = Relu6Cnn::new_zeroed();
     let mut s = 0x2545_F491u32;
-    float.visit_params_mut(&mut |_, values| {
-        for v in values {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            *v = (s as f32 / u32::MAX as f32) - 0.5;
-        }
-    });
+    float.visit_params_mut(&mut |_, values| xorshift(&mut s, values));
     let out = QParams {
         scale: 10.2 / 255.0,
         zero_point: -51,
@@ -168,10 +155,18 @@ fn relu6_cnn() -> Box<Relu6CnnInt8> {
 /// --test int8_baked` (re)writes it.
 #[test]
 fn relu6_cnn_fixture_is_the_quantized_network() {
-    let saved = relu6_cnn().to_safetensors().unwrap();
-    let path = common::root().join("tests/int8/relu6_cnn.safetensors");
+    fixture_is(
+        "tests/int8/relu6_cnn.safetensors",
+        &relu6_cnn().to_safetensors().unwrap(),
+    );
+}
+
+/// The file at `path` (under the root) holds `saved`; with
+/// `CONSTNET_WRITE_INT8` set, writes it first.
+fn fixture_is(path: &str, saved: &[u8]) {
+    let path = common::root().join(path);
     if std::env::var_os("CONSTNET_WRITE_INT8").is_some() {
-        std::fs::write(&path, &saved).unwrap();
+        std::fs::write(&path, saved).unwrap();
     }
     assert!(
         std::fs::read(&path).unwrap() == saved,

@@ -15,6 +15,8 @@ use safetensors::SafeTensors;
 #[path = "common/golden.rs"]
 #[allow(dead_code)]
 mod golden;
+#[path = "common/tensors.rs"]
+mod tensors;
 use golden::{ResNetCifar, ResNetCifarInt8, SqueezeNet, SqueezeNetInt8, VggStack, VggStackInt8};
 
 /// Standard normal samples (Box–Muller over xorshift32), like the golden
@@ -55,13 +57,7 @@ where
     let q = Q::quantize(&net, &params).unwrap();
     let io_bytes = fs::read(dir.join(format!("{name}.io.safetensors"))).unwrap();
     let io = SafeTensors::deserialize(&io_bytes).unwrap();
-    let inputs: Vec<f32> = io
-        .tensor("__input")
-        .unwrap()
-        .data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect();
+    let inputs = tensors::f32s(&io, "__input");
     let scale = q.output_params().scale;
     let mut worst = 0.0f32;
     for x in inputs.chunks_exact(N::Input::LEN) {

@@ -13,6 +13,7 @@
 mod common;
 
 use common::mnist::{lenet_input, Mnist};
+use common::tensors::{i32s, i8s};
 use common::{data, lenet, root, tensor_f32, LeNet5, LeNet5Int8};
 use constnet::quant::calibrate::{calibrate, Calibration, Method};
 use constnet::quant::observe::{quantize_bias, quantize_weights};
@@ -274,21 +275,6 @@ impl Int8LeNet {
             )),
         }
     }
-}
-
-fn i32s(file: &SafeTensors<'_>, name: &str) -> Vec<i32> {
-    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(t.dtype(), safetensors::Dtype::I32, "{name}");
-    t.data()
-        .chunks_exact(4)
-        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn i8s(file: &SafeTensors<'_>, name: &str) -> Vec<i8> {
-    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    assert_eq!(t.dtype(), safetensors::Dtype::I8, "{name}");
-    t.data().iter().map(|&b| b as i8).collect()
 }
 
 fn golden() -> Vec<u8> {

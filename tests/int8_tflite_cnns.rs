@@ -22,6 +22,8 @@ use safetensors::SafeTensors;
 mod golden;
 #[path = "../examples/resnet8/net.rs"]
 mod resnet8;
+#[path = "common/tensors.rs"]
+mod tensors;
 #[path = "common/zoo.rs"]
 #[allow(dead_code)]
 mod zoo;
@@ -29,35 +31,15 @@ use golden::{
     MobileNet, MobileNetInt8, MobileNetV2, MobileNetV2Int8, ResNetCifar, ResNetCifarInt8,
     SqueezeNet, SqueezeNetInt8, TinyEdge, TinyEdgeInt8, VggStack, VggStackInt8,
 };
-
-fn floats(file: &SafeTensors<'_>, name: &str) -> Vec<f32> {
-    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    t.data()
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn ints(file: &SafeTensors<'_>, name: &str) -> Vec<i32> {
-    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    t.data()
-        .chunks_exact(4)
-        .map(|b| i32::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn bytes(file: &SafeTensors<'_>, name: &str) -> Vec<i8> {
-    let t = file.tensor(name).unwrap_or_else(|e| panic!("{name}: {e}"));
-    t.data().iter().map(|&b| b as i8).collect()
-}
+use tensors::{f32s, i32s, i8s};
 
 /// The parameters TFLite gave the value shown by row (or `input`) `name`,
 /// if it wrote one.
 fn params(file: &SafeTensors<'_>, name: &str) -> Option<QParams> {
     file.tensor(&format!("{name}.scale")).ok()?;
-    let zero_point = ints(file, &format!("{name}.zero_point"))[0];
+    let zero_point = i32s(file, &format!("{name}.zero_point"))[0];
     Some(QParams {
-        scale: floats(file, &format!("{name}.scale"))[0],
+        scale: f32s(file, &format!("{name}.scale"))[0],
         zero_point: i8::try_from(zero_point).unwrap(),
     })
 }
@@ -122,8 +104,8 @@ fn against_tflite_of<N: Network, Q: Int8Network<Float = N>>(name: &str, float: &
     assert_eq!(k, theirs.len());
 
     // constnet quantizes the float inputs as TFLite's QUANTIZE does.
-    let inputs = bytes(&file, "input.values");
-    for (x, theirs) in floats(&file, "input.float")
+    let inputs = i8s(&file, "input.values");
+    for (x, theirs) in f32s(&file, "input.float")
         .chunks_exact(N::Input::LEN)
         .zip(inputs.chunks_exact(N::Input::LEN))
     {
@@ -131,7 +113,7 @@ fn against_tflite_of<N: Network, Q: Int8Network<Float = N>>(name: &str, float: &
         assert_eq!(ours, theirs, "{name}: quantized input");
     }
 
-    let expected = bytes(&file, "output.values");
+    let expected = i8s(&file, "output.values");
     let (mut outputs, mut differ) = (0, 0);
     for (x, theirs) in inputs
         .chunks_exact(N::Input::LEN)
@@ -323,6 +305,20 @@ fn bad_row_parameter_files_are_errors_naming_the_tensor() {
         );
     }
     assert!(load(b"not a file".to_vec()).is_some());
+    // A float network that cannot be quantized (the file is fine).
+    let mut nan = TinyEdge::from_safetensors(
+        &fs::read(root.join("tests/golden/tiny_edge.safetensors")).unwrap(),
+    )
+    .unwrap();
+    nan.visit_params_mut(&mut |_, values| values[0] = f32::NAN);
+    let e = TinyEdgeInt8::from_row_parameters(&nan, &edited("none", None))
+        .err()
+        .expect("a NaN weight")
+        .to_string();
+    assert!(
+        e.starts_with("the float network: cannot quantize the weights of layer `0`"),
+        "{e}"
+    );
     // The file itself loads (a zero point may also be I8).
     assert!(load(edited("2.zero_point", Some((Dtype::I8, vec![1], vec![1])))).is_none());
 }

@@ -6,6 +6,7 @@
 
 #[path = "../../examples/mnist/mod.rs"]
 pub mod mnist;
+pub mod tensors;
 
 use std::path::{Path, PathBuf};
 
