@@ -214,13 +214,19 @@ fn row<const DIM: usize, const INNER: usize>(
         let diff = i32::from(q) - i32::from(max);
         (diff >= params.diff_min).then(|| exp_on_negative_values(params.rescale(diff)))
     };
+    // Saturating: a sum past 2^12 (more than 4,096 maximal elements) makes
+    // every probability round to 0, as below, where TFLite's `int32` sum
+    // would overflow.
     let sum = block.iter().filter_map(|r| exp(r[i])).fold(0i32, |s, e| {
-        s.wrapping_add(rounding_divide_by_pot(e, SUM_BITS))
+        s.saturating_add(rounding_divide_by_pot(e, SUM_BITS))
     });
     let (scale, bits_over_unit) = reciprocal(sum);
     let exponent = bits_over_unit + 31 - 8;
     for r in block.iter_mut() {
         r[i] = match exp(r[i]) {
+            // A sum of 2^9 or more (TFLite checks the shift and stops):
+            // every probability is below 1/512, half a step.
+            Some(_) if exponent > 31 => i8::MIN,
             Some(e) => {
                 let p = rounding_divide_by_pot(rounding_doubling_high_mul(scale, e), exponent);
                 (p - 128).clamp(-128, 127) as i8
@@ -262,6 +268,29 @@ mod tests {
                 "1 / (1 + {x}) = {got}, not {real}"
             );
         }
+    }
+
+    /// Long rows of equal values (a constant input to a 600- or 5,000-way
+    /// classifier): every probability rounds to 0, no overflow or panic
+    /// (TFLite stops on the first, its sum overflows on the second).
+    #[test]
+    fn long_rows_round_to_zero() {
+        let input = QParams {
+            scale: 0.1,
+            zero_point: 0,
+        };
+        let mut x = [[[7i8]; 600]; 1];
+        softmax::<1, 600, 1>(&mut x, &QSoftmax::new(input));
+        assert!(x.iter().flatten().all(|v| v[0] == -128));
+        if !cfg!(miri) {
+            let mut x = [[[7i8]; 5000]; 1];
+            softmax::<1, 5000, 1>(&mut x, &QSoftmax::new(input));
+            assert!(x.iter().flatten().all(|v| v[0] == -128));
+        }
+        // 300 equal values: 256 / 300 rounds to 1 step each.
+        let mut x = [[[7i8]; 300]; 1];
+        softmax::<1, 300, 1>(&mut x, &QSoftmax::new(input));
+        assert!(x.iter().flatten().all(|v| v[0] == -127));
     }
 
     /// Against the real softmax of the dequantized inputs: within one
