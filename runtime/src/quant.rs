@@ -204,6 +204,19 @@ pub(crate) mod test_util {
     use super::Rescale;
     use crate::reference::test_util::Rng;
 
+    /// The instruction sets an int8 kernel test runs: the portable code,
+    /// the best this CPU has (on x86 with AVX-512: VNNI where it is) and,
+    /// below it, AVX2.
+    pub(crate) fn isas() -> std::vec::Vec<crate::simd::Isa> {
+        #[allow(unused_mut)] // Pushed to on x86 only.
+        let mut isas = std::vec![crate::simd::Isa::Portable, crate::simd::best()];
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::best() == crate::simd::Isa::Avx512 {
+            isas.push(crate::simd::Isa::Avx2);
+        }
+        isas
+    }
+
     /// Random `i8`s in `[lo, hi]`.
     #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
     pub(crate) fn bytes(rng: &mut Rng, out: &mut [i8], lo: i8, hi: i8) {

@@ -163,28 +163,54 @@ pub(crate) fn conv2d_with<
     if isa != Isa::Portable {
         // SAFETY: `isa` is AVX2 or AVX-512F only when `simd::best` found
         // them on this CPU (or the build enables them), and every CPU with
-        // AVX-512F has AVX2; `rows_avx2` is safe code compiled with AVX2.
-        unsafe {
-            if !simd::qconv::conv2d_avx2::<
-                SH,
-                SW,
-                PT,
-                PL,
-                PR,
-                DH,
-                DW,
-                G,
-                C,
-                H,
-                W,
-                O,
-                CG,
-                KH,
-                KW,
-                OH,
-                OW,
-            >(input, input_zero, weight, rescale, output)
-            {
+        // AVX-512F has AVX2; `has_vnni` checks VNNI, VL and BW; `rows_avx2` is
+        // safe code compiled with AVX2.
+        let done = unsafe {
+            if isa == Isa::Avx512 && simd::has_vnni() {
+                simd::qconv::conv2d_vnni::<
+                    SH,
+                    SW,
+                    PT,
+                    PL,
+                    PR,
+                    DH,
+                    DW,
+                    G,
+                    C,
+                    H,
+                    W,
+                    O,
+                    CG,
+                    KH,
+                    KW,
+                    OH,
+                    OW,
+                >(None, input, input_zero, weight, rescale, output)
+            } else {
+                simd::qconv::conv2d_avx2::<
+                    SH,
+                    SW,
+                    PT,
+                    PL,
+                    PR,
+                    DH,
+                    DW,
+                    G,
+                    C,
+                    H,
+                    W,
+                    O,
+                    CG,
+                    KH,
+                    KW,
+                    OH,
+                    OW,
+                >(None, input, input_zero, weight, rescale, output)
+            }
+        };
+        if !done {
+            // SAFETY: as above.
+            unsafe {
                 rows_avx2::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
                     input, input_zero, weight, rescale, output,
                 );
@@ -341,7 +367,7 @@ mod tests {
     use crate::quant::test_util::{bytes, check, multipliers};
     use crate::quant::{Clamp, Requant, Rescale, Rounding};
     use crate::reference::{quant_conv2d, test_util::Rng, Conv2dParams, PaddingMode};
-    use crate::simd::{self, Isa};
+    use crate::simd;
     use std::vec::Vec;
 
     macro_rules! case {
@@ -438,7 +464,7 @@ mod tests {
             } else {
                 assert!(y.as_flattened().as_flattened().iter().all(|&v| v == 0));
             }
-            for isa in [Isa::Portable, simd::best()] {
+            for isa in crate::quant::test_util::isas() {
                 let mut y = [[[0i8; $ow]; $oh]; $o];
                 conv2d_with::<
                     $sh,

@@ -40,8 +40,8 @@ pub fn linear<const I: usize, const O: usize>(
     linear_with(simd::best(), input, input_zero, weight, rescale, output);
 }
 
-/// [`linear`] on `isa` (AVX2 and AVX-512 machines take `simd::qlinear`;
-/// the tests run each).
+/// [`linear`] on `isa` (AVX2 and AVX-512 machines take `simd::qlinear`,
+/// with VNNI where the CPU has it; the tests run each).
 pub(crate) fn linear_with<const I: usize, const O: usize>(
     isa: Isa,
     input: &[i8; I],
@@ -53,9 +53,15 @@ pub(crate) fn linear_with<const I: usize, const O: usize>(
     #[cfg(target_arch = "x86_64")]
     if isa != Isa::Portable {
         // SAFETY: `isa` is AVX2 or AVX-512F only when `simd::best` found
-        // them on this CPU (or the build enables them), and every CPU with
-        // AVX-512F has AVX2.
-        unsafe { simd::qlinear::linear_avx2(input, input_zero, weight, rescale, output) };
+        // them on this CPU (or the build enables them), every CPU with
+        // AVX-512F has AVX2, and `has_vnni` checks VNNI, VL and BW.
+        unsafe {
+            if isa == Isa::Avx512 && simd::has_vnni() {
+                simd::qlinear::linear_vnni(input, input_zero, weight, rescale, output);
+            } else {
+                simd::qlinear::linear_avx2(input, input_zero, weight, rescale, output);
+            }
+        }
         return;
     }
     let _ = isa;
@@ -96,7 +102,7 @@ mod tests {
     use crate::quant::test_util::{bytes, check, multipliers};
     use crate::quant::{Clamp, Requant, Rescale, Rounding};
     use crate::reference::test_util::Rng;
-    use crate::simd::{self, Isa};
+    use crate::simd;
 
     fn case<const I: usize, const O: usize>(seed: u32, bias: bool, relu: bool) {
         let mut rng = Rng::new(seed);
@@ -134,7 +140,7 @@ mod tests {
             clamp,
             rounding: Rounding::Single,
         };
-        for isa in [Isa::Portable, simd::best()] {
+        for isa in crate::quant::test_util::isas() {
             let mut y = [0i8; O];
             linear_with(isa, &x, zp, &w, &r, &mut y);
             check(&y, &acc, &r, &real, "linear");

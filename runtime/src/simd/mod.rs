@@ -107,6 +107,27 @@ pub(crate) fn has_avx2_fma() -> bool {
     }
 }
 
+/// Whether the CPU running this code has AVX-512 VNNI, VL and BW
+/// (`vpdpbusd` on 256-bit vectors, masked byte loads: x86-64 since Ice Lake
+/// / Zen 4), for the int8 kernels.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_vnni() -> bool {
+    #[cfg(any(feature = "std", test))]
+    {
+        std::is_x86_feature_detected!("avx512vnni")
+            && std::is_x86_feature_detected!("avx512vl")
+            && std::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(any(feature = "std", test)))]
+    {
+        cfg!(all(
+            target_feature = "avx512vnni",
+            target_feature = "avx512vl"
+        ))
+    }
+}
+
 /// The widest instruction set this CPU supports; see the module docs.
 #[inline]
 pub(crate) fn best() -> Isa {

@@ -8,14 +8,24 @@
 //! LeNet-5's `fc1` (400 → 120) is a 48 KB weight stream read once per
 //! image; four rows per step share each input load and keep four
 //! independent sums in flight.
+//!
+//! With AVX-512 VNNI ([`linear_vnni`]) the input is instead `x + 128` as
+//! unsigned bytes and the weights are read as they are, 32 per vector (the
+//! last vector a masked load, zeros past the end: no scalar tail), into
+//! `vpdpbusd` (32 multiply-adds in one instruction, no widening). It sums
+//! `(x + 128) · w`; the row's `Σ w`, summed by a second `vpdpbusd` against
+//! ones from the weights already in registers, turns that into `Σ (x −
+//! zp) · w` (minus `(zp + 128) · Σ w`): exact, the same bits.
 
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
 
 use crate::quant::Rescale;
 use core::arch::x86_64::{
     __m128i, __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_cvtepi8_epi16,
-    _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_si256, _mm256_madd_epi16,
-    _mm256_setzero_si256, _mm_add_epi32, _mm_loadu_si128, _mm_storeu_si128,
+    _mm256_dpbusd_epi32, _mm256_extracti128_si256, _mm256_hadd_epi32, _mm256_loadu_si256,
+    _mm256_madd_epi16, _mm256_maskz_loadu_epi8, _mm256_mullo_epi32, _mm256_set1_epi32,
+    _mm256_set1_epi8, _mm256_setzero_si256, _mm256_sub_epi32, _mm_add_epi32, _mm_loadu_si128,
+    _mm_storeu_si128,
 };
 
 /// Inputs per step: one vector of sixteen `i16`s.
@@ -90,8 +100,20 @@ unsafe fn dots4(x: &[i16], rows: [&[i8]; 4]) -> [i32; 4] {
             }
         }
     }
+    // SAFETY: AVX2 as above.
+    unsafe { sums4(acc) }
+}
+
+/// Each vector's eight lanes summed.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
+#[inline(always)]
+unsafe fn sums4(acc: [__m256i; 4]) -> [i32; 4] {
     let mut out = [0i32; 4];
-    // SAFETY: AVX2 as above; the store writes the four `i32`s of `out`.
+    // SAFETY: the caller guarantees AVX2; the store writes the four `i32`s
+    // of `out`.
     unsafe {
         // Horizontal sums: pairs, then quads, then the two 128-bit halves.
         let ab = _mm256_hadd_epi32(acc[0], acc[1]);
@@ -104,4 +126,80 @@ unsafe fn dots4(x: &[i16], rows: [&[i8]; 4]) -> [i32; 4] {
         _mm_storeu_si128(out.as_mut_ptr().cast::<__m128i>(), sum);
     }
     out
+}
+
+/// Input bytes per step of the VNNI kernel: one vector.
+const BYTES: usize = 32;
+
+/// The kernel with `vpdpbusd` (see the module docs).
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and AVX-512 VNNI, VL and BW.
+#[target_feature(enable = "avx2,avx512vnni,avx512vl,avx512bw")]
+pub(crate) unsafe fn linear_vnni<const I: usize, const O: usize>(
+    input: &[i8; I],
+    input_zero: i8,
+    weight: &[[i8; I]; O],
+    rescale: &Rescale<'_, O>,
+    output: &mut [i8; O],
+) {
+    #[allow(clippy::cast_sign_loss)] // x + 128 in 0..=255.
+    let x: [u8; I] = core::array::from_fn(|i| (i16::from(input[i]) + 128) as u8);
+    let mut o = 0;
+    while o + 4 <= O {
+        let rows = [&weight[o], &weight[o + 1], &weight[o + 2], &weight[o + 3]];
+        // SAFETY: the caller guarantees the instruction sets.
+        let sums = unsafe { dots4_vnni(&x, rows.map(|r| &r[..]), input_zero) };
+        for (k, &s) in sums.iter().enumerate() {
+            output[o + k] = rescale.store(o + k, s);
+        }
+        o += 4;
+    }
+    for o in o..O {
+        let row = &weight[o];
+        // SAFETY: as above.
+        let sums = unsafe { dots4_vnni(&x, [row, row, row, row].map(|r| &r[..]), input_zero) };
+        output[o] = rescale.store(o, sums[0]);
+    }
+}
+
+/// The four rows' sums of `(x − zp) · w` over `x + 128`.
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and AVX-512 VNNI, VL and BW.
+#[inline(always)]
+unsafe fn dots4_vnni(x: &[u8], rows: [&[i8]; 4], zp: i8) -> [i32; 4] {
+    // SAFETY: the caller guarantees the instruction sets.
+    let (mut acc, mut sum, ones) = unsafe {
+        (
+            [_mm256_setzero_si256(); 4],
+            [_mm256_setzero_si256(); 4],
+            _mm256_set1_epi8(1),
+        )
+    };
+    for k in (0..x.len()).step_by(BYTES) {
+        // The last chunk's bytes past the end read as zeros: they add 0.
+        let n = (x.len() - k).min(BYTES);
+        let mask = u32::MAX >> (BYTES - n);
+        // SAFETY: as above; each masked load reads the `n` bytes of `x` and
+        // of each row from `k` on, which are in them.
+        unsafe {
+            let xv = _mm256_maskz_loadu_epi8(mask, x[k..].as_ptr().cast::<i8>());
+            for ((acc, sum), row) in acc.iter_mut().zip(&mut sum).zip(rows) {
+                let w = _mm256_maskz_loadu_epi8(mask, row[k..].as_ptr());
+                *acc = _mm256_dpbusd_epi32(*acc, xv, w);
+                *sum = _mm256_dpbusd_epi32(*sum, ones, w);
+            }
+        }
+    }
+    // SAFETY: as above.
+    unsafe {
+        let by = _mm256_set1_epi32(i32::from(zp) + 128);
+        for (acc, sum) in acc.iter_mut().zip(sum) {
+            *acc = _mm256_sub_epi32(*acc, _mm256_mullo_epi32(sum, by));
+        }
+        sums4(acc)
+    }
 }

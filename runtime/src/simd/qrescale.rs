@@ -110,6 +110,25 @@ impl Lanes {
         }
     }
 
+    /// These lanes with `offset[k]` added to lane `k`'s bias (wrapping, as
+    /// the bias adds): what turns an accumulator that is off by a known
+    /// amount per channel into the right one (`simd::qconv`'s quads).
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn offset(self, offset: [i32; 8]) -> Lanes {
+        // SAFETY: the caller guarantees AVX2; the load reads the eight
+        // `i32`s of `offset`.
+        let offset = unsafe { _mm256_loadu_si256(offset.as_ptr().cast::<__m256i>()) };
+        Lanes {
+            // SAFETY: as above.
+            bias: unsafe { _mm256_add_epi32(self.bias, offset) },
+            ..self
+        }
+    }
+
     /// `Rescale::store(channel, acc[k])` for the eight lanes `k`, as `i32`s
     /// in `[clamp.min, clamp.max]`.
     ///

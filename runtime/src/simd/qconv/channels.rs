@@ -1,19 +1,19 @@
 //! Output channels in lanes: a block of 6 output pixels by 16 output
 //! channels (two vectors; or 12 pixels by 8), 12 accumulators in
-//! registers; each tap is one or two loads of packed weight pairs, one
-//! broadcast pair of input taps per pixel and one `vpmaddwd` per pixel and
-//! vector. Only the output's pixels are computed, in any order, so nothing
+//! registers; each lane of taps is one or two loads of packed weight lanes,
+//! one broadcast input lane per pixel and one multiply-add ([`Dot::mac`])
+//! per pixel and vector. Only the output's pixels are computed, in any order, so nothing
 //! is thrown away at the row ends: the better choice when the planes are
 //! much wider than the output (LeNet-5's conv2: 14 for 10) and the layer
 //! has 8 or more output channels.
 
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
 
+use super::dot::Dot;
 use super::Operands;
 use crate::simd::qrescale::Lanes;
 use core::arch::x86_64::{
-    __m256i, _mm256_add_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi32,
-    _mm256_setzero_si256, _mm256_storeu_si256,
+    __m256i, _mm256_loadu_si256, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256,
 };
 
 /// Output channels per block, at most.
@@ -25,9 +25,15 @@ pub(super) const CHANNELS: usize = 16;
 ///
 /// # Safety
 ///
-/// The CPU must have AVX2.
+/// The CPU must have AVX2 and `D`'s instruction set.
 #[inline(always)]
-pub(super) unsafe fn run<const V: usize, const P: usize, const OH: usize, const OW: usize>(
+pub(super) unsafe fn run<
+    D: Dot,
+    const V: usize,
+    const P: usize,
+    const OH: usize,
+    const OW: usize,
+>(
     ops: &Operands<'_, CHANNELS>,
     lanes: &[Lanes; V],
     oy0: usize,
@@ -46,8 +52,8 @@ pub(super) unsafe fn run<const V: usize, const P: usize, const OH: usize, const 
             let (r, x) = at(k);
             r * ops.wu + x
         });
-        // SAFETY: the caller guarantees AVX2.
-        let acc = unsafe { tile::<V, P>(ops, &n) };
+        // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
+        let acc = unsafe { tile::<D, V, P>(ops, &n) };
         for (k, acc) in acc.iter().enumerate().take(pixels - m0) {
             let (r, x) = at(k);
             for (v, (acc, lanes)) in acc.iter().zip(lanes).enumerate() {
@@ -72,19 +78,19 @@ pub(super) unsafe fn run<const V: usize, const P: usize, const OH: usize, const 
 ///
 /// # Safety
 ///
-/// The CPU must have AVX2.
+/// The CPU must have AVX2 and `D`'s instruction set.
 #[inline(always)]
-unsafe fn tile<const V: usize, const P: usize>(
+unsafe fn tile<D: Dot, const V: usize, const P: usize>(
     ops: &Operands<'_, CHANNELS>,
     n: &[usize; P],
 ) -> [[__m256i; V]; P] {
-    // SAFETY: the caller guarantees AVX2.
+    // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
     let mut acc = [[unsafe { _mm256_setzero_si256() }; V]; P];
     for (&off, w) in ops.offsets.iter().zip(ops.packed) {
         let taps = &ops.planes[off..];
         // (A loop, not `array::from_fn`: a closure does not inherit the
         // target features, and the load would stay a call.)
-        // SAFETY: the caller guarantees AVX2.
+        // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
         let mut wv = [unsafe { _mm256_setzero_si256() }; V];
         for (v, wv) in wv.iter_mut().enumerate() {
             // SAFETY: the caller guarantees AVX2; the load reads eight of
@@ -92,11 +98,11 @@ unsafe fn tile<const V: usize, const P: usize>(
             *wv = unsafe { _mm256_loadu_si256(w[8 * v..][..8].as_ptr().cast::<__m256i>()) };
         }
         for (acc, &n) in acc.iter_mut().zip(n) {
-            // SAFETY: the caller guarantees AVX2.
+            // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
             unsafe {
                 let x = _mm256_set1_epi32(taps[n]);
                 for (acc, &w) in acc.iter_mut().zip(&wv) {
-                    *acc = _mm256_add_epi32(*acc, _mm256_madd_epi16(x, w));
+                    *acc = D::mac(*acc, x, w);
                 }
             }
         }

@@ -1,25 +1,28 @@
-//! The int8 convolution ([`crate::quant::conv::conv2d`]) with AVX2's
-//! `vpmaddwd`: sixteen `i16 · i16` products summed in pairs into eight
-//! `i32` lanes per instruction, exact (no saturation: `|x − zp| ≤ 255`,
-//! `|w| ≤ 128`), so the results are the portable kernel's bit for bit.
+//! The int8 convolution ([`crate::quant::conv::conv2d`]) on x86, in two
+//! lane formats ([`dot`]): with AVX2, `vpmaddwd` on pairs of `i16` taps
+//! (sixteen products summed in pairs into eight `i32` lanes, then
+//! `vpaddd`); with AVX-512 VNNI, `vpdpbusd` on quads of byte taps (32
+//! products summed in fours and accumulated in one instruction). Both are
+//! exact (no saturation: `|x − zp| ≤ 255`, `|w| ≤ 128`), so the results are
+//! the portable kernel's bit for bit.
 //!
-//! # Layout: pairs of taps in `i32` lanes ([`planes`])
+//! # Layout: taps in `i32` lanes ([`planes`])
 //!
-//! `vpmaddwd` multiplies lane pairs: each `i32` lane of the input holds two
-//! taps' `x − zp` as `i16`s, each of the weight's the two matching weights.
-//! The kernel pairs taps of consecutive channels `(c, c + 1)` when a group
-//! has an even number of channels, and otherwise of consecutive kernel
-//! columns `(j, j + 1)` (an odd kernel width pairs its last column with a
-//! zero weight).
+//! Each `i32` lane of the input holds `K` taps (2 or 4), each of the
+//! weight's the `K` matching weights: `cs` consecutive channels by `ks`
+//! consecutive kernel columns, `cs · ks = K`, with as many channels as
+//! divide a group's (LeNet-5's conv2, 6 channels: pairs of channels, or in
+//! quads pairs of channels by pairs of columns; its conv1, one channel:
+//! pairs or quads of columns). Columns past the kernel's width weigh 0.
 //!
-//! The input of a band of output rows is rewritten once into such pairs
-//! (the "planes", on the stack), zero padding included (`x − zp` of a
-//! padded tap is 0) and split into the `SH · SW` phases of the stride
-//! (space to depth: phase `(a, b)` holds padded rows `SH·u + a`, columns
-//! `SW·v + b`). In a phase plane of width `wu`, output pixel `(r, x)`'s tap
-//! `(i, j)` sits at `(r + i·DH / SH) · wu + x + j·DW / SW`: with pixel
-//! indices `n = r · wu + x`, every tap is at a fixed offset from `n`, for
-//! any stride, dilation and padding.
+//! The input of a band of output rows is rewritten once into such lanes
+//! (the "planes", on the stack), zero padding included (a padded tap holds
+//! what adds 0: `x − zp = 0`, or for quads `zp + 128`) and split into the
+//! `SH · SW` phases of the stride (space to depth: phase `(a, b)` holds
+//! padded rows `SH·u + a`, columns `SW·v + b`). In a phase plane of width
+//! `wu`, output pixel `(r, x)`'s tap `(i, j)` sits at `(r + i·DH / SH) · wu
+//! + x + j·DW / SW`: with pixel indices `n = r · wu + x`, every tap is at a
+//! fixed offset from `n`, for any stride, dilation and padding.
 //!
 //! # Two micro-kernels
 //!
@@ -34,31 +37,35 @@
 //! time: LeNet-5's conv1 (6 channels, planes 32 wide for 28 outputs)
 //! the first, conv2 (16 channels, 14 for 10) the second.
 //! Both keep 12 accumulators in registers across all the taps, then
-//! requantize them in vector form ([`Lanes::store`]) and write the valid
-//! outputs.
+//! requantize them in vector form ([`Lanes::store`], the quads' correction
+//! added to the bias) and write the valid outputs. Both are generic over
+//! the lane format; the two entry points ([`conv2d_avx2`],
+//! [`conv2d_vnni`]) compile them with their instruction sets.
 //!
 //! Scratch space is on the stack: the planes in a fixed 24 KiB buffer
 //! (not zeroed first: [`planes::fill`] writes every element it hands out),
 //! the tap offsets and packed weights in arrays sized by the layer. A
 //! layer is cut into bands of output rows whose planes fit. Layers where
-//! not even one row fits, or with more than [`TAPS`] pairs of taps per
+//! not even one row fits, or with more than [`TAPS`] lanes of taps per
 //! output, or with single rounding, return `false` and run on the
 //! portable kernel.
 
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
 
 mod channels;
+mod dot;
 mod pixels;
 mod planes;
 
 use super::qrescale::Lanes;
 use crate::quant::Rescale;
 use core::mem::MaybeUninit;
+use dot::{Dot, Pairs, Quads};
 use planes::Geometry;
 
 /// `i32`s of pair planes a band may use (24 KiB).
 const PLANES: usize = 6 * 1024;
-/// Pairs of taps per output channel the packed weights hold.
+/// Lanes of taps per output channel the packed weights hold.
 const TAPS: usize = 384;
 /// Pixel indices per tile of the pixels kernel: two vectors of eight.
 const NT: usize = 16;
@@ -80,7 +87,10 @@ const fn channels_in_lanes(geo: &Geometry, per_group: usize, oh: usize, ow: usiz
     channels < pixels
 }
 
-/// The kernel; `false` (nothing written) if the layer does not fit it.
+/// The kernel on pairs with `vpmaddwd`, with the micro-kernel
+/// `by_channels` says (`None`: the one with fewer multiply-adds, decided at
+/// compile time; the tests run both on every layer); `false` (nothing
+/// written) if the layer does not fit it.
 ///
 /// # Safety
 ///
@@ -106,21 +116,16 @@ pub(crate) unsafe fn conv2d_avx2<
     const OH: usize,
     const OW: usize,
 >(
+    by_channels: Option<bool>,
     input: &[[[i8; W]; H]; C],
     input_zero: i8,
     weight: &[[[[i8; KW]; KH]; CG]; O],
     rescale: &Rescale<'_, O>,
     output: &mut [[[i8; OW]; OH]; O],
 ) -> bool {
-    let by_channels = const {
-        match Geometry::new((SH, SW, DH, DW), (CG, KH, KW), (PL, W, PR), OH) {
-            Some(geo) => channels_in_lanes(&geo, O / G, OH, OW),
-            None => false,
-        }
-    };
     // SAFETY: the caller guarantees AVX2.
     unsafe {
-        conv2d_by::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+        conv2d_by::<Pairs, SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
             by_channels,
             input,
             input_zero,
@@ -131,16 +136,14 @@ pub(crate) unsafe fn conv2d_avx2<
     }
 }
 
-/// [`conv2d_avx2`] with the micro-kernel chosen by the caller (the tests
-/// run both on every layer).
+/// [`conv2d_avx2`] on quads with `vpdpbusd`.
 ///
 /// # Safety
 ///
-/// The CPU must have AVX2.
-#[target_feature(enable = "avx2")]
-#[inline]
+/// The CPU must have AVX2 and AVX-512 VNNI, VL and BW.
+#[target_feature(enable = "avx2,avx512vnni,avx512vl,avx512bw")]
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
-unsafe fn conv2d_by<
+pub(crate) unsafe fn conv2d_vnni<
     const SH: usize,
     const SW: usize,
     const PT: usize,
@@ -159,7 +162,54 @@ unsafe fn conv2d_by<
     const OH: usize,
     const OW: usize,
 >(
-    by_channels: bool,
+    by_channels: Option<bool>,
+    input: &[[[i8; W]; H]; C],
+    input_zero: i8,
+    weight: &[[[[i8; KW]; KH]; CG]; O],
+    rescale: &Rescale<'_, O>,
+    output: &mut [[[i8; OW]; OH]; O],
+) -> bool {
+    // SAFETY: the caller guarantees the instruction sets.
+    unsafe {
+        conv2d_by::<Quads, SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+            by_channels,
+            input,
+            input_zero,
+            weight,
+            rescale,
+            output,
+        )
+    }
+}
+
+/// The kernel on `D`'s lanes (see [`conv2d_avx2`]).
+///
+/// # Safety
+///
+/// The CPU must have AVX2 and `D`'s instruction set.
+#[inline(always)]
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+unsafe fn conv2d_by<
+    D: Dot,
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const PR: usize,
+    const DH: usize,
+    const DW: usize,
+    const G: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const O: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    by_channels: Option<bool>,
     input: &[[[i8; W]; H]; C],
     input_zero: i8,
     weight: &[[[[i8; KW]; KH]; CG]; O],
@@ -167,17 +217,18 @@ unsafe fn conv2d_by<
     output: &mut [[[i8; OW]; OH]; O],
 ) -> bool {
     // Evaluated at compile time: every loop bound below is a constant.
-    let geo = const { Geometry::new((SH, SW, DH, DW), (CG, KH, KW), (PL, W, PR), OH) };
+    let geo = const { Geometry::new(D::K, (SH, SW, DH, DW), (CG, KH, KW), (PL, W, PR), OH) };
     let Some(geo) = geo else {
         return false;
     };
-    // SAFETY: AVX2 is enabled on this function.
+    // SAFETY: the caller guarantees AVX2.
     if unsafe { Lanes::new(rescale, 0) }.is_none() {
         return false;
     }
-    // SAFETY: the caller guarantees AVX2.
+    let by_channels = by_channels.unwrap_or(channels_in_lanes(&geo, O / G, OH, OW));
+    // SAFETY: the caller guarantees the instruction sets.
     unsafe {
-        layer::<SH, SW, PT, PL, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+        layer::<D, SH, SW, PT, PL, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
             &geo,
             by_channels,
             input,
@@ -190,17 +241,15 @@ unsafe fn conv2d_by<
     true
 }
 
-/// The layer, band by band and group by group, once it is known to fit:
-/// its scratch arrays (sized by the layer, and so at most a few tens of
-/// KiB) live in this function's frame only.
+/// The layer, band by band and group by group, once it is known to fit.
 ///
 /// # Safety
 ///
-/// The CPU must have AVX2.
-#[target_feature(enable = "avx2")]
-#[inline(never)]
+/// The CPU must have AVX2 and `D`'s instruction set.
+#[inline(always)]
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 unsafe fn layer<
+    D: Dot,
     const SH: usize,
     const SW: usize,
     const PT: usize,
@@ -237,10 +286,10 @@ unsafe fn layer<
         for g in 0..G {
             let band = Band {
                 geo,
-                planes: planes::fill::<SH, SW, PT, PL, DW, H, W>(
+                planes: planes::fill::<D, SH, SW, PT, PL, DW, H, W>(
                     geo,
                     &input[g * CG..][..CG],
-                    i32::from(input_zero),
+                    input_zero,
                     oy0,
                     rows,
                     &mut planes,
@@ -248,18 +297,34 @@ unsafe fn layer<
                 offsets,
                 oy0,
                 rows,
+                zp: input_zero,
             };
             let outputs = g * per_group..(g + 1) * per_group;
-            // SAFETY: AVX2 is enabled on this function.
+            // SAFETY: the caller guarantees the instruction sets.
             unsafe {
                 if by_channels {
-                    band.by_channels::<KH, KW, CG, O, OH, OW>(weight, rescale, outputs, output);
+                    band.by_channels::<D, KH, KW, CG, O, OH, OW>(weight, rescale, outputs, output);
                 } else {
-                    band.by_pixels::<KH, KW, CG, O, OH, OW>(weight, rescale, outputs, output);
+                    band.by_pixels::<D, KH, KW, CG, O, OH, OW>(weight, rescale, outputs, output);
                 }
             }
         }
     }
+}
+
+/// `D`'s correction ([`Dot::correction`]) of output channel `w`.
+#[inline(always)]
+fn correction<D: Dot, const KH: usize, const KW: usize, const CG: usize>(
+    w: &[[[i8; KW]; KH]; CG],
+    zp: i8,
+) -> i32 {
+    let sum = w
+        .as_flattened()
+        .as_flattened()
+        .iter()
+        .map(|&v| i32::from(v))
+        .sum();
+    D::correction(zp, sum)
 }
 
 /// One group's planes over one band of output rows.
@@ -269,6 +334,8 @@ struct Band<'a> {
     offsets: &'a [usize],
     oy0: usize,
     rows: usize,
+    /// The input's zero point.
+    zp: i8,
 }
 
 impl Band<'_> {
@@ -276,9 +343,10 @@ impl Band<'_> {
     ///
     /// # Safety
     ///
-    /// The CPU must have AVX2.
+    /// The CPU must have AVX2 and `D`'s instruction set.
     #[inline(always)]
     unsafe fn by_pixels<
+        D: Dot,
         const KH: usize,
         const KW: usize,
         const CG: usize,
@@ -297,7 +365,7 @@ impl Band<'_> {
         let packed = &mut packed.as_flattened_mut().as_flattened_mut()[..self.offsets.len()];
         for o0 in outputs.clone().step_by(N) {
             let b = N.min(outputs.end - o0);
-            planes::pack::<KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], packed);
+            planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], packed);
             let ops = Operands {
                 planes: self.planes,
                 offsets: self.offsets,
@@ -306,31 +374,61 @@ impl Band<'_> {
             };
             // Block channel k's rescaling (past the block's end, unused).
             let lanes = |k: usize| {
+                let o = o0 + k.min(b - 1);
+                let offset = correction::<D, KH, KW, CG>(&weight[o], self.zp);
                 // SAFETY: the caller guarantees AVX2.
-                unsafe { Lanes::new(rescale, o0 + k.min(b - 1)) }.expect("double rounding")
+                unsafe {
+                    Lanes::new(rescale, o)
+                        .expect("double rounding")
+                        .offset([offset; 8])
+                }
             };
             let (oy0, rows, out) = (self.oy0, self.rows, &mut output[o0..o0 + b]);
-            // SAFETY: the caller guarantees AVX2.
+            // SAFETY: the caller guarantees AVX2 and `D`'s instruction set.
             unsafe {
                 match b {
-                    6 => {
-                        pixels::run::<6, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
-                    }
-                    5 => {
-                        pixels::run::<5, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
-                    }
-                    4 => {
-                        pixels::run::<4, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
-                    }
-                    3 => {
-                        pixels::run::<3, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
-                    }
-                    2 => {
-                        pixels::run::<2, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
-                    }
-                    _ => {
-                        pixels::run::<1, OH, OW>(&ops, &core::array::from_fn(lanes), oy0, rows, out)
-                    }
+                    6 => pixels::run::<D, 6, OH, OW>(
+                        &ops,
+                        &core::array::from_fn(lanes),
+                        oy0,
+                        rows,
+                        out,
+                    ),
+                    5 => pixels::run::<D, 5, OH, OW>(
+                        &ops,
+                        &core::array::from_fn(lanes),
+                        oy0,
+                        rows,
+                        out,
+                    ),
+                    4 => pixels::run::<D, 4, OH, OW>(
+                        &ops,
+                        &core::array::from_fn(lanes),
+                        oy0,
+                        rows,
+                        out,
+                    ),
+                    3 => pixels::run::<D, 3, OH, OW>(
+                        &ops,
+                        &core::array::from_fn(lanes),
+                        oy0,
+                        rows,
+                        out,
+                    ),
+                    2 => pixels::run::<D, 2, OH, OW>(
+                        &ops,
+                        &core::array::from_fn(lanes),
+                        oy0,
+                        rows,
+                        out,
+                    ),
+                    _ => pixels::run::<D, 1, OH, OW>(
+                        &ops,
+                        &core::array::from_fn(lanes),
+                        oy0,
+                        rows,
+                        out,
+                    ),
                 }
             }
         }
@@ -340,9 +438,10 @@ impl Band<'_> {
     ///
     /// # Safety
     ///
-    /// The CPU must have AVX2.
+    /// The CPU must have AVX2 and `D`'s instruction set.
     #[inline(always)]
     unsafe fn by_channels<
+        D: Dot,
         const KH: usize,
         const KW: usize,
         const CG: usize,
@@ -361,7 +460,7 @@ impl Band<'_> {
         let packed = &mut packed.as_flattened_mut().as_flattened_mut()[..self.offsets.len()];
         for o0 in outputs.clone().step_by(N) {
             let b = N.min(outputs.end - o0);
-            planes::pack::<KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], packed);
+            planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], packed);
             let ops = Operands {
                 planes: self.planes,
                 offsets: self.offsets,
@@ -371,20 +470,20 @@ impl Band<'_> {
             // Lane k of vector v is channel o0 + 8v + k (the last one again
             // past the block's end; those lanes are not stored).
             let lanes = |v: usize| {
+                let o: [usize; 8] = core::array::from_fn(|k| o0 + (8 * v + k).min(b - 1));
+                let offset = o.map(|o| correction::<D, KH, KW, CG>(&weight[o], self.zp));
                 // SAFETY: the caller guarantees AVX2.
                 unsafe {
-                    Lanes::channels(
-                        rescale,
-                        core::array::from_fn(|k| o0 + (8 * v + k).min(b - 1)),
-                    )
+                    Lanes::channels(rescale, o)
+                        .expect("double rounding")
+                        .offset(offset)
                 }
-                .expect("double rounding")
             };
             let (oy0, rows, out) = (self.oy0, self.rows, &mut output[o0..o0 + b]);
-            // SAFETY: the caller guarantees AVX2.
+            // SAFETY: the caller guarantees AVX2 and `D`'s instruction set.
             unsafe {
                 if b > 8 {
-                    channels::run::<2, 6, OH, OW>(
+                    channels::run::<D, 2, 6, OH, OW>(
                         &ops,
                         &core::array::from_fn(lanes),
                         oy0,
@@ -392,7 +491,7 @@ impl Band<'_> {
                         out,
                     );
                 } else {
-                    channels::run::<1, 12, OH, OW>(
+                    channels::run::<D, 1, 12, OH, OW>(
                         &ops,
                         &core::array::from_fn(lanes),
                         oy0,
@@ -407,10 +506,11 @@ impl Band<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::conv2d_by;
+    use super::{conv2d_avx2, conv2d_vnni};
     use crate::quant::test_util::{bytes, check, multipliers};
     use crate::quant::{Clamp, Requant, Rescale, Rounding};
     use crate::reference::{quant_conv2d, test_util::Rng, Conv2dParams, PaddingMode};
+    use crate::simd::has_vnni;
     use std::vec::Vec;
 
     /// Both micro-kernels on one layer against the naive twin: exactly its
@@ -469,32 +569,59 @@ mod tests {
                 },
                 rounding: Rounding::Double,
             };
-            for by_channels in [false, true] {
+            let vnni = has_vnni();
+            for (quads, by_channels) in [(false, false), (false, true), (true, false), (true, true)]
+            {
+                if quads && !vnni {
+                    continue;
+                }
                 let mut y = [[[7i8; $ow]; $oh]; $o];
-                // SAFETY: AVX2 was detected by the caller.
+                // SAFETY: AVX2 was detected by the caller, VNNI above.
                 let done = unsafe {
-                    conv2d_by::<
-                        $sh,
-                        $sw,
-                        $pt,
-                        $pl,
-                        $pr,
-                        $dh,
-                        $dw,
-                        $g,
-                        $c,
-                        $h,
-                        $w,
-                        $o,
-                        CG,
-                        $kh,
-                        $kw,
-                        $oh,
-                        $ow,
-                    >(by_channels, &x, zp, &w, &r, &mut y)
+                    if quads {
+                        conv2d_vnni::<
+                            $sh,
+                            $sw,
+                            $pt,
+                            $pl,
+                            $pr,
+                            $dh,
+                            $dw,
+                            $g,
+                            $c,
+                            $h,
+                            $w,
+                            $o,
+                            CG,
+                            $kh,
+                            $kw,
+                            $oh,
+                            $ow,
+                        >(Some(by_channels), &x, zp, &w, &r, &mut y)
+                    } else {
+                        conv2d_avx2::<
+                            $sh,
+                            $sw,
+                            $pt,
+                            $pl,
+                            $pr,
+                            $dh,
+                            $dw,
+                            $g,
+                            $c,
+                            $h,
+                            $w,
+                            $o,
+                            CG,
+                            $kh,
+                            $kw,
+                            $oh,
+                            $ow,
+                        >(Some(by_channels), &x, zp, &w, &r, &mut y)
+                    }
                 };
-                assert_eq!(done, $fits, "seed {}", $seed);
-                let what = std::format!("seed {}, by channels {by_channels}", $seed);
+                let what = std::format!("seed {}, quads {quads}, by channels {by_channels}", $seed);
+                assert_eq!(done, if quads { $fits.1 } else { $fits.0 }, "{what}");
                 if done {
                     check(y.as_flattened().as_flattened(), &acc, &r, &real, &what);
                 } else {
@@ -514,24 +641,28 @@ mod tests {
         }
         // Stride 2, padding, an odd channel count in groups, depthwise,
         // dilation, a 10×4 kernel, pointwise; 1 to 24 outputs a group.
-        case!(1, fits = true; C=16 H=9 W=10 O=24 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
-        case!(2, fits = true; C=8 H=9 W=9 O=8 G=8 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
-        case!(3, fits = true; C=6 H=7 W=8 O=10 G=2 K=(3, 2) S=(1, 2) P=(0, 1, 0) D=(1, 1) -> (5, 4));
-        case!(4, fits = true; C=3 H=9 W=11 O=9 G=1 K=(3, 3) S=(1, 1) P=(2, 2, 1) D=(2, 2) -> (9, 10));
-        case!(5, fits = true; C=1 H=19 W=10 O=5 G=1 K=(10, 4) S=(2, 2) P=(4, 1, 1) D=(1, 1) -> (9, 5));
-        case!(6, fits = true; C=32 H=6 W=6 O=20 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (6, 6));
-        case!(7, fits = true; C=2 H=8 W=8 O=13 G=1 K=(2, 3) S=(3, 1) P=(1, 0, 2) D=(1, 2) -> (3, 6));
-        // Planes too big for one row, and too many taps: declined.
-        case!(8, fits = false; C=2 H=1 W=6200 O=1 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (1, 6200));
-        case!(9, fits = false; C=96 H=3 W=3 O=1 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (3, 3));
+        case!(1, fits = (true, true); C=16 H=9 W=10 O=24 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
+        case!(2, fits = (true, true); C=8 H=9 W=9 O=8 G=8 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
+        case!(3, fits = (true, true); C=6 H=7 W=8 O=10 G=2 K=(3, 2) S=(1, 2) P=(0, 1, 0) D=(1, 1) -> (5, 4));
+        case!(4, fits = (true, true); C=3 H=9 W=11 O=9 G=1 K=(3, 3) S=(1, 1) P=(2, 2, 1) D=(2, 2) -> (9, 10));
+        case!(5, fits = (true, true); C=1 H=19 W=10 O=5 G=1 K=(10, 4) S=(2, 2) P=(4, 1, 1) D=(1, 1) -> (9, 5));
+        case!(6, fits = (true, true); C=32 H=6 W=6 O=20 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (6, 6));
+        case!(7, fits = (true, true); C=2 H=8 W=8 O=13 G=1 K=(2, 3) S=(3, 1) P=(1, 0, 2) D=(1, 2) -> (3, 6));
+        // Dilated depthwise with padding (quads of columns, 4 for 3).
+        case!(14, fits = (true, true); C=8 H=7 W=7 O=8 G=8 K=(3, 3) S=(1, 1) P=(2, 2, 2) D=(2, 2) -> (7, 7));
+        // Planes too big for one row, and too many taps (for pairs; 96
+        // channels in quads fit, 192 do not): declined.
+        case!(8, fits = (false, false); C=2 H=1 W=6200 O=1 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (1, 6200));
+        case!(9, fits = (false, true); C=96 H=6 W=6 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (6, 6));
+        case!(15, fits = (false, false); C=192 H=3 W=3 O=1 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (3, 3));
         if cfg!(miri) {
             return;
         }
         // LeNet-5's two convolutions; bands (64 channels: 7 rows a band).
-        case!(10, fits = true; C=1 H=32 W=32 O=6 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (28, 28));
-        case!(11, fits = true; C=6 H=14 W=14 O=16 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (10, 10));
-        case!(12, fits = true; C=64 H=16 W=16 O=17 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (16, 16));
-        case!(13, fits = true; C=16 H=32 W=32 O=32 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (16, 16));
+        case!(10, fits = (true, true); C=1 H=32 W=32 O=6 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (28, 28));
+        case!(11, fits = (true, true); C=6 H=14 W=14 O=16 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (10, 10));
+        case!(12, fits = (true, true); C=64 H=16 W=16 O=17 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (16, 16));
+        case!(13, fits = (true, true); C=16 H=32 W=32 O=32 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (16, 16));
     }
 
     #[test]
@@ -548,19 +679,34 @@ mod tests {
             rounding: Rounding::Single,
         };
         let mut y = [[[0i8; 2]; 2]; 1];
-        for by_channels in [false, true] {
+        for by_channels in [Some(false), Some(true), None] {
+            let (x, w) = (&[[[1, 2], [3, 4]]], &[[[[1]]]]);
+            let mut done = Vec::new();
             // SAFETY: AVX2 was detected above.
-            let done = unsafe {
-                conv2d_by::<1, 1, 0, 0, 0, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2>(
+            done.push(unsafe {
+                conv2d_avx2::<1, 1, 0, 0, 0, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2>(
                     by_channels,
-                    &[[[1, 2], [3, 4]]],
+                    x,
                     0,
-                    &[[[[1]]]],
+                    w,
                     &r,
                     &mut y,
                 )
-            };
-            assert!(!done);
+            });
+            if has_vnni() {
+                // SAFETY: VNNI was detected.
+                done.push(unsafe {
+                    conv2d_vnni::<1, 1, 0, 0, 0, 1, 1, 1, 1, 2, 2, 1, 1, 1, 1, 2, 2>(
+                        by_channels,
+                        x,
+                        0,
+                        w,
+                        &r,
+                        &mut y,
+                    )
+                });
+            }
+            assert!(done.iter().all(|&d| !d));
         }
     }
 }

@@ -1,18 +1,18 @@
 //! Pixels in lanes: a tile of 16 consecutive pixel indices `n` (two
 //! vectors) by up to 6 output channels, 12 accumulators in registers; each
-//! tap is two loads from the planes, one broadcast weight pair per channel
-//! and two `vpmaddwd` per channel. The pixels at `x ≥ OW` of each row are
+//! lane of taps is two loads from the planes, one broadcast weight lane per
+//! channel and two multiply-adds ([`Dot::mac`]) per channel. The pixels at `x ≥ OW` of each row are
 //! computed and dropped, which is cheap when the planes are hardly wider
 //! than the output (LeNet-5's conv1: 32 for 28) and the layer has few
 //! output channels.
 
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
 
+use super::dot::Dot;
 use super::{Operands, NT};
 use crate::simd::qrescale::Lanes;
 use core::arch::x86_64::{
-    __m256i, _mm256_add_epi32, _mm256_loadu_si256, _mm256_madd_epi16, _mm256_set1_epi32,
-    _mm256_setzero_si256, _mm256_storeu_si256,
+    __m256i, _mm256_loadu_si256, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256,
 };
 
 /// Output channels per block, at most.
@@ -23,9 +23,9 @@ pub(super) const CHANNELS: usize = 6;
 ///
 /// # Safety
 ///
-/// The CPU must have AVX2.
+/// The CPU must have AVX2 and `D`'s instruction set.
 #[inline(always)]
-pub(super) unsafe fn run<const B: usize, const OH: usize, const OW: usize>(
+pub(super) unsafe fn run<D: Dot, const B: usize, const OH: usize, const OW: usize>(
     ops: &Operands<'_, CHANNELS>,
     lanes: &[Lanes; B],
     oy0: usize,
@@ -34,8 +34,8 @@ pub(super) unsafe fn run<const B: usize, const OH: usize, const OW: usize>(
 ) {
     let mut values = [[0i32; NT]; B];
     for n0 in (0..rows * ops.wu).step_by(NT) {
-        // SAFETY: the caller guarantees AVX2.
-        let acc = unsafe { tile::<B>(ops, n0) };
+        // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
+        let acc = unsafe { tile::<D, B>(ops, n0) };
         for ((v, acc), lanes) in values.iter_mut().zip(&acc).zip(lanes) {
             // SAFETY: the caller guarantees AVX2; each store writes the
             // eight `i32`s of one half of `v`.
@@ -70,10 +70,13 @@ pub(super) unsafe fn run<const B: usize, const OH: usize, const OW: usize>(
 ///
 /// # Safety
 ///
-/// The CPU must have AVX2.
+/// The CPU must have AVX2 and `D`'s instruction set.
 #[inline(always)]
-unsafe fn tile<const B: usize>(ops: &Operands<'_, CHANNELS>, n0: usize) -> [[__m256i; 2]; B] {
-    // SAFETY: the caller guarantees AVX2.
+unsafe fn tile<D: Dot, const B: usize>(
+    ops: &Operands<'_, CHANNELS>,
+    n0: usize,
+) -> [[__m256i; 2]; B] {
+    // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
     let mut acc = [[unsafe { _mm256_setzero_si256() }; 2]; B];
     for (&off, w) in ops.offsets.iter().zip(ops.packed) {
         let x = &ops.planes[off + n0..off + n0 + NT];
@@ -84,8 +87,8 @@ unsafe fn tile<const B: usize>(ops: &Operands<'_, CHANNELS>, n0: usize) -> [[__m
             let x1 = _mm256_loadu_si256(x[8..].as_ptr().cast::<__m256i>());
             for (acc, &w) in acc.iter_mut().zip(w) {
                 let w = _mm256_set1_epi32(w);
-                acc[0] = _mm256_add_epi32(acc[0], _mm256_madd_epi16(x0, w));
-                acc[1] = _mm256_add_epi32(acc[1], _mm256_madd_epi16(x1, w));
+                acc[0] = D::mac(acc[0], x0, w);
+                acc[1] = D::mac(acc[1], x1, w);
             }
         }
     }

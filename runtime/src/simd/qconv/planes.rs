@@ -1,20 +1,26 @@
 //! The layout both micro-kernels read: the layer's geometry, the input
-//! rewritten into pair planes, the tap offsets and the packed weight pairs
+//! rewritten into lane planes, the tap offsets and the packed weight lanes
 //! (see the parent module's docs).
 
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
 
+use super::dot::Dot;
 use super::{NT, PLANES, TAPS};
 use core::mem::MaybeUninit;
 
-/// How the kernel lays a layer out, from its const parameters.
+/// How the kernel lays a layer out, from its const parameters and the
+/// taps per lane `K` ([`Dot::K`]): each lane holds `cs` consecutive
+/// channels by `ks` consecutive kernel columns, `cs · ks = K`, as many
+/// channels as divide the group's.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Geometry {
-    /// Pairs of channels (`CG` even), else pairs of kernel columns.
-    pub(super) channel_pairs: bool,
-    /// Pair planes per group and phase: `CG / 2`, or `CG`.
+    /// Channels per lane (`K`, `K / 2` or 1, dividing `CG`).
+    pub(super) cs: usize,
+    /// Kernel columns per lane, `K / cs`.
+    pub(super) ks: usize,
+    /// Planes per group and phase: `CG / cs`.
     pub(super) cq: usize,
-    /// Pairs of taps per kernel row: `KW`, or `⌈KW / 2⌉`.
+    /// Lanes of taps per kernel row: `⌈KW / ks⌉`.
     pub(super) jq: usize,
     /// Phase plane width, `⌈(PL + W + PR) / SW⌉`.
     pub(super) wu: usize,
@@ -29,17 +35,18 @@ pub(super) struct Geometry {
 impl Geometry {
     /// The layout, or `None` if the layer does not fit the scratch space.
     pub(super) const fn new(
+        k: usize,
         (sh, sw, dh, dw): (usize, usize, usize, usize),
         (cg, kh, kw): (usize, usize, usize),
         (pl, w, pr): (usize, usize, usize),
         oh: usize,
     ) -> Option<Geometry> {
-        let channel_pairs = cg % 2 == 0;
-        let (cq, jq) = if channel_pairs {
-            (cg / 2, kw)
-        } else {
-            (cg, kw.div_ceil(2))
-        };
+        let mut cs = k;
+        while cg % cs != 0 {
+            cs /= 2;
+        }
+        let ks = k / cs;
+        let (cq, jq) = (cg / cs, kw.div_ceil(ks));
         let wu = (pl + w + pr).div_ceil(sw);
         let extra = (kh - 1) * dh / sh;
         let slack = NT + (kw - 1) * dw / sw;
@@ -50,7 +57,8 @@ impl Geometry {
         let rows = (PLANES / planes - slack) / wu - extra;
         let band = if rows < oh { rows } else { oh };
         Some(Geometry {
-            channel_pairs,
+            cs,
+            ks,
             cq,
             jq,
             wu,
@@ -60,25 +68,25 @@ impl Geometry {
         })
     }
 
-    /// Pairs of taps per output channel.
+    /// Lanes of taps per output channel.
     pub(super) const fn taps(&self, kh: usize) -> usize {
         self.cq * kh * self.jq
     }
 
-    /// Tap `t`'s pair plane (channel or channel pair, row, column pair) and
-    /// kernel row and column.
+    /// Lane `t`'s plane (its first channel over `cs`), kernel row and first
+    /// kernel column.
     #[inline(always)]
     pub(super) fn tap(&self, t: usize, kh: usize) -> (usize, usize, usize) {
         let (c, i, jq) = (t / (kh * self.jq), t / self.jq % kh, t % self.jq);
-        (c, i, if self.channel_pairs { jq } else { 2 * jq })
+        (c, i, jq * self.ks)
     }
-}
 
-/// Two `i16`s in one `i32` lane, `lo` first in memory (`vpmaddwd`'s order).
-#[inline(always)]
-#[allow(clippy::cast_sign_loss)] // Bit patterns.
-pub(super) fn pair(lo: i32, hi: i32) -> i32 {
-    (lo as u32 & 0xFFFF | (hi as u32) << 16).cast_signed()
+    /// Part `b` of a lane: its channel within the lane's `cs` and its
+    /// kernel column within the lane's `ks`.
+    #[inline(always)]
+    pub(super) fn part(&self, b: usize) -> (usize, usize) {
+        (b / self.ks, b % self.ks)
+    }
 }
 
 /// Each tap's offset from a pixel's index `n = r · wu + x` into the planes.
@@ -101,7 +109,7 @@ pub(super) fn offsets<
 }
 
 /// Rewrites the `CG` channels of one group, padded rows `oy0·SH ..` of a
-/// band of `rows` output rows, into pair planes (see the parent's docs),
+/// band of `rows` output rows, into lane planes (see the parent's docs),
 /// and returns them: every plane's rows, then zeros to the plane's end.
 ///
 /// The buffer is not zeroed first (that cost as much as filling it): this
@@ -111,6 +119,7 @@ pub(super) fn offsets<
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 pub(super) fn fill<
     'p,
+    D: Dot,
     const SH: usize,
     const SW: usize,
     const PT: usize,
@@ -121,28 +130,27 @@ pub(super) fn fill<
 >(
     geo: &Geometry,
     x: &[[[i8; W]; H]],
-    zp: i32,
+    zp: i8,
     oy0: usize,
     rows: usize,
     planes: &'p mut [MaybeUninit<i32>; PLANES],
 ) -> &'p [i32] {
     let len = geo.cq * SH * SW * geo.plane;
     let (used, _) = planes.split_at_mut(len);
+    // Part b of a lane: channel cs·c + channel(b), DW · shift(b) columns on.
+    let channel: [usize; 4] = core::array::from_fn(|b| geo.part(b).0);
+    let shift: [usize; 4] = core::array::from_fn(|b| geo.part(b).1 * DW);
     for (p, plane) in used.chunks_exact_mut(geo.plane).enumerate() {
-        // Plane p is phase (pr, pc) of channel (pair) c.
+        // Plane p is phase (pr, pc) of lane channels cs·c ..
         let (c, pr, pc) = (p / (SH * SW), p / SW % SH, p % SW);
-        // The two sources of each pair: channels (2c, 2c + 1), or channel c
-        // and itself DW columns on.
-        let (a, b, shift) = if geo.channel_pairs {
-            (&x[2 * c], &x[2 * c + 1], 0)
-        } else {
-            (&x[c], &x[c], DW)
-        };
         let (band, slack) = plane.split_at_mut((rows + geo.extra) * geo.wu);
         for (u, dest) in band.chunks_exact_mut(geo.wu).enumerate() {
             match ((oy0 + u) * SH + pr).checked_sub(PT).filter(|&r| r < H) {
-                Some(r) => fill_row::<SW, PL, W>(dest, &a[r], &b[r], shift, pc, zp),
-                None => dest.fill(MaybeUninit::new(0)),
+                Some(r) => {
+                    let src = channel.map(|k| &x[geo.cs * c + k.min(geo.cs - 1)][r]);
+                    fill_row::<D, SW, PL, W>(dest, &src, &shift, pc, zp);
+                }
+                None => dest.fill(MaybeUninit::new(D::join((0..D::K).map(|_| D::pad(zp))))),
             }
         }
         slack.fill(MaybeUninit::new(0));
@@ -153,63 +161,68 @@ pub(super) fn fill<
     unsafe { core::slice::from_raw_parts(used.as_ptr().cast::<i32>(), len) }
 }
 
-/// `dest[v] = pair(a[col] − zp, b[col + shift] − zp)` for the padded column
-/// `SW·v + pc` (`col` = padded − `PL`), a half being 0 outside the row.
-/// Writes every element of `dest`.
+/// `dest[v]` = the lane whose part `b` is `src[b][col + shift[b]]` for the
+/// padded column `col = SW·v + pc` (minus `PL`), [`Dot::pad`] outside the
+/// row. Writes every element of `dest`.
 #[inline(always)]
-fn fill_row<const SW: usize, const PL: usize, const W: usize>(
+fn fill_row<D: Dot, const SW: usize, const PL: usize, const W: usize>(
     dest: &mut [MaybeUninit<i32>],
-    a: &[i8; W],
-    b: &[i8; W],
-    shift: usize,
+    src: &[&[i8; W]; 4],
+    shift: &[usize; 4],
     pc: usize,
-    zp: i32,
+    zp: i8,
 ) {
-    let half = |row: &[i8; W], col: usize| -> i32 {
-        match col.checked_sub(PL) {
-            Some(k) if k < W => i32::from(row[k]) - zp,
-            _ => 0,
-        }
+    let part = |b: usize, col: usize| match (col + shift[b]).checked_sub(PL) {
+        Some(k) if k < W => D::input(src[b][k], zp),
+        _ => D::pad(zp),
     };
-    if SW == 1 && shift < W {
-        // Columns PL .. PL + W − shift have both halves inside: a plain loop.
-        let inner = W - shift;
-        for (d, (&x, &y)) in dest[PL..PL + inner]
-            .iter_mut()
-            .zip(a.iter().zip(&b[shift..]))
-        {
-            d.write(pair(i32::from(x) - zp, i32::from(y) - zp));
+    let widest = shift[D::K - 1];
+    if SW == 1 && widest < W {
+        // Columns PL .. PL + W − widest have every part inside: no tests.
+        let inner = W - widest;
+        let rows: [&[i8]; 4] = core::array::from_fn(|b| &src[b][shift[b]..][..inner]);
+        for (v, d) in dest[PL..PL + inner].iter_mut().enumerate() {
+            d.write(D::join((0..D::K).map(|b| D::input(rows[b][v], zp))));
         }
         for v in (0..PL).chain(PL + inner..dest.len()) {
-            dest[v].write(pair(half(a, v), half(b, v + shift)));
+            dest[v].write(D::join((0..D::K).map(|b| part(b, v))));
         }
         return;
     }
     for (v, d) in dest.iter_mut().enumerate() {
         let col = v * SW + pc;
-        d.write(pair(half(a, col), half(b, col + shift)));
+        d.write(D::join((0..D::K).map(|b| part(b, col))));
     }
 }
 
-/// The weight pairs of output channels `weight` in tap order: `packed[t][k]`
-/// for channel `k`; the lanes past `weight.len()` are left as they are.
+/// The weight lanes of output channels `weight` in tap order: `packed[t][k]`
+/// for channel `k` (a kernel column past `KW` weighs 0); the lanes past
+/// `weight.len()` are left as they are.
+///
+/// Per call, so it is on every layer's path: each lane's parts are found
+/// once per tap (their indices into a channel's weights, and a mask that
+/// zeroes the columns past `KW`), then read from every channel in turn,
+/// with no more than a load, a shift and an `or` per part.
 #[inline(always)]
-pub(super) fn pack<const KH: usize, const KW: usize, const CG: usize, const N: usize>(
+pub(super) fn pack<D: Dot, const KH: usize, const KW: usize, const CG: usize, const N: usize>(
     geo: &Geometry,
     weight: &[[[[i8; KW]; KH]; CG]],
     packed: &mut [[i32; N]],
 ) {
+    let bits = 32 / D::K;
     for (t, p) in packed.iter_mut().enumerate() {
         let (c, i, j) = geo.tap(t, KH);
+        let (mut at, mut mask) = ([0usize; 4], 0u32);
+        for (b, at) in at.iter_mut().enumerate().take(D::K) {
+            let (k, dj) = geo.part(b);
+            if j + dj < KW {
+                *at = ((geo.cs * c + k) * KH + i) * KW + j + dj;
+                mask |= (u32::MAX >> (32 - bits)) << (b * bits);
+            }
+        }
         for (p, w) in p.iter_mut().zip(weight) {
-            *p = if geo.channel_pairs {
-                pair(i32::from(w[2 * c][i][j]), i32::from(w[2 * c + 1][i][j]))
-            } else {
-                pair(
-                    i32::from(w[c][i][j]),
-                    w[c][i].get(j + 1).map_or(0, |&v| i32::from(v)),
-                )
-            };
+            let w = w.as_flattened().as_flattened();
+            *p = D::join(at.iter().take(D::K).map(|&a| i32::from(w[a]))) & mask.cast_signed();
         }
     }
 }
@@ -221,19 +234,26 @@ mod tests {
     #[test]
     fn geometry_of_lenet_and_of_layers_that_do_not_fit() {
         // LeNet-5's conv2: channel pairs, the whole output in one band.
-        let g = Geometry::new((1, 1, 1, 1), (6, 5, 5), (0, 14, 0), 10).expect("fits");
+        let g = Geometry::new(2, (1, 1, 1, 1), (6, 5, 5), (0, 14, 0), 10).expect("fits");
         assert_eq!(
-            (g.channel_pairs, g.cq, g.jq, g.wu, g.extra, g.band),
-            (true, 3, 5, 14, 4, 10)
+            (g.cs, g.ks, g.cq, g.jq, g.wu, g.extra, g.band),
+            (2, 1, 3, 5, 14, 4, 10)
         );
-        // conv1: one channel, pairs of columns.
-        let g = Geometry::new((1, 1, 1, 1), (1, 5, 5), (0, 32, 0), 28).expect("fits");
-        assert_eq!(
-            (g.channel_pairs, g.cq, g.jq, g.wu, g.band),
-            (false, 1, 3, 32, 28)
-        );
+        // In quads: pairs of channels by pairs of columns (6 is not 4k).
+        let g = Geometry::new(4, (1, 1, 1, 1), (6, 5, 5), (0, 14, 0), 10).expect("fits");
+        assert_eq!((g.cs, g.ks, g.cq, g.jq), (2, 2, 3, 3));
+        assert_eq!((g.part(0), g.part(1), g.part(3)), ((0, 0), (0, 1), (1, 1)));
+        // conv1: one channel, pairs (quads) of columns.
+        let g = Geometry::new(2, (1, 1, 1, 1), (1, 5, 5), (0, 32, 0), 28).expect("fits");
+        assert_eq!((g.cs, g.ks, g.cq, g.jq, g.wu, g.band), (1, 2, 1, 3, 32, 28));
+        let g = Geometry::new(4, (1, 1, 1, 1), (1, 5, 5), (0, 32, 0), 28).expect("fits");
+        assert_eq!((g.cs, g.ks, g.jq, g.taps(5)), (1, 4, 2, 10));
+        assert_eq!(g.tap(7, 5), (0, 3, 4));
+        // Sixteen channels in quads of channels.
+        let g = Geometry::new(4, (1, 1, 1, 1), (16, 3, 3), (1, 32, 1), 32).expect("fits");
+        assert_eq!((g.cs, g.ks, g.cq, g.jq), (4, 1, 4, 3));
         // Stride 2 with padding: four phases of ⌈34 / 2⌉ columns, in bands.
-        let g = Geometry::new((2, 2, 1, 1), (16, 3, 3), (1, 32, 1), 16).expect("fits");
+        let g = Geometry::new(2, (2, 2, 1, 1), (16, 3, 3), (1, 32, 1), 16).expect("fits");
         assert_eq!((g.wu, g.extra, g.band), (17, 1, 9));
         assert!(8 * 4 * g.plane <= PLANES);
         assert!(
@@ -241,9 +261,10 @@ mod tests {
             "the largest band that fits"
         );
         // Too many taps, or not one row of planes.
-        assert!(Geometry::new((1, 1, 1, 1), (2 * (TAPS / 9 + 1), 3, 3), (1, 8, 1), 8).is_none());
-        assert!(
-            Geometry::new((1, 1, 1, 1), (128, 1, 1), (0, PLANES / 64 - NT + 1, 0), 1).is_none()
-        );
+        let cg = 2 * (TAPS / 9 + 1);
+        assert!(Geometry::new(2, (1, 1, 1, 1), (cg, 3, 3), (1, 8, 1), 8).is_none());
+        assert!(Geometry::new(4, (1, 1, 1, 1), (2 * cg, 3, 3), (1, 8, 1), 8).is_none());
+        let w = PLANES / 64 - NT + 1;
+        assert!(Geometry::new(2, (1, 1, 1, 1), (128, 1, 1), (0, w, 0), 1).is_none());
     }
 }

@@ -1,0 +1,126 @@
+//! How taps share an `i32` lane, and the instruction that multiplies lanes:
+//! the one thing the two instruction sets of [`super`] do differently.
+//!
+//! - [`Pairs`] (AVX2): two taps per lane, `x − zp` as `i16`s, multiplied
+//!   by `vpmaddwd` and added by `vpaddd` (16 multiply-adds in two
+//!   instructions). A tap outside the input holds 0.
+//! - [`Quads`] (AVX-512 VNNI): four taps per lane, `x + 128` as unsigned
+//!   bytes, multiplied by `vpdpbusd` with the weights as signed bytes and
+//!   added into the accumulator in the same instruction (32 multiply-adds
+//!   in one). A tap outside the input holds `zp + 128`. The instruction
+//!   sums `(x + 128) · w`; the layer's sum `Σ (x − zp) · w` is that minus
+//!   `(zp + 128) · Σ w`, which [`Dot::correction`] gives per output channel
+//!   and the rescaling adds to the bias. Four products of at most `255 ·
+//!   128` fit `i32`, and the sums wrap as the bias addition does, so the
+//!   result is exact: the same bits as the pairs.
+
+#![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
+
+use core::arch::x86_64::{__m256i, _mm256_add_epi32, _mm256_dpbusd_epi32, _mm256_madd_epi16};
+
+/// A lane format and its multiply-add.
+pub(super) trait Dot {
+    /// Taps per `i32` lane.
+    const K: usize;
+    /// The lane part of input value `x` (zero point `zp`).
+    fn input(x: i8, zp: i8) -> i32;
+    /// The lane part of a tap outside the input.
+    fn pad(zp: i8) -> i32;
+    /// What adds to output channel's accumulator whose weights sum to
+    /// `weight_sum`, to make it the sum of `(x − zp) · w`.
+    fn correction(zp: i8, weight_sum: i32) -> i32;
+    /// `acc` plus the lane-wise dot products of `x`'s and `w`'s parts.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have the instruction set ([`Pairs`]: AVX2; [`Quads`]:
+    /// AVX-512 VNNI, VL and BW).
+    unsafe fn mac(acc: __m256i, x: __m256i, w: __m256i) -> __m256i;
+
+    /// `K` parts of `32 / K` bits each into one lane, the first lowest (the
+    /// instructions' order: the first in memory).
+    #[inline(always)]
+    #[allow(clippy::cast_sign_loss)] // Bit patterns.
+    fn join(parts: impl Iterator<Item = i32>) -> i32 {
+        let bits = 32 / Self::K;
+        let mask = u32::MAX >> (32 - bits);
+        parts
+            .enumerate()
+            .fold(0u32, |lane, (k, p)| lane | (p as u32 & mask) << (k * bits))
+            .cast_signed()
+    }
+}
+
+/// Two `i16` taps per lane, `vpmaddwd` (AVX2).
+pub(super) struct Pairs;
+
+impl Dot for Pairs {
+    const K: usize = 2;
+    #[inline(always)]
+    fn input(x: i8, zp: i8) -> i32 {
+        i32::from(x) - i32::from(zp)
+    }
+    #[inline(always)]
+    fn pad(_: i8) -> i32 {
+        0
+    }
+    #[inline(always)]
+    fn correction(_: i8, _: i32) -> i32 {
+        0
+    }
+    #[inline(always)]
+    unsafe fn mac(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe { _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)) }
+    }
+}
+
+/// Four byte taps per lane, `vpdpbusd` (AVX-512 VNNI, on 256 bits).
+pub(super) struct Quads;
+
+impl Dot for Quads {
+    const K: usize = 4;
+    #[inline(always)]
+    fn input(x: i8, _: i8) -> i32 {
+        i32::from(x) + 128
+    }
+    #[inline(always)]
+    fn pad(zp: i8) -> i32 {
+        i32::from(zp) + 128
+    }
+    #[inline(always)]
+    fn correction(zp: i8, weight_sum: i32) -> i32 {
+        (-(i32::from(zp) + 128)).wrapping_mul(weight_sum)
+    }
+    #[inline(always)]
+    unsafe fn mac(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees AVX-512 VNNI and VL.
+        unsafe { _mm256_dpbusd_epi32(acc, x, w) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Dot, Pairs, Quads};
+
+    #[test]
+    fn lanes_join_their_parts_first_lowest() {
+        assert_eq!(Pairs::join([-1, 2].into_iter()), 0x0002_FFFF);
+        assert_eq!(Quads::join([0x80, 0, 255, 1].into_iter()), 0x01FF_0080);
+        assert_eq!(Quads::join([-128, 127, -1, 0].into_iter()), 0x00FF_7F80);
+    }
+
+    /// `Σ (x + 128) · w + correction = Σ (x − zp) · w` with every tap the
+    /// same value, a padded tap included: the algebra the kernel relies on.
+    #[test]
+    fn the_correction_makes_the_quads_sum_exact() {
+        for zp in [-128i8, -3, 0, 127] {
+            for (x, w) in [(-128i8, 127i8), (127, -128), (5, -7), (zp, 100)] {
+                let raw = 9 * Quads::input(x, zp) * i32::from(w);
+                let sum = raw + Quads::correction(zp, 9 * i32::from(w));
+                assert_eq!(sum, 9 * Pairs::input(x, zp) * i32::from(w));
+                assert_eq!(Quads::pad(zp), Quads::input(zp, zp));
+            }
+        }
+    }
+}
