@@ -16,7 +16,13 @@
 
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
 
-use core::arch::x86_64::{__m256i, _mm256_add_epi32, _mm256_dpbusd_epi32, _mm256_madd_epi16};
+use crate::simd::qrescale::{Lanes, Wide};
+use core::arch::x86_64::{
+    __m128i, __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_dpbusd_epi32,
+    _mm256_extracti128_si256, _mm256_madd_epi16, _mm256_packs_epi32, _mm256_permute4x64_epi64,
+    _mm512_castsi256_si512, _mm512_inserti64x4, _mm_mask_storeu_epi8, _mm_maskz_loadu_epi8,
+    _mm_packs_epi16,
+};
 
 /// A lane format and its multiply-add.
 pub(super) trait Dot {
@@ -36,6 +42,28 @@ pub(super) trait Dot {
     /// The CPU must have the instruction set ([`Pairs`]: AVX2; [`Quads`]:
     /// AVX-512 VNNI, VL and BW).
     unsafe fn mac(acc: __m256i, x: __m256i, w: __m256i) -> __m256i;
+
+    /// The rescaling of sixteen lanes, eight accumulators' then eight more.
+    type Rescale16: Copy;
+    /// `lo`'s lanes, then `hi`'s.
+    ///
+    /// # Safety
+    ///
+    /// As [`Dot::mac`].
+    unsafe fn rescale16(lo: &Lanes, hi: &Lanes) -> Self::Rescale16;
+    /// The sixteen output bytes of `lo`'s accumulators then `hi`'s.
+    ///
+    /// # Safety
+    ///
+    /// As [`Dot::mac`].
+    unsafe fn store16(r: &Self::Rescale16, lo: __m256i, hi: __m256i) -> __m128i;
+    /// `dst.copy_from_slice(src)` for at most 16 bytes, without a call to
+    /// `memcpy`.
+    ///
+    /// # Safety
+    ///
+    /// As [`Dot::mac`].
+    unsafe fn put(dst: &mut [i8], src: &[i8]);
 
     /// `K` parts of `32 / K` bits each into one lane, the first lowest (the
     /// instructions' order: the first in memory).
@@ -73,6 +101,31 @@ impl Dot for Pairs {
         // SAFETY: the caller guarantees AVX2.
         unsafe { _mm256_add_epi32(acc, _mm256_madd_epi16(x, w)) }
     }
+    #[inline(always)]
+    unsafe fn put(dst: &mut [i8], src: &[i8]) {
+        for (d, &s) in dst.iter_mut().zip(src) {
+            *d = s;
+        }
+    }
+    type Rescale16 = [Lanes; 2];
+    #[inline(always)]
+    unsafe fn rescale16(lo: &Lanes, hi: &Lanes) -> [Lanes; 2] {
+        [*lo, *hi]
+    }
+    /// Two [`Lanes::store`]s, packed to `i16`s (lane-wise: halves
+    /// interleaved, put back in order by `vpermq`) and then to bytes.
+    #[inline(always)]
+    unsafe fn store16(r: &[Lanes; 2], lo: __m256i, hi: __m256i) -> __m128i {
+        // SAFETY: the caller guarantees AVX2.
+        unsafe {
+            let words = _mm256_packs_epi32(r[0].store(lo), r[1].store(hi));
+            let words = _mm256_permute4x64_epi64::<0b11_01_10_00>(words);
+            _mm_packs_epi16(
+                _mm256_castsi256_si128(words),
+                _mm256_extracti128_si256::<1>(words),
+            )
+        }
+    }
 }
 
 /// Four byte taps per lane, `vpdpbusd` (AVX-512 VNNI, on 256 bits).
@@ -96,6 +149,33 @@ impl Dot for Quads {
     unsafe fn mac(acc: __m256i, x: __m256i, w: __m256i) -> __m256i {
         // SAFETY: the caller guarantees AVX-512 VNNI and VL.
         unsafe { _mm256_dpbusd_epi32(acc, x, w) }
+    }
+    #[inline(always)]
+    unsafe fn put(dst: &mut [i8], src: &[i8]) {
+        let n = dst.len().min(src.len()).min(16);
+        #[allow(clippy::cast_possible_truncation)] // n ≤ 16.
+        let mask = ((1u32 << n) - 1) as u16;
+        // SAFETY: the caller guarantees AVX-512 BW and VL; the masked load
+        // and store touch the first `n` bytes of `src` and `dst` only.
+        unsafe {
+            _mm_mask_storeu_epi8(
+                dst.as_mut_ptr(),
+                mask,
+                _mm_maskz_loadu_epi8(mask, src.as_ptr()),
+            )
+        }
+    }
+    type Rescale16 = Wide;
+    #[inline(always)]
+    unsafe fn rescale16(lo: &Lanes, hi: &Lanes) -> Wide {
+        // SAFETY: the caller guarantees AVX-512 (VNNI implies F).
+        unsafe { Wide::new(lo, hi) }
+    }
+    /// One [`Wide::store`] of the two vectors side by side.
+    #[inline(always)]
+    unsafe fn store16(r: &Wide, lo: __m256i, hi: __m256i) -> __m128i {
+        // SAFETY: as above.
+        unsafe { r.store(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)) }
     }
 }
 

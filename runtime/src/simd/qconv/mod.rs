@@ -312,19 +312,35 @@ unsafe fn layer<
     }
 }
 
-/// `D`'s correction ([`Dot::correction`]) of output channel `w`.
+/// The rescaling of output channels `o` (one a lane), with `D`'s
+/// correction ([`Dot::correction`]) of each added to its bias.
+///
+/// # Safety
+///
+/// The CPU must have AVX2.
 #[inline(always)]
-fn correction<D: Dot, const KH: usize, const KW: usize, const CG: usize>(
-    w: &[[[i8; KW]; KH]; CG],
+unsafe fn lanes_of<D: Dot, const KH: usize, const KW: usize, const CG: usize, const O: usize>(
+    rescale: &Rescale<'_, O>,
+    weight: &[[[[i8; KW]; KH]; CG]; O],
+    o: [usize; 8],
     zp: i8,
-) -> i32 {
-    let sum = w
-        .as_flattened()
-        .as_flattened()
-        .iter()
-        .map(|&v| i32::from(v))
-        .sum();
-    D::correction(zp, sum)
+) -> Lanes {
+    let mut offset = [0i32; 8];
+    for (offset, &o) in offset.iter_mut().zip(&o) {
+        let sum = weight[o]
+            .as_flattened()
+            .as_flattened()
+            .iter()
+            .map(|&v| i32::from(v))
+            .sum();
+        *offset = D::correction(zp, sum);
+    }
+    // SAFETY: the caller guarantees AVX2.
+    unsafe {
+        Lanes::channels(rescale, o)
+            .expect("double rounding")
+            .offset(offset)
+    }
 }
 
 /// One group's planes over one band of output rows.
@@ -373,15 +389,17 @@ impl Band<'_> {
                 wu: self.geo.wu,
             };
             // Block channel k's rescaling (past the block's end, unused).
-            let lanes = |k: usize| {
-                let o = o0 + k.min(b - 1);
-                let offset = correction::<D, KH, KW, CG>(&weight[o], self.zp);
-                // SAFETY: the caller guarantees AVX2.
-                unsafe {
-                    Lanes::new(rescale, o)
-                        .expect("double rounding")
-                        .offset([offset; 8])
+            // (Loops, not closures: a closure does not inherit the target
+            // features, and every intrinsic in it would stay a call.)
+            // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
+            let r = unsafe {
+                let lanes = lanes_of::<D, KH, KW, CG, O>(rescale, weight, [o0; 8], self.zp);
+                let mut r = [D::rescale16(&lanes, &lanes); N];
+                for (k, r) in r.iter_mut().enumerate().take(b).skip(1) {
+                    let lanes = lanes_of::<D, KH, KW, CG, O>(rescale, weight, [o0 + k; 8], self.zp);
+                    *r = D::rescale16(&lanes, &lanes);
                 }
+                r
             };
             let (oy0, rows, out) = (self.oy0, self.rows, &mut output[o0..o0 + b]);
             // SAFETY: the caller guarantees AVX2 and `D`'s instruction set.
@@ -389,42 +407,42 @@ impl Band<'_> {
                 match b {
                     6 => pixels::run::<D, 6, OH, OW>(
                         &ops,
-                        &core::array::from_fn(lanes),
+                        r.first_chunk().expect("6 ≥ 6"),
                         oy0,
                         rows,
                         out,
                     ),
                     5 => pixels::run::<D, 5, OH, OW>(
                         &ops,
-                        &core::array::from_fn(lanes),
+                        r.first_chunk().expect("6 ≥ 5"),
                         oy0,
                         rows,
                         out,
                     ),
                     4 => pixels::run::<D, 4, OH, OW>(
                         &ops,
-                        &core::array::from_fn(lanes),
+                        r.first_chunk().expect("6 ≥ 4"),
                         oy0,
                         rows,
                         out,
                     ),
                     3 => pixels::run::<D, 3, OH, OW>(
                         &ops,
-                        &core::array::from_fn(lanes),
+                        r.first_chunk().expect("6 ≥ 3"),
                         oy0,
                         rows,
                         out,
                     ),
                     2 => pixels::run::<D, 2, OH, OW>(
                         &ops,
-                        &core::array::from_fn(lanes),
+                        r.first_chunk().expect("6 ≥ 2"),
                         oy0,
                         rows,
                         out,
                     ),
                     _ => pixels::run::<D, 1, OH, OW>(
                         &ops,
-                        &core::array::from_fn(lanes),
+                        r.first_chunk().expect("6 ≥ 1"),
                         oy0,
                         rows,
                         out,
@@ -469,31 +487,23 @@ impl Band<'_> {
             };
             // Lane k of vector v is channel o0 + 8v + k (the last one again
             // past the block's end; those lanes are not stored).
-            let lanes = |v: usize| {
-                let o: [usize; 8] = core::array::from_fn(|k| o0 + (8 * v + k).min(b - 1));
-                let offset = o.map(|o| correction::<D, KH, KW, CG>(&weight[o], self.zp));
-                // SAFETY: the caller guarantees AVX2.
-                unsafe {
-                    Lanes::channels(rescale, o)
-                        .expect("double rounding")
-                        .offset(offset)
-                }
+            let o = |v: usize| core::array::from_fn(|k| o0 + (8 * v + k).min(b - 1));
+            // SAFETY: the caller guarantees AVX2.
+            let r = unsafe {
+                [
+                    lanes_of::<D, KH, KW, CG, O>(rescale, weight, o(0), self.zp),
+                    lanes_of::<D, KH, KW, CG, O>(rescale, weight, o(1), self.zp),
+                ]
             };
             let (oy0, rows, out) = (self.oy0, self.rows, &mut output[o0..o0 + b]);
             // SAFETY: the caller guarantees AVX2 and `D`'s instruction set.
             unsafe {
                 if b > 8 {
-                    channels::run::<D, 2, 6, OH, OW>(
-                        &ops,
-                        &core::array::from_fn(lanes),
-                        oy0,
-                        rows,
-                        out,
-                    );
+                    channels::run::<D, 2, 6, OH, OW>(&ops, &r, oy0, rows, out);
                 } else {
                     channels::run::<D, 1, 12, OH, OW>(
                         &ops,
-                        &core::array::from_fn(lanes),
+                        r.first_chunk().expect("2 ≥ 1"),
                         oy0,
                         rows,
                         out,

@@ -10,16 +10,16 @@
 
 use super::dot::Dot;
 use super::{Operands, NT};
-use crate::simd::qrescale::Lanes;
 use core::arch::x86_64::{
-    __m256i, _mm256_loadu_si256, _mm256_set1_epi32, _mm256_setzero_si256, _mm256_storeu_si256,
+    __m128i, __m256i, _mm256_loadu_si256, _mm256_set1_epi32, _mm256_setzero_si256, _mm_storeu_si128,
 };
 
 /// Output channels per block, at most.
 pub(super) const CHANNELS: usize = 6;
 
 /// Every tile of the band's `rows · wu` pixel indices, for the `B` output
-/// channels `out` whose weights are packed and whose rescaling is `lanes`.
+/// channels `out` whose weights are packed and whose rescaling is
+/// `rescale`.
 ///
 /// # Safety
 ///
@@ -27,21 +27,22 @@ pub(super) const CHANNELS: usize = 6;
 #[inline(always)]
 pub(super) unsafe fn run<D: Dot, const B: usize, const OH: usize, const OW: usize>(
     ops: &Operands<'_, CHANNELS>,
-    lanes: &[Lanes; B],
+    rescale: &[D::Rescale16; B],
     oy0: usize,
     rows: usize,
     out: &mut [[[i8; OW]; OH]],
 ) {
-    let mut values = [[0i32; NT]; B];
+    let mut values = [[0i8; NT]; B];
     for n0 in (0..rows * ops.wu).step_by(NT) {
         // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
         let acc = unsafe { tile::<D, B>(ops, n0) };
-        for ((v, acc), lanes) in values.iter_mut().zip(&acc).zip(lanes) {
-            // SAFETY: the caller guarantees AVX2; each store writes the
-            // eight `i32`s of one half of `v`.
+        for ((v, acc), rescale) in values.iter_mut().zip(&acc).zip(rescale) {
+            // SAFETY: as above; the store writes the sixteen bytes of `v`.
             unsafe {
-                _mm256_storeu_si256(v.as_mut_ptr().cast::<__m256i>(), lanes.store(acc[0]));
-                _mm256_storeu_si256(v[8..].as_mut_ptr().cast::<__m256i>(), lanes.store(acc[1]));
+                _mm_storeu_si128(
+                    v.as_mut_ptr().cast::<__m128i>(),
+                    D::store16(rescale, acc[0], acc[1]),
+                );
             }
         }
         // The tile's pixels, row by row; those at x ≥ OW are dropped.
@@ -50,12 +51,8 @@ pub(super) unsafe fn run<D: Dot, const B: usize, const OH: usize, const OW: usiz
             let len = (NT - k).min(ops.wu - x);
             let valid = len.min(OW.saturating_sub(x));
             for (o, v) in out.iter_mut().zip(&values).filter(|_| valid > 0) {
-                for (y, &v) in o[oy0 + r][x..x + valid].iter_mut().zip(&v[k..k + valid]) {
-                    #[allow(clippy::cast_possible_truncation)] // Clamped into i8.
-                    {
-                        *y = v as i8;
-                    }
-                }
+                // SAFETY: as above.
+                unsafe { D::put(&mut o[oy0 + r][x..x + valid], &v[k..k + valid]) };
             }
             k += len;
             x += len;
