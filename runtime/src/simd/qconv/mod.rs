@@ -658,6 +658,8 @@ mod tests {
         case!(5, fits = (true, true); C=1 H=19 W=10 O=5 G=1 K=(10, 4) S=(2, 2) P=(4, 1, 1) D=(1, 1) -> (9, 5));
         case!(6, fits = (true, true); C=32 H=6 W=6 O=20 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (6, 6));
         case!(7, fits = (true, true); C=2 H=8 W=8 O=13 G=1 K=(2, 3) S=(3, 1) P=(1, 0, 2) D=(1, 2) -> (3, 6));
+        // A 1×1 convolution at stride 2 (one phase of four read).
+        case!(16, fits = (true, true); C=16 H=8 W=9 O=9 G=1 K=(1, 1) S=(2, 2) P=(0, 0, 0) D=(1, 1) -> (4, 5));
         // Dilated depthwise with padding (quads of columns, 4 for 3).
         case!(14, fits = (true, true); C=8 H=7 W=7 O=8 G=8 K=(3, 3) S=(1, 1) P=(2, 2, 2) D=(2, 2) -> (7, 7));
         // Planes too big for one row, and too many taps (for pairs; 96

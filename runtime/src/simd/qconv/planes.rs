@@ -30,6 +30,12 @@ pub(super) struct Geometry {
     pub(super) band: usize,
     /// `i32`s per phase plane, with the tiles' overreach.
     pub(super) plane: usize,
+    /// The row phases `a` and column phases `b` some tap reads (bit `a`,
+    /// bit `b`; every bit for strides past 63): the planes of the others
+    /// are only zeroed (a 1×1 convolution at stride 2 reads one phase of
+    /// four; a 3-wide kernel in quads of columns one column phase of two).
+    pub(super) row_phases: u64,
+    pub(super) col_phases: u64,
 }
 
 impl Geometry {
@@ -56,6 +62,23 @@ impl Geometry {
         }
         let rows = (PLANES / planes - slack) / wu - extra;
         let band = if rows < oh { rows } else { oh };
+        let (mut row_phases, mut col_phases) = (0u64, 0u64);
+        let mut i = 0;
+        while i < kh {
+            row_phases |= 1u64 << (i * dh % sh % 64);
+            i += 1;
+        }
+        let mut jq = 0;
+        while jq * ks < kw {
+            col_phases |= 1u64 << (jq * ks * dw % sw % 64);
+            jq += 1;
+        }
+        if sh > 63 {
+            row_phases = u64::MAX;
+        }
+        if sw > 63 {
+            col_phases = u64::MAX;
+        }
         Some(Geometry {
             cs,
             ks,
@@ -65,6 +88,8 @@ impl Geometry {
             extra,
             band,
             plane: (band + extra) * wu + slack,
+            row_phases,
+            col_phases,
         })
     }
 
@@ -79,6 +104,12 @@ impl Geometry {
     pub(super) fn tap(&self, t: usize, kh: usize) -> (usize, usize, usize) {
         let (c, i, jq) = (t / (kh * self.jq), t / self.jq % kh, t % self.jq);
         (c, i, jq * self.ks)
+    }
+
+    /// Whether some tap reads phase `(a, b)`.
+    #[inline(always)]
+    pub(super) fn reads(&self, a: usize, b: usize) -> bool {
+        self.row_phases >> a.min(63) & self.col_phases >> b.min(63) & 1 == 1
     }
 
     /// Part `b` of a lane: its channel within the lane's `cs` and its
@@ -143,6 +174,10 @@ pub(super) fn fill<
     for (p, plane) in used.chunks_exact_mut(geo.plane).enumerate() {
         // Plane p is phase (pr, pc) of lane channels cs·c ..
         let (c, pr, pc) = (p / (SH * SW), p / SW % SH, p % SW);
+        if !geo.reads(pr, pc) {
+            plane.fill(MaybeUninit::new(0));
+            continue;
+        }
         let (band, slack) = plane.split_at_mut((rows + geo.extra) * geo.wu);
         for (u, dest) in band.chunks_exact_mut(geo.wu).enumerate() {
             match ((oy0 + u) * SH + pr).checked_sub(PT).filter(|&r| r < H) {
@@ -164,6 +199,9 @@ pub(super) fn fill<
 /// `dest[v]` = the lane whose part `b` is `src[b][col + shift[b]]` for the
 /// padded column `col = SW·v + pc` (minus `PL`), [`Dot::pad`] outside the
 /// row. Writes every element of `dest`.
+///
+/// The columns whose parts are all inside the row (all but a few at each
+/// end) are read from slices cut to length first, without tests.
 #[inline(always)]
 fn fill_row<D: Dot, const SW: usize, const PL: usize, const W: usize>(
     dest: &mut [MaybeUninit<i32>],
@@ -176,22 +214,25 @@ fn fill_row<D: Dot, const SW: usize, const PL: usize, const W: usize>(
         Some(k) if k < W => D::input(src[b][k], zp),
         _ => D::pad(zp),
     };
+    // Inner columns v in lo..hi: SW·v + pc ≥ PL and SW·v + pc + widest − PL < W.
     let widest = shift[D::K - 1];
-    if SW == 1 && widest < W {
-        // Columns PL .. PL + W − widest have every part inside: no tests.
-        let inner = W - widest;
-        let rows: [&[i8]; 4] = core::array::from_fn(|b| &src[b][shift[b]..][..inner]);
-        for (v, d) in dest[PL..PL + inner].iter_mut().enumerate() {
-            d.write(D::join((0..D::K).map(|b| D::input(rows[b][v], zp))));
+    let lo = PL.saturating_sub(pc).div_ceil(SW).min(dest.len());
+    let hi = (W + PL)
+        .saturating_sub(pc + widest)
+        .div_ceil(SW)
+        .clamp(lo, dest.len());
+    if hi > lo {
+        let n = hi - lo;
+        let start = SW * lo + pc - PL;
+        let rows: [&[i8]; 4] =
+            core::array::from_fn(|b| &src[b][start + shift[b].min(widest)..][..(n - 1) * SW + 1]);
+        for (i, d) in dest[lo..hi].iter_mut().enumerate() {
+            d.write(D::join((0..D::K).map(|b| D::input(rows[b][i * SW], zp))));
         }
-        for v in (0..PL).chain(PL + inner..dest.len()) {
-            dest[v].write(D::join((0..D::K).map(|b| part(b, v))));
-        }
-        return;
     }
-    for (v, d) in dest.iter_mut().enumerate() {
+    for v in (0..lo).chain(hi..dest.len()) {
         let col = v * SW + pc;
-        d.write(D::join((0..D::K).map(|b| part(b, col))));
+        dest[v].write(D::join((0..D::K).map(|b| part(b, col))));
     }
 }
 
@@ -249,6 +290,15 @@ mod tests {
         let g = Geometry::new(4, (1, 1, 1, 1), (1, 5, 5), (0, 32, 0), 28).expect("fits");
         assert_eq!((g.cs, g.ks, g.jq, g.taps(5)), (1, 4, 2, 10));
         assert_eq!(g.tap(7, 5), (0, 3, 4));
+        // Phases read: a 3×3 kernel at stride 2 reads both row phases; in
+        // quads of columns one column phase, in pairs of channels both.
+        let g = Geometry::new(4, (2, 2, 1, 1), (3, 3, 3), (1, 96, 1), 48).expect("fits");
+        assert_eq!((g.row_phases, g.col_phases), (0b11, 0b01));
+        assert!(g.reads(1, 0) && !g.reads(0, 1));
+        let g = Geometry::new(2, (2, 2, 1, 1), (16, 3, 3), (1, 32, 1), 16).expect("fits");
+        assert_eq!((g.row_phases, g.col_phases), (0b11, 0b11));
+        let g = Geometry::new(4, (2, 2, 1, 1), (16, 1, 1), (0, 32, 0), 16).expect("fits");
+        assert_eq!((g.row_phases, g.col_phases), (0b01, 0b01));
         // Sixteen channels in quads of channels.
         let g = Geometry::new(4, (1, 1, 1, 1), (16, 3, 3), (1, 32, 1), 32).expect("fits");
         assert_eq!((g.cs, g.ks, g.cq, g.jq), (4, 1, 4, 3));
