@@ -120,11 +120,15 @@ fn bench(c: &mut Criterion) {
     }
     let int8_per_image = start.elapsed().as_secs_f64() / runs as f64;
     let gmacs = LeNet5::MACS as f64 / int8_per_image / 1e9;
-    let share = madd::peak_gmacs(400_000, 100).map_or_else(
-        || "no vpmaddwd peak measured on this CPU".to_owned(),
+    let (name, peak) = match madd::vnni_peak_gmacs(400_000, 100) {
+        Some(p) => ("vpdpbusd", Some(p)),
+        None => ("vpmaddwd", madd::peak_gmacs(400_000, 100)),
+    };
+    let share = peak.map_or_else(
+        || "no int8 multiply-add peak measured on this CPU".to_owned(),
         |p| {
             format!(
-                "{:.0}% of the measured {p:.0} GMAC/s vpmaddwd peak",
+                "{:.0}% of the measured {p:.0} GMAC/s {name} peak",
                 100.0 * gmacs / p
             )
         },

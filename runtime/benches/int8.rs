@@ -3,8 +3,8 @@
 //! them): LeNet-5's layers and the zoo's convolution kinds, next to the
 //! same layer in f32 (`conv::conv2d_fused`, `linear::linear`). After the
 //! criterion runs a table gives each layer's median time in int8 and in
-//! f32, the int8 speed-up, and the int8 GMAC/s against the `vpmaddwd` peak
-//! measured in the same run (`common/madd.rs`; the f32 FMA peak in MACs,
+//! f32, the int8 speed-up, and the int8 GMAC/s against the `vpdpbusd` peak
+//! (with VNNI; else `vpmaddwd`'s) measured in the same run (`common/madd.rs`; the f32 FMA peak in MACs,
 //! `common/fma.rs`, beside it).
 //!
 //! ```sh
@@ -224,16 +224,21 @@ fn main() {
     if !std::env::args().any(|a| a == "--bench") || layers.is_empty() {
         return;
     }
-    let peak = madd::peak_gmacs(400_000, 100);
+    // The peak of the instruction the kernels multiply with: `vpdpbusd`
+    // with VNNI, else `vpmaddwd`.
+    let (name, peak) = match madd::vnni_peak_gmacs(400_000, 100) {
+        Some(p) => ("vpdpbusd", Some(p)),
+        None => ("vpmaddwd", madd::peak_gmacs(400_000, 100)),
+    };
     let fma_macs = fma::peak_gflops(400_000, 100).map(|g| g / 2.0);
     println!();
     println!(
-        "int8 layers, one thread: vpmaddwd peak {} GMAC/s, f32 FMA peak {} GMAC/s (measured now)",
+        "int8 layers, one thread: {name} peak {} GMAC/s, f32 FMA peak {} GMAC/s (measured now)",
         peak.map_or("n/a".into(), |p| format!("{p:.0}")),
         fma_macs.map_or("n/a".into(), |p| format!("{p:.0}")),
     );
     println!(
-        "| layer | MACs | int8 µs | f32 µs | int8 speed-up | int8 GMAC/s | % of vpmaddwd peak |"
+        "| layer | MACs | int8 µs | f32 µs | int8 speed-up | int8 GMAC/s | % of {name} peak |"
     );
     println!("|---|---:|---:|---:|---:|---:|---:|");
     for l in &mut layers {

@@ -7,35 +7,23 @@
 //! On a Zen 3 core it retires one per cycle, 16 multiply-adds, where the
 //! FMA units retire two 8-lane FMAs, also 16: without AVX-512 VNNI (`vpdpbusd`,
 //! four `u8 · i8` products per lane, no saturation) the int8 kernels have
-//! the f32 kernels' peak, not twice it.
+//! the f32 kernels' peak, not twice it. With VNNI, [`vnni_peak_gmacs`]
+//! measures `vpdpbusd` the same way (32 `u8 · i8` products accumulated per
+//! instruction on 256 bits: the instruction the VNNI kernels use).
 
 /// Independent accumulators: with the two operands, 14 of the 16 `ymm`.
 const ACC: usize = 12;
 
 /// Multiply-adds (MACs) per second of the best of `runs` timed runs of
 /// `iters` iterations, in billions; `None` off x86-64 or without AVX2.
-#[allow(clippy::cast_precision_loss)]
 pub fn peak_gmacs(iters: u64, runs: usize) -> Option<f64> {
     #[cfg(target_arch = "x86_64")]
     {
         if !is_x86_feature_detected!("avx2") {
             return None;
         }
-        let macs = (iters as usize * ACC * 16) as f64;
         // SAFETY: the CPU has AVX2.
-        let run = || unsafe { x86::avx2(std::hint::black_box(iters)) };
-        for _ in 0..runs / 4 + 1 {
-            std::hint::black_box(run());
-        }
-        Some(
-            (0..runs)
-                .map(|_| {
-                    let t0 = std::time::Instant::now();
-                    std::hint::black_box(run());
-                    macs / t0.elapsed().as_secs_f64() / 1e9
-                })
-                .fold(0.0, f64::max),
-        )
+        Some(best(iters, runs, 16, || unsafe { x86::avx2(iters) }))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -44,12 +32,46 @@ pub fn peak_gmacs(iters: u64, runs: usize) -> Option<f64> {
     }
 }
 
+/// [`peak_gmacs`] of `vpdpbusd`; `None` without AVX-512 VNNI and VL.
+pub fn vnni_peak_gmacs(iters: u64, runs: usize) -> Option<f64> {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if !is_x86_feature_detected!("avx512vnni") || !is_x86_feature_detected!("avx512vl") {
+            return None;
+        }
+        // SAFETY: the CPU has AVX-512 VNNI and VL.
+        Some(best(iters, runs, 32, || unsafe { x86::vnni(iters) }))
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    {
+        let _ = (iters, runs);
+        None
+    }
+}
+
+/// GMAC/s of the best of `runs` calls of `run` ([`ACC`] chains of `iters`
+/// instructions of `per` MACs each), after a few to warm up.
+#[allow(clippy::cast_precision_loss, dead_code)]
+fn best(iters: u64, runs: usize, per: usize, run: impl Fn() -> i32) -> f64 {
+    let macs = (iters as usize * ACC * per) as f64;
+    for _ in 0..runs / 4 + 1 {
+        std::hint::black_box(run());
+    }
+    (0..runs)
+        .map(|_| {
+            let t0 = std::time::Instant::now();
+            std::hint::black_box(run());
+            macs / t0.elapsed().as_secs_f64() / 1e9
+        })
+        .fold(0.0, f64::max)
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::ACC;
     use std::arch::x86_64::{
-        _mm256_add_epi32, _mm256_madd_epi16, _mm256_set1_epi16, _mm256_setzero_si256,
-        _mm256_storeu_si256,
+        __m256i, _mm256_add_epi32, _mm256_dpbusd_epi32, _mm256_madd_epi16, _mm256_set1_epi16,
+        _mm256_set1_epi8, _mm256_setzero_si256, _mm256_storeu_si256,
     };
 
     /// `iters` × [`ACC`] `vpmaddwd` + `vpaddd`; returns their sum so that
@@ -69,6 +91,39 @@ mod x86 {
                 *x = _mm256_add_epi32(*x, _mm256_madd_epi16(*x, b));
             }
         }
+        // SAFETY: AVX2 is enabled on this function.
+        unsafe { sum(&acc) }
+    }
+
+    /// `iters` × [`ACC`] `vpdpbusd`; returns their sum so that none is
+    /// dead.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX-512 VNNI and VL.
+    #[target_feature(enable = "avx2,avx512vnni,avx512vl")]
+    pub unsafe fn vnni(iters: u64) -> i32 {
+        // Each chain multiplies its own accumulator's bytes, so that no
+        // product is loop-invariant (LLVM folds a constant one away):
+        // latency 5 cycles, 12 chains in flight.
+        let a = _mm256_set1_epi8(3);
+        let mut acc = [_mm256_set1_epi16(1); ACC];
+        for _ in 0..iters {
+            for x in &mut acc {
+                *x = _mm256_dpbusd_epi32(*x, a, *x);
+            }
+        }
+        // SAFETY: AVX2 is enabled on this function.
+        unsafe { sum(&acc) }
+    }
+
+    /// The lanes of all the accumulators, summed.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[target_feature(enable = "avx2")]
+    unsafe fn sum(acc: &[__m256i; ACC]) -> i32 {
         let sum = acc
             .iter()
             .fold(_mm256_setzero_si256(), |s, &x| _mm256_add_epi32(s, x));

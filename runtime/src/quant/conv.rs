@@ -166,12 +166,12 @@ pub(crate) fn conv2d_with<
         // AVX-512F has AVX2; `has_vnni` checks VNNI, VL and BW; `rows_avx2` is
         // safe code compiled with AVX2.
         let done = unsafe {
-            // Depthwise layers (one channel a group) stay on pairs: their
+            // Depthwise layers (groups of one channel) stay on pairs: their
             // quads hold 3 taps of 4 and rows a few lanes wide, and ran
             // slower (`bench int8`, same run: DS-CNN's 23.0 µs on pairs
             // against 34.0 on quads, MobileNetV1's stride-2 one 14.0
             // against 19.0).
-            if isa == Isa::Avx512 && CG > 1 && simd::has_vnni() {
+            if isa == Isa::Avx512 && (CG > 1 || G == 1) && simd::has_vnni() {
                 simd::qconv::conv2d_vnni::<
                     SH,
                     SW,
