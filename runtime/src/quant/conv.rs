@@ -15,9 +15,10 @@
 //! contiguous at stride 1, which LLVM vectorises: the portable kernel, and
 //! the twin the SIMD one is tested against. Where the CPU has AVX2 (chosen
 //! at run time as the float kernels are) the layer runs on
-//! `simd::qconv` (`vpmaddwd` on pairs of taps, the same bits), or, if it
-//! does not fit that kernel's scratch space, on this code compiled with
-//! AVX2 (`#[target_feature]`). On Arm cores with the DSP extension
+//! `simd::qconv` (`vpmaddwd` on pairs of taps, or with AVX-512 VNNI
+//! `vpdpbusd` on quads of them but for depthwise layers; the same bits),
+//! or, if it does not fit that kernel's scratch space, on this code
+//! compiled with AVX2 (`#[target_feature]`). On Arm cores with the DSP extension
 //! (`thumbv7em`: Cortex-M4, M7) it runs on `simd::qpairs` (`smlad` on
 //! pairs of taps, the same bits) where it fits.
 //!

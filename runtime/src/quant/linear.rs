@@ -1,8 +1,8 @@
 //! int8 fully connected layer, TFLite's `FullyConnectedPerChannel` (per
 //! output channel weight scales, symmetric weights): the portable kernel
-//! here, `simd::qlinear` (AVX2 `vpmaddwd`) where the CPU has AVX2, and
-//! `simd::qdense` (`sxtb16` and `smlad`) on Arm cores with the DSP
-//! extension (`thumbv7em`).
+//! here, `simd::qlinear` (AVX2 `vpmaddwd`, or AVX-512 VNNI `vpdpbusd`)
+//! where the CPU has them, and `simd::qdense` (`sxtb16` and `smlad`) on Arm
+//! cores with the DSP extension (`thumbv7em`).
 
 use super::Rescale;
 use crate::simd::{self, Isa};
