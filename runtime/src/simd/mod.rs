@@ -123,7 +123,8 @@ pub(crate) fn has_vnni() -> bool {
     {
         cfg!(all(
             target_feature = "avx512vnni",
-            target_feature = "avx512vl"
+            target_feature = "avx512vl",
+            target_feature = "avx512bw"
         ))
     }
 }
