@@ -164,55 +164,17 @@ pub(crate) fn conv2d_with<
     if isa != Isa::Portable {
         // SAFETY: `isa` is AVX2 or AVX-512F only when `simd::best` found
         // them on this CPU (or the build enables them), and every CPU with
-        // AVX-512F has AVX2; `has_vnni` checks VNNI, VL and BW; `rows_avx2` is
-        // safe code compiled with AVX2.
+        // AVX-512F has AVX2; `has_vnni` checks VNNI, VL and BW; `rows_avx2`
+        // is safe code compiled with AVX2.
         let done = unsafe {
-            // Depthwise layers (groups of one channel) stay on pairs: their
-            // quads hold 3 taps of 4 and rows a few lanes wide, and ran
-            // slower (`bench int8`, same run: DS-CNN's 23.0 µs on pairs
-            // against 34.0 on quads, MobileNetV1's stride-2 one 14.0
-            // against 19.0).
-            if isa == Isa::Avx512 && (CG > 1 || G == 1) && simd::has_vnni() {
-                simd::qconv::conv2d_vnni::<
-                    SH,
-                    SW,
-                    PT,
-                    PL,
-                    PR,
-                    DH,
-                    DW,
-                    G,
-                    C,
-                    H,
-                    W,
-                    O,
-                    CG,
-                    KH,
-                    KW,
-                    OH,
-                    OW,
-                >(None, input, input_zero, weight, rescale, output)
-            } else {
-                simd::qconv::conv2d_avx2::<
-                    SH,
-                    SW,
-                    PT,
-                    PL,
-                    PR,
-                    DH,
-                    DW,
-                    G,
-                    C,
-                    H,
-                    W,
-                    O,
-                    CG,
-                    KH,
-                    KW,
-                    OH,
-                    OW,
-                >(None, input, input_zero, weight, rescale, output)
-            }
+            simd::qconv::conv2d::<SH, SW, PT, PL, PR, DH, DW, G, C, H, W, O, CG, KH, KW, OH, OW>(
+                isa == Isa::Avx512 && simd::has_vnni(),
+                input,
+                input_zero,
+                weight,
+                rescale,
+                output,
+            )
         };
         if !done {
             // SAFETY: as above.

@@ -57,8 +57,9 @@ pub(super) trait Dot {
     ///
     /// As [`Dot::mac`].
     unsafe fn store16(r: &Self::Rescale16, lo: __m256i, hi: __m256i) -> __m128i;
-    /// `dst.copy_from_slice(src)` for at most 16 bytes, without a call to
-    /// `memcpy`.
+    /// `dst.copy_from_slice(src)` for at most 16 bytes: with quads one
+    /// masked load and store (a `copy_from_slice` there became a `memcpy`
+    /// call per row); with pairs a byte loop.
     ///
     /// # Safety
     ///
