@@ -693,6 +693,26 @@ fn conv2d_with<
         // F(2×2, 3×3), 2.25× fewer multiplies.
         let use_winograd = const { winograd::applies((G, C, O), (KH, KW), (SH, SW), (DH, DW), (OH, OW)) }
             && body.selects(Body::Winograd, const { winograd::profitable(C, O) }, true);
+        // With AVX-512F: those layers where the tiles make several bands.
+        if isa == Isa::Avx512
+            && const { winograd::avx512::applies((G, C, O), (KH, KW), (SH, SW), (DH, DW), (OH, OW)) }
+            && body.selects(
+                Body::Winograd,
+                const { winograd::avx512::profitable(C, O, (OH, OW)) },
+                true,
+            )
+            && simd::has_avx512()
+            && simd::has_avx2_fma()
+        {
+            // SAFETY: the guard just checked that the CPU has AVX-512F, AVX2
+            // and FMA, the features this body is compiled with.
+            unsafe {
+                winograd::avx512::conv2d::<PT, PL, C, H, W, O, CG, KH, KW, OH, OW>(
+                    input, weight, bias, post, output,
+                );
+            }
+            return;
+        }
         if isa == Isa::Avx2 && use_winograd && simd::has_avx2_fma() {
             // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
             // the features this body is compiled with.
@@ -2499,10 +2519,12 @@ mod tests {
         rowwise_cases!();
     }
 
-    /// The Winograd body (AVX2 + FMA; the other instruction sets run their
-    /// own bodies on the same cases) against the `f64` reference: ResNet-8's
-    /// layers, padding on some sides only, more padding than the kernel
-    /// needs, none, and tile rows of one and two vectors.
+    /// The Winograd bodies (AVX2 + FMA, and AVX-512F where the output
+    /// channels are a multiple of 16; the other instruction sets, and
+    /// AVX-512F on the other cases, run their own bodies) against the `f64`
+    /// reference: ResNet-8's layers, padding on some sides only, more
+    /// padding than the kernel needs, none, and tile rows of one and two
+    /// vectors.
     #[test]
     fn winograd_matches_reference_on_every_isa() {
         macro_rules! wg {
@@ -2526,6 +2548,10 @@ mod tests {
         // tile rows per vector.
         wg!(951, bias = true; C=2 H=4 W=16 O=4 P=(1, 1, 1, 1));
         wg!(961, bias = true; C=2 H=8 W=8 O=4 P=(1, 1, 1, 1));
+        // And for the AVX-512F body: two bands, and one band of tile rows of
+        // 4 (each block's weights transformed as needed).
+        wg!(962, bias = true; C=2 H=8 W=16 O=16 P=(1, 1, 1, 1));
+        wg!(963, bias = false; C=3 H=8 W=8 O=32 P=(1, 1, 1, 1));
         #[cfg(not(miri))]
         {
             wg!(952, bias = true; C=16 H=32 W=32 O=16 P=(1, 1, 1, 1));
@@ -2864,6 +2890,12 @@ mod tests {
         post_case!(Zeros, z, 324; C=4 H=8 W=16 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 325; C=4 H=8 W=8 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        // The AVX-512F Winograd body: two bands, and one band of tile rows
+        // of 4.
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 331; C=16 H=8 W=16 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 332; C=4 H=8 W=8 O=32 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         // The packed body's rows of whole chunks (AVX2, 16 columns).
         #[cfg(not(miri))]
         post_case!(Zeros, z, 328; C=3 H=12 W=32 O=8 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));

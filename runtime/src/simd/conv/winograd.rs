@@ -114,27 +114,40 @@ struct Plan {
 }
 
 /// The plan of a convolution with `c` input and `o` output channels and an
-/// `oh × ow` output. `saturating_mul` so that no size overflows the
-/// constant evaluation.
-const fn plan(c: usize, o: usize, (oh, ow): (usize, usize)) -> Plan {
+/// `oh × ow` output, in blocks of `kb` output channels. `saturating_mul` so
+/// that no size overflows the constant evaluation.
+const fn plan(c: usize, o: usize, (oh, ow): (usize, usize), kb: usize) -> Plan {
     let whole_u = (oh / 2) * (ow / 2) > BAND;
     Plan {
         input: c.saturating_mul(oh + 2).saturating_mul(ow + 2),
         whole_u,
         u: c.saturating_mul(16)
-            .saturating_mul(if whole_u { o } else { KB }),
+            .saturating_mul(if whole_u { o } else { kb }),
         v: c.saturating_mul(16 * BAND),
     }
 }
 
-/// Whether the body computes this convolution (see the module docs): the
-/// geometry, and the buffer's size.
+/// Whether the AVX2 body computes this convolution (see the module docs):
+/// the geometry, and the buffer's size.
 pub(crate) const fn applies(
     (g, c, o): (usize, usize, usize),
     (kh, kw): (usize, usize),
     (sh, sw): (usize, usize),
     (dh, dw): (usize, usize),
     (oh, ow): (usize, usize),
+) -> bool {
+    fits((g, c, o), (kh, kw), (sh, sw), (dh, dw), (oh, ow), KB)
+}
+
+/// Whether a body with blocks of `kb` output channels computes this
+/// convolution: the geometry, and the buffer's size.
+const fn fits(
+    (g, c, o): (usize, usize, usize),
+    (kh, kw): (usize, usize),
+    (sh, sw): (usize, usize),
+    (dh, dw): (usize, usize),
+    (oh, ow): (usize, usize),
+    kb: usize,
 ) -> bool {
     if g != 1 || kh != 3 || kw != 3 || sh != 1 || sw != 1 || dh != 1 || dw != 1 {
         return false;
@@ -143,8 +156,8 @@ pub(crate) const fn applies(
     if oh % 2 != 0 || ow % 2 != 0 || !(tw % 8 == 0 || tw == 4) || (oh / 2 * tw) % BAND != 0 {
         return false;
     }
-    let p = plan(c, o, (oh, ow));
-    o % KB == 0 && p.input.saturating_add(p.u).saturating_add(p.v) <= CAP
+    let p = plan(c, o, (oh, ow), kb);
+    o % kb == 0 && p.input.saturating_add(p.u).saturating_add(p.v) <= CAP
 }
 
 /// Whether it beats the direct bodies: with at least 16 input and output
@@ -191,7 +204,7 @@ fn transform_weights<'b, const C: usize, const O: usize, const KH: usize, const 
     floats.as_chunks::<C>().0
 }
 
-/// The AVX2 + FMA body.
+/// The AVX2 + FMA body; its transforms also serve the AVX-512F body.
 pub(crate) mod avx2 {
     use super::{pad, plan, transform_weights, Buffer, BAND, CAP, KB};
     use crate::conv::Post;
@@ -306,7 +319,7 @@ pub(crate) mod avx2 {
     /// floats per row, `ph·pw` per channel; the band's first tile is `t0`
     /// of a plane of tile rows of `tw` tiles.
     #[inline(always)]
-    fn transform_input<'b, const C: usize>(
+    pub(super) fn transform_input<'b, const C: usize>(
         xp: &[f32],
         (ph, pw): (usize, usize),
         (t0, tw): (usize, usize),
@@ -390,7 +403,7 @@ pub(crate) mod avx2 {
     /// with tile rows of 4 one vector in each of those rows of tile rows `i`
     /// and `i + 1`.
     #[inline(always)]
-    fn store_tiles<const O: usize, const OH: usize, const OW: usize>(
+    pub(super) fn store_tiles<const O: usize, const OH: usize, const OW: usize>(
         m: impl Fn(usize) -> __m256,
         (k, bias): (usize, f32),
         ep: &Epilogue<'_, O, OH, OW>,
@@ -522,7 +535,7 @@ pub(crate) mod avx2 {
         // Not a `const` assertion: the dispatch instantiates this function
         // for every geometry and calls it only for those that apply.
         assert!(CG == C && super::applies((1, C, O), (KH, KW), (1, 1), (1, 1), (OH, OW)));
-        let plan = const { plan(C, O, (OH, OW)) };
+        let plan = const { plan(C, O, (OH, OW), KB) };
         let (ph, pw) = (OH + 2, OW + 2);
         let mut buf = Buffer::<CAP>::new();
         let (padded, rest) = buf.0.split_at_mut(plan.input);
@@ -541,6 +554,169 @@ pub(crate) mod avx2 {
             let v = transform_input::<C>(xp, (ph, pw), (t0, tw), v_buf);
             for k0 in (0..O).step_by(KB) {
                 // This block's 4 rows of `U[ξ]` are `u[ξ·n + first..][..4]`.
+                let (u, n, first) = match (u_all, u_block.as_deref_mut()) {
+                    (Some(u), _) => (u, O, k0),
+                    (None, Some(b)) => (transform_weights(weight, (k0, KB), b), KB, 0),
+                    (None, None) => unreachable!("the weights or their buffer"),
+                };
+                block::<C, O, CG, OH, OW>((u, n, first), v, (bias, &ep), (t0, tw, k0), output);
+            }
+        }
+    }
+}
+
+/// The AVX-512F body: the AVX2 body's transforms (8 tiles per `ymm`), and
+/// the products, where the FMAs are, on `zmm`: a band's 16 tiles are one
+/// row of `V[ξ]`, one vector, met by 16 output channels' broadcast weights
+/// per step over `c` (16 accumulators, 16 FMAs for one vector load and 16
+/// broadcasts that the FMAs take as memory operands).
+pub(crate) mod avx512 {
+    use super::avx2::{store_tiles, transform_input};
+    use super::{fits, pad, plan, transform_weights, Buffer, BAND, CAP};
+    use crate::conv::Post;
+    use crate::simd::conv::Epilogue;
+    use core::arch::x86_64::{
+        __m256, __m512, _mm256_castpd_ps, _mm256_setzero_ps, _mm512_castps512_ps256,
+        _mm512_castps_pd, _mm512_extractf64x4_pd, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps,
+        _mm512_setzero_ps,
+    };
+
+    /// Output channels per block of accumulators.
+    const KB: usize = 16;
+
+    /// Whether this body computes the convolution: the AVX2 body's
+    /// geometry, in blocks of 16 output channels.
+    pub(crate) const fn applies(
+        (g, c, o): (usize, usize, usize),
+        (kh, kw): (usize, usize),
+        (sh, sw): (usize, usize),
+        (dh, dw): (usize, usize),
+        (oh, ow): (usize, usize),
+    ) -> bool {
+        fits((g, c, o), (kh, kw), (sh, sw), (dh, dw), (oh, ow), KB)
+    }
+
+    /// Whether it beats the AVX-512F direct bodies: with at least 16 input
+    /// and output channels, and tiles that make several bands, so that the
+    /// weights' transform is shared by them.
+    pub(crate) const fn profitable(c: usize, o: usize, (oh, ow): (usize, usize)) -> bool {
+        super::profitable(c, o) && (oh / 2) * (ow / 2) > BAND
+    }
+
+    /// `M[ξ]` for output channels `k0..k0 + 16` and the band's 16 tiles:
+    /// `u` is `U[ξ]`'s 16 rows, `v` is `V[ξ]`'s `C` rows.
+    #[inline(always)]
+    fn product<const C: usize>(u: &[[f32; C]], v: &[[f32; BAND]]) -> [__m512; KB] {
+        let u: &[[f32; C]; KB] = u.try_into().expect("16 rows of U");
+        // SAFETY: AVX-512F, the body's `target_feature`, is enabled
+        // wherever this inlines; each row of `v` holds 16 floats.
+        unsafe {
+            let mut acc = [_mm512_setzero_ps(); KB];
+            for (c, x) in v.iter().enumerate().take(C) {
+                let x = _mm512_loadu_ps(x.as_ptr());
+                for (acc, u) in acc.iter_mut().zip(u) {
+                    *acc = _mm512_fmadd_ps(_mm512_set1_ps(u[c]), x, *acc);
+                }
+            }
+            acc
+        }
+    }
+
+    /// Half `h` of a band's vector: its tiles `8h .. 8h + 8`.
+    #[inline(always)]
+    fn half(v: __m512, h: usize) -> __m256 {
+        // SAFETY: AVX-512F as in `product`.
+        unsafe {
+            if h == 0 {
+                _mm512_castps512_ps256(v)
+            } else {
+                _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)))
+            }
+        }
+    }
+
+    /// Output channels `k0..k0 + 16` of the band of tiles from `t0`: the 16
+    /// products (`U[ξ]`'s rows for the block at `u[ξ·n + first..]`), then
+    /// each channel's output transform, bias, epilogue and store, 8 tiles
+    /// at a time with the AVX2 body's code.
+    #[inline(always)]
+    fn block<const C: usize, const O: usize, const CG: usize, const OH: usize, const OW: usize>(
+        (u, n, first): (&[[f32; CG]], usize, usize),
+        v: &[[f32; BAND]],
+        (bias, ep): (Option<&[f32; O]>, &Epilogue<'_, O, OH, OW>),
+        (t0, tw, k0): (usize, usize, usize),
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        macro_rules! products {
+            ($($xi:literal)*) => {
+                [$(product::<CG>(
+                    &u[$xi * n + first..$xi * n + first + KB],
+                    &v[$xi * C..($xi + 1) * C],
+                )),*]
+            };
+        }
+        let m = products!(0 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15);
+        // SAFETY: AVX as in `product`.
+        let zero = unsafe { _mm256_setzero_ps() };
+        for (kk, k) in (k0..k0 + KB).enumerate() {
+            let b = bias.map_or(0.0, |b| b[k]);
+            for h in 0..2 {
+                // The halves taken here, in the `target_feature` body (a
+                // closure calling the intrinsics would not inline them).
+                let mut mh = [zero; 16];
+                for (xi, mh) in mh.iter_mut().enumerate() {
+                    *mh = half(m[xi][kk], h);
+                }
+                store_tiles(|xi| mh[xi], (k, b), ep, (t0 + h * 8, tw), &mut output[k]);
+            }
+        }
+    }
+
+    /// The body; see the module docs.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX-512F, AVX2 and FMA.
+    #[target_feature(enable = "avx512f,avx2,fma")]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    pub(crate) unsafe fn conv2d<
+        const PT: usize,
+        const PL: usize,
+        const C: usize,
+        const H: usize,
+        const W: usize,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        input: &[[[f32; W]; H]; C],
+        weight: &[[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&[f32; O]>,
+        post: &Post<'_, O, OH, OW>,
+        output: &mut [[[f32; OW]; OH]; O],
+    ) {
+        // Not a `const` assertion: the dispatch instantiates this function
+        // for every geometry and calls it only for those that apply.
+        assert!(CG == C && applies((1, C, O), (KH, KW), (1, 1), (1, 1), (OH, OW)));
+        let plan = const { plan(C, O, (OH, OW), KB) };
+        let (ph, pw) = (OH + 2, OW + 2);
+        let mut buf = Buffer::<CAP>::new();
+        let (padded, rest) = buf.0.split_at_mut(plan.input);
+        let (u_buf, v_buf) = rest.split_at_mut(plan.u);
+        let xp = pad::<PT, PL, C, H, W>(input, (ph, pw), padded);
+        let (u_all, mut u_block) = if plan.whole_u {
+            (Some(transform_weights(weight, (0, O), u_buf)), None)
+        } else {
+            (None, Some(u_buf))
+        };
+        let ep = Epilogue::<O, OH, OW>::new(post, 0);
+        let tw = OW / 2;
+        for t0 in (0..OH / 2 * tw).step_by(BAND) {
+            let v = transform_input::<C>(xp, (ph, pw), (t0, tw), v_buf);
+            for k0 in (0..O).step_by(KB) {
                 let (u, n, first) = match (u_all, u_block.as_deref_mut()) {
                     (Some(u), _) => (u, O, k0),
                     (None, Some(b)) => (transform_weights(weight, (k0, KB), b), KB, 0),
