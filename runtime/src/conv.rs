@@ -2566,6 +2566,71 @@ mod tests {
             wg!(958, bias = true; C=64 H=8 W=8 O=64 P=(1, 1, 1, 1));
             wg!(959, bias = true; C=3 H=16 W=8 O=8 P=(1, 1, 1, 1));
             wg!(960, bias = false; C=6 H=10 W=9 O=4 P=(0, 0, 0, 1));
+            // Tile rows of 32 (two bands per row) for the AVX-512F body.
+            wg!(964, bias = true; C=2 H=4 W=64 O=16 P=(1, 1, 1, 1));
+        }
+    }
+
+    /// The AVX-512F Winograd body computes what the AVX2 one does (the same
+    /// transforms and products, 16 tiles per vector instead of 8), so the
+    /// same bits: tile rows of 32, 16, 8 and 4 tiles, one band and several.
+    #[test]
+    fn winograd_avx512_gives_the_avx2_bits() {
+        if !(simd::has_avx512() && simd::has_avx2_fma()) {
+            return;
+        }
+        macro_rules! same {
+            ($seed:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal) => {{
+                const C: usize = $c;
+                const H: usize = $h;
+                const W: usize = $w;
+                const O: usize = $o;
+                assert!(simd::conv::winograd::avx512::applies(
+                    (1, C, O),
+                    (3, 3),
+                    (1, 1),
+                    (1, 1),
+                    (H, W)
+                ));
+                let mut rng = Rng::new($seed);
+                let mut x = [[[0.0f32; W]; H]; C];
+                rng.fill(Tensor::as_flat_mut(&mut x));
+                let mut w = [[[[0.0f32; 3]; 3]; C]; O];
+                rng.fill(w.as_flattened_mut().as_flattened_mut().as_flattened_mut());
+                let mut b = [0.0f32; O];
+                rng.fill(&mut b);
+                let run = |isa| {
+                    let mut y = std::boxed::Box::new([[[f32::NAN; W]; H]; O]);
+                    conv2d_with::<Zeros, 1, 1, 1, 1, 1, 1, 1, 1, 1, C, H, W, O, C, 3, 3, H, W>(
+                        isa,
+                        Body::Winograd,
+                        &x,
+                        &w,
+                        Some(&b),
+                        &Post::NONE,
+                        &mut y,
+                    );
+                    y
+                };
+                let (avx2, avx512) = (run(Isa::Avx2), run(Isa::Avx512));
+                let (avx2, avx512) = (Tensor::as_flat(&*avx2), Tensor::as_flat(&*avx512));
+                assert!(avx2.iter().all(|v| v.is_finite()), "seed {}", $seed);
+                for (i, (a, v)) in avx2.iter().zip(avx512).enumerate() {
+                    assert_eq!(
+                        a.to_bits(),
+                        v.to_bits(),
+                        "seed {}, element {i}: {a} against {v}",
+                        $seed
+                    );
+                }
+            }};
+        }
+        same!(971; C=2 H=8 W=16 O=16);
+        #[cfg(not(miri))]
+        {
+            same!(972; C=16 H=32 W=32 O=16);
+            same!(973; C=5 H=4 W=64 O=32);
+            same!(974; C=32 H=8 W=8 O=64);
         }
     }
 
@@ -2890,12 +2955,14 @@ mod tests {
         post_case!(Zeros, z, 324; C=4 H=8 W=16 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 325; C=4 H=8 W=8 O=8 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
-        // The AVX-512F Winograd body: two bands, and one band of tile rows
-        // of 4.
+        // The AVX-512F Winograd body: two bands of tile rows of 8, one band
+        // of tile rows of 4, and tile rows of 32 (two bands per row).
         #[cfg(not(miri))]
         post_case!(Zeros, z, 331; C=16 H=8 W=16 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 332; C=4 H=8 W=8 O=32 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 333; C=3 H=4 W=64 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         // The packed body's rows of whole chunks (AVX2, 16 columns).
         #[cfg(not(miri))]
         post_case!(Zeros, z, 328; C=3 H=12 W=32 O=8 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));

@@ -865,7 +865,7 @@ pub(crate) mod avx512 {
     /// `vpermt2ps`, the same through arrays.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn permute2(a: __m512, idx: __m512i, b: __m512) -> __m512 {
+    pub(crate) fn permute2(a: __m512, idx: __m512i, b: __m512) -> __m512 {
         #[cfg(not(miri))]
         return _mm512_permutex2var_ps(a, idx, b);
         #[cfg(miri)]

@@ -1,6 +1,8 @@
 //! The *Winograd* body: 3×3 convolutions at stride 1 computed as
 //! F(2×2, 3×3) (Lavin & Gray, *Fast Algorithms for Convolutional Neural
-//! Networks*, 2016), with AVX2 + FMA.
+//! Networks*, 2016), with AVX2 + FMA ([`avx2`]) and with AVX-512F
+//! ([`avx512`], the same operations on 16 tiles per vector, so the same
+//! bits).
 //!
 //! # Algorithm
 //!
@@ -565,27 +567,276 @@ pub(crate) mod avx2 {
     }
 }
 
-/// The AVX-512F body: the AVX2 body's transforms (8 tiles per `ymm`), and
-/// the products, where the FMAs are, on `zmm`: a band's 16 tiles are one
-/// row of `V[ξ]`, one vector, met by 16 output channels' broadcast weights
-/// per step over `c` (16 accumulators, 16 FMAs for one vector load and 16
-/// broadcasts that the FMAs take as memory operands).
+/// The AVX-512F body: the AVX2 body's algorithm with a band's 16 tiles in
+/// one `zmm`. The products meet one row of `V[ξ]` (one vector load) with
+/// 16 output channels' weights, broadcast as the FMAs' memory operands: 16
+/// accumulators, 16 FMAs per step over `c`. The input transform reads each
+/// patch row as two vectors split into even and odd columns by one
+/// `vpermt2ps` each; the output transform interleaves the tiles' two
+/// columns back with two more, and stores whole vectors (with tile rows of
+/// 4, whose output rows are 8 wide, each half goes through the AVX2 body's
+/// store). Every sum is the AVX2 body's, in the same order: the same bits
+/// (tested).
+///
+/// Where it pays (`taskset -c 0 cargo bench -p constnet-runtime --bench
+/// kernels -- 'layers/resnet8/3x3s1'`, a Xeon with AVX-512, against the
+/// direct AVX-512F bodies, 2 interleaved runs): the 16-channel 32×32 layer
+/// 29.3–29.9 → 27.5–27.7 µs, the 32-channel 16×16 one 24.9–25.2 → 23.1–23.7;
+/// the 64-channel 8×8 one, a single band of 16 tiles, 27.7–27.9 against
+/// 26.1–29.7, no gain: each call transforms its `64·64` filters (about
+/// 10 µs of it, measured by skipping the transform in a throwaway build)
+/// for one band, so [`profitable`] takes only layers of several bands.
 pub(crate) mod avx512 {
-    use super::avx2::{store_tiles, transform_input};
+    use super::avx2::store_tiles;
     use super::{fits, pad, plan, transform_weights, Buffer, BAND, CAP};
     use crate::conv::Post;
+    use crate::simd::act::post_act512;
+    use crate::simd::conv::packed::avx512::permute2;
     use crate::simd::conv::Epilogue;
     use core::arch::x86_64::{
-        __m256, __m512, _mm256_castpd_ps, _mm256_setzero_ps, _mm512_castps512_ps256,
-        _mm512_castps_pd, _mm512_extractf64x4_pd, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_set1_ps,
-        _mm512_setzero_ps,
+        __m256, __m512, _mm256_castpd_ps, _mm256_loadu_pd, _mm256_setzero_ps, _mm512_add_ps,
+        _mm512_castpd256_pd512, _mm512_castpd_ps, _mm512_castps512_ps256, _mm512_castps_pd,
+        _mm512_extractf64x4_pd, _mm512_fmadd_ps, _mm512_insertf64x4, _mm512_loadu_ps,
+        _mm512_mul_ps, _mm512_set1_ps, _mm512_setr_epi32, _mm512_setzero_ps, _mm512_storeu_ps,
+        _mm512_sub_ps,
     };
+    use core::mem::MaybeUninit;
+
+    /// Lanes per vector.
+    const L: usize = 16;
+
+    /// The vector at `x[at..at + 16]` (bounds-checked).
+    #[inline(always)]
+    fn load(x: &[f32], at: usize) -> __m512 {
+        let x = &x[at..at + L];
+        // SAFETY: `x` holds 16 floats; AVX-512F, the body's
+        // `target_feature`, is enabled wherever this inlines.
+        unsafe { _mm512_loadu_ps(x.as_ptr()) }
+    }
+
+    /// `a[at..at + 8] ++ b[at..at + 8]` (bounds-checked).
+    #[inline(always)]
+    fn load2(a: &[f32], b: &[f32], at: usize) -> __m512 {
+        let (a, b) = (&a[at..at + 8], &b[at..at + 8]);
+        // SAFETY: `a` and `b` hold 8 floats each; AVX-512F as in `load`.
+        unsafe {
+            let lo = _mm512_castpd256_pd512(_mm256_loadu_pd(a.as_ptr().cast()));
+            _mm512_castpd_ps(_mm512_insertf64x4::<1>(
+                lo,
+                _mm256_loadu_pd(b.as_ptr().cast()),
+            ))
+        }
+    }
+
+    /// Stores `v` at `x[at..at + 16]` (bounds-checked).
+    #[inline(always)]
+    fn store(v: __m512, x: &mut [f32], at: usize) {
+        let x = &mut x[at..at + L];
+        // SAFETY: `x` holds 16 floats; AVX-512F as in `load`.
+        unsafe { _mm512_storeu_ps(x.as_mut_ptr(), v) }
+    }
+
+    /// The even and the odd elements of the 32 floats `a ++ b`.
+    #[inline(always)]
+    fn split(a: __m512, b: __m512) -> (__m512, __m512) {
+        // SAFETY: AVX-512F as in `load`.
+        unsafe {
+            let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+            let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+            (permute2(a, even, b), permute2(a, odd, b))
+        }
+    }
+
+    /// `e0 o0 e1 o1 … e15 o15`: the 32 floats of `e` and `o` interleaved.
+    #[inline(always)]
+    fn zip(e: __m512, o: __m512) -> (__m512, __m512) {
+        // SAFETY: AVX-512F as in `load`.
+        unsafe {
+            let lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+            let hi =
+                _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+            (permute2(e, lo, o), permute2(e, hi, o))
+        }
+    }
+
+    /// `(x0 − x2, x1 + x2, x2 − x1, x1 − x3)`: `Bᵀ x` along one axis.
+    #[inline(always)]
+    fn bt(x: [__m512; 4]) -> [__m512; 4] {
+        // SAFETY: AVX-512F as in `load`.
+        unsafe {
+            [
+                _mm512_sub_ps(x[0], x[2]),
+                _mm512_add_ps(x[1], x[2]),
+                _mm512_sub_ps(x[2], x[1]),
+                _mm512_sub_ps(x[1], x[3]),
+            ]
+        }
+    }
+
+    /// `(m0 + m1 + m2, m1 − m2 − m3)`: `Aᵀ m` along one axis.
+    #[inline(always)]
+    fn at(m: [__m512; 4]) -> [__m512; 2] {
+        // SAFETY: AVX-512F as in `load`.
+        unsafe {
+            [
+                _mm512_add_ps(_mm512_add_ps(m[0], m[1]), m[2]),
+                _mm512_sub_ps(_mm512_sub_ps(m[1], m[2]), m[3]),
+            ]
+        }
+    }
+
+    /// The band's transformed input `V[ξ][c]` as the AVX2 body computes it
+    /// (the same operations on the same values, so the same bits), 16
+    /// tiles per vector: each patch row is read as two vectors and split
+    /// into its even and odd columns with one `vpermt2ps` each. With tile
+    /// rows of 16 tiles or more, the two vectors are 32 consecutive columns
+    /// of one row; of 8, the first 16 columns of two tile rows' rows; of 4,
+    /// the first 8 columns of four.
+    #[inline(always)]
+    fn transform_input<'b, const C: usize>(
+        xp: &[f32],
+        (ph, pw): (usize, usize),
+        (t0, tw): (usize, usize),
+        buf: &'b mut [MaybeUninit<f32>],
+    ) -> &'b [[f32; BAND]] {
+        let buf = &mut buf[..16 * C * BAND];
+        // SAFETY: AVX-512F as in `load`.
+        let zero = unsafe { _mm512_setzero_ps() };
+        let (i, j0) = (t0 / tw, t0 % tw);
+        for (c, plane) in xp.chunks_exact(ph * pw).take(C).enumerate() {
+            // Bᵀ along each of the patch's 4 rows (loops, not closures
+            // around intrinsics: see the AVX2 body).
+            let mut rows = [[zero; 4]; 4];
+            for (r, t) in rows.iter_mut().enumerate() {
+                let row = |i: usize| &plane[(2 * i + r) * pw..(2 * i + r + 1) * pw];
+                let (a, b, a2, b2) = match tw {
+                    4 => {
+                        let (r0, r1, r2, r3) = (row(i), row(i + 1), row(i + 2), row(i + 3));
+                        (
+                            load2(r0, r1, 0),
+                            load2(r2, r3, 0),
+                            load2(r0, r1, 2),
+                            load2(r2, r3, 2),
+                        )
+                    }
+                    8 => {
+                        let (r0, r1) = (row(i), row(i + 1));
+                        (load(r0, 0), load(r1, 0), load(r0, 2), load(r1, 2))
+                    }
+                    _ => {
+                        let r0 = row(i);
+                        let j = 2 * j0;
+                        (
+                            load(r0, j),
+                            load(r0, j + L),
+                            load(r0, j + 2),
+                            load(r0, j + 2 + L),
+                        )
+                    }
+                };
+                let (d0, d1) = split(a, b);
+                let (d2, d3) = split(a2, b2);
+                *t = bt([d0, d1, d2, d3]);
+            }
+            // Then along the columns: V[4p + q] = (Bᵀ d B)[p][q].
+            for q in 0..4 {
+                let v = bt(rows.map(|r| r[q]));
+                for (p, &v) in v.iter().enumerate() {
+                    let at = ((4 * p + q) * C + c) * BAND;
+                    let dst = &mut buf[at..at + L];
+                    // SAFETY: `dst` holds 16 floats (`MaybeUninit<f32>` has
+                    // `f32`'s layout); AVX-512F as in `load`.
+                    unsafe { _mm512_storeu_ps(dst.as_mut_ptr().cast(), v) };
+                }
+            }
+        }
+        // SAFETY: the loops wrote every element: for each `ξ = 4p + q` and
+        // channel `c`, the 16 floats at `(ξ·C + c)·16`, which cover
+        // `0..16·C·16`; an initialised `MaybeUninit<f32>` is an `f32`.
+        let floats = unsafe { &*(core::ptr::from_ref::<[MaybeUninit<f32>]>(buf) as *const [f32]) };
+        floats.as_chunks::<BAND>().0
+    }
+
+    /// `Y = Aᵀ M A + bias` for one output channel's 16 tiles from tile `t`
+    /// (`m[ξ][kk]` their `M[ξ]`) in tile rows of `tw` (16 and more, or 8): in
+    /// each of the output rows `2i` and `2i + 1`, two vectors of the tiles'
+    /// tile row `i`, or with tile rows of 8 one vector of tile row `i` and
+    /// one of `i + 1`. The same operations as the AVX2 body's.
+    #[inline(always)]
+    fn store_tiles16<const O: usize, const OH: usize, const OW: usize>(
+        (m, kk): (&[[__m512; KB]; 16], usize),
+        (k, bias): (usize, f32),
+        ep: &Epilogue<'_, O, OH, OW>,
+        (t, tw): (usize, usize),
+        plane: &mut [[f32; OW]; OH],
+    ) {
+        let m = |xi: usize| m[xi][kk];
+        let cols = [
+            at([m(0), m(1), m(2), m(3)]),
+            at([m(4), m(5), m(6), m(7)]),
+            at([m(8), m(9), m(10), m(11)]),
+            at([m(12), m(13), m(14), m(15)]),
+        ];
+        let y = [
+            at([cols[0][0], cols[1][0], cols[2][0], cols[3][0]]),
+            at([cols[0][1], cols[1][1], cols[2][1], cols[3][1]]),
+        ];
+        // SAFETY: AVX-512F as in `load`.
+        let b = unsafe { _mm512_set1_ps(bias) };
+        let (i, j0) = (t / tw, t % tw);
+        for (a, (y0, y1)) in y[0].into_iter().zip(y[1]).enumerate() {
+            // SAFETY: AVX-512F as in `load`.
+            let (y0, y1) = unsafe { (_mm512_add_ps(y0, b), _mm512_add_ps(y1, b)) };
+            let (lo, hi) = zip(y0, y1);
+            let at = if tw == 8 {
+                [(2 * i + a, 0), (2 * i + 2 + a, 0)]
+            } else {
+                [(2 * i + a, 2 * j0), (2 * i + a, 2 * j0 + L)]
+            };
+            let mut v = [lo, hi];
+            if ep.any {
+                epilogue(&mut v, ep, k, at);
+            }
+            for (v, (r, col)) in v.into_iter().zip(at) {
+                store(v, &mut plane[r], col);
+            }
+        }
+    }
+
+    /// The fused epilogue on two vectors of outputs of channel `k`, as the
+    /// AVX2 body's (the norm, the residual, the activation), on `zmm`.
+    #[inline(always)]
+    fn epilogue<const O: usize, const OH: usize, const OW: usize>(
+        v: &mut [__m512; 2],
+        ep: &Epilogue<'_, O, OH, OW>,
+        k: usize,
+        at: [(usize, usize); 2],
+    ) {
+        // SAFETY: AVX-512F as in `load`.
+        unsafe {
+            if let Some(norm) = &ep.norm {
+                let (alpha, beta) = norm[k];
+                let (alpha, beta) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+                for v in v.iter_mut() {
+                    *v = _mm512_add_ps(_mm512_mul_ps(*v, alpha), beta);
+                }
+            }
+            if let Some(residual) = ep.residual {
+                for (v, (r, col)) in v.iter_mut().zip(at) {
+                    *v = _mm512_add_ps(*v, load(&residual[k][r], col));
+                }
+            }
+            post_act512(v, ep.act);
+        }
+    }
 
     /// Output channels per block of accumulators.
     const KB: usize = 16;
 
     /// Whether this body computes the convolution: the AVX2 body's
-    /// geometry, in blocks of 16 output channels.
+    /// geometry, in blocks of 16 output channels, with tile rows of a
+    /// multiple of 16 tiles, or of 8 or 4 (a vector's 16 tiles then lie in
+    /// two or four tile rows).
     pub(crate) const fn applies(
         (g, c, o): (usize, usize, usize),
         (kh, kw): (usize, usize),
@@ -593,7 +844,9 @@ pub(crate) mod avx512 {
         (dh, dw): (usize, usize),
         (oh, ow): (usize, usize),
     ) -> bool {
-        fits((g, c, o), (kh, kw), (sh, sw), (dh, dw), (oh, ow), KB)
+        let tw = ow / 2;
+        (tw % L == 0 || tw == 8 || tw == 4)
+            && fits((g, c, o), (kh, kw), (sh, sw), (dh, dw), (oh, ow), KB)
     }
 
     /// Whether it beats the AVX-512F direct bodies: with at least 16 input
@@ -660,6 +913,11 @@ pub(crate) mod avx512 {
         let zero = unsafe { _mm256_setzero_ps() };
         for (kk, k) in (k0..k0 + KB).enumerate() {
             let b = bias.map_or(0.0, |b| b[k]);
+            if tw != 4 {
+                store_tiles16((&m, kk), (k, b), ep, (t0, tw), &mut output[k]);
+                continue;
+            }
+            // Tile rows of 4: each half's 8 tiles with the AVX2 body's code.
             for h in 0..2 {
                 // The halves taken here, in the `target_feature` body (a
                 // closure calling the intrinsics would not inline them).
