@@ -206,7 +206,49 @@ fn transform_weights<'b, const C: usize, const O: usize, const KH: usize, const 
     floats.as_chunks::<C>().0
 }
 
-/// The AVX2 + FMA body; its transforms also serve the AVX-512F body.
+/// The body of both modules' `conv2d`, expanded in each, where `KB`,
+/// `transform_input` and `block` are the module's own and the const
+/// parameters its function's: pad the input, transform the weights (all at
+/// once, or block by block where there is one band), then per band of
+/// tiles the input transform and every block of output channels. `$applies`
+/// is the module's rule, asserted (not as a `const` assertion: the dispatch
+/// instantiates the function for every geometry and calls it only for
+/// those that apply).
+macro_rules! drive {
+    ($applies:path, $input:ident, $weight:ident, $bias:ident, $post:ident, $output:ident) => {{
+        assert!(CG == C && $applies((1, C, O), (KH, KW), (1, 1), (1, 1), (OH, OW)));
+        let plan = const { plan(C, O, (OH, OW), KB) };
+        let (ph, pw) = (OH + 2, OW + 2);
+        let mut buf = Buffer::<CAP>::new();
+        let (padded, rest) = buf.0.split_at_mut(plan.input);
+        let (u_buf, v_buf) = rest.split_at_mut(plan.u);
+        let xp = pad::<PT, PL, C, H, W>($input, (ph, pw), padded);
+        // The weights of every channel, rows `ξ·O + k`; or (one band) none
+        // yet, and the buffer for each block's.
+        let (u_all, mut u_block) = if plan.whole_u {
+            (Some(transform_weights($weight, (0, O), u_buf)), None)
+        } else {
+            (None, Some(u_buf))
+        };
+        let ep = Epilogue::<O, OH, OW>::new($post, 0);
+        let tw = OW / 2;
+        for t0 in (0..OH / 2 * tw).step_by(BAND) {
+            let v = transform_input::<C>(xp, (ph, pw), (t0, tw), v_buf);
+            for k0 in (0..O).step_by(KB) {
+                // This block's `KB` rows of `U[ξ]` are `u[ξ·n + first..]`.
+                let (u, n, first) = match (u_all, u_block.as_deref_mut()) {
+                    (Some(u), _) => (u, O, k0),
+                    (None, Some(b)) => (transform_weights($weight, (k0, KB), b), KB, 0),
+                    (None, None) => unreachable!("the weights or their buffer"),
+                };
+                block::<C, O, CG, OH, OW>((u, n, first), v, ($bias, &ep), (t0, tw, k0), $output);
+            }
+        }
+    }};
+}
+
+/// The AVX2 + FMA body; its store also serves the AVX-512F body's tile
+/// rows of 4.
 pub(crate) mod avx2 {
     use super::{pad, plan, transform_weights, Buffer, BAND, CAP, KB};
     use crate::conv::Post;
@@ -534,36 +576,7 @@ pub(crate) mod avx2 {
         post: &Post<'_, O, OH, OW>,
         output: &mut [[[f32; OW]; OH]; O],
     ) {
-        // Not a `const` assertion: the dispatch instantiates this function
-        // for every geometry and calls it only for those that apply.
-        assert!(CG == C && super::applies((1, C, O), (KH, KW), (1, 1), (1, 1), (OH, OW)));
-        let plan = const { plan(C, O, (OH, OW), KB) };
-        let (ph, pw) = (OH + 2, OW + 2);
-        let mut buf = Buffer::<CAP>::new();
-        let (padded, rest) = buf.0.split_at_mut(plan.input);
-        let (u_buf, v_buf) = rest.split_at_mut(plan.u);
-        let xp = pad::<PT, PL, C, H, W>(input, (ph, pw), padded);
-        // The weights of every channel, rows `ξ·O + k`; or (one band) none
-        // yet, and the buffer for each block's.
-        let (u_all, mut u_block) = if plan.whole_u {
-            (Some(transform_weights(weight, (0, O), u_buf)), None)
-        } else {
-            (None, Some(u_buf))
-        };
-        let ep = Epilogue::<O, OH, OW>::new(post, 0);
-        let tw = OW / 2;
-        for t0 in (0..OH / 2 * tw).step_by(BAND) {
-            let v = transform_input::<C>(xp, (ph, pw), (t0, tw), v_buf);
-            for k0 in (0..O).step_by(KB) {
-                // This block's 4 rows of `U[ξ]` are `u[ξ·n + first..][..4]`.
-                let (u, n, first) = match (u_all, u_block.as_deref_mut()) {
-                    (Some(u), _) => (u, O, k0),
-                    (None, Some(b)) => (transform_weights(weight, (k0, KB), b), KB, 0),
-                    (None, None) => unreachable!("the weights or their buffer"),
-                };
-                block::<C, O, CG, OH, OW>((u, n, first), v, (bias, &ep), (t0, tw, k0), output);
-            }
-        }
+        drive!(super::applies, input, weight, bias, post, output);
     }
 }
 
@@ -579,13 +592,18 @@ pub(crate) mod avx2 {
 /// (tested).
 ///
 /// Where it pays (`taskset -c 0 cargo bench -p constnet-runtime --bench
-/// kernels -- 'layers/resnet8/3x3s1'`, a Xeon with AVX-512, against the
-/// direct AVX-512F bodies, 2 interleaved runs): the 16-channel 32×32 layer
-/// 29.3–29.9 → 27.5–27.7 µs, the 32-channel 16×16 one 24.9–25.2 → 23.1–23.7;
-/// the 64-channel 8×8 one, a single band of 16 tiles, 27.7–27.9 against
-/// 26.1–29.7, no gain: each call transforms its `64·64` filters (about
-/// 10 µs of it, measured by skipping the transform in a throwaway build)
-/// for one band, so [`profitable`] takes only layers of several bands.
+/// kernels -- 'layers/resnet8/3x3s1'`, an Intel Xeon with AVX-512, against
+/// the direct AVX-512F bodies, 3 interleaved runs): the 32-channel 16×16
+/// layer 26.4–27.3 → 23.7–24.7 µs, the 16-channel 32×32 one 29.6–31.1 →
+/// 29.0–30.6 (16 input and output channels amortise the transforms least).
+/// The 64-channel 8×8 layer, a single band of 16 tiles, gained nothing
+/// (27.7–27.9 against 26.1–29.7 µs in a build that took it): each call
+/// transforms all `64·64` filters (about 10 µs, measured by skipping the
+/// transform in a throwaway build) for one band, so [`profitable`] takes
+/// only layers of several bands. Where the time goes on the 32×32 layer
+/// (`perf`): the broadcast FMAs of the products about half, the transforms,
+/// the products' stores and reloads of `M` and the per-call weight
+/// transform (3 µs, measured the same way) the rest.
 pub(crate) mod avx512 {
     use super::avx2::store_tiles;
     use super::{fits, pad, plan, transform_weights, Buffer, BAND, CAP};
@@ -956,32 +974,6 @@ pub(crate) mod avx512 {
         post: &Post<'_, O, OH, OW>,
         output: &mut [[[f32; OW]; OH]; O],
     ) {
-        // Not a `const` assertion: the dispatch instantiates this function
-        // for every geometry and calls it only for those that apply.
-        assert!(CG == C && applies((1, C, O), (KH, KW), (1, 1), (1, 1), (OH, OW)));
-        let plan = const { plan(C, O, (OH, OW), KB) };
-        let (ph, pw) = (OH + 2, OW + 2);
-        let mut buf = Buffer::<CAP>::new();
-        let (padded, rest) = buf.0.split_at_mut(plan.input);
-        let (u_buf, v_buf) = rest.split_at_mut(plan.u);
-        let xp = pad::<PT, PL, C, H, W>(input, (ph, pw), padded);
-        let (u_all, mut u_block) = if plan.whole_u {
-            (Some(transform_weights(weight, (0, O), u_buf)), None)
-        } else {
-            (None, Some(u_buf))
-        };
-        let ep = Epilogue::<O, OH, OW>::new(post, 0);
-        let tw = OW / 2;
-        for t0 in (0..OH / 2 * tw).step_by(BAND) {
-            let v = transform_input::<C>(xp, (ph, pw), (t0, tw), v_buf);
-            for k0 in (0..O).step_by(KB) {
-                let (u, n, first) = match (u_all, u_block.as_deref_mut()) {
-                    (Some(u), _) => (u, O, k0),
-                    (None, Some(b)) => (transform_weights(weight, (k0, KB), b), KB, 0),
-                    (None, None) => unreachable!("the weights or their buffer"),
-                };
-                block::<C, O, CG, OH, OW>((u, n, first), v, (bias, &ep), (t0, tw, k0), output);
-            }
-        }
+        drive!(applies, input, weight, bias, post, output);
     }
 }
