@@ -598,12 +598,18 @@ pub(crate) mod avx2 {
 /// 29.0–30.6 (16 input and output channels amortise the transforms least).
 /// The 64-channel 8×8 layer, a single band of 16 tiles, gained nothing
 /// (27.7–27.9 against 26.1–29.7 µs in a build that took it): each call
-/// transforms all `64·64` filters (about 10 µs, measured by skipping the
-/// transform in a throwaway build) for one band, so [`profitable`] takes
-/// only layers of several bands. Where the time goes on the 32×32 layer
-/// (`perf`): the broadcast FMAs of the products about half, the transforms,
-/// the products' stores and reloads of `M` and the per-call weight
-/// transform (3 µs, measured the same way) the rest.
+/// transforms all `64·64` filters for one band (a throwaway build that
+/// skipped the transform, with wrong results, took about 10 µs off; 3 µs
+/// off the 16- and 32-channel layers), so [`profitable`] takes only layers
+/// of several bands. The transform vectorised across 16 input channels
+/// (masked loads and a 16×16 transpose instead of the gathers LLVM makes
+/// of the scalar code, same bits) measured no faster in 2 interleaved
+/// runs, so the cost is more likely the 256 KiB of transformed weights
+/// written and read back per call than the arithmetic: the way on is
+/// transformed weights kept from one call to the next (at load time), not
+/// a faster transform. Where the time goes on the 32×32 layer (`perf`):
+/// the broadcast FMAs of the products about half, the transforms, the
+/// products' stores and reloads of `M` and the weight transform the rest.
 pub(crate) mod avx512 {
     use super::avx2::store_tiles;
     use super::{fits, pad, plan, transform_weights, Buffer, BAND, CAP};
