@@ -689,11 +689,9 @@ fn conv2d_with<
             }
             return;
         }
-        // With AVX2: stride-1 3×3 layers of 16 channels and more as
-        // F(2×2, 3×3), 2.25× fewer multiplies.
-        let use_winograd = const { winograd::applies((G, C, O), (KH, KW), (SH, SW), (DH, DW), (OH, OW)) }
-            && body.selects(Body::Winograd, const { winograd::profitable(C, O) }, true);
-        // With AVX-512F: those layers where the tiles make several bands.
+        // Stride-1 3×3 layers of 16 channels and more as F(2×2, 3×3), 2.25×
+        // fewer multiplies: with AVX-512F where the tiles make several bands,
+        // with AVX2 all of them.
         if isa == Isa::Avx512
             && const { winograd::avx512::applies((G, C, O), (KH, KW), (SH, SW), (DH, DW), (OH, OW)) }
             && body.selects(
@@ -713,6 +711,8 @@ fn conv2d_with<
             }
             return;
         }
+        let use_winograd = const { winograd::applies((G, C, O), (KH, KW), (SH, SW), (DH, DW), (OH, OW)) }
+            && body.selects(Body::Winograd, const { winograd::profitable(C, O) }, true);
         if isa == Isa::Avx2 && use_winograd && simd::has_avx2_fma() {
             // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
             // the features this body is compiled with.

@@ -63,7 +63,10 @@
 //! a multiple of 4 output channels; and the padded input, the transformed
 //! weights (`16·K·C` floats, or one block's `16·4·C` where there is one
 //! band) and a band's transformed input (`16·C·16`) within one stack
-//! buffer of [`CAP`] floats, 168 KiB ([`plan`]).
+//! buffer of [`CAP`] floats, 168 KiB ([`plan`]). The AVX-512F body
+//! takes the same geometries with a multiple of 16 output channels and
+//! tile rows of a multiple of 16 tiles, or of 8 or 4
+//! ([`avx512::applies`]).
 //!
 //! # Numerics
 //!
@@ -363,7 +366,7 @@ pub(crate) mod avx2 {
     /// floats per row, `ph·pw` per channel; the band's first tile is `t0`
     /// of a plane of tile rows of `tw` tiles.
     #[inline(always)]
-    pub(super) fn transform_input<'b, const C: usize>(
+    fn transform_input<'b, const C: usize>(
         xp: &[f32],
         (ph, pw): (usize, usize),
         (t0, tw): (usize, usize),
