@@ -33,9 +33,10 @@ pub(super) unsafe fn run<D: Dot, const B: usize, const OH: usize, const OW: usiz
     out: &mut [[[i8; OW]; OH]],
 ) {
     let mut values = [[0i8; NT]; B];
+    let reach = ops.offsets.iter().copied().max().unwrap_or(0);
     for n0 in (0..rows * ops.wu).step_by(NT) {
         // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
-        let acc = unsafe { tile::<D, B>(ops, n0) };
+        let acc = unsafe { tile::<D, B>(ops, reach, n0) };
         for ((v, acc), rescale) in values.iter_mut().zip(&acc).zip(rescale) {
             // SAFETY: as above; the store writes the sixteen bytes of `v`.
             unsafe {
@@ -63,7 +64,13 @@ pub(super) unsafe fn run<D: Dot, const B: usize, const OH: usize, const OW: usiz
     }
 }
 
-/// The accumulators of pixel indices `n0 .. n0 + 16` for `B` channels.
+/// The accumulators of pixel indices `n0 .. n0 + 16` for `B` channels;
+/// `reach` is the largest of `ops.offsets`.
+///
+/// The planes are read through a pointer: every tap's 16 lanes `off + n0
+/// ..` end by `reach + n0 + 16`, checked once per tile (a slice per tap,
+/// two compares and branches: see [`super::channels`] for what the
+/// checks cost).
 ///
 /// # Safety
 ///
@@ -71,17 +78,20 @@ pub(super) unsafe fn run<D: Dot, const B: usize, const OH: usize, const OW: usiz
 #[inline(always)]
 unsafe fn tile<D: Dot, const B: usize>(
     ops: &Operands<'_, CHANNELS>,
+    reach: usize,
     n0: usize,
 ) -> [[__m256i; 2]; B] {
+    assert!(reach + n0 + NT <= ops.planes.len(), "a tap past the planes");
     // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
     let mut acc = [[unsafe { _mm256_setzero_si256() }; 2]; B];
     for (&off, w) in ops.offsets.iter().zip(ops.packed) {
-        let x = &ops.planes[off + n0..off + n0 + NT];
-        // SAFETY: the caller guarantees AVX2; `x` holds the 16 `i32`s
-        // the two unaligned loads read.
+        // SAFETY: the caller guarantees AVX2. `off <= reach`, so the 16
+        // `i32`s from `off + n0` that the two unaligned loads read end by
+        // `reach + n0 + 16 <= planes.len()` (asserted above).
         unsafe {
-            let x0 = _mm256_loadu_si256(x.as_ptr().cast::<__m256i>());
-            let x1 = _mm256_loadu_si256(x[8..].as_ptr().cast::<__m256i>());
+            let x = ops.planes.as_ptr().add(off + n0);
+            let x0 = _mm256_loadu_si256(x.cast::<__m256i>());
+            let x1 = _mm256_loadu_si256(x.add(8).cast::<__m256i>());
             for (acc, &w) in acc.iter_mut().zip(w) {
                 let w = _mm256_set1_epi32(w);
                 acc[0] = D::mac(acc[0], x0, w);
