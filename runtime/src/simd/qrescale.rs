@@ -230,6 +230,43 @@ impl Wide {
         }
     }
 
+    /// Channel `o` of `rescale` in all sixteen lanes (what `Wide::new` of
+    /// two `Lanes::new(rescale, o)` gives, without their per-lane tables:
+    /// a kernel with one channel per vector builds one per channel), or
+    /// `None` if it rounds once.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX-512F.
+    #[inline(always)]
+    pub(crate) unsafe fn channel<const O: usize>(
+        rescale: &Rescale<'_, O>,
+        o: usize,
+    ) -> Option<Wide> {
+        if rescale.rounding != Rounding::Double {
+            return None;
+        }
+        let requant = rescale.requant[o];
+        let (shift, multiplier) = (requant.shift, requant.multiplier);
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe {
+            let m = _mm512_set1_epi32(multiplier);
+            Some(Wide {
+                bias: _mm512_set1_epi32(rescale.bias.map_or(0, |b| b[o])),
+                multiplier: m,
+                multiplier_odd: _mm512_srli_epi64::<32>(m),
+                multiplier_min: if multiplier == i32::MIN { u16::MAX } else { 0 },
+                left: _mm512_set1_epi32(shift.max(0)),
+                right: _mm512_set1_epi32((-shift).max(0)),
+                #[allow(clippy::cast_possible_truncation)] // 2^31 − 1 at most.
+                mask: _mm512_set1_epi32(((1i64 << (-shift).max(0)) - 1) as i32),
+                zero_point: _mm512_set1_epi32(i32::from(rescale.zero_point)),
+                min: _mm512_set1_epi32(i32::from(rescale.clamp.min)),
+                max: _mm512_set1_epi32(i32::from(rescale.clamp.max)),
+            })
+        }
+    }
+
     /// [`Lanes::store`] on sixteen lanes, then narrowed to bytes (the
     /// values are in `i8`'s range after the clamp).
     ///
