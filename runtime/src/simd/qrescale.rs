@@ -37,6 +37,17 @@ use core::arch::x86_64::{
     _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi64,
 };
 
+/// A channel's shift as the vectors take it: `(left, right, mask)`, the
+/// left shift before the multiply, the rounding right shift after it and
+/// its remainder's mask `2^right − 1`.
+#[inline(always)]
+fn shifts(shift: i32) -> (i32, i32, i32) {
+    let right = (-shift).max(0);
+    #[allow(clippy::cast_possible_truncation)] // 2^31 − 1 at most.
+    let mask = ((1i64 << right) - 1) as i32;
+    (shift.max(0), right, mask)
+}
+
 /// A [`Rescale`]'s constants for eight lanes: one output channel's in every
 /// lane ([`Lanes::new`]), or eight channels' ([`Lanes::channels`]).
 #[derive(Clone, Copy)]
@@ -94,7 +105,7 @@ impl Lanes {
             // eight `i32`s of `v`.
             unsafe { _mm256_loadu_si256(v.as_ptr().cast::<__m256i>()) }
         }
-        let shift = |o: usize| rescale.requant[o].shift;
+        let shifts = |o: usize| shifts(rescale.requant[o].shift);
         // SAFETY: the caller guarantees AVX2 (for `each` and the shift).
         unsafe {
             let multiplier = each(channels, |o| rescale.requant[o].multiplier);
@@ -105,10 +116,9 @@ impl Lanes {
                 multiplier_min: each(channels, |o| {
                     -i32::from(rescale.requant[o].multiplier == i32::MIN)
                 }),
-                left: each(channels, |o| shift(o).max(0)),
-                right: each(channels, |o| (-shift(o)).max(0)),
-                #[allow(clippy::cast_possible_truncation)] // 2^31 − 1 at most.
-                mask: each(channels, |o| ((1i64 << (-shift(o)).max(0)) - 1) as i32),
+                left: each(channels, |o| shifts(o).0),
+                right: each(channels, |o| shifts(o).1),
+                mask: each(channels, |o| shifts(o).2),
                 zero_point: each(channels, |_| i32::from(rescale.zero_point)),
                 min: each(channels, |_| i32::from(rescale.clamp.min)),
                 max: each(channels, |_| i32::from(rescale.clamp.max)),
@@ -230,40 +240,35 @@ impl Wide {
         }
     }
 
-    /// Channel `o` of `rescale` in all sixteen lanes (what `Wide::new` of
-    /// two `Lanes::new(rescale, o)` gives, without their per-lane tables:
-    /// a kernel with one channel per vector builds one per channel), or
-    /// `None` if it rounds once.
+    /// Channel `o` of `rescale` in all sixteen lanes: what `Wide::new` of
+    /// two `Lanes::new(rescale, o)` gives, without their per-lane tables
+    /// (a kernel with one channel per vector builds one per channel). The
+    /// caller checks that `rescale` rounds twice (`Lanes::new` says `None`
+    /// otherwise).
     ///
     /// # Safety
     ///
     /// The CPU must have AVX-512F.
     #[inline(always)]
-    pub(crate) unsafe fn channel<const O: usize>(
-        rescale: &Rescale<'_, O>,
-        o: usize,
-    ) -> Option<Wide> {
-        if rescale.rounding != Rounding::Double {
-            return None;
-        }
-        let requant = rescale.requant[o];
-        let (shift, multiplier) = (requant.shift, requant.multiplier);
+    pub(crate) unsafe fn channel<const O: usize>(rescale: &Rescale<'_, O>, o: usize) -> Wide {
+        debug_assert!(rescale.rounding == Rounding::Double);
+        let multiplier = rescale.requant[o].multiplier;
+        let (left, right, mask) = shifts(rescale.requant[o].shift);
         // SAFETY: the caller guarantees AVX-512F.
         unsafe {
             let m = _mm512_set1_epi32(multiplier);
-            Some(Wide {
+            Wide {
                 bias: _mm512_set1_epi32(rescale.bias.map_or(0, |b| b[o])),
                 multiplier: m,
                 multiplier_odd: _mm512_srli_epi64::<32>(m),
                 multiplier_min: if multiplier == i32::MIN { u16::MAX } else { 0 },
-                left: _mm512_set1_epi32(shift.max(0)),
-                right: _mm512_set1_epi32((-shift).max(0)),
-                #[allow(clippy::cast_possible_truncation)] // 2^31 − 1 at most.
-                mask: _mm512_set1_epi32(((1i64 << (-shift).max(0)) - 1) as i32),
+                left: _mm512_set1_epi32(left),
+                right: _mm512_set1_epi32(right),
+                mask: _mm512_set1_epi32(mask),
                 zero_point: _mm512_set1_epi32(i32::from(rescale.zero_point)),
                 min: _mm512_set1_epi32(i32::from(rescale.clamp.min)),
                 max: _mm512_set1_epi32(i32::from(rescale.clamp.max)),
-            })
+            }
         }
     }
 

@@ -41,7 +41,7 @@ pub(super) unsafe fn run<
     out: &mut [[[i8; OW]; OH]],
 ) {
     let pixels = rows * OW;
-    let reach = ops.offsets.iter().copied().max().unwrap_or(0);
+    let reach = ops.reach();
     for m0 in (0..pixels).step_by(P) {
         // Output pixel m is (m / OW, m % OW); a short last block repeats
         // its last pixel.
@@ -76,7 +76,7 @@ pub(super) unsafe fn run<
 }
 
 /// The accumulators of the pixels at indices `n` for `8 · V` channels;
-/// `reach` is the largest of `ops.offsets`.
+/// `reach` is [`Operands::reach`].
 ///
 /// The input lanes are read unchecked: every index `off + n` is at most
 /// `reach + max(n)`, checked once per tile. A bounds check per pixel and

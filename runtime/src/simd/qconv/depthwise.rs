@@ -158,11 +158,9 @@ pub(super) unsafe fn conv2d<
     let mut buf = [0i32; CAP];
     let zp = _mm512_set1_epi32(i32::from(input_zero));
     for o in 0..O {
-        // SAFETY: the caller guarantees AVX-512F. (`None` only for single
-        // rounding, declined above.)
-        let Some(wide) = (unsafe { Wide::channel(rescale, o) }) else {
-            return false;
-        };
+        // SAFETY: the caller guarantees AVX-512F. (Double rounding,
+        // checked above.)
+        let wide = unsafe { Wide::channel(rescale, o) };
         for (ih, row) in input[o].iter().enumerate() {
             let at = (PT + ih) * lay.pw + PL;
             widen(&mut buf[at..at + W], row, zp);

@@ -84,6 +84,15 @@ struct Operands<'a, const N: usize> {
     wu: usize,
 }
 
+impl<const N: usize> Operands<'_, N> {
+    /// The largest tap offset: with a tile's largest pixel index, the
+    /// furthest lane a tile reads (the micro-kernels check that once per
+    /// tile, not per load).
+    fn reach(&self) -> usize {
+        self.offsets.iter().copied().max().unwrap_or(0)
+    }
+}
+
 /// Whether the channels kernel does fewer multiply-adds than the pixels one
 /// on a layer (per group; see the module docs).
 const fn channels_in_lanes(geo: &Geometry, per_group: usize, oh: usize, ow: usize) -> bool {
@@ -601,18 +610,17 @@ mod tests {
     use crate::simd::has_vnni;
     use std::vec::Vec;
 
-    /// Both micro-kernels on one layer against the naive twin: exactly its
-    /// accumulators through `Rescale::store` (see `test_util::check`).
-    /// `fits` says whether the layer fits the scratch space (else both
-    /// must decline, writing nothing).
-    macro_rules! case {
-        ($seed:expr, fits = $fits:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
-         K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal) P=($pt:literal, $pl:literal, $pr:literal)
+    /// A random layer (int8 input and weights, zero point, `i32` biases,
+    /// multipliers that spread the results over the output range) and the
+    /// naive twin's accumulators: `(x, w, zp, bias, requant, out_zp, acc,
+    /// real)`.
+    macro_rules! layer {
+        ($seed:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:tt G=$g:tt
+         K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal) P=($pt:literal, $pl:literal)
          D=($dh:literal, $dw:literal) -> ($oh:literal, $ow:literal)) => {{
-            const CG: usize = $c / $g;
             let mut rng = Rng::new($seed);
             let mut x = [[[0i8; $w]; $h]; $c];
-            let mut w = [[[[0i8; $kw]; $kh]; CG]; $o];
+            let mut w = [[[[0i8; $kw]; $kh]; { $c / $g }]; $o];
             bytes(&mut rng, x.as_flattened_mut().as_flattened_mut(), -128, 127);
             bytes(
                 &mut rng,
@@ -643,20 +651,45 @@ mod tests {
             let real = multipliers(&mut rng, &acc, &bias);
             let requant = real.map(Requant::new);
             let out_zp = (rng.next_u32() % 64) as i8 - 32;
-            let r = Rescale {
-                bias: Some(&bias),
-                requant: &requant,
-                zero_point: out_zp,
-                clamp: if $seed % 2 == 0 {
-                    Clamp::NONE
-                } else {
-                    Clamp {
-                        min: out_zp,
-                        max: 120,
-                    }
-                },
-                rounding: Rounding::Double,
-            };
+            (x, w, zp, bias, requant, out_zp, acc, real)
+        }};
+    }
+
+    /// The `Rescale` of a `layer!`, clamped to `[out_zp, 120]` or not.
+    fn rescale<'a, const O: usize>(
+        clamped: bool,
+        bias: &'a [i32; O],
+        requant: &'a [Requant; O],
+        out_zp: i8,
+    ) -> Rescale<'a, O> {
+        Rescale {
+            bias: Some(bias),
+            requant,
+            zero_point: out_zp,
+            clamp: if clamped {
+                Clamp {
+                    min: out_zp,
+                    max: 120,
+                }
+            } else {
+                Clamp::NONE
+            },
+            rounding: Rounding::Double,
+        }
+    }
+
+    /// Both micro-kernels on one layer against the naive twin: exactly its
+    /// accumulators through `Rescale::store` (see `test_util::check`).
+    /// `fits` says whether the layer fits the scratch space (else both
+    /// must decline, writing nothing).
+    macro_rules! case {
+        ($seed:expr, fits = $fits:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
+         K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal) P=($pt:literal, $pl:literal, $pr:literal)
+         D=($dh:literal, $dw:literal) -> ($oh:literal, $ow:literal)) => {{
+            const CG: usize = $c / $g;
+            let (x, w, zp, bias, requant, out_zp, acc, real) = layer!($seed;
+                C=$c H=$h W=$w O=$o G=$g K=($kh, $kw) S=($sh, $sw) P=($pt, $pl) D=($dh, $dw) -> ($oh, $ow));
+            let r = rescale($seed % 2 == 1, &bias, &requant, out_zp);
             let vnni = has_vnni();
             for (quads, by_channels) in [(false, false), (false, true), (true, false), (true, true)]
             {
@@ -763,53 +796,9 @@ mod tests {
         ($seed:expr; C=$c:literal H=$h:literal W=$w:literal K=($kh:literal, $kw:literal)
          S=$sh:literal P=($pt:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)
          -> ($oh:literal, $ow:literal)) => {{
-            let mut rng = Rng::new($seed);
-            let mut x = [[[0i8; $w]; $h]; $c];
-            let mut w = [[[[0i8; $kw]; $kh]; 1]; $c];
-            bytes(&mut rng, x.as_flattened_mut().as_flattened_mut(), -128, 127);
-            bytes(
-                &mut rng,
-                w.as_flattened_mut().as_flattened_mut().as_flattened_mut(),
-                -128,
-                127,
-            );
-            #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap)]
-            let zp = (rng.next_u32() % 256) as u8 as i8;
-            let bias: [i32; $c] =
-                core::array::from_fn(|_| (rng.next_u32() % 20_001) as i32 - 10_000);
-            let p = Conv2dParams {
-                in_channels: $c,
-                out_channels: $c,
-                kernel: ($kh, $kw),
-                stride: ($sh, 1),
-                padding: ($pt, $pl),
-                dilation: ($dh, $dw),
-                groups: $c,
-                padding_mode: PaddingMode::Zeros,
-            };
-            let mut acc = Vec::from([0i64; $c * $oh * $ow]);
-            let (xs, ws) = (
-                x.as_flattened().as_flattened(),
-                w.as_flattened().as_flattened().as_flattened(),
-            );
-            quant_conv2d(&p, ($h, $w), ($oh, $ow), xs, zp, ws, &mut acc);
-            let real = multipliers(&mut rng, &acc, &bias);
-            let requant = real.map(Requant::new);
-            let out_zp = (rng.next_u32() % 64) as i8 - 32;
-            let r = Rescale {
-                bias: Some(&bias),
-                requant: &requant,
-                zero_point: out_zp,
-                clamp: if $seed % 2 == 0 {
-                    Clamp::NONE
-                } else {
-                    Clamp {
-                        min: out_zp,
-                        max: 120,
-                    }
-                },
-                rounding: Rounding::Double,
-            };
+            let (x, w, zp, bias, requant, out_zp, acc, real) = layer!($seed;
+                C=$c H=$h W=$w O=$c G=$c K=($kh, $kw) S=($sh, 1) P=($pt, $pl) D=($dh, $dw) -> ($oh, $ow));
+            let r = rescale($seed % 2 == 1, &bias, &requant, out_zp);
             let lay = depthwise::Layout::new(
                 ($pt, $pl, $pr),
                 ($dh, $dw),

@@ -33,7 +33,7 @@ pub(super) unsafe fn run<D: Dot, const B: usize, const OH: usize, const OW: usiz
     out: &mut [[[i8; OW]; OH]],
 ) {
     let mut values = [[0i8; NT]; B];
-    let reach = ops.offsets.iter().copied().max().unwrap_or(0);
+    let reach = ops.reach();
     for n0 in (0..rows * ops.wu).step_by(NT) {
         // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
         let acc = unsafe { tile::<D, B>(ops, reach, n0) };
@@ -65,7 +65,7 @@ pub(super) unsafe fn run<D: Dot, const B: usize, const OH: usize, const OW: usiz
 }
 
 /// The accumulators of pixel indices `n0 .. n0 + 16` for `B` channels;
-/// `reach` is the largest of `ops.offsets`.
+/// `reach` is [`Operands::reach`].
 ///
 /// The planes are read through a pointer: every tap's 16 lanes `off + n0
 /// ..` end by `reach + n0 + 16`, checked once per tile (a slice per tap,
