@@ -27,14 +27,14 @@ use core::arch::x86_64::{
     __m128i, __m256i, __m512i, __mmask16, _mm256_add_epi32, _mm256_add_epi64, _mm256_and_si256,
     _mm256_blend_epi32, _mm256_cmpeq_epi32, _mm256_cmpgt_epi32, _mm256_loadu_si256,
     _mm256_max_epi32, _mm256_min_epi32, _mm256_mul_epi32, _mm256_set1_epi32, _mm256_set1_epi64x,
-    _mm256_setzero_si256, _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srai_epi32,
-    _mm256_srav_epi32, _mm256_srli_epi64, _mm256_sub_epi32, _mm256_xor_si256, _mm512_add_epi32,
-    _mm512_add_epi64, _mm512_and_si512, _mm512_castsi256_si512, _mm512_cmpeq_epi32_mask,
-    _mm512_cmpgt_epi32_mask, _mm512_cmplt_epi32_mask, _mm512_cvtepi32_epi8, _mm512_inserti64x4,
-    _mm512_mask_add_epi32, _mm512_mask_blend_epi32, _mm512_mask_cmpeq_epi32_mask,
-    _mm512_mask_mov_epi32, _mm512_max_epi32, _mm512_min_epi32, _mm512_mul_epi32, _mm512_set1_epi32,
-    _mm512_set1_epi64, _mm512_setzero_si512, _mm512_slli_epi64, _mm512_sllv_epi32,
-    _mm512_srai_epi32, _mm512_srav_epi32, _mm512_srli_epi64,
+    _mm256_setzero_si256, _mm256_slli_epi64, _mm256_sllv_epi32, _mm256_srav_epi32,
+    _mm256_srli_epi64, _mm256_sub_epi32, _mm256_xor_si256, _mm512_add_epi32, _mm512_add_epi64,
+    _mm512_and_si512, _mm512_castsi256_si512, _mm512_cmpeq_epi32_mask, _mm512_cmplt_epi32_mask,
+    _mm512_cvtepi32_epi8, _mm512_inserti64x4, _mm512_mask_blend_epi32,
+    _mm512_mask_cmpeq_epi32_mask, _mm512_mask_mov_epi32, _mm512_mask_srav_epi32, _mm512_max_epi32,
+    _mm512_min_epi32, _mm512_mul_epi32, _mm512_set1_epi32, _mm512_set1_epi64, _mm512_setzero_si512,
+    _mm512_slli_epi64, _mm512_sllv_epi32, _mm512_srli_epi64, _mm512_srlv_epi32,
+    _mm512_test_epi32_mask,
 };
 
 /// A channel's shift as the vectors take it: `(left, right, mask)`, the
@@ -46,6 +46,16 @@ fn shifts(shift: i32) -> (i32, i32, i32) {
     #[allow(clippy::cast_possible_truncation)] // 2^31 − 1 at most.
     let mask = ((1i64 << right) - 1) as i32;
     (shift.max(0), right, mask)
+}
+
+/// The clamp's bounds less the zero point, `(min − zp, max − zp)`.
+#[inline(always)]
+fn bounds<const O: usize>(rescale: &Rescale<'_, O>) -> (i32, i32) {
+    let zp = i32::from(rescale.zero_point);
+    (
+        i32::from(rescale.clamp.min) - zp,
+        i32::from(rescale.clamp.max) - zp,
+    )
 }
 
 /// A [`Rescale`]'s constants for eight lanes: one output channel's in every
@@ -63,9 +73,15 @@ pub(crate) struct Lanes {
     right: __m256i,
     /// `2^right − 1`, the remainder's mask.
     mask: __m256i,
+    /// `mask >> 1`: the remainder a rounding ties at (not counting the
+    /// sign).
+    half: __m256i,
     zero_point: __m256i,
-    min: __m256i,
-    max: __m256i,
+    /// The clamp's bounds less the zero point: clamping before adding the
+    /// zero point is clamping after it (both bounds and the zero point are
+    /// bytes, so nothing overflows), in three instructions instead of five.
+    lo: __m256i,
+    hi: __m256i,
 }
 
 impl Lanes {
@@ -119,9 +135,10 @@ impl Lanes {
                 left: each(channels, |o| shifts(o).0),
                 right: each(channels, |o| shifts(o).1),
                 mask: each(channels, |o| shifts(o).2),
+                half: each(channels, |o| shifts(o).2 >> 1),
                 zero_point: each(channels, |_| i32::from(rescale.zero_point)),
-                min: each(channels, |_| i32::from(rescale.clamp.min)),
-                max: each(channels, |_| i32::from(rescale.clamp.max)),
+                lo: each(channels, |_| bounds(rescale).0),
+                hi: each(channels, |_| bounds(rescale).1),
             })
         }
     }
@@ -174,16 +191,12 @@ impl Lanes {
         // Rounding divide by 2^right, ties away from zero.
         let remainder = _mm256_and_si256(high, self.mask);
         let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
-        let threshold = _mm256_sub_epi32(_mm256_srai_epi32(self.mask, 1), negative);
+        let threshold = _mm256_sub_epi32(self.half, negative);
         let up = _mm256_cmpgt_epi32(remainder, threshold);
         let v = _mm256_sub_epi32(_mm256_srav_epi32(high, self.right), up);
-        // + zero point, saturating, then the clamp.
-        let v = _mm256_min_epi32(
-            _mm256_max_epi32(v, _mm256_set1_epi32(-1 << 16)),
-            _mm256_set1_epi32(1 << 16),
-        );
-        let v = _mm256_add_epi32(v, self.zero_point);
-        _mm256_min_epi32(_mm256_max_epi32(v, self.min), self.max)
+        // The clamp (less the zero point), then the zero point.
+        let v = _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi);
+        _mm256_add_epi32(v, self.zero_point)
     }
 }
 
@@ -196,14 +209,22 @@ pub(crate) struct Wide {
     bias: __m512i,
     multiplier: __m512i,
     multiplier_odd: __m512i,
-    /// Lanes whose multiplier is `i32::MIN`.
+    /// Lanes whose multiplier is `i32::MIN` (none, in any rescaling of
+    /// TFLite's: the store skips their fix-up then).
     multiplier_min: __mmask16,
+    /// Whether a lane shifts left (most rescalings only shift right).
+    shifts_left: bool,
     left: __m512i,
     right: __m512i,
-    mask: __m512i,
+    /// What the rounding right shift adds first, to a sum `≥ 0` and to one
+    /// `< 0`: `2^(right − 1)` and `2^(right − 1) − 1` (0 and 0 if `right`
+    /// is 0).
+    nudge: __m512i,
+    nudge_negative: __m512i,
     zero_point: __m512i,
-    min: __m512i,
-    max: __m512i,
+    /// As [`Lanes`]'s.
+    lo: __m512i,
+    hi: __m512i,
 }
 
 impl Wide {
@@ -222,20 +243,25 @@ impl Wide {
             unsafe { _mm512_inserti64x4::<1>(_mm512_castsi256_si512(a), b) }
         }
         // SAFETY: the caller guarantees AVX-512F.
-        let multiplier = unsafe { join(lo.multiplier, hi.multiplier) };
-        // SAFETY: the caller guarantees AVX-512F.
         unsafe {
+            let multiplier = join(lo.multiplier, hi.multiplier);
+            let left = join(lo.left, hi.left);
+            let half = join(lo.half, hi.half);
+            // `2^right − 1` is odd unless `right` is 0.
+            let odd = _mm512_and_si512(join(lo.mask, hi.mask), _mm512_set1_epi32(1));
             Wide {
                 bias: join(lo.bias, hi.bias),
                 multiplier,
                 multiplier_odd: _mm512_srli_epi64::<32>(multiplier),
                 multiplier_min: _mm512_cmpeq_epi32_mask(multiplier, _mm512_set1_epi32(i32::MIN)),
-                left: join(lo.left, hi.left),
+                shifts_left: _mm512_test_epi32_mask(left, left) != 0,
+                left,
                 right: join(lo.right, hi.right),
-                mask: join(lo.mask, hi.mask),
+                nudge: _mm512_add_epi32(half, odd),
+                nudge_negative: half,
                 zero_point: join(lo.zero_point, hi.zero_point),
-                min: join(lo.min, hi.min),
-                max: join(lo.max, hi.max),
+                lo: join(lo.lo, hi.lo),
+                hi: join(lo.hi, hi.hi),
             }
         }
     }
@@ -254,6 +280,7 @@ impl Wide {
         debug_assert!(rescale.rounding == Rounding::Double);
         let multiplier = rescale.requant[o].multiplier;
         let (left, right, mask) = shifts(rescale.requant[o].shift);
+        let (lo, hi) = bounds(rescale);
         // SAFETY: the caller guarantees AVX-512F.
         unsafe {
             let m = _mm512_set1_epi32(multiplier);
@@ -262,12 +289,14 @@ impl Wide {
                 multiplier: m,
                 multiplier_odd: _mm512_srli_epi64::<32>(m),
                 multiplier_min: if multiplier == i32::MIN { u16::MAX } else { 0 },
+                shifts_left: left > 0,
                 left: _mm512_set1_epi32(left),
                 right: _mm512_set1_epi32(right),
-                mask: _mm512_set1_epi32(mask),
+                nudge: _mm512_set1_epi32((mask >> 1) + (mask & 1)),
+                nudge_negative: _mm512_set1_epi32(mask >> 1),
                 zero_point: _mm512_set1_epi32(i32::from(rescale.zero_point)),
-                min: _mm512_set1_epi32(i32::from(rescale.clamp.min)),
-                max: _mm512_set1_epi32(i32::from(rescale.clamp.max)),
+                lo: _mm512_set1_epi32(lo),
+                hi: _mm512_set1_epi32(hi),
             }
         }
     }
@@ -282,38 +311,42 @@ impl Wide {
     pub(crate) unsafe fn store(&self, acc: __m512i) -> __m128i {
         // SAFETY: the caller guarantees AVX-512F.
         unsafe {
-            let x = _mm512_sllv_epi32(_mm512_add_epi32(acc, self.bias), self.left);
+            let mut x = _mm512_add_epi32(acc, self.bias);
+            if self.shifts_left {
+                x = _mm512_sllv_epi32(x, self.left);
+            }
             let half = _mm512_set1_epi64(1 << 30);
             let even = _mm512_add_epi64(_mm512_mul_epi32(x, self.multiplier), half);
             let odd = _mm512_add_epi64(
                 _mm512_mul_epi32(_mm512_srli_epi64::<32>(x), self.multiplier_odd),
                 half,
             );
-            let high = _mm512_mask_blend_epi32(
+            let mut high = _mm512_mask_blend_epi32(
                 0xAAAA,
                 _mm512_srli_epi64::<31>(even),
                 _mm512_slli_epi64::<1>(odd),
             );
-            // i32::MIN · i32::MIN: i32::MAX, as the scalar saturates.
-            let overflow =
-                _mm512_mask_cmpeq_epi32_mask(self.multiplier_min, x, _mm512_set1_epi32(i32::MIN));
-            let high = _mm512_mask_mov_epi32(high, overflow, _mm512_set1_epi32(i32::MAX));
-            // Rounding divide by 2^right, ties away from zero.
-            let one = _mm512_set1_epi32(1);
-            let remainder = _mm512_and_si512(high, self.mask);
+            if self.multiplier_min != 0 {
+                // i32::MIN · i32::MIN: i32::MAX, as the scalar saturates.
+                let overflow = _mm512_mask_cmpeq_epi32_mask(
+                    self.multiplier_min,
+                    x,
+                    _mm512_set1_epi32(i32::MIN),
+                );
+                high = _mm512_mask_mov_epi32(high, overflow, _mm512_set1_epi32(i32::MAX));
+            }
+            // Rounding divide by 2^right, ties away from zero: `(high +
+            // nudge) >> right` with the nudge one less below zero. Above
+            // zero the sum may pass `i32::MAX` but not `u32::MAX`, so it
+            // shifts as unsigned there; below zero it cannot overflow.
             let negative = _mm512_cmplt_epi32_mask(high, _mm512_setzero_si512());
-            let half_mask = _mm512_srai_epi32::<1>(self.mask);
-            let threshold = _mm512_mask_add_epi32(half_mask, negative, half_mask, one);
-            let up = _mm512_cmpgt_epi32_mask(remainder, threshold);
-            let v = _mm512_srav_epi32(high, self.right);
-            let v = _mm512_mask_add_epi32(v, up, v, one);
-            // + zero point, saturating, then the clamp.
-            let v = _mm512_min_epi32(
-                _mm512_max_epi32(v, _mm512_set1_epi32(-1 << 16)),
-                _mm512_set1_epi32(1 << 16),
-            );
-            let v = _mm512_add_epi32(v, self.zero_point);
-            _mm512_cvtepi32_epi8(_mm512_min_epi32(_mm512_max_epi32(v, self.min), self.max))
+            let nudge = _mm512_mask_mov_epi32(self.nudge, negative, self.nudge_negative);
+            let sum = _mm512_add_epi32(high, nudge);
+            let v = _mm512_srlv_epi32(sum, self.right);
+            let v = _mm512_mask_srav_epi32(v, negative, sum, self.right);
+            // The clamp (less the zero point), then the zero point.
+            let v = _mm512_min_epi32(_mm512_max_epi32(v, self.lo), self.hi);
+            _mm512_cvtepi32_epi8(_mm512_add_epi32(v, self.zero_point))
         }
     }
 }
@@ -356,6 +389,25 @@ mod tests {
         }
         // SAFETY: the features were detected.
         std::is_x86_feature_detected!("avx512f").then(|| unsafe { store(r, channels, acc) })
+    }
+
+    /// [`Wide::store`] of `acc` on [`Wide::channel`]`(r, 0)`, or `None`
+    /// without AVX-512F.
+    fn wide_channel(r: &Rescale<'_, 1>, acc: &[i32; 16]) -> Option<[i8; 16]> {
+        #[target_feature(enable = "avx512f")]
+        fn store(r: &Rescale<'_, 1>, acc: &[i32; 16]) -> [i8; 16] {
+            let mut out = [0i8; 16];
+            // SAFETY: AVX-512F is enabled on this function; the load reads
+            // the sixteen `i32`s of `acc`, the store writes the sixteen
+            // bytes of `out`.
+            unsafe {
+                let v = Wide::channel(r, 0).store(_mm512_loadu_si512(acc.as_ptr().cast()));
+                _mm_storeu_si128(out.as_mut_ptr().cast::<__m128i>(), v);
+            }
+            out
+        }
+        // SAFETY: the feature was detected.
+        std::is_x86_feature_detected!("avx512f").then(|| unsafe { store(r, acc) })
     }
 
     #[target_feature(enable = "avx2")]
@@ -440,12 +492,16 @@ mod tests {
                         }
                         // Sixteen lanes: these eight, then the same reversed.
                         let acc16 = core::array::from_fn(|k| acc[if k < 8 { k } else { 15 - k }]);
-                        if let Some(got) = wide(&r, [0; 16], &acc16) {
+                        for (how, got) in [
+                            ("new", wide(&r, [0; 16], &acc16)),
+                            ("channel", wide_channel(&r, &acc16)),
+                        ] {
+                            let Some(got) = got else { continue };
                             for (k, (&g, &a)) in got.iter().zip(&acc16).enumerate() {
                                 assert_eq!(
                                     g,
                                     r.store(0, a),
-                                    "wide: acc {a} lane {k} shift {shift}"
+                                    "wide ({how}): acc {a} lane {k} shift {shift}"
                                 );
                             }
                         }
