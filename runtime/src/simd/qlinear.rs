@@ -45,13 +45,28 @@ pub(crate) unsafe fn linear_avx2<const I: usize, const O: usize>(
     output: &mut [i8; O],
 ) {
     let zp = i16::from(input_zero);
-    let x: [i16; I] = core::array::from_fn(|i| i16::from(input[i]) - zp);
+    // (Loops and literal arrays, not `array::from_fn` or `map`, in both
+    // kernels: those stayed out-of-line calls, one per four rows.)
+    let mut x = [0i16; I];
+    for (x, &v) in x.iter_mut().zip(input) {
+        *x = i16::from(v) - zp;
+    }
     let body = I / STEP * STEP;
     let mut o = 0;
     while o + 4 <= O {
         let rows = [&weight[o], &weight[o + 1], &weight[o + 2], &weight[o + 3]];
         // SAFETY: the caller guarantees AVX2.
-        let mut sums = unsafe { dots4(&x[..body], rows.map(|r| &r[..body])) };
+        let mut sums = unsafe {
+            dots4(
+                &x[..body],
+                [
+                    &rows[0][..body],
+                    &rows[1][..body],
+                    &rows[2][..body],
+                    &rows[3][..body],
+                ],
+            )
+        };
         for (s, row) in sums.iter_mut().zip(rows) {
             *s += tail(&x[body..], &row[body..]);
         }
@@ -144,13 +159,21 @@ pub(crate) unsafe fn linear_vnni<const I: usize, const O: usize>(
     rescale: &Rescale<'_, O>,
     output: &mut [i8; O],
 ) {
-    #[allow(clippy::cast_sign_loss)] // x + 128 in 0..=255.
-    let x: [u8; I] = core::array::from_fn(|i| (i16::from(input[i]) + 128) as u8);
+    let mut x = [0u8; I];
+    for (x, &v) in x.iter_mut().zip(input) {
+        // x + 128: the sign bit flipped.
+        *x = v.cast_unsigned() ^ 0x80;
+    }
     let mut o = 0;
     while o + 4 <= O {
-        let rows = [&weight[o], &weight[o + 1], &weight[o + 2], &weight[o + 3]];
+        let rows = [
+            &weight[o][..],
+            &weight[o + 1][..],
+            &weight[o + 2][..],
+            &weight[o + 3][..],
+        ];
         // SAFETY: the caller guarantees the instruction sets.
-        let sums = unsafe { dots4_vnni(&x, rows.map(|r| &r[..]), input_zero) };
+        let sums = unsafe { dots4_vnni(&x, rows, input_zero) };
         for (k, &s) in sums.iter().enumerate() {
             output[o + k] = rescale.store(o + k, s);
         }
@@ -159,7 +182,7 @@ pub(crate) unsafe fn linear_vnni<const I: usize, const O: usize>(
     for o in o..O {
         let row = &weight[o];
         // SAFETY: as above.
-        let sums = unsafe { dots4_vnni(&x, [row, row, row, row].map(|r| &r[..]), input_zero) };
+        let sums = unsafe { dots4_vnni(&x, [&row[..]; 4], input_zero) };
         output[o] = rescale.store(o, sums[0]);
     }
 }

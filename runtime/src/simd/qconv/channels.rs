@@ -49,10 +49,13 @@ pub(super) unsafe fn run<
             let m = (m0 + k).min(pixels - 1);
             (m / OW, m % OW)
         };
-        let n: [usize; P] = core::array::from_fn(|k| {
+        // (A loop, not `array::from_fn`: that stayed an out-of-line call per
+        // tile, 6% of DS-CNN's int8 1×1 layer under `perf`.)
+        let mut n = [0usize; P];
+        for (k, n) in n.iter_mut().enumerate() {
             let (r, x) = at(k);
-            r * ops.wu + x
-        });
+            *n = r * ops.wu + x;
+        }
         // SAFETY: the caller guarantees AVX2 and `D`'s instructions.
         let acc = unsafe { tile::<D, V, P>(ops, reach, &n) };
         for (k, acc) in acc.iter().enumerate().take(pixels - m0) {
