@@ -15,10 +15,13 @@
 //!   shifted up by one bit lands them in the odd lanes' places (`vpblendd`).
 //!   The one overflow, `i32::MIN · i32::MIN`, gives `i32::MIN` there and is
 //!   flipped to `i32::MAX` with an xor.
-//! - `RoundingDivideByPOT` is already lane-wise `i32` arithmetic.
-//! - `saturating_add(zero_point)` then the clamp: the value is first clamped
-//!   to `±2^16` (any value beyond ends up at the clamp's bound either way),
-//!   after which the addition cannot overflow.
+//! - `RoundingDivideByPOT` is already lane-wise `i32` arithmetic: with
+//!   AVX2 gemmlowp's remainder against a threshold; with AVX-512 `(x +
+//!   nudge) >> right`, the nudge one less for `x < 0`, the shift logical
+//!   for `x ≥ 0` (where the sum may pass `i32::MAX` but not `u32::MAX`).
+//! - `saturating_add(zero_point)` then the clamp: the clamp's bounds less
+//!   the zero point first, then the zero point; the bounds and the zero
+//!   point are bytes, so nothing overflows and the result is the same.
 
 #![allow(clippy::inline_always)] // Must inline into #[target_feature] callers.
 
