@@ -23,7 +23,7 @@ pub fn peak_gmacs(iters: u64, runs: usize) -> Option<f64> {
             return None;
         }
         // SAFETY: the CPU has AVX2.
-        Some(best(iters, runs, 16, || unsafe { x86::avx2(iters) }))
+        Some(best(iters, runs, 16, |n| unsafe { x86::avx2(n) }))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -40,7 +40,7 @@ pub fn vnni_peak_gmacs(iters: u64, runs: usize) -> Option<f64> {
             return None;
         }
         // SAFETY: the CPU has AVX-512 VNNI and VL.
-        Some(best(iters, runs, 32, || unsafe { x86::vnni(iters) }))
+        Some(best(iters, runs, 32, |n| unsafe { x86::vnni(n) }))
     }
     #[cfg(not(target_arch = "x86_64"))]
     {
@@ -49,18 +49,22 @@ pub fn vnni_peak_gmacs(iters: u64, runs: usize) -> Option<f64> {
     }
 }
 
-/// GMAC/s of the best of `runs` calls of `run` ([`ACC`] chains of `iters`
-/// instructions of `per` MACs each), after a few to warm up.
+/// GMAC/s of the best of `runs` calls of `run(iters)` ([`ACC`] chains of
+/// `iters` instructions of `per` MACs each), after a few to warm up.
 #[allow(clippy::cast_precision_loss, dead_code)]
-fn best(iters: u64, runs: usize, per: usize, run: impl Fn() -> i32) -> f64 {
+fn best(iters: u64, runs: usize, per: usize, run: impl Fn(u64) -> i32) -> f64 {
     let macs = (iters as usize * ACC * per) as f64;
+    // `iters` passes through `black_box` on every call: `run` is a pure
+    // function of it, and LLVM otherwise calls it once and reuses the sum
+    // (this bench then printed a `vpdpbusd` peak of 9 million GMAC/s).
+    let run = |n: u64| std::hint::black_box(run(std::hint::black_box(n)));
     for _ in 0..runs / 4 + 1 {
-        std::hint::black_box(run());
+        run(iters);
     }
     (0..runs)
         .map(|_| {
             let t0 = std::time::Instant::now();
-            std::hint::black_box(run());
+            run(iters);
             macs / t0.elapsed().as_secs_f64() / 1e9
         })
         .fold(0.0, f64::max)
