@@ -310,6 +310,21 @@ impl Wide {
         }
     }
 
+    /// The same, with `offset` added to the bias of every lane (wrapping,
+    /// as the scalar bias is added).
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX-512F.
+    #[inline(always)]
+    pub(crate) unsafe fn offset(self, offset: i32) -> Wide {
+        Wide {
+            // SAFETY: the caller guarantees AVX-512F.
+            bias: unsafe { _mm512_add_epi32(self.bias, _mm512_set1_epi32(offset)) },
+            ..self
+        }
+    }
+
     /// [`Lanes::store`] on sixteen lanes, then narrowed to bytes (the
     /// values are in `i8`'s range after the clamp).
     ///

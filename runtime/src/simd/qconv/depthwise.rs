@@ -1,5 +1,6 @@
-//! The int8 depthwise convolution at stride 1 with AVX-512 (F, BW, VL):
-//! one channel at a time, 16 output pixels per vector in `i32` lanes.
+//! The int8 depthwise convolution with AVX-512 VNNI: one channel at a
+//! time, 16 output pixels per vector, each `vpdpbusd` four kernel *rows*
+//! of one kernel column.
 //!
 //! # Why
 //!
@@ -7,113 +8,152 @@
 //! lane planes and its weights into lanes, then requantize and scatter, all
 //! once per *group*: a depthwise layer has one group per channel, so
 //! DS-CNN's 64-channel 25×5 layer did all of that 64 times for 9
-//! multiply-adds per output (23–26 µs, ten times the float layer).
+//! multiply-adds per output (23–26 µs, ten times the float layer). The
+//! kernel before this one widened each plane to `i32`s and multiplied with
+//! `vpmulld` (two micro-operations, ten cycles of latency): 9 of them per
+//! vector of 3×3 outputs, 11 µs on that layer.
 //!
 //! # Algorithm
 //!
 //! For each channel:
 //!
-//! 1. its plane is widened into a zero-bordered `i32` plane on the stack,
-//!    `x − zp` (so a padding element is 0, as `zp − zp` is in the twin), `PW
-//!    = PL + W + PR` columns wide ([`Layout`]; the border is zeroed once
-//!    per call, each channel rewrites the interior);
-//! 2. output pixel `(oh, ow)` is *wide index* `q = oh·PW + ow`, which reads
-//!    tap `(kh, kw)` at `q + kh·DH·PW + kw·DW`: every tap is one plain load
-//!    at a constant offset. The wide indices `0..(OH − 1)·PW + OW` are
-//!    computed [`NV`] vectors of 16 at a time (the `PW − OW` indices past
-//!    each row's end computed and dropped: 2 of 7 on DS-CNN's rows, where
-//!    a vector of one row's 5 outputs would waste 11 of 16 lanes), each tap
-//!    a load, a multiply (`vpmulld`) and an add per vector;
-//! 3. the sums go through the channel's requantization ([`Wide::store`]:
-//!    bias, fixed-point multiplier, rounding shift, zero point, clamp: the
-//!    twin's integer operations) and one masked byte store per output row
-//!    a vector touches.
+//! 1. its plane is copied as bytes `x + 128` (as `u8`, `vpdpbusd`'s
+//!    unsigned operand) into a padded plane `PW = PL + W + PR` columns wide,
+//!    the padding holding `zp + 128` (which adds `w · 0` once corrected,
+//!    as `zp − zp` does in the twin), split into the `SH · SW` phases of
+//!    the stride (phase `(a, b)` holds padded rows `SH·u + a`, columns
+//!    `SW·v + b`; `WU = ⌈PW / SW⌉` columns), so that every tap is then at a
+//!    fixed offset (see 3);
+//! 2. the *quads*: for output row `r` and kernel rows `4g..4g + 4`, the
+//!    four bytes of padded rows `SH·r + (4g + j)·DH` in each column, one
+//!    `i32` (kernel rows past `KH` weigh 0). Row `SH·r + kh·DH` is row `r +
+//!    ⌊kh·DH / SH⌋` of row phase `kh·DH mod SH`, so a band's quads are
+//!    four runs of bytes at fixed offsets interleaved, one pass;
+//! 3. output pixel `(r, ow)` is *wide index* `n = r·WU + ow`, and its taps
+//!    in kernel column `kw` are the quad at `n + ⌊kw·DW / SW⌋` in the
+//!    quads of column phase `kw·DW mod SW`: one load and one `vpdpbusd`
+//!    per kernel column (and group of four rows) per 16 outputs, three per
+//!    vector of 3×3 outputs. The `WU − OW` indices past each row's end
+//!    are computed and dropped (2 of 7 on DS-CNN's rows, 1 of 25 on
+//!    MobileNetV1's stride-2 48×48 layer);
+//! 4. the sums, less `(zp + 128)·Σw` (folded into the bias), go through
+//!    the channel's requantization ([`Wide::store`]) into a wide byte row,
+//!    whose first `OW` bytes are each output row.
 //!
-//! Every step is exact integer arithmetic (`|x − zp| ≤ 255` and `|w| ≤
-//! 128`, so a product is below 2^15, and a layer that fits the buffer has
-//! fewer than 8192 · 7 taps: the sum stays inside `i32`), so the result is
-//! the portable kernel's bit for bit (tested).
+//! Every step is exact integer arithmetic (`vpdpbusd` does not saturate; a
+//! product `w·(x + 128)` is below 2^15 in magnitude and a layer that fits
+//! has at most 64 taps), so the result is the portable kernel's bit for
+//! bit (tested).
 //!
 //! # Cost
 //!
 //! `taskset -c 0 cargo bench -p constnet-runtime --bench int8 --
-//! 'int8/ds_cnn/dw'`, Intel Xeon with VNNI: DS-CNN's 64-channel 25×5 layer
-//! 23.0–25.8 → 11.8 µs (the lane kernel on pairs, then this one).
-//! Building the requantization's vectors from the channel's scalars
-//! (`Wide::channel`) instead of from `Lanes` took 17.2 → 13.2 µs, widening
-//! the rows with `vpmovsxbd` and reading the plane through a pointer (one
-//! bound, `Layout::fits`, for every load) 13.2 → 11.8. The loads are
-//! misaligned `zmm` loads, about one per cycle on this core, and each
-//! multiply is two micro-operations on one port: those bound the loop.
+//! 'int8/(ds_cnn|mbv1)/dw'`, Intel Xeon with VNNI, 2 interleaved runs
+//! against the `vpmulld` kernel (stride 1 only; stride 2 on the lane
+//! kernel's pairs): DS-CNN's 64-channel 25×5 layer 10.5–11.2 → 5.3–5.4 µs,
+//! MobileNetV1's 16-channel stride-2 48×48 one 13.2–13.3 → 5.7–5.8 µs
+//! (the f32 layers: 2.6 and 4.9 µs). What remains is spread over the
+//! four steps: under `perf`, the requantization about a quarter, building
+//! the quads a quarter, the copy (at stride 2, `vpmovwb` to split the
+//! columns) a fifth. Tried: copying the next channel's plane before this
+//! one's quads are built, in case loads of freshly stored bytes waited for
+//! the stores (no change); 64-byte masked loads in the copy instead of 16
+//! (DS-CNN's rows of 5 bytes: 5.3 → 6.0–6.3 µs).
 
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
 
 use crate::quant::{Rescale, Rounding};
 use crate::simd::qrescale::Wide;
 use core::arch::x86_64::{
-    __m128i, __m512i, _mm512_add_epi32, _mm512_cvtepi8_epi32, _mm512_loadu_si512,
-    _mm512_mask_storeu_epi32, _mm512_mullo_epi32, _mm512_set1_epi32, _mm512_setzero_si512,
-    _mm512_sub_epi32, _mm_mask_storeu_epi8, _mm_maskz_loadu_epi8,
+    __m512i, _mm256_cvtepi16_epi8, _mm256_maskz_loadu_epi8, _mm256_set1_epi8, _mm256_srli_epi16,
+    _mm256_xor_si256, _mm512_cvtepu8_epi32, _mm512_dpbusd_epi32, _mm512_loadu_si512,
+    _mm512_or_si512, _mm512_set1_epi32, _mm512_setzero_si512, _mm512_slli_epi32,
+    _mm512_storeu_si512, _mm_loadu_si128, _mm_mask_storeu_epi8, _mm_maskz_loadu_epi8,
+    _mm_set1_epi8, _mm_storeu_si128, _mm_xor_si128,
 };
+use core::mem::MaybeUninit;
 
-/// The most kernel columns.
-pub(super) const MAX_KW: usize = 7;
+/// Bytes of the padded planes.
+const PLANE: usize = 16 * 1024;
 
-/// The `i32`s of the padded plane, with the last vector's reach (32 KiB).
-const CAP: usize = 8192;
+/// `i32`s of a band's quads (16 KiB); also the bytes of its wide output rows.
+const QUADS: usize = 4 * 1024;
 
-/// Vectors computed together: independent chains for the multiply's
-/// latency (10 cycles).
+/// Vectors computed together: independent chains for `vpdpbusd`'s latency.
 const NV: usize = 4;
 
-/// Where a channel's plane lies in the buffer: `PW = PL + W + PR` columns
-/// of `(x − zp)` with zeros around, and the wide output indices `q =
-/// oh·PW + ow` the vectors cover (`ow < OW` real, the rest dropped).
-#[derive(Clone, Copy)]
+/// Kernel columns times groups of four kernel rows, at most (more go to the
+/// lane kernels: the taps stay in registers).
+const TAPS: usize = 16;
+
+/// How a layer lies in the buffers, from its const parameters.
+#[derive(Clone, Copy, Debug)]
 pub(super) struct Layout {
-    pw: usize,
-    /// `(OH − 1)·PW + OW`: one past the last real output.
-    nq: usize,
+    /// Columns of a padded plane's phase: `⌈PW / SW⌉`; also of a band's
+    /// quads and of its wide output rows.
+    wu: usize,
+    /// Rows of each of the padded plane's `SH·SW` phases: those a tap
+    /// reads, at least those the input is copied into.
+    rows: usize,
+    /// Groups of four kernel rows, `⌈KH / 4⌉`.
+    groups: usize,
+    /// Output rows per band.
+    band: usize,
+    /// `i32`s per plane of quads (one per group and column phase): the
+    /// band's, then what the last chunk of vectors reads past it.
+    quads: usize,
     fits: bool,
 }
 
 impl Layout {
     #[allow(clippy::too_many_arguments)] // One tuple per parameter family.
     pub(super) const fn new(
+        (sh, sw): (usize, usize),
         (pt, pl, pr): (usize, usize, usize),
         (dh, dw): (usize, usize),
         (h, w): (usize, usize),
         (kh, kw): (usize, usize),
-        (oh, ow): (usize, usize),
+        oh: usize,
     ) -> Layout {
-        let pw = pl + w + pr;
-        let nq = (oh - 1) * pw + ow;
-        // The last chunk computes all `NV` vectors, past `nq` too.
-        let reach = nq.div_ceil(16 * NV) * 16 * NV + (kh - 1) * dh * pw + (kw - 1) * dw;
-        // The rows the taps read (stride 1): `OH + (KH − 1)·DH`, at
-        // least the `PT + H` the plane is copied into.
-        let rows = oh + (kh - 1) * dh;
-        let plane = if rows > pt + h { rows } else { pt + h } * pw;
-        let len = if reach > plane { reach } else { plane };
-        Layout {
-            pw,
-            nq,
-            // The loads reach `len` `i32`s, all written (plane or zeros).
-            fits: len <= CAP && plane <= len,
+        let wu = (pl + w + pr).div_ceil(sw);
+        // Output row r reads padded row `SH·r + kh·DH`: row `r + ⌊kh·DH /
+        // SH⌋` of row phase `kh·DH mod SH`.
+        let read = oh + (kh - 1) * dh / sh;
+        let copied = (pt + h).div_ceil(sh);
+        let rows = if read > copied { read } else { copied };
+        let groups = kh.div_ceil(4);
+        let slack = 16 * NV + (kw - 1) * dw / sw;
+        let planes = groups * sw;
+        let room = QUADS / planes;
+        let mut band = if room > slack { (room - slack) / wu } else { 0 };
+        if band > oh {
+            band = oh;
         }
+        Layout {
+            wu,
+            rows,
+            groups,
+            band,
+            quads: band * wu + slack,
+            fits: band > 0 && sh * sw * rows * wu + 16 <= PLANE && groups * kw <= TAPS,
+        }
+    }
+
+    /// Bytes of the padded plane's phases, with the last quads' 16-byte
+    /// loads.
+    const fn plane_len(&self, (sh, sw): (usize, usize)) -> usize {
+        sh * sw * self.rows * self.wu + 16
     }
 }
 
 /// Whether [`conv2d`] takes a layer: depthwise (one input and one output
-/// channel per group), stride 1, at most [`MAX_KW`] kernel columns, a
-/// padded plane that fits the buffer.
+/// channel per group), column stride 1 or 2, buffers that fit.
 pub(super) const fn applies(
     (g, c, cg, o): (usize, usize, usize, usize),
-    (sh, sw): (usize, usize),
-    kw: usize,
+    sw: usize,
     layout: Layout,
 ) -> bool {
-    cg == 1 && g == c && o == c && sh == 1 && sw == 1 && kw <= MAX_KW && layout.fits
+    cg == 1 && g == c && o == c && (sw == 1 || sw == 2) && layout.fits
 }
 
 /// The layer, or `false` (nothing written) if its requantization rounds
@@ -121,11 +161,13 @@ pub(super) const fn applies(
 ///
 /// # Safety
 ///
-/// The CPU must have AVX2 and AVX-512 F, BW and VL, and the layer must be
-/// one that [`applies`].
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+/// The CPU must have AVX2 and AVX-512 F, BW, VL and VNNI, and the layer
+/// must be one that [`applies`].
+#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl,avx512vnni")]
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
 pub(super) unsafe fn conv2d<
+    const SH: usize,
+    const SW: usize,
     const PT: usize,
     const PL: usize,
     const PR: usize,
@@ -147,117 +189,272 @@ pub(super) unsafe fn conv2d<
     rescale: &Rescale<'_, O>,
     output: &mut [[[i8; OW]; OH]; O],
 ) -> bool {
-    let lay = const { Layout::new((PT, PL, PR), (DH, DW), (H, W), (KH, KW), (OH, OW)) };
+    let lay = const { Layout::new((SH, SW), (PT, PL, PR), (DH, DW), (H, W), (KH, KW), OH) };
     assert!(
-        lay.fits && KW <= MAX_KW,
+        lay.fits && (SW == 1 || SW == 2),
         "not a layer of the int8 depthwise kernel"
     );
     if rescale.rounding != Rounding::Double {
         return false;
     }
-    let mut buf = [0i32; CAP];
-    let zp = _mm512_set1_epi32(i32::from(input_zero));
+    #[allow(clippy::cast_sign_loss)] // The byte's bits, as `u8`.
+    let pad = input_zero as u8 ^ 0x80;
+    let mut plane = [const { MaybeUninit::uninit() }; PLANE];
+    let plane = prefix(&mut plane, lay.plane_len((SH, SW)), pad);
+    let mut quads = [const { MaybeUninit::uninit() }; QUADS];
+    let quads = prefix(&mut quads, lay.groups * SW * lay.quads, 0i32);
+    let mut wide = [const { MaybeUninit::uninit() }; QUADS];
+    let wide = prefix(&mut wide, lay.band * lay.wu + 16 * NV, 0i8);
     for o in 0..O {
+        // SAFETY: the caller guarantees AVX-512 F and BW.
+        unsafe { copy::<SH, SW, PT, PL, H, W>(plane, lay, &input[o]) };
+        let (taps, sum) = taps::<KH, KW>(&weight[o][0], lay.groups);
+        // The sums are `Σ w·(x + 128)`; the twin's are `Σ w·(x − zp)`.
+        let correction = sum.wrapping_mul(-(i32::from(input_zero) + 128));
         // SAFETY: the caller guarantees AVX-512F. (Double rounding,
         // checked above.)
-        let wide = unsafe { Wide::channel(rescale, o) };
-        for (ih, row) in input[o].iter().enumerate() {
-            let at = (PT + ih) * lay.pw + PL;
-            widen(&mut buf[at..at + W], row, zp);
-        }
-        let mut taps = [[_mm512_setzero_si512(); KW]; KH];
-        for (t, w) in taps.iter_mut().zip(&weight[o][0]) {
-            for (t, &w) in t.iter_mut().zip(w) {
-                *t = _mm512_set1_epi32(i32::from(w));
+        let rq = unsafe { Wide::channel(rescale, o).offset(correction) };
+        for r0 in (0..OH).step_by(lay.band) {
+            let rows = lay.band.min(OH - r0);
+            // SAFETY: the caller guarantees AVX-512 F and VNNI.
+            unsafe {
+                build::<SH, SW, DH, KH>(plane, lay, r0, rows, quads);
+                let end = rows * lay.wu;
+                assert!(end + 16 * NV <= wide.len(), "a band past the output rows");
+                for n in (0..end).step_by(16 * NV) {
+                    let acc = chunk::<SW, DW, KH, KW>(quads, lay, &taps, n);
+                    for (s, &acc) in acc.iter().enumerate() {
+                        let y = rq.store(acc);
+                        // SAFETY: `n + 16·s + 16 <= end + 16·NV <= wide.len()`
+                        // (asserted above).
+                        _mm_storeu_si128(wide.as_mut_ptr().add(n + 16 * s).cast(), y);
+                    }
+                }
             }
-        }
-        let plane = output[o].as_flattened_mut();
-        let mut q = 0;
-        while q < lay.nq {
-            let n = (lay.nq - q).div_ceil(16).min(NV);
-            let acc = chunk::<DH, DW, KH, KW>(&buf, lay, &taps, q);
-            for (s, acc) in acc.iter().enumerate().take(n) {
-                // SAFETY: the caller guarantees AVX-512F.
-                let y = unsafe { wide.store(*acc) };
-                store::<OW>(plane, lay, q + 16 * s, y);
+            for (r, out) in output[o][r0..r0 + rows].iter_mut().enumerate() {
+                out.copy_from_slice(&wide[r * lay.wu..][..OW]);
             }
-            q += 16 * n;
         }
     }
     true
 }
 
-/// `x − zp` of a row of bytes, as `i32`s, into `dst` (as long as `src`).
+/// The first `len` elements of `buf`, each set to `value`.
+fn prefix<T: Copy>(buf: &mut [MaybeUninit<T>], len: usize, value: T) -> &mut [T] {
+    let used = &mut buf[..len];
+    used.fill(MaybeUninit::new(value));
+    // SAFETY: every element of `used` was just written, and `MaybeUninit<T>`
+    // has the layout of `T`.
+    unsafe { &mut *(core::ptr::from_mut(used) as *mut [T]) }
+}
+
+/// The channel's plane `x` as bytes `x + 128` into the padded plane (its
+/// padding already holds `zp + 128`): row `PT + ih`, column `PL + iw`, at
+/// stride 2 split into phase `(PL + iw) mod 2`, column `⌊(PL + iw) / 2⌋`.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F and BW.
 #[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
 #[inline]
-fn widen(dst: &mut [i32], src: &[i8], zp: __m512i) {
-    for (d, s) in dst.chunks_mut(16).zip(src.chunks(16)) {
-        #[allow(clippy::cast_possible_truncation)] // `s.len() <= 16`.
-        let keep = ((1u32 << s.len()) - 1) as u16;
-        // SAFETY: AVX-512 F, BW and VL are enabled; the load and the store
-        // touch the `s.len()` lanes of `keep`, inside `s` and `d` (as
-        // long).
-        unsafe {
-            let x = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(keep, s.as_ptr()));
-            _mm512_mask_storeu_epi32(d.as_mut_ptr().cast(), keep, _mm512_sub_epi32(x, zp));
+unsafe fn copy<
+    const SH: usize,
+    const SW: usize,
+    const PT: usize,
+    const PL: usize,
+    const H: usize,
+    const W: usize,
+>(
+    plane: &mut [u8],
+    lay: Layout,
+    x: &[[i8; W]; H],
+) {
+    let phase = lay.rows * lay.wu;
+    assert!(SH * SW * phase <= plane.len(), "a plane past the buffer");
+    for (ih, row) in x.iter().enumerate() {
+        // Padded row `PT + ih`: row `u` of row phase `a`.
+        let (a, u) = ((PT + ih) % SH, (PT + ih) / SH);
+        let at = a * SW * phase + u * lay.wu;
+        // 16 columns at a time (32 at stride 2, 16 to each phase): wider
+        // masked loads ran slower on DS-CNN's rows of 5.
+        for c0 in (0..W).step_by(16 * SW) {
+            let len = (W - c0).min(16 * SW);
+            let p0 = PL + c0;
+            if SW == 1 {
+                #[allow(clippy::cast_possible_truncation)] // `len <= 16`.
+                let keep = ((1u32 << len) - 1) as u16;
+                // Columns `p0..p0 + len` of row `u < rows`: inside the
+                // plane (`PL + W <= wu`).
+                let dst = &mut plane[at + p0..at + p0 + len];
+                // SAFETY: AVX-512 BW and VL are enabled; the load reads the
+                // `len` bytes of `row` from `c0`, the store writes the `len`
+                // bytes of `dst`.
+                unsafe {
+                    let v = _mm_maskz_loadu_epi8(keep, row[c0..].as_ptr());
+                    let v = _mm_xor_si128(v, _mm_set1_epi8(i8::MIN));
+                    _mm_mask_storeu_epi8(dst.as_mut_ptr().cast(), keep, v);
+                }
+            } else {
+                let keep = if len == 32 {
+                    u32::MAX
+                } else {
+                    (1u32 << len) - 1
+                };
+                // SAFETY: AVX-512 BW and VL are enabled; the load reads the
+                // `len` bytes of `row` from `c0`.
+                let v = unsafe { _mm256_maskz_loadu_epi8(keep, row[c0..].as_ptr()) };
+                let v = _mm256_xor_si256(v, _mm256_set1_epi8(i8::MIN));
+                // Input columns `c0 + 2k` land in phase `p0 mod 2` from
+                // column `⌊p0 / 2⌋`, columns `c0 + 2k + 1` in the other
+                // from `⌊(p0 + 1) / 2⌋`: each phase's bytes are contiguous.
+                let even = _mm256_cvtepi16_epi8(v);
+                let odd = _mm256_cvtepi16_epi8(_mm256_srli_epi16::<8>(v));
+                for (part, start, count) in [(even, p0, len.div_ceil(2)), (odd, p0 + 1, len / 2)] {
+                    let from = start % 2 * phase + at + start / 2;
+                    let dst = &mut plane[from..from + count];
+                    #[allow(clippy::cast_possible_truncation)] // `count <= 16`.
+                    let keep = ((1u32 << count) - 1) as u16;
+                    // SAFETY: AVX-512 BW and VL are enabled; the store
+                    // writes the `count` bytes of `dst`.
+                    unsafe { _mm_mask_storeu_epi8(dst.as_mut_ptr().cast(), keep, part) };
+                }
+            }
         }
     }
 }
 
-/// The sums of the `NV` vectors of wide indices from `q` (those past
-/// `nq` computed and dropped).
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
+/// Each kernel column's quads of kernel rows as broadcast `i32`s (`taps[g]
+/// [kw]` holds rows `4g..4g + 4`, those past `KH` zero; only `groups` of
+/// the `KH` are used), and the sum of the weights.
+#[target_feature(enable = "avx2,avx512f")]
 #[inline]
-fn chunk<const DH: usize, const DW: usize, const KH: usize, const KW: usize>(
-    buf: &[i32; CAP],
+fn taps<const KH: usize, const KW: usize>(
+    w: &[[i8; KW]; KH],
+    groups: usize,
+) -> ([[__m512i; KW]; KH], i32) {
+    let mut taps = [[_mm512_setzero_si512(); KW]; KH];
+    let mut sum = 0i32;
+    for (g, taps) in taps.iter_mut().enumerate().take(groups) {
+        for (kw, tap) in taps.iter_mut().enumerate() {
+            let mut quad = [0u8; 4];
+            for (j, q) in quad.iter_mut().enumerate() {
+                if let Some(row) = w.get(4 * g + j) {
+                    #[allow(clippy::cast_sign_loss)] // The byte's bits.
+                    {
+                        *q = row[kw] as u8;
+                    }
+                    sum += i32::from(row[kw]);
+                }
+            }
+            *tap = _mm512_set1_epi32(i32::from_le_bytes(quad));
+        }
+    }
+    (taps, sum)
+}
+
+/// The band's quads (output rows `r0..r0 + rows`), plane `g·SW + b` for
+/// kernel rows `4g..4g + 4` and column phase `b`, row `r` at `r·WU`: each
+/// quad's byte `j` is kernel row `kh = 4g + j`'s, padded row `SH·r +
+/// kh·DH`, in the plane's row phase `kh·DH mod SH` at row `r + ⌊kh·DH /
+/// SH⌋`, so that the band is one run at fixed offsets for any stride.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx2,avx512f")]
+#[inline]
+unsafe fn build<const SH: usize, const SW: usize, const DH: usize, const KH: usize>(
+    plane: &[u8],
+    lay: Layout,
+    r0: usize,
+    rows: usize,
+    quads: &mut [i32],
+) {
+    let phase = lay.rows * lay.wu;
+    for g in 0..lay.groups {
+        for b in 0..SW {
+            let mut from = [0usize; 4];
+            for (j, from) in from.iter_mut().enumerate() {
+                // Kernel rows past `KH` weigh 0: read any row the plane has.
+                let kh = (4 * g + j).min(KH - 1);
+                *from = (kh * DH % SH * SW + b) * phase + kh * DH / SH * lay.wu;
+            }
+            let dst = (g * SW + b) * lay.quads;
+            // SAFETY: the caller guarantees AVX-512F.
+            unsafe { run(plane, r0 * lay.wu, &from, &mut quads[dst..], rows * lay.wu) };
+        }
+    }
+}
+
+/// `dst[m]` for `m < len` (and up to the next multiple of 16): the quad
+/// of bytes `plane[src + from[j] + m]`, `j = 0..4`, byte `j` at bits `8j`.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512F.
+#[target_feature(enable = "avx2,avx512f")]
+#[inline]
+unsafe fn run(plane: &[u8], src: usize, from: &[usize; 4], dst: &mut [i32], len: usize) {
+    let end = len.div_ceil(16) * 16;
+    let reach = from.iter().copied().max().unwrap_or(0);
+    assert!(
+        src + reach + end <= plane.len() && end <= dst.len(),
+        "quads past the buffers"
+    );
+    let base = plane.as_ptr().wrapping_add(src);
+    for m in (0..end).step_by(16) {
+        // SAFETY: AVX-512F is enabled. Each load reads bytes `src + from[j]
+        // + m + 0..16 <= src + reach + end <= plane.len()`, the store
+        // `i32`s `m + 0..16 <= end <= dst.len()` (asserted above).
+        // (No closure for the four loads: it would not inherit the target
+        // features, and could stay a call.)
+        unsafe {
+            let b0 = _mm512_cvtepu8_epi32(_mm_loadu_si128(base.add(from[0] + m).cast()));
+            let b1 = _mm512_cvtepu8_epi32(_mm_loadu_si128(base.add(from[1] + m).cast()));
+            let b2 = _mm512_cvtepu8_epi32(_mm_loadu_si128(base.add(from[2] + m).cast()));
+            let b3 = _mm512_cvtepu8_epi32(_mm_loadu_si128(base.add(from[3] + m).cast()));
+            let quad = _mm512_or_si512(
+                _mm512_or_si512(b0, _mm512_slli_epi32::<8>(b1)),
+                _mm512_or_si512(_mm512_slli_epi32::<16>(b2), _mm512_slli_epi32::<24>(b3)),
+            );
+            _mm512_storeu_si512(dst.as_mut_ptr().add(m).cast(), quad);
+        }
+    }
+}
+
+/// The sums of the `NV` vectors of wide indices from `n`: per group of
+/// kernel rows and kernel column, one `vpdpbusd` per vector.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F and VNNI.
+#[target_feature(enable = "avx2,avx512f,avx512vnni")]
+#[inline]
+unsafe fn chunk<const SW: usize, const DW: usize, const KH: usize, const KW: usize>(
+    quads: &[i32],
     lay: Layout,
     taps: &[[__m512i; KW]; KH],
-    q: usize,
+    n: usize,
 ) -> [__m512i; NV] {
+    // The furthest read: the last plane's `n + 16·NV` vectors on from the
+    // largest column offset, inside its slack (`Layout::quads`) while `n`
+    // starts a chunk of the band.
+    let reach = (lay.groups * SW - 1) * lay.quads + n + 16 * NV + (KW - 1) * DW / SW;
+    assert!(reach <= quads.len(), "a tap past the quads");
     let mut acc = [_mm512_setzero_si512(); NV];
-    for (kh, taps) in taps.iter().enumerate() {
+    for (g, taps) in taps.iter().enumerate().take(lay.groups) {
         for (kw, &w) in taps.iter().enumerate() {
-            let at = q + kh * DH * lay.pw + kw * DW;
+            let at = (g * SW + kw * DW % SW) * lay.quads + n + kw * DW / SW;
             for (s, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: AVX-512F is enabled. The load reads `i32`s `at +
-                // 16·s + 0..16`, below `q + 16·NV + (KH − 1)·DH·PW + (KW −
-                // 1)·DW <= reach <= CAP` (`q < nq` starts a chunk, so `q +
-                // 16·NV` is at most `nq` rounded up to a chunk; `conv2d`
-                // asserted `fits`).
-                let x = unsafe { _mm512_loadu_si512(buf.as_ptr().add(at + 16 * s).cast()) };
-                *acc = _mm512_add_epi32(*acc, _mm512_mullo_epi32(x, w));
+                // SAFETY: AVX-512 F and VNNI are enabled. The load reads
+                // `i32`s `at + 16·s + 0..16`, below `reach <= quads.len()`
+                // (asserted above).
+                unsafe {
+                    let x = _mm512_loadu_si512(quads.as_ptr().add(at + 16 * s).cast());
+                    *acc = _mm512_dpbusd_epi32(*acc, x, w);
+                }
             }
         }
     }
     acc
-}
-
-/// Stores the real outputs among the 16 bytes `y` of wide indices `q..`:
-/// one masked store per output row they touch.
-#[target_feature(enable = "avx2,avx512f,avx512bw,avx512vl")]
-#[inline]
-fn store<const OW: usize>(plane: &mut [i8], lay: Layout, q: usize, y: __m128i) {
-    let end = lay.nq.min(q + 16);
-    let mut r = q / lay.pw;
-    while r * lay.pw < end {
-        let row = r * lay.pw;
-        let lo = row.max(q) - q;
-        let hi = (row + OW).min(end).saturating_sub(q);
-        if lo < hi {
-            #[allow(clippy::cast_possible_truncation)] // hi ≤ 16.
-            let keep = (((1u32 << hi) - 1) & !((1u32 << lo) - 1)) as u16;
-            // Lane `l` is output column `q + l − row` of row `r`: plane
-            // index `r·OW + q + l − row`.
-            let base = plane
-                .as_mut_ptr()
-                .wrapping_add(r * OW + q)
-                .wrapping_sub(row);
-            // SAFETY: AVX-512 BW and VL are enabled; the mask keeps lanes
-            // `lo..hi`, columns `0..OW` of row `r < OH`: inside `plane`.
-            // The pointer is formed with wrapping arithmetic; masked-off
-            // lanes are not accessed.
-            unsafe { _mm_mask_storeu_epi8(base, keep, y) };
-        }
-        r += 1;
-    }
 }

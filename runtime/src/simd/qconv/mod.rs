@@ -42,9 +42,10 @@
 //! the lane format; the two entry points ([`conv2d_avx2`],
 //! [`conv2d_vnni`]) compile them with their instruction sets.
 //!
-//! Depthwise layers at stride 1 take a third kernel with AVX-512
-//! ([`depthwise`]): one channel at a time, 16 output pixels per vector,
-//! no lane planes (DS-CNN's 64-channel layer 23–26 → 11.8 µs).
+//! Depthwise layers at column stride 1 or 2 take a third kernel with
+//! AVX-512 VNNI ([`depthwise`]): one channel at a time, 16 output pixels
+//! per vector, quads of kernel rows (DS-CNN's 64-channel layer 23–26 µs on
+//! pairs → 5.3 µs).
 //!
 //! Scratch space is on the stack: the planes in a fixed 24 KiB buffer
 //! (not zeroed first: [`planes::fill`] writes every element it hands out),
@@ -103,8 +104,8 @@ const fn channels_in_lanes(geo: &Geometry, per_group: usize, oh: usize, ow: usiz
 
 /// The kernel that pays on this layer: where `vnni` says the CPU has
 /// AVX-512 VNNI, VL and BW, the [`depthwise`] kernel for the depthwise
-/// layers at stride 1 it takes, else quads ([`conv2d_vnni`]), but pairs
-/// ([`conv2d_avx2`]) for the other depthwise layers (groups of one
+/// layers it takes (column stride 1 or 2), else quads ([`conv2d_vnni`]),
+/// but pairs ([`conv2d_avx2`]) for the other depthwise layers (groups of one
 /// channel, more than one group), whose quads hold 3 taps of 4 in rows a
 /// few lanes wide and ran slower (`bench int8`, same run: DS-CNN's 23.0 µs
 /// on pairs against 34.0 on quads, MobileNetV1's stride-2 one 14.0 against
@@ -144,9 +145,8 @@ pub(crate) unsafe fn conv2d<
     let depthwise = const {
         depthwise::applies(
             (G, C, CG, O),
-            (SH, SW),
-            KW,
-            depthwise::Layout::new((PT, PL, PR), (DH, DW), (H, W), (KH, KW), (OH, OW)),
+            SW,
+            depthwise::Layout::new((SH, SW), (PT, PL, PR), (DH, DW), (H, W), (KH, KW), OH),
         )
     };
     if vnni && depthwise {
@@ -154,7 +154,9 @@ pub(crate) unsafe fn conv2d<
         // AVX-512 VNNI, VL and BW, which CPUs have only with AVX-512F);
         // the layer is one the kernel `applies` to.
         let done = unsafe {
-            depthwise::conv2d::<PT, PL, PR, DH, DW, C, H, W, O, CG, KH, KW, OH, OW>(x, zp, w, r, y)
+            depthwise::conv2d::<SH, SW, PT, PL, PR, DH, DW, C, H, W, O, CG, KH, KW, OH, OW>(
+                x, zp, w, r, y,
+            )
         };
         if done {
             return true;
@@ -794,25 +796,41 @@ mod tests {
     /// the naive twin, as `case!` does.
     macro_rules! dw_case {
         ($seed:expr; C=$c:literal H=$h:literal W=$w:literal K=($kh:literal, $kw:literal)
-         S=$sh:literal P=($pt:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)
-         -> ($oh:literal, $ow:literal)) => {{
+         S=($sh:literal, $sw:literal) P=($pt:literal, $pl:literal, $pr:literal)
+         D=($dh:literal, $dw:literal) -> ($oh:literal, $ow:literal)) => {{
             let (x, w, zp, bias, requant, out_zp, acc, real) = layer!($seed;
-                C=$c H=$h W=$w O=$c G=$c K=($kh, $kw) S=($sh, 1) P=($pt, $pl) D=($dh, $dw) -> ($oh, $ow));
+                C=$c H=$h W=$w O=$c G=$c K=($kh, $kw) S=($sh, $sw) P=($pt, $pl) D=($dh, $dw) -> ($oh, $ow));
             let r = rescale($seed % 2 == 1, &bias, &requant, out_zp);
             let lay = depthwise::Layout::new(
+                ($sh, $sw),
                 ($pt, $pl, $pr),
                 ($dh, $dw),
                 ($h, $w),
                 ($kh, $kw),
-                ($oh, $ow),
+                $oh,
             );
-            assert!(depthwise::applies(($c, $c, 1, $c), ($sh, 1), $kw, lay));
+            assert!(depthwise::applies(($c, $c, 1, $c), $sw, lay));
             let mut y = [[[7i8; $ow]; $oh]; $c];
-            // SAFETY: the caller checked AVX-512 F, BW and VL.
+            // SAFETY: the caller checked AVX-512 F, BW, VL and VNNI.
             let done = unsafe {
-                depthwise::conv2d::<$pt, $pl, $pr, $dh, $dw, $c, $h, $w, $c, 1, $kh, $kw, $oh, $ow>(
-                    &x, zp, &w, &r, &mut y,
-                )
+                depthwise::conv2d::<
+                    $sh,
+                    $sw,
+                    $pt,
+                    $pl,
+                    $pr,
+                    $dh,
+                    $dw,
+                    $c,
+                    $h,
+                    $w,
+                    $c,
+                    1,
+                    $kh,
+                    $kw,
+                    $oh,
+                    $ow,
+                >(&x, zp, &w, &r, &mut y)
             };
             let what = std::format!("depthwise, seed {}", $seed);
             assert!(done, "{what}");
@@ -825,20 +843,39 @@ mod tests {
         if !(has_vnni() && std::is_x86_feature_detected!("avx512f")) {
             return;
         }
-        // DS-CNN's layer (rows of 5, three to a vector), rows of 20,
-        // padding on one side only, dilation, more padding rows than the
-        // kernel needs, a 1×7 and a 5×5 kernel.
-        dw_case!(31; C=4 H=6 W=5 K=(3, 3) S=1 P=(1, 1, 1) D=(1, 1) -> (6, 5));
+        // DS-CNN's layer (rows of 5, three to a vector), and at stride 2
+        // (both phases, an odd padded width).
+        dw_case!(31; C=4 H=6 W=5 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (6, 5));
+        dw_case!(40; C=3 H=7 W=9 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (4, 5));
         if cfg!(miri) {
             return;
         }
-        dw_case!(32; C=64 H=25 W=5 K=(3, 3) S=1 P=(1, 1, 1) D=(1, 1) -> (25, 5));
-        dw_case!(33; C=3 H=7 W=20 K=(3, 3) S=1 P=(1, 1, 1) D=(1, 1) -> (7, 20));
-        dw_case!(34; C=2 H=6 W=9 K=(3, 3) S=1 P=(0, 2, 0) D=(1, 1) -> (4, 9));
-        dw_case!(35; C=3 H=9 W=11 K=(3, 3) S=1 P=(2, 2, 2) D=(2, 2) -> (9, 11));
-        dw_case!(37; C=2 H=3 W=6 K=(3, 3) S=1 P=(3, 1, 1) D=(1, 1) -> (7, 6));
-        dw_case!(38; C=3 H=4 W=13 K=(1, 7) S=1 P=(0, 3, 3) D=(1, 1) -> (4, 13));
-        dw_case!(39; C=5 H=8 W=33 K=(5, 5) S=1 P=(2, 2, 2) D=(1, 1) -> (8, 33));
+        // Rows of 20, padding on one side only, dilation, more padding
+        // rows than the kernel needs, a 1×7 and a 5×5 kernel (two groups
+        // of kernel rows).
+        dw_case!(32; C=64 H=25 W=5 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (25, 5));
+        dw_case!(33; C=3 H=7 W=20 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (7, 20));
+        dw_case!(34; C=2 H=6 W=9 K=(3, 3) S=(1, 1) P=(0, 2, 0) D=(1, 1) -> (4, 9));
+        dw_case!(35; C=3 H=9 W=11 K=(3, 3) S=(1, 1) P=(2, 2, 2) D=(2, 2) -> (9, 11));
+        dw_case!(37; C=2 H=3 W=6 K=(3, 3) S=(1, 1) P=(3, 1, 1) D=(1, 1) -> (7, 6));
+        dw_case!(38; C=3 H=4 W=13 K=(1, 7) S=(1, 1) P=(0, 3, 3) D=(1, 1) -> (4, 13));
+        dw_case!(39; C=5 H=8 W=33 K=(5, 5) S=(1, 1) P=(2, 2, 2) D=(1, 1) -> (8, 33));
+        // Stride 2: MobileNetV1's 48×48 layer (padding on the right too,
+        // as PyTorch's), no padding at all (the last input row and column
+        // unread), padding on the left only, dilated, stride 2 in rows
+        // only and in columns only, stride 3 in rows, rows of 150
+        // (three chunks of 64 columns) and a 7×7 kernel (two groups).
+        dw_case!(41; C=16 H=48 W=48 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (24, 24));
+        dw_case!(42; C=3 H=8 W=8 K=(3, 3) S=(2, 2) P=(0, 0, 0) D=(1, 1) -> (3, 3));
+        dw_case!(52; C=2 H=9 W=9 K=(3, 3) S=(2, 2) P=(1, 1, 0) D=(1, 1) -> (5, 5));
+        dw_case!(44; C=2 H=11 W=12 K=(3, 3) S=(2, 2) P=(2, 2, 2) D=(2, 2) -> (6, 6));
+        dw_case!(45; C=3 H=9 W=10 K=(3, 3) S=(2, 1) P=(1, 1, 1) D=(1, 1) -> (5, 10));
+        dw_case!(46; C=3 H=9 W=10 K=(3, 3) S=(1, 2) P=(1, 1, 1) D=(1, 1) -> (9, 5));
+        dw_case!(47; C=2 H=10 W=7 K=(3, 3) S=(3, 1) P=(1, 1, 1) D=(1, 1) -> (4, 7));
+        dw_case!(48; C=2 H=6 W=150 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (3, 75));
+        dw_case!(49; C=2 H=12 W=12 K=(7, 7) S=(2, 2) P=(3, 3, 3) D=(1, 1) -> (6, 6));
+        // Bands: 60 rows of 62 quads are more than one band holds.
+        dw_case!(50; C=2 H=60 W=60 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (60, 60));
     }
 
     #[test]
