@@ -223,7 +223,8 @@ pub(super) unsafe fn conv2d<
                 assert!(end + 16 * NV <= wide.len(), "a band past the output rows");
                 for n in (0..end).step_by(16 * NV) {
                     let acc = chunk::<SW, DW, KH, KW>(quads, lay, &taps, n);
-                    for (s, &acc) in acc.iter().enumerate() {
+                    // (The last chunk's vectors past `end` are not stored.)
+                    for (s, &acc) in acc.iter().enumerate().take((end - n).div_ceil(16)) {
                         let y = rq.store(acc);
                         // SAFETY: `n + 16·s + 16 <= end + 16·NV <= wide.len()`
                         // (asserted above).
