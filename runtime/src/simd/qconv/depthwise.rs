@@ -1,6 +1,9 @@
 //! The int8 depthwise convolution with AVX-512 VNNI: one channel at a
 //! time, 16 output pixels per vector, each `vpdpbusd` four kernel *rows*
-//! of one kernel column.
+//! of one kernel column. It also takes other layers with one input channel
+//! per group and a few outputs per group ([`OUTPUTS`]: LeNet-5's conv1,
+//! depthwise layers with two outputs per channel), each output channel
+//! reading the same quads.
 //!
 //! # Why
 //!
@@ -15,7 +18,7 @@
 //!
 //! # Algorithm
 //!
-//! For each channel:
+//! For each input channel:
 //!
 //! 1. its plane is copied as bytes `x + 128` (as `u8`, `vpdpbusd`'s
 //!    unsigned operand) into a padded plane `PW = PL + W + PR` columns wide,
@@ -36,7 +39,8 @@
 //!    vector of 3×3 outputs. The `WU − OW` indices past each row's end
 //!    are computed and dropped (2 of 7 on DS-CNN's rows, 1 of 25 on
 //!    MobileNetV1's stride-2 48×48 layer);
-//! 4. the sums, less `(zp + 128)·Σw` (folded into the bias), go through
+//! 4. for each of its output channels, 3 with that channel's weights;
+//!    the sums, less `(zp + 128)·Σw` (folded into the bias), go through
 //!    the channel's requantization ([`Wide::store`]) into a wide byte row,
 //!    whose first `OW` bytes are each output row.
 //!
@@ -81,6 +85,13 @@ const QUADS: usize = 4 * 1024;
 
 /// Vectors computed together: independent chains for `vpdpbusd`'s latency.
 const NV: usize = 4;
+
+/// Output channels per input channel, at most: this kernel requantizes
+/// one output channel at a time, where the lane kernel's channels
+/// micro-kernel does 8 or 16 (`bench int8`, same run: LeNet-5's conv1, 6
+/// outputs, 3.06–3.10 µs on the lane kernel against 2.34–2.38 here;
+/// DS-CNN's first layer, 64 outputs, 5.73–5.82 against 7.60–7.66).
+const OUTPUTS: usize = 8;
 
 /// Kernel columns times groups of four kernel rows, at most (more go to the
 /// lane kernels: the taps stay in registers).
@@ -146,14 +157,15 @@ impl Layout {
     }
 }
 
-/// Whether [`conv2d`] takes a layer: depthwise (one input and one output
-/// channel per group), column stride 1 or 2, buffers that fit.
+/// Whether [`conv2d`] takes a layer: one input channel per group (a
+/// depthwise layer, or a layer with one input channel) and at most
+/// [`OUTPUTS`] outputs per group, column stride 1 or 2, buffers that fit.
 pub(super) const fn applies(
     (g, c, cg, o): (usize, usize, usize, usize),
     sw: usize,
     layout: Layout,
 ) -> bool {
-    cg == 1 && g == c && o == c && (sw == 1 || sw == 2) && layout.fits
+    cg == 1 && g == c && o % g == 0 && o / g <= OUTPUTS && (sw == 1 || sw == 2) && layout.fits
 }
 
 /// The layer, or `false` (nothing written) if its requantization rounds
@@ -205,39 +217,97 @@ pub(super) unsafe fn conv2d<
     let quads = prefix(&mut quads, lay.groups * SW * lay.quads, 0i32);
     let mut wide = [const { MaybeUninit::uninit() }; QUADS];
     let wide = prefix(&mut wide, lay.band * lay.wu + 16 * NV, 0i8);
-    for o in 0..O {
+    // One input channel per group: its plane and quads serve the group's
+    // `O / C` output channels.
+    for (g, x) in input.iter().enumerate() {
         // SAFETY: the caller guarantees AVX-512 F and BW.
-        unsafe { copy::<SH, SW, PT, PL, H, W>(plane, lay, &input[o]) };
-        let (taps, sum) = taps::<KH, KW>(&weight[o][0], lay.groups);
-        // The sums are `Σ w·(x + 128)`; the twin's are `Σ w·(x − zp)`.
-        let correction = sum.wrapping_mul(-(i32::from(input_zero) + 128));
-        // SAFETY: the caller guarantees AVX-512F. (Double rounding,
-        // checked above.)
-        let rq = unsafe { Wide::channel(rescale, o).offset(correction) };
+        unsafe { copy::<SH, SW, PT, PL, H, W>(plane, lay, x) };
         for r0 in (0..OH).step_by(lay.band) {
             let rows = lay.band.min(OH - r0);
-            // SAFETY: the caller guarantees AVX-512 F and VNNI.
-            unsafe {
-                build::<SH, SW, DH, KH>(plane, lay, r0, rows, quads);
-                let end = rows * lay.wu;
-                assert!(end + 16 * NV <= wide.len(), "a band past the output rows");
-                for n in (0..end).step_by(16 * NV) {
-                    let acc = chunk::<SW, DW, KH, KW>(quads, lay, &taps, n);
-                    // (The last chunk's vectors past `end` are not stored.)
-                    for (s, &acc) in acc.iter().enumerate().take((end - n).div_ceil(16)) {
-                        let y = rq.store(acc);
-                        // SAFETY: `n + 16·s + 16 <= end + 16·NV <= wide.len()`
-                        // (asserted above).
-                        _mm_storeu_si128(wide.as_mut_ptr().add(n + 16 * s).cast(), y);
-                    }
+            // SAFETY: the caller guarantees AVX-512F.
+            unsafe { build::<SH, SW, DH, KH>(plane, lay, r0, rows, quads) };
+            for o in g * (O / C)..(g + 1) * (O / C) {
+                let out = Band {
+                    r0,
+                    rows,
+                    zp: input_zero,
+                };
+                // SAFETY: the caller guarantees AVX-512 F and VNNI.
+                unsafe {
+                    out.channel::<SW, DW, KH, KW, O, OH, OW>(
+                        quads,
+                        lay,
+                        (&weight[o][0], rescale, o),
+                        wide,
+                        &mut output[o],
+                    );
                 }
-            }
-            for (r, out) in output[o][r0..r0 + rows].iter_mut().enumerate() {
-                out.copy_from_slice(&wide[r * lay.wu..][..OW]);
             }
         }
     }
     true
+}
+
+/// Output rows `r0..r0 + rows` of a layer whose quads are built.
+struct Band {
+    r0: usize,
+    rows: usize,
+    /// The input's zero point.
+    zp: i8,
+}
+
+impl Band {
+    /// Output channel `o` of the band, whose weights are `w` (through the
+    /// `wide` rows).
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX-512 F and VNNI; `rescale` must round twice.
+    #[target_feature(enable = "avx2,avx512f,avx512vnni")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    unsafe fn channel<
+        const SW: usize,
+        const DW: usize,
+        const KH: usize,
+        const KW: usize,
+        const O: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        &self,
+        quads: &[i32],
+        lay: Layout,
+        (w, rescale, o): (&[[i8; KW]; KH], &Rescale<'_, O>, usize),
+        wide: &mut [i8],
+        output: &mut [[i8; OW]; OH],
+    ) {
+        let (taps, sum) = taps::<KH, KW>(w, lay.groups);
+        // The sums are `Σ w·(x + 128)`; the twin's are `Σ w·(x − zp)`.
+        let correction = sum.wrapping_mul(-(i32::from(self.zp) + 128));
+        // SAFETY: the caller guarantees AVX-512F and double rounding.
+        let rq = unsafe { Wide::channel(rescale, o).offset(correction) };
+        let end = self.rows * lay.wu;
+        assert!(end + 16 * NV <= wide.len(), "a band past the output rows");
+        for n in (0..end).step_by(16 * NV) {
+            // SAFETY: the caller guarantees AVX-512 F and VNNI.
+            let acc = unsafe { chunk::<SW, DW, KH, KW>(quads, lay, &taps, n) };
+            // (The last chunk's vectors past `end` are not stored.)
+            for (s, &acc) in acc.iter().enumerate().take((end - n).div_ceil(16)) {
+                // SAFETY: the caller guarantees AVX-512F; the store writes
+                // bytes `n + 16·s + 0..16`, below `end + 16·NV <=
+                // wide.len()` (asserted above).
+                unsafe {
+                    let y = rq.store(acc);
+                    _mm_storeu_si128(wide.as_mut_ptr().add(n + 16 * s).cast(), y);
+                }
+            }
+        }
+        let rows = &mut output[self.r0..self.r0 + self.rows];
+        for (r, out) in rows.iter_mut().enumerate() {
+            out.copy_from_slice(&wide[r * lay.wu..][..OW]);
+        }
+    }
 }
 
 /// The first `len` elements of `buf`, each set to `value`.
