@@ -18,9 +18,10 @@ use super::fixed::Requant;
 use super::layer::Act;
 use super::observe::QParams;
 use super::Clamp;
+use crate::simd::{self, Isa};
 
 /// TFLite's left shift of both inputs for int8 `ADD`.
-const LEFT_SHIFT: i32 = 20;
+pub(crate) const LEFT_SHIFT: i32 = 20;
 
 /// The fixed-point parameters of one int8 addition, derived from the scales
 /// and zero points of its two inputs and its output.
@@ -86,8 +87,32 @@ impl QAdd {
 /// `target[i] = op(target[i], other[i])`: the first input is overwritten
 /// by the sum (a residual connection adds in place). Both slices have the
 /// tensor's length (the generated code passes arrays of one type).
+///
+/// With AVX2 or AVX-512F, whole vectors of elements go through
+/// `simd::qadd` (the same integer steps, 8 or 16 lanes at a time), the
+/// rest through [`QAdd::apply`].
 pub fn add(target: &mut [i8], other: &[i8], op: &QAdd) {
-    for (x, &y) in target.iter_mut().zip(other) {
+    add_with(simd::best(), target, other, op);
+}
+
+/// [`add`] on `isa` (the tests run each).
+pub(crate) fn add_with(isa: Isa, target: &mut [i8], other: &[i8], op: &QAdd) {
+    // SAFETY: `isa` is AVX2 or AVX-512F only when `simd::best` found them
+    // on this CPU (or the build enables them).
+    #[cfg(target_arch = "x86_64")]
+    let done = unsafe {
+        match isa {
+            Isa::Avx512 => simd::qadd::add_avx512(target, other, op),
+            Isa::Avx2 => simd::qadd::add_avx2(target, other, op),
+            Isa::Portable => 0,
+        }
+    };
+    #[cfg(not(target_arch = "x86_64"))]
+    let done = {
+        let _ = isa;
+        0
+    };
+    for (x, &y) in target[done..].iter_mut().zip(&other[done..]) {
         *x = op.apply(*x, y);
     }
 }

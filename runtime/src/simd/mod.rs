@@ -54,6 +54,8 @@ pub(crate) mod math;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod pool;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod qadd;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod qconv;
 #[cfg(any(target_arch = "arm", test))]
 pub(crate) mod qdense;

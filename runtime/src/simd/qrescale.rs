@@ -179,6 +179,22 @@ impl Lanes {
     /// The CPU must have AVX2.
     #[inline(always)]
     pub(crate) unsafe fn store(&self, acc: __m256i) -> __m256i {
+        // SAFETY: the caller guarantees AVX2.
+        let v = unsafe { self.requant(acc) };
+        // The clamp (less the zero point), then the zero point.
+        let v = _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi);
+        _mm256_add_epi32(v, self.zero_point)
+    }
+
+    /// The first part of [`Lanes::store`]: `Requant::apply(acc[k] +
+    /// bias)` for the eight lanes `k`, before the zero point and the clamp
+    /// (what `quant::add` needs of its inputs' rescalings).
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX2.
+    #[inline(always)]
+    pub(crate) unsafe fn requant(&self, acc: __m256i) -> __m256i {
         let x = _mm256_sllv_epi32(_mm256_add_epi32(acc, self.bias), self.left);
         // Rounding doubling high multiply, even lanes then odd ones.
         let half = _mm256_set1_epi64x(1 << 30);
@@ -202,10 +218,7 @@ impl Lanes {
         let negative = _mm256_cmpgt_epi32(_mm256_setzero_si256(), high);
         let threshold = _mm256_sub_epi32(self.half, negative);
         let up = _mm256_cmpgt_epi32(remainder, threshold);
-        let v = _mm256_sub_epi32(_mm256_srav_epi32(high, self.right), up);
-        // The clamp (less the zero point), then the zero point.
-        let v = _mm256_min_epi32(_mm256_max_epi32(v, self.lo), self.hi);
-        _mm256_add_epi32(v, self.zero_point)
+        _mm256_sub_epi32(_mm256_srav_epi32(high, self.right), up)
     }
 }
 
@@ -335,6 +348,22 @@ impl Wide {
     pub(crate) unsafe fn store(&self, acc: __m512i) -> __m128i {
         // SAFETY: the caller guarantees AVX-512F.
         unsafe {
+            let v = self.requant(acc);
+            // The clamp (less the zero point), then the zero point.
+            let v = _mm512_min_epi32(_mm512_max_epi32(v, self.lo), self.hi);
+            _mm512_cvtepi32_epi8(_mm512_add_epi32(v, self.zero_point))
+        }
+    }
+
+    /// [`Lanes::requant`] on sixteen lanes.
+    ///
+    /// # Safety
+    ///
+    /// The CPU must have AVX-512F.
+    #[inline(always)]
+    pub(crate) unsafe fn requant(&self, acc: __m512i) -> __m512i {
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe {
             let mut x = _mm512_add_epi32(acc, self.bias);
             if self.shifts_left {
                 x = _mm512_sllv_epi32(x, self.left);
@@ -367,10 +396,7 @@ impl Wide {
             let nudge = _mm512_mask_mov_epi32(self.nudge, negative, self.nudge_negative);
             let sum = _mm512_add_epi32(high, nudge);
             let v = _mm512_srlv_epi32(sum, self.right);
-            let v = _mm512_mask_srav_epi32(v, negative, sum, self.right);
-            // The clamp (less the zero point), then the zero point.
-            let v = _mm512_min_epi32(_mm512_max_epi32(v, self.lo), self.hi);
-            _mm512_cvtepi32_epi8(_mm512_add_epi32(v, self.zero_point))
+            _mm512_mask_srav_epi32(v, negative, sum, self.right)
         }
     }
 }
