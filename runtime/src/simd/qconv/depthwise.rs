@@ -1,9 +1,10 @@
 //! The int8 depthwise convolution with AVX-512 VNNI: one channel at a
 //! time, 16 output pixels per vector, each `vpdpbusd` four kernel *rows*
-//! of one kernel column. It also takes other layers with one input channel
-//! per group and a few outputs per group ([`OUTPUTS`]: LeNet-5's conv1,
-//! depthwise layers with two outputs per channel), each output channel
-//! reading the same quads.
+//! of one kernel column. It also takes other layers with a few outputs per
+//! group ([`OUTPUTS`]) and few taps ([`TAPS`]): LeNet-5's conv1 (one input
+//! channel, 6 outputs), depthwise layers with two outputs per channel,
+//! MobileNetV1's first layer (3 → 8, 3×3 at stride 2), each output channel
+//! summing over its group's input channels and reading the same quads.
 //!
 //! # Why
 //!
@@ -18,7 +19,7 @@
 //!
 //! # Algorithm
 //!
-//! For each input channel:
+//! For each group, each of its input channels:
 //!
 //! 1. its plane is copied as bytes `x + 128` (as `u8`, `vpdpbusd`'s
 //!    unsigned operand) into a padded plane `PW = PL + W + PR` columns wide,
@@ -39,7 +40,8 @@
 //!    vector of 3×3 outputs. The `WU − OW` indices past each row's end
 //!    are computed and dropped (2 of 7 on DS-CNN's rows, 1 of 25 on
 //!    MobileNetV1's stride-2 48×48 layer);
-//! 4. for each of its output channels, 3 with that channel's weights;
+//! 4. for each of the group's output channels, 3 over every input channel
+//!    of the group with that channel's weights;
 //!    the sums, less `(zp + 128)·Σw` (folded into the bias), go through
 //!    the channel's requantization ([`Wide::store`]) into a wide byte row,
 //!    whose first `OW` bytes are each output row.
@@ -77,8 +79,8 @@ use core::arch::x86_64::{
 };
 use core::mem::MaybeUninit;
 
-/// Bytes of the padded planes.
-const PLANE: usize = 16 * 1024;
+/// Bytes of the padded planes (one per input channel of a group).
+const PLANE: usize = 32 * 1024;
 
 /// `i32`s of a band's quads (16 KiB); also the bytes of its wide output rows.
 const QUADS: usize = 4 * 1024;
@@ -93,8 +95,9 @@ const NV: usize = 4;
 /// DS-CNN's first layer, 64 outputs, 5.73–5.82 against 7.60–7.66).
 const OUTPUTS: usize = 8;
 
-/// Kernel columns times groups of four kernel rows, at most (more go to the
-/// lane kernels: the taps stay in registers).
+/// Input channels per group times kernel columns times groups of four
+/// kernel rows, at most (more go to the lane kernels: the taps stay in
+/// registers).
 const TAPS: usize = 16;
 
 /// How a layer lies in the buffers, from its const parameters.
@@ -110,8 +113,9 @@ pub(super) struct Layout {
     groups: usize,
     /// Output rows per band.
     band: usize,
-    /// `i32`s per plane of quads (one per group and column phase): the
-    /// band's, then what the last chunk of vectors reads past it.
+    /// `i32`s per plane of quads (one per input channel, group of kernel
+    /// rows and column phase): the band's, then what the last chunk of
+    /// vectors reads past it.
     quads: usize,
     fits: bool,
 }
@@ -123,7 +127,7 @@ impl Layout {
         (pt, pl, pr): (usize, usize, usize),
         (dh, dw): (usize, usize),
         (h, w): (usize, usize),
-        (kh, kw): (usize, usize),
+        (cg, kh, kw): (usize, usize, usize),
         oh: usize,
     ) -> Layout {
         let wu = (pl + w + pr).div_ceil(sw);
@@ -134,7 +138,7 @@ impl Layout {
         let rows = if read > copied { read } else { copied };
         let groups = kh.div_ceil(4);
         let slack = 16 * NV + (kw - 1) * dw / sw;
-        let planes = groups * sw;
+        let planes = cg * groups * sw;
         let room = QUADS / planes;
         let mut band = if room > slack { (room - slack) / wu } else { 0 };
         if band > oh {
@@ -146,26 +150,33 @@ impl Layout {
             groups,
             band,
             quads: band * wu + slack,
-            fits: band > 0 && sh * sw * rows * wu + 16 <= PLANE && groups * kw <= TAPS,
+            fits: band > 0 && cg * (sh * sw * rows * wu + 16) <= PLANE && cg * groups * kw <= TAPS,
         }
     }
 
-    /// Bytes of the padded plane's phases, with the last quads' 16-byte
-    /// loads.
+    /// Bytes of one input channel's padded plane (its phases), with the
+    /// last quads' 16-byte loads.
     const fn plane_len(&self, (sh, sw): (usize, usize)) -> usize {
         sh * sw * self.rows * self.wu + 16
     }
 }
 
-/// Whether [`conv2d`] takes a layer: one input channel per group (a
-/// depthwise layer, or a layer with one input channel) and at most
-/// [`OUTPUTS`] outputs per group, column stride 1 or 2, buffers that fit.
+/// Whether [`conv2d`] takes a layer: at most [`OUTPUTS`] outputs per
+/// group, column stride 1 or 2, taps and buffers that fit, and with more
+/// than one input channel per group at least 3 kernel rows (quads of 1 or
+/// 2 rows would be mostly zeros, where the lane kernels make quads of
+/// channels).
 pub(super) const fn applies(
     (g, c, cg, o): (usize, usize, usize, usize),
-    sw: usize,
+    (kh, sw): (usize, usize),
     layout: Layout,
 ) -> bool {
-    cg == 1 && g == c && o % g == 0 && o / g <= OUTPUTS && (sw == 1 || sw == 2) && layout.fits
+    c == g * cg
+        && o % g == 0
+        && o / g <= OUTPUTS
+        && (cg == 1 || kh >= 3)
+        && (sw == 1 || sw == 2)
+        && layout.fits
 }
 
 /// The layer, or `false` (nothing written) if its requantization rounds
@@ -201,7 +212,7 @@ pub(super) unsafe fn conv2d<
     rescale: &Rescale<'_, O>,
     output: &mut [[[i8; OW]; OH]; O],
 ) -> bool {
-    let lay = const { Layout::new((SH, SW), (PT, PL, PR), (DH, DW), (H, W), (KH, KW), OH) };
+    let lay = const { Layout::new((SH, SW), (PT, PL, PR), (DH, DW), (H, W), (CG, KH, KW), OH) };
     assert!(
         lay.fits && (SW == 1 || SW == 2),
         "not a layer of the int8 depthwise kernel"
@@ -211,22 +222,28 @@ pub(super) unsafe fn conv2d<
     }
     #[allow(clippy::cast_sign_loss)] // The byte's bits, as `u8`.
     let pad = input_zero as u8 ^ 0x80;
-    let mut plane = [const { MaybeUninit::uninit() }; PLANE];
-    let plane = prefix(&mut plane, lay.plane_len((SH, SW)), pad);
+    let len = lay.plane_len((SH, SW));
+    let mut planes = [const { MaybeUninit::uninit() }; PLANE];
+    let planes = prefix(&mut planes, CG * len, pad);
+    let per = lay.groups * SW * lay.quads;
     let mut quads = [const { MaybeUninit::uninit() }; QUADS];
-    let quads = prefix(&mut quads, lay.groups * SW * lay.quads, 0i32);
+    let quads = prefix(&mut quads, CG * per, 0i32);
     let mut wide = [const { MaybeUninit::uninit() }; QUADS];
     let wide = prefix(&mut wide, lay.band * lay.wu + 16 * NV, 0i8);
-    // One input channel per group: its plane and quads serve the group's
-    // `O / C` output channels.
-    for (g, x) in input.iter().enumerate() {
-        // SAFETY: the caller guarantees AVX-512 F and BW.
-        unsafe { copy::<SH, SW, PT, PL, H, W>(plane, lay, x) };
+    // A group's planes and quads serve its `O / G` output channels.
+    let (groups, outputs) = (C / CG, O / (C / CG));
+    for g in 0..groups {
+        for (plane, x) in planes.chunks_exact_mut(len).zip(&input[g * CG..][..CG]) {
+            // SAFETY: the caller guarantees AVX-512 F and BW.
+            unsafe { copy::<SH, SW, PT, PL, H, W>(plane, lay, x) };
+        }
         for r0 in (0..OH).step_by(lay.band) {
             let rows = lay.band.min(OH - r0);
-            // SAFETY: the caller guarantees AVX-512F.
-            unsafe { build::<SH, SW, DH, KH>(plane, lay, r0, rows, quads) };
-            for o in g * (O / C)..(g + 1) * (O / C) {
+            for (plane, quads) in planes.chunks_exact(len).zip(quads.chunks_exact_mut(per)) {
+                // SAFETY: the caller guarantees AVX-512F.
+                unsafe { build::<SH, SW, DH, KH>(plane, lay, r0, rows, quads) };
+            }
+            for o in g * outputs..(g + 1) * outputs {
                 let out = Band {
                     r0,
                     rows,
@@ -234,10 +251,10 @@ pub(super) unsafe fn conv2d<
                 };
                 // SAFETY: the caller guarantees AVX-512 F and VNNI.
                 unsafe {
-                    out.channel::<SW, DW, KH, KW, O, OH, OW>(
+                    out.channel::<SW, DW, CG, KH, KW, O, OH, OW>(
                         quads,
                         lay,
-                        (&weight[o][0], rescale, o),
+                        (&weight[o], rescale, o),
                         wide,
                         &mut output[o],
                     );
@@ -269,6 +286,7 @@ impl Band {
     unsafe fn channel<
         const SW: usize,
         const DW: usize,
+        const CG: usize,
         const KH: usize,
         const KW: usize,
         const O: usize,
@@ -278,11 +296,11 @@ impl Band {
         &self,
         quads: &[i32],
         lay: Layout,
-        (w, rescale, o): (&[[i8; KW]; KH], &Rescale<'_, O>, usize),
+        (w, rescale, o): (&[[[i8; KW]; KH]; CG], &Rescale<'_, O>, usize),
         wide: &mut [i8],
         output: &mut [[i8; OW]; OH],
     ) {
-        let (taps, sum) = taps::<KH, KW>(w, lay.groups);
+        let (taps, sum) = taps::<CG, KH, KW>(w, lay.groups);
         // The sums are `Σ w·(x + 128)`; the twin's are `Σ w·(x − zp)`.
         let correction = sum.wrapping_mul(-(i32::from(self.zp) + 128));
         // SAFETY: the caller guarantees AVX-512F and double rounding.
@@ -291,7 +309,7 @@ impl Band {
         assert!(end + 16 * NV <= wide.len(), "a band past the output rows");
         for n in (0..end).step_by(16 * NV) {
             // SAFETY: the caller guarantees AVX-512 F and VNNI.
-            let acc = unsafe { chunk::<SW, DW, KH, KW>(quads, lay, &taps, n) };
+            let acc = unsafe { chunk::<SW, DW, CG, KH, KW>(quads, lay, &taps, n) };
             // (The last chunk's vectors past `end` are not stored.)
             for (s, &acc) in acc.iter().enumerate().take((end - n).div_ceil(16)) {
                 // SAFETY: the caller guarantees AVX-512F; the store writes
@@ -394,30 +412,34 @@ unsafe fn copy<
     }
 }
 
-/// Each kernel column's quads of kernel rows as broadcast `i32`s (`taps[g]
-/// [kw]` holds rows `4g..4g + 4`, those past `KH` zero; only `groups` of
-/// the `KH` are used), and the sum of the weights.
+/// Each input channel's and kernel column's quads of kernel rows as
+/// broadcast `i32`s (`taps[c][g][kw]` holds rows `4g..4g + 4`, those past
+/// `KH` zero; only `groups` of the `KH` are used), and the sum of the
+/// weights.
 #[target_feature(enable = "avx2,avx512f")]
 #[inline]
-fn taps<const KH: usize, const KW: usize>(
-    w: &[[i8; KW]; KH],
+#[allow(clippy::type_complexity)] // The weights' shape, in registers.
+fn taps<const CG: usize, const KH: usize, const KW: usize>(
+    w: &[[[i8; KW]; KH]; CG],
     groups: usize,
-) -> ([[__m512i; KW]; KH], i32) {
-    let mut taps = [[_mm512_setzero_si512(); KW]; KH];
+) -> ([[[__m512i; KW]; KH]; CG], i32) {
+    let mut taps = [[[_mm512_setzero_si512(); KW]; KH]; CG];
     let mut sum = 0i32;
-    for (g, taps) in taps.iter_mut().enumerate().take(groups) {
-        for (kw, tap) in taps.iter_mut().enumerate() {
-            let mut quad = [0u8; 4];
-            for (j, q) in quad.iter_mut().enumerate() {
-                if let Some(row) = w.get(4 * g + j) {
-                    #[allow(clippy::cast_sign_loss)] // The byte's bits.
-                    {
-                        *q = row[kw] as u8;
+    for (taps, w) in taps.iter_mut().zip(w) {
+        for (g, taps) in taps.iter_mut().enumerate().take(groups) {
+            for (kw, tap) in taps.iter_mut().enumerate() {
+                let mut quad = [0u8; 4];
+                for (j, q) in quad.iter_mut().enumerate() {
+                    if let Some(row) = w.get(4 * g + j) {
+                        #[allow(clippy::cast_sign_loss)] // The byte's bits.
+                        {
+                            *q = row[kw] as u8;
+                        }
+                        sum += i32::from(row[kw]);
                     }
-                    sum += i32::from(row[kw]);
                 }
+                *tap = _mm512_set1_epi32(i32::from_le_bytes(quad));
             }
-            *tap = _mm512_set1_epi32(i32::from_le_bytes(quad));
         }
     }
     (taps, sum)
@@ -493,36 +515,47 @@ unsafe fn run(plane: &[u8], src: usize, from: &[usize; 4], dst: &mut [i32], len:
     }
 }
 
-/// The sums of the `NV` vectors of wide indices from `n`: per group of
-/// kernel rows and kernel column, one `vpdpbusd` per vector.
+/// The sums of the `NV` vectors of wide indices from `n`: per input
+/// channel, group of kernel rows and kernel column, one `vpdpbusd` per
+/// vector.
 ///
 /// # Safety
 ///
 /// The CPU must have AVX-512 F and VNNI.
 #[target_feature(enable = "avx2,avx512f,avx512vnni")]
 #[inline]
-unsafe fn chunk<const SW: usize, const DW: usize, const KH: usize, const KW: usize>(
+unsafe fn chunk<
+    const SW: usize,
+    const DW: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+>(
     quads: &[i32],
     lay: Layout,
-    taps: &[[__m512i; KW]; KH],
+    taps: &[[[__m512i; KW]; KH]; CG],
     n: usize,
 ) -> [__m512i; NV] {
     // The furthest read: the last plane's `n + 16·NV` vectors on from the
     // largest column offset, inside its slack (`Layout::quads`) while `n`
     // starts a chunk of the band.
-    let reach = (lay.groups * SW - 1) * lay.quads + n + 16 * NV + (KW - 1) * DW / SW;
+    let planes = CG * lay.groups * SW;
+    let reach = (planes - 1) * lay.quads + n + 16 * NV + (KW - 1) * DW / SW;
     assert!(reach <= quads.len(), "a tap past the quads");
     let mut acc = [_mm512_setzero_si512(); NV];
-    for (g, taps) in taps.iter().enumerate().take(lay.groups) {
-        for (kw, &w) in taps.iter().enumerate() {
-            let at = (g * SW + kw * DW % SW) * lay.quads + n + kw * DW / SW;
-            for (s, acc) in acc.iter_mut().enumerate() {
-                // SAFETY: AVX-512 F and VNNI are enabled. The load reads
-                // `i32`s `at + 16·s + 0..16`, below `reach <= quads.len()`
-                // (asserted above).
-                unsafe {
-                    let x = _mm512_loadu_si512(quads.as_ptr().add(at + 16 * s).cast());
-                    *acc = _mm512_dpbusd_epi32(*acc, x, w);
+    for (c, taps) in taps.iter().enumerate() {
+        for (g, taps) in taps.iter().enumerate().take(lay.groups) {
+            for (kw, &w) in taps.iter().enumerate() {
+                let plane = (c * lay.groups + g) * SW + kw * DW % SW;
+                let at = plane * lay.quads + n + kw * DW / SW;
+                for (s, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: AVX-512 F and VNNI are enabled. The load reads
+                    // `i32`s `at + 16·s + 0..16`, below `reach <=
+                    // quads.len()` (asserted above).
+                    unsafe {
+                        let x = _mm512_loadu_si512(quads.as_ptr().add(at + 16 * s).cast());
+                        *acc = _mm512_dpbusd_epi32(*acc, x, w);
+                    }
                 }
             }
         }

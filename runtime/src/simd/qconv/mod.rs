@@ -45,8 +45,9 @@
 //! Depthwise layers at column stride 1 or 2 take a third kernel with
 //! AVX-512 VNNI ([`depthwise`]): one channel at a time, 16 output pixels
 //! per vector, quads of kernel rows (DS-CNN's 64-channel layer 23–26 µs on
-//! pairs → 5.3 µs); so do layers with one input channel and at most 8
-//! outputs per group (LeNet-5's conv1: 3.1 → 2.4 µs).
+//! pairs → 5.3 µs); so do other layers with at most 8 outputs per group
+//! and 16 quads of taps per output (LeNet-5's conv1: 3.1 → 2.4 µs;
+//! MobileNetV1's 3 → 8 first layer: 19.2 → 13.1–14.0 µs).
 //!
 //! Scratch space is on the stack: the planes in a fixed 24 KiB buffer
 //! (not zeroed first: [`planes::fill`] writes every element it hands out),
@@ -146,8 +147,8 @@ pub(crate) unsafe fn conv2d<
     let depthwise = const {
         depthwise::applies(
             (G, C, CG, O),
-            SW,
-            depthwise::Layout::new((SH, SW), (PT, PL, PR), (DH, DW), (H, W), (KH, KW), OH),
+            (KH, SW),
+            depthwise::Layout::new((SH, SW), (PT, PL, PR), (DH, DW), (H, W), (CG, KH, KW), OH),
         )
     };
     if vnni && depthwise {
@@ -796,22 +797,23 @@ mod tests {
     /// The AVX-512 depthwise kernel (`depthwise.rs`) on one layer against
     /// the naive twin, as `case!` does.
     macro_rules! dw_case {
-        ($seed:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal
+        ($seed:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
          K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
          P=($pt:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)
          -> ($oh:literal, $ow:literal)) => {{
+            const CG: usize = $c / $g;
             let (x, w, zp, bias, requant, out_zp, acc, real) = layer!($seed;
-                C=$c H=$h W=$w O=$o G=$c K=($kh, $kw) S=($sh, $sw) P=($pt, $pl) D=($dh, $dw) -> ($oh, $ow));
+                C=$c H=$h W=$w O=$o G=$g K=($kh, $kw) S=($sh, $sw) P=($pt, $pl) D=($dh, $dw) -> ($oh, $ow));
             let r = rescale($seed % 2 == 1, &bias, &requant, out_zp);
             let lay = depthwise::Layout::new(
                 ($sh, $sw),
                 ($pt, $pl, $pr),
                 ($dh, $dw),
                 ($h, $w),
-                ($kh, $kw),
+                (CG, $kh, $kw),
                 $oh,
             );
-            assert!(depthwise::applies(($c, $c, 1, $o), $sw, lay));
+            assert!(depthwise::applies(($g, $c, CG, $o), ($kh, $sw), lay));
             let mut y = [[[7i8; $ow]; $oh]; $o];
             // SAFETY: the caller checked AVX-512 F, BW, VL and VNNI.
             let done = unsafe {
@@ -827,7 +829,7 @@ mod tests {
                     $h,
                     $w,
                     $o,
-                    1,
+                    CG,
                     $kh,
                     $kw,
                     $oh,
@@ -847,48 +849,60 @@ mod tests {
         }
         // DS-CNN's layer (rows of 5, three to a vector), and at stride 2
         // (both phases, an odd padded width).
-        dw_case!(31; C=4 H=6 W=5 O=4 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (6, 5));
-        dw_case!(40; C=3 H=7 W=9 O=3 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (4, 5));
+        dw_case!(31; C=4 H=6 W=5 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (6, 5));
+        dw_case!(40; C=3 H=7 W=9 O=3 G=3 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (4, 5));
         if cfg!(miri) {
             return;
         }
         // Rows of 20, padding on one side only, dilation, more padding
         // rows than the kernel needs, a 1×7 and a 5×5 kernel (two groups
         // of kernel rows).
-        dw_case!(32; C=64 H=25 W=5 O=64 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (25, 5));
-        dw_case!(33; C=3 H=7 W=20 O=3 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (7, 20));
-        dw_case!(34; C=2 H=6 W=9 O=2 K=(3, 3) S=(1, 1) P=(0, 2, 0) D=(1, 1) -> (4, 9));
-        dw_case!(35; C=3 H=9 W=11 O=3 K=(3, 3) S=(1, 1) P=(2, 2, 2) D=(2, 2) -> (9, 11));
-        dw_case!(37; C=2 H=3 W=6 O=2 K=(3, 3) S=(1, 1) P=(3, 1, 1) D=(1, 1) -> (7, 6));
-        dw_case!(38; C=3 H=4 W=13 O=3 K=(1, 7) S=(1, 1) P=(0, 3, 3) D=(1, 1) -> (4, 13));
-        dw_case!(39; C=5 H=8 W=33 O=5 K=(5, 5) S=(1, 1) P=(2, 2, 2) D=(1, 1) -> (8, 33));
+        dw_case!(32; C=64 H=25 W=5 O=64 G=64 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (25, 5));
+        dw_case!(33; C=3 H=7 W=20 O=3 G=3 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (7, 20));
+        dw_case!(34; C=2 H=6 W=9 O=2 G=2 K=(3, 3) S=(1, 1) P=(0, 2, 0) D=(1, 1) -> (4, 9));
+        dw_case!(35; C=3 H=9 W=11 O=3 G=3 K=(3, 3) S=(1, 1) P=(2, 2, 2) D=(2, 2) -> (9, 11));
+        dw_case!(37; C=2 H=3 W=6 O=2 G=2 K=(3, 3) S=(1, 1) P=(3, 1, 1) D=(1, 1) -> (7, 6));
+        dw_case!(38; C=3 H=4 W=13 O=3 G=3 K=(1, 7) S=(1, 1) P=(0, 3, 3) D=(1, 1) -> (4, 13));
+        dw_case!(39; C=5 H=8 W=33 O=5 G=5 K=(5, 5) S=(1, 1) P=(2, 2, 2) D=(1, 1) -> (8, 33));
         // Stride 2: MobileNetV1's 48×48 layer (padding on the right too,
         // as PyTorch's), no padding at all (the last input row and column
         // unread), padding on the left only, dilated, stride 2 in rows
         // only and in columns only, stride 3 in rows, rows of 150
         // (three chunks of 64 columns) and a 7×7 kernel (two groups).
-        dw_case!(41; C=16 H=48 W=48 O=16 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (24, 24));
-        dw_case!(42; C=3 H=8 W=8 O=3 K=(3, 3) S=(2, 2) P=(0, 0, 0) D=(1, 1) -> (3, 3));
-        dw_case!(52; C=2 H=9 W=9 O=2 K=(3, 3) S=(2, 2) P=(1, 1, 0) D=(1, 1) -> (5, 5));
-        dw_case!(44; C=2 H=11 W=12 O=2 K=(3, 3) S=(2, 2) P=(2, 2, 2) D=(2, 2) -> (6, 6));
-        dw_case!(45; C=3 H=9 W=10 O=3 K=(3, 3) S=(2, 1) P=(1, 1, 1) D=(1, 1) -> (5, 10));
-        dw_case!(46; C=3 H=9 W=10 O=3 K=(3, 3) S=(1, 2) P=(1, 1, 1) D=(1, 1) -> (9, 5));
-        dw_case!(47; C=2 H=10 W=7 O=2 K=(3, 3) S=(3, 1) P=(1, 1, 1) D=(1, 1) -> (4, 7));
-        dw_case!(48; C=2 H=6 W=150 O=2 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (3, 75));
-        dw_case!(49; C=2 H=12 W=12 O=2 K=(7, 7) S=(2, 2) P=(3, 3, 3) D=(1, 1) -> (6, 6));
+        dw_case!(41; C=16 H=48 W=48 O=16 G=16 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (24, 24));
+        dw_case!(42; C=3 H=8 W=8 O=3 G=3 K=(3, 3) S=(2, 2) P=(0, 0, 0) D=(1, 1) -> (3, 3));
+        dw_case!(52; C=2 H=9 W=9 O=2 G=2 K=(3, 3) S=(2, 2) P=(1, 1, 0) D=(1, 1) -> (5, 5));
+        dw_case!(44; C=2 H=11 W=12 O=2 G=2 K=(3, 3) S=(2, 2) P=(2, 2, 2) D=(2, 2) -> (6, 6));
+        dw_case!(45; C=3 H=9 W=10 O=3 G=3 K=(3, 3) S=(2, 1) P=(1, 1, 1) D=(1, 1) -> (5, 10));
+        dw_case!(46; C=3 H=9 W=10 O=3 G=3 K=(3, 3) S=(1, 2) P=(1, 1, 1) D=(1, 1) -> (9, 5));
+        dw_case!(47; C=2 H=10 W=7 O=2 G=2 K=(3, 3) S=(3, 1) P=(1, 1, 1) D=(1, 1) -> (4, 7));
+        dw_case!(48; C=2 H=6 W=150 O=2 G=2 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (3, 75));
+        dw_case!(49; C=2 H=12 W=12 O=2 G=2 K=(7, 7) S=(2, 2) P=(3, 3, 3) D=(1, 1) -> (6, 6));
         // Bands: 60 rows of 62 quads are more than one band holds.
-        dw_case!(50; C=2 H=60 W=60 O=2 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (60, 60));
+        dw_case!(50; C=2 H=60 W=60 O=2 G=2 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (60, 60));
         // Several outputs per input channel: two per channel, LeNet-5's
         // conv1 (one input channel, six outputs, two groups of kernel rows)
         // and a 10×4 kernel at stride 2 like DS-CNN's first layer (three
         // groups; eight outputs, the most the kernel takes).
-        dw_case!(53; C=3 H=9 W=9 O=6 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
-        dw_case!(54; C=1 H=32 W=32 O=6 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (28, 28));
-        dw_case!(55; C=1 H=49 W=10 O=8 K=(10, 4) S=(2, 2) P=(4, 1, 1) D=(1, 1) -> (24, 5));
-        // DS-CNN's first layer itself (64 outputs) stays on the lane kernel.
-        let lay = depthwise::Layout::new((2, 2), (4, 1, 1), (1, 1), (49, 10), (10, 4), 25);
-        assert!(!depthwise::applies((1, 1, 1, 64), 2, lay));
-        assert!(depthwise::applies((1, 1, 1, 8), 2, lay));
+        dw_case!(53; C=3 H=9 W=9 O=6 G=3 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
+        dw_case!(54; C=1 H=32 W=32 O=6 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (28, 28));
+        dw_case!(55; C=1 H=49 W=10 O=8 G=1 K=(10, 4) S=(2, 2) P=(4, 1, 1) D=(1, 1) -> (24, 5));
+        // Several input channels per group: MobileNetV1's first layer (3 →
+        // 8 at stride 2, Keras' padding: bottom and right only; four
+        // bands), three channels in each of two groups at stride 1, a
+        // 5×3 kernel on 2 channels (two groups of rows, 2·2·3 taps).
+        dw_case!(56; C=3 H=96 W=96 O=8 G=1 K=(3, 3) S=(2, 2) P=(0, 0, 1) D=(1, 1) -> (48, 48));
+        dw_case!(57; C=6 H=7 W=9 O=4 G=2 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (7, 9));
+        dw_case!(58; C=2 H=9 W=8 O=3 G=1 K=(5, 3) S=(1, 1) P=(2, 1, 1) D=(1, 1) -> (9, 8));
+        // DS-CNN's first layer itself (64 outputs), 1×1 layers and LeNet-5's
+        // conv2 (6·2·5 taps) stay on the lane kernel.
+        let lay = depthwise::Layout::new((2, 2), (4, 1, 1), (1, 1), (49, 10), (1, 10, 4), 25);
+        assert!(!depthwise::applies((1, 1, 1, 64), (10, 2), lay));
+        assert!(depthwise::applies((1, 1, 1, 8), (10, 2), lay));
+        let lay = depthwise::Layout::new((1, 1), (0, 0, 0), (1, 1), (8, 8), (4, 1, 1), 8);
+        assert!(!depthwise::applies((1, 4, 4, 4), (1, 1), lay));
+        let lay = depthwise::Layout::new((1, 1), (0, 0, 0), (1, 1), (14, 14), (6, 5, 5), 10);
+        assert!(!depthwise::applies((1, 6, 6, 16), (5, 1), lay));
     }
 
     #[test]
