@@ -88,12 +88,13 @@ const QUADS: usize = 4 * 1024;
 /// Vectors computed together: independent chains for `vpdpbusd`'s latency.
 const NV: usize = 4;
 
-/// Output channels per input channel, at most: this kernel requantizes
-/// one output channel at a time, where the lane kernel's channels
-/// micro-kernel does 8 or 16 (`bench int8`, same run: LeNet-5's conv1, 6
-/// outputs, 3.06–3.10 µs on the lane kernel against 2.34–2.38 here;
-/// DS-CNN's first layer, 64 outputs, 5.73–5.82 against 7.60–7.66).
-const OUTPUTS: usize = 8;
+/// Output channels per group, at most: this kernel requantizes one output
+/// channel at a time, where the lane kernel's channels micro-kernel does 8
+/// or 16 (`bench int8`, 2 interleaved runs: LeNet-5's conv1, 6 outputs,
+/// 3.06–3.10 µs on the lane kernel against 2.34–2.38 here; ResNet-8's
+/// first layer, 3 → 16, 11.0–12.0 against 6.8–6.9; DS-CNN's first layer,
+/// 64 outputs, 5.73–5.82 against 7.60–7.66).
+const OUTPUTS: usize = 16;
 
 /// Input channels per group times kernel columns times groups of four
 /// kernel rows, at most (more go to the lane kernels: the taps stay in

@@ -45,9 +45,10 @@
 //! Depthwise layers at column stride 1 or 2 take a third kernel with
 //! AVX-512 VNNI ([`depthwise`]): one channel at a time, 16 output pixels
 //! per vector, quads of kernel rows (DS-CNN's 64-channel layer 23–26 µs on
-//! pairs → 5.3 µs); so do other layers with at most 8 outputs per group
+//! pairs → 5.3 µs); so do other layers with at most 16 outputs per group
 //! and 16 quads of taps per output (LeNet-5's conv1: 3.1 → 2.4 µs;
-//! MobileNetV1's 3 → 8 first layer: 19.2 → 13.1–14.0 µs).
+//! MobileNetV1's 3 → 8 first layer: 19.2 → 13.1–14.0 µs; ResNet-8's 3 →
+//! 16 one: 11.0–12.0 → 6.8–6.9 µs).
 //!
 //! Scratch space is on the stack: the planes in a fixed 24 KiB buffer
 //! (not zeroed first: [`planes::fill`] writes every element it hands out),
@@ -883,7 +884,7 @@ mod tests {
         // Several outputs per input channel: two per channel, LeNet-5's
         // conv1 (one input channel, six outputs, two groups of kernel rows)
         // and a 10×4 kernel at stride 2 like DS-CNN's first layer (three
-        // groups; eight outputs, the most the kernel takes).
+        // groups of kernel rows, eight outputs).
         dw_case!(53; C=3 H=9 W=9 O=6 G=3 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
         dw_case!(54; C=1 H=32 W=32 O=6 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (28, 28));
         dw_case!(55; C=1 H=49 W=10 O=8 G=1 K=(10, 4) S=(2, 2) P=(4, 1, 1) D=(1, 1) -> (24, 5));
@@ -894,11 +895,14 @@ mod tests {
         dw_case!(56; C=3 H=96 W=96 O=8 G=1 K=(3, 3) S=(2, 2) P=(0, 0, 1) D=(1, 1) -> (48, 48));
         dw_case!(57; C=6 H=7 W=9 O=4 G=2 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (7, 9));
         dw_case!(58; C=2 H=9 W=8 O=3 G=1 K=(5, 3) S=(1, 1) P=(2, 1, 1) D=(1, 1) -> (9, 8));
+        // ResNet-8's first layer: 16 outputs, the most the kernel takes.
+        dw_case!(59; C=3 H=32 W=32 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (32, 32));
         // DS-CNN's first layer itself (64 outputs), 1×1 layers and LeNet-5's
         // conv2 (6·2·5 taps) stay on the lane kernel.
         let lay = depthwise::Layout::new((2, 2), (4, 1, 1), (1, 1), (49, 10), (1, 10, 4), 25);
         assert!(!depthwise::applies((1, 1, 1, 64), (10, 2), lay));
-        assert!(depthwise::applies((1, 1, 1, 8), (10, 2), lay));
+        assert!(!depthwise::applies((1, 1, 1, 17), (10, 2), lay));
+        assert!(depthwise::applies((1, 1, 1, 16), (10, 2), lay));
         let lay = depthwise::Layout::new((1, 1), (0, 0, 0), (1, 1), (8, 8), (4, 1, 1), 8);
         assert!(!depthwise::applies((1, 4, 4, 4), (1, 1), lay));
         let lay = depthwise::Layout::new((1, 1), (0, 0, 0), (1, 1), (14, 14), (6, 5, 5), 10);
