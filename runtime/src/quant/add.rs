@@ -18,6 +18,7 @@ use super::fixed::Requant;
 use super::layer::Act;
 use super::observe::QParams;
 use super::Clamp;
+#[cfg(target_arch = "x86_64")]
 use crate::simd::{self, Isa};
 
 /// TFLite's left shift of both inputs for int8 `ADD`.
@@ -92,26 +93,18 @@ impl QAdd {
 /// `simd::qadd` (the same integer steps, 8 or 16 lanes at a time), the
 /// rest through [`QAdd::apply`].
 pub fn add(target: &mut [i8], other: &[i8], op: &QAdd) {
-    add_with(simd::best(), target, other, op);
-}
-
-/// [`add`] on `isa` (the tests run each).
-pub(crate) fn add_with(isa: Isa, target: &mut [i8], other: &[i8], op: &QAdd) {
-    // SAFETY: `isa` is AVX2 or AVX-512F only when `simd::best` found them
-    // on this CPU (or the build enables them).
+    // SAFETY: `simd::best` says AVX2 or AVX-512F only where this CPU has
+    // them (or the build enables them).
     #[cfg(target_arch = "x86_64")]
     let done = unsafe {
-        match isa {
+        match simd::best() {
             Isa::Avx512 => simd::qadd::add_avx512(target, other, op),
             Isa::Avx2 => simd::qadd::add_avx2(target, other, op),
             Isa::Portable => 0,
         }
     };
     #[cfg(not(target_arch = "x86_64"))]
-    let done = {
-        let _ = isa;
-        0
-    };
+    let done = 0;
     for (x, &y) in target[done..].iter_mut().zip(&other[done..]) {
         *x = op.apply(*x, y);
     }

@@ -43,7 +43,7 @@
 //! [`conv2d_vnni`]) compile them with their instruction sets.
 //!
 //! Depthwise layers at column stride 1 or 2 take a third kernel with
-//! AVX-512 VNNI ([`depthwise`]): one channel at a time, 16 output pixels
+//! AVX-512 VNNI ([`rows`]: kernel rows in the quads): one channel at a time, 16 output pixels
 //! per vector, quads of kernel rows (DS-CNN's 64-channel layer 23–26 µs on
 //! pairs → 5.3 µs); so do other layers with at most 16 outputs per group
 //! and 16 quads of taps per output (LeNet-5's conv1: 3.1 → 2.4 µs;
@@ -61,10 +61,10 @@
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
 
 mod channels;
-mod depthwise;
 mod dot;
 mod pixels;
 mod planes;
+mod rows;
 
 use super::qrescale::Lanes;
 use crate::quant::Rescale;
@@ -106,7 +106,7 @@ const fn channels_in_lanes(geo: &Geometry, per_group: usize, oh: usize, ow: usiz
 }
 
 /// The kernel that pays on this layer: where `vnni` says the CPU has
-/// AVX-512 VNNI, VL and BW, the [`depthwise`] kernel for the depthwise
+/// AVX-512 VNNI, VL and BW, the [`rows`] kernel for the depthwise
 /// layers it takes (column stride 1 or 2), else quads ([`conv2d_vnni`]),
 /// but pairs ([`conv2d_avx2`]) for the other depthwise layers (groups of one
 /// channel, more than one group), whose quads hold 3 taps of 4 in rows a
@@ -145,19 +145,19 @@ pub(crate) unsafe fn conv2d<
     output: &mut [[[i8; OW]; OH]; O],
 ) -> bool {
     let (x, zp, w, r, y) = (input, input_zero, weight, rescale, output);
-    let depthwise = const {
-        depthwise::applies(
+    let by_rows = const {
+        rows::applies(
             (G, C, CG, O),
             (KH, SW),
-            depthwise::Layout::new((SH, SW), (PT, PL, PR), (DH, DW), (H, W), (CG, KH, KW), OH),
+            rows::Layout::new((SH, SW), (PT, PL, PR), (DH, DW), (H, W), (CG, KH, KW), OH),
         )
     };
-    if vnni && depthwise {
+    if vnni && by_rows {
         // SAFETY: the caller guarantees the instruction sets (`vnni`:
         // AVX-512 VNNI, VL and BW, which CPUs have only with AVX-512F);
         // the layer is one the kernel `applies` to.
         let done = unsafe {
-            depthwise::conv2d::<SH, SW, PT, PL, PR, DH, DW, C, H, W, O, CG, KH, KW, OH, OW>(
+            rows::conv2d::<SH, SW, PT, PL, PR, DH, DW, C, H, W, O, CG, KH, KW, OH, OW>(
                 x, zp, w, r, y,
             )
         };
@@ -608,7 +608,7 @@ impl Band<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::{conv2d_avx2, conv2d_vnni, depthwise};
+    use super::{conv2d_avx2, conv2d_vnni, rows};
     use crate::quant::test_util::{bytes, check, multipliers};
     use crate::quant::{Clamp, Requant, Rescale, Rounding};
     use crate::reference::{quant_conv2d, test_util::Rng, Conv2dParams, PaddingMode};
@@ -795,9 +795,9 @@ mod tests {
         case!(13, fits = (true, true); C=16 H=32 W=32 O=32 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (16, 16));
     }
 
-    /// The AVX-512 depthwise kernel (`depthwise.rs`) on one layer against
+    /// The AVX-512 row-quads kernel (`rows.rs`) on one layer against
     /// the naive twin, as `case!` does.
-    macro_rules! dw_case {
+    macro_rules! rows_case {
         ($seed:expr; C=$c:literal H=$h:literal W=$w:literal O=$o:literal G=$g:literal
          K=($kh:literal, $kw:literal) S=($sh:literal, $sw:literal)
          P=($pt:literal, $pl:literal, $pr:literal) D=($dh:literal, $dw:literal)
@@ -806,7 +806,7 @@ mod tests {
             let (x, w, zp, bias, requant, out_zp, acc, real) = layer!($seed;
                 C=$c H=$h W=$w O=$o G=$g K=($kh, $kw) S=($sh, $sw) P=($pt, $pl) D=($dh, $dw) -> ($oh, $ow));
             let r = rescale($seed % 2 == 1, &bias, &requant, out_zp);
-            let lay = depthwise::Layout::new(
+            let lay = rows::Layout::new(
                 ($sh, $sw),
                 ($pt, $pl, $pr),
                 ($dh, $dw),
@@ -814,11 +814,11 @@ mod tests {
                 (CG, $kh, $kw),
                 $oh,
             );
-            assert!(depthwise::applies(($g, $c, CG, $o), ($kh, $sw), lay));
+            assert!(rows::applies(($g, $c, CG, $o), ($kh, $sw), lay));
             let mut y = [[[7i8; $ow]; $oh]; $o];
             // SAFETY: the caller checked AVX-512 F, BW, VL and VNNI.
             let done = unsafe {
-                depthwise::conv2d::<
+                rows::conv2d::<
                     $sh,
                     $sw,
                     $pt,
@@ -837,76 +837,76 @@ mod tests {
                     $ow,
                 >(&x, zp, &w, &r, &mut y)
             };
-            let what = std::format!("depthwise, seed {}", $seed);
+            let what = std::format!("rows, seed {}", $seed);
             assert!(done, "{what}");
             check(y.as_flattened().as_flattened(), &acc, &r, &real, &what);
         }};
     }
 
     #[test]
-    fn depthwise_matches_the_twin_avx512() {
+    fn rows_kernel_matches_the_twin_avx512() {
         if !(has_vnni() && std::is_x86_feature_detected!("avx512f")) {
             return;
         }
         // DS-CNN's layer (rows of 5, three to a vector), and at stride 2
         // (both phases, an odd padded width).
-        dw_case!(31; C=4 H=6 W=5 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (6, 5));
-        dw_case!(40; C=3 H=7 W=9 O=3 G=3 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (4, 5));
+        rows_case!(31; C=4 H=6 W=5 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (6, 5));
+        rows_case!(40; C=3 H=7 W=9 O=3 G=3 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (4, 5));
         if cfg!(miri) {
             return;
         }
         // Rows of 20, padding on one side only, dilation, more padding
         // rows than the kernel needs, a 1×7 and a 5×5 kernel (two groups
         // of kernel rows).
-        dw_case!(32; C=64 H=25 W=5 O=64 G=64 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (25, 5));
-        dw_case!(33; C=3 H=7 W=20 O=3 G=3 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (7, 20));
-        dw_case!(34; C=2 H=6 W=9 O=2 G=2 K=(3, 3) S=(1, 1) P=(0, 2, 0) D=(1, 1) -> (4, 9));
-        dw_case!(35; C=3 H=9 W=11 O=3 G=3 K=(3, 3) S=(1, 1) P=(2, 2, 2) D=(2, 2) -> (9, 11));
-        dw_case!(37; C=2 H=3 W=6 O=2 G=2 K=(3, 3) S=(1, 1) P=(3, 1, 1) D=(1, 1) -> (7, 6));
-        dw_case!(38; C=3 H=4 W=13 O=3 G=3 K=(1, 7) S=(1, 1) P=(0, 3, 3) D=(1, 1) -> (4, 13));
-        dw_case!(39; C=5 H=8 W=33 O=5 G=5 K=(5, 5) S=(1, 1) P=(2, 2, 2) D=(1, 1) -> (8, 33));
+        rows_case!(32; C=64 H=25 W=5 O=64 G=64 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (25, 5));
+        rows_case!(33; C=3 H=7 W=20 O=3 G=3 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (7, 20));
+        rows_case!(34; C=2 H=6 W=9 O=2 G=2 K=(3, 3) S=(1, 1) P=(0, 2, 0) D=(1, 1) -> (4, 9));
+        rows_case!(35; C=3 H=9 W=11 O=3 G=3 K=(3, 3) S=(1, 1) P=(2, 2, 2) D=(2, 2) -> (9, 11));
+        rows_case!(37; C=2 H=3 W=6 O=2 G=2 K=(3, 3) S=(1, 1) P=(3, 1, 1) D=(1, 1) -> (7, 6));
+        rows_case!(38; C=3 H=4 W=13 O=3 G=3 K=(1, 7) S=(1, 1) P=(0, 3, 3) D=(1, 1) -> (4, 13));
+        rows_case!(39; C=5 H=8 W=33 O=5 G=5 K=(5, 5) S=(1, 1) P=(2, 2, 2) D=(1, 1) -> (8, 33));
         // Stride 2: MobileNetV1's 48×48 layer (padding on the right too,
         // as PyTorch's), no padding at all (the last input row and column
         // unread), padding on the left only, dilated, stride 2 in rows
         // only and in columns only, stride 3 in rows, rows of 150
         // (three chunks of 64 columns) and a 7×7 kernel (two groups).
-        dw_case!(41; C=16 H=48 W=48 O=16 G=16 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (24, 24));
-        dw_case!(42; C=3 H=8 W=8 O=3 G=3 K=(3, 3) S=(2, 2) P=(0, 0, 0) D=(1, 1) -> (3, 3));
-        dw_case!(52; C=2 H=9 W=9 O=2 G=2 K=(3, 3) S=(2, 2) P=(1, 1, 0) D=(1, 1) -> (5, 5));
-        dw_case!(44; C=2 H=11 W=12 O=2 G=2 K=(3, 3) S=(2, 2) P=(2, 2, 2) D=(2, 2) -> (6, 6));
-        dw_case!(45; C=3 H=9 W=10 O=3 G=3 K=(3, 3) S=(2, 1) P=(1, 1, 1) D=(1, 1) -> (5, 10));
-        dw_case!(46; C=3 H=9 W=10 O=3 G=3 K=(3, 3) S=(1, 2) P=(1, 1, 1) D=(1, 1) -> (9, 5));
-        dw_case!(47; C=2 H=10 W=7 O=2 G=2 K=(3, 3) S=(3, 1) P=(1, 1, 1) D=(1, 1) -> (4, 7));
-        dw_case!(48; C=2 H=6 W=150 O=2 G=2 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (3, 75));
-        dw_case!(49; C=2 H=12 W=12 O=2 G=2 K=(7, 7) S=(2, 2) P=(3, 3, 3) D=(1, 1) -> (6, 6));
+        rows_case!(41; C=16 H=48 W=48 O=16 G=16 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (24, 24));
+        rows_case!(42; C=3 H=8 W=8 O=3 G=3 K=(3, 3) S=(2, 2) P=(0, 0, 0) D=(1, 1) -> (3, 3));
+        rows_case!(52; C=2 H=9 W=9 O=2 G=2 K=(3, 3) S=(2, 2) P=(1, 1, 0) D=(1, 1) -> (5, 5));
+        rows_case!(44; C=2 H=11 W=12 O=2 G=2 K=(3, 3) S=(2, 2) P=(2, 2, 2) D=(2, 2) -> (6, 6));
+        rows_case!(45; C=3 H=9 W=10 O=3 G=3 K=(3, 3) S=(2, 1) P=(1, 1, 1) D=(1, 1) -> (5, 10));
+        rows_case!(46; C=3 H=9 W=10 O=3 G=3 K=(3, 3) S=(1, 2) P=(1, 1, 1) D=(1, 1) -> (9, 5));
+        rows_case!(47; C=2 H=10 W=7 O=2 G=2 K=(3, 3) S=(3, 1) P=(1, 1, 1) D=(1, 1) -> (4, 7));
+        rows_case!(48; C=2 H=6 W=150 O=2 G=2 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (3, 75));
+        rows_case!(49; C=2 H=12 W=12 O=2 G=2 K=(7, 7) S=(2, 2) P=(3, 3, 3) D=(1, 1) -> (6, 6));
         // Bands: 60 rows of 62 quads are more than one band holds.
-        dw_case!(50; C=2 H=60 W=60 O=2 G=2 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (60, 60));
+        rows_case!(50; C=2 H=60 W=60 O=2 G=2 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (60, 60));
         // Several outputs per input channel: two per channel, LeNet-5's
         // conv1 (one input channel, six outputs, two groups of kernel rows)
         // and a 10×4 kernel at stride 2 like DS-CNN's first layer (three
         // groups of kernel rows, eight outputs).
-        dw_case!(53; C=3 H=9 W=9 O=6 G=3 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
-        dw_case!(54; C=1 H=32 W=32 O=6 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (28, 28));
-        dw_case!(55; C=1 H=49 W=10 O=8 G=1 K=(10, 4) S=(2, 2) P=(4, 1, 1) D=(1, 1) -> (24, 5));
+        rows_case!(53; C=3 H=9 W=9 O=6 G=3 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (5, 5));
+        rows_case!(54; C=1 H=32 W=32 O=6 G=1 K=(5, 5) S=(1, 1) P=(0, 0, 0) D=(1, 1) -> (28, 28));
+        rows_case!(55; C=1 H=49 W=10 O=8 G=1 K=(10, 4) S=(2, 2) P=(4, 1, 1) D=(1, 1) -> (24, 5));
         // Several input channels per group: MobileNetV1's first layer (3 →
         // 8 at stride 2, Keras' padding: bottom and right only; four
         // bands), three channels in each of two groups at stride 1, a
         // 5×3 kernel on 2 channels (two groups of rows, 2·2·3 taps).
-        dw_case!(56; C=3 H=96 W=96 O=8 G=1 K=(3, 3) S=(2, 2) P=(0, 0, 1) D=(1, 1) -> (48, 48));
-        dw_case!(57; C=6 H=7 W=9 O=4 G=2 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (7, 9));
-        dw_case!(58; C=2 H=9 W=8 O=3 G=1 K=(5, 3) S=(1, 1) P=(2, 1, 1) D=(1, 1) -> (9, 8));
+        rows_case!(56; C=3 H=96 W=96 O=8 G=1 K=(3, 3) S=(2, 2) P=(0, 0, 1) D=(1, 1) -> (48, 48));
+        rows_case!(57; C=6 H=7 W=9 O=4 G=2 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (7, 9));
+        rows_case!(58; C=2 H=9 W=8 O=3 G=1 K=(5, 3) S=(1, 1) P=(2, 1, 1) D=(1, 1) -> (9, 8));
         // ResNet-8's first layer: 16 outputs, the most the kernel takes.
-        dw_case!(59; C=3 H=32 W=32 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (32, 32));
+        rows_case!(59; C=3 H=32 W=32 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (32, 32));
         // DS-CNN's first layer itself (64 outputs), 1×1 layers and LeNet-5's
         // conv2 (6·2·5 taps) stay on the lane kernel.
-        let lay = depthwise::Layout::new((2, 2), (4, 1, 1), (1, 1), (49, 10), (1, 10, 4), 25);
-        assert!(!depthwise::applies((1, 1, 1, 64), (10, 2), lay));
-        assert!(!depthwise::applies((1, 1, 1, 17), (10, 2), lay));
-        assert!(depthwise::applies((1, 1, 1, 16), (10, 2), lay));
-        let lay = depthwise::Layout::new((1, 1), (0, 0, 0), (1, 1), (8, 8), (4, 1, 1), 8);
-        assert!(!depthwise::applies((1, 4, 4, 4), (1, 1), lay));
-        let lay = depthwise::Layout::new((1, 1), (0, 0, 0), (1, 1), (14, 14), (6, 5, 5), 10);
-        assert!(!depthwise::applies((1, 6, 6, 16), (5, 1), lay));
+        let lay = rows::Layout::new((2, 2), (4, 1, 1), (1, 1), (49, 10), (1, 10, 4), 25);
+        assert!(!rows::applies((1, 1, 1, 64), (10, 2), lay));
+        assert!(!rows::applies((1, 1, 1, 17), (10, 2), lay));
+        assert!(rows::applies((1, 1, 1, 16), (10, 2), lay));
+        let lay = rows::Layout::new((1, 1), (0, 0, 0), (1, 1), (8, 8), (4, 1, 1), 8);
+        assert!(!rows::applies((1, 4, 4, 4), (1, 1), lay));
+        let lay = rows::Layout::new((1, 1), (0, 0, 0), (1, 1), (14, 14), (6, 5, 5), 10);
+        assert!(!rows::applies((1, 6, 6, 16), (5, 1), lay));
     }
 
     #[test]

@@ -1,6 +1,6 @@
-//! The int8 depthwise convolution with AVX-512 VNNI: one channel at a
-//! time, 16 output pixels per vector, each `vpdpbusd` four kernel *rows*
-//! of one kernel column. It also takes other layers with a few outputs per
+//! The int8 depthwise convolution with AVX-512 VNNI ("row quads"): one
+//! channel at a time, 16 output pixels per vector, each `vpdpbusd` four
+//! kernel *rows* of one kernel column. It also takes other layers with a few outputs per
 //! group ([`OUTPUTS`]) and few taps ([`TAPS`]): LeNet-5's conv1 (one input
 //! channel, 6 outputs), depthwise layers with two outputs per channel,
 //! MobileNetV1's first layer (3 → 8, 3×3 at stride 2), each output channel
@@ -339,8 +339,9 @@ fn prefix<T: Copy>(buf: &mut [MaybeUninit<T>], len: usize, value: T) -> &mut [T]
 }
 
 /// The channel's plane `x` as bytes `x + 128` into the padded plane (its
-/// padding already holds `zp + 128`): row `PT + ih`, column `PL + iw`, at
-/// stride 2 split into phase `(PL + iw) mod 2`, column `⌊(PL + iw) / 2⌋`.
+/// padding already holds `zp + 128`): padded row `PT + ih` is row `⌊(PT +
+/// ih) / SH⌋` of row phase `(PT + ih) mod SH`, padded column `PL + iw`
+/// column `⌊(PL + iw) / SW⌋` of column phase `(PL + iw) mod SW`.
 ///
 /// # Safety
 ///
