@@ -723,8 +723,8 @@ fn conv2d_with<
             }
             return;
         }
-        // With AVX2: 1×1 layers on small planes as dot products along the
-        // channels, the weights read as stored.
+        // 1×1 layers on small planes as dot products along the channels,
+        // the weights read as stored.
         let use_dot = const {
             dot::applies(
                 (G, C, O),
@@ -737,6 +737,20 @@ fn conv2d_with<
             let pays = const { dot::profitable((OH, OW)) };
             body.selects(Body::Dot, pays, pays)
         };
+        if isa == Isa::Avx512
+            && use_dot
+            && const { dot::avx512::applies(C, O) }
+            && simd::has_avx512()
+        {
+            // SAFETY: the guard just checked that the CPU has AVX-512F, the
+            // feature this body is compiled with.
+            unsafe {
+                dot::avx512::conv2d::<C, H, W, O, CG, KH, KW, OH, OW>(
+                    input, weight, bias, post, output,
+                );
+            }
+            return;
+        }
         if isa == Isa::Avx2 && use_dot && simd::has_avx2_fma() {
             // SAFETY: the guard just checked that the CPU has AVX2 and FMA,
             // the features this body is compiled with.
@@ -2634,12 +2648,13 @@ mod tests {
         }
     }
 
-    /// The dot-product body (AVX2 + FMA; the other instruction sets run
-    /// their own bodies on the same cases) against the `f64` reference:
-    /// MobileNetV1's pointwise layers on 3×3 and 6×6 planes, pixel counts
-    /// that leave 1 and 2 pixels after the blocks of 3, a single pixel, the
-    /// fewest channels it takes (8 in, 4 out), and the largest transposed
-    /// input its buffer holds.
+    /// The dot-product body (AVX2 + FMA, and AVX-512F where the channels
+    /// are a multiple of 16; the portable path runs its own loops on the
+    /// same cases) against the `f64` reference: MobileNetV1's pointwise
+    /// layers on 3×3 and 6×6 planes, pixel counts that leave 1 and 2 pixels
+    /// after the AVX2 blocks of 3 and 1, 2 and 3 after the AVX-512F blocks
+    /// of 4, a single pixel, the fewest channels it takes (8 in, 4 out),
+    /// and the largest transposed input its buffer holds.
     #[test]
     fn dot_matches_reference_on_every_isa() {
         macro_rules! dt {
@@ -2652,9 +2667,11 @@ mod tests {
                     C=$c H=$h W=$w O=$o G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
             }};
         }
-        // Under Miri: blocks of 3 pixels and a remainder of 2, and of 1.
+        // Under Miri: blocks of 3 pixels and a remainder of 2, and of 1;
+        // with AVX-512F one block of 4, and one and a remainder of 3.
         dt!(971, bias = true; C=8 H=1 W=5 O=4);
         dt!(972, bias = false; C=16 H=2 W=2 O=8);
+        dt!(979, bias = true; C=16 H=1 W=7 O=4);
         #[cfg(not(miri))]
         {
             dt!(973, bias = true; C=256 H=3 W=3 O=256);
@@ -2663,6 +2680,8 @@ mod tests {
             dt!(976, bias = true; C=64 H=1 W=1 O=12);
             dt!(977, bias = true; C=24 H=7 W=5 O=20);
             dt!(978, bias = true; C=1024 H=2 W=4 O=4);
+            // With AVX-512F, a remainder of 2 pixels after a block of 4.
+            dt!(980, bias = false; C=32 H=2 W=3 O=8);
         }
     }
 
