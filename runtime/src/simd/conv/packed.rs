@@ -411,6 +411,18 @@ impl<const NS: usize, const MS: usize> Stores<NS, MS> {
             off: [[0; MS]; NS],
             mask: [[0; MS]; NS],
         };
+        if band.pitch == ow {
+            // No junk columns (a convolution read in place): the band's
+            // output is contiguous and each vector one segment, its lanes
+            // those before the band's end — no walk over its rows.
+            for s in 0..NS {
+                let qs = q + s * lanes;
+                let end = band.nq.min(qs + lanes);
+                st.off[s][0] = (band.r0 * ow + qs) as isize;
+                st.mask[s][0] = lane_mask(0, end.saturating_sub(qs));
+            }
+            return st;
+        }
         for s in 0..NS {
             let qs = q + s * lanes;
             let end = band.nq.min(qs + lanes);
@@ -422,13 +434,8 @@ impl<const NS: usize, const MS: usize> Stores<NS, MS> {
                 let hi = (row + ow).min(end).saturating_sub(qs);
                 if lo < hi {
                     st.off[s][k] = ((band.r0 + r) * ow) as isize + qs as isize - row as isize;
-                    st.mask[s][k] |= lane_mask(lo, hi);
-                    // Without junk columns (`pitch == ow`, a 1×1
-                    // convolution read in place) every segment has the
-                    // same offset: one segment, so one store.
-                    if band.pitch != ow {
-                        k += 1;
-                    }
+                    st.mask[s][k] = lane_mask(lo, hi);
+                    k += 1;
                 }
                 r += 1;
             }
