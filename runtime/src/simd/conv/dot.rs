@@ -177,6 +177,38 @@ fn bias_of<const OB: usize, const O: usize>(bias: Option<&[f32; O]>, o0: usize) 
     b
 }
 
+/// The loop both instruction sets share, expanded in each one's `conv2d`
+/// (so compiled with its features): the input transposed once, then for
+/// each block of [`OB`] output channels, blocks of `$pb` pixels through
+/// that module's `block`, and the pixels left over in one block of as
+/// many (`$tail`).
+macro_rules! blocks {
+    ($input:ident, $weight:ident, $bias:ident, $post:ident, $output:ident;
+     $pb:ident; $($tail:literal),*) => {
+        let pixels = H * W;
+        let mut buf = Buffer::<CAP>::new();
+        let xt = transpose($input, &mut buf.0[..pixels * C]);
+        for o0 in (0..O).step_by(OB) {
+            let mut rows: [&[f32]; OB] = [&[]; OB];
+            for (o, row) in rows.iter_mut().enumerate() {
+                *row = $weight[o0 + o].as_flattened().as_flattened();
+            }
+            let b = bias_of::<OB, O>($bias, o0);
+            let ep = Epilogue::<OB, OH, OW>::new($post, o0);
+            let out = channels!(mut $output, o0, OB);
+            let mut p0 = 0;
+            while p0 + $pb <= pixels {
+                finish(out, p0, &b, &ep, &block::<C, $pb>(&rows, &xt[p0 * C..]));
+                p0 += $pb;
+            }
+            match pixels - p0 {
+                $($tail => finish(out, p0, &b, &ep, &block::<C, $tail>(&rows, &xt[p0 * C..])),)*
+                _ => {}
+            }
+        }
+    };
+}
+
 pub(crate) mod avx2 {
     use super::{bias_of, finish, transpose, Buffer, Epilogue, CAP, OB, PB};
     use crate::conv::Post;
@@ -214,30 +246,7 @@ pub(crate) mod avx2 {
                 && H * W == OH * OW
                 && CG == C
         );
-        let pixels = H * W;
-        let mut buf = Buffer::<CAP>::new();
-        let xt = transpose(input, &mut buf.0[..pixels * C]);
-        for o0 in (0..O).step_by(OB) {
-            let rows: [&[f32]; OB] = [
-                weight[o0].as_flattened().as_flattened(),
-                weight[o0 + 1].as_flattened().as_flattened(),
-                weight[o0 + 2].as_flattened().as_flattened(),
-                weight[o0 + 3].as_flattened().as_flattened(),
-            ];
-            let b = bias_of::<OB, O>(bias, o0);
-            let ep = Epilogue::<OB, OH, OW>::new(post, o0);
-            let out = channels!(mut output, o0, OB);
-            let mut p0 = 0;
-            while p0 + PB <= pixels {
-                finish(out, p0, &b, &ep, &block::<C, PB>(&rows, &xt[p0 * C..]));
-                p0 += PB;
-            }
-            match pixels - p0 {
-                1 => finish(out, p0, &b, &ep, &block::<C, 1>(&rows, &xt[p0 * C..])),
-                2 => finish(out, p0, &b, &ep, &block::<C, 2>(&rows, &xt[p0 * C..])),
-                _ => {}
-            }
-        }
+        blocks!(input, weight, bias, post, output; PB; 1, 2);
     }
 
     /// The sums `Σ_c W[o][c]·X[p][c]` of the block's 4 output channels
@@ -339,29 +348,7 @@ pub(crate) mod avx512 {
                 && H * W == OH * OW
                 && CG == C
         );
-        let pixels = H * W;
-        let mut buf = Buffer::<CAP>::new();
-        let xt = transpose(input, &mut buf.0[..pixels * C]);
-        for o0 in (0..O).step_by(OB) {
-            let mut rows: [&[f32]; OB] = [&[]; OB];
-            for (o, row) in rows.iter_mut().enumerate() {
-                *row = weight[o0 + o].as_flattened().as_flattened();
-            }
-            let b = bias_of::<OB, O>(bias, o0);
-            let ep = Epilogue::<OB, OH, OW>::new(post, o0);
-            let out = channels!(mut output, o0, OB);
-            let mut p0 = 0;
-            while p0 + PB <= pixels {
-                finish(out, p0, &b, &ep, &block::<C, PB>(&rows, &xt[p0 * C..]));
-                p0 += PB;
-            }
-            match pixels - p0 {
-                1 => finish(out, p0, &b, &ep, &block::<C, 1>(&rows, &xt[p0 * C..])),
-                2 => finish(out, p0, &b, &ep, &block::<C, 2>(&rows, &xt[p0 * C..])),
-                3 => finish(out, p0, &b, &ep, &block::<C, 3>(&rows, &xt[p0 * C..])),
-                _ => {}
-            }
-        }
+        blocks!(input, weight, bias, post, output; PB; 1, 2, 3);
     }
 
     /// The sums `Σ_c W[o][c]·X[p][c]` of the block's 8 output channels
