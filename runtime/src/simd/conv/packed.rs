@@ -412,9 +412,10 @@ impl<const NS: usize, const MS: usize> Stores<NS, MS> {
             mask: [[0; MS]; NS],
         };
         if band.pitch == ow {
-            // No junk columns (a convolution read in place): the band's
-            // output is contiguous and each vector one segment, its lanes
-            // those before the band's end — no walk over its rows.
+            // No junk columns (a one-column kernel: every 1×1 layer, read
+            // in place or packed at a stride): the band's output is
+            // contiguous and each vector one segment, its lanes those
+            // before the band's end — no walk over its rows.
             for s in 0..NS {
                 let qs = q + s * lanes;
                 let end = band.nq.min(qs + lanes);
