@@ -32,8 +32,15 @@
 //!   8) channels instead of along the pixels (small planes fill few lanes
 //!   and cost the packed body a masked store per output row); with
 //!   AVX-512F only where the row-wise body (`simd/conv/rowwise.rs`) does
-//!   not take the layer, rows of fewer than 12 columns, and with AVX2
-//!   wherever it applies;
+//!   not take the layer, rows of fewer than 12 columns, nor the
+//!   row-stacked body, and with AVX2 wherever it applies;
+//! - with AVX-512F, the *row-stacked depthwise* body
+//!   (`simd/conv/stacked.rs`), tried first, takes stride-1 depthwise
+//!   convolutions whose output rows are as wide as the input's and at most
+//!   8 columns, on planes of at least two vectors (DS-CNN's 25×5,
+//!   MobileNetV1's 6×6): each vector holds several whole rows of one
+//!   channel, read straight from a zero-margined copy of the plane, so
+//!   nothing is transposed;
 //! - the *output-channel* body (`simd/conv/channels.rs`), tried next,
 //!   takes ungrouped convolutions of a multiple of two vectors of output
 //!   channels (32 with AVX-512F, at most 576 weights each; 16 with AVX2,
@@ -493,6 +500,10 @@ pub(crate) enum Body {
     /// applies.
     #[cfg_attr(not(test), allow(dead_code))]
     Rowwise,
+    /// The row-stacked depthwise body (`simd/conv/stacked.rs`) where it
+    /// applies.
+    #[cfg_attr(not(test), allow(dead_code))]
+    Stacked,
     /// The Winograd body (`simd/conv/winograd.rs`) where it applies.
     #[cfg_attr(not(test), allow(dead_code))]
     Winograd,
@@ -603,7 +614,28 @@ fn conv2d_with<
 
     #[cfg(target_arch = "x86_64")]
     if kind::<P>() == PadKind::Zeros {
-        use simd::conv::{channels, depthwise, dot, packed, pointwise, rowwise, winograd};
+        use simd::conv::{channels, depthwise, dot, packed, pointwise, rowwise, stacked, winograd};
+        if isa == Isa::Avx512
+            && const {
+                stacked::applies(
+                    (G, C, CG, O),
+                    (SH, SW, DW),
+                    (W, OH, OW),
+                    (KH, KW, DH, PT, PL),
+                )
+            }
+            && body.selects(Body::Stacked, const { stacked::profitable(OH, OW) }, true)
+            && simd::has_avx512()
+        {
+            // SAFETY: the guard just checked that the CPU has AVX-512F, the
+            // one feature this body is compiled with.
+            unsafe {
+                stacked::avx512::conv2d::<PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
+                    input, weight, bias, post, output,
+                );
+            }
+            return;
+        }
         let blocked =
             const { depthwise::applies((G, C, CG, O), (KH, KW), (H + PT + PB, W + PL + PR)) };
         let use_rowwise = const { rowwise::applies((G, C, CG, O), (SW, DW), KW) }
@@ -2533,6 +2565,51 @@ mod tests {
         rowwise_cases!();
     }
 
+    /// Geometries for the row-stacked depthwise body
+    /// (`simd/conv/stacked.rs`, AVX-512F; the other instruction sets run
+    /// their own bodies), each checked to be one it takes: DS-CNN's 25×5
+    /// planes (blocks of 4 vectors of 3 rows, and one of 1), MobileNetV1's
+    /// 6×6 and 3×3, rows of 8 (whole vectors), of 1 and of 7 (the widest
+    /// kernel), a 5×5 kernel, padding on one side or more than the kernel
+    /// needs (taps and output rows reading only padding), none vertically,
+    /// and vertical dilation.
+    macro_rules! stacked_cases {
+        () => {{
+            macro_rules! st {
+                ($seed:expr, bias = $bias:expr; C=$c:literal H=$h:literal W=$w:literal
+                 K=($kh:literal, $kw:literal) P=($pt:literal, $pb:literal, $pl:literal, $pr:literal) D=$dh:literal) => {{
+                    assert!(
+                        simd::conv::stacked::applies(($c, $c, 1, $c), (1, 1, 1), ($w, $h + $pt + $pb + 1 - $dh * ($kh - 1) - 1, $w + $pl + $pr + 1 - $kw), ($kh, $kw, $dh, $pt, $pl)),
+                        "seed {}: not a geometry of the row-stacked body", $seed
+                    );
+                    asym_case!(@body Body::Stacked; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
+                        C=$c H=$h W=$w O=$c G=$c K=($kh, $kw) S=(1, 1) P=($pt, $pb, $pl, $pr) D=($dh, 1));
+                }};
+            }
+            // Miri runs these two: blocks at both edges, and one vector.
+            st!(941, bias = true; C=2 H=7 W=5 K=(3, 3) P=(1, 1, 1, 1) D=1);
+            st!(942, bias = true; C=2 H=3 W=3 K=(3, 3) P=(1, 1, 1, 1) D=1);
+            #[cfg(not(miri))]
+            {
+                st!(943, bias = true; C=64 H=25 W=5 K=(3, 3) P=(1, 1, 1, 1) D=1);
+                st!(944, bias = false; C=16 H=6 W=6 K=(3, 3) P=(1, 1, 1, 1) D=1);
+                st!(945, bias = true; C=3 H=9 W=8 K=(3, 3) P=(1, 1, 1, 1) D=1);
+                st!(946, bias = true; C=2 H=20 W=1 K=(3, 1) P=(1, 1, 0, 0) D=1);
+                st!(947, bias = true; C=2 H=11 W=7 K=(1, 7) P=(0, 0, 3, 3) D=1);
+                st!(948, bias = true; C=3 H=11 W=8 K=(5, 5) P=(2, 2, 2, 2) D=1);
+                st!(949, bias = true; C=2 H=10 W=6 K=(3, 3) P=(0, 2, 2, 0) D=1);
+                st!(950, bias = true; C=2 H=12 W=5 K=(3, 3) P=(0, 0, 1, 1) D=1);
+                st!(951, bias = true; C=2 H=2 W=4 K=(3, 3) P=(4, 3, 1, 1) D=1);
+                st!(952, bias = true; C=3 H=13 W=5 K=(3, 3) P=(2, 2, 1, 1) D=2);
+            }
+        }};
+    }
+
+    #[test]
+    fn stacked_matches_reference_on_every_isa() {
+        stacked_cases!();
+    }
+
     /// The Winograd bodies (AVX2 + FMA, and AVX-512F where the output
     /// channels are a multiple of 16; the other instruction sets, and
     /// AVX-512F on the other cases, run their own bodies) against the `f64`
@@ -2954,6 +3031,12 @@ mod tests {
         post_case!(Zeros, z, 316; C=32 H=25 W=5 O=32 G=32 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         #[cfg(not(miri))]
         post_case!(Zeros, z, 317; C=16 H=11 W=12 O=16 G=16 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
+        // The row-stacked depthwise body: DS-CNN's 25×5 planes (one
+        // vector of one row last), and 6×6 ones (two rows a vector).
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 341; C=16 H=25 W=5 O=16 G=16 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 342; C=3 H=6 W=6 O=3 G=3 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
         // The row-wise depthwise body: rows of 16 + 4 columns at stride 1,
         // 13 at stride 2 (a residual and a store as wide as the row).
         #[cfg(not(miri))]

@@ -770,6 +770,7 @@ pub(crate) mod dot;
 pub(crate) mod packed;
 pub(crate) mod pointwise;
 pub(crate) mod rowwise;
+pub(crate) mod stacked;
 mod vector;
 pub(crate) mod winograd;
 
