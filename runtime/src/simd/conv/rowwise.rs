@@ -619,6 +619,36 @@ pub(crate) mod avx512 {
         }
     }
 
+    /// The epilogue's norm, `acc · alpha + beta`, on `R` accumulators of
+    /// one channel (an array, not a slice: one taken by slice was kept in
+    /// memory). Shared with the row-stacked body.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn normalize<const R: usize>(acc: &mut [__m512; R], norm: Option<(f32, f32)>) {
+        if let Some((alpha, beta)) = norm {
+            let (alpha, beta) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
+            for a in acc.iter_mut() {
+                *a = _mm512_add_ps(_mm512_mul_ps(*a, alpha), beta);
+            }
+        }
+    }
+
+    /// The epilogue's activation on `R` accumulators (ReLU inline, the
+    /// others in `simd/act.rs`). Shared with the row-stacked body.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    pub(crate) fn activate<const R: usize>(acc: &mut [__m512; R], act: PostAct) {
+        match act {
+            PostAct::None => {}
+            PostAct::Relu => {
+                for a in acc.iter_mut() {
+                    *a = _mm512_max_ps(_mm512_setzero_ps(), *a);
+                }
+            }
+            act => post_act512(acc, act),
+        }
+    }
+
     /// The epilogue (norm, residual, activation: the other bodies'
     /// operations) and the stores of rows `r0..` at columns `ow0..ow0 + n`
     /// of channel `o`'s output plane.
@@ -633,12 +663,7 @@ pub(crate) mod avx512 {
         plane: &mut [[f32; OW]; OH],
     ) {
         let m = lane_mask(0, n);
-        if let Some((alpha, beta)) = ch.norm {
-            let (alpha, beta) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
-            for a in acc.iter_mut() {
-                *a = _mm512_add_ps(_mm512_mul_ps(*a, alpha), beta);
-            }
-        }
+        normalize(acc, ch.norm);
         if let Some(residual) = post.residual {
             for (r, a) in acc.iter_mut().enumerate() {
                 let row = &residual[o][r0 + r][ow0..];
@@ -647,15 +672,7 @@ pub(crate) mod avx512 {
                 *a = _mm512_add_ps(*a, unsafe { _mm512_maskz_loadu_ps(m, row.as_ptr()) });
             }
         }
-        match post.act {
-            PostAct::None => {}
-            PostAct::Relu => {
-                for a in acc.iter_mut() {
-                    *a = _mm512_max_ps(_mm512_setzero_ps(), *a);
-                }
-            }
-            act => post_act512(acc, act),
-        }
+        activate(acc, post.act);
         for (r, a) in acc.iter().enumerate() {
             let row = &mut plane[r0 + r][ow0..];
             // SAFETY: AVX-512F is enabled; the mask keeps lanes `0..n`,

@@ -25,8 +25,10 @@
 //! rows of 5: three rows, 15 of the 16 lanes), and each tap is one fused
 //! multiply-add. Each kernel row's taps are one unaligned load of 16
 //! floats and one of the `KW − 1` after them, shifted into place with
-//! `valignd` ([`avx512`]'s `shifted`): 15 of 16 unaligned loads split a
-//! cache line, and a split load takes both of the core's load slots.
+//! `valignd` ([`avx512`]'s `shifted`), not a load per tap: 15 of 16 such
+//! loads cross a cache line, and with one per tap they were a third of
+//! the layer's time (all loads aligned, a measurement only with wrong
+//! results: DS-CNN's layer 3.0 → 1.9 µs; `valignd` made it 2.7).
 //!
 //! - *Columns*: a lane whose input column is in the padding would read the
 //!   neighbouring row's element instead; the load's mask, one per kernel
@@ -109,7 +111,7 @@ pub(crate) const fn applies(
 /// `oh` output rows of `ow` columns: on those of two vectors or more.
 /// Measured with `taskset -c 0 cargo bench -p constnet-runtime --bench
 /// kernels -- layers/`, against the channel-blocked body that ran them
-/// before (µs, Intel Xeon with AVX-512, interleaved runs): DS-CNN's 64
+/// before (µs, an AMD EPYC with AVX-512, interleaved runs): DS-CNN's 64
 /// channels of 25×5 3.72 → 2.70, MobileNetV1's 128 of 6×6 1.95 → 1.71;
 /// its 256 of 3×3 (one vector of 9 lanes, eight channels a block) 1.22
 /// against 2.21, so those stay on the channel-blocked body.
@@ -174,16 +176,14 @@ const fn slot(
 /// The AVX-512F body.
 pub(crate) mod avx512 {
     use super::{group, lead, rows, slot, together, vectors, BLOCK, LANES, SLOTS};
-    use crate::act::PostAct;
     use crate::conv::Post;
-    use crate::simd::act::post_act512;
+    use crate::simd::conv::rowwise::avx512::{activate, normalize};
     use crate::simd::conv::rowwise::MAX_KW;
     use crate::simd::conv::{coefficients, lane_mask};
     use core::arch::x86_64::{
         __m512, _mm512_add_ps, _mm512_castps_si512, _mm512_castsi512_ps, _mm512_fmadd_ps,
         _mm512_loadu_ps, _mm512_mask_storeu_ps, _mm512_maskz_alignr_epi32, _mm512_maskz_loadu_ps,
-        _mm512_maskz_mov_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
-        _mm512_store_ps,
+        _mm512_maskz_mov_ps, _mm512_set1_ps, _mm512_setzero_ps, _mm512_store_ps,
     };
     use core::mem::MaybeUninit;
 
@@ -521,12 +521,7 @@ pub(crate) mod avx512 {
         acc: &mut [__m512; V],
         plane: &mut [f32],
     ) {
-        if let Some((alpha, beta)) = ch.norm {
-            let (alpha, beta) = (_mm512_set1_ps(alpha), _mm512_set1_ps(beta));
-            for a in acc.iter_mut() {
-                *a = _mm512_add_ps(_mm512_mul_ps(*a, alpha), beta);
-            }
-        }
+        normalize(acc, ch.norm);
         if let Some(residual) = post.residual {
             let residual = residual[o].as_flattened();
             for (j, a) in acc.iter_mut().enumerate() {
@@ -537,15 +532,7 @@ pub(crate) mod avx512 {
                 *a = _mm512_add_ps(*a, unsafe { _mm512_maskz_loadu_ps(m, src.as_ptr()) });
             }
         }
-        match post.act {
-            PostAct::None => {}
-            PostAct::Relu => {
-                for a in acc.iter_mut() {
-                    *a = _mm512_max_ps(_mm512_setzero_ps(), *a);
-                }
-            }
-            act => post_act512(acc, act),
-        }
+        activate(acc, post.act);
         for (j, a) in acc.iter().enumerate() {
             let (first, m) = stored::<OH, OW>(r0, j);
             let dst = &mut plane[first..];
