@@ -200,6 +200,66 @@ pub(crate) mod avx512 {
         norm: Option<(f32, f32)>,
     }
 
+    /// Every vector of channels `o..o + k`, whose planes are in the slots
+    /// from float `at`: all of them at once for `k > 1` (planes of fewer
+    /// than [`BLOCK`] vectors), else in blocks of nearly equal size, the
+    /// first `vectors % blocks` one vector larger. A macro, expanded in
+    /// [`conv2d`]: as a function, LLVM did not inline it, and the call
+    /// per channel (with `vzeroupper`s and copies of its arguments) was
+    /// slower.
+    macro_rules! blocks {
+        ($layer:expr, $slots:expr, ($o:expr, $k:expr, $at:expr), $output:expr) => {{
+            let (layer, o, at) = ($layer, $o, $at);
+            macro_rules! run {
+                ($kk:literal, $v:literal, $first:expr) => {{
+                    let mut chs = [channel(layer, o); $kk];
+                    for (i, ch) in chs.iter_mut().enumerate().skip(1) {
+                        *ch = channel(layer, o + i);
+                    }
+                    let geometry = Geometry::<PT, PL, DH, W, KH, KW> {
+                        cols: layer.cols,
+                        len: layer.len,
+                        at,
+                    };
+                    block::<$kk, $v, PT, PL, DH, W, KH, KW, O, OH, OW>(
+                        &chs,
+                        &geometry,
+                        $slots,
+                        layer.post,
+                        (o, $first),
+                        $output,
+                    );
+                }};
+            }
+            let vectors = vectors(OH, OW);
+            if $k > 1 {
+                match vectors {
+                    1 => run!(8, 1, 0),
+                    2 => run!(4, 2, 0),
+                    3 => run!(2, 3, 0),
+                    _ => run!(2, 4, 0),
+                }
+            } else {
+                let blocks = vectors.div_ceil(BLOCK);
+                let mut v = 0;
+                for b in 0..blocks {
+                    let n = vectors / blocks + usize::from(b < vectors % blocks);
+                    match n {
+                        1 => run!(1, 1, v),
+                        2 => run!(1, 2, v),
+                        3 => run!(1, 3, v),
+                        4 => run!(1, 4, v),
+                        5 => run!(1, 5, v),
+                        6 => run!(1, 6, v),
+                        7 => run!(1, 7, v),
+                        _ => run!(1, 8, v),
+                    }
+                    v += n;
+                }
+            }
+        }};
+    }
+
     /// [`crate::conv::conv2d_fused`] for a depthwise convolution that
     /// [`super::applies`]; see the [module docs](super).
     #[target_feature(enable = "avx512f")]
@@ -231,105 +291,96 @@ pub(crate) mod avx512 {
             (KH, KW, DH, PT, PL)
         ));
         let norms: Option<[(f32, f32); O]> = post.norm.map(|n| coefficients::<O, O>(&n, 0));
-        let cols = columns::<PL, W, KW>();
         let vectors = vectors(OH, OW);
-        let len = slot(OH, W, (KH, KW, DH, PT, PL));
+        let layer = Layer {
+            weight,
+            bias,
+            norms: norms.as_ref(),
+            post,
+            cols: columns::<PL, W, KW>(),
+            len: slot(OH, W, (KH, KW, DH, PT, PL)),
+        };
         let mut slots = Slots([MaybeUninit::uninit(); SLOTS]);
         // The zeros of every slot used; `copy` rewrites the planes only.
-        for v in slots.0[..2 * together(vectors) * len].chunks_exact_mut(LANES) {
+        for v in slots.0[..2 * together(vectors) * layer.len].chunks_exact_mut(LANES) {
             // SAFETY: AVX-512F is enabled; `v` is 16 floats of the
             // cache-line aligned buffer at a multiple of 16 floats.
             unsafe { _mm512_store_ps(v.as_mut_ptr().cast::<f32>(), _mm512_setzero_ps()) };
-        }
-        // A macro of `match`es, not a closure or `Option::map`: those are
-        // not inlined into functions with other target features, and the
-        // call (with a `vzeroupper` and a store-forwarding stall on its
-        // result) took 13% of DS-CNN's layer.
-        macro_rules! channel {
-            ($o:expr) => {
-                Channel {
-                    weight: weight[$o][0].as_flattened(),
-                    bias: match bias {
-                        Some(b) => b[$o],
-                        None => 0.0,
-                    },
-                    norm: match &norms {
-                        Some(n) => Some(n[$o]),
-                        None => None,
-                    },
-                }
-            };
-        }
-        macro_rules! run {
-            ($k:literal, $v:literal, $o:expr, $first:expr, $at:expr) => {{
-                let mut chs = [channel!($o); $k];
-                for (k, ch) in chs.iter_mut().enumerate().skip(1) {
-                    *ch = channel!($o + k);
-                }
-                let geometry = Geometry::<PT, PL, DH, W, KH, KW> { cols, len, at: $at };
-                block::<$k, $v, PT, PL, DH, W, KH, KW, O, OH, OW>(
-                    &chs,
-                    &geometry,
-                    &slots,
-                    post,
-                    ($o, $first),
-                    output,
-                );
-            }};
         }
         // Two sets of slots: a group's planes are copied into one while
         // the group before is computed from the other, so that the loads
         // do not wait for the copy's stores (reading them at once,
         // DS-CNN's layer took 3.9 µs).
-        let set = together(vectors) * len;
-        copy(
-            input,
-            &mut slots,
-            (0, group(0, vectors, O)),
-            lead(W, PT, PL),
-            len,
-        );
+        let set = together(vectors) * layer.len;
+        let first = (0, group(0, vectors, O));
+        copy(input, &mut slots, first, lead(W, PT, PL), layer.len);
         let (mut o, mut at) = (0, 0);
         while o < O {
             let k = group(o, vectors, O);
             if o + k < O {
+                let next = (o + k, group(o + k, vectors, O));
                 copy(
                     input,
                     &mut slots,
-                    (o + k, group(o + k, vectors, O)),
+                    next,
                     set - at + lead(W, PT, PL),
-                    len,
+                    layer.len,
                 );
             }
-            if k > 1 {
-                match vectors {
-                    1 => run!(8, 1, o, 0, at),
-                    2 => run!(4, 2, o, 0, at),
-                    3 => run!(2, 3, o, 0, at),
-                    _ => run!(2, 4, o, 0, at),
-                }
-            } else {
-                // Blocks of nearly equal size: the first `vectors % blocks`
-                // one vector larger.
-                let blocks = vectors.div_ceil(BLOCK);
-                let mut v = 0;
-                for b in 0..blocks {
-                    let n = vectors / blocks + usize::from(b < vectors % blocks);
-                    match n {
-                        1 => run!(1, 1, o, v, at),
-                        2 => run!(1, 2, o, v, at),
-                        3 => run!(1, 3, o, v, at),
-                        4 => run!(1, 4, o, v, at),
-                        5 => run!(1, 5, o, v, at),
-                        6 => run!(1, 6, o, v, at),
-                        7 => run!(1, 7, o, v, at),
-                        _ => run!(1, 8, o, v, at),
-                    }
-                    v += n;
-                }
-            }
+            blocks!(&layer, &slots, (o, k, at), output);
             o += k;
             at = set - at;
+        }
+    }
+
+    /// What every block of a layer reads: the weights, biases, norm
+    /// coefficients and epilogue, the load mask of each kernel column
+    /// (`columns`) and the floats of a slot.
+    struct Layer<
+        'a,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    > {
+        weight: &'a [[[[f32; KW]; KH]; CG]; O],
+        bias: Option<&'a [f32; O]>,
+        norms: Option<&'a [(f32, f32); O]>,
+        post: &'a Post<'a, O, OH, OW>,
+        cols: [u16; MAX_KW],
+        len: usize,
+    }
+
+    /// Channel `o`'s taps, bias and norm coefficients. `match`es, not a
+    /// closure or `Option::map`: those are not inlined into functions with
+    /// other target features, and the call (with a `vzeroupper` and a
+    /// store-forwarding stall on its result) took 13% of DS-CNN's layer.
+    #[inline(always)]
+    #[allow(clippy::manual_map)] // See above.
+    fn channel<
+        'a,
+        const O: usize,
+        const CG: usize,
+        const KH: usize,
+        const KW: usize,
+        const OH: usize,
+        const OW: usize,
+    >(
+        layer: &Layer<'a, O, CG, KH, KW, OH, OW>,
+        o: usize,
+    ) -> Channel<'a> {
+        Channel {
+            weight: layer.weight[o][0].as_flattened(),
+            bias: match layer.bias {
+                Some(b) => b[o],
+                None => 0.0,
+            },
+            norm: match layer.norms {
+                Some(n) => Some(n[o]),
+                None => None,
+            },
         }
     }
 
