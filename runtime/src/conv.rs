@@ -2586,7 +2586,8 @@ mod tests {
                         C=$c H=$h W=$w O=$c G=$c K=($kh, $kw) S=(1, 1) P=($pt, $pb, $pl, $pr) D=($dh, 1));
                 }};
             }
-            // Miri runs these two: blocks at both edges, and one vector.
+            // Miri runs these two: vectors reading the slot's zero margins
+            // above and below the plane, and a plane of one vector.
             st!(941, bias = true; C=2 H=7 W=5 K=(3, 3) P=(1, 1, 1, 1) D=1);
             st!(942, bias = true; C=2 H=3 W=3 K=(3, 3) P=(1, 1, 1, 1) D=1);
             #[cfg(not(miri))]

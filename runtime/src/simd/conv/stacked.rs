@@ -62,9 +62,10 @@
 //! [`applies`]: depthwise (`groups = in = out channels`), stride 1,
 //! horizontal dilation 1, output rows as wide as the input's and at most
 //! half a vector (8 columns), at most [`MAX_KW`] kernel columns, and the
-//! slots of the channels computed together within [`SLOTS`] floats (a
-//! plane of up to about 900 pixels). With AVX-512F only: with AVX2's 8
-//! lanes a vector would hold one of DS-CNN's rows.
+//! two sets of slots of the channels computed together within [`SLOTS`]
+//! floats (a plane of up to about 450 pixels). [`profitable`]: planes of
+//! two vectors or more. With AVX-512F only: with AVX2's 8 lanes a vector
+//! would hold one of DS-CNN's rows.
 
 use crate::simd::conv::rowwise::MAX_KW;
 
