@@ -1,7 +1,9 @@
 //! Batches: `forward_batch` on one thread and `par_forward_batch` on all
-//! cores give exactly the per-sample outputs, for a convolutional network
-//! (one sample at a time) and for networks of dense layers (tiles of
-//! samples through each layer, `linear::linear_batch`).
+//! cores give exactly the per-sample outputs, for networks of dense layers
+//! (tiles of samples through each layer, `linear::linear_batch`), for
+//! convolutional networks that end in dense layers (the convolutions
+//! sample by sample, the dense layers in tiles) and for networks that run
+//! one sample at a time.
 
 mod common;
 
@@ -54,6 +56,23 @@ constnet::network! {
         Dropout(0.5),
         Linear(16, 45), LeakyReLU(0.1),
         Linear(45, 10),
+        LogSoftmax(dim = 1),
+    }
+}
+
+constnet::network! {
+    /// A CNN ending in dense layers: everything up to the pool sample by
+    /// sample (a folded batch norm, a residual add), then the dense tail
+    /// in tiles, with a batch norm, dropout and a softmax in it.
+    pub struct Cnn {
+        input: [2, 9, 9],
+        Conv2d(2, 4, 3, padding = 1), BatchNorm2d(4), ReLU,
+        Residual { Conv2d(4, 4, 3, padding = 1), ReLU },
+        MaxPool2d(2),
+        Flatten,
+        Linear(64, 33), BatchNorm1d(33), Tanh,
+        Dropout(0.5),
+        Linear(33, 10),
         LogSoftmax(dim = 1),
     }
 }
@@ -130,6 +149,11 @@ fn batches_equal_per_sample<N: Network>(max: usize) {
 #[test]
 fn dense_tiles_equal_per_sample() {
     batches_equal_per_sample::<Mlp>(40);
+}
+
+#[test]
+fn cnn_with_a_dense_tail_equals_per_sample() {
+    batches_equal_per_sample::<Cnn>(30);
 }
 
 #[test]

@@ -598,11 +598,36 @@ fn dense_chains_run_in_tiles_and_nothing_else_does() {
         pub struct Huge { input: [5000], Linear(5000, 10) }
     });
     assert!(!huge.contains("fn forward_batch_with"), "{huge}");
-    // A convolution, a residual add, no linear layer: the trait's default.
+    // A CNN's closing dense layers: LeNet-5's convolutions and pools
+    // sample by sample, then its 400 → 120 → 84 → 10 in tiles of 12.
+    let cnn = text(lenet());
+    assert!(cnn.contains("fn forward_batch_with"), "{cnn}");
+    assert!(cnn.contains("[[0.0f32 ; 400] ; 12]"), "{cnn}");
+    assert!(cnn.contains("linear_batch :: < 400 , 120 , _ >"), "{cnn}");
+    assert!(cnn.contains("linear_batch :: < 84 , 10 , _ >"), "{cnn}");
+    assert!(cnn.contains("sample by sample"), "{cnn}");
+    // The per-sample part runs `forward_with`'s calls up to the last pool,
+    // and nothing of the dense part.
+    let batch = &cnn[cnn.find("fn forward_batch_with").unwrap()..];
+    let per_sample = &batch[..batch.find("linear_batch").unwrap()];
+    assert_eq!(
+        per_sample.matches("conv :: conv2d_fused").count(),
+        2,
+        "{per_sample}"
+    );
+    assert_eq!(per_sample.matches("max_pool2d").count(), 2, "{per_sample}");
+    assert!(!per_sample.contains("self . fc1"), "{per_sample}");
+    // Only the chain after the residual add is tiled; a chain without a
+    // linear layer is not, nor a network ending in a convolution.
+    let residual = text(quote! {
+        pub struct R { input: [8], Residual { Linear(8, 8) }, Linear(8, 2) }
+    });
+    assert!(residual.contains("fn forward_batch_with"), "{residual}");
+    assert!(residual.contains("[[0.0f32 ; 8] ; 12]"), "{residual}");
+    assert_eq!(residual.matches("linear_batch").count(), 1, "{residual}");
     for body in [
-        lenet(),
-        quote! { pub struct R { input: [8], Residual { Linear(8, 8) }, Linear(8, 2) } },
         quote! { pub struct A { input: [8], ReLU, Softmax(dim = 1) } },
+        quote! { pub struct P { input: [1, 8, 8], Conv2d(1, 2, 3), ReLU } },
     ] {
         let out = text(body);
         assert!(!out.contains("fn forward_batch_with"), "{out}");

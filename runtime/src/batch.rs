@@ -2,9 +2,10 @@
 //!
 //! [`forward_batch`] runs a slice of inputs on the calling thread with one
 //! workspace on the stack: no heap allocation at all. It calls
-//! [`Network::forward_batch_with`], which networks of dense layers
-//! override to run tiles of samples through each layer at once (each
-//! weight read once per tile); every output has the bits
+//! [`Network::forward_batch_with`], which networks ending in dense layers
+//! override to run tiles of samples through each of those layers at once
+//! (each weight read once per tile; the layers before them, sample by
+//! sample); every output has the bits
 //! [`Network::forward`] gives its input alone. With the `rayon`
 //! feature, [`par_forward_batch`] spreads the slice over rayon's thread
 //! pool; each worker reuses one heap workspace for all the samples it runs,

@@ -102,8 +102,9 @@ pub fn forward_view<N: Network, D: Dimension>(
 ///
 /// One workspace ([`Network::new_workspace`], on the heap) serves the whole
 /// batch. A batch contiguous in standard layout goes to
-/// [`Network::forward_batch_with`] as it is (a network of dense layers then
-/// runs it in tiles of samples, each weight read once per tile); otherwise
+/// [`Network::forward_batch_with`] as it is (the dense layers a network
+/// ends in then run it in tiles of samples, each weight read once per
+/// tile); otherwise
 /// each sample that is contiguous is used in place and any other is copied
 /// into one reused heap buffer first. Either way every output has the bits
 /// [`Network::forward`] gives its sample.

@@ -173,11 +173,13 @@ pub trait Network: Sized + bytemuck::Zeroable + 'static {
     /// calls. Every output has the bits [`Network::forward_with`] gives its
     /// input alone.
     ///
-    /// The default runs the samples one by one. A network of dense layers
-    /// (a chain of linear layers, batch norms, activations and softmax)
-    /// overrides it: its samples go through each layer in tiles, each
-    /// weight row read once per tile instead of once per sample
-    /// ([`crate::linear::linear_batch`]), with the tile on the stack.
+    /// The default runs the samples one by one. A network that ends in
+    /// dense layers (a chain of linear layers, batch norms, activations
+    /// and softmax: an MLP, or a CNN's classifier) overrides it: what
+    /// comes before those layers runs sample by sample, then the samples
+    /// go through each dense layer in tiles, each weight row read once per
+    /// tile instead of once per sample ([`crate::linear::linear_batch`]),
+    /// with the tile on the stack.
     ///
     /// # Panics
     ///

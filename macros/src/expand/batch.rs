@@ -1,22 +1,27 @@
-//! `forward_batch_with` for networks of dense layers: tiles of samples
-//! through each layer at once.
+//! `forward_batch_with` for networks that end in dense layers: tiles of
+//! samples through each of those layers at once.
 //!
 //! One sample reads every weight of a linear layer once for two FLOP per
 //! weight, so a network of linear layers waits on memory (the MLPerf Tiny
-//! autoencoder streams 1 MB of weights per sample). With many samples, the
-//! layer runs `linear::linear_batch` on a tile of them: each block of
-//! weight rows is loaded once and used for every sample of the tile. The
-//! tile is two buffers of `TILE` rows, each as wide as the widest value,
-//! on the stack: the layers write one and read the other in turn, and the
-//! in-place layers (batch norm, activations, softmax) run row by row with
-//! `forward`'s own kernel calls. So every output has the bits `forward`
-//! gives its sample alone.
+//! autoencoder streams 1 MB of weights per sample; LeNet-5's `fc1` reads
+//! 192 KB from L2 per sample, a fifth of its time at batch 1). With many
+//! samples, each such layer runs `linear::linear_batch` on a tile of them:
+//! each block of weight rows is loaded once and used for every sample of
+//! the tile. The tile is two buffers of `TILE` rows, each as wide as the
+//! widest value of the dense part, on the stack: the layers write one and
+//! read the other in turn, and the in-place layers (batch norm,
+//! activations, softmax) run row by row with `forward`'s own kernel calls.
 //!
-//! Only chains qualify: every node reads the one before it, and computes
-//! a linear layer (nothing but its activation folded in), an in-place
-//! layer, or nothing (`Flatten`, `Identity`). Other networks keep the
-//! trait's default, one sample at a time on the workspace: a convolution
-//! already reuses each weight across the pixels of its map.
+//! The dense part is the network's longest *tail* that is a chain: every
+//! node reads the one before it, and computes a linear layer (nothing but
+//! its activation folded in), an in-place layer, or nothing (`Flatten`,
+//! `Identity`). What comes before it (the convolutions of a CNN) runs
+//! sample by sample on the workspace, exactly as `forward_with` runs it,
+//! and the value the tail starts from is copied into the sample's row. So
+//! every output has the bits `forward` gives its sample alone. Networks
+//! without a linear layer in such a tail keep the trait's default, one
+//! sample at a time: a convolution already reuses each weight across the
+//! pixels of its map.
 
 use proc_macro2::{Ident, Literal, TokenStream};
 use quote::{format_ident, quote};
@@ -24,6 +29,7 @@ use quote::{format_ident, quote};
 use super::kernels::{self, Call};
 use super::types::lit;
 use crate::graph::{Graph, Node, Value};
+use crate::memory::MemoryPlan;
 use crate::op::Op;
 use crate::shape::Shape;
 
@@ -42,22 +48,32 @@ enum Step<'a> {
     InPlace(usize, &'a Node),
 }
 
+/// The network's dense tail: the nodes from `first` on, which read
+/// `start` (computed by the nodes before `first`, or the input) and then
+/// one another.
+struct Tail<'a> {
+    first: usize,
+    start: Value,
+    steps: Vec<Step<'a>>,
+}
+
 /// The `forward_batch_with` of the `Network` impl, or `None` if the
-/// network is not a chain of dense layers (the trait's default then
-/// applies).
-pub fn method(krate: &TokenStream, graph: &Graph) -> Option<TokenStream> {
-    let steps = chain(graph)?;
-    let width = widest(graph)?;
+/// network does not end in a chain of dense layers with a linear layer
+/// (the trait's default then applies).
+pub fn method(krate: &TokenStream, graph: &Graph, memory: &MemoryPlan) -> Option<TokenStream> {
+    let tail = (0..graph.nodes.len()).find_map(|first| tail(graph, first))?;
+    let width = widest(graph, &tail)?;
     let tile = BUFFER_FLOATS.checked_div(width)?.min(MAX_TILE);
     if tile < 2 {
         return None;
     }
     let (w, t) = (lit(width), lit(tile));
-    let input = lit(graph.input.len()?);
+    let start = lit(graph.shape(tail.start).len()?);
     let output = lit(graph.output_shape().len()?);
+    let prefix = super::forward::prefix(krate, graph, memory, tail.first, tail.start);
     let mut cur = format_ident!("a");
     let mut calls = Vec::new();
-    for step in steps {
+    for step in tail.steps {
         let next = if cur == "a" {
             format_ident!("b")
         } else {
@@ -72,11 +88,17 @@ pub fn method(krate: &TokenStream, graph: &Graph) -> Option<TokenStream> {
         }
     }
     let doc = format!(
-        "Runs the samples in tiles of {tile} through each layer, each weight row read once per tile: two buffers of {tile} rows of {width} floats ({} bytes) on the stack. Every output has the bits `forward` gives its sample alone.",
-        tile.checked_mul(width)?.checked_mul(8)?
+        "Runs the samples in tiles of {tile} through each of the closing dense layers, each weight row read once per tile: two buffers of {tile} rows of {width} floats ({} bytes) on the stack.{} Every output has the bits `forward` gives its sample alone.",
+        tile.checked_mul(width)?.checked_mul(8)?,
+        if tail.first > 0 {
+            " The layers before them run sample by sample on the workspace."
+        } else {
+            ""
+        }
     );
     Some(quote! {
         #[doc = #doc]
+        #[allow(clippy::large_stack_arrays)] // the tile: at most 64 KiB, by design (see the doc)
         fn forward_batch_with(&self, inputs: &[Self::Input], outputs: &mut [Self::Output], workspace: &mut Self::Workspace) {
         assert_eq!(
             inputs.len(),
@@ -95,8 +117,9 @@ pub fn method(krate: &TokenStream, graph: &Graph) -> Option<TokenStream> {
         let mut b = [[0.0f32; #w]; #t];
         for (xs, ys) in inputs.chunks(#t).zip(outputs.chunks_mut(#t)) {
             let n = xs.len();
-            for (row, x) in a.iter_mut().zip(xs) {
-                row[..#input].copy_from_slice(#krate::Tensor::as_flat(x));
+            for (row, input) in a.iter_mut().zip(xs) {
+                let start: &[f32] = { #prefix };
+                row[..#start].copy_from_slice(start);
             }
             #(#calls)*
             for (y, row) in ys.iter_mut().zip(&#cur) {
@@ -107,18 +130,24 @@ pub fn method(krate: &TokenStream, graph: &Graph) -> Option<TokenStream> {
     })
 }
 
-/// The nodes that compute something, in order, if the graph is a chain
-/// of dense layers with at least one linear layer.
-fn chain(graph: &Graph) -> Option<Vec<Step<'_>>> {
-    let mut value = Value::Input;
+/// The nodes from `first` on, if they are a chain of dense layers with
+/// at least one linear layer that ends in the network's output and starts
+/// from a value computed before `first`.
+fn tail(graph: &Graph, first: usize) -> Option<Tail<'_>> {
+    let mut start = None;
+    let mut value = None;
     let mut steps = Vec::new();
-    for (i, node) in graph.nodes.iter().enumerate() {
+    for (i, node) in graph.nodes.iter().enumerate().skip(first) {
         if node.op == Op::Folded {
             continue;
         }
-        if node.inputs != [value] {
+        let &[input] = node.inputs.as_slice() else {
+            return None;
+        };
+        if input != *value.get_or_insert(input) {
             return None;
         }
+        start.get_or_insert(input);
         let plain = node.post.norm.is_none() && node.post.residual.is_none();
         match node.op {
             Op::Linear { .. } if plain => steps.push(Step::Linear(node)),
@@ -128,16 +157,25 @@ fn chain(graph: &Graph) -> Option<Vec<Step<'_>>> {
             Op::Flatten | Op::Identity => {}
             _ => return None,
         }
-        value = Value::Node(i);
+        value = Some(Value::Node(i));
     }
+    let start = start?;
+    let before = match start {
+        Value::Input => true,
+        Value::Node(j) => j < first,
+    };
     let linear = steps.iter().any(|s| matches!(s, Step::Linear(_)));
-    (graph.output == value && linear).then_some(steps)
+    (before && linear && value == Some(graph.output)).then_some(Tail {
+        first,
+        start,
+        steps,
+    })
 }
 
-/// The length of the longest value, the input included.
-fn widest(graph: &Graph) -> Option<usize> {
-    let mut width = graph.input.len()?;
-    for node in &graph.nodes {
+/// The length of the longest value of the tail, its start included.
+fn widest(graph: &Graph, tail: &Tail) -> Option<usize> {
+    let mut width = graph.shape(tail.start).len()?;
+    for node in &graph.nodes[tail.first..] {
         width = width.max(node.shape.len()?);
     }
     Some(width)

@@ -41,6 +41,30 @@ pub fn body(krate: &TokenStream, graph: &Graph, memory: &MemoryPlan, elem: Elem)
     }
 }
 
+/// The float network's nodes before `end` (what `forward_with` runs of
+/// them, on `input` and `workspace`), then `value`'s floats as one flat
+/// slice: the part of the network that `batch` runs sample by sample.
+pub fn prefix(
+    krate: &TokenStream,
+    graph: &Graph,
+    memory: &MemoryPlan,
+    end: usize,
+    value: Value,
+) -> TokenStream {
+    let gen = Gen {
+        krate,
+        graph,
+        memory,
+        elem: Elem::F32,
+    };
+    let steps = (0..end).map(|i| gen.node(i));
+    let value = gen.whole(value);
+    quote! {
+        #(#steps)*
+        #krate::Tensor::as_flat(#value)
+    }
+}
+
 impl Gen<'_> {
     /// `&T` for a value that nothing is writing.
     fn whole(&self, v: Value) -> TokenStream {

@@ -2,7 +2,7 @@
 //! `forward`, and the `Network` impl with the layer table. Split by
 //! concern: `weights` (the struct's fields and what walks them), `forward`
 //! (the fused graph on the workspace), `batch` (tiles of samples through
-//! networks of dense layers), `trace` (the checked graph on the
+//! the dense layers a network ends in), `trace` (the checked graph on the
 //! trace), `kernels` (one node as one kernel call, for both), `table` (the
 //! layer table), `types` (shared helpers); this file puts them together.
 //!
@@ -52,7 +52,7 @@ pub fn expand(
     let structs = parts.structs(&weights.fields, memory);
     let trace = trace::items(krate, &net.ident, &net.vis, &net.cfg, graph);
     let inherent = parts.inherent(&weights.zeros, fused, memory);
-    let network = parts.network_impl(&weights, batch::method(krate, fused));
+    let network = parts.network_impl(&weights, batch::method(krate, fused, memory));
     let baked = baked.map(|b| parts.baked(b));
     quote! {
         #baked
