@@ -758,7 +758,8 @@ pub(crate) mod avx512 {
     /// (a 3×3 kernel, say): each input row is loaded once, 32 columns at
     /// a time, and split into the row of the even-column plane and the row
     /// of the odd-column plane by two `vpermt2ps`, instead of being loaded
-    /// once per plane.
+    /// once per plane. The rows are taken in the input's order (both row
+    /// phases of a row pair in turn), [`PREFETCH_ROWS`] ahead asked for.
     #[target_feature(enable = "avx512f")]
     fn pack_pairs<
         const SH: usize,
