@@ -806,10 +806,13 @@ pub(crate) mod avx512 {
     /// first layer reads an image that is not in L2 (MobileNetV1's 110 KB
     /// at batch 1 from a pool of images, as the peers bench runs it, cost
     /// about 11 µs more than from L2); the hardware's prefetchers did not
-    /// hide that, 8 rows ahead (3 KB there) hid about a third
-    /// (`taskset -c 0 cargo bench --bench zoo -- 'mobilenet_v1_025/batch
-    /// 1$'`: 189.1–192.9 µs against 190.8–197.9 in 5 interleaved rounds;
-    /// 24 rows ahead measured no better).
+    /// hide that. With the rows read in order, 8 rows ahead (3 KB there)
+    /// hid about a third of it (`perf`: the packing 6.9% of the network's
+    /// samples before, 6.0% with the order alone, 5.2% with the prefetch,
+    /// 2.2% from L2; `taskset -c 0 cargo bench --bench zoo --
+    /// 'mobilenet_v1_025/batch 1$'`, order and prefetch against neither:
+    /// 189.1–192.9 µs against 190.8–197.9 in 5 interleaved rounds; 24 rows
+    /// ahead measured no better).
     const PREFETCH_ROWS: usize = 8;
 
     /// Asks for the `len` floats at `row` (a hint: it reads nothing, so

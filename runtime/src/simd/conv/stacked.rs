@@ -336,7 +336,7 @@ pub(crate) mod avx512 {
 
     /// What every block of a layer reads: the weights, biases, norm
     /// coefficients and epilogue, the load mask of each kernel column
-    /// (`columns`) and the floats of a slot.
+    /// (`cols`, from [`columns`]) and the floats of a slot (`len`).
     struct Layer<
         'a,
         const O: usize,
