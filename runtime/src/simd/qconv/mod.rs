@@ -376,16 +376,20 @@ unsafe fn layer<
     for oy0 in (0..OH).step_by(geo.band) {
         let rows = geo.band.min(OH - oy0);
         for g in 0..G {
-            let band = Band {
-                geo,
-                planes: planes::fill::<D, SH, SW, PT, PL, DW, H, W>(
+            // SAFETY: the caller guarantees the instruction sets.
+            let filled = unsafe {
+                planes::fill::<D, SH, SW, PT, PL, DW, H, W>(
                     geo,
                     &input[g * CG..][..CG],
                     input_zero,
                     oy0,
                     rows,
                     &mut planes,
-                ),
+                )
+            };
+            let band = Band {
+                geo,
+                planes: filled,
                 offsets,
                 oy0,
                 rows,

@@ -146,9 +146,13 @@ pub(super) fn offsets<
 /// The buffer is not zeroed first (that cost as much as filling it): this
 /// writes every `i32` of the `cq · SH · SW` planes it returns, rows and
 /// slack, on every call.
+///
+/// # Safety
+///
+/// The CPU must have `D`'s instruction set ([`Dot::inner`]).
 #[inline(always)]
 #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
-pub(super) fn fill<
+pub(super) unsafe fn fill<
     'p,
     D: Dot,
     const SH: usize,
@@ -189,7 +193,8 @@ pub(super) fn fill<
                     for (src, &k) in src.iter_mut().zip(&channel) {
                         *src = &x[geo.cs * c + k.min(geo.cs - 1)][r];
                     }
-                    fill_row::<D, SW, PL, W>(dest, &src, &shift, pc, zp);
+                    // SAFETY: the caller guarantees `D`'s instruction set.
+                    unsafe { fill_row::<D, SW, PL, W>(dest, &src, &shift, pc, zp) };
                 }
                 None => dest.fill(MaybeUninit::new(D::join((0..D::K).map(|_| D::pad(zp))))),
             }
@@ -207,9 +212,14 @@ pub(super) fn fill<
 /// row. Writes every element of `dest`.
 ///
 /// The columns whose parts are all inside the row (all but a few at each
-/// end) are read from slices cut to length first, without tests.
+/// end) are read from slices cut to length first, without tests; at column
+/// stride 1 by [`Dot::inner`].
+///
+/// # Safety
+///
+/// The CPU must have `D`'s instruction set.
 #[inline(always)]
-fn fill_row<D: Dot, const SW: usize, const PL: usize, const W: usize>(
+unsafe fn fill_row<D: Dot, const SW: usize, const PL: usize, const W: usize>(
     dest: &mut [MaybeUninit<i32>],
     src: &[&[i8; W]; 4],
     shift: &[usize; 4],
@@ -234,8 +244,13 @@ fn fill_row<D: Dot, const SW: usize, const PL: usize, const W: usize>(
         for (row, (src, &shift)) in rows.iter_mut().zip(src.iter().zip(shift)) {
             *row = &src[start + shift.min(widest)..][..(n - 1) * SW + 1];
         }
-        for (i, d) in dest[lo..hi].iter_mut().enumerate() {
-            d.write(D::join((0..D::K).map(|b| D::input(rows[b][i * SW], zp))));
+        if SW == 1 {
+            // SAFETY: the caller guarantees `D`'s instruction set.
+            unsafe { D::inner(&mut dest[lo..hi], &rows, zp) };
+        } else {
+            for (i, d) in dest[lo..hi].iter_mut().enumerate() {
+                d.write(D::join((0..D::K).map(|b| D::input(rows[b][i * SW], zp))));
+            }
         }
     }
     for v in (0..lo).chain(hi..dest.len()) {
