@@ -473,11 +473,12 @@ impl Band<'_> {
         output: &mut [[[i8; OW]; OH]; O],
     ) {
         const N: usize = pixels::CHANNELS;
-        let mut packed = [[[[0i32; N]; KW]; KH]; CG];
-        let packed = &mut packed.as_flattened_mut().as_flattened_mut()[..self.offsets.len()];
+        // At least `taps` rows: CG · KH · KW ≥ cq · KH · jq.
+        let mut buffer = [[[const { MaybeUninit::uninit() }; KW]; KH]; CG];
+        let buffer = buffer.as_flattened_mut().as_flattened_mut();
         for o0 in outputs.clone().step_by(N) {
             let b = N.min(outputs.end - o0);
-            planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], packed);
+            let packed = planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], buffer);
             let ops = Operands {
                 planes: self.planes,
                 offsets: self.offsets,
@@ -570,11 +571,12 @@ impl Band<'_> {
         output: &mut [[[i8; OW]; OH]; O],
     ) {
         const N: usize = channels::CHANNELS;
-        let mut packed = [[[[0i32; N]; KW]; KH]; CG];
-        let packed = &mut packed.as_flattened_mut().as_flattened_mut()[..self.offsets.len()];
+        // At least `taps` rows: CG · KH · KW ≥ cq · KH · jq.
+        let mut buffer = [[[const { MaybeUninit::uninit() }; KW]; KH]; CG];
+        let buffer = buffer.as_flattened_mut().as_flattened_mut();
         for o0 in outputs.clone().step_by(N) {
             let b = N.min(outputs.end - o0);
-            planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], packed);
+            let packed = planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], buffer);
             let ops = Operands {
                 planes: self.planes,
                 offsets: self.offsets,
