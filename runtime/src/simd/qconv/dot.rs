@@ -16,6 +16,7 @@
 
 #![allow(clippy::inline_always)] // Must inline into the #[target_feature] entry point.
 
+use super::planes::{self, Geometry};
 use crate::simd::qrescale::{Lanes, Wide};
 use core::arch::x86_64::{
     __m128i, __m256i, _mm256_add_epi32, _mm256_castsi256_si128, _mm256_dpbusd_epi32,
@@ -67,6 +68,21 @@ pub(super) trait Dot {
     ///
     /// As [`Dot::mac`].
     unsafe fn put(dst: &mut [i8], src: &[i8]);
+    /// [`super::planes::pack`] with vector instructions where this format
+    /// has them, for blocks of 16 channels (`N = 16`); `false` (nothing
+    /// written) where it does not.
+    ///
+    /// # Safety
+    ///
+    /// As [`Dot::mac`].
+    #[inline(always)]
+    unsafe fn pack16<const KH: usize, const KW: usize, const CG: usize, const N: usize>(
+        _: &Geometry,
+        _: &[[[[i8; KW]; KH]; CG]],
+        _: &mut [MaybeUninit<[i32; N]>],
+    ) -> bool {
+        false
+    }
     /// `dest[i]` = the lane whose part `b` is `rows[b][i]`, each row at
     /// least as long as `dest`: a plane row's inner columns at column
     /// stride 1 ([`super::planes::fill`]). A lane at a time here; quads
@@ -208,15 +224,7 @@ impl Dot for Quads {
                 for (p, row) in p.iter_mut().zip(rows) {
                     *p = _mm_xor_si128(_mm_maskz_loadu_epi8(mask, row[i0..].as_ptr()), flip);
                 }
-                let (t0, t1) = (_mm_unpacklo_epi8(p[0], p[1]), _mm_unpackhi_epi8(p[0], p[1]));
-                let (u0, u1) = (_mm_unpacklo_epi8(p[2], p[3]), _mm_unpackhi_epi8(p[2], p[3]));
-                let quads = [
-                    _mm_unpacklo_epi16(t0, u0),
-                    _mm_unpackhi_epi16(t0, u0),
-                    _mm_unpacklo_epi16(t1, u1),
-                    _mm_unpackhi_epi16(t1, u1),
-                ];
-                for (k, q) in quads.iter().enumerate() {
+                for (k, q) in quads(&p).iter().enumerate() {
                     let lanes = m.saturating_sub(4 * k).min(4);
                     if lanes == 0 {
                         break;
@@ -229,6 +237,15 @@ impl Dot for Quads {
             }
         }
     }
+    #[inline(always)]
+    unsafe fn pack16<const KH: usize, const KW: usize, const CG: usize, const N: usize>(
+        geo: &Geometry,
+        weight: &[[[[i8; KW]; KH]; CG]],
+        buffer: &mut [MaybeUninit<[i32; N]>],
+    ) -> bool {
+        // SAFETY: the caller guarantees AVX-512 BW and VL.
+        N == 16 && unsafe { planes::pack_quads::<KH, KW, CG, N>(geo, weight, buffer) }
+    }
     type Rescale16 = Wide;
     #[inline(always)]
     unsafe fn rescale16(lo: &Lanes, hi: &Lanes) -> Wide {
@@ -240,6 +257,28 @@ impl Dot for Quads {
     unsafe fn store16(r: &Wide, lo: __m256i, hi: __m256i) -> __m128i {
         // SAFETY: as above.
         unsafe { r.store(_mm512_inserti64x4::<1>(_mm512_castsi256_si512(lo), hi)) }
+    }
+}
+
+/// Lanes of four bytes from four vectors of sixteen: lane `i` of the
+/// result (vector `i / 4`, lane `i % 4`) holds `p[0..4]`'s bytes `i`, the
+/// first lowest. Two rounds of unpacks (bytes, then words).
+///
+/// # Safety
+///
+/// The CPU must have SSE2.
+#[inline(always)]
+pub(super) unsafe fn quads(p: &[__m128i; 4]) -> [__m128i; 4] {
+    // SAFETY: the caller guarantees SSE2.
+    unsafe {
+        let (t0, t1) = (_mm_unpacklo_epi8(p[0], p[1]), _mm_unpackhi_epi8(p[0], p[1]));
+        let (u0, u1) = (_mm_unpacklo_epi8(p[2], p[3]), _mm_unpackhi_epi8(p[2], p[3]));
+        [
+            _mm_unpacklo_epi16(t0, u0),
+            _mm_unpackhi_epi16(t0, u0),
+            _mm_unpacklo_epi16(t1, u1),
+            _mm_unpackhi_epi16(t1, u1),
+        ]
     }
 }
 

@@ -478,7 +478,9 @@ impl Band<'_> {
         let buffer = buffer.as_flattened_mut().as_flattened_mut();
         for o0 in outputs.clone().step_by(N) {
             let b = N.min(outputs.end - o0);
-            let packed = planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], buffer);
+            // SAFETY: the caller guarantees `D`'s instruction set.
+            let packed =
+                unsafe { planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], buffer) };
             let ops = Operands {
                 planes: self.planes,
                 offsets: self.offsets,
@@ -576,7 +578,9 @@ impl Band<'_> {
         let buffer = buffer.as_flattened_mut().as_flattened_mut();
         for o0 in outputs.clone().step_by(N) {
             let b = N.min(outputs.end - o0);
-            let packed = planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], buffer);
+            // SAFETY: the caller guarantees `D`'s instruction set.
+            let packed =
+                unsafe { planes::pack::<D, KH, KW, CG, N>(self.geo, &weight[o0..o0 + b], buffer) };
             let ops = Operands {
                 planes: self.planes,
                 offsets: self.offsets,
