@@ -46,8 +46,14 @@ pub(super) unsafe fn run<
     let pixels = rows * OW;
     let reach = ops.reach();
     // Sixteen channels: rescaled sixteen at a time, stored transposed.
-    // SAFETY: the caller guarantees AVX2 and `D`'s instruction set.
-    let wide = (V == 2).then(|| unsafe { D::rescale16(&lanes[0], &lanes[V - 1]) });
+    // (An `if`, not `bool::then`: its closure would not inherit the target
+    // features, and every intrinsic in it would stay a call.)
+    let wide = if V == 2 {
+        // SAFETY: the caller guarantees AVX2 and `D`'s instruction set.
+        Some(unsafe { D::rescale16(&lanes[0], &lanes[V - 1]) })
+    } else {
+        None
+    };
     for m0 in (0..pixels).step_by(P) {
         // Output pixel m is (m / OW, m % OW); a short last block repeats
         // its last pixel.
