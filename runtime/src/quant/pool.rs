@@ -236,6 +236,7 @@ mod tests {
         case!(23; C=2 H=6 W=8 K=(3, 2) S=(1, 2) P=(1, 0) -> (6, 4));
         case!(24; C=1 H=5 W=5 K=(5, 5) S=(1, 1) P=(2, 2) -> (5, 5));
         case!(25; C=4 H=25 W=5 K=(25, 5) S=(1, 1) P=(0, 0) -> (1, 1)); // DS-CNN's global pool
+
         // The last row and column never read; overlapping rows, strided
         // columns.
         case!(26; C=2 H=7 W=9 K=(2, 2) S=(2, 2) P=(0, 0) -> (3, 4));

@@ -301,8 +301,8 @@ pub(super) unsafe fn pack<
     }
     let len = geo.taps(KH);
     // SAFETY: `pack16` (when it returns true) or `pack_lanes` wrote every
-    // element of the first `len`, and `MaybeUninit<[i32; N]>` has the
-    // layout of `[i32; N]`.
+    // element of `buffer[..len]` (both slice it so, so it is that long),
+    // and `MaybeUninit<[i32; N]>` has the layout of `[i32; N]`.
     unsafe { core::slice::from_raw_parts(buffer.as_ptr().cast::<[i32; N]>(), len) }
 }
 
