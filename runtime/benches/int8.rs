@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use constnet_runtime::conv::{Post, PostAct, Zeros};
 use constnet_runtime::quant::{
-    conv as qconv, linear as qlinear, Clamp, Requant, Rescale, Rounding,
+    conv as qconv, linear as qlinear, quantize, Clamp, QParams, Requant, Rescale, Rounding,
 };
 use constnet_runtime::{conv, linear};
 use criterion::{Criterion, Throughput};
@@ -220,6 +220,19 @@ fn main() {
         group.throughput(Throughput::Elements(l.macs));
         group.bench_function(l.name, |b| b.iter(&mut l.int8));
     }
+    // What an int8 network's `forward_f32` does first: LeNet-5's 1,024
+    // input values quantized.
+    #[allow(clippy::cast_precision_loss)]
+    let image: Vec<f32> = (0..1024).map(|k| (k as f32 * 0.37).sin() * 3.0).collect();
+    let params = QParams {
+        scale: 0.0123,
+        zero_point: -5,
+    };
+    let mut q = [0i8; 1024];
+    group.throughput(Throughput::Elements(1024));
+    group.bench_function("quantize 1024", |b| {
+        b.iter(|| quantize(black_box(&image), params, &mut q));
+    });
     group.finish();
     layers.retain(|l| wanted(l.name));
     if !std::env::args().any(|a| a == "--bench") || layers.is_empty() {
