@@ -187,11 +187,10 @@ impl Dot for Quads {
     }
     #[inline(always)]
     unsafe fn put(dst: &mut [i8], src: &[i8]) {
-        let n = dst.len().min(src.len()).min(16);
-        #[allow(clippy::cast_possible_truncation)] // n ≤ 16.
-        let mask = ((1u32 << n) - 1) as u16;
+        let mask = first(dst.len().min(src.len()));
         // SAFETY: the caller guarantees AVX-512 BW and VL; the masked load
-        // and store touch the first `n` bytes of `src` and `dst` only.
+        // and store touch only the first bytes of `src` and `dst` that both
+        // have (16 at most).
         unsafe {
             _mm_mask_storeu_epi8(
                 dst.as_mut_ptr(),
@@ -218,8 +217,7 @@ impl Dot for Quads {
             let flip = _mm_set1_epi8(i8::MIN);
             for i0 in (0..n).step_by(16) {
                 let m = (n - i0).min(16);
-                #[allow(clippy::cast_possible_truncation)] // 1 ≤ m ≤ 16.
-                let mask = (u32::MAX >> (32 - m)) as u16;
+                let mask = first(m);
                 let mut p = [flip; 4];
                 for (p, row) in p.iter_mut().zip(rows) {
                     *p = _mm_xor_si128(_mm_maskz_loadu_epi8(mask, row[i0..].as_ptr()), flip);
@@ -229,10 +227,8 @@ impl Dot for Quads {
                     if lanes == 0 {
                         break;
                     }
-                    #[allow(clippy::cast_possible_truncation)] // 4 ≤ 4·lanes ≤ 16.
-                    let bytes = (u32::MAX >> (32 - 4 * lanes)) as u16;
                     let at = dest[i0 + 4 * k..].as_mut_ptr().cast::<i8>();
-                    _mm_mask_storeu_epi8(at, bytes, *q);
+                    _mm_mask_storeu_epi8(at, first(4 * lanes), *q);
                 }
             }
         }
@@ -260,6 +256,16 @@ impl Dot for Quads {
     }
 }
 
+/// The byte mask of a masked 16-byte load or store that touches the first
+/// `n` bytes (all 16 from `n = 16` on).
+#[inline(always)]
+pub(super) fn first(n: usize) -> u16 {
+    #[allow(clippy::cast_possible_truncation)] // At most 16 bits set.
+    {
+        ((1u32 << n.min(16)) - 1) as u16
+    }
+}
+
 /// Lanes of four bytes from four vectors of sixteen: lane `i` of the
 /// result (vector `i / 4`, lane `i % 4`) holds `p[0..4]`'s bytes `i`, the
 /// first lowest. Two rounds of unpacks (bytes, then words).
@@ -284,7 +290,15 @@ pub(super) unsafe fn quads(p: &[__m128i; 4]) -> [__m128i; 4] {
 
 #[cfg(test)]
 mod tests {
-    use super::{Dot, Pairs, Quads};
+    use super::{first, Dot, Pairs, Quads};
+
+    #[test]
+    fn masks_cover_the_first_bytes() {
+        assert_eq!(
+            [0, 1, 5, 15, 16, 40].map(first),
+            [0, 1, 0x1f, 0x7fff, 0xffff, 0xffff]
+        );
+    }
 
     #[test]
     fn lanes_join_their_parts_first_lowest() {

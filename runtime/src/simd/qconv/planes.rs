@@ -373,8 +373,7 @@ pub(super) unsafe fn pack_quads<
         let zero = _mm_setzero_si128();
         for a0 in (0..len).step_by(16) {
             let m = (len - a0).min(16);
-            #[allow(clippy::cast_possible_truncation)] // 1 ≤ m ≤ 16.
-            let mask = (u32::MAX >> (32 - m)) as u16;
+            let mask = dot::first(m);
             let mut r = [zero; 16];
             for (r, w) in r.iter_mut().zip(weight) {
                 let w = w.as_flattened().as_flattened();
