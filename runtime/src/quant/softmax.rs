@@ -13,7 +13,7 @@
 //!    polynomial on `[−1/4, 0)` and a product of `exp(−2^k)` constants for
 //!    the whole quarters, gemmlowp's);
 //! 3. the sum of the `exp`s in Q12.19, its reciprocal by Newton–Raphson
-//!    ([`reciprocal`]), and each output `exp · (1 / sum)` shifted down to 8
+//!    (`reciprocal`), and each output `exp · (1 / sum)` shifted down to 8
 //!    bits, rounded, offset by −128 and clamped.
 //!
 //! Every step is one of gemmlowp's: [`rounding_doubling_high_mul`] for a
@@ -112,7 +112,7 @@ fn exp_quarter(a: i32) -> i32 {
 
 /// `exp(a)` for a Q5.26 `a ≤ 0`, in Q0.31 (1 saturating to `i32::MAX`):
 /// gemmlowp's `exp_on_negative_values`. The remainder of `a` modulo 1/4
-/// goes to [`exp_quarter`]; each bit of the whole quarters multiplies by
+/// goes to `exp_quarter`; each bit of the whole quarters multiplies by
 /// `exp(−2^k)`.
 #[must_use]
 pub fn exp_on_negative_values(a: i32) -> i32 {
