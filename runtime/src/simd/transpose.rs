@@ -2,6 +2,8 @@
 //! the kernels that vectorise across channels a tensor stored
 //! channel-major (`[C][H][W]`): a load of consecutive pixels per channel,
 //! one transpose, and each vector holds one pixel's channels (and back).
+//! And one of bytes, 16×16 in SSE2, for the int8 convolution's weights
+//! ([`transpose_bytes16`]).
 //!
 //! Two-source shuffles (Intel's and LLVM's usual sequence):
 //! `unpcklps`/`unpckhps` interleave pairs of rows within each 128-bit
@@ -11,9 +13,10 @@
 //! `simd_shuffle` in `core::arch`, which Miri runs.
 
 use core::arch::x86_64::{
-    __m256, __m512, _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps,
+    __m128i, __m256, __m512, _mm256_permute2f128_ps, _mm256_setzero_ps, _mm256_shuffle_ps,
     _mm256_unpackhi_ps, _mm256_unpacklo_ps, _mm512_setzero_ps, _mm512_shuffle_f32x4,
-    _mm512_shuffle_ps, _mm512_unpackhi_ps, _mm512_unpacklo_ps,
+    _mm512_shuffle_ps, _mm512_unpackhi_ps, _mm512_unpacklo_ps, _mm_setzero_si128,
+    _mm_unpackhi_epi8, _mm_unpacklo_epi8,
 };
 
 /// Transposes the 8×8 matrix whose rows are `r`: afterwards `r[j]` lane
@@ -80,12 +83,55 @@ pub(crate) fn transpose16(r: &mut [__m512; 16]) {
     }
 }
 
+/// Transposes the 16×16 bytes whose rows are `r`: afterwards `r[j]` byte
+/// `i` is what `r[i]` byte `j` was. Four perfect shuffles: each round
+/// interleaves rows `i` and `i + 8` into rows `2i` (their low halves) and
+/// `2i + 1` (their high halves); after four, row `j` holds column `j`. 64
+/// `punpck`s, all SSE2.
+#[target_feature(enable = "sse2")]
+#[inline]
+pub(crate) fn transpose_bytes16(r: &mut [__m128i; 16]) {
+    for _ in 0..4 {
+        let mut t = [_mm_setzero_si128(); 16];
+        for (i, t) in t.chunks_exact_mut(2).enumerate() {
+            t[0] = _mm_unpacklo_epi8(r[i], r[i + 8]);
+            t[1] = _mm_unpackhi_epi8(r[i], r[i + 8]);
+        }
+        *r = t;
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{transpose16, transpose8};
+    use super::{transpose16, transpose8, transpose_bytes16};
     use core::arch::x86_64::{
-        __m256, __m512, _mm256_loadu_ps, _mm256_storeu_ps, _mm512_loadu_ps, _mm512_storeu_ps,
+        __m128i, __m256, __m512, _mm256_loadu_ps, _mm256_storeu_ps, _mm512_loadu_ps,
+        _mm512_storeu_ps, _mm_loadu_si128, _mm_storeu_si128,
     };
+
+    #[test]
+    fn transpose_bytes16_swaps_rows_and_columns() {
+        // Every byte distinct, so a misplaced one shows.
+        #[allow(clippy::cast_possible_truncation)]
+        let m: [[u8; 16]; 16] =
+            core::array::from_fn(|i| core::array::from_fn(|j| (16 * i + j) as u8));
+        // SAFETY: SSE2 is part of x86_64; each load reads the 16 bytes of
+        // one row.
+        let mut r: [__m128i; 16] =
+            core::array::from_fn(|i| unsafe { _mm_loadu_si128(m[i].as_ptr().cast()) });
+        // SAFETY: SSE2 is part of x86_64.
+        unsafe { transpose_bytes16(&mut r) };
+        let mut t = [[0u8; 16]; 16];
+        for (row, v) in t.iter_mut().zip(r) {
+            // SAFETY: as above, each store writes one row's 16 bytes.
+            unsafe { _mm_storeu_si128(row.as_mut_ptr().cast(), v) };
+        }
+        for i in 0..16 {
+            for j in 0..16 {
+                assert_eq!(t[j][i], m[i][j], "byte ({i}, {j})");
+            }
+        }
+    }
 
     /// Transposes `m` on AVX.
     #[target_feature(enable = "avx")]

@@ -239,8 +239,12 @@ impl Dot for Quads {
         weight: &[[[[i8; KW]; KH]; CG]],
         buffer: &mut [MaybeUninit<[i32; N]>],
     ) -> bool {
+        if N != 16 {
+            return false;
+        }
         // SAFETY: the caller guarantees AVX-512 BW and VL.
-        N == 16 && unsafe { planes::pack_quads::<KH, KW, CG, N>(geo, weight, buffer) }
+        unsafe { planes::pack_quads::<KH, KW, CG, N>(geo, weight, buffer) };
+        true
     }
     type Rescale16 = Wide;
     #[inline(always)]

@@ -6,9 +6,9 @@
 
 use super::dot::{self, Dot};
 use super::{NT, PLANES, TAPS};
+use crate::simd::transpose::transpose_bytes16;
 use core::arch::x86_64::{
     __m128i, _mm_loadu_si128, _mm_maskz_loadu_epi8, _mm_setzero_si128, _mm_storeu_si128,
-    _mm_unpackhi_epi8, _mm_unpacklo_epi8,
 };
 use core::mem::MaybeUninit;
 
@@ -337,15 +337,14 @@ fn pack_lanes<D: Dot, const KH: usize, const KW: usize, const CG: usize, const N
 
 /// [`pack`] for quads and `N = 16` channels (at most 16 in `weight`), with
 /// AVX-512 BW and VL: the block's weights are first transposed, 16
-/// positions by 16 channels at a time (masked loads, four rounds of byte
-/// unpacks), into `cols[a]`, weight `a` of every channel (0 past the
+/// positions by 16 channels at a time (masked loads,
+/// [`transpose_bytes16`]), into `cols[a]`, weight `a` of every channel (0 past the
 /// block); each tap's lane vector is then the four parts' columns
 /// interleaved ([`dot::quads`]), a part past `KW` a zero column.
 ///
 /// It replaced [`pack_lanes`]'s byte loads, shifts and `or`s, 17
 /// instructions per lane and about a fifth of LeNet-5's int8 conv2 under
-/// `perf`. Returns `true`: every lane of the first `geo.taps(KH)` rows
-/// written.
+/// `perf`. Writes every lane of the first `geo.taps(KH)` rows.
 ///
 /// # Safety
 ///
@@ -360,7 +359,7 @@ pub(super) unsafe fn pack_quads<
     geo: &Geometry,
     weight: &[[[[i8; KW]; KH]; CG]],
     buffer: &mut [MaybeUninit<[i32; N]>],
-) -> bool {
+) {
     assert!(N == 16 && weight.len() <= 16, "a block of 16 channels");
     let len = CG * KH * KW;
     let mut cols = [[[[0i8; 16]; KW]; KH]; CG];
@@ -379,15 +378,7 @@ pub(super) unsafe fn pack_quads<
                 let w = w.as_flattened().as_flattened();
                 *r = _mm_maskz_loadu_epi8(mask, w[a0..].as_ptr());
             }
-            // Four perfect shuffles of 16 rows transpose them.
-            for _ in 0..4 {
-                let mut t = [zero; 16];
-                for (i, t) in t.chunks_exact_mut(2).enumerate() {
-                    t[0] = _mm_unpacklo_epi8(r[i], r[i + 8]);
-                    t[1] = _mm_unpackhi_epi8(r[i], r[i + 8]);
-                }
-                r = t;
-            }
+            transpose_bytes16(&mut r);
             for (col, r) in cols[a0..a0 + m].iter_mut().zip(&r) {
                 _mm_storeu_si128(col.as_mut_ptr().cast::<__m128i>(), *r);
             }
@@ -408,7 +399,6 @@ pub(super) unsafe fn pack_quads<
             }
         }
     }
-    true
 }
 
 #[cfg(test)]
