@@ -28,7 +28,11 @@
 
 /// A real multiplier `M` as TFLite stores it: `M = multiplier · 2^(shift − 31)`,
 /// `multiplier` in `[2^30, 2^31)` (or 0 for `M = 0`), `shift` in `[−31, 30]`.
+///
+/// `#[repr(C)]`, the multiplier first: the AVX-512 dense store reads one
+/// as a 64-bit lane.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[repr(C)]
 pub struct Requant {
     /// The mantissa, a Q0.31 fixed-point number in `[0.5, 1)`.
     pub multiplier: i32,

@@ -66,6 +66,8 @@ pub(crate) mod qpairs;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod qrescale;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod qstore;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod transpose;
 
 /// An instruction set a kernel can run on.
