@@ -186,7 +186,7 @@ mod tests {
     }
 
     #[test]
-    fn both_roundings_equal_the_scalar_store() {
+    fn both_roundings_equal_the_scalar_store_avx512() {
         if !(std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vl"))
@@ -249,7 +249,7 @@ mod tests {
     /// after the multiply, with multiplier `2^30` (a product `x·2^30` is
     /// `x / 2` before the right shift).
     #[test]
-    fn ties_round_as_the_scalar_store() {
+    fn ties_round_as_the_scalar_store_avx512() {
         if !(std::is_x86_feature_detected!("avx512f")
             && std::is_x86_feature_detected!("avx512bw")
             && std::is_x86_feature_detected!("avx512vl"))
