@@ -862,6 +862,9 @@ mod tests {
         // (both phases, an odd padded width).
         rows_case!(31; C=4 H=6 W=5 O=4 G=4 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (6, 5));
         rows_case!(40; C=3 H=7 W=9 O=3 G=3 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (4, 5));
+        // Stride 2 with two input channels per group: two vectors per
+        // chunk (`rows::vectors`), as MobileNetV1's first layer.
+        rows_case!(60; C=2 H=5 W=7 O=2 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (3, 4));
         if cfg!(miri) {
             return;
         }

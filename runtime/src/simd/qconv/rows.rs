@@ -85,8 +85,28 @@ const PLANE: usize = 32 * 1024;
 /// `i32`s of a band's quads (16 KiB); also the bytes of its wide output rows.
 const QUADS: usize = 4 * 1024;
 
-/// Vectors computed together: independent chains for `vpdpbusd`'s latency.
+/// Vectors computed together: independent chains for `vpdpbusd`'s latency
+/// (at most; see [`vectors`]).
 const NV: usize = 4;
+
+/// Vectors per chunk of a layer: [`NV`], but 2 at column stride 2 with
+/// several input channels per group, where four vectors' accumulators, the
+/// taps and the requantization's constants did not fit the 32 registers
+/// (the taps became memory operands, the constants reloads):
+/// MobileNetV1's 3 → 8 first layer 15.9–16.5 µs with 4 against 10.8–11.2
+/// with 2 (`taskset -c 0 cargo bench -p constnet-runtime --bench int8 --
+/// mbv1/3x3s2`, AMD EPYC (Zen 4), 2 interleaved runs). Every other layer
+/// of that bench that runs here is as fast or faster with 4 (LeNet-5's
+/// conv1 2.50 against 2.61 µs; ResNet-8's 3 → 16, also 9 taps but at
+/// stride 1, 7.11 against 7.39–7.46; DS-CNN's depthwise 5.32 against
+/// 5.55).
+const fn vectors(sw: usize, cg: usize) -> usize {
+    if sw == 2 && cg > 1 {
+        2
+    } else {
+        NV
+    }
+}
 
 /// Output channels per group, at most: this kernel requantizes one output
 /// channel at a time, where the lane kernel's channels micro-kernel does 8
@@ -308,23 +328,56 @@ impl Band {
         let rq = unsafe { Wide::channel(rescale, o).offset(correction) };
         let end = self.rows * lay.wu;
         assert!(end + 16 * NV <= wide.len(), "a band past the output rows");
-        for n in (0..end).step_by(16 * NV) {
-            // SAFETY: the caller guarantees AVX-512 F and VNNI.
-            let acc = unsafe { chunk::<SW, DW, CG, KH, KW>(quads, lay, &taps, n) };
-            // (The last chunk's vectors past `end` are not stored.)
-            for (s, &acc) in acc.iter().enumerate().take((end - n).div_ceil(16)) {
-                // SAFETY: the caller guarantees AVX-512F; the store writes
-                // bytes `n + 16·s + 0..16`, below `end + 16·NV <=
-                // wide.len()` (asserted above).
-                unsafe {
-                    let y = rq.store(acc);
-                    _mm_storeu_si128(wide.as_mut_ptr().add(n + 16 * s).cast(), y);
-                }
+        // SAFETY: the caller guarantees AVX-512 F and VNNI; `end + 16·NV
+        // <= wide.len()` (asserted).
+        unsafe {
+            if vectors(SW, CG) == 2 {
+                sweep::<SW, DW, CG, KH, KW, 2>(quads, lay, (&taps, &rq), wide, end);
+            } else {
+                sweep::<SW, DW, CG, KH, KW, NV>(quads, lay, (&taps, &rq), wide, end);
             }
         }
         let rows = &mut output[self.r0..self.r0 + self.rows];
         for (r, out) in rows.iter_mut().enumerate() {
             out.copy_from_slice(&wide[r * lay.wu..][..OW]);
+        }
+    }
+}
+
+/// Wide indices `0..end` of a band's output channel, `V` vectors at a
+/// time, requantized into `wide`.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F and VNNI; `end + 16·V <= wide.len()`.
+#[target_feature(enable = "avx2,avx512f,avx512vnni")]
+#[inline]
+#[allow(clippy::type_complexity)] // The weights' shape, in registers.
+unsafe fn sweep<
+    const SW: usize,
+    const DW: usize,
+    const CG: usize,
+    const KH: usize,
+    const KW: usize,
+    const V: usize,
+>(
+    quads: &[i32],
+    lay: Layout,
+    (taps, rq): (&[[[__m512i; KW]; KH]; CG], &Wide),
+    wide: &mut [i8],
+    end: usize,
+) {
+    for n in (0..end).step_by(16 * V) {
+        // SAFETY: the caller guarantees AVX-512 F and VNNI.
+        let acc = unsafe { chunk::<SW, DW, CG, KH, KW, V>(quads, lay, taps, n) };
+        // (The last chunk's vectors past `end` are not stored.)
+        for (s, &acc) in acc.iter().enumerate().take((end - n).div_ceil(16)) {
+            // SAFETY: the caller guarantees AVX-512F; the store writes
+            // bytes `n + 16·s + 0..16`, below `end + 16·V <= wide.len()`.
+            unsafe {
+                let y = rq.store(acc);
+                _mm_storeu_si128(wide.as_mut_ptr().add(n + 16 * s).cast(), y);
+            }
         }
     }
 }
@@ -517,7 +570,7 @@ unsafe fn run(plane: &[u8], src: usize, from: &[usize; 4], dst: &mut [i32], len:
     }
 }
 
-/// The sums of the `NV` vectors of wide indices from `n`: per input
+/// The sums of the `V` vectors of wide indices from `n`: per input
 /// channel, group of kernel rows and kernel column, one `vpdpbusd` per
 /// vector.
 ///
@@ -532,19 +585,20 @@ unsafe fn chunk<
     const CG: usize,
     const KH: usize,
     const KW: usize,
+    const V: usize,
 >(
     quads: &[i32],
     lay: Layout,
     taps: &[[[__m512i; KW]; KH]; CG],
     n: usize,
-) -> [__m512i; NV] {
-    // The furthest read: the last plane's `n + 16·NV` vectors on from the
+) -> [__m512i; V] {
+    // The furthest read: the last plane's `n + 16·V` vectors on from the
     // largest column offset, inside its slack (`Layout::quads`) while `n`
     // starts a chunk of the band.
     let planes = CG * lay.groups * SW;
-    let reach = (planes - 1) * lay.quads + n + 16 * NV + (KW - 1) * DW / SW;
+    let reach = (planes - 1) * lay.quads + n + 16 * V + (KW - 1) * DW / SW;
     assert!(reach <= quads.len(), "a tap past the quads");
-    let mut acc = [_mm512_setzero_si512(); NV];
+    let mut acc = [_mm512_setzero_si512(); V];
     for (c, taps) in taps.iter().enumerate() {
         for (g, taps) in taps.iter().enumerate().take(lay.groups) {
             for (kw, &w) in taps.iter().enumerate() {
