@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use constnet_runtime::conv::{Post, PostAct, Zeros};
 use constnet_runtime::quant::{
-    conv as qconv, linear as qlinear, quantize, Clamp, QParams, Requant, Rescale, Rounding,
+    conv as qconv, linear as qlinear, pool, quantize, Clamp, QParams, Requant, Rescale, Rounding,
 };
 use constnet_runtime::{conv, linear};
 use criterion::{Criterion, Throughput};
@@ -232,6 +232,25 @@ fn main() {
     group.throughput(Throughput::Elements(1024));
     group.bench_function("quantize 1024", |b| {
         b.iter(|| quantize(black_box(&image), params, &mut q));
+    });
+    // LeNet-5's two max pools (2×2, stride 2), per input byte.
+    let mut x1 = Box::new([[[0i8; 28]; 28]; 6]);
+    bytes(x1.as_flattened_mut().as_flattened_mut(), 5);
+    let mut y1 = Box::new([[[0i8; 14]; 14]; 6]);
+    group.throughput(Throughput::Elements(6 * 28 * 28));
+    group.bench_function("lenet/pool1 6x28x28", |b| {
+        b.iter(|| {
+            pool::max_pool2d::<2, 2, 2, 2, 0, 0, false, 6, 28, 28, 14, 14>(black_box(&x1), &mut y1)
+        });
+    });
+    let mut x2 = Box::new([[[0i8; 10]; 10]; 16]);
+    bytes(x2.as_flattened_mut().as_flattened_mut(), 6);
+    let mut y2 = Box::new([[[0i8; 5]; 5]; 16]);
+    group.throughput(Throughput::Elements(16 * 10 * 10));
+    group.bench_function("lenet/pool2 16x10x10", |b| {
+        b.iter(|| {
+            pool::max_pool2d::<2, 2, 2, 2, 0, 0, false, 16, 10, 10, 5, 5>(black_box(&x2), &mut y2)
+        });
     });
     group.finish();
     layers.retain(|l| wanted(l.name));

@@ -3,6 +3,8 @@
 
 use super::conv::taps;
 use crate::pool::{avg_window, output_len};
+#[cfg(target_arch = "x86_64")]
+use crate::simd;
 
 /// `torch.nn.MaxPool2d(kernel_size=(KH, KW), stride=(SH, SW), padding=(PH,
 /// PW), ceil_mode=CEIL)` quantized: the largest `q` of each window's
@@ -42,6 +44,37 @@ pub fn max_pool2d<
     output: &mut [[[i8; OW]; OH]; C],
 ) {
     const { check::<KH, KW, SH, SW, PH, PW, CEIL, H, W, OH, OW>() };
+    #[cfg(target_arch = "x86_64")]
+    if const { simd::qpool::applies((KH, KW), (SH, SW), (PH, PW), (H, W), (OH, OW)) }
+        && simd::has_avx512bw()
+    {
+        // SAFETY: the CPU has AVX-512 F and BW (just checked) and the pool
+        // is one that `applies`.
+        unsafe { simd::qpool::max_pool_pairs::<KH, SH, C, H, W, OH, OW>(input, output) };
+        return;
+    }
+    max_pool_portable::<KH, KW, SH, SW, PH, PW, C, H, W, OH, OW>(input, output);
+}
+
+/// [`max_pool2d`]'s portable loops: every window's bounds, then its
+/// largest byte.
+#[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+pub(crate) fn max_pool_portable<
+    const KH: usize,
+    const KW: usize,
+    const SH: usize,
+    const SW: usize,
+    const PH: usize,
+    const PW: usize,
+    const C: usize,
+    const H: usize,
+    const W: usize,
+    const OH: usize,
+    const OW: usize,
+>(
+    input: &[[[i8; W]; H]; C],
+    output: &mut [[[i8; OW]; OH]; C],
+) {
     for (plane, out) in input.iter().zip(output.iter_mut()) {
         for (oy, row) in out.iter_mut().enumerate() {
             let (i0, i1) = taps(oy, SH, PH, 1, KH, H);

@@ -64,6 +64,8 @@ pub(crate) mod qlinear;
 #[cfg(any(target_arch = "arm", test))]
 pub(crate) mod qpairs;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod qpool;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod qrescale;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod qstore;
@@ -94,6 +96,21 @@ pub(crate) fn has_avx512() -> bool {
     #[cfg(not(any(feature = "std", test)))]
     {
         cfg!(target_feature = "avx512f")
+    }
+}
+
+/// Whether the CPU running this code has AVX-512 F and BW (byte and word
+/// lanes, masked byte loads), for the int8 max pool.
+#[cfg(target_arch = "x86_64")]
+#[inline]
+pub(crate) fn has_avx512bw() -> bool {
+    #[cfg(any(feature = "std", test))]
+    {
+        std::is_x86_feature_detected!("avx512f") && std::is_x86_feature_detected!("avx512bw")
+    }
+    #[cfg(not(any(feature = "std", test)))]
+    {
+        cfg!(all(target_feature = "avx512f", target_feature = "avx512bw"))
     }
 }
 
