@@ -865,6 +865,8 @@ mod tests {
         // Stride 2 with two input channels per group: two vectors per
         // chunk (`rows::vectors`), as MobileNetV1's first layer.
         rows_case!(60; C=2 H=5 W=7 O=2 G=1 K=(3, 3) S=(2, 2) P=(1, 1, 1) D=(1, 1) -> (3, 4));
+        // A 5×5 kernel: its fifth row as column quads.
+        rows_case!(61; C=1 H=6 W=7 O=2 G=1 K=(5, 5) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (4, 5));
         if cfg!(miri) {
             return;
         }
@@ -910,8 +912,24 @@ mod tests {
         rows_case!(58; C=2 H=9 W=8 O=3 G=1 K=(5, 3) S=(1, 1) P=(2, 1, 1) D=(1, 1) -> (9, 8));
         // ResNet-8's first layer: 16 outputs, the most the kernel takes.
         rows_case!(59; C=3 H=32 W=32 O=16 G=1 K=(3, 3) S=(1, 1) P=(1, 1, 1) D=(1, 1) -> (32, 32));
-        // DS-CNN's first layer itself (64 outputs), 1×1 layers and LeNet-5's
-        // conv2 (6·2·5 taps) stay on the lane kernel.
+        // Column quads: two and three rows of them (6×5, 7×7), at row
+        // stride 2, with dilated rows.
+        rows_case!(62; C=2 H=8 W=9 O=2 G=2 K=(6, 5) S=(1, 1) P=(2, 2, 2) D=(1, 1) -> (7, 9));
+        rows_case!(63; C=1 H=9 W=10 O=3 G=1 K=(7, 7) S=(1, 1) P=(3, 3, 3) D=(1, 1) -> (9, 10));
+        rows_case!(64; C=2 H=9 W=8 O=2 G=2 K=(5, 5) S=(2, 1) P=(2, 2, 2) D=(1, 1) -> (5, 8));
+        rows_case!(66; C=2 H=9 W=8 O=2 G=2 K=(5, 5) S=(1, 1) P=(4, 2, 2) D=(2, 1) -> (9, 8));
+        let column_rows = |s, k: (usize, usize), d| {
+            rows::Layout::new(s, (0, 0, 0), d, (32, 32), (1, k.0, k.1), 28).column_rows()
+        };
+        assert_eq!(column_rows((1, 1), (5, 5), (1, 1)), 1); // LeNet-5's conv1
+        assert_eq!(column_rows((1, 1), (6, 5), (1, 1)), 2);
+        assert_eq!(column_rows((1, 1), (7, 7), (1, 1)), 3);
+        assert_eq!(column_rows((1, 1), (3, 3), (1, 1)), 0); // 3 rows · 1 quad = 3 columns
+        assert_eq!(column_rows((1, 2), (5, 5), (1, 1)), 0); // column stride 2
+        assert_eq!(column_rows((1, 1), (5, 5), (1, 2)), 0); // dilated columns
+        assert_eq!(column_rows((1, 1), (4, 4), (1, 1)), 0); // no row left over
+                                                            // DS-CNN's first layer itself (64 outputs), 1×1 layers and LeNet-5's
+                                                            // conv2 (6·2·5 taps) stay on the lane kernel.
         let lay = rows::Layout::new((2, 2), (4, 1, 1), (1, 1), (49, 10), (1, 10, 4), 25);
         assert!(!rows::applies((1, 1, 1, 64), (10, 2), lay));
         assert!(!rows::applies((1, 1, 1, 17), (10, 2), lay));

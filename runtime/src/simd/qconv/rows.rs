@@ -40,6 +40,14 @@
 //!    vector of 3×3 outputs. The `WU − OW` indices past each row's end
 //!    are computed and dropped (2 of 7 on DS-CNN's rows, 1 of 25 on
 //!    MobileNetV1's stride-2 48×48 layer);
+//!    *Column quads*: at column stride and dilation 1, the kernel rows past the last full
+//!    group of four, when `(KH mod 4)·⌈KW / 4⌉ < KW`, take *column* quads
+//!    instead: each row's bytes at columns `+0..+4` (the same pass of 2,
+//!    offsets one byte apart), kernel columns `4q..4q + 4` at `n + 4q`.
+//!    LeNet-5's conv1 (5×5) did its fifth row as a group of four rows
+//!    with three of them zeros, 5 `vpdpbusd` per vector; now 2, 7 in all
+//!    instead of 10 (`taskset -c 0 cargo bench -p constnet-runtime --bench
+//!    int8 -- lenet/conv1`, 2 interleaved runs: 2.50 → 2.14 µs);
 //! 4. for each of the group's output channels, 3 over every input channel
 //!    of the group with that channel's weights;
 //!    the sums, less `(zp + 128)·Σw` (folded into the bias), go through
@@ -121,6 +129,11 @@ const OUTPUTS: usize = 16;
 /// registers).
 const TAPS: usize = 16;
 
+/// Bytes a padded plane holds past its rows: the last 16-byte loads that
+/// build quads (up to 15 past a band's end), at most 3 columns further for
+/// column quads.
+const PAST: usize = 32;
+
 /// How a layer lies in the buffers, from its const parameters.
 #[derive(Clone, Copy, Debug)]
 pub(super) struct Layout {
@@ -130,8 +143,17 @@ pub(super) struct Layout {
     /// Rows of each of the padded plane's `SH·SW` phases: those a tap
     /// reads, at least those the input is copied into.
     rows: usize,
-    /// Groups of four kernel rows, `⌈KH / 4⌉`.
+    /// Groups of four kernel rows in the quads: `⌈KH / 4⌉`, or `⌊KH /
+    /// 4⌋` when the rows left over take column quads.
     groups: usize,
+    /// Kernel rows left over after the groups that take *column* quads
+    /// instead (four kernel columns of one row per `i32`): at column
+    /// stride and dilation 1, when `(KH mod 4)·⌈KW / 4⌉ < KW` (LeNet-5's
+    /// conv1: its fifth row in 2 `vpdpbusd` per vector instead of 5, a
+    /// group of four rows with three of them zeros); else 0.
+    cols: usize,
+    /// Quads of tap planes per input channel: `groups·SW + cols`.
+    planes: usize,
     /// Output rows per band.
     band: usize,
     /// `i32`s per plane of quads (one per input channel, group of kernel
@@ -157,9 +179,16 @@ impl Layout {
         let read = oh + (kh - 1) * dh / sh;
         let copied = (pt + h).div_ceil(sh);
         let rows = if read > copied { read } else { copied };
-        let groups = kh.div_ceil(4);
+        let rest = kh % 4;
+        let cols = if sw == 1 && dw == 1 && rest > 0 && rest * kw.div_ceil(4) < kw {
+            rest
+        } else {
+            0
+        };
+        let groups = if cols > 0 { kh / 4 } else { kh.div_ceil(4) };
+        let per = groups * sw + cols;
         let slack = 16 * NV + (kw - 1) * dw / sw;
-        let planes = cg * groups * sw;
+        let planes = cg * per;
         let room = QUADS / planes;
         let mut band = if room > slack { (room - slack) / wu } else { 0 };
         if band > oh {
@@ -169,16 +198,26 @@ impl Layout {
             wu,
             rows,
             groups,
+            cols,
+            planes: per,
             band,
             quads: band * wu + slack,
-            fits: band > 0 && cg * (sh * sw * rows * wu + 16) <= PLANE && cg * groups * kw <= TAPS,
+            fits: band > 0
+                && cg * (sh * sw * rows * wu + PAST) <= PLANE
+                && cg * kh.div_ceil(4) * kw <= TAPS,
         }
     }
 
-    /// Bytes of one input channel's padded plane (its phases), with the
-    /// last quads' 16-byte loads.
+    /// The kernel rows that take column quads.
+    #[cfg(test)]
+    pub(super) const fn column_rows(&self) -> usize {
+        self.cols
+    }
+
+    /// Bytes of one input channel's padded plane (its phases), with what
+    /// the last quads' 16-byte loads read past it.
     const fn plane_len(&self, (sh, sw): (usize, usize)) -> usize {
-        sh * sw * self.rows * self.wu + 16
+        sh * sw * self.rows * self.wu + PAST
     }
 }
 
@@ -246,7 +285,7 @@ pub(super) unsafe fn conv2d<
     let len = lay.plane_len((SH, SW));
     let mut planes = [const { MaybeUninit::uninit() }; PLANE];
     let planes = prefix(&mut planes, CG * len, pad);
-    let per = lay.groups * SW * lay.quads;
+    let per = lay.planes * lay.quads;
     let mut quads = [const { MaybeUninit::uninit() }; QUADS];
     let quads = prefix(&mut quads, CG * per, 0i32);
     let mut wide = [const { MaybeUninit::uninit() }; QUADS];
@@ -321,7 +360,7 @@ impl Band {
         wide: &mut [i8],
         output: &mut [[i8; OW]; OH],
     ) {
-        let (taps, sum) = taps::<CG, KH, KW>(w, lay.groups);
+        let (taps, sum) = taps::<CG, KH, KW>(w, (lay.groups, lay.cols));
         // The sums are `Σ w·(x + 128)`; the twin's are `Σ w·(x − zp)`.
         let correction = sum.wrapping_mul(-(i32::from(self.zp) + 128));
         // SAFETY: the caller guarantees AVX-512F and double rounding.
@@ -467,17 +506,21 @@ unsafe fn copy<
     }
 }
 
-/// Each input channel's and kernel column's quads of kernel rows as
-/// broadcast `i32`s (`taps[c][g][kw]` holds rows `4g..4g + 4`, those past
-/// `KH` zero; only `groups` of the `KH` are used), and the sum of the
-/// weights.
+/// Each input channel's taps as broadcast `i32` quads, and the sum of the
+/// weights: `taps[c][g][kw]` for `g < groups` holds kernel rows `4g..4g +
+/// 4` of column `kw` (rows past `KH` zero); `taps[c][groups + j][q]` for
+/// `j < cols` kernel columns `4q..4q + 4` of row `4·groups + j` (columns
+/// past `KW` zero). The rest is unused.
 #[target_feature(enable = "avx2,avx512f")]
 #[inline]
 #[allow(clippy::type_complexity)] // The weights' shape, in registers.
 fn taps<const CG: usize, const KH: usize, const KW: usize>(
     w: &[[[i8; KW]; KH]; CG],
-    groups: usize,
+    (groups, cols): (usize, usize),
 ) -> ([[[__m512i; KW]; KH]; CG], i32) {
+    // (Loops, no closures: a closure does not inherit the target features,
+    // and taps built through one stayed in memory, read by every
+    // `vpdpbusd`.)
     let mut taps = [[[_mm512_setzero_si512(); KW]; KH]; CG];
     let mut sum = 0i32;
     for (taps, w) in taps.iter_mut().zip(w) {
@@ -486,11 +529,21 @@ fn taps<const CG: usize, const KH: usize, const KW: usize>(
                 let mut quad = [0u8; 4];
                 for (j, q) in quad.iter_mut().enumerate() {
                     if let Some(row) = w.get(4 * g + j) {
-                        #[allow(clippy::cast_sign_loss)] // The byte's bits.
-                        {
-                            *q = row[kw] as u8;
-                        }
+                        *q = row[kw].cast_unsigned();
                         sum += i32::from(row[kw]);
+                    }
+                }
+                *tap = _mm512_set1_epi32(i32::from_le_bytes(quad));
+            }
+        }
+        for (j, taps) in taps.iter_mut().skip(groups).enumerate().take(cols) {
+            let row = &w[4 * groups + j];
+            for (q, tap) in taps.iter_mut().enumerate().take(KW.div_ceil(4)) {
+                let mut quad = [0u8; 4];
+                for (i, b) in quad.iter_mut().enumerate() {
+                    if let Some(&v) = row.get(4 * q + i) {
+                        *b = v.cast_unsigned();
+                        sum += i32::from(v);
                     }
                 }
                 *tap = _mm512_set1_epi32(i32::from_le_bytes(quad));
@@ -519,6 +572,15 @@ unsafe fn build<const SH: usize, const SW: usize, const DH: usize, const KH: usi
     quads: &mut [i32],
 ) {
     let phase = lay.rows * lay.wu;
+    // Column quads: kernel row `kh`'s bytes at columns `+0..+4`.
+    for j in 0..lay.cols {
+        let kh = 4 * lay.groups + j;
+        let row = (kh * DH % SH * SW) * phase + kh * DH / SH * lay.wu;
+        let from = [row, row + 1, row + 2, row + 3];
+        let dst = (lay.groups * SW + j) * lay.quads;
+        // SAFETY: the caller guarantees AVX-512F.
+        unsafe { run(plane, r0 * lay.wu, &from, &mut quads[dst..], rows * lay.wu) };
+    }
     for g in 0..lay.groups {
         for b in 0..SW {
             let mut from = [0usize; 4];
@@ -595,26 +657,52 @@ unsafe fn chunk<
     // The furthest read: the last plane's `n + 16·V` vectors on from the
     // largest column offset, inside its slack (`Layout::quads`) while `n`
     // starts a chunk of the band.
-    let planes = CG * lay.groups * SW;
+    let planes = CG * lay.planes;
     let reach = (planes - 1) * lay.quads + n + 16 * V + (KW - 1) * DW / SW;
     assert!(reach <= quads.len(), "a tap past the quads");
     let mut acc = [_mm512_setzero_si512(); V];
     for (c, taps) in taps.iter().enumerate() {
+        let first = c * lay.planes;
         for (g, taps) in taps.iter().enumerate().take(lay.groups) {
             for (kw, &w) in taps.iter().enumerate() {
-                let plane = (c * lay.groups + g) * SW + kw * DW % SW;
-                let at = plane * lay.quads + n + kw * DW / SW;
-                for (s, acc) in acc.iter_mut().enumerate() {
-                    // SAFETY: AVX-512 F and VNNI are enabled. The load reads
-                    // `i32`s `at + 16·s + 0..16`, below `reach <=
-                    // quads.len()` (asserted above).
-                    unsafe {
-                        let x = _mm512_loadu_si512(quads.as_ptr().add(at + 16 * s).cast());
-                        *acc = _mm512_dpbusd_epi32(*acc, x, w);
-                    }
-                }
+                let plane = first + g * SW + kw * DW % SW;
+                // SAFETY: AVX-512 F and VNNI are enabled; `plane < planes`
+                // and `kw·DW / SW <= (KW − 1)·DW / SW`, so the reads end
+                // by `reach <= quads.len()` (asserted above).
+                unsafe { dot(quads, plane * lay.quads + n + kw * DW / SW, w, &mut acc) };
+            }
+        }
+        // Column quads (stride and dilation 1): quad `q` at `n + 4q`.
+        for (j, taps) in taps.iter().skip(lay.groups).enumerate().take(lay.cols) {
+            for (q, &w) in taps.iter().enumerate().take(KW.div_ceil(4)) {
+                let plane = first + lay.groups * SW + j;
+                // SAFETY: as above, with `4q <= 4·(⌈KW / 4⌉ − 1) <= KW −
+                // 1` (and `DW = SW = 1` where there are column quads).
+                unsafe { dot(quads, plane * lay.quads + n + 4 * q, w, &mut acc) };
             }
         }
     }
     acc
+}
+
+/// `acc[s] += vpdpbusd(quads[at + 16·s..][..16], w)` for each vector `s`.
+///
+/// # Safety
+///
+/// The CPU must have AVX-512 F and VNNI, and `at + 16·V <= quads.len()`
+/// (the callers' reach: `at` is at most the last plane's `n` plus its
+/// largest column offset, `(KW − 1)·DW / SW`, or for column quads `4·(⌈KW
+/// / 4⌉ − 1) <= KW − 1`).
+#[target_feature(enable = "avx2,avx512f,avx512vnni")]
+#[inline]
+unsafe fn dot<const V: usize>(quads: &[i32], at: usize, w: __m512i, acc: &mut [__m512i; V]) {
+    debug_assert!(at + 16 * V <= quads.len());
+    for (s, acc) in acc.iter_mut().enumerate() {
+        // SAFETY: AVX-512 F and VNNI are enabled; the load reads `i32`s `at
+        // + 16·s + 0..16`, inside `quads` (the caller's guarantee).
+        unsafe {
+            let x = _mm512_loadu_si512(quads.as_ptr().add(at + 16 * s).cast());
+            *acc = _mm512_dpbusd_epi32(*acc, x, w);
+        }
+    }
 }
