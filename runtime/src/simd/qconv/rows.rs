@@ -389,8 +389,7 @@ impl Band {
 /// # Safety
 ///
 /// The CPU must have AVX-512 F and VNNI; `end + 16·V <= wide.len()`.
-#[target_feature(enable = "avx2,avx512f,avx512vnni")]
-#[inline]
+#[inline(always)] // Into `conv2d`: a call passes the taps in memory.
 #[allow(clippy::type_complexity)] // The weights' shape, in registers.
 unsafe fn sweep<
     const SW: usize,
@@ -639,8 +638,7 @@ unsafe fn run(plane: &[u8], src: usize, from: &[usize; 4], dst: &mut [i32], len:
 /// # Safety
 ///
 /// The CPU must have AVX-512 F and VNNI.
-#[target_feature(enable = "avx2,avx512f,avx512vnni")]
-#[inline]
+#[inline(always)] // Into `conv2d`: a call passes the taps in memory.
 unsafe fn chunk<
     const SW: usize,
     const DW: usize,
@@ -666,9 +664,9 @@ unsafe fn chunk<
         for (g, taps) in taps.iter().enumerate().take(lay.groups) {
             for (kw, &w) in taps.iter().enumerate() {
                 let plane = first + g * SW + kw * DW % SW;
-                // SAFETY: AVX-512 F and VNNI are enabled; `plane < planes`
-                // and `kw·DW / SW <= (KW − 1)·DW / SW`, so the reads end
-                // by `reach <= quads.len()` (asserted above).
+                // SAFETY: the caller guarantees AVX-512 F and VNNI;
+                // `plane < planes` and `kw·DW / SW <= (KW − 1)·DW / SW`, so
+                // the reads end by `reach <= quads.len()` (asserted above).
                 unsafe { dot(quads, plane * lay.quads + n + kw * DW / SW, w, &mut acc) };
             }
         }
@@ -693,13 +691,12 @@ unsafe fn chunk<
 /// (the callers' reach: `at` is at most the last plane's `n` plus its
 /// largest column offset, `(KW − 1)·DW / SW`, or for column quads `4·(⌈KW
 /// / 4⌉ − 1) <= KW − 1`).
-#[target_feature(enable = "avx2,avx512f,avx512vnni")]
-#[inline]
+#[inline(always)] // Into `conv2d`: a call passes the taps in memory.
 unsafe fn dot<const V: usize>(quads: &[i32], at: usize, w: __m512i, acc: &mut [__m512i; V]) {
     debug_assert!(at + 16 * V <= quads.len());
     for (s, acc) in acc.iter_mut().enumerate() {
-        // SAFETY: AVX-512 F and VNNI are enabled; the load reads `i32`s `at
-        // + 16·s + 0..16`, inside `quads` (the caller's guarantee).
+        // SAFETY: the caller guarantees AVX-512 F and VNNI and that `i32`s
+        // `at + 16·s + 0..16`, which the load reads, are inside `quads`.
         unsafe {
             let x = _mm512_loadu_si512(quads.as_ptr().add(at + 16 * s).cast());
             *acc = _mm512_dpbusd_epi32(*acc, x, w);
