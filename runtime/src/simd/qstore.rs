@@ -166,6 +166,13 @@ mod tests {
     use crate::quant::{Clamp, Requant, Rescale, Rounding};
     use crate::reference::test_util::Rng;
 
+    /// Whether this CPU runs `store`.
+    fn features() -> bool {
+        std::is_x86_feature_detected!("avx512f")
+            && std::is_x86_feature_detected!("avx512bw")
+            && std::is_x86_feature_detected!("avx512vl")
+    }
+
     /// `store` against the scalar store on `O` channels, from `first`.
     fn check<const O: usize>(r: &Rescale<'_, O>, first: usize, acc: &[i32]) {
         let mut got = [0i8; O];
@@ -187,10 +194,7 @@ mod tests {
 
     #[test]
     fn both_roundings_equal_the_scalar_store_avx512() {
-        if !(std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vl"))
-        {
+        if !features() {
             return;
         }
         let mut rng = Rng::new(11);
@@ -250,10 +254,7 @@ mod tests {
     /// `x / 2` before the right shift).
     #[test]
     fn ties_round_as_the_scalar_store_avx512() {
-        if !(std::is_x86_feature_detected!("avx512f")
-            && std::is_x86_feature_detected!("avx512bw")
-            && std::is_x86_feature_detected!("avx512vl"))
-        {
+        if !features() {
             return;
         }
         for shift in -31..=0 {

@@ -40,14 +40,15 @@
 //!    vector of 3×3 outputs. The `WU − OW` indices past each row's end
 //!    are computed and dropped (2 of 7 on DS-CNN's rows, 1 of 25 on
 //!    MobileNetV1's stride-2 48×48 layer);
-//!    *Column quads*: at column stride and dilation 1, the kernel rows past the last full
-//!    group of four, when `(KH mod 4)·⌈KW / 4⌉ < KW`, take *column* quads
-//!    instead: each row's bytes at columns `+0..+4` (the same pass of 2,
-//!    offsets one byte apart), kernel columns `4q..4q + 4` at `n + 4q`.
-//!    LeNet-5's conv1 (5×5) did its fifth row as a group of four rows
-//!    with three of them zeros, 5 `vpdpbusd` per vector; now 2, 7 in all
-//!    instead of 10 (`taskset -c 0 cargo bench -p constnet-runtime --bench
-//!    int8 -- lenet/conv1`, 2 interleaved runs: 2.50 → 2.14 µs);
+//!    *Column quads*: at column stride and dilation 1, the kernel rows
+//!    past the last full group of four, when `(KH mod 4)·⌈KW / 4⌉ <
+//!    KW`, take *column* quads instead: each row's bytes at columns
+//!    `+0..+4` (the same pass of 2, offsets one byte apart), kernel
+//!    columns `4q..4q + 4` at `n + 4q`. LeNet-5's conv1 (5×5) did its
+//!    fifth row as a group of four rows with three of them zeros, 5
+//!    `vpdpbusd` per vector; now 2, 7 in all instead of 10 (`taskset -c
+//!    0 cargo bench -p constnet-runtime --bench int8 -- lenet/conv1`, 2
+//!    interleaved runs: 2.50 → 2.14 µs);
 //! 4. for each of the group's output channels, 3 over every input channel
 //!    of the group with that channel's weights;
 //!    the sums, less `(zp + 128)·Σw` (folded into the bias), go through
@@ -672,8 +673,8 @@ unsafe fn chunk<
         }
         // Column quads (stride and dilation 1): quad `q` at `n + 4q`.
         for (j, taps) in taps.iter().skip(lay.groups).enumerate().take(lay.cols) {
+            let plane = first + lay.groups * SW + j;
             for (q, &w) in taps.iter().enumerate().take(KW.div_ceil(4)) {
-                let plane = first + lay.groups * SW + j;
                 // SAFETY: as above, with `4q <= 4·(⌈KW / 4⌉ − 1) <= KW −
                 // 1` (and `DW = SW = 1` where there are column quads).
                 unsafe { dot(quads, plane * lay.quads + n + 4 * q, w, &mut acc) };
