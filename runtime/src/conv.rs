@@ -644,11 +644,7 @@ fn conv2d_with<
                 rowwise::profitable(isa == Isa::Avx2, OW, blocked),
                 true,
             );
-        if isa == Isa::Avx512
-            && use_rowwise
-            && const { rowwise::avx512::fits(SW, (H, W), (PL, KW, OW)) }
-            && simd::has_avx512()
-        {
+        if isa == Isa::Avx512 && use_rowwise && simd::has_avx512() {
             // SAFETY: the guard just checked that the CPU has AVX-512F, the
             // one feature this body is compiled with.
             unsafe {
@@ -2509,32 +2505,19 @@ mod tests {
                         simd::conv::rowwise::applies(($c, $c, 1, $c), ($sw, $dw), $kw),
                         "seed {}: not a geometry of the row-wise body", $seed
                     );
-                    // With AVX-512F, every stride-2 case runs the stride-2
-                    // path, not another body.
-                    assert!(
-                        simd::conv::rowwise::avx512::fits(
-                            $sw,
-                            ($h, $w),
-                            ($pl, $kw, ($w + $pl + $pr - $kw) / $sw + 1)
-                        ),
-                        "seed {}: not a geometry of the AVX-512F stride-2 path", $seed
-                    );
                     asym_case!(@body Body::Rowwise; Zeros, PaddingMode::Zeros, $seed, bias = $bias;
                         C=$c H=$h W=$w O=$c G=$c K=($kh, $kw) S=($sh, $sw) P=($pt, $pb, $pl, $pr) D=($dh, $dw));
                 }};
             }
-            // Miri runs these four: two at stride 1, and two of the
-            // AVX-512F stride-2 path's margins (its loads past a row's
-            // values, into the zeros and the next rows).
+            // Miri runs these four: two at stride 1, and two at stride 2
+            // whose masked loads start left of a row and end past it.
             rw!(901, bias = true; C=3 H=5 W=18 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
             // Rows narrower than a vector: the AVX2 body stores them whole
             // but for the last rows of each plane.
             rw!(915, bias = true; C=2 H=6 W=5 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
-            // Stride 2 on rows narrower than a vector of their own input
-            // (the lanes past the output read the following rows and the
-            // tail of the deinterleaved plane), and with the most padding
-            // the AVX-512F stride-2 path takes (8 columns each side; 17
-            // output columns, a vector and one).
+            // Stride 2 on rows narrower than a vector of their own input,
+            // and with 8 columns of padding each side (17 output columns,
+            // a vector and one).
             rw!(917, bias = true; C=3 H=5 W=3 K=(3, 3) S=(2, 2) P=(1, 1, 1, 1) D=(1, 1));
             rw!(919, bias = true; C=2 H=6 W=21 K=(1, 5) S=(1, 2) P=(0, 0, 8, 8) D=(1, 1));
             #[cfg(not(miri))]
@@ -2547,6 +2530,13 @@ mod tests {
                 rw!(907, bias = true; C=2 H=11 W=30 K=(3, 7) S=(2, 2) P=(1, 2, 3, 3) D=(2, 1));
                 rw!(908, bias = true; C=5 H=9 W=33 K=(3, 3) S=(1, 2) P=(1, 1, 1, 1) D=(1, 1));
                 rw!(909, bias = false; C=2 H=20 W=40 K=(3, 3) S=(3, 2) P=(0, 0, 0, 0) D=(1, 1));
+                // Stride 2: an output row's first kernel row the previous
+                // one's last with dilated rows (2 = (2 − 1)·2), split once
+                // for both; a plane wider than 112 columns with 20 columns
+                // of padding on the left (past what the deinterleaving path
+                // this one replaced took).
+                rw!(921, bias = true; C=2 H=9 W=40 K=(2, 3) S=(2, 2) P=(0, 1, 0, 1) D=(2, 1));
+                rw!(922, bias = true; C=2 H=5 W=131 K=(3, 3) S=(2, 2) P=(1, 1, 20, 1) D=(1, 1));
                 rw!(910, bias = true; C=16 H=1 W=1 K=(3, 3) S=(1, 1) P=(1, 1, 1, 1) D=(1, 1));
                 rw!(911, bias = true; C=2 H=6 W=20 K=(1, 7) S=(1, 1) P=(0, 0, 3, 3) D=(1, 1));
                 rw!(912, bias = true; C=4 H=7 W=17 K=(3, 3) S=(1, 1) P=(0, 2, 2, 0) D=(1, 1));

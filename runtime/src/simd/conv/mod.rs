@@ -805,28 +805,6 @@ mod tests {
     /// packed one: with AVX-512F at stride 1, those over whole vectors of
     /// pixels or nearly (DS-CNN's 125 = 8·16 − 3), not over a 6×6 plane (36
     /// of 48 lanes) or 14 pixels; with AVX2 only whole vectors, at any stride.
-    /// Which stride-2 depthwise layers the AVX-512F row-wise body's
-    /// deinterleaving path takes (`rowwise::avx512::fits`): every zoo layer
-    /// it is chosen for, not padding or planes past what its buffer and
-    /// margins hold.
-    #[test]
-    fn rowwise_stride2_fits() {
-        use super::rowwise::avx512::fits;
-        // MobileNetV1's 16-channel 48×48 and 32-channel 24×24 layers.
-        assert!(fits(2, (48, 48), (0, 3, 24)));
-        assert!(fits(2, (24, 24), (0, 3, 12)));
-        // PyTorch's padding 1 on a 112×112 plane (MobileNetV2 at 224).
-        assert!(fits(2, (112, 112), (1, 3, 56)));
-        // Stride 1 is not this path's business.
-        assert!(fits(1, (1000, 1000), (100, 7, 1000)));
-        // Too much padding on the left, on the right, too large a plane.
-        assert!(!fits(2, (24, 24), (17, 3, 20)));
-        assert!(fits(2, (6, 21), (8, 5, 17)));
-        assert!(!fits(2, (6, 21), (8, 5, 18)));
-        assert!(!fits(2, (200, 200), (1, 3, 100)));
-        assert!(!fits(2, (usize::MAX, usize::MAX), (1, 3, usize::MAX)));
-    }
-
     #[test]
     fn one_by_one_bodies() {
         let one = |avx2, s, plane| profitable(avx2, (1, 1), (s, s), false, plane);

@@ -1,8 +1,7 @@
 //! The row-wise depthwise body (AVX-512F, and AVX2 + FMA in [`avx2`]): a
 //! depthwise convolution at horizontal stride 1 or 2 computed a vector of
 //! 16 (8) output columns of one row at a time, straight from the input
-//! planes (at stride 2 with AVX-512F, from each plane deinterleaved once):
-//! nothing is packed or transposed.
+//! planes: nothing is packed, transposed or copied.
 //!
 //! # Why
 //!
@@ -29,15 +28,14 @@
 //! - at stride 1, one unaligned load from column `ow0 + kw − PL`;
 //! - at stride 2 with AVX2, two loads of 16 from column `2·ow0 + kw − PL`
 //!   and a shuffle that keeps the even elements of the 32;
-//! - at stride 2 with AVX-512F, one plain load from the channel's plane
-//!   deinterleaved once per call (each row's even columns, then its odd
-//!   ones, with zero margins: `avx512::conv2d_s2`): input column `2·ow + kw
-//!   − PL` is element `ow + ⌊(kw − PL) / 2⌋` of the even or the odd part,
-//!   so consecutive output columns read consecutive elements.
+//! - at stride 2 with AVX-512F, two loads of 16 from column `2·ow0 +
+//!   2·⌊(kw − PL) / 2⌋` and a `vpermt2ps` keeping the even or the odd
+//!   elements of the 32, once per input row of a band and kernel column
+//!   (kernel columns with the same loads share them), the row shared by
+//!   the two output rows that read it at 3×3 (`avx512::conv2d_s2`).
 //!
 //! Lanes whose input column is in the padding are masked off (they read
-//! zero), or read the deinterleaved plane's zero margins; an input row in
-//! the padding is a vector of zeros. The
+//! zero); an input row in the padding is a vector of zeros. The
 //! accumulators go through the epilogue ([`Post`](crate::conv::Post): norm, residual,
 //! activation, the other bodies' operations) and a masked store into the
 //! output row.
@@ -51,15 +49,11 @@
 //! [`applies`]: depthwise (`groups = in = out channels`), horizontal stride
 //! 1 or 2 without horizontal dilation, at most [`MAX_KW`] kernel columns;
 //! [`profitable`] with AVX-512F on rows of at least 12 output columns,
-//! with AVX2 where the channel-blocked body does not apply. At stride 2,
-//! the AVX-512F body also needs the deinterleaved plane to fit its stack
-//! buffer and margins ([`avx512::fits`]: planes up to 112×112, up to 16
-//! padding columns on the left and 8 on the right); other layers go to the
-//! other bodies.
+//! with AVX2 where the channel-blocked body does not apply.
 
 /// Output rows computed together at horizontal stride 1: independent
 /// accumulators for the FMA latency. (At stride 2 the AVX-512F body
-/// computes 4 too, `avx512::conv2d_s2`; the AVX2 body 2.)
+/// computes 4 or 2, `avx512::conv2d_s2`; the AVX2 body 2.)
 pub(crate) const ROWS: usize = 4;
 
 /// Whether this body computes the zero-padded convolution: see the
@@ -115,11 +109,12 @@ pub(crate) mod avx512 {
     use crate::act::PostAct;
     use crate::conv::Post;
     use crate::simd::act::post_act512;
-    use crate::simd::conv::packed::avx512::{first_pair_masks, split_row, PAIR_STEPS};
+    use crate::simd::conv::packed::avx512::permute2;
     use crate::simd::conv::{coefficients, lane_mask};
     use core::arch::x86_64::{
-        __m512, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_storeu_ps,
-        _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_set1_ps, _mm512_setzero_ps,
+        __m512, _mm512_add_epi32, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps,
+        _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_set1_epi32, _mm512_set1_ps,
+        _mm512_setr_epi32, _mm512_setzero_ps,
     };
 
     const LANES: usize = 16;
@@ -153,24 +148,12 @@ pub(crate) mod avx512 {
         debug_assert!(super::applies((C, C, CG, O), (SW, 1), KW));
         let norms: Option<[(f32, f32); O]> = post.norm.map(|n| coefficients::<O, O>(&n, 0));
         if SW == 2 {
-            let taps = (weight, bias, norms.as_ref());
-            if const { 2 * size_of::<Split<W, H>>() <= DOUBLE } {
-                conv2d_s2::<2, SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
-                    input,
-                    taps,
-                    post,
-                    &mut [Split::ZERO; 2],
-                    output,
-                );
-            } else {
-                conv2d_s2::<1, SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
-                    input,
-                    taps,
-                    post,
-                    &mut [Split::ZERO; 1],
-                    output,
-                );
-            }
+            conv2d_s2::<SH, PT, PL, DH, C, H, W, O, CG, KH, KW, OH, OW>(
+                input,
+                (weight, bias, norms.as_ref()),
+                post,
+                output,
+            );
             return;
         }
         // Channel by channel, so that each input plane is read from the
@@ -325,125 +308,36 @@ pub(crate) mod avx512 {
         acc
     }
 
-    /// The zero floats before each part of a [`Split`] row: for the
-    /// padding columns, and for the vector lanes past a row's last output
-    /// column, which are computed and not stored (see [`fits`]).
-    const MARGIN: usize = 16;
-
-    /// The largest [`Split`] (in floats) the stride-2 path takes: it is on
-    /// the stack (128 KiB at this size).
-    pub(crate) const MAX_SPLIT: usize = 32768;
-
-    /// Whether the stride-2 path takes a layer with input planes of `h × w`,
-    /// `pl` columns of padding on the left, `kw` kernel columns and output
-    /// rows of `ow` columns: a [`Split`] of at most [`MAX_SPLIT`] floats,
-    /// and every load inside it with each lane that is stored reading a
-    /// value or a zero of the padding.
+    /// The stride-2 path: channel by channel, for each vector of up to 16
+    /// output columns and each band of output rows (4, or 2 where a row
+    /// takes two vectors or more), each input row an output row reads is
+    /// loaded and split into the columns each kernel column reads
+    /// ([`Pairs`]), then multiplied into that row's accumulator; at 3×3 an
+    /// output row's first input row is the previous one's last, split once
+    /// for both ([`band_s2`]).
     ///
-    /// A load reads 16 elements of a part from element `ow0 + ⌊(kw −
-    /// pl) / 2⌋`: at least `−MARGIN / 2` with `pl ≤ MARGIN`, into the
-    /// part's lead (or, for the odd part, the row's gap): zeros. The last one ends at most `ow + 14 +
-    /// ⌊(kw − 1 − pl) / 2⌋` elements past the part's start: it must be
-    /// inside the part's `w` floats and the `2·MARGIN` after them (the gap
-    /// and the odd part, the next row, or `Split::tail`). A stored lane
-    /// reads input column `2·(ow − 1) + kw − 1 − pl` at most: at most
-    /// `MARGIN / 2` columns of right padding, zeros of the part or of the
-    /// `MARGIN` after it.
-    #[allow(clippy::cast_possible_wrap)] // Sizes far below `isize::MAX`.
-    pub(crate) const fn fits(
-        sw: usize,
-        (h, w): (usize, usize),
-        (pl, kw, ow): (usize, usize, usize),
-    ) -> bool {
-        if sw != 2 {
-            return true;
-        }
-        if pl > MARGIN || ow == 0 || kw == 0 || w > MAX_SPLIT || ow > MAX_SPLIT || kw > MAX_KW {
-            return false;
-        }
-        let (w_, pl_, kw_, ow_) = (w as isize, pl as isize, kw as isize, ow as isize);
-        let last = ow_ + 14 + (kw_ - 1 - pl_).div_euclid(2);
-        let right = 2 * (ow_ - 1) + kw_ - pl_ - w_;
-        let size = h.saturating_mul(w.saturating_mul(2).saturating_add(2 * MARGIN));
-        last < w_ + 2 * MARGIN as isize
-            && right <= (MARGIN / 2) as isize
-            && size <= MAX_SPLIT - 2 * MARGIN
-    }
-
-    /// One input row deinterleaved: its even columns, then its odd ones,
-    /// each part `W` floats long (of which `⌈W / 2⌉` and `⌊W / 2⌋` are
-    /// the row's) and led by [`MARGIN`] zeros.
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct SplitRow<const W: usize> {
-        lead: [f32; MARGIN],
-        evens: [f32; W],
-        gap: [f32; MARGIN],
-        odds: [f32; W],
-    }
-
-    /// A channel's input plane deinterleaved, row by row, and `2·MARGIN`
-    /// zeros after the last row for the lanes past its last output column.
-    /// Every load a tap makes is inside, and every one whose lane is stored
-    /// reads either an input value or a zero of the padding: plain loads,
-    /// no masks.
-    #[repr(C)]
-    #[derive(Clone, Copy)]
-    struct Split<const W: usize, const H: usize> {
-        rows: [SplitRow<W>; H],
-        tail: [f32; 2 * MARGIN],
-    }
-
-    impl<const W: usize, const H: usize> Split<W, H> {
-        /// The floats of each part [`fill`] writes: the row's `⌈W / 2⌉`
-        /// values and zeros up to a whole vector, within the part's `W`.
-        /// Whole vectors, not `⌈W / 2⌉`: with partly masked stores the
-        /// 24×24 layer took 1.65–1.77 µs against 1.39–1.45.
-        const PITCH: usize = {
-            let p = W.div_ceil(2).next_multiple_of(16);
-            if p < W {
-                p
-            } else {
-                W
-            }
-        };
-
-        /// All zeros: every margin, and the parts before they are filled.
-        const ZERO: Self = Split {
-            rows: [SplitRow {
-                lead: [0.0; MARGIN],
-                evens: [0.0; W],
-                gap: [0.0; MARGIN],
-                odds: [0.0; W],
-            }; H],
-            tail: [0.0; 2 * MARGIN],
-        };
-    }
-
-    /// Output rows computed together by the stride-2 path.
-    const ROWS_S2: usize = 4;
-
-    /// The most bytes of deinterleaved planes the stride-2 path keeps two
-    /// of ([`conv2d_s2`]): beyond, two planes and the input streaming
-    /// through crowd the 48 KiB L1 data cache.
-    const DOUBLE: usize = 16 * 1024;
-
-    /// The stride-2 path: each channel's input plane is deinterleaved once
-    /// into a [`Split`], so that every tap of every vector of output
-    /// columns is one plain load, as at stride 1 but without masks.
-    /// Reading the input in place instead took two masked loads and a
-    /// `vpermt2ps` per tap and output row: three permutes per input row and
-    /// vector of outputs, for each output row reading it.
-    ///
-    /// With `N = 2` planes, channel `o + 1`'s is deinterleaved before
-    /// channel `o` is computed, so that its loads (from L2: the whole input
-    /// does not fit L1) overlap the arithmetic; with one, each channel's
-    /// just before it is computed.
+    /// It replaces a path that deinterleaved each channel's plane into a
+    /// stack buffer first (each row's even columns, then its odd ones, with
+    /// zero margins; every tap then one plain load): on this AMD EPYC
+    /// (Zen 4, 32 KiB L1) that copy was more than half of the 16-channel
+    /// 48×48 layer's time (a 24 KiB buffer a plane beside the input
+    /// streaming from L2), and the taps read 9 vectors from the buffer per
+    /// output vector. Here an input row costs its loads and a `vpermt2ps`
+    /// per kernel column, and nothing is stored but the outputs; there is
+    /// no buffer (the old one took up to 128 KiB of stack), so no limit on
+    /// the plane's size or padding. `taskset -c 0 cargo bench -p
+    /// constnet-runtime --bench kernels -- 'layers/mbv1/dw3x3s2 (16|32)'`,
+    /// 3 interleaved runs, µs: 16 channels 48×48 6.5–7.8 → 4.7–5.6, 32
+    /// channels 24×24 2.4–2.8 → 1.8–2.3. Four rows a band on the 48×48
+    /// layer (two vectors a row, 16 + 8) took 5.2–5.9 µs (LLVM loads all
+    /// nine input rows first and spills); two on the 24×24 one (one vector
+    /// a row) 1.95–2.0 against 1.8. Computing a row's two vectors together
+    /// (twice the independent chains) was no faster on the 48×48 layer
+    /// (4.65–4.74 µs against 4.63–5.10).
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)] // Const parameters, not arguments.
     fn conv2d_s2<
-        const N: usize,
         const SH: usize,
         const PT: usize,
         const PL: usize,
@@ -465,92 +359,35 @@ pub(crate) mod avx512 {
             Option<&[(f32, f32); O]>,
         ),
         post: &Post<'_, O, OH, OW>,
-        splits: &mut [Split<W, H>; N],
         output: &mut [[[f32; OW]; OH]; O],
     ) {
-        assert!(
-            fits(2, (H, W), (PL, KW, OW)),
-            "rowwise::conv2d_s2: a geometry the stride-2 path does not take"
-        );
-        let pre = first_pair_masks::<0, W>(Split::<W, H>::PITCH);
-        if N == 2 {
-            fill(&input[0], &mut splits[0], &pre);
-        }
         for o in 0..O {
-            let (head, tail) = splits.split_at_mut(1);
-            let (split, next) = match (N, o % 2) {
-                (1, _) => (&mut head[0], None),
-                (_, 0) => (&mut head[0], tail.first_mut()),
-                _ => (&mut tail[0], Some(&mut head[0])),
-            };
-            match next {
-                Some(next) if o + 1 < O => fill(&input[o + 1], next, &pre),
-                Some(_) => {}
-                None => fill(&input[o], split, &pre),
-            }
-            let split = &*split;
             let ch = Channel {
                 input: input[o].as_flattened(),
                 weight: weight[o][0].as_flattened(),
                 bias: bias.map_or(0.0, |b| b[o]),
                 norm: norms.map(|n| n[o]),
             };
-            let mut r0 = 0;
-            while r0 + ROWS_S2 <= OH {
-                band_s2::<ROWS_S2, SH, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
-                    &ch,
-                    split,
-                    post,
-                    (o, r0),
-                    &mut output[o],
-                );
-                r0 += ROWS_S2;
-            }
-            while r0 < OH {
-                band_s2::<1, SH, PT, PL, DH, H, W, KH, KW, O, OH, OW>(
-                    &ch,
-                    split,
-                    post,
-                    (o, r0),
-                    &mut output[o],
-                );
-                r0 += 1;
+            let mut ow0 = 0;
+            while ow0 < OW {
+                let n = LANES.min(OW - ow0);
+                let at = (o, ow0, n);
+                if OW > LANES {
+                    columns_s2::<2, SH, PT, PL, DH, H, W, KH, KW, O, OH, OW>(&ch, post, at, output);
+                } else {
+                    columns_s2::<4, SH, PT, PL, DH, H, W, KH, KW, O, OH, OW>(&ch, post, at, output);
+                }
+                ow0 += n;
             }
         }
     }
 
-    /// Deinterleaves `plane` into `split` with the packed body's
-    /// [`split_row`] (`pre` its masks): each row's `⌈W / 2⌉` even and odd
-    /// columns (the odd part's last one a zero if `W` is even) and zeros
-    /// up to [`Split::PITCH`], the rest of each part left as it is, zero.
-    /// A function with the target feature, not a closure: a closure was
-    /// not inlined, and the 24×24 layer took 2.32–2.37 µs against
-    /// 1.42–1.49.
+    /// Output columns `ow0..ow0 + n` of channel `o` at stride 2, every
+    /// row: `R` rows at a time, then one, through the epilogue and stored.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn fill<const W: usize, const H: usize>(
-        plane: &[[f32; W]; H],
-        split: &mut Split<W, H>,
-        pre: &[(u16, u16, u16); PAIR_STEPS],
-    ) {
-        for (row, out) in plane.iter().zip(&mut split.rows) {
-            // `PITCH ≤ W` floats: inside `evens` and `odds`.
-            let (even, odd) = (out.evens.as_mut_ptr(), out.odds.as_mut_ptr());
-            split_row::<0, W>(even, odd, Split::<W, H>::PITCH, row, pre);
-        }
-    }
-
-    /// Output rows `r0..r0 + R` of channel `o` at stride 2, from its
-    /// deinterleaved input plane: every vector of columns computed,
-    /// through the epilogue and stored.
-    #[target_feature(enable = "avx512f")]
-    #[inline]
-    #[allow(
-        clippy::too_many_arguments,
-        clippy::cast_possible_wrap,
-        clippy::cast_sign_loss
-    )] // Const parameters; sizes far below `isize::MAX`.
-    fn band_s2<
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    fn columns_s2<
         const R: usize,
         const SH: usize,
         const PT: usize,
@@ -565,58 +402,164 @@ pub(crate) mod avx512 {
         const OW: usize,
     >(
         ch: &Channel<'_>,
-        split: &Split<W, H>,
         post: &Post<'_, O, OH, OW>,
-        (o, r0): (usize, usize),
-        plane: &mut [[f32; OW]; OH],
+        (o, ow0, n): (usize, usize, usize),
+        output: &mut [[[f32; OW]; OH]; O],
     ) {
-        // Output column `ow` reads input column `2·ow + kw − PL`: element
-        // `ow + ⌊(kw − PL) / 2⌋` of the even part if `kw − PL` is even, of
-        // the odd part if odd; `at[kw]` is that element's offset in a
-        // `SplitRow` for `ow = 0`.
-        let mut at = [0usize; MAX_KW];
-        for (kw, at) in at.iter_mut().enumerate().take(KW) {
-            let q = kw as isize - PL as isize;
-            let part = if q.rem_euclid(2) == 0 {
-                MARGIN
-            } else {
-                2 * MARGIN + W
+        let pairs = Pairs::new::<PL, W, KW>(ow0, n);
+        let mut r0 = 0;
+        while r0 + R <= OH {
+            let mut acc = band_s2::<R, SH, PT, DH, H, W, KH, KW>(ch, &pairs, r0);
+            finish(ch, post, o, (r0, ow0, n), &mut acc, &mut output[o]);
+            r0 += R;
+        }
+        while r0 < OH {
+            let mut acc = band_s2::<1, SH, PT, DH, H, W, KH, KW>(ch, &pairs, r0);
+            finish(ch, post, o, (r0, ow0, n), &mut acc, &mut output[o]);
+            r0 += 1;
+        }
+    }
+
+    /// Where each kernel column's inputs are, for one vector of output
+    /// columns `ow0..ow0 + n` at stride 2: output column `ow0 + l` of kernel
+    /// column `kw` reads input column `2·(ow0 + l) + q` (`q = kw − PL`),
+    /// element `2·l + (q mod 2)` of the 32 input columns from `2·ow0 + 2·⌊q
+    /// / 2⌋`: two loads of 16 and one `vpermt2ps` keeping the even or the
+    /// odd elements. Kernel columns with the same `⌊q / 2⌋` share the
+    /// loads.
+    struct Pairs {
+        /// Each kernel column's first loaded column, relative to the row.
+        start: [isize; MAX_KW],
+        /// Each kernel column's masks of its two loads: the elements that
+        /// are input columns (`0..W`, the others read as zeros, the
+        /// padding) and that the `n` lanes use (the same for columns with
+        /// the same start).
+        masks: [(u16, u16); MAX_KW],
+        /// Each kernel column's permutation: `2·l + (q mod 2)` in lane `l`.
+        odd: [bool; MAX_KW],
+    }
+
+    impl Pairs {
+        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
+        fn new<const PL: usize, const W: usize, const KW: usize>(ow0: usize, n: usize) -> Self {
+            let mut p = Pairs {
+                start: [0; MAX_KW],
+                masks: [(0, 0); MAX_KW],
+                odd: [false; MAX_KW],
             };
-            *at = (part as isize + q.div_euclid(2)) as usize;
-        }
-        let base: *const f32 = (&raw const *split).cast();
-        let stride = size_of::<SplitRow<W>>() / size_of::<f32>();
-        let mut ow0 = 0;
-        while ow0 < OW {
-            let n = LANES.min(OW - ow0);
-            let mut acc = [_mm512_set1_ps(ch.bias); R];
-            for kh in 0..KH {
-                for (r, a) in acc.iter_mut().enumerate() {
-                    let ih = ((r0 + r) * SH + kh * DH)
-                        .checked_sub(PT)
-                        .filter(|&ih| ih < H);
-                    for (kw, &at) in at.iter().enumerate().take(KW) {
-                        let w = _mm512_set1_ps(ch.weight[kh * KW + kw]);
-                        // A padding row is zeros, multiplied as the other
-                        // bodies do (so an infinite weight gives NaN there
-                        // too).
-                        let v = match ih {
-                            // SAFETY: AVX-512F is enabled on this function.
-                            // The 16 elements are inside `split` (`fits`,
-                            // asserted by the caller), from whose whole
-                            // extent `base` was formed.
-                            Some(ih) => unsafe {
-                                _mm512_loadu_ps(base.add(ih * stride + at + ow0))
-                            },
-                            None => _mm512_setzero_ps(),
-                        };
-                        *a = _mm512_fmadd_ps(w, v, *a);
-                    }
-                }
+            for kw in 0..KW {
+                let q = kw as isize - PL as isize;
+                let s = 2 * ow0 as isize + 2 * q.div_euclid(2);
+                // Lane `l < n` uses element `2·l` or `2·l + 1` of the 32:
+                // both loaded, so that columns sharing loads share masks.
+                let used = 2 * n;
+                let mask = |s: isize, first: usize| {
+                    let lo = (-s).clamp(0, 16) as usize;
+                    let hi = (W as isize - s).clamp(0, 16) as usize;
+                    lane_mask(lo, hi.min(used.saturating_sub(first)))
+                };
+                p.start[kw] = s;
+                p.masks[kw] = (mask(s, 0), mask(s + 16, 16));
+                p.odd[kw] = q.rem_euclid(2) == 1;
             }
-            finish(ch, post, o, (r0, ow0, n), &mut acc, plane);
-            ow0 += n;
+            p
         }
+    }
+
+    /// The `R` accumulators of output rows `r0..r0 + R` of one channel at
+    /// stride 2 (the vector of columns `pairs` describes), without the
+    /// epilogue, the terms of each in `kh`, then `kw` order (the other
+    /// bodies' sum order, so the same bits). Where an output row's first
+    /// kernel row is the previous one's last (`SH = (KH − 1)·DH`: 3×3 at
+    /// stride 2), that input row is split once for both. Row by row, each
+    /// accumulator a chain of `KH·KW` multiply-adds: the rows' chains are
+    /// independent, and the core overlaps them.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // Const parameters, not arguments.
+    fn band_s2<
+        const R: usize,
+        const SH: usize,
+        const PT: usize,
+        const DH: usize,
+        const H: usize,
+        const W: usize,
+        const KH: usize,
+        const KW: usize,
+    >(
+        ch: &Channel<'_>,
+        pairs: &Pairs,
+        r0: usize,
+    ) -> [__m512; R] {
+        let shared = SH == (KH - 1) * DH;
+        let mut acc = [_mm512_set1_ps(ch.bias); R];
+        let mut last = [_mm512_setzero_ps(); KW];
+        for (r, a) in acc.iter_mut().enumerate() {
+            for kh in 0..KH {
+                let x = if shared && kh == 0 && r > 0 {
+                    last
+                } else {
+                    // A padding row is zeros, multiplied as the other
+                    // bodies do (so an infinite weight gives NaN there too).
+                    match ((r0 + r) * SH + kh * DH)
+                        .checked_sub(PT)
+                        .filter(|&ih| ih < H)
+                    {
+                        Some(ih) => row_s2::<W, KW>(&ch.input[ih * W..][..W], pairs),
+                        None => [_mm512_setzero_ps(); KW],
+                    }
+                };
+                for (kw, &x) in x.iter().enumerate() {
+                    *a = _mm512_fmadd_ps(_mm512_set1_ps(ch.weight[kh * KW + kw]), x, *a);
+                }
+                last = x;
+            }
+        }
+        acc
+    }
+
+    /// The elements `at + e` of `p` that mask `m` keeps, zeros elsewhere.
+    /// A load without a lane is not made: a fully masked load from an
+    /// unmapped address (past the input) is a fault-suppression assist
+    /// (see `packed`'s module docs).
+    ///
+    /// # Safety
+    ///
+    /// Every element the mask keeps must be inside the allocation `p` is
+    /// in.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    unsafe fn load(p: *const f32, m: u16, at: isize) -> __m512 {
+        if m == 0 {
+            return _mm512_setzero_ps();
+        }
+        // SAFETY: AVX-512F is enabled on this function; the caller
+        // guarantees the kept elements are in bounds. The pointer is formed
+        // with wrapping arithmetic and masked-off lanes are not accessed.
+        unsafe { _mm512_maskz_loadu_ps(m, p.wrapping_offset(at)) }
+    }
+
+    /// The 16 inputs of each kernel column (`pairs`) in one input row.
+    #[target_feature(enable = "avx512f")]
+    #[inline]
+    fn row_s2<const W: usize, const KW: usize>(row: &[f32], pairs: &Pairs) -> [__m512; KW] {
+        let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+        let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+        let p = row.as_ptr();
+        let mut x = [_mm512_setzero_ps(); KW];
+        let mut loaded = (isize::MIN, _mm512_setzero_ps(), _mm512_setzero_ps());
+        for (kw, x) in x.iter_mut().enumerate() {
+            let s = pairs.start[kw];
+            if s != loaded.0 {
+                let (m0, m1) = pairs.masks[kw];
+                // SAFETY: the masks keep only elements `s + e` that are
+                // columns `0..W` of `row`, `W` long (`Pairs::new`).
+                loaded = unsafe { (s, load(p, m0, s), load(p, m1, s + 16)) };
+            }
+            let idx = if pairs.odd[kw] { odd } else { even };
+            *x = permute2(loaded.1, idx, loaded.2);
+        }
+        x
     }
 
     /// The epilogue's norm, `acc · alpha + beta`, on `R` accumulators of
