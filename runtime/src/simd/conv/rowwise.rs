@@ -326,14 +326,15 @@ pub(crate) mod avx512 {
     /// per kernel column, and nothing is stored but the outputs; there is
     /// no buffer (the old one took up to 128 KiB of stack), so no limit on
     /// the plane's size or padding. `taskset -c 0 cargo bench -p
-    /// constnet-runtime --bench kernels -- 'layers/mbv1/dw3x3s2 (16|32)'`,
-    /// 3 interleaved runs, µs: 16 channels 48×48 6.5–7.8 → 4.7–5.6, 32
-    /// channels 24×24 2.4–2.8 → 1.8–2.3. Four rows a band on the 48×48
-    /// layer (two vectors a row, 16 + 8) took 5.2–5.9 µs (LLVM loads all
-    /// nine input rows first and spills); two on the 24×24 one (one vector
-    /// a row) 1.95–2.0 against 1.8. Computing a row's two vectors together
-    /// (twice the independent chains) was no faster on the 48×48 layer
-    /// (4.65–4.74 µs against 4.63–5.10).
+    /// constnet-runtime --bench kernels -- 'layers/mbv1/dw3x3'`, 3
+    /// interleaved runs, µs: 16 channels 48×48 6.62–8.07 → 4.65–4.80, 32
+    /// channels 24×24 2.48–2.66 → 2.28–2.34 (1.75–2.0 in earlier runs of
+    /// the same instructions, placed elsewhere). Four rows a band on the
+    /// 48×48 layer (two vectors a row, 16 + 8) took 5.2–5.9 µs (LLVM loads
+    /// all nine input rows first and spills); two on the 24×24 one (one
+    /// vector a row) 1.95–2.0 against 1.8. Computing a row's two vectors
+    /// together (twice the independent chains) was no faster on the 48×48
+    /// layer (4.65–4.74 µs against 4.63–5.10).
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::too_many_arguments, clippy::type_complexity)] // Const parameters, not arguments.
@@ -505,7 +506,10 @@ pub(crate) mod avx512 {
                         .checked_sub(PT)
                         .filter(|&ih| ih < H)
                     {
-                        Some(ih) => row_s2::<W, KW>(&ch.input[ih * W..][..W], pairs),
+                        Some(ih) => {
+                            let row = ch.input[ih * W..].first_chunk::<W>();
+                            row_s2::<W, KW>(row.expect("a row of the plane"), pairs)
+                        }
                         None => [_mm512_setzero_ps(); KW],
                     }
                 };
@@ -542,7 +546,7 @@ pub(crate) mod avx512 {
     /// The 16 inputs of each kernel column (`pairs`) in one input row.
     #[target_feature(enable = "avx512f")]
     #[inline]
-    fn row_s2<const W: usize, const KW: usize>(row: &[f32], pairs: &Pairs) -> [__m512; KW] {
+    fn row_s2<const W: usize, const KW: usize>(row: &[f32; W], pairs: &Pairs) -> [__m512; KW] {
         let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
         let odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
         let p = row.as_ptr();
@@ -553,7 +557,7 @@ pub(crate) mod avx512 {
             if s != loaded.0 {
                 let (m0, m1) = pairs.masks[kw];
                 // SAFETY: the masks keep only elements `s + e` that are
-                // columns `0..W` of `row`, `W` long (`Pairs::new`).
+                // columns `0..W` of `row` (`Pairs::new`).
                 loaded = unsafe { (s, load(p, m0, s), load(p, m1, s + 16)) };
             }
             let idx = if pairs.odd[kw] { odd } else { even };
