@@ -112,6 +112,17 @@ fn lane_mask(lo: usize, hi: usize) -> u16 {
     m
 }
 
+/// The lanes of a 16-element load from column `s` of a row of `w` columns
+/// that are columns of the row (`0 <= s + e < w`) and among the first
+/// `used`: the mask of a load that reads zeros for the padding.
+#[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
+#[inline]
+fn row_mask(s: isize, w: usize, used: usize) -> u16 {
+    let lo = (-s).clamp(0, 16) as usize;
+    let hi = (w as isize - s).clamp(0, 16) as usize;
+    lane_mask(lo, hi.min(used))
+}
+
 /// Where the pixels of one vector come from: the vector of `lanes` output
 /// pixels starting at flat index `pv` of an `oh × ow` plane spans the output
 /// rows `row[j]`, `j < rows_per_vector(lanes, ow)`. In row segment `j`,

@@ -100,7 +100,7 @@
 //! `rows + amax = H` rows of `PITCH = W` elements. The stores write only
 //! lanes whose column `ow < OW` in a row `r < rows` of the band.
 
-use super::{block_size, lane_mask, mask8, Epilogue};
+use super::{block_size, lane_mask, mask8, row_mask, Epilogue};
 use crate::conv::Post;
 use core::arch::x86_64::{
     __m256, _mm256_castpd_ps, _mm256_castps_pd, _mm256_loadu_ps, _mm256_maskload_ps,
@@ -832,7 +832,7 @@ pub(crate) mod avx512 {
 
     /// The [`pair_masks`] of a row's first [`PAIR_STEPS`] steps, for
     /// [`split_row`]: the same for every row of `pitch` columns.
-    pub(crate) fn first_pair_masks<const PL: usize, const W: usize>(
+    fn first_pair_masks<const PL: usize, const W: usize>(
         pitch: usize,
     ) -> [(u16, u16, u16); PAIR_STEPS] {
         core::array::from_fn(|k| pair_masks::<PL, W>(k, pitch.max(LANES * k)))
@@ -842,29 +842,23 @@ pub(crate) mod avx512 {
     /// `16k..16k + 16` of `pitch`): the lanes of the two 16-column loads
     /// from input column `32k − PL` inside the row's `W` columns, and the
     /// lanes stored.
-    #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
+    #[allow(clippy::cast_possible_wrap)] // Sizes far below `isize::MAX`.
     fn pair_masks<const PL: usize, const W: usize>(k: usize, pitch: usize) -> (u16, u16, u16) {
-        let load = |s: isize| {
-            let lo = (-s).clamp(0, 16) as usize;
-            let hi = (W as isize - s).clamp(0, 16) as usize;
-            lane_mask(lo, hi)
-        };
         let s = (2 * LANES * k) as isize - PL as isize;
         (
-            load(s),
-            load(s + 16),
+            row_mask(s, W, LANES),
+            row_mask(s + 16, W, LANES),
             lane_mask(0, (pitch - LANES * k).min(LANES)),
         )
     }
 
-    /// One input row of [`pack_pairs`] (and of the row-wise body's stride-2
-    /// path): `even[j] = src[2j − PL]`, `odd[j] = src[2j + 1 − PL]` for `j
+    /// One input row of [`pack_pairs`]: `even[j] = src[2j − PL]`, `odd[j] = src[2j + 1 − PL]` for `j
     /// < pitch`, zero outside `src`; `pre` the [`first_pair_masks`]. `even`
     /// and `odd` must each have `pitch` floats to write.
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::cast_possible_wrap)] // Sizes far below `isize::MAX`.
-    pub(crate) fn split_row<const PL: usize, const W: usize>(
+    fn split_row<const PL: usize, const W: usize>(
         even: *mut f32,
         odd: *mut f32,
         pitch: usize,
@@ -929,7 +923,7 @@ pub(crate) mod avx512 {
     }
 
     /// Steps of a row whose [`pair_masks`] [`pack_pairs`] works out once.
-    pub(crate) const PAIR_STEPS: usize = 16;
+    const PAIR_STEPS: usize = 16;
 
     /// Writes zeros over elements `from..to` of `plane`, 16 at a time.
     #[target_feature(enable = "avx512f")]

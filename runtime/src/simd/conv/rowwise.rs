@@ -110,7 +110,7 @@ pub(crate) mod avx512 {
     use crate::conv::Post;
     use crate::simd::act::post_act512;
     use crate::simd::conv::packed::avx512::permute2;
-    use crate::simd::conv::{coefficients, lane_mask};
+    use crate::simd::conv::{coefficients, lane_mask, row_mask};
     use core::arch::x86_64::{
         __m512, _mm512_add_epi32, _mm512_add_ps, _mm512_fmadd_ps, _mm512_mask_storeu_ps,
         _mm512_maskz_loadu_ps, _mm512_max_ps, _mm512_mul_ps, _mm512_set1_epi32, _mm512_set1_ps,
@@ -241,16 +241,14 @@ pub(crate) mod avx512 {
 
     impl Masks {
         /// For output columns `ow0..ow0 + n`.
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
+        #[allow(clippy::cast_possible_wrap)] // Sizes far below `isize::MAX`.
         fn new<const PL: usize, const W: usize, const KW: usize>(ow0: usize, n: usize) -> Self {
             let mut m = Masks([0; MAX_KW]);
             for kw in 0..KW {
-                // The elements `e` of a load from column `s` that are input
-                // columns (`0 <= s + e < W`) and that the `n` lanes use.
+                // The elements of a load from column `s` that are input
+                // columns and that the `n` lanes use.
                 let s = (ow0 + kw) as isize - PL as isize;
-                let lo = (-s).clamp(0, 16) as usize;
-                let hi = ((W as isize - s).clamp(0, 16) as usize).min(n);
-                m.0[kw] = lane_mask(lo, hi);
+                m.0[kw] = row_mask(s, W, n);
             }
             m
         }
@@ -441,7 +439,7 @@ pub(crate) mod avx512 {
     }
 
     impl Pairs {
-        #[allow(clippy::cast_possible_wrap, clippy::cast_sign_loss)] // Sizes far below `isize::MAX`; clamped first.
+        #[allow(clippy::cast_possible_wrap)] // Sizes far below `isize::MAX`.
         fn new<const PL: usize, const W: usize, const KW: usize>(ow0: usize, n: usize) -> Self {
             let mut p = Pairs {
                 start: [0; MAX_KW],
@@ -454,13 +452,11 @@ pub(crate) mod avx512 {
                 // Lane `l < n` uses element `2·l` or `2·l + 1` of the 32:
                 // both loaded, so that columns sharing loads share masks.
                 let used = 2 * n;
-                let mask = |s: isize, first: usize| {
-                    let lo = (-s).clamp(0, 16) as usize;
-                    let hi = (W as isize - s).clamp(0, 16) as usize;
-                    lane_mask(lo, hi.min(used.saturating_sub(first)))
-                };
                 p.start[kw] = s;
-                p.masks[kw] = (mask(s, 0), mask(s + 16, 16));
+                p.masks[kw] = (
+                    row_mask(s, W, used),
+                    row_mask(s + 16, W, used.saturating_sub(16)),
+                );
                 p.odd[kw] = q.rem_euclid(2) == 1;
             }
             p
