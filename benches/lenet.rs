@@ -4,7 +4,9 @@
 //! (`runtime/benches/common/fma.rs`, the `peak` bench's kernel).
 //!
 //! The int8 twin runs in the same group (`int8, batch 1, one thread`), so
-//! the two compare within one run.
+//! the two compare within one run; `int8 from f32` times it from a float
+//! image to float logits (quantize, run, dequantize), as `benches/peers`
+//! does against ONNX Runtime's int8 model.
 //!
 //! ```sh
 //! taskset -c 0 cargo bench --bench lenet -- 'batch'   # one core
@@ -20,7 +22,7 @@ use std::time::Duration;
 use common::{first_inputs, lenet, mnist, LeNet5, LeNet5Int8};
 use constnet::batch::forward_batch;
 use constnet::quant::calibrate::{calibrate, Method};
-use constnet::quant::{quantize, Int8Network, QTensor};
+use constnet::quant::{dequantize, quantize, Int8Network, QTensor};
 use constnet::Network;
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 
@@ -87,6 +89,24 @@ fn bench(c: &mut Criterion) {
         b.iter(|| {
             i = (i + 1) % quantized.len();
             int8.forward_with(black_box(&quantized[i]), &mut int8_workspace)
+        });
+    });
+    // The same from a float image to float logits (quantize, run,
+    // dequantize), as `benches/peers` times it against ONNX Runtime's int8
+    // model, which takes and returns floats.
+    group.bench_function("int8 from f32, batch 1, one thread", |b| {
+        b.iter(|| {
+            i = (i + 1) % inputs.len();
+            let mut q = [[[0i8; 32]; 32]; 1];
+            quantize(
+                black_box(&inputs[i]).as_flattened().as_flattened(),
+                int8.input_params(),
+                q.as_flat_mut(),
+            );
+            let out = int8.forward_with(&q, &mut int8_workspace);
+            let mut y = [0.0f32; 10];
+            dequantize(out.as_flat(), int8.output_params(), &mut y);
+            y
         });
     });
     group.finish();

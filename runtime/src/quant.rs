@@ -167,8 +167,31 @@ impl<const O: usize> Rescale<'_, O> {
 /// quantize(&[0.0, 1.25, -0.25, 1000.0], p, &mut q);
 /// assert_eq!(q, [-10, -7, -11, 127]);
 /// ```
+///
+/// With AVX-512 or AVX2 the same loop runs compiled for them
+/// (`simd/quantize.rs`): the same bytes, 16 or 8 values a step.
 pub fn quantize(input: &[f32], params: QParams, output: &mut [i8]) {
     assert_eq!(input.len(), output.len(), "quantize: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    match crate::simd::best() {
+        // SAFETY: `best` returns `Avx512` only where AVX-512F is there.
+        crate::simd::Isa::Avx512 => {
+            return unsafe { crate::simd::quantize::avx512(input, params, output) }
+        }
+        // SAFETY: `best` returns `Avx2` only where AVX2 is there.
+        crate::simd::Isa::Avx2 => {
+            return unsafe { crate::simd::quantize::avx2(input, params, output) }
+        }
+        crate::simd::Isa::Portable => {}
+    }
+    quantize_each(input, params, output);
+}
+
+/// [`quantize`]'s loop, inlined into the SIMD bodies that compile it for
+/// wider vectors. Lengths checked by the caller.
+#[inline(always)]
+#[allow(clippy::inline_always)] // Must inline into #[target_feature] callers.
+pub(crate) fn quantize_each(input: &[f32], params: QParams, output: &mut [i8]) {
     for (q, &x) in output.iter_mut().zip(input) {
         *q = params.quantize(x);
     }

@@ -70,6 +70,8 @@ pub(crate) mod qrescale;
 #[cfg(target_arch = "x86_64")]
 pub(crate) mod qstore;
 #[cfg(target_arch = "x86_64")]
+pub(crate) mod quantize;
+#[cfg(target_arch = "x86_64")]
 pub(crate) mod transpose;
 
 /// An instruction set a kernel can run on.
