@@ -1873,8 +1873,9 @@ mod tests {
     /// the packing buffer (bands).
     ///
     /// Under Miri (see [`conv_cases`]) a few tiny twins: one per body
-    /// path (in place, packed stride 2 with asymmetric padding, stride 3
-    /// with dilation, depthwise padded at stride 1 and 2).
+    /// path (in place, also with a whole chunk and a tail; packed stride 2
+    /// with asymmetric padding, stride 3 with dilation, depthwise padded at
+    /// stride 1 and 2).
     macro_rules! packed_cases {
         ($kernel:ident) => {{
             let z = PaddingMode::Zeros;
@@ -1928,6 +1929,8 @@ mod tests {
             #[cfg(miri)]
             {
                 conv_case!($kernel, z, 401, bias = true; C=2 H=3 W=5 O=3 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
+                // A whole chunk of contiguous (pointwise) stores, then a tail.
+                conv_case!($kernel, z, 434, bias = true; C=1 H=7 W=8 O=2 G=1 K=(1, 1) S=(1, 1) P=(0, 0) D=(1, 1));
                 conv_case!($kernel, z, 408, bias = true; C=1 H=5 W=6 O=2 G=1 K=(3, 3) S=(2, 2) P=(1, 1) D=(1, 1));
                 conv_case!($kernel, z, 412, bias = true; C=1 H=7 W=8 O=2 G=1 K=(3, 2) S=(3, 2) P=(0, 1) D=(2, 3));
                 conv_case!($kernel, z, 416, bias = true; C=3 H=4 W=5 O=3 G=3 K=(3, 3) S=(1, 1) P=(1, 1) D=(1, 1));
@@ -3016,6 +3019,10 @@ mod tests {
         post_case!(Zeros, z, 308; C=3 H=9 W=9 O=4 G=1 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         post_case!(Zeros, z, 312; C=5 H=12 W=11 O=5 G=5 K=(3, 3) S=(2, 2) P=(0, 1, 0, 1) D=(1, 1));
         post_case!(Zeros, z, 313; C=6 H=5 W=7 O=11 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
+        // The same over whole chunks of the packed body and a tail (100
+        // pixels: its contiguous stores, plain and masked).
+        #[cfg(not(miri))]
+        post_case!(Zeros, z, 315; C=4 H=10 W=10 O=9 G=1 K=(1, 1) S=(1, 1) P=(0, 0, 0, 0) D=(1, 1));
         // The channel-blocked depthwise body: DS-CNN's 25×5 planes, and a
         // stride-2 plane whose last block of pixels is partial.
         #[cfg(not(miri))]

@@ -708,13 +708,14 @@ pub(crate) mod avx512 {
     use crate::simd::act::post_act512;
     #[cfg(not(miri))]
     use core::arch::x86_64::_mm512_permutex2var_ps;
+    use core::arch::x86_64::_mm512_storeu_ps;
+    #[cfg(miri)]
+    use core::arch::x86_64::_mm512_storeu_si512;
     use core::arch::x86_64::{
         __m512, __m512i, _mm512_add_ps, _mm512_fmadd_ps, _mm512_loadu_ps, _mm512_mask_loadu_ps,
         _mm512_mask_storeu_ps, _mm512_maskz_loadu_ps, _mm512_mul_ps, _mm512_set1_ps,
         _mm512_setr_epi32, _mm512_setzero_ps,
     };
-    #[cfg(miri)]
-    use core::arch::x86_64::{_mm512_storeu_ps, _mm512_storeu_si512};
 
     const LANES: usize = 16;
     /// `Stores` capacity: the rows a vector can touch, at most `LANES`.
@@ -1012,6 +1013,13 @@ pub(crate) mod avx512 {
             }
         }
         let st = Stores::<NS, MS>::new(q, LANES, band, OW);
+        // Without junk columns (every 1×1 layer) the band's output is
+        // contiguous and a vector is its one segment (`Stores::new`): one
+        // load or store a vector, a plain store but in the last chunk.
+        // (The loops over segments stored every vector of MobileNetV1's
+        // 1×1 layers twice, the second time with an empty mask, where a
+        // vector might cross a row.)
+        let contiguous = band.pitch == OW;
         // The epilogue, one step at a time over all the accumulators, in
         // registers: the direct body's operations.
         if ep.any {
@@ -1029,7 +1037,12 @@ pub(crate) mod avx512 {
                     let r = residual[ob].as_flattened().as_ptr();
                     for s in 0..NS {
                         let mut rv = _mm512_setzero_ps();
-                        for k in 0..const { segments(LANES, OW, MS) } {
+                        let segments = if contiguous {
+                            1
+                        } else {
+                            const { segments(LANES, OW, MS) }
+                        };
+                        for k in 0..segments {
                             // SAFETY: AVX-512F is enabled on this function.
                             // The load reads only the lanes of the segment's
                             // mask, output pixels of the band's rows and
@@ -1051,6 +1064,23 @@ pub(crate) mod avx512 {
         for ob in 0..OB {
             let plane = output[ob].as_flattened_mut().as_mut_ptr();
             for s in 0..NS {
+                if contiguous {
+                    let p = plane.wrapping_offset(st.off[s][0]);
+                    // SAFETY: AVX-512F is enabled on this function. The
+                    // vector's segment is its lanes before the band's end,
+                    // every lane unless `MASKED` (the chunks before the
+                    // last end at or before `nq`), output pixels of the
+                    // band inside `plane`; the masked store writes only
+                    // those.
+                    unsafe {
+                        if MASKED {
+                            _mm512_mask_storeu_ps(p, st.mask[s][0], acc[ob][s]);
+                        } else {
+                            _mm512_storeu_ps(p, acc[ob][s]);
+                        }
+                    }
+                    continue;
+                }
                 for k in 0..const { segments(LANES, OW, MS) } {
                     // SAFETY: AVX-512F is enabled on this function. The
                     // store writes only the lanes of the segment's mask,
