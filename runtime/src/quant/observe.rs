@@ -64,7 +64,11 @@ impl QParams {
     /// and two fix-ups per value): `x / scale` is first clamped to ±256,
     /// past which every zero point in `i8` saturates the sum the same way,
     /// then truncated, then moved one up or down where the remainder, which
-    /// is exact, reaches ±½.
+    /// is exact, reaches ±½. The truncation is `to_int_unchecked` (in range
+    /// by the clamp): after a plain `as i32` LLVM keeps the saturation's
+    /// fix-ups, scalar, clamp or not (`taskset -c 0 cargo bench -p
+    /// constnet-runtime --bench int8 -- 'quantize 1024'`, AVX-512: 1.08
+    /// against 0.17 µs).
     #[must_use]
     #[inline]
     #[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
