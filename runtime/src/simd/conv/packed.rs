@@ -856,9 +856,10 @@ pub(crate) mod avx512 {
         )
     }
 
-    /// One input row of [`pack_pairs`]: `even[j] = src[2j − PL]`, `odd[j] = src[2j + 1 − PL]` for `j
-    /// < pitch`, zero outside `src`; `pre` the [`first_pair_masks`]. `even`
-    /// and `odd` must each have `pitch` floats to write.
+    /// One input row of [`pack_pairs`]: `even[j] = src[2j − PL]`, `odd[j] =
+    /// src[2j + 1 − PL]` for `j < pitch`, zero outside `src`; `pre` the
+    /// [`first_pair_masks`]. `even` and `odd` must each have `pitch` floats
+    /// to write.
     #[target_feature(enable = "avx512f")]
     #[inline]
     #[allow(clippy::cast_possible_wrap)] // Sizes far below `isize::MAX`.
@@ -1023,6 +1024,11 @@ pub(crate) mod avx512 {
         // 1×1 layers twice, the second time with an empty mask, where a
         // vector might cross a row.)
         let contiguous = band.pitch == OW;
+        let segments = if contiguous {
+            1
+        } else {
+            const { segments(LANES, OW, MS) }
+        };
         // The epilogue, one step at a time over all the accumulators, in
         // registers: the direct body's operations.
         if ep.any {
@@ -1040,11 +1046,6 @@ pub(crate) mod avx512 {
                     let r = residual[ob].as_flattened().as_ptr();
                     for s in 0..NS {
                         let mut rv = _mm512_setzero_ps();
-                        let segments = if contiguous {
-                            1
-                        } else {
-                            const { segments(LANES, OW, MS) }
-                        };
                         for k in 0..segments {
                             // SAFETY: AVX-512F is enabled on this function.
                             // The load reads only the lanes of the segment's
@@ -1067,24 +1068,16 @@ pub(crate) mod avx512 {
         for ob in 0..OB {
             let plane = output[ob].as_flattened_mut().as_mut_ptr();
             for s in 0..NS {
-                if contiguous {
-                    let p = plane.wrapping_offset(st.off[s][0]);
+                if contiguous && !MASKED {
                     // SAFETY: AVX-512F is enabled on this function. The
-                    // vector's segment is its lanes before the band's end,
-                    // every lane unless `MASKED` (the chunks before the
-                    // last end at or before `nq`), output pixels of the
-                    // band inside `plane`; the masked store writes only
-                    // those.
-                    unsafe {
-                        if MASKED {
-                            _mm512_mask_storeu_ps(p, st.mask[s][0], acc[ob][s]);
-                        } else {
-                            _mm512_storeu_ps(p, acc[ob][s]);
-                        }
-                    }
+                    // vector is its one segment, and outside the band's
+                    // last chunk every lane is before the band's end
+                    // (`Stores::new`'s full mask): 16 output pixels of the
+                    // band, inside `plane`.
+                    unsafe { _mm512_storeu_ps(plane.wrapping_offset(st.off[s][0]), acc[ob][s]) };
                     continue;
                 }
-                for k in 0..const { segments(LANES, OW, MS) } {
+                for k in 0..segments {
                     // SAFETY: AVX-512F is enabled on this function. The
                     // store writes only the lanes of the segment's mask,
                     // output pixels of the band's rows and columns `< OW`,
