@@ -2711,6 +2711,8 @@ mod tests {
             }};
         }
         same!(971; C=2 H=8 W=16 O=16);
+        // Input channels a multiple of 16: the vectorised weight transform.
+        same!(975; C=16 H=8 W=8 O=16);
         #[cfg(not(miri))]
         {
             same!(972; C=16 H=32 W=32 O=16);
