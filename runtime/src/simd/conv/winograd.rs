@@ -32,7 +32,7 @@
 //!    ([`pad`]), and the weights transformed into `U[ξ][k][c]` (`K·C`
 //!    3×3 filters; scalar, inlined into the body where every size is a
 //!    constant, or with AVX-512F sixteen input channels at a time:
-//!    [`avx512::transform_weights`]). It is the price of transforming per
+//!    `avx512::transform_weights`). It is the price of transforming per
 //!    call: 30% of ResNet-8's 64-channel 8×8 layer under `perf` (which
 //!    writes `U`, 256 KiB, for 16 tiles), a few % of its 32×32 ones.
 //! 2. The tiles, in row-major order, are taken in *bands* of 16, two
@@ -603,17 +603,20 @@ pub(crate) mod avx2 {
 /// layer 26.4–27.3 → 23.7–24.7 µs, the 16-channel 32×32 one 29.6–31.1 →
 /// 29.0–30.6 (16 input and output channels amortise the transforms least).
 /// The 64-channel 8×8 layer, a single band of 16 tiles, gained nothing
-/// (27.7–27.9 against 26.1–29.7 µs in a build that took it): each call
-/// transforms all `64·64` filters for one band (a throwaway build that
+/// there (27.7–27.9 against 26.1–29.7 µs in a build that took it): each
+/// call transforms all `64·64` filters for one band (a throwaway build that
 /// skipped the transform, with wrong results, took about 10 µs off; 3 µs
-/// off the 16- and 32-channel layers), so [`profitable`] takes only layers
-/// of several bands. The transform vectorised across 16 input channels
-/// (masked loads and a 16×16 transpose instead of the gathers LLVM makes
-/// of the scalar code, same bits) measured no faster in 2 interleaved
-/// runs, so the cost is more likely the 256 KiB of transformed weights
-/// written and read back per call than the arithmetic: the way on is
-/// transformed weights kept from one call to the next (at load time), not
-/// a faster transform. Where the time goes on the 32×32 layer (`perf`):
+/// off the 16- and 32-channel layers). The transform vectorised across 16
+/// input channels ([`transform_weights`]: masked loads and a 16×16
+/// transpose instead of the gathers LLVM makes of the scalar code, same
+/// bits) measured no faster on that Xeon, but on an AMD EPYC (Zen 4),
+/// whose gathers are slow, it made one band pay (2026-12-08: that layer
+/// 44.4–46.8 µs direct against 34.7–35.9 here; [`profitable`]), so the
+/// body now takes it. What is left of the transform, 30% of that layer,
+/// is more likely the 256 KiB of transformed weights written and read back
+/// per call than the arithmetic: the way on is transformed weights kept
+/// from one call to the next (at load time). Where the time goes on the
+/// 32×32 layer (`perf`):
 /// the broadcast FMAs of the products about half, the transforms, the
 /// products' stores and reloads of `M` and the weight transform the rest.
 pub(crate) mod avx512 {
